@@ -1,4 +1,4 @@
-"""The one settings object of the service: every environment variable is read here and nowhere else."""
+"""The one settings object of the service: the environment is read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL (postgresql+asyncpg://...); unset uses SQLite in STATE_DIR",
+        description="async SQLAlchemy URL (postgresql+asyncpg://...); unset: SQLite in STATE_DIR",
     )
     redis_url: str | None = Field(
         default=None, description="redis://host:port/db for BullMQ; unset runs embedded Redis"

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -137,14 +137,16 @@ class ChildProcess:
             self.process.wait(timeout=5)
 
 
-def _wait(predicate_name: str, check: ChildProcess, probe: callable, timeout: float) -> None:  # type: ignore[valid-type]
+def _wait(
+    name: str, check: ChildProcess, probe: Callable[[], bool], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check.check_alive()
         if probe():
             return
         time.sleep(0.1)
-    raise StackError(f"{predicate_name} not healthy after {timeout:.0f}s; see {check.log_path}")
+    raise StackError(f"{name} not healthy after {timeout:.0f}s; see {check.log_path}")
 
 
 class EmbeddedTemporal:
@@ -203,27 +205,27 @@ class EmbeddedTemporal:
         """Start the server and wait until it answers with the namespace ready."""
         self.child.start()
         _wait("temporal", self.child, lambda: _port_open(self.host, self.port), timeout)
-        asyncio.run(_wait_temporal_ready(self.address, self.namespace, timeout=timeout))
+        asyncio.run(_wait_temporal_ready(self.address, self.namespace, within_s=timeout))
 
     def stop(self) -> None:
         """Stop the server (its state file stays)."""
         self.child.stop()
 
 
-async def _wait_temporal_ready(address: str, namespace: str, *, timeout: float) -> None:
+async def _wait_temporal_ready(address: str, namespace: str, *, within_s: float) -> None:
     from temporalio.client import Client
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             client = await Client.connect(address, namespace=namespace)
             await client.count_workflows()
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last = exc
             await asyncio.sleep(0.2)
-    raise StackError(f"Temporal at {address} not ready after {timeout:.0f}s: {last}")
+    raise StackError(f"Temporal at {address} not ready after {within_s:.0f}s: {last}")
 
 
 class EmbeddedRedis:
@@ -349,7 +351,7 @@ class Stack:
             self.stop()
             raise
 
-    def _start_child(self, name: str, argv: list[str], *, probe: callable | None) -> None:  # type: ignore[valid-type]
+    def _start_child(self, name: str, argv: list[str], *, probe: Callable[[], bool] | None) -> None:
         child = ChildProcess(name, argv, self.settings.state_dir / "logs" / f"{name}.log", self.env)
         child.start()
         self.children.append(child)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +37,9 @@ def temporal_server(stack_dir: Path) -> Iterator[EmbeddedTemporal]:
 
 
 @pytest.fixture(scope="session")
-async def temporal_client(temporal_server: EmbeddedTemporal) -> AsyncIterator[Client]:
+async def temporal_client(temporal_server: EmbeddedTemporal) -> Client:
     """A client connected to the session's Temporal server."""
-    yield await Client.connect(temporal_server.address, namespace=temporal_server.namespace)
+    return await Client.connect(temporal_server.address, namespace=temporal_server.namespace)
 
 
 @pytest.fixture(scope="session")

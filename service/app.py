@@ -1,0 +1,75 @@
+"""The FastAPI app factory: lifespan resources, error handlers, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from protocol_lab.domain import load_catalog
+from service.api.errors import ErrorBody, install_error_handlers
+from service.api.main import api_router
+from service.jobs.producer import JobProducer
+from service.settings import Settings, get_settings
+from service.state import AppState
+from service.store.db import create_schema, make_engine, make_sessionmaker
+from service.temporal.client import connect
+
+__all__ = ["create_app"]
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Resources are opened in the lifespan, so importing is cheap."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url or settings.sqlite_url)
+        await create_schema(engine)
+        # lazy: the API starts (and answers 503) even while Temporal is still coming up.
+        temporal = await connect(settings, lazy=True)
+        jobs = JobProducer(settings.redis_url or "redis://127.0.0.1:6379/0")
+        app.state.protocol = AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            temporal=temporal,
+            jobs=jobs,
+            catalog=load_catalog(),
+        )
+        try:
+            yield
+        finally:
+            await jobs.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Protocol — Workflows & Automation API",
+        version="1.0.0",
+        description=(
+            "Durable ITSM workflows on Temporal, automation rules on ITSM events and "
+            "background jobs on BullMQ."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        responses={
+            400: {"model": ErrorBody, "description": "invalid_request"},
+            401: {"model": ErrorBody, "description": "authentication_error"},
+            403: {"model": ErrorBody, "description": "permission_error"},
+        },
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+
+    @app.get("/healthz", tags=["health"], include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
