@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url or settings.sqlite_url)
         await create_schema(engine)
         # lazy: the API starts (and answers 503) even while Temporal is still coming up.

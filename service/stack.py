@@ -137,9 +137,7 @@ class ChildProcess:
             self.process.wait(timeout=5)
 
 
-def _wait(
-    name: str, check: ChildProcess, probe: Callable[[], bool], timeout: float
-) -> None:
+def _wait(name: str, check: ChildProcess, probe: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check.check_alive()
