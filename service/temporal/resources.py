@@ -1,0 +1,52 @@
+"""What activities need from the service: settings, store, job producer, HTTP client, catalog.
+
+Built once per worker process and handed to activity classes, so activities stay testable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from protocol_lab.domain import Catalog, load_catalog
+from service.jobs.producer import JobProducer
+from service.settings import Settings
+from service.store.db import create_schema, make_engine, make_sessionmaker
+
+__all__ = ["WorkerResources"]
+
+
+@dataclass
+class WorkerResources:
+    """Long-lived resources of a worker process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    jobs: JobProducer
+    http: httpx.AsyncClient
+    catalog: Catalog
+
+    @classmethod
+    async def open(cls, settings: Settings) -> WorkerResources:
+        """Open the store (creating its tables), the job producer and an HTTP client."""
+        if settings.database_url is None:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url or settings.sqlite_url)
+        await create_schema(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            jobs=JobProducer(settings.redis_url or "redis://127.0.0.1:6379/0"),
+            http=httpx.AsyncClient(timeout=httpx.Timeout(30.0)),
+            catalog=load_catalog(),
+        )
+
+    async def close(self) -> None:
+        """Release everything opened by :meth:`open`."""
+        await self.http.aclose()
+        await self.jobs.close()
+        await self.engine.dispose()
