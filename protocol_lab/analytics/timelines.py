@@ -1,0 +1,532 @@
+"""The ``Timelines`` value: workflow timelines as a lazy events frame plus one row per workflow.
+
+Loaders read timelines from polars/pandas frames, Python records, JSON / NDJSON / Parquet / CSV
+files, the protocol-lab HTTP API and straight from Temporal histories. Every loader checks rows
+against :data:`protocol_lab.domain.TIMELINE_SCHEMA`: a bad row raises
+:class:`~protocol_lab.domain.TimelineSchemaError` naming the row and the field, or, with
+``on_error="set_aside"``, is kept out of the frame and listed in :attr:`Timelines.rejected`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import polars as pl
+
+from protocol_lab.domain import (
+    TIMELINE_COLUMNS,
+    TIMELINE_SCHEMA,
+    EventType,
+    TaskQueue,
+    TimelineEvent,
+    TimelineSchemaError,
+    TriggerType,
+    validate_record,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["OUTCOMES", "REJECTED_SCHEMA", "WORKFLOW_SCHEMA", "OnError", "Timelines"]
+
+OnError = Literal["raise", "set_aside"]
+
+OUTCOMES: Final = ("completed", "failed", "cancelled", "open")
+"""How a workflow ended: one of the terminal events, or still ``open``."""
+
+WORKFLOW_SCHEMA: Final = pl.Schema(
+    {
+        "workflow_id": pl.String(),
+        "workflow_name": pl.String(),
+        "task_queue": TIMELINE_SCHEMA["task_queue"],
+        "trigger_type": TIMELINE_SCHEMA["trigger_type"],
+        "started_at": pl.Datetime("us", "UTC"),
+        "completed_at": pl.Datetime("us", "UTC"),
+        "last_event_at": pl.Datetime("us", "UTC"),
+        "outcome": pl.Enum(list(OUTCOMES)),
+        "status": pl.String(),
+        "end_detail": pl.String(),
+        "cycle_time_s": pl.Float64(),
+        "n_events": pl.UInt32(),
+    }
+)
+"""Columns of :attr:`Timelines.workflows` before any caller-given attribute columns."""
+
+REJECTED_SCHEMA: Final = pl.Schema({"row": pl.Int64(), "field": pl.String(), "error": pl.String()})
+"""Columns of :attr:`Timelines.rejected`: the zero-based input row, the field at fault, why."""
+
+_ENUM_VALUES: Final[dict[str, list[str]]] = {
+    "task_queue": [q.value for q in TaskQueue],
+    "trigger_type": [t.value for t in TriggerType],
+    "event": [e.value for e in EventType],
+}
+_REQUIRED: Final = ("workflow_id", "workflow_name", "task_queue", "trigger_type", "event")
+_TERMINAL_OUTCOME: Final = {
+    EventType.WORKFLOW_COMPLETED.value: "completed",
+    EventType.WORKFLOW_FAILED.value: "failed",
+    EventType.WORKFLOW_CANCELLED.value: "cancelled",
+}
+_API_STATUS: Final = {"completed": "completed", "failed": "failed", "cancelled": "failed"}
+
+
+def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
+    """An expression turning a timestamp column of any supported dtype into UTC microseconds.
+
+    Numbers are Unix seconds; strings are ISO-8601 or Unix seconds; naive datetimes are UTC.
+    Values that cannot be read become null (and are reported by the row check).
+    """
+    ts = pl.col("timestamp")
+    from_seconds = (ts.cast(pl.Float64, strict=False) * 1_000_000).round().cast(pl.Int64)
+    if dtype.is_numeric():
+        return from_seconds.cast(pl.Datetime("us", "UTC"))
+    if dtype == pl.String:
+        iso = ts.str.replace(r"Z$", "+00:00").str.to_datetime(
+            time_unit="us", time_zone="UTC", strict=False
+        )
+        naive = ts.str.to_datetime(time_unit="us", strict=False).dt.replace_time_zone("UTC")
+        secs = ts.cast(pl.Float64, strict=False)
+        return pl.coalesce(
+            iso,
+            naive,
+            (secs * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC")),
+        )
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return ts.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return ts.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if dtype == pl.Null:
+        return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    raise TimelineSchemaError(f"unsupported dtype {dtype}", field="timestamp")
+
+
+def _checked(
+    frame: pl.DataFrame | pl.LazyFrame,
+) -> tuple[pl.LazyFrame, pl.Expr]:
+    """Normalise a raw frame to string/datetime columns and give the per-row problem expression.
+
+    The problem expression is null for a good row and ``"field: message"`` for the first
+    failing field of a bad one.
+    """
+    lf = frame.lazy()
+    names = lf.collect_schema().names()
+    missing = [c for c in TIMELINE_COLUMNS if c not in names and c not in ("detail", "step")]
+    if missing:
+        raise TimelineSchemaError(f"missing columns {missing}", field=missing[0])
+    schema = lf.collect_schema()
+    exprs: list[pl.Expr] = []
+    for name in TIMELINE_COLUMNS:
+        if name not in names:
+            exprs.append(pl.lit(None, dtype=pl.String).alias(name))
+        elif name == "timestamp":
+            exprs.append(_parse_timestamp(schema[name]).alias(name))
+        else:
+            exprs.append(pl.col(name).cast(pl.String).alias(name))
+    raw_ts = (
+        pl.col("timestamp").is_null()
+        if "timestamp" in names
+        else pl.lit(value=True, dtype=pl.Boolean)
+    )
+    lf = lf.with_columns(raw_ts.alias("__ts_missing")).select([*exprs, pl.col("__ts_missing")])
+    checks: list[tuple[pl.Expr, str]] = []
+    for name in _REQUIRED:
+        checks.append(((pl.col(name).is_null() | (pl.col(name) == "")), f"{name}: is required"))
+        if name in _ENUM_VALUES:
+            allowed = _ENUM_VALUES[name]
+            checks.append(
+                (
+                    pl.col(name).is_in(allowed).not_(),
+                    f"{name}: not one of {sorted(allowed)}",
+                )
+            )
+    checks.append((pl.col("__ts_missing"), "timestamp: is required"))
+    checks.append((pl.col("timestamp").is_null(), "timestamp: cannot be read as a time"))
+    problem: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, message in reversed(checks):
+        problem = pl.when(cond).then(pl.lit(message)).otherwise(problem)
+    return lf, problem
+
+
+def _cast(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.select([pl.col(n).cast(d) for n, d in TIMELINE_SCHEMA.items()])
+
+
+def _validate_frame(
+    frame: pl.DataFrame | pl.LazyFrame, *, on_error: OnError, check: bool
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """Row-check a frame; raise on the first bad row or split good rows from rejected ones."""
+    lf, problem = _checked(frame)
+    if not check:
+        return _cast(lf), REJECTED_SCHEMA.to_frame()
+    flagged = lf.with_row_index("__row").with_columns(problem.alias("__problem"))
+    bad = (
+        flagged.filter(pl.col("__problem").is_not_null())
+        .select(
+            pl.col("__row").cast(pl.Int64).alias("row"),
+            pl.col("__problem").str.split_exact(": ", 1).struct.field("field_0").alias("field"),
+            pl.col("__problem").str.split_exact(": ", 1).struct.field("field_1").alias("error"),
+        )
+        .collect()
+    )
+    if on_error == "raise":
+        if bad.height:
+            first = bad.row(0, named=True)
+            raise TimelineSchemaError(first["error"], row=first["row"], field=first["field"])
+        return _cast(lf), bad
+    good = flagged.filter(pl.col("__problem").is_null())
+    return _cast(good), bad
+
+
+def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per workflow, built lazily from the events."""
+    event = pl.col("event").cast(pl.String)
+    is_terminal = event.is_in(list(_TERMINAL_OUTCOME))
+    ts = pl.col("timestamp")
+    started = ts.filter(event == EventType.WORKFLOW_STARTED.value).min()
+    completed = ts.filter(is_terminal).max()
+    last_terminal = event.filter(is_terminal).sort_by(ts.filter(is_terminal)).last()
+    outcome = last_terminal.replace_strict(
+        _TERMINAL_OUTCOME, default="open", return_dtype=pl.String
+    )
+    detail = pl.col("detail").filter(is_terminal).sort_by(ts.filter(is_terminal)).last()
+    last_event = event.sort_by(ts).last()
+    agg = events.group_by("workflow_id").agg(
+        pl.col("workflow_name").first(),
+        pl.col("task_queue").first(),
+        pl.col("trigger_type").first(),
+        pl.coalesce(started, ts.min()).alias("started_at"),
+        completed.alias("completed_at"),
+        ts.max().alias("last_event_at"),
+        outcome.fill_null("open").alias("outcome"),
+        last_event.alias("__last_event"),
+        detail.alias("end_detail"),
+        pl.len().cast(pl.UInt32).alias("n_events"),
+    )
+    return agg.select(
+        "workflow_id",
+        "workflow_name",
+        "task_queue",
+        "trigger_type",
+        "started_at",
+        "completed_at",
+        "last_event_at",
+        pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
+        pl.when(pl.col("outcome") != "open")
+        .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
+        .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
+        .then(pl.lit("paused"))
+        .otherwise(pl.lit("active"))
+        .alias("status"),
+        "end_detail",
+        ((pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias(
+            "cycle_time_s"
+        ),
+        "n_events",
+    )
+
+
+def _api_rows(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Flatten one API workflow object (with its ``timeline``) into timeline rows."""
+    base = {
+        "workflow_id": workflow.get("id"),
+        "workflow_name": workflow.get("name"),
+        "task_queue": workflow.get("task_queue"),
+        "trigger_type": workflow.get("trigger_type"),
+    }
+    rows = []
+    for item in workflow.get("timeline") or []:
+        row = dict(base)
+        if isinstance(item, Mapping):
+            row.update(
+                {
+                    "event": item.get("event"),
+                    "timestamp": item.get("timestamp"),
+                    "detail": item.get("detail"),
+                    "step": item.get("step"),
+                }
+            )
+        rows.append(row)
+    return rows
+
+
+def _api_attributes(workflow: Mapping[str, Any]) -> dict[str, Any]:
+    ticket = workflow.get("ticket_id")
+    if ticket is None:
+        for item in workflow.get("timeline") or []:
+            detail = item.get("detail") if isinstance(item, Mapping) else None
+            if isinstance(detail, str) and "TKT-" in detail:
+                ticket = "TKT-" + detail.split("TKT-", 1)[1].split()[0].rstrip(".,;")
+                break
+    return {
+        "workflow_id": workflow.get("id"),
+        "api_status": workflow.get("status"),
+        "ticket_id": ticket,
+        "priority": workflow.get("priority"),
+    }
+
+
+def _steps_from_catalog(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Fill a missing ``step`` from the catalog's step texts (API timelines carry only text)."""
+    from protocol_lab.domain import load_catalog
+
+    rows = []
+    for plan in load_catalog().values():
+        for step in plan.steps:
+            for text in {step.detail, step.done}:
+                rows.append((plan.name, text, step.id))
+            comp = getattr(step, "compensation", None)
+            if comp is not None:
+                rows.append((plan.name, comp.detail, step.id))
+    lookup = pl.LazyFrame(
+        rows,
+        schema={"workflow_name": pl.String, "detail": pl.String, "__step": pl.String},
+        orient="row",
+    ).unique(subset=["workflow_name", "detail"], keep="first")
+    return (
+        events.join(lookup, on=["workflow_name", "detail"], how="left", maintain_order="left")
+        .with_columns(pl.coalesce("step", "__step").alias("step"))
+        .drop("__step")
+    )
+
+
+@dataclass(frozen=True)
+class Timelines:
+    """Workflow timelines: a lazy events frame and a lazy one-row-per-workflow frame.
+
+    ``events`` follows :data:`~protocol_lab.domain.TIMELINE_SCHEMA`; ``workflows`` has the
+    columns of :data:`WORKFLOW_SCHEMA` plus any attribute columns given at construction
+    (``priority``, ``ticket_id``, ...). ``rejected`` lists rows set aside at load.
+    """
+
+    events: pl.LazyFrame
+    workflows: pl.LazyFrame
+    rejected: pl.DataFrame = field(default_factory=REJECTED_SCHEMA.to_frame)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_frame(
+        cls,
+        events: pl.DataFrame | pl.LazyFrame | pd.DataFrame,
+        attributes: pl.DataFrame | pl.LazyFrame | pd.DataFrame | None = None,
+        *,
+        on_error: OnError = "raise",
+        check: bool = True,
+    ) -> Timelines:
+        """Timelines from an events frame (polars or pandas) and optional workflow attributes.
+
+        ``attributes`` is keyed by ``workflow_id``; its other columns are joined onto
+        :attr:`workflows`. ``check=False`` skips the row check (for frames already in the
+        schema, e.g. produced by this library or the simulator).
+        """
+        if not isinstance(events, pl.DataFrame | pl.LazyFrame):
+            events = pl.from_pandas(events)
+        if check or events.lazy().collect_schema() != TIMELINE_SCHEMA:
+            lf, rejected = _validate_frame(events, on_error=on_error, check=check)
+        else:
+            lf, rejected = events.lazy(), REJECTED_SCHEMA.to_frame()
+        workflows = _workflows(lf)
+        if attributes is not None:
+            if not isinstance(attributes, pl.DataFrame | pl.LazyFrame):
+                attributes = pl.from_pandas(attributes)
+            attrs = attributes.lazy()
+            names = attrs.collect_schema().names()
+            if "workflow_id" not in names:
+                raise TimelineSchemaError(
+                    "attributes need a workflow_id column", field="workflow_id"
+                )
+            clash = [c for c in names if c != "workflow_id" and c in WORKFLOW_SCHEMA]
+            attrs = attrs.drop(clash).unique(subset="workflow_id", keep="first")
+            workflows = workflows.join(attrs, on="workflow_id", how="left")
+        return cls(events=lf, workflows=workflows, rejected=rejected)
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any] | TimelineEvent],
+        attributes: pl.DataFrame | pl.LazyFrame | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        on_error: OnError = "raise",
+    ) -> Timelines:
+        """Timelines from Python rows (dicts or :class:`TimelineEvent`), checked row by row.
+
+        API workflow objects (dicts with a ``timeline`` list) are flattened first; their row
+        numbers then count timeline rows.
+        """
+        rows: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        flat: list[Any] = []
+        api_attrs: list[dict[str, Any]] = []
+        for record in records:
+            if isinstance(record, Mapping) and "timeline" in record:
+                flat.extend(_api_rows(record))
+                api_attrs.append(_api_attributes(record))
+            else:
+                flat.append(record)
+        for i, record in enumerate(flat):
+            try:
+                data = record.to_dict() if isinstance(record, TimelineEvent) else record
+                rows.append(validate_record(data, row=i))
+            except TimelineSchemaError as exc:
+                if on_error == "raise":
+                    raise
+                message = str(exc).split(": ", 1)[-1]
+                rejected.append({"row": i, "field": exc.field, "error": message})
+        frame = (
+            pl.DataFrame(rows, schema=TIMELINE_SCHEMA, orient="row")
+            if rows
+            else TIMELINE_SCHEMA.to_frame()
+        )
+        lf: pl.LazyFrame = frame.lazy()
+        if api_attrs:
+            lf = _steps_from_catalog(lf)
+        attrs: pl.DataFrame | pl.LazyFrame | None
+        if attributes is None:
+            attrs = pl.DataFrame(api_attrs) if api_attrs else None
+        elif isinstance(attributes, pl.DataFrame | pl.LazyFrame):
+            attrs = attributes
+        else:
+            attrs = pl.DataFrame(list(attributes))
+        out = cls.from_frame(lf, attrs, check=False)
+        return cls(
+            events=out.events,
+            workflows=out.workflows,
+            rejected=pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
+            if rejected
+            else REJECTED_SCHEMA.to_frame(),
+        )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        attributes: pl.DataFrame | pl.LazyFrame | None = None,
+        *,
+        on_error: OnError = "raise",
+    ) -> Timelines:
+        """Timelines from a ``.json``, ``.ndjson``/``.jsonl``, ``.parquet`` or ``.csv`` file.
+
+        JSON may hold a list of timeline rows, a list of API workflow objects, or an API page
+        (``{"data": [...]}``). Parquet and CSV are scanned lazily. A Parquet file written by
+        :meth:`write_parquet` carries workflow attributes in a sidecar
+        ``<name>.workflows.parquet`` which is joined automatically.
+        """
+        file = Path(path)
+        suffix = file.suffix.lower()
+        if suffix == ".parquet":
+            side = file.with_suffix(".workflows.parquet")
+            if attributes is None and side.exists():
+                attributes = pl.scan_parquet(side)
+            return cls.from_frame(pl.scan_parquet(file), attributes, on_error=on_error)
+        if suffix == ".csv":
+            lf = pl.scan_csv(file, schema_overrides={"detail": pl.String, "step": pl.String})
+            return cls.from_frame(lf, attributes, on_error=on_error)
+        if suffix in (".ndjson", ".jsonl"):
+            records: list[Any] = []
+            with file.open(encoding="utf-8") as handle:
+                for i, line in enumerate(handle):
+                    if not line.strip():
+                        continue
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        if on_error == "raise":
+                            raise TimelineSchemaError(f"not valid JSON: {exc.msg}", row=i) from None
+                        records.append({"__bad_json__": line})
+            return cls.from_records(records, attributes, on_error=on_error)
+        if suffix == ".json":
+            data = json.loads(file.read_text(encoding="utf-8"))
+            if isinstance(data, Mapping):
+                data = data.get("data", data.get("events", [data]))
+            if not isinstance(data, list):
+                raise TimelineSchemaError(f"{file}: expected a list of rows or workflows")
+            return cls.from_records(data, attributes, on_error=on_error)
+        raise TimelineSchemaError(f"{file}: unsupported file type {suffix!r}")
+
+    @classmethod
+    def from_api(
+        cls,
+        client: Any,
+        *,
+        status: str | None = None,
+        task_queue: str | None = None,
+        progress: bool = True,
+        on_error: OnError = "raise",
+    ) -> Timelines:
+        """Timelines from the protocol-lab API, following every page, with a progress bar.
+
+        ``client`` is a :class:`protocol_lab.client.Client`; its ``iter_workflows`` yields
+        API workflow objects, whose ``timeline`` rows are flattened and checked.
+        """
+        from tqdm.auto import tqdm
+
+        workflows = client.iter_workflows(status=status, task_queue=task_queue, page_size=100)
+        items = list(tqdm(workflows, desc="workflows", unit="wf", disable=not progress))
+        return cls.from_records(items, on_error=on_error)
+
+    @classmethod
+    async def from_temporal(
+        cls,
+        client: Any,
+        *,
+        query: str | None = None,
+        concurrency: int = 16,
+    ) -> Timelines:
+        """Timelines straight from Temporal: list executions, fetch histories concurrently.
+
+        ``client`` is a ``temporalio.client.Client``; ``query`` a visibility list filter.
+        Histories are fetched at most ``concurrency`` at a time and mapped to timeline rows by
+        :func:`protocol_lab.analytics.temporal.history_rows`.
+        """
+        from protocol_lab.analytics.temporal import fetch_rows
+
+        rows, attrs = await fetch_rows(client, query=query, concurrency=concurrency)
+        return cls.from_records(rows, pl.DataFrame(attrs) if attrs else None)
+
+    # ------------------------------------------------------------------ accessors
+    def collect(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Both frames, collected: ``(events, workflows)``."""
+        events, workflows = pl.collect_all([self.events, self.workflows])
+        return events, workflows
+
+    def to_pandas(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Both frames as pandas: ``(events, workflows)``."""
+        events, workflows = self.collect()
+        return events.to_pandas(), workflows.to_pandas()
+
+    def cache(self) -> Timelines:
+        """The same timelines with both frames computed once and held in memory."""
+        events, workflows = self.collect()
+        return Timelines(events=events.lazy(), workflows=workflows.lazy(), rejected=self.rejected)
+
+    def filter(self, *predicates: pl.Expr) -> Timelines:
+        """Keep the workflows (and their events) whose workflow row matches ``predicates``."""
+        keep = self.workflows.filter(*predicates)
+        ids = keep.select("workflow_id")
+        return Timelines(
+            events=self.events.join(ids, on="workflow_id", how="semi"),
+            workflows=keep,
+            rejected=self.rejected,
+        )
+
+    def write_parquet(self, path: str | Path) -> Path:
+        """Write events to ``path`` and extra workflow attributes to the ``.workflows`` sidecar."""
+        file = Path(path)
+        self.events.sink_parquet(file)
+        extra = [c for c in self.workflows.collect_schema().names() if c not in WORKFLOW_SCHEMA]
+        if extra:
+            self.workflows.select("workflow_id", *extra).sink_parquet(
+                file.with_suffix(".workflows.parquet")
+            )
+        return file
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        return f"Timelines(workflows={self.workflows.collect_schema().names()!r}, lazy)"
+
+    def _repr_html_(self) -> str:
+        from protocol_lab.analytics.reprs import timelines_html
+
+        return timelines_html(self)
