@@ -29,7 +29,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 notebook: $(STAMP)
-	$(VENV)/bin/jupyter-execute notebooks/*.ipynb 2>/dev/null || $(VENV)/bin/python -m protocol_lab.notebooks
+	$(VENV)/bin/jupyter-execute notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(UV) sync --frozen --group bench
