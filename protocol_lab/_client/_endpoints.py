@@ -1,0 +1,398 @@
+"""The API's endpoints as pure request descriptions, shared by both client twins.
+
+Each function turns typed arguments into a :class:`Call` (method, path, query, JSON body) or,
+for lists, a :class:`Listing` (path and filters, paged by the client). No I/O happens here, so
+``Client`` and ``AsyncClient`` differ only in how they send a ``Call``.
+
+Bodies leave out arguments that were not given (``None`` for creations; :data:`NOT_GIVEN` for
+partial updates, where ``None`` is sent as JSON null to clear a field). Query values are
+rendered as the API reads them (booleans as ``true`` / ``false``, enums by value).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+__all__ = [
+    "NOT_GIVEN",
+    "Call",
+    "Listing",
+    "NotGiven",
+    "body",
+    "cancel_workflow",
+    "create_rule",
+    "create_ticket",
+    "create_workflow",
+    "delete_rule",
+    "dry_run_rule",
+    "get_job_queues",
+    "get_rule",
+    "get_ticket",
+    "get_workflow",
+    "get_workflow_status",
+    "pause_workflow",
+    "query",
+    "resource_path",
+    "resume_workflow",
+    "rule_executions",
+    "rules",
+    "signal_workflow",
+    "tickets",
+    "toggle_rule",
+    "unix_seconds",
+    "update_rule",
+    "update_ticket",
+    "workflows",
+]
+
+JSONObject = dict[str, Any]
+
+
+class NotGiven:
+    """Type of :data:`NOT_GIVEN`, the default that tells "not passed" from ``None``."""
+
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
+        """Return the one instance."""
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        """``NOT_GIVEN`` is falsy."""
+        return False
+
+    def __repr__(self) -> str:
+        """``NOT_GIVEN``."""
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven()
+
+WORKFLOWS: Final = "/v1/workflows"
+RULES: Final = "/v1/automation/rules"
+TICKETS: Final = "/v1/tickets"
+JOB_QUEUES: Final = "/v1/jobs/queues"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to the API: method, path under the base URL, query and JSON body."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: JSONObject | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A paginated list endpoint: its path and the filters to apply to every page."""
+
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def resource_path(collection: str, resource_id: str, *suffix: str) -> str:
+    """``collection/<quoted id>[/suffix...]``; ValueError for an empty id."""
+    if not isinstance(resource_id, str) or not resource_id:
+        raise ValueError(f"an id must be a non-empty string, got {resource_id!r}")
+    return "/".join([collection, quote(resource_id, safe=""), *suffix])
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def query(**params: Any) -> dict[str, Any]:
+    """Query parameters without the ``None`` ones, rendered as the API reads them."""
+    return {k: _query_value(v) for k, v in params.items() if v is not None}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def body(extra: Mapping[str, Any] | None = None, /, **fields: Any) -> JSONObject:
+    """A JSON body of ``fields`` without ``None`` / ``NOT_GIVEN`` ones, then ``extra`` merged."""
+    out = {k: _json_value(v) for k, v in fields.items() if v is not None and v is not NOT_GIVEN}
+    if extra:
+        out.update({k: _json_value(v) for k, v in extra.items()})
+    return out
+
+
+def _patch(extra: Mapping[str, Any] | None, /, **fields: Any) -> JSONObject:
+    """A partial-update body: every field that was given, ``None`` included (JSON null)."""
+    out = {k: _json_value(v) for k, v in fields.items() if v is not NOT_GIVEN}
+    if extra:
+        out.update({k: _json_value(v) for k, v in extra.items()})
+    return out
+
+
+def unix_seconds(value: datetime | float | None) -> int | float | None:
+    """Unix seconds from a timezone-aware datetime or a number (whole seconds as int)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a datetime for the API must be timezone-aware")
+        value = value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected Unix seconds or a datetime, got {type(value).__name__}")
+    return int(value) if float(value).is_integer() else value
+
+
+# -- workflows ---------------------------------------------------------------------------
+
+
+def workflows(*, status: str | None = None, task_queue: str | None = None) -> Listing:
+    """GET /v1/workflows, filtered by status and task queue."""
+    return Listing(WORKFLOWS, query(status=status, task_queue=task_queue))
+
+
+def create_workflow(
+    *,
+    name: str,
+    task_queue: str,
+    trigger_type: str | None = None,
+    input: Mapping[str, Any] | None = None,
+    start_at: datetime | float | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    """POST /v1/workflows."""
+    payload = body(
+        name=name,
+        task_queue=task_queue,
+        trigger_type=trigger_type,
+        input=dict(input) if input is not None else None,
+        start_at=unix_seconds(start_at),
+    )
+    return Call("POST", WORKFLOWS, json=payload, idempotency_key=idempotency_key)
+
+
+def get_workflow(workflow_id: str) -> Call:
+    """GET /v1/workflows/{id}."""
+    return Call("GET", resource_path(WORKFLOWS, workflow_id))
+
+
+def get_workflow_status(workflow_id: str) -> Call:
+    """GET /v1/workflows/{id}/status."""
+    return Call("GET", resource_path(WORKFLOWS, workflow_id, "status"))
+
+
+def signal_workflow(
+    workflow_id: str,
+    *,
+    signal_name: str,
+    payload: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    """POST /v1/workflows/{id}/signal."""
+    data = body(signal_name=signal_name, payload=dict(payload) if payload is not None else None)
+    path = resource_path(WORKFLOWS, workflow_id, "signal")
+    return Call("POST", path, json=data, idempotency_key=idempotency_key)
+
+
+def cancel_workflow(
+    workflow_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+) -> Call:
+    """POST /v1/workflows/{id}/cancel."""
+    path = resource_path(WORKFLOWS, workflow_id, "cancel")
+    return Call("POST", path, json=body(reason=reason), idempotency_key=idempotency_key)
+
+
+def pause_workflow(workflow_id: str, *, idempotency_key: str | None = None) -> Call:
+    """POST /v1/workflows/{id}/pause."""
+    path = resource_path(WORKFLOWS, workflow_id, "pause")
+    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+
+
+def resume_workflow(workflow_id: str, *, idempotency_key: str | None = None) -> Call:
+    """POST /v1/workflows/{id}/resume."""
+    path = resource_path(WORKFLOWS, workflow_id, "resume")
+    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+
+
+# -- automation rules --------------------------------------------------------------------
+
+
+def rules(*, trigger: str | None = None, enabled: bool | None = None) -> Listing:
+    """GET /v1/automation/rules, filtered by trigger and enabled state."""
+    return Listing(RULES, query(trigger=trigger, enabled=enabled))
+
+
+def create_rule(
+    *,
+    name: str,
+    trigger: str,
+    action: Mapping[str, Any],
+    conditions: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    extra: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    """POST /v1/automation/rules."""
+    payload = body(
+        extra,
+        name=name,
+        trigger=trigger,
+        conditions=dict(conditions) if conditions is not None else None,
+        action=dict(action),
+        enabled=enabled,
+    )
+    return Call("POST", RULES, json=payload, idempotency_key=idempotency_key)
+
+
+def get_rule(rule_id: str) -> Call:
+    """GET /v1/automation/rules/{id}."""
+    return Call("GET", resource_path(RULES, rule_id))
+
+
+def update_rule(
+    rule_id: str,
+    *,
+    name: str | NotGiven = NOT_GIVEN,
+    trigger: str | NotGiven = NOT_GIVEN,
+    conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+    action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+    enabled: bool | NotGiven = NOT_GIVEN,
+    extra: Mapping[str, Any] | None = None,
+) -> Call:
+    """PATCH /v1/automation/rules/{id} with the fields given."""
+    payload = _patch(
+        extra,
+        name=name,
+        trigger=trigger,
+        conditions=dict(conditions) if isinstance(conditions, Mapping) else conditions,
+        action=dict(action) if isinstance(action, Mapping) else action,
+        enabled=enabled,
+    )
+    return Call("PATCH", resource_path(RULES, rule_id), json=payload)
+
+
+def delete_rule(rule_id: str) -> Call:
+    """DELETE /v1/automation/rules/{id}."""
+    return Call("DELETE", resource_path(RULES, rule_id))
+
+
+def toggle_rule(rule_id: str, *, idempotency_key: str | None = None) -> Call:
+    """POST /v1/automation/rules/{id}/toggle."""
+    path = resource_path(RULES, rule_id, "toggle")
+    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+
+
+def rule_executions(rule_id: str) -> Listing:
+    """GET /v1/automation/rules/{id}/executions."""
+    return Listing(resource_path(RULES, rule_id, "executions"))
+
+
+def dry_run_rule(
+    rule_id: str,
+    *,
+    ticket_id: str | None = None,
+    ticket: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    """POST /v1/automation/rules/{id}/test: a dry run on a stored ticket, a ticket or an event."""
+    payload = body(
+        ticket_id=ticket_id,
+        ticket=dict(ticket) if ticket is not None else None,
+        event=dict(event) if event is not None else None,
+    )
+    path = resource_path(RULES, rule_id, "test")
+    return Call("POST", path, json=payload, idempotency_key=idempotency_key)
+
+
+# -- tickets -----------------------------------------------------------------------------
+
+
+def tickets(
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    category: str | None = None,
+    assignee: str | None = None,
+) -> Listing:
+    """GET /v1/tickets, filtered by status, priority, category and assignee."""
+    return Listing(
+        TICKETS, query(status=status, priority=priority, category=category, assignee=assignee)
+    )
+
+
+def create_ticket(
+    *,
+    title: str,
+    description: str | None = None,
+    category: str | None = None,
+    priority: str | None = None,
+    status: str | None = None,
+    assignee: str | None = None,
+    requester: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Call:
+    """POST /v1/tickets."""
+    payload = body(
+        extra,
+        title=title,
+        description=description,
+        category=category,
+        priority=priority,
+        status=status,
+        assignee=assignee,
+        requester=requester,
+    )
+    return Call("POST", TICKETS, json=payload, idempotency_key=idempotency_key)
+
+
+def get_ticket(ticket_id: str) -> Call:
+    """GET /v1/tickets/{id}."""
+    return Call("GET", resource_path(TICKETS, ticket_id))
+
+
+def update_ticket(
+    ticket_id: str,
+    *,
+    title: str | NotGiven = NOT_GIVEN,
+    description: str | NotGiven | None = NOT_GIVEN,
+    category: str | NotGiven | None = NOT_GIVEN,
+    priority: str | NotGiven = NOT_GIVEN,
+    status: str | NotGiven = NOT_GIVEN,
+    assignee: str | NotGiven | None = NOT_GIVEN,
+    requester: str | NotGiven | None = NOT_GIVEN,
+    extra: Mapping[str, Any] | None = None,
+) -> Call:
+    """PATCH /v1/tickets/{id} with the fields given (``None`` clears a field)."""
+    payload = _patch(
+        extra,
+        title=title,
+        description=description,
+        category=category,
+        priority=priority,
+        status=status,
+        assignee=assignee,
+        requester=requester,
+    )
+    return Call("PATCH", resource_path(TICKETS, ticket_id), json=payload)
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+
+def get_job_queues() -> Call:
+    """GET /v1/jobs/queues: job counts per state for each background queue."""
+    return Call("GET", JOB_QUEUES)

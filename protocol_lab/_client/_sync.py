@@ -1,0 +1,523 @@
+"""``Client``: the synchronous twin of the protocol-lab API client (I/O only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from protocol_lab._client import _endpoints as ep
+from protocol_lab._client._base import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    JSONObject,
+    TimeoutTypes,
+    UseClientDefault,
+    _BaseClient,
+)
+from protocol_lab._client._endpoints import NOT_GIVEN, Call, Listing, NotGiven
+from protocol_lab._client._pagination import DEFAULT_PAGE_SIZE, Emit, Fetch
+from protocol_lab._client._retry import RetryPolicy, Sleep
+
+__all__ = ["Client"]
+
+
+class Client(_BaseClient):
+    """Synchronous client of the protocol-lab API.
+
+    ``Client(base_url=..., token=...)`` talks to the service at ``base_url`` (default
+    ``http://localhost:3000``) with a bearer ``token``. Methods return the API's JSON as plain
+    dicts; errors are raised as the :class:`ApiError` tree. ``transport`` replaces the network
+    (e.g. ``httpx.MockTransport`` in tests) and ``sleep`` the pause between retries. Use it as
+    a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token: str | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            random=random,
+        )
+        self._sleep = sleep if sleep is not None else time.sleep
+        self._http = httpx.Client(transport=transport, timeout=self._timeout, trust_env=False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._http.is_closed
+
+    def __enter__(self) -> Client:
+        """Enter the context: the client itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leave the context: close the client."""
+        self.close()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with retries; return the final response, error or not."""
+        flow = self._retry_flow(request)
+        reply: httpx.Response | httpx.TransportError | None = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration as stop:
+                response: httpx.Response = stop.value
+                return response
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                reply = None
+            else:
+                try:
+                    reply = self._http.send(step.request)
+                except httpx.TransportError as exc:
+                    reply = exc
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Any:
+        """Call ``method path`` (e.g. ``"GET", "/v1/workflows"``) and return its JSON value."""
+        request = self.build_request(
+            method,
+            path,
+            params=params,
+            json=json,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+        )
+        return self._decode(self.send(request))
+
+    def _call(self, call: Call) -> JSONObject:
+        return self._decode_object(self.send(self._build_call(call)))
+
+    def _page(
+        self,
+        listing: Listing,
+        *,
+        limit: int | None,
+        starting_after: str | None,
+        ending_before: str | None,
+    ) -> JSONObject:
+        call = self._page_call(
+            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+        return self._call(call)
+
+    def _iterate(
+        self,
+        listing: Listing,
+        *,
+        page_size: int,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> Iterator[JSONObject]:
+        flow = self._cursor_flow(
+            listing,
+            page_size=page_size,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+        return self._drive_pages(flow, listing.path)
+
+    def _drive_pages(
+        self, flow: Generator[Fetch | Emit, JSONObject | None, None], path: str
+    ) -> Iterator[JSONObject]:
+        reply: JSONObject | None = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration:
+                return
+            if isinstance(step, Fetch):
+                reply = self._call(Call("GET", path, params=step.params))
+            else:
+                reply = None
+                yield from step.items
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> Iterator[JSONObject]:
+        """Every item of the list at ``path``, fetching pages of ``page_size`` as needed.
+
+        Forwards from the start (or from ``starting_after``); backwards from
+        ``ending_before``, nearest item first.
+        """
+        listing = Listing(path, ep.query(**dict(params or {})))
+        return self._iterate(
+            listing,
+            page_size=page_size,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+
+    # -- workflows -------------------------------------------------------------------------
+
+    def list_workflows(
+        self,
+        *,
+        status: str | None = None,
+        task_queue: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> JSONObject:
+        """One page of workflows: ``{"has_more": bool, "data": [workflow, ...]}``."""
+        listing = ep.workflows(status=status, task_queue=task_queue)
+        return self._page(
+            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+
+    def iter_workflows(
+        self,
+        *,
+        status: str | None = None,
+        task_queue: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[JSONObject]:
+        """Every workflow matching the filters, across pages."""
+        return self._iterate(
+            ep.workflows(status=status, task_queue=task_queue), page_size=page_size
+        )
+
+    def create_workflow(
+        self,
+        *,
+        name: str,
+        task_queue: str,
+        trigger_type: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        start_at: datetime | float | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Create and start a workflow (``start_at``: Unix seconds or aware datetime, for
+        scheduled ones)."""
+        return self._call(
+            ep.create_workflow(
+                name=name,
+                task_queue=task_queue,
+                trigger_type=trigger_type,
+                input=input,
+                start_at=start_at,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def get_workflow(self, workflow_id: str) -> JSONObject:
+        """A workflow with its full timeline."""
+        return self._call(ep.get_workflow(workflow_id))
+
+    def get_workflow_status(self, workflow_id: str) -> JSONObject:
+        """A workflow's status summary (current step, steps completed / total, elapsed)."""
+        return self._call(ep.get_workflow_status(workflow_id))
+
+    def signal_workflow(
+        self,
+        workflow_id: str,
+        *,
+        signal_name: str,
+        payload: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Send signal ``signal_name`` to a running workflow; the answer says if accepted."""
+        return self._call(
+            ep.signal_workflow(
+                workflow_id,
+                signal_name=signal_name,
+                payload=payload,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def cancel_workflow(
+        self,
+        workflow_id: str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Cancel a workflow (its compensations run; its status becomes failed)."""
+        return self._call(
+            ep.cancel_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
+        )
+
+    def pause_workflow(self, workflow_id: str, *, idempotency_key: str | None = None) -> JSONObject:
+        """Pause a running workflow."""
+        return self._call(ep.pause_workflow(workflow_id, idempotency_key=idempotency_key))
+
+    def resume_workflow(
+        self, workflow_id: str, *, idempotency_key: str | None = None
+    ) -> JSONObject:
+        """Resume a paused workflow."""
+        return self._call(ep.resume_workflow(workflow_id, idempotency_key=idempotency_key))
+
+    # -- automation rules ------------------------------------------------------------------
+
+    def list_rules(
+        self,
+        *,
+        trigger: str | None = None,
+        enabled: bool | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> JSONObject:
+        """One page of automation rules."""
+        listing = ep.rules(trigger=trigger, enabled=enabled)
+        return self._page(
+            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+
+    def iter_rules(
+        self,
+        *,
+        trigger: str | None = None,
+        enabled: bool | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[JSONObject]:
+        """Every automation rule matching the filters, across pages."""
+        return self._iterate(ep.rules(trigger=trigger, enabled=enabled), page_size=page_size)
+
+    def create_rule(
+        self,
+        *,
+        name: str,
+        trigger: str,
+        action: Mapping[str, Any],
+        conditions: Mapping[str, Any] | None = None,
+        enabled: bool | None = None,
+        extra: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Create an automation rule (``extra``: further body fields, sent as given)."""
+        return self._call(
+            ep.create_rule(
+                name=name,
+                trigger=trigger,
+                action=action,
+                conditions=conditions,
+                enabled=enabled,
+                extra=extra,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def get_rule(self, rule_id: str) -> JSONObject:
+        """An automation rule."""
+        return self._call(ep.get_rule(rule_id))
+
+    def update_rule(
+        self,
+        rule_id: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        trigger: str | NotGiven = NOT_GIVEN,
+        conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        enabled: bool | NotGiven = NOT_GIVEN,
+        extra: Mapping[str, Any] | None = None,
+    ) -> JSONObject:
+        """Change the given fields of a rule (PATCH); fields not passed are left alone."""
+        return self._call(
+            ep.update_rule(
+                rule_id,
+                name=name,
+                trigger=trigger,
+                conditions=conditions,
+                action=action,
+                enabled=enabled,
+                extra=extra,
+            )
+        )
+
+    def delete_rule(self, rule_id: str) -> JSONObject | None:
+        """Delete a rule; returns the API's answer (None when it sends no body)."""
+        return self._decode_optional_object(self.send(self._build_call(ep.delete_rule(rule_id))))
+
+    def toggle_rule(self, rule_id: str, *, idempotency_key: str | None = None) -> JSONObject:
+        """Flip a rule's enabled state."""
+        return self._call(ep.toggle_rule(rule_id, idempotency_key=idempotency_key))
+
+    def list_rule_executions(
+        self,
+        rule_id: str,
+        *,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> JSONObject:
+        """One page of a rule's executions (its firings and what they produced)."""
+        return self._page(
+            ep.rule_executions(rule_id),
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+
+    def iter_rule_executions(
+        self, rule_id: str, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[JSONObject]:
+        """Every execution of a rule, across pages."""
+        return self._iterate(ep.rule_executions(rule_id), page_size=page_size)
+
+    def test_rule(
+        self,
+        rule_id: str,
+        *,
+        ticket_id: str | None = None,
+        ticket: Mapping[str, Any] | None = None,
+        event: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Dry-run a rule on a stored ticket, a ticket given inline or an event."""
+        return self._call(
+            ep.dry_run_rule(
+                rule_id,
+                ticket_id=ticket_id,
+                ticket=ticket,
+                event=event,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    # -- tickets ---------------------------------------------------------------------------
+
+    def list_tickets(
+        self,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        category: str | None = None,
+        assignee: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> JSONObject:
+        """One page of tickets."""
+        listing = ep.tickets(status=status, priority=priority, category=category, assignee=assignee)
+        return self._page(
+            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+
+    def iter_tickets(
+        self,
+        *,
+        status: str | None = None,
+        priority: str | None = None,
+        category: str | None = None,
+        assignee: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[JSONObject]:
+        """Every ticket matching the filters, across pages."""
+        listing = ep.tickets(status=status, priority=priority, category=category, assignee=assignee)
+        return self._iterate(listing, page_size=page_size)
+
+    def create_ticket(
+        self,
+        *,
+        title: str,
+        description: str | None = None,
+        category: str | None = None,
+        priority: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        requester: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Create a ticket (the rules of trigger on_ticket_created are evaluated on it)."""
+        return self._call(
+            ep.create_ticket(
+                title=title,
+                description=description,
+                category=category,
+                priority=priority,
+                status=status,
+                assignee=assignee,
+                requester=requester,
+                extra=extra,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def get_ticket(self, ticket_id: str) -> JSONObject:
+        """A ticket."""
+        return self._call(ep.get_ticket(ticket_id))
+
+    def update_ticket(
+        self,
+        ticket_id: str,
+        *,
+        title: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven | None = NOT_GIVEN,
+        category: str | NotGiven | None = NOT_GIVEN,
+        priority: str | NotGiven = NOT_GIVEN,
+        status: str | NotGiven = NOT_GIVEN,
+        assignee: str | NotGiven | None = NOT_GIVEN,
+        requester: str | NotGiven | None = NOT_GIVEN,
+        extra: Mapping[str, Any] | None = None,
+    ) -> JSONObject:
+        """Change the given fields of a ticket (PATCH; ``None`` clears a field)."""
+        return self._call(
+            ep.update_ticket(
+                ticket_id,
+                title=title,
+                description=description,
+                category=category,
+                priority=priority,
+                status=status,
+                assignee=assignee,
+                requester=requester,
+                extra=extra,
+            )
+        )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def get_job_queues(self) -> JSONObject:
+        """Job counts per state for each background queue."""
+        return self._call(ep.get_job_queues())
