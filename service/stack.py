@@ -335,6 +335,10 @@ class Stack:
                 "REDIS_URL": self.redis_url,
                 "DATABASE_URL": self.settings.database_url or self.settings.sqlite_url,
                 "STATE_DIR": str(state),
+                "API_TOKENS": ";".join(
+                    f"{token}={','.join(scopes)}"
+                    for token, scopes in self.settings.api_tokens.items()
+                ),
             }
             cli = _bin("protocol-lab")
             if self.with_worker:
