@@ -64,6 +64,8 @@ REJECT_PROBABILITY = 0.04  # per human approval
 PAUSE_PROBABILITY = 0.01  # per workflow
 SLOW_STEPS = {"provision_asset": 2400.0, "push_profile": 600.0}  # s, mean queue wait at peak
 BASE_QUEUE_WAIT = 15.0  # s, mean queue wait off peak
+# human signal waits answered only in working hours; the others (users, on-call) any time
+OFFICE_HOURS_SIGNALS = {"manager_approval", "security_confirmation", "user_confirmation", "pickup"}
 FAILURE_REASONS = ("timeout from integration", "HTTP 503 from integration", "invalid response")
 
 
@@ -151,7 +153,9 @@ def simulate(
             continue
         assert isinstance(step, SignalStep)
         response = max(step.response.sample(rng), 5.0)
-        arrives = next_working_time(t + response) if step.human else t + response
+        arrives = t + response
+        if step.human and step.id in OFFICE_HOURS_SIGNALS:
+            arrives = next_working_time(arrives)
         if cancel:
             t += float(rng.uniform(0.1, 0.9)) * (arrives - t)
             out.append(("workflow_cancelled", t, "Cancelled by user", None))
@@ -160,6 +164,7 @@ def simulate(
         if arrives - t > step.timeout_s:
             t += step.timeout_s
             if step.on_timeout.value == "continue":
+                out.append(("signal_received", t, f"{step.detail}: timed out, continuing", step.id))
                 continue
             if step.on_timeout.value == "cancel":
                 out.append(("workflow_cancelled", t, f"Timed out: {step.detail}", None))

@@ -10,7 +10,7 @@ import polars as pl
 if TYPE_CHECKING:
     from protocol_lab.analytics.timelines import Timelines
 
-__all__ = ["frame_html", "timelines_html"]
+__all__ = ["frame_html", "sla_html", "timelines_html"]
 
 _STYLE = (
     "<style>.pl-card{font-family:system-ui,sans-serif;font-size:13px}"
@@ -78,3 +78,44 @@ def timelines_html(timelines: Timelines) -> str:
         + rejected
     )
     return header + frame_html(workflows)
+
+
+def sla_html(frame: pl.DataFrame, *, by: list[str], goal: float = 0.95) -> str:
+    """The SLA table with an attainment bar per group; attainment under ``goal`` in red."""
+    cols = [
+        *by,
+        "workflows",
+        "met",
+        "breached",
+        "attainment",
+        "open",
+        "at_risk",
+        "open_breached",
+        "target_h",
+        "p50_h",
+        "p90_h",
+    ]
+    cols = [c for c in cols if c in frame.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for c in cols:
+            value = row[c]
+            if c == "attainment" and value is not None:
+                css = "pl-ok" if value >= goal else "pl-bad"
+                width = round(float(value) * 80)
+                cells.append(
+                    f"<td class='{css}'><span class='pl-bar' style='width:{width}px'></span>"
+                    f" {value:.1%}</td>"
+                )
+            elif c == "at_risk" and value:
+                cells.append(f"<td class='pl-bad'>{value:,}</td>")
+            else:
+                cells.append(_cell(value))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    title = "SLA attainment" + (f" by {', '.join(by)}" if by else "")
+    return (
+        f"{_STYLE}<div class='pl-card'><b>{html.escape(title)}</b> "
+        f"(goal {goal:.0%}; times in hours)<table><tr>{head}</tr>{''.join(rows)}</table></div>"
+    )

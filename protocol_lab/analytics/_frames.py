@@ -1,0 +1,45 @@
+"""Small shared helpers: the frame type variable, grouping keys, same-kind returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import polars as pl
+
+__all__ = ["GROUPABLE", "By", "FrameT", "as_lazy", "group_keys", "same_kind", "seconds"]
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+"""A polars frame: a DataFrame in gives a DataFrame out, a LazyFrame gives a LazyFrame."""
+
+By = str | Sequence[str] | None
+"""Grouping: one column, several, or None for the whole frame."""
+
+GROUPABLE = ("task_queue", "workflow_name", "trigger_type", "priority")
+"""The usual grouping columns of the per-workflow frame."""
+
+
+def group_keys(by: By) -> list[str]:
+    """``by`` as a list of column names."""
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def as_lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The frame as a LazyFrame (no computation)."""
+    return frame.lazy()
+
+
+def same_kind(template: FrameT, result: pl.LazyFrame) -> FrameT:
+    """``result`` collected if ``template`` was eager, left lazy otherwise."""
+    if isinstance(template, pl.DataFrame):
+        return result.collect()
+    return result
+
+
+def seconds(delta: pl.Expr) -> pl.Expr:
+    """A Duration expression as float seconds."""
+    return delta.dt.total_microseconds().cast(pl.Float64) / 1e6

@@ -1,0 +1,266 @@
+"""Cycle times (wall-clock and business), percentiles, SLA attainment, breaches and at-risk work.
+
+All functions take the per-workflow frame (:attr:`Timelines.workflows`) and return a frame of
+the same kind (lazy in, lazy out). ``as_of`` — the instant open workflows are measured to —
+defaults to the latest event in the data, so analyses of a stored sample are reproducible.
+
+SLA rules:
+
+- a workflow's target is the most specific one that applies: ``workflow_name`` beats
+  ``priority`` beats ``task_queue``;
+- targets with ``business_hours: true`` are measured in business time (the SLA calendar),
+  the others in wall-clock time;
+- closed workflows (completed or failed) have ``met`` or ``breached``; cancelled ones are
+  ``cancelled`` and left out of attainment; open ones are ``breached`` once over the target,
+  ``at_risk`` once past ``at_risk_fraction`` of it, ``on_track`` otherwise;
+- ``time_to_breach_s`` is target minus measured time: the margin left (negative: exceeded by).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+import polars as pl
+
+from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
+from protocol_lab.analytics.calendar import business_seconds
+from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget, load_sla_config
+
+__all__ = [
+    "DEFAULT_QUANTILES",
+    "SLA_STATES",
+    "SlaSummary",
+    "cycle_times",
+    "percentiles",
+    "sla_status",
+    "sla_summary",
+]
+
+DEFAULT_QUANTILES: Final = (0.5, 0.9, 0.95, 0.99)
+SLA_STATES: Final = ("met", "breached", "at_risk", "on_track", "cancelled", "no_target")
+
+
+def _as_of(as_of: datetime | None) -> pl.Expr:
+    if as_of is None:
+        return pl.col("last_event_at").max()
+    return pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
+
+
+def cycle_times(
+    workflows: FrameT,
+    *,
+    calendar: BusinessCalendar | None = None,
+    as_of: datetime | None = None,
+) -> FrameT:
+    """Add wall-clock and business cycle times, and the elapsed time of open workflows.
+
+    New columns: ``business_time_s`` (closed workflows), ``elapsed_s`` and
+    ``elapsed_business_s`` (to the end for closed ones, to ``as_of`` for open ones).
+    ``calendar`` defaults to the one in ``data/sla.yaml``.
+    """
+    cal = calendar if calendar is not None else load_sla_config().calendar
+    until = pl.coalesce("completed_at", _as_of(as_of))
+    out = workflows.lazy().with_columns(
+        business_seconds(pl.col("started_at"), pl.col("completed_at"), cal).alias(
+            "business_time_s"
+        ),
+        seconds(until - pl.col("started_at")).alias("elapsed_s"),
+        business_seconds(pl.col("started_at"), until, cal).alias("elapsed_business_s"),
+    )
+    return same_kind(workflows, out)
+
+
+def percentiles(
+    frame: FrameT,
+    column: str,
+    *,
+    by: By = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> FrameT:
+    """Count, mean and percentiles (``p50``, ``p90``, ...) of ``column`` per group."""
+    keys: list[str] = group_keys(by)
+    col: pl.Expr = pl.col(column).drop_nulls()
+    aggs = [
+        col.count().alias("n"),
+        col.mean().alias("mean"),
+        *[col.quantile(q, interpolation="linear").alias(f"p{q * 100:g}") for q in quantiles],
+        col.max().alias("max"),
+    ]
+    lf = frame.lazy()
+    out = lf.group_by(keys).agg(aggs).sort(keys) if keys else lf.select(aggs)
+    return same_kind(frame, out)
+
+
+def _targets_frame(targets: Sequence[SlaTarget], column: str) -> pl.LazyFrame | None:
+    rows = [
+        (t.scope[1], t.target_seconds, t.business_hours, t.at_risk_fraction)
+        for t in targets
+        if t.scope[0] == column
+    ]
+    if not rows:
+        return None
+    suffix = f"__{column}"
+    return pl.LazyFrame(
+        rows,
+        schema={
+            column: pl.String,
+            f"target_s{suffix}": pl.Float64,
+            f"business_hours{suffix}": pl.Boolean,
+            f"at_risk_fraction{suffix}": pl.Float64,
+        },
+        orient="row",
+    ).unique(subset=column, keep="first")
+
+
+def sla_status(
+    workflows: FrameT,
+    *,
+    config: SlaConfig | None = None,
+    as_of: datetime | None = None,
+) -> FrameT:
+    """Add the SLA target, measured time, state and time to breach of every workflow.
+
+    New columns: ``target_scope``, ``target_s``, ``business_hours``, ``measured_s``,
+    ``sla_state`` (one of :data:`SLA_STATES`), ``time_to_breach_s``, plus those of
+    :func:`cycle_times`. ``config`` defaults to ``data/sla.yaml``.
+    """
+    cfg = config if config is not None else load_sla_config()
+    lf = cycle_times(workflows.lazy(), calendar=cfg.calendar, as_of=as_of)
+    names = lf.collect_schema().names()
+    scopes = [c for c in ("workflow_name", "priority", "task_queue") if c in names]
+    joined: list[str] = []
+    for column in scopes:
+        lookup = _targets_frame(cfg.targets, column)
+        if lookup is None:
+            continue
+        lf = lf.with_columns(pl.col(column).cast(pl.String).alias(f"__key_{column}")).join(
+            lookup.rename({column: f"__key_{column}"}),
+            on=f"__key_{column}",
+            how="left",
+        )
+        joined.append(column)
+
+    def pick(field: str) -> pl.Expr:
+        return pl.coalesce([pl.col(f"{field}__{c}") for c in joined])
+
+    if joined:
+        scope: pl.Expr = pl.lit(None, dtype=pl.String)
+        for column in reversed(joined):
+            scope = (
+                pl.when(pl.col(f"target_s__{column}").is_not_null())
+                .then(pl.lit(column))
+                .otherwise(scope)
+            )
+        lf = lf.with_columns(
+            scope.alias("target_scope"),
+            pick("target_s").alias("target_s"),
+            pick("business_hours").fill_null(value=False).alias("business_hours"),
+            pick("at_risk_fraction").alias("__at_risk_fraction"),
+        )
+    else:
+        lf = lf.with_columns(
+            pl.lit(None, dtype=pl.String).alias("target_scope"),
+            pl.lit(None, dtype=pl.Float64).alias("target_s"),
+            pl.lit(value=False).alias("business_hours"),
+            pl.lit(None, dtype=pl.Float64).alias("__at_risk_fraction"),
+        )
+    measured = (
+        pl.when(pl.col("business_hours"))
+        .then(pl.col("elapsed_business_s"))
+        .otherwise(pl.col("elapsed_s"))
+    )
+    lf = lf.with_columns(measured.alias("measured_s"))
+    over = pl.col("measured_s") > pl.col("target_s")
+    outcome: pl.Expr = pl.col("outcome").cast(pl.String)
+    state = (
+        pl.when(outcome == "cancelled")
+        .then(pl.lit("cancelled"))
+        .when(pl.col("target_s").is_null())
+        .then(pl.lit("no_target"))
+        .when(outcome != "open")
+        .then(pl.when(over).then(pl.lit("breached")).otherwise(pl.lit("met")))
+        .when(over)
+        .then(pl.lit("breached"))
+        .when(pl.col("measured_s") >= pl.col("target_s") * pl.col("__at_risk_fraction"))
+        .then(pl.lit("at_risk"))
+        .otherwise(pl.lit("on_track"))
+    )
+    drop = [c for c in lf.collect_schema().names() if c.startswith("__") or "__" in c]
+    out = lf.with_columns(
+        state.cast(pl.Enum(list(SLA_STATES))).alias("sla_state"),
+        (pl.col("target_s") - pl.col("measured_s")).alias("time_to_breach_s"),
+    ).drop(drop)
+    return same_kind(workflows, out)
+
+
+def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
+    """Attainment and breach rates per group, from the output of :func:`sla_status`.
+
+    Columns: ``workflows``, ``closed`` (met + breached), ``met``, ``breached``, ``attainment``
+    (met / closed), ``breach_rate``, ``open``, ``at_risk``, ``open_breached``, ``cancelled``,
+    ``target_h`` (the target if one per group, else its median), and ``p50_h`` / ``p90_h`` /
+    ``p95_h`` of the measured time of closed workflows.
+    """
+    keys: list[str] = group_keys(by)
+    state = pl.col("sla_state").cast(pl.String)
+    is_open = pl.col("outcome").cast(pl.String) == "open"
+    closed_time = pl.col("measured_s").filter(state.is_in(["met", "breached"])) / 3600
+    aggs = [
+        pl.len().alias("workflows"),
+        state.is_in(["met", "breached"]).sum().alias("closed"),
+        (state == "met").sum().alias("met"),
+        (state.is_in(["breached"]) & ~is_open).sum().alias("breached"),
+        is_open.sum().alias("open"),
+        (state == "at_risk").sum().alias("at_risk"),
+        (state.is_in(["breached"]) & is_open).sum().alias("open_breached"),
+        (state == "cancelled").sum().alias("cancelled"),
+        (pl.col("target_s").median() / 3600).alias("target_h"),
+        closed_time.quantile(0.5).alias("p50_h"),
+        closed_time.quantile(0.9).alias("p90_h"),
+        closed_time.quantile(0.95).alias("p95_h"),
+    ]
+    lf = status.lazy()
+    grouped = lf.group_by(keys).agg(aggs).sort(keys) if keys else lf.select(aggs)
+    out = grouped.with_columns(
+        (pl.col("met") / pl.col("closed")).alias("attainment"),
+        (pl.col("breached") / pl.col("closed")).alias("breach_rate"),
+    ).select(
+        *keys,
+        "workflows",
+        "closed",
+        "met",
+        "breached",
+        "attainment",
+        "breach_rate",
+        "open",
+        "at_risk",
+        "open_breached",
+        "cancelled",
+        "target_h",
+        "p50_h",
+        "p90_h",
+        "p95_h",
+    )
+    return same_kind(status, out)
+
+
+class SlaSummary:
+    """An SLA table (a polars DataFrame) with a rich HTML view for notebooks."""
+
+    def __init__(self, frame: pl.DataFrame, *, by: Sequence[str]) -> None:
+        self.frame = frame
+        self.by = list(by)
+
+    def __repr__(self) -> str:
+        return f"SlaSummary(by={self.by})\n{self.frame}"
+
+    def to_pandas(self) -> object:
+        """The table as a pandas DataFrame."""
+        return self.frame.to_pandas()
+
+    def _repr_html_(self) -> str:
+        from protocol_lab.analytics.reprs import sla_html
+
+        return sla_html(self.frame, by=self.by)

@@ -1,0 +1,217 @@
+"""Step durations (active, waiting, human waits), bottleneck ranking, directly-follows times.
+
+A *step instance* is one run of a plan step inside one workflow:
+
+- an activity: ``wait_s`` from the previous event of the workflow to ``activity_started``
+  (waiting for a worker), ``active_s`` from there to ``activity_completed``/``activity_failed``;
+- a signal wait: the time from the previous event to ``signal_received``; it goes to
+  ``human_wait_s`` when the catalog marks the signal as human (approvals, confirmations) or
+  the step is unknown to the catalog, else to ``wait_s`` (system callbacks);
+- a compensation: ``active_s`` from ``compensation_started`` to ``compensation_completed``.
+
+All functions take the events frame (:attr:`Timelines.events`) and return a frame of the same
+kind.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
+from protocol_lab.domain import Catalog, SignalStep, load_catalog
+
+__all__ = ["STEP_KINDS", "activity_label", "bottlenecks", "directly_follows", "step_durations"]
+
+STEP_KINDS: Final = ("activity", "signal", "compensation")
+
+_ACTIVITY_EVENTS: Final = ("activity_started", "activity_completed", "activity_failed")
+_COMP_EVENTS: Final = ("compensation_started", "compensation_completed")
+
+
+def _human_lookup(catalog: Catalog | None) -> pl.LazyFrame:
+    cat = catalog if catalog is not None else load_catalog()
+    rows = [
+        (plan.name, step.id, step.human)
+        for plan in cat.values()
+        for step in plan.steps
+        if isinstance(step, SignalStep)
+    ]
+    return pl.LazyFrame(
+        rows,
+        schema={"workflow_name": pl.String, "step": pl.String, "__human": pl.Boolean},
+        orient="row",
+    )
+
+
+def step_durations(events: FrameT, *, catalog: Catalog | None = None) -> FrameT:
+    """One row per step instance with its start, end, wait, human wait and active time.
+
+    Columns: ``workflow_id``, ``workflow_name``, ``task_queue``, ``trigger_type``, ``step``,
+    ``kind`` (activity / signal / compensation), ``human``, ``start``, ``end``, ``outcome``
+    (completed / failed / received), ``wait_s``, ``human_wait_s``, ``active_s``, ``total_s``.
+    """
+    keys = ["workflow_id", "workflow_name", "task_queue", "trigger_type"]
+    lf = (
+        events.lazy()
+        .sort("workflow_id", "timestamp", maintain_order=True)
+        .with_columns(
+            pl.col("event").cast(pl.String).alias("__event"),
+            pl.col("timestamp").shift(1).over("workflow_id").alias("__prev"),
+        )
+    )
+    event = pl.col("__event")
+    paired = (
+        lf.filter(event.is_in([*_ACTIVITY_EVENTS, *_COMP_EVENTS]) & pl.col("step").is_not_null())
+        .with_columns(
+            pl.when(event.is_in(_COMP_EVENTS))
+            .then(pl.lit("compensation"))
+            .otherwise(pl.lit("activity"))
+            .alias("kind")
+        )
+        .with_columns(
+            pl.col("timestamp").shift(1).over("workflow_id", "step", "kind").alias("start"),
+            pl.col("__prev").shift(1).over("workflow_id", "step", "kind").alias("__before"),
+            event.shift(1).over("workflow_id", "step", "kind").alias("__opened_by"),
+        )
+        .filter(
+            event.is_in(["activity_completed", "activity_failed", "compensation_completed"])
+            & pl.col("__opened_by").is_in(["activity_started", "compensation_started"])
+        )
+        .select(
+            *keys,
+            "step",
+            "kind",
+            pl.lit(value=False).alias("human"),
+            "start",
+            pl.col("timestamp").alias("end"),
+            pl.when(event == "activity_failed")
+            .then(pl.lit("failed"))
+            .otherwise(pl.lit("completed"))
+            .alias("outcome"),
+            pl.when(pl.col("kind") == "activity")
+            .then(seconds(pl.col("start") - pl.col("__before")).fill_null(0.0))
+            .otherwise(0.0)
+            .alias("wait_s"),
+            pl.lit(0.0).alias("human_wait_s"),
+            seconds(pl.col("timestamp") - pl.col("start")).alias("active_s"),
+        )
+    )
+    signals = (
+        lf.filter(event == "signal_received")
+        .with_columns(pl.col("step").fill_null(pl.col("detail")))
+        .join(_human_lookup(catalog), on=["workflow_name", "step"], how="left")
+        .with_columns(pl.col("__human").fill_null(value=True).alias("human"))
+        .with_columns(seconds(pl.col("timestamp") - pl.col("__prev")).fill_null(0.0).alias("__w"))
+        .select(
+            *keys,
+            "step",
+            pl.lit("signal").alias("kind"),
+            "human",
+            pl.col("__prev").alias("start"),
+            pl.col("timestamp").alias("end"),
+            pl.lit("received").alias("outcome"),
+            pl.when(pl.col("human")).then(0.0).otherwise(pl.col("__w")).alias("wait_s"),
+            pl.when(pl.col("human")).then(pl.col("__w")).otherwise(0.0).alias("human_wait_s"),
+            pl.lit(0.0).alias("active_s"),
+        )
+    )
+    out = (
+        pl.concat([paired, signals], how="vertical_relaxed")
+        .with_columns(
+            pl.col("kind").cast(pl.Enum(list(STEP_KINDS))),
+            (pl.col("wait_s") + pl.col("human_wait_s") + pl.col("active_s")).alias("total_s"),
+        )
+        .sort("workflow_id", "end", maintain_order=True)
+    )
+    return same_kind(events, out)
+
+
+def bottlenecks(
+    steps: FrameT,
+    *,
+    by: By = ("workflow_name", "step"),
+    include_human: bool = False,
+) -> FrameT:
+    """Rank steps by the time they add to workflows, worst first.
+
+    Input: the output of :func:`step_durations`. The score is the summed ``wait_s +
+    active_s`` (plus ``human_wait_s`` when ``include_human``), so a step that is both slow and
+    frequent ranks high; human signal waits are reported but, by default, not ranked, since
+    adding workers does not shorten them. Columns: the ``by`` keys, ``kind``, ``n``, median
+    and p90 of wait, active and human wait, ``total_h`` (the score in hours), ``share`` of
+    the summed score, and ``rank`` (1 = worst bottleneck).
+    """
+    keys: list[str] = group_keys(by)
+    score = pl.col("wait_s") + pl.col("active_s")
+    if include_human:
+        score = score + pl.col("human_wait_s")
+    lf = steps.lazy()
+    if not include_human:
+        lf = lf.filter(pl.col("kind") != "compensation")
+    ranked = (
+        lf.with_columns(score.alias("__score"))
+        .group_by(keys)
+        .agg(
+            pl.col("kind").first(),
+            pl.len().alias("n"),
+            pl.col("wait_s").median().alias("wait_p50_s"),
+            pl.col("wait_s").quantile(0.9).alias("wait_p90_s"),
+            pl.col("active_s").median().alias("active_p50_s"),
+            pl.col("active_s").quantile(0.9).alias("active_p90_s"),
+            pl.col("human_wait_s").median().alias("human_wait_p50_s"),
+            pl.col("human_wait_s").quantile(0.9).alias("human_wait_p90_s"),
+            (pl.col("__score").sum() / 3600).alias("total_h"),
+        )
+        .with_columns((pl.col("total_h") / pl.col("total_h").sum()).alias("share"))
+        .sort("total_h", *keys, descending=[True] + [False] * len(keys))
+        .with_columns(pl.int_range(1, pl.len() + 1).alias("rank"))
+    )
+    return same_kind(steps, ranked)
+
+
+def activity_label() -> pl.Expr:
+    """The activity name used for variants and directly-follows: step id, else the event."""
+    return pl.coalesce(pl.col("step"), pl.col("event").cast(pl.String))
+
+
+def directly_follows(
+    events: FrameT,
+    *,
+    activity: str | pl.Expr | None = None,
+    case: str = "workflow_id",
+) -> FrameT:
+    """The performance directly-follows graph: for each pair (a, b) of consecutive events in a
+    case, how often and how long from a to b.
+
+    ``activity`` names the label column or expression (default: step id, else event name).
+    Columns: ``source``, ``target``, ``n``, ``mean_s``, ``median_s``, ``min_s``, ``max_s``.
+    """
+    label = (
+        pl.col(activity)
+        if isinstance(activity, str)
+        else activity
+        if activity is not None
+        else activity_label()
+    )
+    lf = (
+        events.lazy()
+        .select(pl.col(case), label.cast(pl.String).alias("source"), pl.col("timestamp"))
+        .sort(case, "timestamp", maintain_order=True)
+        .with_columns(
+            pl.col("source").shift(-1).over(case).alias("target"),
+            seconds(pl.col("timestamp").shift(-1).over(case) - pl.col("timestamp")).alias("__d"),
+        )
+        .filter(pl.col("target").is_not_null())
+        .group_by("source", "target")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("__d").mean().alias("mean_s"),
+            pl.col("__d").median().alias("median_s"),
+            pl.col("__d").min().alias("min_s"),
+            pl.col("__d").max().alias("max_s"),
+        )
+        .sort("n", "source", "target", descending=[True, False, False])
+    )
+    return same_kind(events, lf)
