@@ -32,6 +32,9 @@ import httpx
 from protocol_lab._client._errors import request_error_from
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
+    "IDEMPOTENT_METHODS",
+    "Outcome",
     "RetryPolicy",
     "Send",
     "Sleep",

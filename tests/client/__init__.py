@@ -1,0 +1,1 @@
+"""Tests of protocol_lab.client against an in-memory fake of the API."""
