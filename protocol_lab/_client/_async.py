@@ -88,7 +88,7 @@ class AsyncClient(_BaseClient):
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with retries; return the final response, error or not."""
         flow = self._retry_flow(request)
-        reply: httpx.Response | httpx.TransportError | None = None
+        reply: httpx.Response | httpx.RequestError | None = None
         while True:
             try:
                 step = flow.send(reply)
@@ -101,7 +101,7 @@ class AsyncClient(_BaseClient):
             else:
                 try:
                     reply = await self._http.send(step.request)
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     reply = exc
 
     async def request(

@@ -17,7 +17,7 @@ Every error the client raises derives from :class:`ApiError`, itself a
                ├── PermissionDeniedError  403        permission_error
                ├── NotFoundError          404        not_found
                ├── ConflictError          409        conflict
-               ├── RateLimitError         429        rate_limit_error
+               ├── RateLimitError         429        rate_limited
                └── ApiServerError         5xx        api_error
 
 The class of a status error is chosen from the ``type`` field of the JSON error body when it
@@ -141,6 +141,7 @@ _BY_TYPE: Final[dict[str, type[ApiStatusError]]] = {
     "not_found": NotFoundError,
     "conflict": ConflictError,
     "rate_limit_error": RateLimitError,
+    "rate_limited": RateLimitError,
     "api_error": ApiServerError,
 }
 
@@ -186,8 +187,8 @@ def status_error_from(response: httpx.Response) -> ApiStatusError:
     return cls(message, request=response.request, response=response, type=type_, body=body)
 
 
-def request_error_from(exc: httpx.TransportError, *, request: httpx.Request) -> ApiRequestError:
-    """Map an httpx transport error to ``ApiTimeoutError`` or ``ApiRequestError``."""
+def request_error_from(exc: httpx.RequestError, *, request: httpx.Request) -> ApiRequestError:
+    """Map an httpx request error to ``ApiTimeoutError`` or ``ApiRequestError``."""
     cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiRequestError
     detail = str(exc) or type(exc).__name__
     return cls(f"{request.method} {request.url}: {detail}", request=request)

@@ -1,7 +1,7 @@
 """Retries, written once as a sans-I/O flow that both client twins drive.
 
 :func:`retry_flow` is a generator that yields :class:`Send` (send this request, reply with the
-``httpx.Response`` or the ``httpx.TransportError`` it raised) and :class:`Sleep` (wait, reply
+``httpx.Response`` or the ``httpx.RequestError`` it raised) and :class:`Sleep` (wait, reply
 with None) and finally returns the response to hand to the caller. It never performs I/O itself,
 so the same code serves ``Client`` (``time.sleep``) and ``AsyncClient`` (``asyncio.sleep``).
 
@@ -21,6 +21,7 @@ fraction of at most ``jitter``; a ``Retry-After`` header (seconds or HTTP date) 
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import time
 from collections.abc import Callable, Generator
@@ -46,6 +47,8 @@ __all__ = [
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 _NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+log = logging.getLogger("protocol_lab.client")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Send:
-    """Instruction: send ``request``; reply with its response or the transport error raised."""
+    """Instruction: send ``request``; reply with its response or the ``httpx.RequestError``."""
 
     request: httpx.Request
 
@@ -91,7 +94,7 @@ class Sleep:
     seconds: float
 
 
-Outcome = httpx.Response | httpx.TransportError | None
+Outcome = httpx.Response | httpx.RequestError | None
 
 
 def is_replayable(request: httpx.Request) -> bool:
@@ -141,8 +144,11 @@ def retry_flow(
         outcome = yield Send(request)
         can_retry = attempt < policy.max_retries
         delay: float
-        if isinstance(outcome, httpx.TransportError):
-            if not (can_retry and (replayable or isinstance(outcome, _NOT_SENT_ERRORS))):
+        if isinstance(outcome, httpx.RequestError):
+            retryable = isinstance(outcome, httpx.TransportError) and (
+                replayable or isinstance(outcome, _NOT_SENT_ERRORS)
+            )
+            if not (can_retry and retryable):
                 raise request_error_from(outcome, request=request) from outcome
             delay = policy.backoff(attempt, rand=random())
         elif isinstance(outcome, httpx.Response):
@@ -157,6 +163,15 @@ def retry_flow(
                 return outcome
         else:
             raise TypeError(f"retry_flow expects a response or transport error, got {outcome!r}")
+        log.info(
+            "retrying %s %s in %.2fs (retry %d of %d) after %s",
+            request.method,
+            request.url,
+            delay,
+            attempt + 1,
+            policy.max_retries,
+            outcome if isinstance(outcome, httpx.Response) else repr(outcome),
+        )
         attempt += 1
         if delay > 0:
             yield Sleep(delay)

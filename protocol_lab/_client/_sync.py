@@ -89,7 +89,7 @@ class Client(_BaseClient):
     def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with retries; return the final response, error or not."""
         flow = self._retry_flow(request)
-        reply: httpx.Response | httpx.TransportError | None = None
+        reply: httpx.Response | httpx.RequestError | None = None
         while True:
             try:
                 step = flow.send(reply)
@@ -102,7 +102,7 @@ class Client(_BaseClient):
             else:
                 try:
                     reply = self._http.send(step.request)
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     reply = exc
 
     def request(

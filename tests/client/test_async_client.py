@@ -369,7 +369,7 @@ async def test_lost_response_is_replayed_not_duplicated(
 async def test_retry_after_is_honoured(
     aclient: AsyncClient, fake: FakeApi, sleeps: list[float]
 ) -> None:
-    fake.inject(Fault("status", status=429, type="rate_limit_error", retry_after="3"))
+    fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3"))
     assert (await aclient.list_rules())["data"] == []
     assert sleeps == [3.0]
     assert len(fake.seen) == 2
@@ -378,7 +378,7 @@ async def test_retry_after_is_honoured(
 async def test_retry_after_beyond_the_cap_is_raised(
     aclient: AsyncClient, fake: FakeApi, sleeps: list[float]
 ) -> None:
-    fake.inject(Fault("status", status=429, type="rate_limit_error", retry_after="3600"))
+    fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3600"))
     with pytest.raises(RateLimitError) as info:
         await aclient.list_rules()
     assert info.value.status_code == 429

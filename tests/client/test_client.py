@@ -330,7 +330,7 @@ def test_lost_response_is_replayed_not_duplicated(client: Client, fake: FakeApi)
 
 
 def test_retry_after_is_honoured(client: Client, fake: FakeApi, sleeps: list[float]) -> None:
-    fake.inject(Fault("status", status=429, type="rate_limit_error", retry_after="3"))
+    fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3"))
     assert client.list_rules()["data"] == []
     assert sleeps == [3.0]
     assert len(fake.seen) == 2
@@ -339,7 +339,7 @@ def test_retry_after_is_honoured(client: Client, fake: FakeApi, sleeps: list[flo
 def test_retry_after_beyond_the_cap_is_raised(
     client: Client, fake: FakeApi, sleeps: list[float]
 ) -> None:
-    fake.inject(Fault("status", status=429, type="rate_limit_error", retry_after="3600"))
+    fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3600"))
     with pytest.raises(RateLimitError) as info:
         client.list_rules()
     assert info.value.status_code == 429

@@ -73,13 +73,17 @@ def test_retry_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
-def test_retry_flow_sleeps_then_returns_the_good_response() -> None:
+def test_retry_flow_sleeps_then_returns_the_good_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     request = httpx.Request("GET", URL)
     flow = retry_flow(request, policy=RetryPolicy(initial_delay=1.0), random=lambda: 0.0)
     bad, good = _response(request, 503), _response(request, 200, json={})
-    steps, result = _drive(flow, [bad, good])
+    with caplog.at_level("INFO", logger="protocol_lab.client"):
+        steps, result = _drive(flow, [bad, good])
     assert steps == [Send(request), Sleep(1.0), Send(request)]
     assert result is good
+    assert "retrying GET http://api.test/v1/workflows in 1.00s (retry 1 of 3)" in caplog.text
 
 
 def test_retry_flow_uses_retry_after_dates() -> None:
@@ -136,6 +140,10 @@ def test_transport_errors_map_to_request_errors() -> None:
     assert type(info.value) is ApiRequestError
     assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
     assert "GET http://api.test/v1/workflows" in str(info.value)
+    flow = retry_flow(request, policy=RetryPolicy(), random=lambda: 0.0)
+    with pytest.raises(ApiRequestError) as info:  # a body that cannot be decoded: not retried
+        _drive(flow, [httpx.DecodingError("bad gzip", request=request)])
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
 
 
 # -- pagination flow -----------------------------------------------------------------------
@@ -200,6 +208,8 @@ def test_error_tree() -> None:
         (400, {"type": "conflict", "message": "x"}, ConflictError, "conflict", "x"),
         (422, {"detail": [{"loc": ["body", "name"]}]}, InvalidRequestError, None, None),
         (418, {"message": "teapot"}, ApiStatusError, None, "teapot"),
+        (429, {"type": "rate_limited", "message": "slow"}, RateLimitError, "rate_limited", "slow"),
+        (503, {"type": "api_error", "message": "down"}, ApiServerError, "api_error", "down"),
         (502, "<html>bad gateway</html>", ApiServerError, None, "<html>bad gateway</html>"),
     ],
 )
