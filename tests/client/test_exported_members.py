@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import protocol_lab.client as client_module
 from protocol_lab._client import _errors
 
@@ -34,3 +36,18 @@ def test_sync_and_async_twins_offer_the_same_endpoints() -> None:
     for name in ("iter_workflows", "iter_rules", "iter_tickets", "iter_rule_executions"):
         assert name in sync
         assert "a" + name in asynchronous
+
+
+def test_twin_methods_take_the_same_parameters() -> None:
+    renamed = {"close": "aclose", "paginate": "apaginate"}
+    for name, member in vars(client_module.Client).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        twin_name = renamed.get(name, "a" + name if name.startswith("iter_") else name)
+        twin = getattr(client_module.AsyncClient, twin_name)
+        sync_params = inspect.signature(member).parameters
+        async_params = inspect.signature(twin).parameters
+        assert list(sync_params) == list(async_params), name
+        for param in sync_params.values():
+            other = async_params[param.name]
+            assert (param.kind, param.default) == (other.kind, other.default), (name, param.name)
