@@ -1,15 +1,82 @@
 """Workflow timelines into dataframes: loading, SLA and throughput analyses, pictures, exports.
 
-Start with :class:`Timelines` (``Timelines.from_file``, ``from_frame``, ``from_api``,
-``from_temporal``); the analyses take and return polars frames.
+Start with :class:`Timelines` (``Timelines.from_file``, ``from_frame``, ``from_records``,
+``from_api``, ``from_temporal``). The analyses are functions that take and return polars
+frames (lazy in, lazy out); ``Timelines`` has collected shortcuts for notebooks::
+
+    tl = Timelines.from_file("data/samples/timelines.parquet")
+    tl.sla(by="task_queue")          # SLA table by queue
+    tl.plot.cumulative_flow()        # cumulative flow diagram
+    tl.bottlenecks().head(1)         # the worst bottleneck step
 """
 
+from protocol_lab.analytics.calendar import business_clock, business_seconds
+from protocol_lab.analytics.export import pm4py_frame, to_pm4py, write_ocel2_json, write_xes
+from protocol_lab.analytics.flow import (
+    arrival_stats,
+    arrivals_by_hour,
+    cumulative_flow,
+    littles_law,
+    throughput,
+)
+from protocol_lab.analytics.outcomes import failure_rates, failure_reasons, variants
+from protocol_lab.analytics.sla import (
+    SLA_STATES,
+    SlaSummary,
+    cycle_times,
+    percentiles,
+    sla_status,
+    sla_summary,
+)
+from protocol_lab.analytics.steps import (
+    activity_label,
+    bottlenecks,
+    directly_follows,
+    step_durations,
+)
 from protocol_lab.analytics.timelines import (
     OUTCOMES,
     REJECTED_SCHEMA,
     WORKFLOW_SCHEMA,
     OnError,
+    PlotNamespace,
     Timelines,
 )
+from protocol_lab.domain import DATA_DIR
 
-__all__ = ["OUTCOMES", "REJECTED_SCHEMA", "WORKFLOW_SCHEMA", "OnError", "Timelines"]
+SAMPLE_PATH = DATA_DIR / "samples" / "timelines.parquet"
+"""The shipped sample of workflow timelines (see ``data/samples/make_sample.py``)."""
+
+__all__ = [
+    "OUTCOMES",
+    "REJECTED_SCHEMA",
+    "SAMPLE_PATH",
+    "SLA_STATES",
+    "WORKFLOW_SCHEMA",
+    "OnError",
+    "PlotNamespace",
+    "SlaSummary",
+    "Timelines",
+    "activity_label",
+    "arrival_stats",
+    "arrivals_by_hour",
+    "bottlenecks",
+    "business_clock",
+    "business_seconds",
+    "cumulative_flow",
+    "cycle_times",
+    "directly_follows",
+    "failure_rates",
+    "failure_reasons",
+    "littles_law",
+    "percentiles",
+    "pm4py_frame",
+    "sla_status",
+    "sla_summary",
+    "step_durations",
+    "throughput",
+    "to_pm4py",
+    "variants",
+    "write_ocel2_json",
+    "write_xes",
+]

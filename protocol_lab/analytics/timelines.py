@@ -29,9 +29,22 @@ from protocol_lab.domain import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from datetime import datetime
 
-__all__ = ["OUTCOMES", "REJECTED_SCHEMA", "WORKFLOW_SCHEMA", "OnError", "Timelines"]
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from protocol_lab.analytics.sla import SlaSummary
+    from protocol_lab.domain import SlaConfig
+
+__all__ = [
+    "OUTCOMES",
+    "REJECTED_SCHEMA",
+    "WORKFLOW_SCHEMA",
+    "OnError",
+    "PlotNamespace",
+    "Timelines",
+]
 
 OnError = Literal["raise", "set_aside"]
 
@@ -522,6 +535,93 @@ class Timelines:
             )
         return file
 
+    # ------------------------------------------------------------------ analyses
+    # Convenience for notebooks: each method calls the frame function of the same name and
+    # collects the (small) result. The frame functions stay lazy for pipelines.
+    def sla(
+        self,
+        by: str | Sequence[str] | None = "task_queue",
+        *,
+        config: SlaConfig | None = None,
+        as_of: datetime | None = None,
+    ) -> SlaSummary:
+        """SLA attainment table per group (see :func:`~protocol_lab.analytics.sla.sla_summary`)."""
+        from protocol_lab.analytics._frames import group_keys
+        from protocol_lab.analytics.sla import SlaSummary, sla_status, sla_summary
+
+        status = sla_status(self.workflows, config=config, as_of=as_of)
+        return SlaSummary(sla_summary(status, by=by).collect(), by=group_keys(by))
+
+    def sla_status(
+        self, *, config: SlaConfig | None = None, as_of: datetime | None = None
+    ) -> pl.LazyFrame:
+        """Per-workflow SLA target, state and time to breach (lazy)."""
+        from protocol_lab.analytics.sla import sla_status
+
+        return sla_status(self.workflows, config=config, as_of=as_of)
+
+    def steps(self) -> pl.LazyFrame:
+        """Step instances with wait, human wait and active time (lazy)."""
+        from protocol_lab.analytics.steps import step_durations
+
+        return step_durations(self.events)
+
+    def bottlenecks(
+        self,
+        *,
+        by: str | Sequence[str] = ("workflow_name", "step"),
+        include_human: bool = False,
+    ) -> pl.DataFrame:
+        """Steps ranked by the time they add, worst first (row 0 is the worst bottleneck)."""
+        from protocol_lab.analytics.steps import bottlenecks
+
+        return bottlenecks(self.steps(), by=by, include_human=include_human).collect()
+
+    def throughput(
+        self, *, every: str = "1d", by: str | Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Arrivals and departures per period."""
+        from protocol_lab.analytics.flow import throughput
+
+        return throughput(self.workflows, every=every, by=by).collect()
+
+    def cumulative_flow(
+        self, *, every: str = "1d", by: str | Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Cumulative arrivals, departures by outcome and WIP per period."""
+        from protocol_lab.analytics.flow import cumulative_flow
+
+        return cumulative_flow(self.workflows, every=every, by=by).collect()
+
+    def littles_law(self, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """L = lambda W check over the whole span, per group."""
+        from protocol_lab.analytics.flow import littles_law
+
+        return littles_law(self.workflows, by=by).collect()
+
+    def failure_rates(self, *, by: str | Sequence[str] | None = "task_queue") -> pl.DataFrame:
+        """Outcome counts, failure and cancellation rates per group."""
+        from protocol_lab.analytics.outcomes import failure_rates
+
+        return failure_rates(self.workflows, by=by).collect()
+
+    def failure_reasons(self, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """Failed and cancelled workflows by reason."""
+        from protocol_lab.analytics.outcomes import failure_reasons
+
+        return failure_reasons(self.workflows, by=by).collect()
+
+    def variants(self) -> pl.DataFrame:
+        """Step-sequence variants with frequency and cycle time."""
+        from protocol_lab.analytics.outcomes import variants
+
+        return variants(self.events, self.workflows).collect()
+
+    @property
+    def plot(self) -> PlotNamespace:
+        """Pictures of these timelines: ``tl.plot.cumulative_flow()`` and friends."""
+        return PlotNamespace(self)
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         return f"Timelines(workflows={self.workflows.collect_schema().names()!r}, lazy)"
@@ -530,3 +630,46 @@ class Timelines:
         from protocol_lab.analytics.reprs import timelines_html
 
         return timelines_html(self)
+
+
+class PlotNamespace:
+    """``Timelines.plot``: the functions of :mod:`protocol_lab.analytics.plots` bound to data."""
+
+    def __init__(self, timelines: Timelines) -> None:
+        self._tl = timelines
+
+    def cumulative_flow(self, *, every: str = "1d") -> Figure:
+        """Cumulative flow diagram."""
+        from protocol_lab.analytics.plots import cumulative_flow_diagram
+
+        return cumulative_flow_diagram(self._tl, every=every)
+
+    def cycle_time_ecdf(self, *, by: str = "task_queue") -> Figure:
+        """Cycle-time ECDF per group with SLA lines."""
+        from protocol_lab.analytics.plots import cycle_time_ecdf
+
+        return cycle_time_ecdf(self._tl, by=by)
+
+    def throughput(self, *, every: str = "1d") -> Figure:
+        """Throughput run chart."""
+        from protocol_lab.analytics.plots import throughput_run_chart
+
+        return throughput_run_chart(self._tl, every=every)
+
+    def arrivals_heatmap(self, *, timezone: str = "UTC") -> Figure:
+        """Arrivals by hour and weekday."""
+        from protocol_lab.analytics.plots import arrivals_heatmap
+
+        return arrivals_heatmap(self._tl, timezone=timezone)
+
+    def step_durations(self, *, workflow_name: str | None = None) -> Figure:
+        """Step-duration box plots."""
+        from protocol_lab.analytics.plots import step_duration_boxplots
+
+        return step_duration_boxplots(self._tl, workflow_name=workflow_name)
+
+    def swimlanes(self, workflow_ids: Sequence[str]) -> Figure:
+        """Swimlane timeline of the given workflows."""
+        from protocol_lab.analytics.plots import swimlanes
+
+        return swimlanes(self._tl, workflow_ids)
