@@ -1,0 +1,131 @@
+"""Scheduled rules on Temporal Schedules: one schedule per rule, following the rule's state.
+
+The schedule ``rule-schedule-<rule id>`` starts ``ScheduledRuleRun`` on ``itsm-workflows``
+every ``schedule_interval_s`` (default hourly); it is paused while the rule is disabled and
+deleted with the rule. :func:`reconcile_schedules` repairs any drift (a rule saved while
+Temporal was unreachable) and is run by the background runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Final
+
+from sqlalchemy import select
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from protocol_lab.domain import TaskQueue, Trigger
+from service.automation.context import AutomationContext
+from service.automation.temporal import ScheduledRuleInput, ScheduledRuleRun
+from service.store.rules import RuleRow
+
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "SCHEDULE_PREFIX",
+    "delete_rule_schedule",
+    "reconcile_schedules",
+    "schedule_id",
+    "sync_rule_schedule",
+]
+
+log = logging.getLogger("service.automation")
+
+SCHEDULE_PREFIX: Final = "rule-schedule-"
+DEFAULT_INTERVAL_S: Final = 3600.0
+
+
+def schedule_id(rule_id: str) -> str:
+    """The Temporal Schedule id of a scheduled rule."""
+    return SCHEDULE_PREFIX + rule_id
+
+
+def _schedule(row: RuleRow) -> Schedule:
+    every = timedelta(seconds=row.schedule_interval_s or DEFAULT_INTERVAL_S)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ScheduledRuleRun.run,
+            ScheduledRuleInput(rule_id=row.id),
+            id=f"rule-run-{row.id}",
+            task_queue=TaskQueue.WORKFLOWS.value,
+            execution_timeout=timedelta(minutes=30),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(
+            paused=not row.enabled,
+            note=f"automation rule {row.name!r}" + ("" if row.enabled else " (disabled)"),
+        ),
+    )
+
+
+async def sync_rule_schedule(client: Client, *, row: RuleRow) -> None:
+    """Create or update the schedule of a scheduled rule (paused while disabled).
+
+    A rule that is not (or no longer) scheduled has its schedule deleted.
+    """
+    if row.trigger != Trigger.SCHEDULED.value:
+        await delete_rule_schedule(client, rule_id=row.id)
+        return
+    schedule = _schedule(row)
+    try:
+        await client.create_schedule(schedule_id(row.id), schedule)
+        return
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(schedule_id(row.id)).update(_update)
+
+
+async def delete_rule_schedule(client: Client, *, rule_id: str) -> None:
+    """Delete a rule's schedule if there is one."""
+    try:
+        await client.get_schedule_handle(schedule_id(rule_id)).delete()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def reconcile_schedules(ctx: AutomationContext) -> int:
+    """Make the Temporal Schedules follow the stored scheduled rules; return schedules touched."""
+    async with ctx.sessionmaker() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(RuleRow).where(RuleRow.trigger == Trigger.SCHEDULED.value)
+                )
+            ).scalars()
+        )
+    wanted = {row.id: row for row in rows}
+    touched = 0
+    existing: set[str] = set()
+    async for listed in await ctx.temporal.list_schedules():
+        if listed.id.startswith(SCHEDULE_PREFIX):
+            existing.add(listed.id[len(SCHEDULE_PREFIX) :])
+    for rule_id in existing - wanted.keys():
+        await delete_rule_schedule(ctx.temporal, rule_id=rule_id)
+        touched += 1
+    for rule_id, row in wanted.items():
+        if rule_id in existing:
+            desc = await ctx.temporal.get_schedule_handle(schedule_id(rule_id)).describe()
+            if desc.schedule.state.paused == (not row.enabled):
+                continue
+        await sync_rule_schedule(ctx.temporal, row=row)
+        touched += 1
+    return touched

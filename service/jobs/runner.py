@@ -1,0 +1,149 @@
+"""Everything of a worker process that runs in a loop, beside the Temporal worker.
+
+:func:`run_background` runs, until ``stop`` is set:
+
+- a BullMQ worker per queue (twelve), each with its processor and the queue's concurrency
+  (failed jobs stay in Redis, inspectable through ``/v1/jobs``);
+- the outbox dispatcher, which turns ticket events into rule firings (exactly once; several
+  dispatchers in several processes share the work through claims);
+- the schedule reconciler, which keeps one Temporal Schedule per scheduled rule.
+
+It then closes everything it opened, waiting for jobs in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Final
+
+from bullmq import Job, Worker
+
+from protocol_lab.domain import JOB_QUEUES, JobQueue
+from service.automation.context import AutomationContext
+from service.automation.engine import process_pending
+from service.jobs.audit import process_audit
+from service.jobs.delivery import process_webhook_delivery
+from service.jobs.inference import process_ai_inference
+from service.jobs.messaging import process_email, process_notification
+from service.jobs.reports import process_export, process_report
+from service.jobs.sla import process_sla_timer
+from service.jobs.sync import process_maintenance, process_sync
+from service.store.outbox import wakeup_signal
+from service.temporal.client import connect
+from service.temporal.resources import WorkerResources
+
+__all__ = [
+    "DISPATCH_POLL_S",
+    "PROCESSORS",
+    "open_job_workers",
+    "run_background",
+    "run_dispatcher",
+]
+
+log = logging.getLogger("service.jobs")
+
+Processor = Callable[[WorkerResources, Job], Awaitable[Any]]
+
+PROCESSORS: Final[dict[JobQueue, Processor]] = {
+    JobQueue.EMAIL: process_email,
+    JobQueue.NOTIFICATION: process_notification,
+    JobQueue.SYNC: partial(process_sync, queue="sync"),
+    JobQueue.AI_INFERENCE: process_ai_inference,
+    JobQueue.REPORT_GENERATION: process_report,
+    JobQueue.WEBHOOK_DELIVERY: process_webhook_delivery,
+    JobQueue.AUDIT: process_audit,
+    JobQueue.SLA_TIMER: process_sla_timer,
+    JobQueue.ASSET_SYNC: partial(process_sync, queue="asset-sync"),
+    JobQueue.FLEET_SYNC: partial(process_sync, queue="fleet-sync"),
+    JobQueue.EXPORT: process_export,
+    JobQueue.MAINTENANCE: process_maintenance,
+}
+
+DISPATCH_POLL_S: Final = 0.5
+RECONCILE_EVERY_S: Final = 60.0
+
+
+def open_job_workers(
+    resources: WorkerResources, *, queues: list[JobQueue] | None = None
+) -> list[Worker]:
+    """Start a BullMQ worker for each queue (all twelve by default)."""
+    workers = []
+    for queue in queues or list(JobQueue):
+        processor = PROCESSORS[queue]
+
+        async def run(job: Job, _token: str, *, _p: Processor = processor) -> Any:
+            return await _p(resources, job)
+
+        workers.append(
+            Worker(
+                queue.value,
+                run,
+                {
+                    "connection": resources.jobs.redis_url,
+                    "prefix": resources.jobs.prefix,
+                    "concurrency": JOB_QUEUES[queue].concurrency,
+                    "drainDelay": 1,
+                    "name": f"protocol-{queue.value}",
+                },
+            )
+        )
+    return workers
+
+
+async def run_dispatcher(
+    ctx: AutomationContext, *, stop: asyncio.Event, poll_s: float = DISPATCH_POLL_S
+) -> None:
+    """Process outbox events as they come (woken in-process, else polling) until ``stop``."""
+    wake = wakeup_signal()
+    while not stop.is_set():
+        wake.clear()
+        try:
+            done = await process_pending(ctx)
+        except Exception:
+            log.exception("outbox dispatch failed; retrying")
+            done = 0
+        if done:
+            continue
+        waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waiters, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> None:
+    from service.automation.schedules import reconcile_schedules
+
+    while not stop.is_set():
+        try:
+            await reconcile_schedules(ctx)
+        except Exception as exc:
+            log.warning("schedule reconciliation failed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=RECONCILE_EVERY_S)
+
+
+async def run_background(resources: WorkerResources, *, stop: asyncio.Event) -> None:
+    """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set."""
+    temporal = await connect(resources.settings, lazy=True)
+    ctx = AutomationContext(
+        sessionmaker=resources.sessionmaker,
+        temporal=temporal,
+        jobs=resources.jobs,
+        settings=resources.settings,
+        catalog=resources.catalog,
+    )
+    workers = open_job_workers(resources)
+    tasks = [
+        asyncio.create_task(run_dispatcher(ctx, stop=stop), name="outbox-dispatcher"),
+        asyncio.create_task(_reconcile_loop(ctx, stop=stop), name="schedule-reconciler"),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)

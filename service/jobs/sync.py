@@ -1,0 +1,59 @@
+"""The synchronisation and housekeeping queues: sync, asset-sync, fleet-sync, maintenance.
+
+A sync job sends its records to the integration named for its queue (``INTEGRATION_URLS``),
+signed like every outbound call; with no integration configured the job records that it had
+nowhere to go. Maintenance prunes processed outbox events past their retention.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from bullmq import Job
+from sqlalchemy import delete
+
+from service.jobs.signing import signed_headers
+from service.store.notifications import add_audit
+from service.store.outbox import OutboxRow
+from service.temporal.resources import WorkerResources
+
+__all__ = ["INTEGRATION_OF_QUEUE", "process_maintenance", "process_sync"]
+
+INTEGRATION_OF_QUEUE: Final = {"sync": "directory", "asset-sync": "logistics", "fleet-sync": "mdm"}
+
+
+async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> dict[str, Any]:
+    """Send a sync job to its integration (``data.integration`` or the queue's default)."""
+    data = dict(job.data or {})
+    integration = str(data.get("integration") or INTEGRATION_OF_QUEUE.get(queue, queue))
+    base = resources.settings.integration_urls.get(integration)
+    if base is None:
+        async with resources.sessionmaker() as session:
+            await add_audit(
+                session,
+                job_id=str(job.id),
+                kind="sync_skipped",
+                subject=data.get("ticket_id"),
+                data={"queue": queue, "integration": integration, "job": job.name},
+            )
+        return {"integration": integration, "sent": False, "reason": "not configured"}
+    payload = {"job": job.name, "queue": queue, "data": data}
+    content, headers = signed_headers(payload, secret=resources.settings.integration_secret)
+    headers["Idempotency-Key"] = str(job.id)
+    url = base.rstrip("/") + "/sync"
+    response = await resources.http.post(url, content=content, headers=headers)
+    response.raise_for_status()
+    return {"integration": integration, "sent": True, "status": response.status_code}
+
+
+async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str, Any]:
+    """Delete processed outbox events older than ``data.retention_days`` (default 7)."""
+    days = float((job.data or {}).get("retention_days", 7))
+    cutoff = time.time() - days * 86400
+    async with resources.sessionmaker() as session:
+        result = await session.execute(
+            delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.created_at < cutoff)
+        )
+        await session.commit()
+    return {"pruned_events": int(getattr(result, "rowcount", 0) or 0)}
