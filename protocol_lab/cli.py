@@ -98,5 +98,22 @@ def worker() -> None:
     asyncio.run(worker_main())
 
 
+@app.command(help="Write an HTML SLA and throughput report (with PNG pictures) from timelines.")
+def report(
+    timelines: Annotated[
+        str, typer.Argument(help="timelines file: .parquet, .json, .ndjson, .csv")
+    ],
+    out: Annotated[str, typer.Option(help="output folder")] = "report",
+    by: Annotated[str, typer.Option(help="group by this column")] = "task_queue",
+    every: Annotated[str, typer.Option(help="period for flow charts, e.g. 1h, 1d, 1w")] = "1d",
+) -> None:
+    """Load a timelines file and write ``<out>/index.html`` with its pictures."""
+    from protocol_lab.analytics import Timelines
+    from protocol_lab.analytics.report import write_report
+
+    index = write_report(Timelines.from_file(timelines), out, by=by, every=every)
+    typer.echo(f"report written to {index}")
+
+
 if __name__ == "__main__":
     app()

@@ -90,17 +90,20 @@ def variants(
                 ]
             )
         )
-    per_case = (
-        lf.sort("workflow_id", "timestamp", maintain_order=True)
-        .group_by("workflow_id")
-        .agg(
-            label.cast(pl.String).str.join(" > ").alias("variant"),
-            pl.len().alias("length"),
-            (
-                (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_microseconds()
-                / 1e6
-            ).alias("__span_s"),
-        )
+    # Group on the sequence of label codes (cheap integer lists) and spell out each distinct
+    # variant once, instead of joining strings for every workflow.
+    coded = lf.select(
+        "workflow_id",
+        "timestamp",
+        label.cast(pl.String).cast(pl.Categorical).alias("__label"),
+    ).sort("workflow_id", "timestamp", maintain_order=True)
+    per_case = coded.group_by("workflow_id").agg(
+        pl.col("__label").to_physical().alias("__codes"),
+        pl.col("__label").alias("__labels"),
+        pl.len().alias("length"),
+        (
+            (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_microseconds() / 1e6
+        ).alias("__span_s"),
     )
     if workflows is not None:
         per_case = per_case.join(
@@ -108,15 +111,22 @@ def variants(
         ).with_columns(pl.coalesce("cycle_time_s", "__span_s").alias("__span_s"))
     hours = pl.col("__span_s") / 3600
     out = (
-        per_case.group_by("variant")
+        per_case.group_by("__codes")
         .agg(
             pl.len().alias("n"),
             hours.mean().alias("mean_h"),
             hours.median().alias("p50_h"),
             hours.quantile(0.9).alias("p90_h"),
             pl.col("length").first(),
+            pl.col("__labels").first(),
         )
-        .with_columns((pl.col("n") / pl.col("n").sum()).alias("share"))
+        .with_columns(
+            pl.col("__labels")
+            .list.eval(pl.element().cast(pl.String))
+            .list.join(" > ")
+            .alias("variant"),
+            (pl.col("n") / pl.col("n").sum()).alias("share"),
+        )
         .select("variant", "n", "share", "mean_h", "p50_h", "p90_h", "length")
         .sort("n", "variant", descending=[True, False])
     )

@@ -195,13 +195,14 @@ def directly_follows(
         if activity is not None
         else activity_label()
     )
+    same_case = pl.col(case).shift(-1) == pl.col(case)
     lf = (
         events.lazy()
         .select(pl.col(case), label.cast(pl.String).alias("source"), pl.col("timestamp"))
         .sort(case, "timestamp", maintain_order=True)
         .with_columns(
-            pl.col("source").shift(-1).over(case).alias("target"),
-            seconds(pl.col("timestamp").shift(-1).over(case) - pl.col("timestamp")).alias("__d"),
+            pl.when(same_case).then(pl.col("source").shift(-1)).alias("target"),
+            seconds(pl.col("timestamp").shift(-1) - pl.col("timestamp")).alias("__d"),
         )
         .filter(pl.col("target").is_not_null())
         .group_by("source", "target")
