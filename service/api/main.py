@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.api import workflows
+
 __all__ = ["api_router"]
 
 api_router = APIRouter(prefix="/v1")
+api_router.include_router(workflows.router)
+
+# automation rules, their webhooks, tickets and background jobs
+from service.api import jobs, rules, tickets, webhooks  # noqa: E402
+
+api_router.include_router(rules.router)
+api_router.include_router(webhooks.router)
+api_router.include_router(tickets.router)
+api_router.include_router(jobs.router)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from protocol_lab.domain import Catalog, load_catalog
 from service.jobs.producer import JobProducer
@@ -28,9 +29,11 @@ class WorkerResources:
     jobs: JobProducer
     http: httpx.AsyncClient
     catalog: Catalog
+    # The worker's Temporal client (set by the worker), so background loops can start workflows.
+    temporal: Client | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> WorkerResources:
+    async def open(cls, settings: Settings, *, temporal: Client | None = None) -> WorkerResources:
         """Open the store (creating its tables), the job producer and an HTTP client."""
         if settings.database_url is None:
             settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -43,6 +46,7 @@ class WorkerResources:
             jobs=JobProducer(settings.redis_url or "redis://127.0.0.1:6379/0"),
             http=httpx.AsyncClient(timeout=httpx.Timeout(30.0)),
             catalog=load_catalog(),
+            temporal=temporal,
         )
 
     async def close(self) -> None:

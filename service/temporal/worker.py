@@ -1,10 +1,186 @@
-"""The Temporal worker entry point (filled in by the workflow interpreter's worker)."""
+"""The worker process: Temporal workers on the task queues, and the background job loops.
+
+``main()`` is what ``protocol-lab worker`` runs. It connects to Temporal (waiting for it to come
+up), opens the :class:`WorkerResources`, runs one Temporal worker per task queue (all five unless
+``WORKER_TASK_QUEUES`` says otherwise) and, when the automation part of the service is installed,
+its extra workflows and activities on ``itsm-workflows`` and its background loops
+(``service.jobs.runner.run_background``). It stops on SIGINT/SIGTERM or when ``stop`` is set.
+"""
 
 from __future__ import annotations
 
-__all__ = ["main"]
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from protocol_lab.domain import TaskQueue
+from service.settings import Settings, get_settings
+from service.temporal.activities import StepActivities
+from service.temporal.client import connect
+from service.temporal.resources import WorkerResources
+from service.temporal.workflows import PlanWorkflow
+
+__all__ = [
+    "PASSTHROUGH_MODULES",
+    "build_workers",
+    "connect_when_ready",
+    "main",
+    "workflow_runner",
+]
+
+log = logging.getLogger("service.temporal.worker")
+
+AUTOMATION_QUEUE = TaskQueue.WORKFLOWS.value
+# Libraries that workflow modules may import (directly or through the domain model): loaded once
+# outside the sandbox instead of per workflow run (numpy cannot be loaded twice in a process).
+PASSTHROUGH_MODULES = (
+    "numpy",
+    "scipy",
+    "polars",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "yaml",
+    "sqlalchemy",
+    "httpx",
+    "bullmq",
+    "redis",
+    "fastapi",
+    "starlette",
+    "protocol_lab",
+)
 
 
-async def main() -> None:
-    """Run the worker until interrupted."""
-    raise NotImplementedError("the Temporal worker is not built yet")
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with :data:`PASSTHROUGH_MODULES` passed through."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def _optional(module: str) -> ModuleType | None:
+    """Import a part of the service that may not be installed; other import errors propagate."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+
+
+def _automation() -> ModuleType | None:
+    return _optional("service.automation.temporal")
+
+
+def _runner() -> ModuleType | None:
+    return _optional("service.jobs.runner")
+
+
+def build_workers(
+    client: Client,
+    resources: WorkerResources,
+    *,
+    task_queues: Sequence[str] | None = None,
+    graceful_shutdown: timedelta = timedelta(seconds=3),
+) -> list[Worker]:
+    """One worker per task queue, with the plan workflow and the step activities."""
+    queues = list(
+        task_queues or resources.settings.worker_task_queues or [q.value for q in TaskQueue]
+    )
+    steps = StepActivities(resources).all()
+    automation = _automation()
+    workers = []
+    for queue in queues:
+        workflows: list[type] = [PlanWorkflow]
+        activities: list[Callable[..., Any]] = list(steps)
+        if automation is not None and queue == AUTOMATION_QUEUE:
+            workflows += list(automation.workflows())
+            activities += list(automation.activities(resources))
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=workflows,
+                activities=activities,
+                graceful_shutdown_timeout=graceful_shutdown,
+                workflow_runner=workflow_runner(),
+            )
+        )
+    return workers
+
+
+async def connect_when_ready(settings: Settings, *, within_s: float = 60.0) -> Client:
+    """Connect to Temporal, retrying while it comes up."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return await connect(settings)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for Temporal at %s", settings.temporal_address)
+            await asyncio.sleep(0.5)
+
+
+async def _background(resources: WorkerResources, stop: asyncio.Event) -> None:
+    runner = _runner()
+    if runner is None:
+        return
+    try:
+        await runner.run_background(resources, stop=stop)
+    except Exception:
+        # The workflow workers keep running; the failure is logged for the operator.
+        log.exception("background job loops stopped with an error")
+
+
+async def main(
+    client: Client | None = None,
+    *,
+    settings: Settings | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the worker until interrupted (or until ``stop`` is set)."""
+    settings = settings or get_settings()
+    if client is None:
+        client = await connect_when_ready(settings)
+    own_stop = stop is None
+    stop = stop or asyncio.Event()
+    if own_stop:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    resources = await WorkerResources.open(settings, temporal=client)
+    workers = build_workers(client, resources)
+    running = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
+    background = asyncio.create_task(_background(resources, stop), name="background")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopper, *running], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("worker stopped: %s", task.exception())
+    finally:
+        stop.set()
+        await asyncio.gather(
+            *(w.shutdown() for w in workers if w.is_running), return_exceptions=True
+        )
+        await asyncio.gather(*running, background, stopper, return_exceptions=True)
+        await resources.close()
+    for task in running:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

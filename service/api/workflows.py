@@ -1,0 +1,215 @@
+"""The workflow endpoints: list, create, retrieve, status, signal, cancel, pause, resume.
+
+Handlers validate, call :mod:`service.workflows`, return. GETs need the read scope, POSTs the
+write scope. ``Idempotency-Key`` is honoured on every POST.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query
+
+from protocol_lab.domain import TaskQueue, WorkflowStatus
+from service.api.deps import ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.errors import ApiError, ErrorBody
+from service.store.idempotency import claim_key, request_fingerprint
+from service.workflows import (
+    cancel_workflow,
+    get_status,
+    get_workflow,
+    list_workflows,
+    pause_workflow,
+    resume_workflow,
+    signal_workflow,
+)
+from service.workflows.models import (
+    CancelRequest,
+    CancelResult,
+    ControlRequest,
+    ControlResult,
+    SignalRequest,
+    SignalResult,
+    Workflow,
+    WorkflowCreate,
+    WorkflowPage,
+    WorkflowStatusView,
+)
+from service.workflows.starter import create_workflow as create_workflow_service
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/workflows",
+    tags=["workflows"],
+    responses={
+        404: {"model": ErrorBody, "description": "not_found: no such workflow"},
+        503: {"model": ErrorBody, "description": "api_error: Temporal unavailable; retry"},
+    },
+)
+
+WorkflowId = Annotated[str, Path(description="the workflow id, e.g. wf_7bR3kLmNpQ9xYz")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="a retried request with the same key gets the first answer",
+    ),
+]
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "conflict: the workflow cannot take this now"}
+}
+
+
+@router.get("", response_model=WorkflowPage, summary="List all workflows")
+async def list_all(
+    _: ReadAuth,
+    state: StateDep,
+    status: Annotated[WorkflowStatus | None, Query(description="filter by status")] = None,
+    task_queue: Annotated[TaskQueue | None, Query(description="filter by task queue")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="page size (default 10)")] = 10,
+    starting_after: Annotated[
+        str | None, Query(description="cursor: the page after this workflow id (older)")
+    ] = None,
+    ending_before: Annotated[
+        str | None, Query(description="cursor: the page before this workflow id (newer)")
+    ] = None,
+) -> dict[str, Any]:
+    """Workflow executions, newest first, from Temporal visibility."""
+    data, has_more = await list_workflows(
+        state,
+        status=status.value if status else None,
+        task_queue=task_queue.value if task_queue else None,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
+    return {"has_more": has_more, "data": data}
+
+
+@router.post("", response_model=Workflow, summary="Create a workflow", responses=_CONFLICT)
+async def create(
+    _: WriteAuth,
+    state: StateDep,
+    session: SessionDep,
+    body: WorkflowCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Start an execution of a catalog workflow (at ``start_at`` when scheduled)."""
+    return await create_workflow_service(
+        state, session=session, request=body, idempotency_key=idempotency_key
+    )
+
+
+@router.get("/{workflow_id}", response_model=Workflow, summary="Retrieve a workflow")
+async def retrieve(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> dict[str, Any]:
+    """The workflow with its full timeline, built from its Temporal history."""
+    return await get_workflow(state, workflow_id)
+
+
+@router.get(
+    "/{workflow_id}/status", response_model=WorkflowStatusView, summary="Get workflow status"
+)
+async def status_of(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> dict[str, Any]:
+    """Status and progress, without the timeline."""
+    return await get_status(state, workflow_id)
+
+
+@router.post(
+    "/{workflow_id}/signal",
+    response_model=SignalResult,
+    summary="Send a signal to a workflow",
+    responses=_CONFLICT,
+)
+async def signal(
+    _: WriteAuth,
+    state: StateDep,
+    workflow_id: WorkflowId,
+    body: SignalRequest,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Deliver a signal; answered after the workflow accepted it (4xx if it cannot take it)."""
+    return await signal_workflow(
+        state,
+        workflow_id,
+        signal_name=body.signal_name,
+        payload=body.payload,
+        update_id=f"signal:{idempotency_key}" if idempotency_key else None,
+    )
+
+
+@router.post(
+    "/{workflow_id}/cancel",
+    response_model=CancelResult,
+    summary="Cancel a workflow",
+    responses=_CONFLICT,
+)
+async def cancel(
+    _: WriteAuth,
+    state: StateDep,
+    session: SessionDep,
+    workflow_id: WorkflowId,
+    body: Annotated[CancelRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Cancel: compensations of completed steps run in reverse; the status becomes failed."""
+    reason = (body.reason if body else None) or "Cancelled by user"
+    repeat = False
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint({"workflow_id": workflow_id, "reason": reason})
+        row, claimed = await claim_key(
+            session,
+            scope="workflows.cancel",
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            resource_id=workflow_id,
+        )
+        if not claimed and row.fingerprint != fingerprint:
+            raise ApiError.conflict("this Idempotency-Key was used with a different request")
+        repeat = not claimed
+    return await cancel_workflow(state, workflow_id, reason=reason, repeat=repeat)
+
+
+@router.post(
+    "/{workflow_id}/pause",
+    response_model=ControlResult,
+    summary="Pause a workflow",
+    responses=_CONFLICT,
+)
+async def pause(
+    _: WriteAuth,
+    state: StateDep,
+    workflow_id: WorkflowId,
+    body: Annotated[ControlRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Pause before the next step (status paused)."""
+    return await pause_workflow(
+        state,
+        workflow_id,
+        reason=(body.reason if body else None) or "",
+        update_id=f"pause:{idempotency_key}" if idempotency_key else None,
+    )
+
+
+@router.post(
+    "/{workflow_id}/resume",
+    response_model=ControlResult,
+    summary="Resume a workflow",
+    responses=_CONFLICT,
+)
+async def resume(
+    _: WriteAuth,
+    state: StateDep,
+    workflow_id: WorkflowId,
+    body: Annotated[ControlRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Resume a paused workflow (status active)."""
+    return await resume_workflow(
+        state,
+        workflow_id,
+        reason=(body.reason if body else None) or "",
+        update_id=f"resume:{idempotency_key}" if idempotency_key else None,
+    )

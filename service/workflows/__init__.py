@@ -1,0 +1,23 @@
+"""The workflow service: what the API's workflow endpoints (and the automation engine) call."""
+
+from service.workflows.context import TemporalContext
+from service.workflows.control import (
+    cancel_workflow,
+    pause_workflow,
+    resume_workflow,
+    signal_workflow,
+)
+from service.workflows.queries import get_status, get_workflow, list_workflows
+from service.workflows.starter import start_workflow
+
+__all__ = [
+    "TemporalContext",
+    "cancel_workflow",
+    "get_status",
+    "get_workflow",
+    "list_workflows",
+    "pause_workflow",
+    "resume_workflow",
+    "signal_workflow",
+    "start_workflow",
+]

@@ -1,0 +1,69 @@
+"""What the workflow service functions need, and how Temporal failures become API errors.
+
+Both the API's :class:`~service.state.AppState` and the worker's
+:class:`~service.temporal.resources.WorkerResources` satisfy :class:`TemporalContext`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Protocol
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from protocol_lab.domain import Catalog
+from service.api.errors import ApiError
+from service.settings import Settings
+
+__all__ = ["RPC_TIMEOUT", "TemporalContext", "client_of", "temporal_errors"]
+
+RPC_TIMEOUT = timedelta(seconds=10)
+
+
+class TemporalContext(Protocol):
+    """Settings, a Temporal client and the catalog."""
+
+    @property
+    def settings(self) -> Settings:
+        """Service settings (time_scale default)."""
+        ...
+
+    @property
+    def temporal(self) -> Client | None:
+        """The Temporal client."""
+        ...
+
+    @property
+    def catalog(self) -> Catalog:
+        """The workflow catalog."""
+        ...
+
+
+def client_of(ctx: TemporalContext) -> Client:
+    """The context's client; 503 when there is none."""
+    if ctx.temporal is None:
+        raise ApiError.unavailable("no Temporal client is configured")
+    return ctx.temporal
+
+
+@contextlib.contextmanager
+def temporal_errors(workflow_id: str | None = None) -> Iterator[None]:
+    """Turn Temporal RPC and connection failures into API errors (404, 503)."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and workflow_id is not None:
+            raise ApiError.not_found(f"no workflow {workflow_id!r}") from None
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise ApiError.invalid(f"Temporal refused the request: {exc.message}") from None
+        raise ApiError.unavailable(
+            f"Temporal is unavailable ({exc.status.name if exc.status else 'error'}); retry"
+        ) from None
+    except RuntimeError as exc:
+        # The lazy client raises RuntimeError when it cannot connect.
+        if "connect" in str(exc).lower():
+            raise ApiError.unavailable("Temporal is unavailable; retry") from None
+        raise

@@ -1,0 +1,187 @@
+"""Acting on a running workflow: signal, cancel, pause, resume.
+
+Signals, pause and resume are Temporal Updates whose validators run in the workflow, so the
+answer says what the workflow did: 400 for a signal its plan does not have, 409 for one whose
+step is over, for a closed or not yet started workflow, or for pausing a paused one. An
+``update_id`` (from the request's Idempotency-Key) makes a retried request answer the first one.
+Cancel asks Temporal to cancel with a reason; the workflow compensates its completed steps in
+reverse and ends, and the answer waits (boundedly) for that end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from protocol_lab.domain import wire_events
+from service.api.errors import ApiError
+from service.temporal.messages import (
+    PAUSE_UPDATE,
+    RESUME_UPDATE,
+    SIGNAL_UPDATE,
+    ControlInput,
+    SignalInput,
+    WorkflowState,
+)
+from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.workflows.queries import get_status, get_timeline
+
+__all__ = [
+    "CANCEL_WAIT_S",
+    "UPDATE_WAIT_S",
+    "cancel_workflow",
+    "pause_workflow",
+    "resume_workflow",
+    "signal_workflow",
+]
+
+UPDATE_WAIT_S = 30.0
+CANCEL_WAIT_S = 30.0
+
+
+async def _require_running(ctx: TemporalContext, workflow_id: str, action: str) -> None:
+    status = await get_status(ctx, workflow_id)
+    if status["status"] in ("completed", "failed", "archived"):
+        raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot {action} it")
+    if status["status"] == "draft":
+        raise ApiError.conflict(
+            f"workflow {workflow_id} has not started yet (draft until {status['started_at']});"
+            f" cannot {action} it"
+        )
+
+
+async def _update(
+    ctx: TemporalContext,
+    workflow_id: str,
+    *,
+    update: str,
+    arg: Any,
+    update_id: str | None,
+    action: str,
+) -> WorkflowState:
+    await _require_running(ctx, workflow_id, action)
+    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    try:
+        with temporal_errors(workflow_id):
+            return await asyncio.wait_for(
+                handle.execute_update(
+                    update, arg, id=update_id, result_type=WorkflowState, rpc_timeout=RPC_TIMEOUT
+                ),
+                UPDATE_WAIT_S,
+            )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            if cause.type == "UnknownSignal":
+                raise ApiError.invalid(cause.message) from None
+            raise ApiError.conflict(f"workflow {workflow_id}: {cause.message}") from None
+        raise ApiError.conflict(f"workflow {workflow_id} refused {action}: {exc}") from None
+    except TimeoutError:
+        raise ApiError.unavailable(
+            f"workflow {workflow_id} did not answer within {UPDATE_WAIT_S:.0f}s (is a worker "
+            "running?); retry with the same Idempotency-Key"
+        ) from None
+    except RPCError as exc:  # pragma: no cover - translated by temporal_errors
+        raise ApiError.unavailable(str(exc)) from None
+
+
+async def signal_workflow(
+    ctx: TemporalContext,
+    workflow_id: str,
+    *,
+    signal_name: str,
+    payload: dict[str, Any],
+    update_id: str | None = None,
+) -> dict[str, Any]:
+    """Deliver a signal; answer once the workflow took it (and moved on, if it was waiting)."""
+    state = await _update(
+        ctx,
+        workflow_id,
+        update=SIGNAL_UPDATE,
+        arg=SignalInput(signal_name=signal_name, payload=payload),
+        update_id=update_id,
+        action=f"signal {signal_name!r} to",
+    )
+    status = await get_status(ctx, workflow_id)
+    return {
+        "id": workflow_id,
+        "signal_name": signal_name,
+        "accepted": True,
+        "status": status["status"],
+        "current_step": status["current_step"] if state.current_step is not None else None,
+    }
+
+
+async def _control(
+    ctx: TemporalContext, workflow_id: str, *, update: str, reason: str, update_id: str | None
+) -> dict[str, Any]:
+    state = await _update(
+        ctx,
+        workflow_id,
+        update=update,
+        arg=ControlInput(reason=reason),
+        update_id=update_id,
+        action=update,
+    )
+    return {
+        "id": workflow_id,
+        "status": state.status,
+        "current_step": state.current_step,
+        "steps_completed": state.steps_completed,
+        "steps_total": state.steps_total,
+    }
+
+
+async def pause_workflow(
+    ctx: TemporalContext, workflow_id: str, *, reason: str = "", update_id: str | None = None
+) -> dict[str, Any]:
+    """Pause before the next step."""
+    return await _control(ctx, workflow_id, update=PAUSE_UPDATE, reason=reason, update_id=update_id)
+
+
+async def resume_workflow(
+    ctx: TemporalContext, workflow_id: str, *, reason: str = "", update_id: str | None = None
+) -> dict[str, Any]:
+    """Resume a paused workflow."""
+    return await _control(
+        ctx, workflow_id, update=RESUME_UPDATE, reason=reason, update_id=update_id
+    )
+
+
+async def cancel_workflow(
+    ctx: TemporalContext,
+    workflow_id: str,
+    *,
+    reason: str = "Cancelled by user",
+    repeat: bool = False,
+) -> dict[str, Any]:
+    """Cancel; wait (up to ``CANCEL_WAIT_S``) for the compensations and the end.
+
+    ``repeat`` answers a retried request (same Idempotency-Key) without cancelling again.
+    """
+    status = await get_status(ctx, workflow_id)
+    if status["status"] in ("completed", "failed", "archived") and not repeat:
+        raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot cancel it")
+    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    requested = time.time()
+    if not repeat:
+        with temporal_errors(workflow_id):
+            await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
+    try:
+        with temporal_errors(workflow_id):
+            await asyncio.wait_for(handle.result(rpc_timeout=RPC_TIMEOUT), CANCEL_WAIT_S)
+    except (WorkflowFailureError, TimeoutError):
+        pass
+    timeline = await get_timeline(ctx, workflow_id)
+    after = await get_status(ctx, workflow_id)
+    return {
+        "id": workflow_id,
+        "status": after["status"],
+        "cancelled_at": int(timeline.closed_at or requested),
+        "timeline": wire_events(timeline.events),
+    }

@@ -1,0 +1,163 @@
+"""The workflow resource's schema family: requests, the workflow object, pages, status views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol_lab.domain import EventType, TaskQueue, TriggerType, WorkflowStatus
+
+__all__ = [
+    "CancelRequest",
+    "CancelResult",
+    "ControlRequest",
+    "ControlResult",
+    "SignalRequest",
+    "SignalResult",
+    "TimelineEntry",
+    "Workflow",
+    "WorkflowCreate",
+    "WorkflowPage",
+    "WorkflowStatusView",
+]
+
+
+class TimelineEntry(BaseModel):
+    """One execution event of a workflow's timeline."""
+
+    event: EventType = Field(description="what happened")
+    timestamp: int = Field(description="when, Unix seconds")
+    detail: str | None = Field(default=None, description="the plan's text for the step")
+
+
+class Workflow(BaseModel):
+    """A single durable execution within Temporal, with its full timeline."""
+
+    id: str = Field(description="unique identifier, wf_ + 11 base62 characters")
+    name: str = Field(description="the catalog definition this execution runs")
+    status: WorkflowStatus = Field(
+        description="draft (scheduled, not started), active, paused, completed, failed, archived"
+    )
+    trigger_type: TriggerType
+    task_queue: TaskQueue
+    started_at: int | None = Field(
+        description="Unix seconds the execution started (for a draft: when it will start)"
+    )
+    completed_at: int | None = Field(description="Unix seconds it closed; null while running")
+    timeline: list[TimelineEntry]
+
+
+class WorkflowPage(BaseModel):
+    """A page of workflows, newest first."""
+
+    has_more: bool
+    data: list[Workflow]
+
+
+class WorkflowCreate(BaseModel):
+    """Create and start a workflow execution."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "VPN Access Revocation",
+                    "task_queue": "itsm-network",
+                    "trigger_type": "manual",
+                    "input": {"ticket_id": "TKT-5102", "user_id": "usr_9xKmPq"},
+                }
+            ]
+        }
+    )
+
+    name: str = Field(min_length=1, description="a workflow name of the catalog")
+    task_queue: TaskQueue = Field(description="the Temporal task queue to run on")
+    trigger_type: TriggerType = Field(default=TriggerType.MANUAL)
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="input parameters (ticket_id, user_id, ...)"
+    )
+    start_at: float | None = Field(
+        default=None,
+        description="for trigger_type scheduled: Unix seconds to start at (draft until then)",
+    )
+    time_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="divides every timer and emulated duration (default: the server's)",
+    )
+
+
+class WorkflowStatusView(BaseModel):
+    """Lightweight status for polling, read without the history."""
+
+    id: str
+    status: WorkflowStatus
+    current_step: str | None = Field(description="text of the step in progress")
+    steps_completed: int
+    steps_total: int
+    started_at: int | None
+    elapsed_seconds: int = Field(description="seconds since start (until close when closed)")
+
+
+class SignalRequest(BaseModel):
+    """A signal for a running workflow."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "signal_name": "approval_received",
+                    "payload": {"approved_by": "usr_3mKpLq", "decision": "approved"},
+                }
+            ]
+        }
+    )
+
+    signal_name: str = Field(min_length=1, description="e.g. approval_received, user_responded")
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="data for the workflow; decision 'rejected' or 'denied' ends it as failed",
+    )
+
+
+class SignalResult(BaseModel):
+    """The workflow's answer to a signal."""
+
+    id: str
+    signal_name: str
+    accepted: bool
+    status: WorkflowStatus
+    current_step: str | None
+
+
+class CancelRequest(BaseModel):
+    """Optional body of a cancellation."""
+
+    reason: str | None = Field(default=None, max_length=500, description="recorded in the timeline")
+
+
+class ControlRequest(BaseModel):
+    """Optional body of a pause or a resume."""
+
+    reason: str | None = Field(default=None, max_length=500, description="recorded in the timeline")
+
+
+class CancelResult(BaseModel):
+    """A cancelled workflow: compensations ran, status failed."""
+
+    id: str
+    status: WorkflowStatus
+    cancelled_at: int
+    timeline: list[TimelineEntry]
+
+
+class ControlResult(BaseModel):
+    """The state after a pause or a resume."""
+
+    id: str
+    status: WorkflowStatus
+    current_step: str | None
+    steps_completed: int
+    steps_total: int

@@ -1,0 +1,321 @@
+"""Reading workflows: one by id (timeline from its history), its status, and lists.
+
+Lists come from Temporal visibility through the search attributes. Visibility on SQLite has no
+ORDER BY and lags by up to a few hundred milliseconds, so a page is gathered by windows of
+``ProtocolOrder`` (the time-ordered integer inside each id): each window is fetched whole and
+sorted in memory, and windows widen until the page is full or nothing older (or newer, for
+``ending_before``) remains. Because every workflow in the range between the cursor and the
+page's last item was fetched, pages neither skip nor repeat a workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import (
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+)
+
+from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
+from service.api.errors import ApiError
+from service.temporal import search_attributes as sa
+from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
+from service.temporal.messages import MEMO_STATE, WORKFLOW_TYPE
+from service.temporal.timeline import HistoryTimeline, build_timeline
+from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+
+__all__ = [
+    "MAX_LIMIT",
+    "api_status",
+    "get_status",
+    "get_timeline",
+    "get_workflow",
+    "list_workflows",
+]
+
+MAX_LIMIT = 100
+_RUNNING_STATUSES = {"draft", "active", "paused"}
+_FAILED = ("Failed", "Canceled", "Terminated", "TimedOut")
+_WINDOW_S = 30.0
+_TOO_MANY = 400
+_HISTORY_CONCURRENCY = 16
+
+
+def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | None) -> str:
+    """DESIGN.md's mapping: running -> the workflow's own status; closed -> completed or failed."""
+    if status is None or status == WorkflowExecutionStatus.RUNNING:
+        return protocol_status if protocol_status in _RUNNING_STATUSES else "active"
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return "completed"
+    return "failed"
+
+
+def _ts(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+async def _describe(ctx: TemporalContext, workflow_id: str) -> WorkflowExecutionDescription:
+    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    with temporal_errors(workflow_id):
+        desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    if desc.workflow_type != WORKFLOW_TYPE:
+        raise ApiError.not_found(f"no workflow {workflow_id!r}")
+    return desc
+
+
+async def get_timeline(ctx: TemporalContext, workflow_id: str) -> HistoryTimeline:
+    """The execution's timeline, from its full history."""
+    client = client_of(ctx)
+    handle = client.get_workflow_handle(workflow_id)
+    with temporal_errors(workflow_id):
+        history = await handle.fetch_history(rpc_timeout=RPC_TIMEOUT)
+    return await build_timeline(workflow_id, list(history.events), converter=client.data_converter)
+
+
+def _base_view(
+    *,
+    workflow_id: str,
+    status: WorkflowExecutionStatus | None,
+    search: Any,
+    task_queue: str,
+    execution_time: Any,
+    close_time: Any,
+) -> dict[str, Any]:
+    return {
+        "id": workflow_id,
+        "name": search.get(sa.NAME) or "",
+        "status": api_status(status, search.get(sa.STATUS)),
+        "trigger_type": search.get(sa.TRIGGER_TYPE) or "manual",
+        "task_queue": task_queue,
+        "started_at": _ts(execution_time),
+        "completed_at": _ts(close_time),
+    }
+
+
+async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
+    """The workflow object with its full timeline; 404 if there is no such workflow."""
+    desc, timeline = await asyncio.gather(
+        _describe(ctx, workflow_id), get_timeline(ctx, workflow_id)
+    )
+    view = _base_view(
+        workflow_id=workflow_id,
+        status=desc.status,
+        search=desc.typed_search_attributes,
+        task_queue=desc.task_queue,
+        execution_time=desc.execution_time,
+        close_time=desc.close_time,
+    )
+    if timeline.plan_input is not None:
+        view["name"] = view["name"] or timeline.plan_input.name
+        view["task_queue"] = timeline.plan_input.task_queue
+    view["timeline"] = wire_events(timeline.events)
+    return view
+
+
+async def get_status(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
+    """Status, current step and progress, from a describe (no history, no worker needed)."""
+    desc = await _describe(ctx, workflow_id)
+    state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
+    status = api_status(desc.status, desc.typed_search_attributes.get(sa.STATUS))
+    started = desc.execution_time.timestamp() if desc.execution_time else None
+    end = desc.close_time.timestamp() if desc.close_time else time.time()
+    closed = status in ("completed", "failed")
+    return {
+        "id": workflow_id,
+        "status": status,
+        "current_step": None if closed else state.get("current_step"),
+        "steps_completed": int(state.get("steps_completed", 0)),
+        "steps_total": int(state.get("steps_total", 0)),
+        "started_at": None if started is None else int(started),
+        "elapsed_seconds": 0 if started is None else max(0, int(end - started)),
+    }
+
+
+# -- lists ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    order: int
+    workflow_id: str
+    execution: WorkflowExecution
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _filters(status: str | None, task_queue: str | None) -> str | None:
+    """The visibility query of the filters; None when nothing can match."""
+    parts = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}"]
+    if task_queue is not None:
+        parts.append(f"TaskQueue = {_quote(task_queue)}")
+    if status is not None:
+        if status in _RUNNING_STATUSES:
+            parts.append(f"ExecutionStatus = 'Running' AND {sa.STATUS.name} = {_quote(status)}")
+        elif status == "completed":
+            parts.append("ExecutionStatus = 'Completed'")
+        elif status == "failed":
+            parts.append("(" + " OR ".join(f"ExecutionStatus = '{s}'" for s in _FAILED) + ")")
+        else:  # archived: those live in the archive store, not in Temporal
+            return None
+    return " AND ".join(parts)
+
+
+async def _cursor_order(ctx: TemporalContext, cursor: str) -> int:
+    if is_workflow_id(cursor):
+        return order_of(cursor)
+    try:
+        desc = await _describe(ctx, cursor)
+    except ApiError as exc:
+        if exc.status_code == 404:
+            raise ApiError.invalid(f"cursor {cursor!r} is not a workflow id") from None
+        raise
+    value = desc.typed_search_attributes.get(sa.ORDER)
+    if value is None:
+        raise ApiError.invalid(f"cursor {cursor!r} is not a workflow of this API")
+    return int(value)
+
+
+async def _count(ctx: TemporalContext, query: str) -> int:
+    with temporal_errors():
+        result = await client_of(ctx).count_workflows(query, rpc_timeout=RPC_TIMEOUT)
+    return int(result.count)
+
+
+async def _fetch(ctx: TemporalContext, query: str) -> list[_Item]:
+    items = []
+    with temporal_errors():
+        async for execution in client_of(ctx).list_workflows(
+            query, page_size=1000, rpc_timeout=RPC_TIMEOUT
+        ):
+            order = execution.typed_search_attributes.get(sa.ORDER)
+            if order is not None:
+                items.append(_Item(int(order), execution.id, execution))
+    return items
+
+
+def _window(base: str, lower: int | None, upper: int | None) -> str:
+    query = base
+    if lower is not None:
+        query += f" AND {sa.ORDER.name} >= {lower}"
+    if upper is not None:
+        query += f" AND {sa.ORDER.name} < {upper}"
+    return query
+
+
+async def _gather_older(
+    ctx: TemporalContext, base: str, upper: int | None, need: int
+) -> list[_Item]:
+    """At least ``need`` items with order < ``upper`` (all there are, if fewer), newest ones."""
+    width = int(_WINDOW_S * ORDER_PER_SECOND)
+    top = upper
+    anchor = upper if upper is not None else int(time.time() * ORDER_PER_SECOND)
+    collected: list[_Item] = []
+    while True:
+        lower = anchor - width
+        window = _window(base, lower, top)
+        count = await _count(ctx, window)
+        if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
+            width //= 8
+            continue
+        if count:
+            collected += await _fetch(ctx, window)
+        if len(collected) >= need or await _count(ctx, _window(base, None, lower)) == 0:
+            return collected
+        top = anchor = lower
+        width *= 4
+
+
+async def _gather_newer(ctx: TemporalContext, base: str, lower: int, need: int) -> list[_Item]:
+    """At least ``need`` items with order > ``lower`` (all there are, if fewer), oldest ones."""
+    width = int(_WINDOW_S * ORDER_PER_SECOND)
+    bottom = lower + 1
+    collected: list[_Item] = []
+    while True:
+        top = bottom + width
+        count = await _count(ctx, _window(base, bottom, top))
+        if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
+            width //= 8
+            continue
+        if count:
+            collected += await _fetch(ctx, _window(base, bottom, top))
+        if len(collected) >= need or await _count(ctx, _window(base, top, None)) == 0:
+            return collected
+        bottom = top
+        width *= 4
+
+
+async def _view_of(ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore) -> dict[str, Any]:
+    execution = item.execution
+    view = _base_view(
+        workflow_id=item.workflow_id,
+        status=execution.status,
+        search=execution.typed_search_attributes,
+        task_queue=execution.task_queue,
+        execution_time=execution.execution_time,
+        close_time=execution.close_time,
+    )
+    async with gate:
+        try:
+            timeline = await get_timeline(ctx, item.workflow_id)
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+            timeline = None
+    view["timeline"] = wire_events(timeline.events) if timeline is not None else []
+    return view
+
+
+async def list_workflows(
+    ctx: TemporalContext,
+    *,
+    status: str | None = None,
+    task_queue: str | None = None,
+    limit: int = 10,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of workflows, newest first; returns (page, has_more)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError.invalid(f"limit must be between 1 and {MAX_LIMIT}")
+    if starting_after is not None and ending_before is not None:
+        raise ApiError.invalid("give starting_after or ending_before, not both")
+    if status is not None and status not in {s.value for s in WorkflowStatus}:
+        raise ApiError.invalid(
+            f"unknown status {status!r}; one of: {', '.join(s.value for s in WorkflowStatus)}"
+        )
+    if task_queue is not None and task_queue not in {q.value for q in TaskQueue}:
+        raise ApiError.invalid(
+            f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
+        )
+    base = _filters(status, task_queue)
+    if base is None:
+        return [], False
+    need = limit + 1
+    if ending_before is not None:
+        pivot = await _cursor_order(ctx, ending_before)
+        items = await _gather_newer(ctx, base, pivot, need)
+        items = sorted({i.workflow_id: i for i in items if i.order > pivot}.values(), key=_key)
+        page = items[:limit]
+        has_more = len(items) > limit
+        page.reverse()
+    else:
+        upper = await _cursor_order(ctx, starting_after) if starting_after is not None else None
+        items = await _gather_older(ctx, base, upper, need)
+        unique = {i.workflow_id: i for i in items if upper is None or i.order < upper}
+        ordered = sorted(unique.values(), key=_key, reverse=True)
+        page = ordered[:limit]
+        has_more = len(ordered) > limit
+    gate = asyncio.Semaphore(_HISTORY_CONCURRENCY)
+    views = await asyncio.gather(*(_view_of(ctx, item, gate) for item in page))
+    return list(views), has_more
+
+
+def _key(item: _Item) -> tuple[int, str]:
+    return (item.order, item.workflow_id)

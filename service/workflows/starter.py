@@ -1,0 +1,208 @@
+"""Starting workflows: the one entry point used by the API and by the automation engine.
+
+``start_workflow(ctx, *, name, task_queue, ...)`` takes as ``ctx`` anything with ``settings``,
+``temporal`` (a connected :class:`temporalio.client.Client`) and ``catalog`` — the API's
+:class:`~service.state.AppState` or the worker's
+:class:`~service.temporal.resources.WorkerResources` (whose ``temporal`` the worker sets).
+It returns the API's workflow object (a dict).
+
+Exactly once: with ``workflow_id`` given, a second call finds the first execution (running or
+closed) and returns it instead of starting another; pass ids from
+:func:`service.temporal.ids.new_workflow_id` so they sort by creation time in lists.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from protocol_lab.domain import EventType, SignalStep, TaskQueue, TriggerType, WorkflowPlan
+from service.api.errors import ApiError
+from service.store.idempotency import claim_key, request_fingerprint
+from service.temporal import search_attributes as sa
+from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
+from service.temporal.messages import MEMO_STATE, PlanInput, WorkflowState
+from service.temporal.timeline import started_detail
+from service.temporal.workflows import PlanWorkflow
+from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.workflows.models import WorkflowCreate
+
+__all__ = ["create_workflow", "handle_of", "initial_state", "resolve_plan", "start_workflow"]
+
+
+def resolve_plan(
+    ctx: TemporalContext, *, name: str, task_queue: str, trigger_type: str
+) -> WorkflowPlan:
+    """The catalog plan for ``name``; ApiError 400 for an unknown name, queue or trigger type."""
+    plan = ctx.catalog.get(name)
+    if plan is None:
+        raise ApiError.invalid(
+            f"unknown workflow name {name!r}; known: {', '.join(ctx.catalog.names)}"
+        )
+    queues = [q.value for q in TaskQueue]
+    if task_queue not in queues:
+        raise ApiError.invalid(f"unknown task queue {task_queue!r}; one of: {', '.join(queues)}")
+    triggers = [t.value for t in TriggerType]
+    if trigger_type not in triggers:
+        raise ApiError.invalid(
+            f"unknown trigger_type {trigger_type!r}; one of: {', '.join(triggers)}"
+        )
+    return plan
+
+
+def initial_state(plan: WorkflowPlan, *, status: str) -> WorkflowState:
+    """The state of an execution that has not taken its first step."""
+    first = plan.steps[0]
+    return WorkflowState(
+        status=status,
+        current_step=first.detail,
+        current_step_id=first.id,
+        steps_completed=0,
+        steps_total=len(plan.steps),
+        awaiting_signal=first.signal if isinstance(first, SignalStep) else None,
+    )
+
+
+async def start_workflow(
+    ctx: TemporalContext,
+    *,
+    name: str,
+    task_queue: str,
+    trigger_type: str = "manual",
+    input: dict[str, Any] | None = None,
+    workflow_id: str | None = None,
+    start_at: float | None = None,
+    time_scale: float | None = None,
+) -> dict[str, Any]:
+    """Start a plan execution (at ``start_at`` if in the future: draft until then).
+
+    Returns the workflow object of the spec. Raises :class:`ApiError` 400 for an unknown name,
+    task queue or trigger type, 503 when Temporal is unavailable.
+    """
+    plan = resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
+    client = client_of(ctx)
+    data = dict(input or {})
+    now = time.time()
+    workflow_id = workflow_id or new_workflow_id(now=now)
+    order = order_of(workflow_id) if is_workflow_id(workflow_id) else int(now * ORDER_PER_SECOND)
+    delay = (start_at - now) if start_at is not None and start_at > now + 0.5 else None
+    status = "draft" if delay is not None else "active"
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.STATUS, status),
+        SearchAttributePair(sa.NAME, plan.name),
+        SearchAttributePair(sa.TRIGGER_TYPE, trigger_type),
+        SearchAttributePair(sa.ORDER, order),
+    ]
+    ticket = data.get("ticket_id")
+    if isinstance(ticket, str) and ticket:
+        pairs.append(SearchAttributePair(sa.TICKET_ID, ticket))
+    plan_input = PlanInput(
+        name=plan.name,
+        task_queue=task_queue,
+        trigger_type=trigger_type,
+        plan=plan.model_dump(mode="json"),
+        input=data,
+        time_scale=time_scale or ctx.settings.time_scale,
+        start_at=start_at if delay is not None else None,
+    )
+    try:
+        with temporal_errors():
+            await client.start_workflow(
+                PlanWorkflow.run,
+                plan_input,
+                id=workflow_id,
+                task_queue=task_queue,
+                search_attributes=TypedSearchAttributes(pairs),
+                memo={MEMO_STATE: initial_state(plan, status=status)},
+                start_delay=timedelta(seconds=delay) if delay is not None else None,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=plan.name,
+                rpc_timeout=RPC_TIMEOUT,
+            )
+    except WorkflowAlreadyStartedError:
+        from service.workflows.queries import get_workflow
+
+        return await get_workflow(ctx, workflow_id)
+    started = start_at if delay is not None and start_at is not None else now
+    timeline = []
+    if delay is None:
+        timeline.append(
+            {
+                "event": EventType.WORKFLOW_STARTED.value,
+                "timestamp": int(now),
+                "detail": started_detail(trigger_type, data),
+            }
+        )
+    return {
+        "id": workflow_id,
+        "name": plan.name,
+        "status": status,
+        "trigger_type": trigger_type,
+        "task_queue": task_queue,
+        "started_at": int(started),
+        "completed_at": None,
+        "timeline": timeline,
+    }
+
+
+def handle_of(ctx: TemporalContext, workflow_id: str) -> WorkflowHandle[Any, Any]:
+    """A handle on a workflow by id (no RPC)."""
+    return client_of(ctx).get_workflow_handle(workflow_id)
+
+
+async def create_workflow(
+    ctx: TemporalContext,
+    *,
+    session: AsyncSession,
+    request: WorkflowCreate,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """POST /v1/workflows: validate, honour the Idempotency-Key, start.
+
+    The key is claimed with a fresh workflow id before starting; a repeated request (same key,
+    same body) starts with that same id and so gets the first workflow back, even when the first
+    request failed before Temporal took it. The same key with another body is a 409.
+    """
+    trigger = request.trigger_type.value
+    resolve_plan(ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger)
+    if trigger == TriggerType.SCHEDULED.value and request.start_at is None:
+        raise ApiError.invalid("a scheduled workflow needs start_at (Unix seconds)")
+    if request.start_at is not None and trigger != TriggerType.SCHEDULED.value:
+        raise ApiError.invalid("start_at is only for trigger_type scheduled")
+    workflow_id: str | None = None
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint(request.model_dump(mode="json"))
+        row, claimed = await claim_key(
+            session,
+            scope="workflows.create",
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            resource_id=new_workflow_id(),
+        )
+        if not claimed and row.fingerprint != fingerprint:
+            raise ApiError.conflict(
+                "this Idempotency-Key was used with a different request; use a new key"
+            )
+        workflow_id = row.resource_id
+    return await start_workflow(
+        ctx,
+        name=request.name,
+        task_queue=request.task_queue.value,
+        trigger_type=trigger,
+        input=request.input,
+        workflow_id=workflow_id,
+        start_at=request.start_at,
+        time_scale=request.time_scale,
+    )
