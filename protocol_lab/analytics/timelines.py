@@ -136,6 +136,8 @@ def _checked(
             exprs.append(pl.lit(None, dtype=pl.String).alias(name))
         elif name == "timestamp":
             exprs.append(_parse_timestamp(schema[name]).alias(name))
+        elif schema[name] == TIMELINE_SCHEMA[name]:
+            exprs.append(pl.col(name))  # already typed: Enum values are valid by construction
         else:
             exprs.append(pl.col(name).cast(pl.String).alias(name))
     raw_ts = (
@@ -147,7 +149,7 @@ def _checked(
     checks: list[tuple[pl.Expr, str]] = []
     for name in _REQUIRED:
         checks.append(((pl.col(name).is_null() | (pl.col(name) == "")), f"{name}: is required"))
-        if name in _ENUM_VALUES:
+        if name in _ENUM_VALUES and schema.get(name) != TIMELINE_SCHEMA[name]:
             allowed = _ENUM_VALUES[name]
             checks.append(
                 (
@@ -194,50 +196,59 @@ def _validate_frame(
 
 
 def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per workflow, built lazily from the events."""
-    event = pl.col("event").cast(pl.String)
-    is_terminal = event.is_in(list(_TERMINAL_OUTCOME))
+    """One row per workflow, built lazily from the events (two hash aggregations, no sorts)."""
+    event = pl.col("event")
     ts = pl.col("timestamp")
-    started = ts.filter(event == EventType.WORKFLOW_STARTED.value).min()
-    completed = ts.filter(is_terminal).max()
-    last_terminal = event.filter(is_terminal).sort_by(ts.filter(is_terminal)).last()
-    outcome = last_terminal.replace_strict(
-        _TERMINAL_OUTCOME, default="open", return_dtype=pl.String
-    )
-    detail = pl.col("detail").filter(is_terminal).sort_by(ts.filter(is_terminal)).last()
-    last_event = event.sort_by(ts).last()
-    agg = events.group_by("workflow_id").agg(
+    base = events.group_by("workflow_id").agg(
         pl.col("workflow_name").first(),
         pl.col("task_queue").first(),
         pl.col("trigger_type").first(),
-        pl.coalesce(started, ts.min()).alias("started_at"),
-        completed.alias("completed_at"),
+        pl.coalesce(ts.filter(event == EventType.WORKFLOW_STARTED.value).min(), ts.min()).alias(
+            "started_at"
+        ),
         ts.max().alias("last_event_at"),
-        outcome.fill_null("open").alias("outcome"),
-        last_event.alias("__last_event"),
-        detail.alias("end_detail"),
+        event.get(ts.arg_max()).alias("__last_event"),
         pl.len().cast(pl.UInt32).alias("n_events"),
     )
-    return agg.select(
-        "workflow_id",
-        "workflow_name",
-        "task_queue",
-        "trigger_type",
-        "started_at",
-        "completed_at",
-        "last_event_at",
-        pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
-        pl.when(pl.col("outcome") != "open")
-        .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
-        .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
-        .then(pl.lit("paused"))
-        .otherwise(pl.lit("active"))
-        .alias("status"),
-        "end_detail",
-        ((pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias(
-            "cycle_time_s"
-        ),
-        "n_events",
+    terminal = (
+        events.filter(event.is_in(list(_TERMINAL_OUTCOME)))
+        .group_by("workflow_id")
+        .agg(
+            ts.max().alias("completed_at"),
+            event.get(ts.arg_max()).alias("__terminal"),
+            pl.col("detail").get(ts.arg_max()).alias("end_detail"),
+        )
+    )
+    outcome = (
+        pl.col("__terminal")
+        .cast(pl.String)
+        .replace_strict(_TERMINAL_OUTCOME, default="open", return_dtype=pl.String)
+        .fill_null("open")
+    )
+    return (
+        base.join(terminal, on="workflow_id", how="left")
+        .with_columns(outcome.alias("outcome"))
+        .select(
+            "workflow_id",
+            "workflow_name",
+            "task_queue",
+            "trigger_type",
+            "started_at",
+            "completed_at",
+            "last_event_at",
+            pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
+            pl.when(pl.col("outcome") != "open")
+            .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
+            .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
+            .then(pl.lit("paused"))
+            .otherwise(pl.lit("active"))
+            .alias("status"),
+            "end_detail",
+            ((pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias(
+                "cycle_time_s"
+            ),
+            "n_events",
+        )
     )
 
 

@@ -1,0 +1,260 @@
+"""protocol_lab.analytics against PM4Py on the same event log, in the same run.
+
+Covers: loading a Parquet log, case durations, the performance directly-follows graph, variants
+and the case arrival rate — by this library and by PM4Py (including its ``format_dataframe``).
+Each side runs in its own subprocess so its peak memory (``ru_maxrss``) is its own; both read
+the same file. The parent checks that the numbers agree and prints each time, the ratios and
+peak memory.
+
+Scenario: ``N_WORKFLOWS`` workflows from ``data/samples/make_sample.generate`` (seeded), with
+``activity_started`` / ``compensation_started`` rows dropped so the log has about 1,000,000
+events. The activity label of an event is its step id, else its event name.
+
+Run: ``.venv/bin/python benchmarks/analytics_vs_pm4py.py [--workflows N]`` (needs the
+``bench`` dependency group for PM4Py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+N_WORKFLOWS = 200_000
+SEED = 7
+STEPS = ("import", "load", "case_durations", "performance_dfg", "variants", "arrival_rate")
+
+
+def make_log(path: Path, *, n_workflows: int) -> int:
+    """Write the benchmark log (Parquet) and return its number of events."""
+    import importlib.util
+
+    import polars as pl
+
+    spec = importlib.util.spec_from_file_location(
+        "make_sample", ROOT / "data" / "samples" / "make_sample.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    events, _ = module.generate(n_workflows=n_workflows, days=120, seed=SEED)
+    events = events.filter(
+        ~pl.col("event").cast(pl.String).is_in(["activity_started", "compensation_started"])
+    )
+    events.write_parquet(path)
+    return int(events.height)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_ours(log: Path, out: Path) -> dict[str, Any]:
+    """This library's side: lazy scan, per-workflow frame, frame functions."""
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    import polars as pl
+
+    from protocol_lab.analytics import Timelines, arrival_stats, directly_follows, variants
+
+    times["import"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tl = Timelines.from_file(log).cache()
+    times["load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    durations = (
+        tl.workflows.select(
+            ((pl.col("last_event_at") - pl.col("started_at")).dt.total_microseconds() / 1e6)
+            .sort()
+            .alias("d")
+        )
+        .collect()
+        .to_series()
+        .to_list()
+    )
+    times["case_durations"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    dfg = directly_follows(tl.events).collect()
+    times["performance_dfg"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    var = variants(tl.events, steps_only=False).collect()
+    times["variants"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    arrival = arrival_stats(tl.workflows).collect()["mean_interarrival_s"][0]
+    times["arrival_rate"] = time.perf_counter() - t
+
+    result = {
+        "times": times,
+        "peak_mb": _peak_mb(),
+        "durations": durations,
+        "dfg": {
+            f"{s}\t{d}": [n, m]
+            for s, d, n, m in dfg.select("source", "target", "n", "mean_s").iter_rows()
+        },
+        "variants": {v.replace(" > ", ","): n for v, n in var.select("variant", "n").iter_rows()},
+        "arrival": float(arrival),
+    }
+    out.write_text(json.dumps(result))
+    return result
+
+
+def run_pm4py(log: Path, out: Path) -> dict[str, Any]:
+    """PM4Py's side: pandas read, format_dataframe, the simplified-interface functions."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    import pandas as pd
+    import pm4py
+
+    times["import"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    df = pd.read_parquet(log)
+    df["label"] = df["step"].astype(object).where(df["step"].notna(), df["event"].astype(str))
+    df = pm4py.format_dataframe(
+        df, case_id="workflow_id", activity_key="label", timestamp_key="timestamp"
+    )
+    times["load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    durations = sorted(pm4py.get_all_case_durations(df))
+    times["case_durations"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    dfg, _, _ = pm4py.discover_performance_dfg(df)
+    times["performance_dfg"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    var = pm4py.get_variants(df)
+    times["variants"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    arrival = pm4py.get_case_arrival_average(df)
+    times["arrival_rate"] = time.perf_counter() - t
+
+    result = {
+        "times": times,
+        "peak_mb": _peak_mb(),
+        "durations": [float(d) for d in durations],
+        "dfg": {f"{a}\t{b}": [None, float(v["mean"])] for (a, b), v in dfg.items()},
+        "variants": {",".join(k): int(v if isinstance(v, int) else len(v)) for k, v in var.items()},
+        "arrival": float(arrival),
+    }
+    out.write_text(json.dumps(result))
+    return result
+
+
+def _side(name: str, log: Path, folder: Path) -> dict[str, Any]:
+    out = folder / f"{name}.json"
+    subprocess.run(
+        [sys.executable, __file__, "--side", name, "--log", str(log), "--out", str(out)],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return dict(json.loads(out.read_text()))
+
+
+def agree(ours: dict[str, Any], theirs: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """(check, passed, note) for each result both sides computed."""
+    checks = []
+    a, b = ours["durations"], theirs["durations"]
+    worst = (
+        max((abs(x - y) for x, y in zip(a, b, strict=True)), default=0.0)
+        if len(a) == len(b)
+        else math.inf
+    )
+    checks.append(("case durations", worst < 1e-3, f"{len(a)} cases, max diff {worst:.2e} s"))
+    keys = set(ours["dfg"]) | set(theirs["dfg"])
+    diffs = [
+        abs(ours["dfg"][k][1] - theirs["dfg"][k][1])
+        for k in keys
+        if k in ours["dfg"] and k in theirs["dfg"]
+    ]
+    same_edges = set(ours["dfg"]) == set(theirs["dfg"])
+    worst_dfg = max(diffs, default=0.0)
+    checks.append(
+        (
+            "performance DFG",
+            same_edges and worst_dfg < 1e-3,
+            f"{len(keys)} edges, same edges: {same_edges}, max mean diff {worst_dfg:.2e} s",
+        )
+    )
+    checks.append(
+        (
+            "variants",
+            ours["variants"] == theirs["variants"],
+            f"{len(ours['variants'])} vs {len(theirs['variants'])} variants",
+        )
+    )
+    diff = abs(ours["arrival"] - theirs["arrival"])
+    checks.append(("arrival rate", diff < 1e-6 * max(1.0, theirs["arrival"]), f"diff {diff:.2e} s"))
+    return checks
+
+
+def main() -> None:
+    """Make the log, run both sides in subprocesses, compare and print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=N_WORKFLOWS)
+    parser.add_argument("--side", choices=["ours", "pm4py"])
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.side == "ours":
+        run_ours(args.log, args.out)
+        return
+    if args.side == "pm4py":
+        run_pm4py(args.log, args.out)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log = folder / "log.parquet"
+        t = time.perf_counter()
+        n_events = make_log(log, n_workflows=args.workflows)
+        print(
+            f"log: {args.workflows:,} workflows, {n_events:,} events "
+            f"(made in {time.perf_counter() - t:.1f} s)"
+        )
+        ours = _side("ours", log, folder)
+        theirs = _side("pm4py", log, folder)
+    print(f"\n{'step':<18}{'protocol_lab':>14}{'pm4py':>12}{'ratio':>9}")
+    total_ours = total_theirs = 0.0
+    for step in STEPS:
+        a, b = ours["times"][step], theirs["times"][step]
+        total_ours += a
+        total_theirs += b
+        print(f"{step:<18}{a:>12.3f} s{b:>10.3f} s{b / a:>8.1f}x")
+    print(
+        f"{'end to end':<18}{total_ours:>12.3f} s{total_theirs:>10.3f} s"
+        f"{total_theirs / total_ours:>8.1f}x"
+    )
+    print(
+        f"{'peak memory':<18}{ours['peak_mb']:>11.0f} MB{theirs['peak_mb']:>9.0f} MB"
+        f"{theirs['peak_mb'] / ours['peak_mb']:>8.1f}x"
+    )
+    print("\nagreement:")
+    for name, ok, note in agree(ours, theirs):
+        print(f"  {'OK  ' if ok else 'DIFF'} {name}: {note}")
+
+
+if __name__ == "__main__":
+    main()
