@@ -34,7 +34,7 @@ from protocol_lab.domain import (
     match_conditions,
 )
 from service.automation.context import AutomationContext
-from service.automation.starting import start_rule_workflow
+from service.automation.starting import ActionError, start_rule_workflow
 from service.store.executions import ExecutionRow, claim_execution, finish_execution
 from service.store.outbox import OutboxEvent, claim_event, finish_event, pending_event_ids
 from service.store.outbox import release_event as _release
@@ -57,10 +57,6 @@ log = logging.getLogger("service.automation")
 
 MAX_CHAIN_DEPTH: Final = 5
 MAX_EVENT_ATTEMPTS: Final = 5
-
-
-class ActionError(Exception):
-    """An action that cannot succeed however often it is tried (recorded as failed)."""
 
 
 class _SafeFormat(dict[str, Any]):

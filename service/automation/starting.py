@@ -1,21 +1,24 @@
 """Starting a workflow from a rule action, through the workflow service's starter.
 
 The workflow id is chosen when the execution is recorded and passed on every attempt, so a
-firing that is retried starts the workflow once (Temporal refuses a second start of an id).
+firing that is retried starts the workflow once (the starter returns the first execution).
+A refusal of the request itself (unknown workflow, queue or trigger type) cannot succeed on
+retry and is raised as ``ActionError``; Temporal being unavailable is raised as it is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import inspect
 from typing import Any
 
-from temporalio.exceptions import WorkflowAlreadyStartedError
-
+from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 
-__all__ = ["start_rule_workflow"]
+__all__ = ["ActionError", "start_rule_workflow"]
+
+
+class ActionError(Exception):
+    """An action that cannot succeed however often it is tried (recorded as failed)."""
 
 
 async def start_rule_workflow(
@@ -29,21 +32,17 @@ async def start_rule_workflow(
 ) -> str:
     """Start catalog workflow ``name`` under ``workflow_id``; return the id (idempotent)."""
     starter = importlib.import_module("service.workflows.starter")
-    params = inspect.signature(starter.start_workflow).parameters
-    kwargs: dict[str, Any] = {
-        "name": name,
-        "task_queue": task_queue,
-        "trigger_type": trigger_type,
-        "input": input,
-        "workflow_id": workflow_id,
-    }
-    for candidate in ("client", "temporal"):
-        if candidate in params:
-            kwargs[candidate] = ctx.temporal
-    if "catalog" in params:
-        kwargs["catalog"] = ctx.catalog
-    if "settings" in params:
-        kwargs["settings"] = ctx.settings
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await starter.start_workflow(**kwargs)
-    return workflow_id
+    try:
+        started = await starter.start_workflow(
+            ctx,
+            name=name,
+            task_queue=task_queue,
+            trigger_type=trigger_type,
+            input=input,
+            workflow_id=workflow_id,
+        )
+    except ApiError as exc:
+        if exc.status_code < 500:
+            raise ActionError(exc.message) from exc
+        raise
+    return str(started.get("id", workflow_id)) if isinstance(started, dict) else workflow_id

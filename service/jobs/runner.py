@@ -128,7 +128,7 @@ async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> Non
 
 async def run_background(resources: WorkerResources, *, stop: asyncio.Event) -> None:
     """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set."""
-    temporal = await connect(resources.settings, lazy=True)
+    temporal = getattr(resources, "temporal", None) or await connect(resources.settings, lazy=True)
     ctx = AutomationContext(
         sessionmaker=resources.sessionmaker,
         temporal=temporal,

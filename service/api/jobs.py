@@ -1,0 +1,193 @@
+"""The background job queues: counts per state, jobs (failed ones kept and inspectable), retry."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Annotated, Any, Literal
+
+from bullmq import Job
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol_lab.domain import JOB_QUEUES, JobQueue
+from service.api.deps import ReadAuth, StateDep, WriteAuth
+from service.api.errors import ApiError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+JobState = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+
+
+class QueueCounts(BaseModel):
+    """One queue: what it is for and how many jobs it holds per state."""
+
+    name: JobQueue
+    purpose: str
+    concurrency: int
+    counts: dict[str, int]
+
+
+class QueuesList(BaseModel):
+    """The twelve queues."""
+
+    data: list[QueueCounts]
+
+
+class JobPublic(BaseModel):
+    """A job as BullMQ keeps it."""
+
+    id: str
+    queue: JobQueue
+    name: str
+    data: dict[str, Any]
+    state: str | None = None
+    attempts_made: int
+    failed_reason: str | None
+    stacktrace: list[str]
+    return_value: Any = None
+    created_at: int | None
+    processed_at: int | None
+    finished_at: int | None
+
+
+class JobsPage(BaseModel):
+    """Jobs of a queue in one state."""
+
+    has_more: bool
+    data: list[JobPublic]
+
+
+class JobCreate(BaseModel):
+    """A job to add by hand (a report, an export, a sync, housekeeping)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+    job_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+def _queue(name: str) -> JobQueue:
+    try:
+        return JobQueue(name)
+    except ValueError as exc:
+        raise ApiError.not_found(
+            f"no queue {name!r}; queues are {[q.value for q in JobQueue]}"
+        ) from exc
+
+
+def _seconds(ms: Any) -> int | None:
+    try:
+        value = int(ms or 0)
+    except (TypeError, ValueError):
+        return None
+    return value // 1000 if value else None
+
+
+def _public(queue: JobQueue, job: Job, state: str | None = None) -> JobPublic:
+    data = job.data if isinstance(job.data, dict) else {"value": job.data}
+    returned = job.returnvalue
+    if isinstance(returned, str):
+        with contextlib.suppress(ValueError):
+            returned = json.loads(returned)
+    return JobPublic(
+        id=str(job.id),
+        queue=queue,
+        name=str(job.name),
+        data=data,
+        state=state,
+        attempts_made=int(job.attemptsMade or 0),
+        failed_reason=job.failedReason or None,
+        stacktrace=[str(line) for line in (job.stacktrace or [])][:5],
+        return_value=returned,
+        created_at=_seconds(job.timestamp),
+        processed_at=_seconds(job.processedOn),
+        finished_at=_seconds(job.finishedOn),
+    )
+
+
+@router.get("/queues", response_model=QueuesList, summary="Job counts per queue and state")
+async def queues(state: StateDep, _: ReadAuth) -> QueuesList:
+    """For each of the twelve queues: waiting, active, completed, failed, delayed, paused."""
+    try:
+        counts = await state.jobs.counts()
+    except Exception as exc:
+        raise ApiError.unavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
+    return QueuesList(
+        data=[
+            QueueCounts(
+                name=q,
+                purpose=JOB_QUEUES[q].purpose,
+                concurrency=JOB_QUEUES[q].concurrency,
+                counts=counts[q.value],
+            )
+            for q in JobQueue
+        ]
+    )
+
+
+@router.get("/queues/{queue}/jobs", response_model=JobsPage, summary="List jobs of a queue")
+async def jobs(
+    queue: str,
+    state: StateDep,
+    _: ReadAuth,
+    job_state: Annotated[JobState, Query(alias="state")] = "failed",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobsPage:
+    """Jobs in one state, newest first (failed jobs are kept for inspection)."""
+    name = _queue(queue)
+    found = await state.jobs.queue(name).getJobs([job_state], offset, offset + limit)
+    return JobsPage(
+        has_more=len(found) > limit,
+        data=[_public(name, j, job_state) for j in found[:limit]],
+    )
+
+
+async def _job(state: StateDep, queue: JobQueue, job_id: str) -> Job:
+    job = await state.jobs.queue(queue).getJob(job_id)
+    if job is None:
+        raise ApiError.not_found(f"no job {job_id!r} in {queue.value}")
+    return job
+
+
+@router.get("/queues/{queue}/jobs/{job_id}", response_model=JobPublic, summary="Retrieve a job")
+async def job(queue: str, job_id: str, state: StateDep, _: ReadAuth) -> JobPublic:
+    """One job with its state, attempts, failure reason and result."""
+    name = _queue(queue)
+    found = await _job(state, name, job_id)
+    return _public(name, found, str(await found.getState()))
+
+
+@router.post(
+    "/queues/{queue}/jobs",
+    response_model=JobPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Add a job",
+)
+async def add(queue: str, body: JobCreate, state: StateDep, _: WriteAuth) -> JobPublic:
+    """Add a job (retried with exponential backoff); ``job_id`` makes the add idempotent."""
+    name = _queue(queue)
+    job_id = await state.jobs.enqueue(name, body.name, body.data, job_id=body.job_id)
+    found = await _job(state, name, job_id)
+    return _public(name, found, str(await found.getState()))
+
+
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/retry",
+    response_model=JobPublic,
+    summary="Retry a failed job",
+)
+async def retry(queue: str, job_id: str, state: StateDep, _: WriteAuth) -> JobPublic:
+    """Move a failed job back to waiting."""
+    name = _queue(queue)
+    found = await _job(state, name, job_id)
+    current = str(await found.getState())
+    if current != "failed":
+        raise ApiError.conflict(f"job {job_id} is {current}, not failed")
+    await found.retry("failed")
+    found = await _job(state, name, job_id)
+    return _public(name, found, str(await found.getState()))

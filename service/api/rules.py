@@ -1,0 +1,410 @@
+"""Automation rules: list, create, read, update, delete, toggle, executions and dry runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from protocol_lab.domain import Rule, RuleCycleError, RuleError, Trigger
+from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.errors import ApiError
+from service.automation.context import AutomationContext
+from service.automation.cycles import check_rule_set
+from service.automation.engine import dry_run
+from service.automation.schedules import delete_rule_schedule, sync_rule_schedule
+from service.store.executions import list_executions
+from service.store.idempotency import claim_key, request_fingerprint
+from service.store.ids import new_id
+from service.store.rules import (
+    RuleRow,
+    delete_rule,
+    get_rule,
+    insert_rule,
+    list_rules,
+    new_rule_row,
+    rule_dict,
+    save_rule,
+)
+from service.store.tickets import get_ticket
+
+__all__ = ["router"]
+
+log = logging.getLogger("service.api")
+
+router = APIRouter(prefix="/automation/rules", tags=["rules"])
+
+
+class RuleCreate(BaseModel):
+    """A new rule. ``action.type`` is start_workflow, send_notification or update_field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="A descriptive name for the rule", min_length=1, max_length=200)
+    trigger: Trigger = Field(description="The event that activates the rule")
+    conditions: dict[str, Any] = Field(
+        default_factory=dict, description="field -> value or operator object"
+    )
+    action: dict[str, Any] = Field(description="type plus the action's parameters")
+    enabled: bool = Field(default=True, description="Whether the rule is active")
+    schedule_interval_s: float | None = Field(
+        default=None, gt=0, description="scheduled rules: seconds between runs (default 3600)"
+    )
+
+
+class RuleUpdate(BaseModel):
+    """A partial update of a rule; unset fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    trigger: Trigger | None = None
+    conditions: dict[str, Any] | None = None
+    action: dict[str, Any] | None = None
+    enabled: bool | None = None
+    schedule_interval_s: float | None = Field(default=None, gt=0)
+
+
+class RulePublic(BaseModel):
+    """A rule as the API returns it."""
+
+    id: str
+    name: str
+    trigger: Trigger
+    conditions: dict[str, Any]
+    action: dict[str, Any]
+    enabled: bool
+    created_at: int
+    updated_at: int
+    schedule_interval_s: float | None = None
+    webhook_url: str | None = None
+    secret: str | None = Field(
+        default=None, description="webhook rules: the signing secret, shown only at creation"
+    )
+
+
+class RulesPage(BaseModel):
+    """A page of rules."""
+
+    has_more: bool
+    data: list[RulePublic]
+
+
+class ToggleResult(BaseModel):
+    """The new enabled state of a rule."""
+
+    id: str
+    name: str
+    enabled: bool
+    toggled_at: int
+
+
+class Deleted(BaseModel):
+    """A deleted resource."""
+
+    id: str
+    deleted: Literal[True] = True
+
+
+class ExecutionPublic(BaseModel):
+    """One firing of a rule: when, on what, conditions seen, action, outcome, ids produced."""
+
+    id: str
+    rule_id: str
+    rule_name: str
+    trigger: str
+    event: str
+    event_id: int | None
+    ticket_id: str | None
+    depth: int
+    conditions: list[dict[str, Any]]
+    action: dict[str, Any]
+    outcome: Literal["pending", "succeeded", "failed", "loop_stopped"]
+    detail: str | None
+    workflow_id: str | None
+    job_id: str | None
+    fired_at: int
+    finished_at: int | None
+
+
+class ExecutionsPage(BaseModel):
+    """A page of executions, newest first."""
+
+    has_more: bool
+    data: list[ExecutionPublic]
+
+
+class DryRunRequest(BaseModel):
+    """What to test a rule on: a stored ticket, a ticket object, or a webhook payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: str | None = None
+    ticket: dict[str, Any] | None = Field(default=None, description="fields override the ticket")
+    previous: dict[str, Any] | None = Field(
+        default=None, description="on_ticket_updated: the ticket before the change"
+    )
+    payload: dict[str, Any] | None = Field(default=None, description="webhook rules: the body")
+
+
+class DryRunResult(BaseModel):
+    """Would the rule fire, why or why not, and what it would do. Nothing was done."""
+
+    rule_id: str
+    would_fire: bool
+    matched: bool
+    enabled: bool
+    reason: str
+    checks: list[dict[str, Any]]
+    action: dict[str, Any]
+    ticket_id: str | None
+
+
+def _public(row: RuleRow, *, with_secret: bool = False) -> RulePublic:
+    body = rule_dict(row)
+    if row.trigger == Trigger.WEBHOOK.value:
+        body["webhook_url"] = f"/v1/automation/webhooks/{row.id}"
+        if with_secret:
+            body["secret"] = row.secret
+    return RulePublic.model_validate(body)
+
+
+def _domain_rule(raw: dict[str, Any]) -> Rule:
+    try:
+        return Rule.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after[_check()]",))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        # Actions are a tagged union: name the field, not the union's internals.
+        loc = loc.replace("start_workflow.", "").replace("send_notification.", "")
+        loc = loc.replace("update_field.", "")
+        raise ApiError.invalid(f"{loc}: {msg}" if loc else msg) from exc
+    except RuleError as exc:
+        raise ApiError.invalid(str(exc)) from exc
+
+
+async def _check_cycles(session: SessionDep, *, rule_id: str, rule: Rule) -> None:
+    try:
+        await check_rule_set(session, rule_id=rule_id, rule=rule)
+    except RuleCycleError as exc:
+        raise ApiError.conflict(str(exc)) from exc
+
+
+async def _sync_schedule(state: StateDep, row: RuleRow) -> None:
+    # The background reconciler repairs the schedule if Temporal is unreachable right now.
+    try:
+        await sync_rule_schedule(state.temporal, row=row)
+    except Exception as exc:
+        log.warning("schedule of rule %s not synced yet: %s", row.id, exc)
+
+
+async def _load(session: SessionDep, rule_id: str) -> RuleRow:
+    row = await get_rule(session, rule_id=rule_id)
+    if row is None:
+        raise ApiError.not_found(f"no automation rule {rule_id!r}")
+    return row
+
+
+@router.get("", response_model=RulesPage, summary="List all automation rules")
+async def list_all(
+    session: SessionDep,
+    _: ReadAuth,
+    trigger: Annotated[Trigger | None, Query(description="Filter by trigger")] = None,
+    enabled: Annotated[bool | None, Query(description="Filter by enabled state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 10,
+    starting_after: Annotated[str | None, Query(description="Cursor: a rule id")] = None,
+    ending_before: Annotated[str | None, Query(description="Cursor: a rule id")] = None,
+) -> RulesPage:
+    """Rules, newest first, filtered by trigger and enabled state."""
+    if starting_after and ending_before:
+        raise ApiError.invalid("give starting_after or ending_before, not both")
+    filters: dict[str, Any] = {}
+    if trigger is not None:
+        filters["trigger"] = trigger.value
+    if enabled is not None:
+        filters["enabled"] = enabled
+    page = await list_rules(
+        session,
+        filters=filters,
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
+    if page is None:
+        raise ApiError.invalid(f"no rule {starting_after or ending_before!r} to page from")
+    rows, has_more = page
+    return RulesPage(has_more=has_more, data=[_public(r) for r in rows])
+
+
+@router.post(
+    "",
+    response_model=RulePublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an automation rule",
+    responses={409: {"description": "the rule would close an update_field cycle"}},
+)
+async def create(
+    body: RuleCreate,
+    session: SessionDep,
+    state: StateDep,
+    _: WriteAuth,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> RulePublic:
+    """Create a rule, validated per trigger and action type; enabled defaults to true."""
+    rule = _domain_rule(body.model_dump(exclude_none=True))
+    rule_id = new_id("rule")
+    await _check_cycles(session, rule_id=rule_id, rule=rule)
+    if idempotency_key is not None:
+        claimed, fresh = await claim_key(
+            session,
+            scope="rules",
+            key=idempotency_key,
+            fingerprint=request_fingerprint(body.model_dump(mode="json")),
+            resource_id=rule_id,
+        )
+        if not fresh:
+            if claimed.fingerprint != request_fingerprint(body.model_dump(mode="json")):
+                raise ApiError.conflict("Idempotency-Key was used with a different request")
+            existing = await get_rule(session, rule_id=claimed.resource_id)
+            if existing is None:
+                raise ApiError.conflict("the rule created with this Idempotency-Key is gone")
+            return _public(existing, with_secret=True)
+    row = await insert_rule(session, row=new_rule_row(rule, rule_id=rule_id))
+    if rule.trigger is Trigger.SCHEDULED:
+        await _sync_schedule(state, row)
+    return _public(row, with_secret=True)
+
+
+@router.get("/{rule_id}", response_model=RulePublic, summary="Retrieve an automation rule")
+async def retrieve(rule_id: str, session: SessionDep, _: ReadAuth) -> RulePublic:
+    """One rule (a webhook rule's secret is never shown again)."""
+    return _public(await _load(session, rule_id))
+
+
+@router.patch(
+    "/{rule_id}",
+    response_model=RulePublic,
+    summary="Update an automation rule",
+    responses={409: {"description": "the change would close an update_field cycle"}},
+)
+async def update(
+    rule_id: str, body: RuleUpdate, session: SessionDep, state: StateDep, _: WriteAuth
+) -> RulePublic:
+    """Change some fields of a rule; the whole rule is validated again."""
+    row = await _load(session, rule_id)
+    changes = body.model_dump(exclude_unset=True, mode="json")
+    for name in ("name", "trigger", "action", "enabled", "conditions"):
+        if name in changes and changes[name] is None:
+            raise ApiError.invalid(f"{name}: may not be null")
+    merged = {**rule_dict(row), **changes}
+    if merged.get("trigger") != Trigger.SCHEDULED.value:
+        merged.pop("schedule_interval_s", None)
+    raw = {k: merged[k] for k in ("name", "trigger", "conditions", "action", "enabled")}
+    if merged.get("schedule_interval_s") is not None:
+        raw["schedule_interval_s"] = merged["schedule_interval_s"]
+    rule = _domain_rule(raw)
+    await _check_cycles(session, rule_id=rule_id, rule=rule)
+    was_enabled = row.enabled
+    row = await save_rule(session, row=row, rule=rule, toggled=was_enabled != rule.enabled)
+    await _sync_schedule(state, row)
+    return _public(row)
+
+
+@router.delete("/{rule_id}", response_model=Deleted, summary="Delete an automation rule")
+async def remove(rule_id: str, session: SessionDep, state: StateDep, _: AdminAuth) -> Deleted:
+    """Delete a rule and its schedule; its executions stay for the record."""
+    row = await _load(session, rule_id)
+    scheduled = row.trigger == Trigger.SCHEDULED.value
+    await delete_rule(session, rule_id=rule_id)
+    if scheduled:
+        try:
+            await delete_rule_schedule(state.temporal, rule_id=rule_id)
+        except Exception as exc:
+            log.warning("schedule of deleted rule %s not removed yet: %s", rule_id, exc)
+    return Deleted(id=rule_id)
+
+
+@router.post(
+    "/{rule_id}/toggle",
+    response_model=ToggleResult,
+    summary="Toggle an automation rule",
+    responses={409: {"description": "enabling would close an update_field cycle"}},
+)
+async def toggle(rule_id: str, session: SessionDep, state: StateDep, _: WriteAuth) -> ToggleResult:
+    """Enable a disabled rule or disable an enabled one."""
+    row = await _load(session, rule_id)
+    rule = _domain_rule(
+        {
+            **{k: v for k, v in rule_dict(row).items() if k in Rule.model_fields},
+            "enabled": not row.enabled,
+        }
+    )
+    await _check_cycles(session, rule_id=rule_id, rule=rule)
+    row = await save_rule(session, row=row, rule=rule, toggled=True)
+    await _sync_schedule(state, row)
+    return ToggleResult(
+        id=row.id, name=row.name, enabled=row.enabled, toggled_at=int(row.toggled_at or time.time())
+    )
+
+
+@router.get(
+    "/{rule_id}/executions",
+    response_model=ExecutionsPage,
+    summary="List the executions of a rule",
+)
+async def executions(
+    rule_id: str,
+    session: SessionDep,
+    _: ReadAuth,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    starting_after: Annotated[str | None, Query(description="Cursor: an execution id")] = None,
+    ticket_id: Annotated[str | None, Query(description="Only firings on this ticket")] = None,
+) -> ExecutionsPage:
+    """Every firing of the rule, newest first, with the workflow and job ids it produced."""
+    await _load(session, rule_id)
+    page = await list_executions(
+        session, rule_id=rule_id, limit=limit, starting_after=starting_after, ticket_id=ticket_id
+    )
+    if page is None:
+        raise ApiError.invalid(f"no execution {starting_after!r} of this rule to page from")
+    data, has_more = page
+    return ExecutionsPage(has_more=has_more, data=[ExecutionPublic.model_validate(d) for d in data])
+
+
+@router.post("/{rule_id}/test", response_model=DryRunResult, summary="Dry-run a rule")
+async def test(
+    rule_id: str,
+    session: SessionDep,
+    state: StateDep,
+    _: ReadAuth,
+    body: Annotated[DryRunRequest, Body()],
+) -> DryRunResult:
+    """Would the rule fire on this ticket or payload, why or why not, what would it do.
+
+    Nothing is recorded, started or changed.
+    """
+    row = await _load(session, rule_id)
+    ticket: dict[str, Any] | None = None
+    if body.ticket_id is not None:
+        ticket = await get_ticket(session, ticket_id=body.ticket_id)
+        if ticket is None:
+            raise ApiError.not_found(f"no ticket {body.ticket_id!r}")
+    if body.ticket is not None:
+        ticket = {**(ticket or {}), **body.ticket}
+    if ticket is None and body.payload is None:
+        raise ApiError.invalid("give ticket_id, ticket or payload to test the rule on")
+    try:
+        result = await dry_run(
+            AutomationContext.from_state(state),
+            row=row,
+            ticket=ticket,
+            previous=body.previous,
+            payload=body.payload,
+        )
+    except RuleError as exc:
+        raise ApiError.invalid(str(exc)) from exc
+    return DryRunResult.model_validate(result)
