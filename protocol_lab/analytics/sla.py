@@ -206,10 +206,10 @@ def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
     keys: list[str] = group_keys(by)
     state = pl.col("sla_state").cast(pl.String)
     is_open = pl.col("outcome").cast(pl.String) == "open"
-    closed_time = pl.col("measured_s").filter(state.is_in(["met", "breached"])) / 3600
+    closed_time = pl.col("measured_s").filter(state.is_in(["met", "breached"]) & ~is_open) / 3600
     aggs = [
         pl.len().alias("workflows"),
-        state.is_in(["met", "breached"]).sum().alias("closed"),
+        (state.is_in(["met", "breached"]) & ~is_open).sum().alias("closed"),
         (state == "met").sum().alias("met"),
         (state.is_in(["breached"]) & ~is_open).sum().alias("breached"),
         is_open.sum().alias("open"),

@@ -139,7 +139,8 @@ def bottlenecks(
     Input: the output of :func:`step_durations`. The score is the summed ``wait_s +
     active_s`` (plus ``human_wait_s`` when ``include_human``), so a step that is both slow and
     frequent ranks high; human signal waits are reported but, by default, not ranked, since
-    adding workers does not shorten them. Columns: the ``by`` keys, ``kind``, ``n``, median
+    adding workers does not shorten them (human signal steps and compensations are then left
+    out of the ranking). Columns: the ``by`` keys, ``kind``, ``n``, median
     and p90 of wait, active and human wait, ``total_h`` (the score in hours), ``share`` of
     the summed score, and ``rank`` (1 = worst bottleneck).
     """
@@ -149,7 +150,9 @@ def bottlenecks(
         score = score + pl.col("human_wait_s")
     lf = steps.lazy()
     if not include_human:
-        lf = lf.filter(pl.col("kind") != "compensation")
+        lf = lf.filter(
+            (pl.col("kind") != "compensation") & ~((pl.col("kind") == "signal") & pl.col("human"))
+        )
     ranked = (
         lf.with_columns(score.alias("__score"))
         .group_by(keys)

@@ -97,16 +97,16 @@ def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
     if dtype.is_numeric():
         return from_seconds.cast(pl.Datetime("us", "UTC"))
     if dtype == pl.String:
-        iso = ts.str.replace(r"Z$", "+00:00").str.to_datetime(
-            time_unit="us", time_zone="UTC", strict=False
-        )
-        naive = ts.str.to_datetime(time_unit="us", strict=False).dt.replace_time_zone("UTC")
-        secs = ts.cast(pl.Float64, strict=False)
-        return pl.coalesce(
-            iso,
-            naive,
-            (secs * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC")),
-        )
+        text = ts.str.strip_chars().str.replace(r"Z$", "+00:00")
+        aware = [
+            text.str.to_datetime(format=f, time_unit="us", time_zone="UTC", strict=False)
+            for f in ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z")
+        ]
+        naive = [
+            text.str.to_datetime(format=f, time_unit="us", strict=False).dt.replace_time_zone("UTC")
+            for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
+        ]
+        return pl.coalesce(*aware, *naive, from_seconds.cast(pl.Datetime("us", "UTC")))
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return ts.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
