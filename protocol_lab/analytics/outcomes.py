@@ -64,8 +64,8 @@ def variants(
     only step completions (``activity_completed``, ``activity_failed``, ``signal_received``)
     and the terminal event are kept, so a variant reads like the plan's path. Durations are
     first-to-last event of each workflow (or ``cycle_time_s`` from ``workflows`` when
-    given). Workflows without any kept event are left out. Columns: ``variant``, ``n``, ``share``, ``mean_h``, ``p50_h``, ``p90_h``,
-    ``length``.
+    given). Workflows without any kept event are left out. Columns: ``variant``, ``n``,
+    ``share``, ``mean_h``, ``p50_h``, ``p90_h``, ``length``.
     """
     label = (
         pl.col(activity)
