@@ -106,7 +106,6 @@ class PlanWorkflow:
     async def run(self, inp: PlanInput) -> dict[str, Any]:
         """Walk the plan; return a summary, or raise to end as failed or cancelled."""
         workflow.upsert_search_attributes([sa.STATUS.value_set("active")])
-        self._publish()
         try:
             for index, step in enumerate(self.plan.steps):
                 self.index = index
@@ -114,12 +113,12 @@ class PlanWorkflow:
                     self._publish()
                     await workflow.wait_condition(lambda: not self.paused)
                 if isinstance(step, ActivityStep):
+                    self._publish()
                     await self._run_activity(step)
                     self.completed.append(step)
                 else:
                     await self._wait_signal(step)
                 self.steps_completed += 1
-                self._publish()
         except asyncio.CancelledError:
             await self._compensate()
             self._close("failed")

@@ -107,13 +107,12 @@ async def signal_workflow(
         update_id=update_id,
         action=f"signal {signal_name!r} to",
     )
-    status = await get_status(ctx, workflow_id)
     return {
         "id": workflow_id,
         "signal_name": signal_name,
         "accepted": True,
-        "status": status["status"],
-        "current_step": status["current_step"] if state.current_step is not None else None,
+        "status": state.status,
+        "current_step": state.current_step,
     }
 
 

@@ -9,15 +9,17 @@
 - ``api``: an ``httpx.AsyncClient`` on the FastAPI app through ``httpx.ASGITransport``, with the
   app's lifespan entered (so the app holds its own Temporal client, store and job producer);
 - ``app_state``: that app's :class:`~service.state.AppState`, for calling service functions;
-- ``read_headers`` / ``write_headers`` / ``admin_headers``: Authorization headers per scope.
+- ``read_headers`` / ``write_headers`` / ``admin_headers``: Authorization headers per scope;
+- ``wait_for``: polls GET /status until a workflow reaches a status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -110,3 +112,34 @@ def write_headers() -> dict[str, str]:
 def admin_headers() -> dict[str, str]:
     """Authorization with the admin scope (implies write and read)."""
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+WaitFor = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def wait_for(api: httpx.AsyncClient, read_headers: dict[str, str]) -> WaitFor:
+    """``await wait_for(workflow_id, *statuses, steps_completed=None, within=60)``: poll
+    GET /status until the workflow reaches one of ``statuses`` (and, if given, that many
+    completed steps); return the last status body. Fails the test after ``within`` seconds."""
+
+    async def wait(
+        workflow_id: str,
+        *statuses: str,
+        steps_completed: int | None = None,
+        within: float = 60.0,
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        body: dict[str, Any] = {}
+        while asyncio.get_running_loop().time() < deadline:
+            response = await api.get(f"/v1/workflows/{workflow_id}/status", headers=read_headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if body["status"] in statuses and (
+                steps_completed is None or body["steps_completed"] >= steps_completed
+            ):
+                return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{workflow_id} never reached {statuses}: last {body}")
+
+    return wait

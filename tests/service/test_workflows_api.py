@@ -1,0 +1,294 @@
+"""The workflow endpoints against the real Temporal dev server and worker: create, retrieve,
+status, the statuses a workflow goes through, validation errors and scheduled starts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from protocol_lab.domain import load_catalog
+from service.state import AppState
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+WORKFLOW_KEYS = {
+    "id",
+    "name",
+    "status",
+    "trigger_type",
+    "task_queue",
+    "started_at",
+    "completed_at",
+    "timeline",
+}
+STATUS_KEYS = {
+    "id",
+    "status",
+    "current_step",
+    "steps_completed",
+    "steps_total",
+    "started_at",
+    "elapsed_seconds",
+}
+
+
+async def create(api: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = await api.post("/v1/workflows", headers=headers, json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_create_answers_the_spec_shape(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+) -> None:
+    wf = await create(
+        api,
+        write_headers,
+        name="VPN Access Revocation",
+        task_queue="itsm-network",
+        trigger_type="manual",
+        input={"ticket_id": "TKT-5102", "user_id": "usr_9xKmPq"},
+    )
+    assert set(wf) == WORKFLOW_KEYS
+    assert wf["id"].startswith("wf_")
+    assert len(wf["id"]) == 14
+    assert wf["name"] == "VPN Access Revocation"
+    assert (wf["status"], wf["trigger_type"], wf["task_queue"]) == (
+        "active",
+        "manual",
+        "itsm-network",
+    )
+    assert abs(wf["started_at"] - time.time()) < 60
+    assert wf["completed_at"] is None
+    assert wf["timeline"] == [
+        {"event": "workflow_started", "timestamp": wf["started_at"], "detail": "Manually initiated"}
+    ]
+
+
+async def test_a_run_completes_with_a_timeline_of_the_plan(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], wait_for: Any
+) -> None:
+    wf = await create(
+        api,
+        write_headers,
+        name="VPN Access Revocation",
+        task_queue="itsm-network",
+        trigger_type="automatic",
+        input={"ticket_id": "TKT-4829"},
+        time_scale=100_000,
+    )
+    status = await wait_for(wf["id"], "completed")
+    assert status["current_step"] is None
+    assert (status["steps_completed"], status["steps_total"]) == (6, 6)
+
+    got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
+    assert set(got) == WORKFLOW_KEYS
+    assert got["status"] == "completed"
+    assert got["completed_at"] >= got["started_at"]
+    timeline = got["timeline"]
+    assert timeline[0] == {
+        "event": "workflow_started",
+        "timestamp": got["started_at"],
+        "detail": "Triggered by ticket TKT-4829",
+    }
+    assert timeline[-1]["event"] == "workflow_completed"
+    plan = load_catalog()["VPN Access Revocation"]
+    started = [e["detail"] for e in timeline if e["event"] == "activity_started"]
+    assert started == [step.detail for step in plan.steps]
+    completed = [e["detail"] for e in timeline if e["event"] == "activity_completed"]
+    assert completed[0] == "User found in directory (emulated)"
+    assert completed[3] == "Awaiting security confirmation: no response in time, continued"
+    assert completed[4] == "Audit record written"
+    stamps = [e["timestamp"] for e in timeline]
+    assert stamps == sorted(stamps)
+
+
+async def test_status_of_a_waiting_workflow(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    wait_for: Any,
+    app_state: AppState,
+) -> None:
+    wf = await create(
+        api,
+        write_headers,
+        name="Laptop Provisioning - New Hire",
+        task_queue="itsm-accessories",
+        trigger_type="automatic",
+        input={"ticket_id": "TKT-4829"},
+    )
+    status = await wait_for(wf["id"], "active", steps_completed=1)
+    assert set(status) == STATUS_KEYS
+    assert status["current_step"] == "Awaiting manager approval"
+    assert (status["steps_completed"], status["steps_total"]) == (1, 5)
+    assert status["elapsed_seconds"] >= 0
+    got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
+    assert [(e["event"], e["detail"]) for e in got["timeline"]] == [
+        ("workflow_started", "Triggered by ticket TKT-4829"),
+        ("activity_started", "Checking asset availability"),
+        ("activity_completed", "Asset availability checked"),
+        ("activity_started", "Awaiting manager approval"),
+    ]
+    # the execution answers the same through its query
+    handle = app_state.temporal.get_workflow_handle(wf["id"])
+    state = await handle.query("state")
+    assert state["current_step"] == "Awaiting manager approval"
+    assert state["awaiting_signal"] == "approval_received"
+    await api.post(f"/v1/workflows/{wf['id']}/cancel", headers=write_headers)
+
+
+async def test_failed_when_a_wait_times_out(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], wait_for: Any
+) -> None:
+    wf = await create(api, write_headers, name="Password Reset", task_queue="itsm-workflows")
+    await wait_for(wf["id"], "failed")
+    got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
+    assert got["status"] == "failed"
+    assert got["completed_at"] is not None
+    assert got["timeline"][-1] == {
+        "event": "workflow_failed",
+        "timestamp": got["completed_at"],
+        "detail": "Awaiting identity verification timed out",
+    }
+
+
+async def test_scheduled_workflow_is_draft_until_its_time(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    read_headers: dict[str, str],
+    wait_for: Any,
+) -> None:
+    start_at = int(time.time()) + 4
+    wf = await create(
+        api,
+        write_headers,
+        name="SLA Escalation",
+        task_queue="itsm-high-priority",
+        trigger_type="scheduled",
+        start_at=start_at,
+        time_scale=100_000,
+    )
+    assert (wf["status"], wf["started_at"], wf["timeline"]) == ("draft", start_at, [])
+    status = (await api.get(f"/v1/workflows/{wf['id']}/status", headers=read_headers)).json()
+    assert status["status"] == "draft"
+    assert status["current_step"] == "Notifying team lead"
+    listed = (
+        await api.get("/v1/workflows", headers=read_headers, params={"status": "draft"})
+    ).json()
+    for _ in range(30):
+        if wf["id"] in {w["id"] for w in listed["data"]}:
+            break
+        await asyncio.sleep(0.1)
+        listed = (
+            await api.get("/v1/workflows", headers=read_headers, params={"status": "draft"})
+        ).json()
+    assert wf["id"] in {w["id"] for w in listed["data"]}
+    refused = await api.post(
+        f"/v1/workflows/{wf['id']}/signal",
+        headers=write_headers,
+        json={"signal_name": "ticket_picked_up"},
+    )
+    assert refused.status_code == 409
+    assert refused.json()["type"] == "conflict"
+
+    await wait_for(wf["id"], "completed", within=60)
+    got = (await api.get(f"/v1/workflows/{wf['id']}", headers=read_headers)).json()
+    assert got["timeline"][0]["event"] == "workflow_started"
+    assert got["timeline"][0]["detail"] == "Started on schedule"
+    assert got["timeline"][0]["timestamp"] >= start_at - 1
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"name": "Nope", "task_queue": "itsm-network"}, "Laptop Provisioning - New Hire"),
+        ({"name": "Password Reset", "task_queue": "itsm-nowhere"}, "itsm-high-priority"),
+        ({"task_queue": "itsm-network"}, "name"),
+        ({"name": "Password Reset"}, "task_queue"),
+        (
+            {"name": "Password Reset", "task_queue": "itsm-workflows", "trigger_type": "sometimes"},
+            "event_based",
+        ),
+        (
+            {"name": "Password Reset", "task_queue": "itsm-workflows", "trigger_type": "scheduled"},
+            "start_at",
+        ),
+        (
+            {"name": "Password Reset", "task_queue": "itsm-workflows", "start_at": 1},
+            "scheduled",
+        ),
+    ],
+)
+async def test_create_refuses_bad_requests(
+    api: httpx.AsyncClient, write_headers: dict[str, str], body: dict[str, Any], needle: str
+) -> None:
+    response = await api.post("/v1/workflows", headers=write_headers, json=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["type"] == "invalid_request"
+    assert needle in error["message"]
+    assert set(error) == {"type", "message"}
+
+
+async def test_unknown_workflow_is_404(
+    api: httpx.AsyncClient, read_headers: dict[str, str], write_headers: dict[str, str]
+) -> None:
+    for path in ("", "/status"):
+        response = await api.get(f"/v1/workflows/wf_00000000000{path}", headers=read_headers)
+        assert response.status_code == 404
+        assert response.json()["type"] == "not_found"
+    for action in ("signal", "cancel", "pause", "resume"):
+        body = {"signal_name": "x"} if action == "signal" else None
+        response = await api.post(
+            f"/v1/workflows/wf_00000000000/{action}", headers=write_headers, json=body
+        )
+        assert response.status_code == 404, (action, response.text)
+
+
+async def test_list_filters_and_bad_parameters(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], wait_for: Any
+) -> None:
+    wf = await create(
+        api, write_headers, name="Password Reset", task_queue="itsm-workflows", time_scale=1
+    )
+    await wait_for(wf["id"], "active")
+    for _ in range(50):
+        page = await api.get(
+            "/v1/workflows",
+            headers=write_headers,
+            params={"status": "active", "task_queue": "itsm-workflows", "limit": 100},
+        )
+        assert page.status_code == 200
+        if wf["id"] in {w["id"] for w in page.json()["data"]}:
+            break
+        await asyncio.sleep(0.1)
+    data = page.json()["data"]
+    assert wf["id"] in {w["id"] for w in data}
+    assert {(w["status"], w["task_queue"]) for w in data} == {("active", "itsm-workflows")}
+    mine = next(w for w in data if w["id"] == wf["id"])
+    assert mine["timeline"][0] == {
+        "event": "workflow_started",
+        "timestamp": wf["started_at"],
+        "detail": "Manually initiated",
+    }
+    archived = await api.get("/v1/workflows", headers=write_headers, params={"status": "archived"})
+    assert archived.json() == {"has_more": False, "data": []}
+    for params in (
+        {"status": "sleeping"},
+        {"task_queue": "elsewhere"},
+        {"limit": 0},
+        {"limit": 101},
+        {"starting_after": "wf_00000000001", "ending_before": "wf_00000000002"},
+        {"starting_after": "not-a-workflow"},
+    ):
+        response = await api.get("/v1/workflows", headers=write_headers, params=params)
+        assert response.status_code == 400, params
+        assert response.json()["type"] == "invalid_request"
+    await api.post(f"/v1/workflows/{wf['id']}/cancel", headers=write_headers)
