@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["pm4py_frame", "to_pm4py", "write_ocel2_json", "write_xes"]
 
-_LIFECYCLE = pl.when(pl.col("event").cast(pl.String).str.ends_with("_started")).then(
-    pl.lit("start")
-)
+_LIFECYCLE = pl.when(
+    pl.col("event").cast(pl.String).is_in(["activity_started", "compensation_started"])
+).then(pl.lit("start"))
 _CASE_COLUMNS = ("workflow_name", "task_queue", "trigger_type", "outcome")
 
 
@@ -36,7 +36,8 @@ def pm4py_frame(events: FrameT, workflows: pl.DataFrame | pl.LazyFrame | None = 
     """Events in PM4Py's column names, sorted by case and time (same frame kind as given).
 
     ``concept:name`` is the step id (or the event name for workflow-level events);
-    ``lifecycle:transition`` is ``start`` for ``*_started`` events and ``complete`` otherwise.
+    ``lifecycle:transition`` is ``start`` for activity and compensation starts, ``complete``
+    otherwise.
     With ``workflows``, its outcome and attribute columns become ``case:`` columns.
     """
     lf = events.lazy().select(

@@ -223,7 +223,7 @@ def step_duration_boxplots(
     ]
     fig, axes = _axes(ax, size=(9.0, max(3.0, 0.28 * len(series) + 1.0)))
     if series:
-        axes.boxplot(series, vert=False, showfliers=False)
+        axes.boxplot(series, orientation="horizontal", showfliers=False)
         axes.set_yticks(range(1, len(series) + 1), labels=list(order), fontsize="small")
     axes.set_xscale("log")
     axes.set_xlabel(f"{measure.removesuffix('_s')} (hours)")
