@@ -10,7 +10,7 @@ WorkflowExecutionStarted                      workflow_started
 ActivityTaskStarted (Scheduled if never run)  activity_started
 ActivityTaskCompleted                         activity_completed
 ActivityTaskFailed / ActivityTaskTimedOut     activity_failed
-WorkflowExecutionSignaled, Update accepted    signal_received
+WorkflowExecutionSignaled, Update accepted    signal_received (step: the plan's step)
 WorkflowExecutionCompleted / ContinuedAsNew   workflow_completed
 WorkflowExecutionFailed / Terminated / TimedOut  workflow_failed
 WorkflowExecutionCanceled                     workflow_cancelled
@@ -62,8 +62,14 @@ def history_rows(
     workflow_name: str,
     task_queue: str,
     trigger_type: str,
+    signal_steps: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Timeline rows (timestamps as UTC datetimes) from one ``WorkflowHistory``."""
+    """Timeline rows (timestamps as UTC datetimes) from one ``WorkflowHistory``.
+
+    ``signal_steps`` maps a signal (or update) name to the plan step that waits for it, so
+    signal rows carry the catalog's step id; unknown names are kept as the step.
+    """
+    steps_of = signal_steps or {}
     from temporalio.api.enums.v1 import EventType as T
 
     base = {
@@ -120,11 +126,11 @@ def history_rows(
             add(event, when, f"{name}: {reason}" if reason else name, step)
         elif kind == T.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = ev.workflow_execution_signaled_event_attributes.signal_name
-            add("signal_received", when, signal, signal)
+            add("signal_received", when, signal, steps_of.get(signal, signal))
         elif kind == T.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             update = ev.workflow_execution_update_accepted_event_attributes
             name = update.accepted_request.input.name
-            add("signal_received", when, name, name)
+            add("signal_received", when, name, steps_of.get(name, name))
         elif kind in (
             T.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
             T.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
@@ -154,6 +160,12 @@ async def fetch_rows(
     Returns ``(rows, attributes)``: timeline rows, and one attribute dict per workflow
     (``workflow_id``, ``run_id``, ``priority``, ``ticket_id``).
     """
+    from protocol_lab.domain import SignalStep, load_catalog
+
+    signal_steps: dict[str, dict[str, str]] = {
+        plan.name: {s.signal: s.id for s in plan.steps if isinstance(s, SignalStep)}
+        for plan in load_catalog().values()
+    }
     limit = asyncio.Semaphore(max(1, concurrency))
     executions = [execution async for execution in client.list_workflows(query)]
 
@@ -169,12 +181,14 @@ async def fetch_rows(
         trigger = _lookup(sources, _TRIGGER_KEYS)
         if trigger not in {t.value for t in TriggerType}:
             trigger = TriggerType.MANUAL.value
+        name = _lookup(sources, _NAME_KEYS) or execution.workflow_type
         rows = history_rows(
             history,
             workflow_id=execution.id,
-            workflow_name=_lookup(sources, _NAME_KEYS) or execution.workflow_type,
+            workflow_name=name,
             task_queue=execution.task_queue,
             trigger_type=trigger,
+            signal_steps=signal_steps.get(name),
         )
         attrs = {
             "workflow_id": execution.id,
