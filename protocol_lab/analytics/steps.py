@@ -45,12 +45,18 @@ def _human_lookup(catalog: Catalog | None) -> pl.LazyFrame:
     )
 
 
-def step_durations(events: FrameT, *, catalog: Catalog | None = None) -> FrameT:
+def step_durations(
+    events: FrameT,
+    *,
+    workflows: pl.DataFrame | pl.LazyFrame | None = None,
+    catalog: Catalog | None = None,
+) -> FrameT:
     """One row per step instance with its start, end, wait, human wait and active time.
 
     Columns: ``workflow_id``, ``workflow_name``, ``task_queue``, ``trigger_type``, ``step``,
     ``kind`` (activity / signal / compensation), ``human``, ``start``, ``end``, ``outcome``
-    (completed / failed / received), ``wait_s``, ``human_wait_s``, ``active_s``, ``total_s``.
+    (completed / failed / received), ``wait_s``, ``human_wait_s``, ``active_s``, ``total_s``;
+    with ``workflows``, its attribute columns (``priority``, ...) too, for grouping.
     """
     keys = ["workflow_id", "workflow_name", "task_queue", "trigger_type"]
     lf = (
@@ -125,6 +131,18 @@ def step_durations(events: FrameT, *, catalog: Catalog | None = None) -> FrameT:
         )
         .sort("workflow_id", "end", maintain_order=True)
     )
+    if workflows is not None:
+        from protocol_lab.analytics.timelines import WORKFLOW_SCHEMA
+
+        wf = workflows.lazy()
+        extra = [c for c in wf.collect_schema().names() if c not in WORKFLOW_SCHEMA]
+        if extra:
+            out = out.join(
+                wf.select("workflow_id", *extra),
+                on="workflow_id",
+                how="left",
+                maintain_order="left",
+            )
     return same_kind(events, out)
 
 

@@ -572,10 +572,10 @@ class Timelines:
         return sla_status(self.workflows, config=config, as_of=as_of)
 
     def steps(self) -> pl.LazyFrame:
-        """Step instances with wait, human wait and active time (lazy)."""
+        """Step instances with wait, human wait and active time, and workflow attributes (lazy)."""
         from protocol_lab.analytics.steps import step_durations
 
-        return step_durations(self.events)
+        return step_durations(self.events, workflows=self.workflows)
 
     def bottlenecks(
         self,

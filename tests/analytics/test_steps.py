@@ -103,7 +103,12 @@ def test_directly_follows_counts_and_times() -> None:
     assert (edges[("x", "y")]["min_s"], edges[("x", "y")]["max_s"]) == (60, 240)
 
 
-def test_timelines_shortcuts() -> None:
-    tl = Timelines.from_frame(frame(laptop("wf_1")))
+def test_timelines_shortcuts_carry_attributes_for_grouping() -> None:
+    attrs = pl.DataFrame({"workflow_id": ["wf_1", "wf_2"], "priority": ["P1", "P4"]})
+    tl = Timelines.from_frame(frame(laptop("wf_1") + laptop("wf_2", start=9)), attributes=attrs)
     assert isinstance(tl.steps(), pl.LazyFrame)
+    assert set(tl.steps().collect()["priority"]) == {"P1", "P4"}
     assert tl.bottlenecks().row(0, named=True)["step"] == "provision_asset"
+    by_priority = tl.bottlenecks(by=("priority", "step"))
+    assert by_priority.height == 4
+    assert by_priority.row(0, named=True)["step"] == "provision_asset"
