@@ -391,6 +391,8 @@ class Timelines:
                 flat.append(record)
         for i, record in enumerate(flat):
             try:
+                if isinstance(record, TimelineSchemaError):  # a line that was not JSON
+                    raise TimelineSchemaError(str(record).split(": ", 1)[-1], row=i)
                 data = record.to_dict() if isinstance(record, TimelineEvent) else record
                 rows.append(validate_record(data, row=i))
             except TimelineSchemaError as exc:
@@ -450,15 +452,15 @@ class Timelines:
         if suffix in (".ndjson", ".jsonl"):
             records: list[Any] = []
             with file.open(encoding="utf-8") as handle:
-                for i, line in enumerate(handle):
-                    if not line.strip():
-                        continue
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        if on_error == "raise":
-                            raise TimelineSchemaError(f"not valid JSON: {exc.msg}", row=i) from None
-                        records.append({"__bad_json__": line})
+                lines = [line for line in handle if line.strip()]
+            for i, line in enumerate(lines):  # rows count the non-blank lines
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    error = TimelineSchemaError(f"not valid JSON: {exc.msg}", row=i)
+                    if on_error == "raise":
+                        raise error from None
+                    records.append(error)
             return cls.from_records(records, attributes, on_error=on_error)
         if suffix == ".json":
             data = json.loads(file.read_text(encoding="utf-8"))

@@ -217,7 +217,9 @@ def test_ndjson_bad_line_names_the_row(tmp_path: Path) -> None:
     with pytest.raises(TimelineSchemaError, match="row 2"):
         Timelines.from_file(path)
     tl = Timelines.from_file(path, on_error="set_aside")
-    assert tl.rejected["row"].to_list() == [2]
+    assert tl.rejected.select("row", "field").rows() == [(2, None)]
+    assert tl.rejected["error"][0].startswith("not valid JSON")
+    assert tl.events.collect().height == len(lines) - 1
 
 
 def test_csv_bad_value_names_row_and_field(tmp_path: Path) -> None:
