@@ -12,11 +12,13 @@
 ``AsyncClient`` is the twin with coroutines (``await api.get_workflow(...)``) and async
 iterators (``async for w in api.aiter_workflows()``). Methods return the API's JSON as plain
 dicts. Lists come one page at a time (``list_*``: ``{"has_more", "data"}``) or as iterators
-over every item (``iter_*`` / ``aiter_*``, paging with ``starting_after``). Every POST carries
-an ``Idempotency-Key`` (the caller's or a generated one), so connection failures, 429 and 5xx
-are retried safely with capped exponential backoff and jitter, honouring ``Retry-After``
-(:class:`RetryPolicy`). Errors form the tree drawn in ``protocol_lab._client._errors``, rooted
-at :class:`ApiError` (a ``ProtocolLabError``).
+over every item (``iter_*`` / ``aiter_*``, paging with ``starting_after``). Every POST the API
+deduplicates carries an ``Idempotency-Key`` (the caller's or a generated one, the same on every
+attempt), so connection failures, timeouts, 429 and 5xx are retried safely with capped
+exponential backoff and jitter, honouring ``Retry-After`` (:class:`RetryPolicy`); requests
+without one (PATCH, rule toggles) are retried only when they cannot have reached the server.
+Errors form the tree drawn in ``protocol_lab._client._errors``, rooted at :class:`ApiError`
+(a ``ProtocolLabError``).
 """
 
 from __future__ import annotations

@@ -134,16 +134,20 @@ class _BaseClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotency_key: str | None = None,
+        auto_idempotency_key: bool = True,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> httpx.Request:
         """The request for ``method path`` (path under the base URL, e.g. ``/v1/workflows``).
 
         Every POST carries an ``Idempotency-Key``: ``idempotency_key`` if given, else a new
-        one, so that the retries of this one logical call are recognised by the API.
+        one (unless ``auto_idempotency_key`` is false), so that the retries of this one
+        logical call are recognised by the API. A request with a key is retried after errors
+        that may have happened after the server acted; one without only when it cannot have
+        reached the server.
         """
         method = method.upper()
         headers = self._request_headers()
-        if idempotency_key is None and method == "POST":
+        if idempotency_key is None and method == "POST" and auto_idempotency_key:
             idempotency_key = self.new_idempotency_key()
         if idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
@@ -165,6 +169,7 @@ class _BaseClient:
             params=call.params,
             json=call.json,
             idempotency_key=call.idempotency_key,
+            auto_idempotency_key=call.auto_idempotency_key,
         )
 
     def _retry_flow(

@@ -83,13 +83,19 @@ JOB_QUEUES: Final = "/v1/jobs/queues"
 
 @dataclass(frozen=True)
 class Call:
-    """One request to the API: method, path under the base URL, query and JSON body."""
+    """One request to the API: method, path under the base URL, query and JSON body.
+
+    A POST carries ``idempotency_key``, or a generated key unless ``auto_idempotency_key`` is
+    false: for the few POSTs the API does not deduplicate, where a replay could repeat the
+    effect, so they must not be retried once they may have reached the server.
+    """
 
     method: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     json: JSONObject | None = None
     idempotency_key: str | None = None
+    auto_idempotency_key: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,7 @@ def create_workflow(
     trigger_type: str | None = None,
     input: Mapping[str, Any] | None = None,
     start_at: datetime | float | None = None,
+    time_scale: float | None = None,
     idempotency_key: str | None = None,
 ) -> Call:
     """POST /v1/workflows."""
@@ -179,6 +186,7 @@ def create_workflow(
         trigger_type=trigger_type,
         input=dict(input) if input is not None else None,
         start_at=unix_seconds(start_at),
+        time_scale=time_scale,
     )
     return Call("POST", WORKFLOWS, json=payload, idempotency_key=idempotency_key)
 
@@ -214,16 +222,20 @@ def cancel_workflow(
     return Call("POST", path, json=body(reason=reason), idempotency_key=idempotency_key)
 
 
-def pause_workflow(workflow_id: str, *, idempotency_key: str | None = None) -> Call:
+def pause_workflow(
+    workflow_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+) -> Call:
     """POST /v1/workflows/{id}/pause."""
     path = resource_path(WORKFLOWS, workflow_id, "pause")
-    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+    return Call("POST", path, json=body(reason=reason), idempotency_key=idempotency_key)
 
 
-def resume_workflow(workflow_id: str, *, idempotency_key: str | None = None) -> Call:
+def resume_workflow(
+    workflow_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+) -> Call:
     """POST /v1/workflows/{id}/resume."""
     path = resource_path(WORKFLOWS, workflow_id, "resume")
-    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+    return Call("POST", path, json=body(reason=reason), idempotency_key=idempotency_key)
 
 
 # -- automation rules --------------------------------------------------------------------
@@ -241,10 +253,11 @@ def create_rule(
     action: Mapping[str, Any],
     conditions: Mapping[str, Any] | None = None,
     enabled: bool | None = None,
+    schedule_interval_s: float | None = None,
     extra: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> Call:
-    """POST /v1/automation/rules."""
+    """POST /v1/automation/rules (``schedule_interval_s``: how often a scheduled rule runs)."""
     payload = body(
         extra,
         name=name,
@@ -252,6 +265,7 @@ def create_rule(
         conditions=dict(conditions) if conditions is not None else None,
         action=dict(action),
         enabled=enabled,
+        schedule_interval_s=schedule_interval_s,
     )
     return Call("POST", RULES, json=payload, idempotency_key=idempotency_key)
 
@@ -269,6 +283,7 @@ def update_rule(
     conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
     action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
     enabled: bool | NotGiven = NOT_GIVEN,
+    schedule_interval_s: float | NotGiven | None = NOT_GIVEN,
     extra: Mapping[str, Any] | None = None,
 ) -> Call:
     """PATCH /v1/automation/rules/{id} with the fields given."""
@@ -279,6 +294,7 @@ def update_rule(
         conditions=dict(conditions) if isinstance(conditions, Mapping) else conditions,
         action=dict(action) if isinstance(action, Mapping) else action,
         enabled=enabled,
+        schedule_interval_s=schedule_interval_s,
     )
     return Call("PATCH", resource_path(RULES, rule_id), json=payload)
 
@@ -288,15 +304,22 @@ def delete_rule(rule_id: str) -> Call:
     return Call("DELETE", resource_path(RULES, rule_id))
 
 
-def toggle_rule(rule_id: str, *, idempotency_key: str | None = None) -> Call:
-    """POST /v1/automation/rules/{id}/toggle."""
+def toggle_rule(rule_id: str) -> Call:
+    """POST /v1/automation/rules/{id}/toggle.
+
+    Sent without an idempotency key: the API does not deduplicate toggles and a replayed
+    toggle undoes the first, so it is retried only when it cannot have reached the server.
+    """
     path = resource_path(RULES, rule_id, "toggle")
-    return Call("POST", path, json={}, idempotency_key=idempotency_key)
+    return Call("POST", path, json={}, auto_idempotency_key=False)
 
 
-def rule_executions(rule_id: str) -> Listing:
-    """GET /v1/automation/rules/{id}/executions."""
-    return Listing(resource_path(RULES, rule_id, "executions"))
+def rule_executions(rule_id: str, *, ticket_id: str | None = None) -> Listing:
+    """GET /v1/automation/rules/{id}/executions, optionally only those on one ticket.
+
+    This list pages forwards only (``starting_after``).
+    """
+    return Listing(resource_path(RULES, rule_id, "executions"), query(ticket_id=ticket_id))
 
 
 def dry_run_rule(
@@ -304,17 +327,23 @@ def dry_run_rule(
     *,
     ticket_id: str | None = None,
     ticket: Mapping[str, Any] | None = None,
-    event: Mapping[str, Any] | None = None,
-    idempotency_key: str | None = None,
+    previous: Mapping[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> Call:
-    """POST /v1/automation/rules/{id}/test: a dry run on a stored ticket, a ticket or an event."""
-    payload = body(
+    """POST /v1/automation/rules/{id}/test: a dry run, nothing done (so safe to retry).
+
+    The event to test on is a stored ticket (``ticket_id``, its fields overridden by
+    ``ticket``), or a ``ticket`` given inline; ``previous`` is the ticket before the change for
+    on_ticket_updated rules and ``payload`` the body for webhook rules.
+    """
+    data = body(
         ticket_id=ticket_id,
         ticket=dict(ticket) if ticket is not None else None,
-        event=dict(event) if event is not None else None,
+        previous=dict(previous) if previous is not None else None,
+        payload=dict(payload) if payload is not None else None,
     )
     path = resource_path(RULES, rule_id, "test")
-    return Call("POST", path, json=payload, idempotency_key=idempotency_key)
+    return Call("POST", path, json=data)
 
 
 # -- tickets -----------------------------------------------------------------------------
@@ -326,11 +355,17 @@ def tickets(
     priority: str | None = None,
     category: str | None = None,
     assignee: str | None = None,
+    requester: str | None = None,
 ) -> Listing:
-    """GET /v1/tickets, filtered by status, priority, category and assignee."""
-    return Listing(
-        TICKETS, query(status=status, priority=priority, category=category, assignee=assignee)
+    """GET /v1/tickets, filtered by status, priority, category, assignee and requester."""
+    filters = query(
+        status=status,
+        priority=priority,
+        category=category,
+        assignee=assignee,
+        requester=requester,
     )
+    return Listing(TICKETS, filters)
 
 
 def create_ticket(

@@ -8,9 +8,9 @@ so the same code serves ``Client`` (``time.sleep``) and ``AsyncClient`` (``async
 What is retried:
 
 - a *replayable* request — GET, HEAD, OPTIONS, PUT, DELETE, or any request carrying an
-  ``Idempotency-Key`` (the clients give every POST one) — on any transport error (connection,
-  timeout, protocol), on 429 and on 5xx except 501;
-- any other request (PATCH) only on errors raised before it could reach the server
+  ``Idempotency-Key`` (the clients give one to every POST the API deduplicates) — on any
+  transport error (connection, timeout, protocol), on 429 and on 5xx except 501;
+- any other request (PATCH, a rule toggle) only on errors raised before it could reach the server
   (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``).
 
 The wait before retry *n* (0-based) is ``min(max_delay, initial_delay * 2**n)`` reduced by a random

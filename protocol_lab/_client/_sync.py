@@ -232,10 +232,14 @@ class Client(_BaseClient):
         trigger_type: str | None = None,
         input: Mapping[str, Any] | None = None,
         start_at: datetime | float | None = None,
+        time_scale: float | None = None,
         idempotency_key: str | None = None,
     ) -> JSONObject:
-        """Create and start a workflow (``start_at``: Unix seconds or aware datetime, for
-        scheduled ones)."""
+        """Create and start a workflow.
+
+        ``start_at`` (Unix seconds or an aware datetime) delays a scheduled one; ``time_scale``
+        divides its timers and durations (default: the server's).
+        """
         return self._call(
             ep.create_workflow(
                 name=name,
@@ -243,6 +247,7 @@ class Client(_BaseClient):
                 trigger_type=trigger_type,
                 input=input,
                 start_at=start_at,
+                time_scale=time_scale,
                 idempotency_key=idempotency_key,
             )
         )
@@ -285,15 +290,27 @@ class Client(_BaseClient):
             ep.cancel_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
         )
 
-    def pause_workflow(self, workflow_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Pause a running workflow."""
-        return self._call(ep.pause_workflow(workflow_id, idempotency_key=idempotency_key))
+    def pause_workflow(
+        self,
+        workflow_id: str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Pause a running workflow (``reason`` goes to its timeline)."""
+        call = ep.pause_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
+        return self._call(call)
 
     def resume_workflow(
-        self, workflow_id: str, *, idempotency_key: str | None = None
+        self,
+        workflow_id: str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
     ) -> JSONObject:
-        """Resume a paused workflow."""
-        return self._call(ep.resume_workflow(workflow_id, idempotency_key=idempotency_key))
+        """Resume a paused workflow (``reason`` goes to its timeline)."""
+        call = ep.resume_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
+        return self._call(call)
 
     # -- automation rules ------------------------------------------------------------------
 
@@ -330,10 +347,12 @@ class Client(_BaseClient):
         action: Mapping[str, Any],
         conditions: Mapping[str, Any] | None = None,
         enabled: bool | None = None,
+        schedule_interval_s: float | None = None,
         extra: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> JSONObject:
-        """Create an automation rule (``extra``: further body fields, sent as given)."""
+        """Create an automation rule (``schedule_interval_s``: how often a scheduled rule
+        runs; ``extra``: further body fields, sent as given)."""
         return self._call(
             ep.create_rule(
                 name=name,
@@ -341,6 +360,7 @@ class Client(_BaseClient):
                 action=action,
                 conditions=conditions,
                 enabled=enabled,
+                schedule_interval_s=schedule_interval_s,
                 extra=extra,
                 idempotency_key=idempotency_key,
             )
@@ -359,6 +379,7 @@ class Client(_BaseClient):
         conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
         enabled: bool | NotGiven = NOT_GIVEN,
+        schedule_interval_s: float | NotGiven | None = NOT_GIVEN,
         extra: Mapping[str, Any] | None = None,
     ) -> JSONObject:
         """Change the given fields of a rule (PATCH); fields not passed are left alone."""
@@ -370,6 +391,7 @@ class Client(_BaseClient):
                 conditions=conditions,
                 action=action,
                 enabled=enabled,
+                schedule_interval_s=schedule_interval_s,
                 extra=extra,
             )
         )
@@ -378,31 +400,41 @@ class Client(_BaseClient):
         """Delete a rule; returns the API's answer (None when it sends no body)."""
         return self._decode_optional_object(self.send(self._build_call(ep.delete_rule(rule_id))))
 
-    def toggle_rule(self, rule_id: str, *, idempotency_key: str | None = None) -> JSONObject:
-        """Flip a rule's enabled state."""
-        return self._call(ep.toggle_rule(rule_id, idempotency_key=idempotency_key))
+    def toggle_rule(self, rule_id: str) -> JSONObject:
+        """Flip a rule's enabled state.
+
+        Not retried once it may have reached the server: the API does not deduplicate
+        toggles, and a second one would undo the first.
+        """
+        return self._call(ep.toggle_rule(rule_id))
 
     def list_rule_executions(
         self,
         rule_id: str,
         *,
+        ticket_id: str | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
-        ending_before: str | None = None,
     ) -> JSONObject:
-        """One page of a rule's executions (its firings and what they produced)."""
+        """One page of a rule's executions (its firings and what they produced), optionally
+        only those on ticket ``ticket_id``; this list pages forwards only."""
         return self._page(
-            ep.rule_executions(rule_id),
+            ep.rule_executions(rule_id, ticket_id=ticket_id),
             limit=limit,
             starting_after=starting_after,
-            ending_before=ending_before,
+            ending_before=None,
         )
 
     def iter_rule_executions(
-        self, rule_id: str, *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        rule_id: str,
+        *,
+        ticket_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[JSONObject]:
-        """Every execution of a rule, across pages."""
-        return self._iterate(ep.rule_executions(rule_id), page_size=page_size)
+        """Every execution of a rule (optionally only those on one ticket), across pages."""
+        listing = ep.rule_executions(rule_id, ticket_id=ticket_id)
+        return self._iterate(listing, page_size=page_size)
 
     def test_rule(
         self,
@@ -410,17 +442,22 @@ class Client(_BaseClient):
         *,
         ticket_id: str | None = None,
         ticket: Mapping[str, Any] | None = None,
-        event: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        previous: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> JSONObject:
-        """Dry-run a rule on a stored ticket, a ticket given inline or an event."""
+        """Dry-run a rule (nothing is done): would it fire, why, and what would it do.
+
+        On a stored ticket (``ticket_id``, fields overridden by ``ticket``) or a ``ticket``
+        given inline; ``previous`` is the ticket before the change (on_ticket_updated rules),
+        ``payload`` the request body (webhook rules).
+        """
         return self._call(
             ep.dry_run_rule(
                 rule_id,
                 ticket_id=ticket_id,
                 ticket=ticket,
-                event=event,
-                idempotency_key=idempotency_key,
+                previous=previous,
+                payload=payload,
             )
         )
 
@@ -433,12 +470,19 @@ class Client(_BaseClient):
         priority: str | None = None,
         category: str | None = None,
         assignee: str | None = None,
+        requester: str | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
     ) -> JSONObject:
         """One page of tickets."""
-        listing = ep.tickets(status=status, priority=priority, category=category, assignee=assignee)
+        listing = ep.tickets(
+            status=status,
+            priority=priority,
+            category=category,
+            assignee=assignee,
+            requester=requester,
+        )
         return self._page(
             listing, limit=limit, starting_after=starting_after, ending_before=ending_before
         )
@@ -450,10 +494,17 @@ class Client(_BaseClient):
         priority: str | None = None,
         category: str | None = None,
         assignee: str | None = None,
+        requester: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[JSONObject]:
         """Every ticket matching the filters, across pages."""
-        listing = ep.tickets(status=status, priority=priority, category=category, assignee=assignee)
+        listing = ep.tickets(
+            status=status,
+            priority=priority,
+            category=category,
+            assignee=assignee,
+            requester=requester,
+        )
         return self._iterate(listing, page_size=page_size)
 
     def create_ticket(

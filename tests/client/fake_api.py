@@ -221,6 +221,7 @@ class FakeApi:
             "completed_at": None,
             "timeline": [] if scheduled else [{"event": "workflow_started", "timestamp": NOW}],
             "input": body.get("input", {}),
+            "time_scale": body.get("time_scale"),
             "start_at": body.get("start_at"),
         }
         self.workflows[wf_id] = workflow
@@ -255,18 +256,21 @@ class FakeApi:
         wf["timeline"].append(event)
         return 200, {"id": wf_id, "status": "failed", "cancelled_at": NOW, "timeline": [event]}
 
-    def _transition(self, wf_id: str, *, src: str, dst: str) -> tuple[int, Any]:
+    def _transition(self, seen: Seen, wf_id: str, *, src: str, dst: str) -> tuple[int, Any]:
         wf = self._workflow(wf_id)
         if wf["status"] != src:
             raise FakeApiError(409, "conflict", f"workflow {wf_id} is {wf['status']}, not {src}")
         wf["status"] = dst
+        event = "workflow_paused" if dst == "paused" else "workflow_resumed"
+        detail = (seen.body or {}).get("reason") or ""
+        wf["timeline"].append({"event": event, "timestamp": NOW, "detail": detail})
         return 200, wf
 
     def _pause(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
-        return self._transition(wf_id, src="active", dst="paused")
+        return self._transition(seen, wf_id, src="active", dst="paused")
 
     def _resume(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
-        return self._transition(wf_id, src="paused", dst="active")
+        return self._transition(seen, wf_id, src="paused", dst="active")
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -322,16 +326,18 @@ class FakeApi:
 
     def _executions(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         self._rule(rule_id)
-        return 200, _paginate(self.executions[rule_id], seen.params, ())
+        return 200, _paginate(self.executions[rule_id], seen.params, ("ticket_id",))
 
     def _test_rule(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         rule = self._rule(rule_id)
         body = seen.body or {}
-        ticket = body.get("ticket")
-        if "ticket_id" in body:
-            ticket = self._ticket(body["ticket_id"])
-        if ticket is None:
-            raise FakeApiError(400, "invalid_request", "give ticket_id, ticket or event")
+        unknown = set(body) - {"ticket_id", "ticket", "previous", "payload"}
+        if unknown:
+            raise FakeApiError(400, "invalid_request", f"unknown field(s) {sorted(unknown)}")
+        ticket = dict(self._ticket(body["ticket_id"])) if "ticket_id" in body else {}
+        ticket.update(body.get("ticket") or {})
+        if not ticket and "payload" not in body:
+            raise FakeApiError(400, "invalid_request", "give ticket_id, ticket or payload")
         fires = all(ticket.get(k) == v for k, v in rule["conditions"].items())
         return 200, {"rule_id": rule_id, "would_fire": fires, "action": rule["action"]}
 
@@ -343,7 +349,7 @@ class FakeApi:
         return self.tickets[ticket_id]
 
     def _list_tickets(self, seen: Seen) -> tuple[int, Any]:
-        keys = ("status", "priority", "category", "assignee")
+        keys = ("status", "priority", "category", "assignee", "requester")
         return 200, _paginate(list(self.tickets.values()), seen.params, keys)
 
     def _create_ticket(self, seen: Seen) -> tuple[int, Any]:

@@ -104,12 +104,16 @@ def test_workflow_lifecycle(client: Client, fake: FakeApi) -> None:
     )
     assert signal["accepted"] is True
     assert signal["payload"] == {"decision": "approved"}
-    assert client.pause_workflow(wf_id)["status"] == "paused"
+    paused = client.pause_workflow(wf_id, reason="Waiting for stock")
+    assert paused["status"] == "paused"
+    assert paused["timeline"][-1]["detail"] == "Waiting for stock"
+    assert fake.seen[-1].body == {"reason": "Waiting for stock"}
     with pytest.raises(ConflictError) as info:
         client.pause_workflow(wf_id)
     assert info.value.status_code == 409
     assert info.value.type == "conflict"
     assert client.resume_workflow(wf_id)["status"] == "active"
+    assert fake.seen[-1].body == {}
     cancelled = client.cancel_workflow(wf_id, reason="Duplicate request")
     assert cancelled["status"] == "failed"
     assert cancelled["timeline"][0]["detail"] == "Duplicate request"
@@ -128,9 +132,14 @@ def test_scheduled_workflow_start_at_is_sent_as_unix_seconds(client: Client, fak
     assert wf["status"] == "draft"
     assert fake.seen[0].body["start_at"] == int(when.timestamp())
     client.create_workflow(
-        name="SLA Escalation", task_queue="itsm-workflows", start_at=1708732800.5
+        name="SLA Escalation", task_queue="itsm-workflows", start_at=1708732800.5, time_scale=60.0
     )
-    assert fake.seen[1].body["start_at"] == 1708732800.5
+    assert fake.seen[1].body == {
+        "name": "SLA Escalation",
+        "task_queue": "itsm-workflows",
+        "start_at": 1708732800.5,
+        "time_scale": 60.0,
+    }
     with pytest.raises(ValueError, match="timezone-aware"):
         client.create_workflow(name="x", task_queue="y", start_at=datetime(2026, 12, 1))
 
@@ -240,13 +249,33 @@ def test_rules_crud_toggle_test_and_executions(client: Client, fake: FakeApi) ->
     ticket = client.create_ticket(title="Core switch down", priority="P1", category="incident")
     assert client.test_rule(rule_id, ticket_id=ticket["id"])["would_fire"] is True
     assert client.test_rule(rule_id, ticket={"priority": "P4"})["would_fire"] is False
+    dry = client.test_rule(
+        rule_id,
+        ticket_id=ticket["id"],
+        ticket={"priority": "P3"},
+        previous={"priority": "P2"},
+    )
+    assert dry["would_fire"] is False
+    assert fake.seen[-1].body == {
+        "ticket_id": ticket["id"],
+        "ticket": {"priority": "P3"},
+        "previous": {"priority": "P2"},
+    }
 
-    fake.executions[rule_id] = [{"id": f"exec_{n}", "outcome": "fired"} for n in range(5)]
+    fake.executions[rule_id] = [
+        {"id": f"exec_{n}", "outcome": "fired", "ticket_id": f"TKT-{n % 2}"} for n in range(5)
+    ]
     got = [e["id"] for e in client.iter_rule_executions(rule_id, page_size=2)]
     assert got == [f"exec_{n}" for n in range(5)]
-    assert client.list_rule_executions(rule_id, limit=1)["data"] == [
-        {"id": "exec_0", "outcome": "fired"}
-    ]
+    on_one = [e["id"] for e in client.iter_rule_executions(rule_id, ticket_id="TKT-1")]
+    assert on_one == ["exec_1", "exec_3"]
+    assert fake.seen[-1].params == {"ticket_id": "TKT-1", "limit": "100"}
+    page = client.list_rule_executions(rule_id, ticket_id="TKT-0", limit=2)
+    assert [e["id"] for e in page["data"]] == ["exec_0", "exec_2"]
+    assert page["has_more"] is True
+    page = client.list_rule_executions(rule_id, ticket_id="TKT-0", starting_after="exec_2")
+    assert [e["id"] for e in page["data"]] == ["exec_4"]
+    assert page["has_more"] is False
 
     assert client.delete_rule(rule_id) == {"id": rule_id, "deleted": True}
     with pytest.raises(NotFoundError):
@@ -262,6 +291,7 @@ def test_tickets_create_update_and_filtered_iteration(client: Client, fake: Fake
             priority="P1" if n % 2 else "P3",
             category="incident",
             assignee="usr_1" if n < 3 else None,
+            requester="usr_9" if n == 4 else None,
         )
     assert "assignee" not in fake.seen[-1].body
     p1 = list(client.iter_tickets(priority="P1", category="incident", page_size=1))
@@ -275,6 +305,7 @@ def test_tickets_create_update_and_filtered_iteration(client: Client, fake: Fake
     page = client.list_tickets(assignee="usr_1", limit=1)
     assert page["has_more"] is True
     assert [t["title"] for t in page["data"]] == ["Ticket 0"]
+    assert [t["title"] for t in client.iter_tickets(requester="usr_9")] == ["Ticket 4"]
 
 
 def test_job_queues(client: Client) -> None:
@@ -429,6 +460,25 @@ def test_pagination_retries_a_failed_page(
     fake.inject(Fault("status", status=503, retry_after="1"))
     assert [w["id"] for w in iterator] == ids[2:]
     assert sleeps == [1.0]
+
+
+def test_toggle_is_never_replayed_once_it_may_have_arrived(client: Client, fake: FakeApi) -> None:
+    rule = client.create_rule(
+        name="Escalate stale tickets after 24h",
+        trigger="scheduled",
+        conditions={"status": "open", "idle_hours": 24},
+        action={"type": "start_workflow", "workflow_name": "SLA Escalation"},
+    )
+    path = f"/v1/automation/rules/{rule['id']}/toggle"
+    fake.inject(Fault("lost"))
+    with pytest.raises(ApiTimeoutError):
+        client.toggle_rule(rule["id"])
+    (sent,) = fake.requests_to("POST", path)
+    assert "Idempotency-Key" not in sent.headers
+    assert fake.rules[rule["id"]]["enabled"] is False  # toggled once, not twice
+    fake.inject(Fault("connect"))
+    assert (client.toggle_rule(rule["id"]))["enabled"] is True
+    assert len(fake.requests_to("POST", path)) == 3
 
 
 # -- lifecycle -----------------------------------------------------------------------------
