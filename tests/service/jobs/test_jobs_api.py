@@ -1,0 +1,109 @@
+"""The job endpoints through the app and the real worker (embedded Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+
+async def test_queue_counts_and_failed_jobs_are_inspectable(
+    api: httpx.AsyncClient,
+    worker: None,
+    read_headers: dict[str, str],
+    write_headers: dict[str, str],
+) -> None:
+    r = await api.get("/v1/jobs/queues", headers=read_headers)
+    assert r.status_code == 200, r.text
+    queues = {q["name"]: q for q in r.json()["data"]}
+    assert set(queues) == {
+        "email",
+        "notification",
+        "sync",
+        "ai-inference",
+        "report-generation",
+        "webhook-delivery",
+        "audit",
+        "sla-timer",
+        "asset-sync",
+        "fleet-sync",
+        "export",
+        "maintenance",
+    }
+    assert set(queues["email"]["counts"]) == {
+        "waiting",
+        "active",
+        "completed",
+        "failed",
+        "delayed",
+        "paused",
+    }
+    failed_before = queues["webhook-delivery"]["counts"]["failed"]
+
+    r = await api.post(
+        "/v1/jobs/queues/webhook-delivery/jobs",
+        headers=write_headers,
+        json={"name": "ticket_event", "data": {"url": "ftp://nowhere"}, "job_id": "api-hook-1"},
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["id"] == "api-hook-1"
+
+    url = "/v1/jobs/queues/webhook-delivery/jobs/api-hook-1"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = (await api.get(url, headers=read_headers)).json()
+        if job["state"] == "failed":
+            break
+        await asyncio.sleep(0.1)
+    assert job["state"] == "failed"
+    assert "http(s)" in job["failed_reason"]
+    assert job["data"] == {"url": "ftp://nowhere"}
+    listed = (
+        await api.get(
+            "/v1/jobs/queues/webhook-delivery/jobs",
+            headers=read_headers,
+            params={"state": "failed", "limit": 100},
+        )
+    ).json()
+    assert "api-hook-1" in {j["id"] for j in listed["data"]}
+    counts = {
+        q["name"]: q
+        for q in (await api.get("/v1/jobs/queues", headers=read_headers)).json()["data"]
+    }
+    assert counts["webhook-delivery"]["counts"]["failed"] == failed_before + 1
+
+    r = await api.post(f"{url}/retry", headers=write_headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] in ("waiting", "active", "failed")
+    assert (await api.post(f"{url}/retry", headers=read_headers)).status_code == 403
+    assert (await api.get("/v1/jobs/queues/nope/jobs", headers=read_headers)).status_code == 404
+    r = await api.get("/v1/jobs/queues/email/jobs/missing", headers=read_headers)
+    assert r.status_code == 404
+    r = await api.get("/v1/jobs/queues/email/jobs", headers=read_headers, params={"state": "weird"})
+    assert r.status_code == 400
+
+
+async def test_a_new_ticket_gets_a_suggestion_and_an_audit_trail(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+) -> None:
+    ticket = (
+        await api.post(
+            "/v1/tickets",
+            headers=write_headers,
+            json={"title": "Forgot my password, account locked"},
+        )
+    ).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = await api.get(f"/v1/tickets/{ticket['id']}/suggestion", headers=write_headers)
+        if r.status_code == 200:
+            break
+        assert r.status_code == 404
+        await asyncio.sleep(0.2)
+    assert r.status_code == 200, r.text
+    assert r.json()["category"] == "access"
+    assert r.json()["priority"] == "P3"
