@@ -35,6 +35,7 @@ from protocol_lab.domain import (
 )
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow
+from service.jobs.sla import priority_target_s
 from service.store.executions import ExecutionRow, claim_execution, finish_execution
 from service.store.outbox import OutboxEvent, claim_event, finish_event, pending_event_ids
 from service.store.outbox import release_event as _release
@@ -328,12 +329,18 @@ async def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> None:
             {"ticket_id": event.ticket_id},
             job_id=f"ai-{event.ticket_id}",
         )
-        await ctx.jobs.enqueue(
-            JobQueue.SLA_TIMER,
-            "response_check",
-            {"ticket_id": event.ticket_id, "priority": ticket.get("priority", Priority.P3.value)},
-            job_id=f"sla-{event.ticket_id}",
-        )
+        priority = str(ticket.get("priority", Priority.P3.value))
+        target_s = priority_target_s(priority)
+        if target_s is not None:
+            # The timer fires when the target is due (scaled like the workflows' timers).
+            delay_s = max(0.0, event.created_at + target_s / ctx.settings.time_scale - time.time())
+            await ctx.jobs.enqueue(
+                JobQueue.SLA_TIMER,
+                "response_check",
+                {"ticket_id": event.ticket_id, "priority": priority},
+                job_id=f"sla-{event.ticket_id}",
+                delay_ms=int(delay_s * 1000) + 1,
+            )
 
 
 async def _evaluate(ctx: AutomationContext, event: OutboxEvent, *, final: bool) -> int:

@@ -48,9 +48,10 @@ async def process_sla_timer(resources: WorkerResources, job: Job) -> dict[str, A
         return {"ticket_id": ticket_id, "state": "no_target"}
     elapsed = time.time() - ticket["created_at"]
     scale = resources.settings.time_scale
+    # 1 s of slack: the timer is due at the target, not a rounding error before it.
     if ticket["status"] in ("resolved", "closed"):
         state = "met"
-    elif elapsed * scale >= target:
+    elif (elapsed + 1.0) * scale >= target:
         state = "breached"
     else:
         state = "within"
