@@ -1,0 +1,162 @@
+"""AsyncClient against the real service app (store, rules, tickets, jobs), in-process.
+
+The FastAPI app runs with its lifespan on the session's Temporal dev server and Redis and its
+own SQLite store, reached through ``httpx.ASGITransport``. Only endpoints that do not start
+workflows are exercised here (rules stay disabled while tickets are created), so nothing runs
+on the task queues shared with the service's own tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from protocol_lab.client import (
+    AsyncClient,
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from service.app import create_app
+from service.settings import Settings
+from service.stack import EmbeddedRedis, EmbeddedTemporal
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+READ_TOKEN = "client-read-token"
+WRITE_TOKEN = "client-write-token"
+ADMIN_TOKEN = "client-admin-token"
+P1_ACTION = {
+    "type": "start_workflow",
+    "workflow_name": "P1 Incident Response",
+    "task_queue": "itsm-high-priority",
+}
+
+
+@pytest.fixture(scope="module")
+async def live_app(
+    temporal_server: EmbeddedTemporal,
+    embedded_redis: EmbeddedRedis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[FastAPI]:
+    """The service app with its lifespan entered, on a store of its own."""
+    state: Path = tmp_path_factory.mktemp("client-live")
+    settings = Settings(
+        temporal_address=temporal_server.address,
+        temporal_namespace=temporal_server.namespace,
+        redis_url=embedded_redis.url,
+        database_url=f"sqlite+aiosqlite:///{state / 'service.db'}",
+        state_dir=state,
+        api_tokens={READ_TOKEN: ["read"], WRITE_TOKEN: ["write"], ADMIN_TOKEN: ["admin"]},
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def _client(app: FastAPI, token: str | None) -> AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return AsyncClient(base_url="http://testserver", token=token, transport=transport)
+
+
+async def test_tickets_round_trip_with_idempotency_and_both_directions(live_app: FastAPI) -> None:
+    async with _client(live_app, WRITE_TOKEN) as api:
+        first = await api.create_ticket(
+            title="VPN broken", category="network", priority="P2", idempotency_key="client-live-1"
+        )
+        again = await api.create_ticket(
+            title="VPN broken", category="network", priority="P2", idempotency_key="client-live-1"
+        )
+        assert again["id"] == first["id"]
+        others = [
+            await api.create_ticket(title=f"Laptop {n}", category="hardware", priority="P3")
+            for n in range(4)
+        ]
+        created = [first["id"], *(t["id"] for t in others)]
+
+        listed = [t["id"] async for t in api.aiter_tickets(page_size=2)]
+        assert sorted(listed) == sorted(created)  # the replay made no second ticket
+        assert listed == sorted(created, key=lambda i: int(i[4:]), reverse=True)  # newest first
+        page = await api.list_tickets(limit=2)
+        assert page["has_more"] is True
+        assert [t["id"] for t in page["data"]] == listed[:2]
+        backwards = [
+            t["id"]
+            async for t in api.apaginate("/v1/tickets", page_size=2, ending_before=listed[-1])
+        ]
+        assert backwards == listed[-2::-1]  # walking away from the cursor, nearest first
+
+        hardware = [t["id"] async for t in api.aiter_tickets(category="hardware", priority="P3")]
+        assert sorted(hardware) == sorted(t["id"] for t in others)
+
+        updated = await api.update_ticket(first["id"], status="in_progress", assignee="bob")
+        assert (updated["status"], updated["assignee"]) == ("in_progress", "bob")
+        cleared = await api.update_ticket(first["id"], assignee=None)
+        assert cleared["assignee"] is None
+        assert (await api.get_ticket(first["id"]))["status"] == "in_progress"
+        with pytest.raises(NotFoundError) as info:
+            await api.get_ticket("TKT-999999")
+        assert info.value.type == "not_found"
+        with pytest.raises(InvalidRequestError) as bad:
+            await api.create_ticket(title="x", priority="P9")
+        assert bad.value.status_code == 400
+        assert "priority" in bad.value.message
+
+
+async def test_rules_toggle_dry_run_and_executions(live_app: FastAPI) -> None:
+    async with _client(live_app, WRITE_TOKEN) as api:
+        rule = await api.create_rule(
+            name="Auto-assign P1 tickets to on-call",
+            trigger="on_ticket_created",
+            conditions={"priority": "P1", "category": "incident"},
+            action=P1_ACTION,
+            enabled=False,
+        )
+        rule_id = rule["id"]
+        assert rule["id"].startswith("rule_")
+        assert rule["enabled"] is False
+        assert rule_id in [r["id"] async for r in api.aiter_rules(enabled=False)]
+        assert rule_id not in [r["id"] async for r in api.aiter_rules(enabled=True)]
+
+        dry = await api.test_rule(rule_id, ticket={"priority": "P1", "category": "incident"})
+        assert dry["matched"] is True
+        assert dry["would_fire"] is False  # disabled
+        assert (await api.toggle_rule(rule_id))["enabled"] is True
+        assert (await api.toggle_rule(rule_id))["enabled"] is False
+
+        renamed = await api.update_rule(rule_id, name="P1 to on-call")
+        assert renamed["name"] == "P1 to on-call"
+        assert renamed["conditions"] == {"priority": "P1", "category": "incident"}
+        assert await api.list_rule_executions(rule_id) == {"has_more": False, "data": []}
+        assert [e async for e in api.aiter_rule_executions(rule_id)] == []
+
+        with pytest.raises(PermissionDeniedError, match="admin"):
+            await api.delete_rule(rule_id)  # deleting takes the admin scope
+        async with _client(live_app, ADMIN_TOKEN) as admin:
+            assert await admin.delete_rule(rule_id) == {"id": rule_id, "deleted": True}
+        with pytest.raises(NotFoundError):
+            await api.get_rule(rule_id)
+        with pytest.raises(InvalidRequestError, match="trigger"):
+            await api.create_rule(name="bad", trigger="on_full_moon", action=P1_ACTION)
+
+
+async def test_scopes_and_tokens_map_to_errors(live_app: FastAPI) -> None:
+    async with _client(live_app, READ_TOKEN) as reader:
+        assert isinstance(await reader.get_job_queues(), dict)
+        page = await reader.list_rules(limit=1)
+        assert set(page) >= {"has_more", "data"}
+        with pytest.raises(PermissionDeniedError) as info:
+            await reader.create_ticket(title="read-only")
+        assert (info.value.status_code, info.value.type) == (403, "permission_error")
+    async with _client(live_app, None) as anonymous:
+        with pytest.raises(AuthenticationError) as auth:
+            await anonymous.list_tickets()
+        assert (auth.value.status_code, auth.value.type) == (401, "authentication_error")
+    async with _client(live_app, "not-a-token") as stranger:
+        with pytest.raises(AuthenticationError):
+            await stranger.get_job_queues()
