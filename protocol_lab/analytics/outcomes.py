@@ -92,11 +92,12 @@ def variants(
         )
     # Group on the sequence of label codes (cheap integer lists) and spell out each distinct
     # variant once, instead of joining strings for every workflow.
+    # Sorting on time alone is enough: a group keeps its rows in frame order.
     coded = lf.select(
         "workflow_id",
         "timestamp",
         label.cast(pl.String).cast(pl.Categorical).alias("__label"),
-    ).sort("workflow_id", "timestamp", maintain_order=True)
+    ).sort("timestamp", maintain_order=True)
     per_case = coded.group_by("workflow_id").agg(
         pl.col("__label").to_physical().alias("__codes"),
         pl.col("__label").alias("__labels"),

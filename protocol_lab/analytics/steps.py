@@ -219,7 +219,11 @@ def directly_follows(
     same_case = pl.col(case).shift(-1) == pl.col(case)
     lf = (
         events.lazy()
-        .select(pl.col(case), label.cast(pl.String).alias("source"), pl.col("timestamp"))
+        .select(
+            pl.col(case),
+            label.cast(pl.String).cast(pl.Categorical).alias("source"),
+            pl.col("timestamp"),
+        )
         .sort(case, "timestamp", maintain_order=True)
         .with_columns(
             pl.when(same_case).then(pl.col("source").shift(-1)).alias("target"),
@@ -234,6 +238,7 @@ def directly_follows(
             pl.col("__d").min().alias("min_s"),
             pl.col("__d").max().alias("max_s"),
         )
+        .with_columns(pl.col("source", "target").cast(pl.String))
         .sort("n", "source", "target", descending=[True, False, False])
     )
     return same_kind(events, lf)
