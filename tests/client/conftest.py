@@ -1,12 +1,15 @@
-"""Fixtures for the client tests: the fake API, and both twins wired to it without real sleeps."""
+"""Fixtures for the client tests: the fake API, both twins wired to it without real sleeps,
+and real sockets that refuse connections or never answer."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from protocol_lab.client import AsyncClient, Client, RetryPolicy
+from service.stack import free_port
 
 from .fake_api import GOOD_TOKEN, FakeApi
 
@@ -56,3 +59,18 @@ async def aclient(fake: FakeApi, sleeps: list[float]) -> AsyncIterator[AsyncClie
         random=lambda: 0.0,
     ) as api:
         yield api
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connecting is refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A loopback URL whose server accepts connections and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"

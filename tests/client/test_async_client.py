@@ -520,6 +520,34 @@ async def test_toggle_is_never_replayed_once_it_may_have_arrived(
     assert len(fake.requests_to("POST", path)) == 3
 
 
+async def test_refused_connections_are_retried_then_raised(
+    refused_url: str, sleeps: list[float]
+) -> None:
+    policy = RetryPolicy(max_retries=2, initial_delay=0.01, jitter=0.0)
+    async with AsyncClient(
+        base_url=refused_url, token="t", retry=policy, sleep=record_in(sleeps)
+    ) as api:
+        with pytest.raises(ApiRequestError) as info:
+            await api.update_ticket("TKT-1", status="open")  # even a PATCH: it never left
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert sleeps == [0.01, 0.02]
+
+
+async def test_a_server_that_never_answers_times_out(silent_url: str, sleeps: list[float]) -> None:
+    policy = RetryPolicy(max_retries=1, initial_delay=0.0)
+    async with AsyncClient(
+        base_url=silent_url,
+        token="t",
+        timeout=httpx.Timeout(0.2),
+        retry=policy,
+        sleep=record_in(sleeps),
+    ) as api:
+        with pytest.raises(ApiTimeoutError) as info:
+            await api.create_ticket(title="hello?")
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert info.value.request.headers["Idempotency-Key"]
+
+
 # -- lifecycle -----------------------------------------------------------------------------
 
 

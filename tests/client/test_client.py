@@ -481,6 +481,34 @@ def test_toggle_is_never_replayed_once_it_may_have_arrived(client: Client, fake:
     assert len(fake.requests_to("POST", path)) == 3
 
 
+def test_refused_connections_are_retried_then_raised(refused_url: str, sleeps: list[float]) -> None:
+    policy = RetryPolicy(max_retries=2, initial_delay=0.01, jitter=0.0)
+    with (
+        Client(base_url=refused_url, token="t", retry=policy, sleep=sleeps.append) as api,
+        pytest.raises(ApiRequestError) as info,
+    ):
+        api.update_ticket("TKT-1", status="open")  # even a PATCH: it never left
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert sleeps == [0.01, 0.02]
+
+
+def test_a_server_that_never_answers_times_out(silent_url: str, sleeps: list[float]) -> None:
+    policy = RetryPolicy(max_retries=1, initial_delay=0.0)
+    with (
+        Client(
+            base_url=silent_url,
+            token="t",
+            timeout=httpx.Timeout(0.2),
+            retry=policy,
+            sleep=sleeps.append,
+        ) as api,
+        pytest.raises(ApiTimeoutError) as info,
+    ):
+        api.create_ticket(title="hello?")
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert info.value.request.headers["Idempotency-Key"]
+
+
 # -- lifecycle -----------------------------------------------------------------------------
 
 

@@ -1,30 +1,35 @@
-"""AsyncClient against the real service app (store, rules, tickets, jobs), in-process.
+"""Both clients against the real service app (store, rules, tickets, jobs).
 
 The FastAPI app runs with its lifespan on the session's Temporal dev server and Redis and its
-own SQLite store, reached through ``httpx.ASGITransport``. Only endpoints that do not start
+own SQLite store, reached in-process through ``httpx.ASGITransport`` by AsyncClient and over
+real HTTP (uvicorn on a loopback port, in a thread) by Client. Only endpoints that do not start
 workflows are exercised here (rules stay disabled while tickets are created), so nothing runs
 on the task queues shared with the service's own tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from protocol_lab.client import (
     AsyncClient,
     AuthenticationError,
+    Client,
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
 )
 from service.app import create_app
 from service.settings import Settings
-from service.stack import EmbeddedRedis, EmbeddedTemporal
+from service.stack import EmbeddedRedis, EmbeddedTemporal, free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -38,15 +43,10 @@ P1_ACTION = {
 }
 
 
-@pytest.fixture(scope="module")
-async def live_app(
-    temporal_server: EmbeddedTemporal,
-    embedded_redis: EmbeddedRedis,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[FastAPI]:
-    """The service app with its lifespan entered, on a store of its own."""
-    state: Path = tmp_path_factory.mktemp("client-live")
-    settings = Settings(
+def _settings(
+    temporal_server: EmbeddedTemporal, embedded_redis: EmbeddedRedis, state: Path
+) -> Settings:
+    return Settings(
         temporal_address=temporal_server.address,
         temporal_namespace=temporal_server.namespace,
         redis_url=embedded_redis.url,
@@ -54,9 +54,44 @@ async def live_app(
         state_dir=state,
         api_tokens={READ_TOKEN: ["read"], WRITE_TOKEN: ["write"], ADMIN_TOKEN: ["admin"]},
     )
-    app = create_app(settings)
+
+
+@pytest.fixture(scope="module")
+async def live_app(
+    temporal_server: EmbeddedTemporal,
+    embedded_redis: EmbeddedRedis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[FastAPI]:
+    """The service app with its lifespan entered, on a store of its own."""
+    state = tmp_path_factory.mktemp("client-live")
+    app = create_app(_settings(temporal_server, embedded_redis, state))
     async with app.router.lifespan_context(app):
         yield app
+
+
+@pytest.fixture(scope="module")
+def live_url(
+    temporal_server: EmbeddedTemporal,
+    embedded_redis: EmbeddedRedis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The service served by uvicorn on a loopback port (in a thread), on a store of its own."""
+    state = tmp_path_factory.mktemp("client-live-http")
+    app = create_app(_settings(temporal_server, embedded_redis, state))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="client-live-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
 
 
 def _client(app: FastAPI, token: str | None) -> AsyncClient:
@@ -160,3 +195,31 @@ async def test_scopes_and_tokens_map_to_errors(live_app: FastAPI) -> None:
     async with _client(live_app, "not-a-token") as stranger:
         with pytest.raises(AuthenticationError):
             await stranger.get_job_queues()
+
+
+def test_sync_client_over_real_http(live_url: str) -> None:
+    with Client(base_url=live_url, token=WRITE_TOKEN) as api:
+        created = [
+            api.create_ticket(
+                title=f"Printer {n}", category="hardware", idempotency_key=f"http-{n}"
+            )
+            for n in range(3)
+        ]
+        assert (
+            api.create_ticket(title="Printer 0", category="hardware", idempotency_key="http-0")
+            == (created[0])
+        )
+        listed = [t["id"] for t in api.iter_tickets(category="hardware", page_size=1)]
+        assert listed == [t["id"] for t in reversed(created)]
+        backwards = [
+            t["id"] for t in api.paginate("/v1/tickets", page_size=1, ending_before=listed[-1])
+        ]
+        assert backwards == listed[-2::-1]
+        rule = api.create_rule(
+            name="P1 to on-call", trigger="on_ticket_created", action=P1_ACTION, enabled=False
+        )
+        assert api.get_rule(rule["id"])["enabled"] is False
+        assert api.update_ticket(created[1]["id"], priority="P1")["priority"] == "P1"
+        assert [t["id"] for t in api.iter_tickets(priority="P1")] == [created[1]["id"]]
+        with pytest.raises(NotFoundError):
+            api.get_ticket("TKT-424242")
