@@ -247,10 +247,18 @@ def main() -> None:
         f"{'end to end':<18}{total_ours:>12.3f} s{total_theirs:>10.3f} s"
         f"{total_theirs / total_ours:>8.1f}x"
     )
+    work_ours = total_ours - ours["times"]["import"]
+    work_theirs = total_theirs - theirs["times"]["import"]
+    print(
+        f"{'without import':<18}{work_ours:>12.3f} s{work_theirs:>10.3f} s"
+        f"{work_theirs / work_ours:>8.1f}x"
+    )
     print(
         f"{'peak memory':<18}{ours['peak_mb']:>11.0f} MB{theirs['peak_mb']:>9.0f} MB"
         f"{theirs['peak_mb'] / ours['peak_mb']:>8.1f}x"
     )
+    load = os.getloadavg()[0]
+    print(f"(machine: {os.cpu_count()} CPUs, load average {load:.1f} at the end)")
     print("\nagreement:")
     for name, ok, note in agree(ours, theirs):
         print(f"  {'OK  ' if ok else 'DIFF'} {name}: {note}")
