@@ -20,13 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
 from protocol_lab.analytics.calendar import business_seconds
 from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget, load_sla_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_QUANTILES",
@@ -256,7 +259,7 @@ class SlaSummary:
     def __repr__(self) -> str:
         return f"SlaSummary(by={self.by})\n{self.frame}"
 
-    def to_pandas(self) -> object:
+    def to_pandas(self) -> pd.DataFrame:
         """The table as a pandas DataFrame."""
         return self.frame.to_pandas()
 
