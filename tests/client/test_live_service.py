@@ -2,7 +2,10 @@
 
 The FastAPI app runs with its lifespan on the session's Temporal dev server and Redis and its
 own SQLite store, reached in-process through ``httpx.ASGITransport`` by AsyncClient and over
-real HTTP (uvicorn on a loopback port, in a thread) by Client. Only endpoints that do not start
+real HTTP (uvicorn on a loopback port, in a thread) by Client. Its background jobs (audit, AI
+suggestion, SLA timer per ticket, with ids derived from ticket ids) go to a Redis of this
+module's own, so they never meet the jobs of the service's tests, whose tickets have the same
+ids in another store. Only endpoints that do not start
 workflows are exercised here (rules stay disabled while tickets are created), so nothing runs
 on the task queues shared with the service's own tests.
 """
@@ -43,13 +46,11 @@ P1_ACTION = {
 }
 
 
-def _settings(
-    temporal_server: EmbeddedTemporal, embedded_redis: EmbeddedRedis, state: Path
-) -> Settings:
+def _settings(temporal_server: EmbeddedTemporal, redis: EmbeddedRedis, state: Path) -> Settings:
     return Settings(
         temporal_address=temporal_server.address,
         temporal_namespace=temporal_server.namespace,
-        redis_url=embedded_redis.url,
+        redis_url=redis.url,
         database_url=f"sqlite+aiosqlite:///{state / 'service.db'}",
         state_dir=state,
         api_tokens={READ_TOKEN: ["read"], WRITE_TOKEN: ["write"], ADMIN_TOKEN: ["admin"]},
@@ -57,14 +58,23 @@ def _settings(
 
 
 @pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A redis-server for this module alone."""
+    server = EmbeddedRedis(state_dir=tmp_path_factory.mktemp("client-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 async def live_app(
     temporal_server: EmbeddedTemporal,
-    embedded_redis: EmbeddedRedis,
+    private_redis: EmbeddedRedis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[FastAPI]:
     """The service app with its lifespan entered, on a store of its own."""
     state = tmp_path_factory.mktemp("client-live")
-    app = create_app(_settings(temporal_server, embedded_redis, state))
+    app = create_app(_settings(temporal_server, private_redis, state))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -72,12 +82,12 @@ async def live_app(
 @pytest.fixture(scope="module")
 def live_url(
     temporal_server: EmbeddedTemporal,
-    embedded_redis: EmbeddedRedis,
+    private_redis: EmbeddedRedis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """The service served by uvicorn on a loopback port (in a thread), on a store of its own."""
     state = tmp_path_factory.mktemp("client-live-http")
-    app = create_app(_settings(temporal_server, embedded_redis, state))
+    app = create_app(_settings(temporal_server, private_redis, state))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
