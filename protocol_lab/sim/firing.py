@@ -1,0 +1,291 @@
+"""Rule firing: the service's rules, matched with the service's matcher, on simulated tickets.
+
+Rules come from the scenario (by default ``data/rules/default.yaml``) as
+:class:`protocol_lab.domain.Rule`; every decision goes through
+:func:`protocol_lab.domain.match_conditions`, so the simulator fires what the service would:
+
+- ``on_ticket_created`` rules are all matched against the new ticket, then their actions run in
+  rule order; ``on_ticket_updated`` rules likewise after every change (with the previous record,
+  for ``changed`` / ``changed_to``); update_field actions chain, up to the scenario's limit;
+- ``scheduled`` rules run every ``schedule_interval_s`` (default: the scenario's interval) and fire
+  once per ticket per version of the ticket (the service starts one workflow per rule and ticket,
+  and a fired ticket must change before it can match again).
+
+Two exact shortcuts keep this cheap. The matcher is pure, so for rules that read no derived field
+its verdict is memoised on the values of the fields the rules read. For scheduled rules whose
+derived conditions can only become true as time passes (``gt``/``gte`` or a bare threshold on
+``idle_hours``/``age_hours``), a ticket is matched at the first tick at which it can hold, not at
+every tick; other scheduled rules match every candidate ticket at every tick.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from protocol_lab.domain.rules import (
+    Rule,
+    SendNotificationAction,
+    StartWorkflowAction,
+    Trigger,
+    UpdateFieldAction,
+    match_conditions,
+)
+from protocol_lab.domain.tickets import DERIVED_FIELDS
+from protocol_lab.sim.tickets import Ticket
+
+if TYPE_CHECKING:
+    from protocol_lab.sim.model import ServiceDeskModel
+
+__all__ = ["RuleEngine"]
+
+_UNMEMOISABLE = frozenset({"id", "created_at", "updated_at", "last_activity_at", "description"})
+
+
+@dataclass(slots=True)
+class _Group:
+    """Rules of one trigger, with the memo of their verdicts when it is exact."""
+
+    rules: list[tuple[int, Rule]]
+    getter: Callable[[Mapping[str, Any]], Any] | None
+    memo: dict[Any, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Scheduled:
+    """A scheduled rule with its static and time-dependent conditions."""
+
+    index: int
+    rule: Rule
+    static: dict[str, Any]
+    thresholds: list[tuple[str, float]] | None  # (derived field, hours) when monotone
+    heap: list[tuple[float, int, Ticket, int]] = field(default_factory=list)
+    always: dict[int, Ticket] = field(default_factory=dict)
+    fired: dict[int, int] = field(default_factory=dict)
+    memo: dict[Any, bool] = field(default_factory=dict)
+    getter: Callable[[Mapping[str, Any]], Any] | None = None
+
+
+def _fields_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Any] | None:
+    if any(n in DERIVED_FIELDS or n in _UNMEMOISABLE or "." in n for n in names):
+        return None
+    if not names:
+        return lambda record: ()
+    return operator.itemgetter(*names)
+
+
+def _monotone_thresholds(derived: Mapping[str, Any]) -> list[tuple[str, float]] | None:
+    out: list[tuple[str, float]] = []
+    for name, spec in derived.items():
+        if isinstance(spec, bool):
+            return None
+        if isinstance(spec, int | float):
+            out.append((name, float(spec)))
+            continue
+        if not isinstance(spec, Mapping) or not spec:
+            return None
+        for op, value in spec.items():
+            if op not in ("gt", "gte") or isinstance(value, bool):
+                return None
+            out.append((name, float(value)))
+    return out
+
+
+def _stamp(record: Mapping[str, Any], derived: str) -> float | None:
+    """The timestamp a derived field counts from (as the matcher computes it)."""
+    if derived == "idle_hours":
+        stamp = record.get("last_activity_at")
+        if stamp is None:
+            stamp = record.get("updated_at") or record.get("created_at")
+    else:
+        stamp = record.get("created_at")
+    return float(stamp) if isinstance(stamp, int | float) else None
+
+
+class RuleEngine:
+    """Matches and fires a rule set on simulated tickets; counts executions per rule."""
+
+    def __init__(self, rules: Sequence[Rule], *, model: ServiceDeskModel) -> None:
+        self.rules = list(rules)
+        self.model = model
+        self.executions = [0] * len(self.rules)
+        self.truncated_chains = 0
+        self.chain_limit = model.scenario.update_chain_limit
+        created = [
+            (i, r)
+            for i, r in enumerate(self.rules)
+            if r.enabled and r.trigger is Trigger.ON_TICKET_CREATED
+        ]
+        updated = [
+            (i, r)
+            for i, r in enumerate(self.rules)
+            if r.enabled and r.trigger is Trigger.ON_TICKET_UPDATED
+        ]
+        self.created = _Group(
+            created, _fields_getter(sorted({f for _, r in created for f in r.conditions}))
+        )
+        self.updated = _Group(
+            updated, _fields_getter(sorted({f for _, r in updated for f in r.conditions}))
+        )
+        self.scheduled: list[_Scheduled] = []
+        for i, rule in enumerate(self.rules):
+            if not rule.enabled or rule.trigger is not Trigger.SCHEDULED:
+                continue
+            static = {k: v for k, v in rule.conditions.items() if k not in DERIVED_FIELDS}
+            derived = {k: v for k, v in rule.conditions.items() if k in DERIVED_FIELDS}
+            sched = _Scheduled(i, rule, static, _monotone_thresholds(derived))
+            sched.getter = _fields_getter(sorted(static))
+            self.scheduled.append(sched)
+        self._actions = [self._compile(rule) for rule in self.rules]
+
+    def _compile(self, rule: Rule) -> Callable[[Ticket, int], None]:
+        """The action of a rule as a function of (ticket, chain depth)."""
+        action = rule.action
+        model = self.model
+        if isinstance(action, StartWorkflowAction):
+            start = model.workflow_starter(
+                action.workflow_name, queue=action.task_queue, trigger=rule.trigger_type
+            )
+
+            def start_workflow(ticket: Ticket, depth: int) -> None:
+                start(ticket)
+
+            return start_workflow
+        if isinstance(action, SendNotificationAction):
+            queue = model.job_queue(action.channel)
+            return lambda ticket, depth: queue.submit()
+        assert isinstance(action, UpdateFieldAction)
+        fields = {action.field: action.value}
+        desk = model.desk
+
+        def update_field(ticket: Ticket, depth: int) -> None:
+            desk.update(ticket, fields, depth=depth + 1)
+
+        return update_field
+
+    # -- matching -------------------------------------------------------------------------
+
+    def _match(
+        self, group: _Group, record: Mapping[str, Any], previous: Mapping[str, Any] | None
+    ) -> tuple[int, ...]:
+        now = self.model.env.now
+        getter = group.getter
+        if getter is not None:
+            key = getter(record) if previous is None else (getter(record), getter(previous))
+            hit = group.memo.get(key)
+            if hit is None:
+                hit = group.memo[key] = self._evaluate(group, record, previous, now)
+            return hit
+        return self._evaluate(group, record, previous, now)
+
+    @staticmethod
+    def _evaluate(
+        group: _Group, record: Mapping[str, Any], previous: Mapping[str, Any] | None, now: float
+    ) -> tuple[int, ...]:
+        return tuple(
+            i
+            for i, rule in group.rules
+            if match_conditions(rule.conditions, record, previous=previous, now=now).matched
+        )
+
+    def _static_holds(self, sched: _Scheduled, record: Mapping[str, Any]) -> bool:
+        now = self.model.env.now
+        if sched.getter is None:
+            return match_conditions(sched.static, record, now=now).matched
+        key = sched.getter(record)
+        hit = sched.memo.get(key)
+        if hit is None:
+            hit = sched.memo[key] = match_conditions(sched.static, record, now=now).matched
+        return hit
+
+    # -- events ---------------------------------------------------------------------------
+
+    def on_created(self, ticket: Ticket) -> None:
+        """A ticket was opened: fire the matching on_ticket_created rules."""
+        if self.created.rules:
+            executions = self.executions
+            actions = self._actions
+            for i in self._match(self.created, ticket.record, None):
+                executions[i] += 1
+                actions[i](ticket, 0)
+        if self.scheduled:
+            self._watch(ticket)
+
+    def on_updated(self, ticket: Ticket, previous: Mapping[str, Any], *, depth: int) -> None:
+        """A ticket changed: fire the matching on_ticket_updated rules."""
+        if self.updated.rules:
+            if depth >= self.chain_limit:
+                self.truncated_chains += 1
+            else:
+                for i in self._match(self.updated, ticket.record, previous):
+                    self.fire(i, ticket, depth=depth)
+        if self.scheduled:
+            self._watch(ticket)
+
+    def fire(self, index: int, ticket: Ticket, *, depth: int) -> None:
+        """Run a rule's action on a ticket."""
+        self.executions[index] += 1
+        self._actions[index](ticket, depth)
+
+    # -- scheduled rules ------------------------------------------------------------------
+
+    def _watch(self, ticket: Ticket) -> None:
+        """Index a new or changed ticket for the scheduled rules."""
+        record = ticket.record
+        for sched in self.scheduled:
+            if not self._static_holds(sched, record):
+                sched.always.pop(ticket.number, None)
+                continue
+            if sched.thresholds is None:
+                sched.always[ticket.number] = ticket
+                continue
+            due = 0.0
+            for name, hours in sched.thresholds:
+                stamp = _stamp(record, name)
+                if stamp is None:
+                    due = float("inf")
+                    break
+                due = max(due, stamp + hours * 3600.0)
+            if due != float("inf"):
+                heapq.heappush(sched.heap, (due, ticket.number, ticket, ticket.version))
+
+    def scheduler(self, env: simpy.Environment, *, until: float) -> Generator[Any, Any, None]:
+        """Process: run every scheduled rule at its interval until ``until``."""
+        default = self.model.scenario.scheduler_interval_s
+        nexts = [sched.rule.schedule_interval_s or default for sched in self.scheduled]
+        if not self.scheduled:
+            return
+        while True:
+            tick = min(nexts)
+            if tick > until:
+                return
+            yield env.timeout(tick - env.now)
+            for k, sched in enumerate(self.scheduled):
+                if nexts[k] <= env.now:
+                    self._tick(sched)
+                    nexts[k] += sched.rule.schedule_interval_s or default
+
+    def _tick(self, sched: _Scheduled) -> None:
+        now = self.model.env.now
+        rule = sched.rule
+        due: list[Ticket] = []
+        heap = sched.heap
+        while heap and heap[0][0] <= now:
+            _, _, ticket, version = heapq.heappop(heap)
+            if ticket.version == version:
+                due.append(ticket)
+        due.extend(sched.always.values())
+        for ticket in due:
+            version = ticket.version
+            if sched.fired.get(ticket.number) == version:
+                continue
+            if match_conditions(rule.conditions, ticket.record, now=now).matched:
+                sched.fired[ticket.number] = version
+                self.fire(sched.index, ticket, depth=0)
+            elif sched.thresholds is not None and ticket.version == version:
+                heapq.heappush(heap, (now + 1e-9, ticket.number, ticket, version))

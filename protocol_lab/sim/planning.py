@@ -1,0 +1,296 @@
+"""Capacity planning: the cheapest workers per task queue that meet SLA targets.
+
+A planner states targets (for instance "p95 cycle time on itsm-accessories at most 72 hours")
+and a forecast (the scenario's arrivals, scaled with :meth:`Scenario.with_forecast`), and calls
+:func:`plan_capacity`. The search:
+
+1. runs one pilot with ample workers to measure each queue's offered load, and starts each
+   queue at the fewest workers whose slots cover its mean busy slots;
+2. sweeps worker counts upward, every unresolved queue one step per configuration, running each
+   configuration ``replications`` times (in parallel processes, with a progress bar); a queue is
+   resolved at the fewest workers whose upper confidence bound meets its target (queues share no
+   workers, so one configuration informs every queue at once);
+3. verifies the chosen combination with fresh runs of all queues together and raises any queue
+   that then misses its target.
+
+The result carries the chosen workers, the sweep as a polars frame (statistic, confidence
+interval, target, utilisation per queue and worker count) and a matplotlib figure of the
+statistic against workers with the target line, which is the picture that justifies the choice.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+from matplotlib.figure import Figure
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol_lab.domain.errors import ScenarioError
+from protocol_lab.domain.queues import TaskQueue
+from protocol_lab.domain.sla import SlaConfig, load_sla_config
+from protocol_lab.sim.plots import plot_capacity
+from protocol_lab.sim.replications import MAX_PROCESSES, queue_values, run_replications
+from protocol_lab.sim.scenario import Scenario
+from protocol_lab.sim.validation import confidence_interval
+
+__all__ = ["CapacityPlan", "QueueTarget", "parse_target", "plan_capacity", "targets_from_sla"]
+
+
+class QueueTarget(BaseModel):
+    """An SLA target on one task queue: a percentile of cycle time (or queue wait) in hours."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_queue: TaskQueue
+    max_hours: float = Field(gt=0)
+    percentile: float = Field(default=95.0, gt=0, lt=100)
+    metric: Literal["cycle_time", "queue_wait"] = "cycle_time"
+
+    @property
+    def key(self) -> str:
+        """The summary column this target reads."""
+        prefix = "cycle" if self.metric == "cycle_time" else "wait"
+        return f"{prefix}_p{self.percentile:g}_s"
+
+    @property
+    def label(self) -> str:
+        """E.g. ``p95 cycle_time <= 4h``."""
+        return f"p{self.percentile:g} {self.metric} <= {self.max_hours:g}h"
+
+
+def targets_from_sla(
+    config: SlaConfig | None = None, *, percentile: float = 95.0
+) -> tuple[QueueTarget, ...]:
+    """The task-queue targets of ``data/sla.yaml`` (or ``config``) as percentile targets."""
+    config = config if config is not None else load_sla_config()
+    return tuple(
+        QueueTarget(task_queue=t.task_queue, max_hours=t.target_hours, percentile=percentile)
+        for t in config.targets
+        if t.task_queue is not None
+    )
+
+
+_TARGET = re.compile(
+    r"^(?P<queue>[a-z-]+)\s*[:=]\s*(?:p(?P<pct>\d+(?:\.\d+)?)\s*)?(?P<metric>wait|cycle)?\s*"
+    r"(?:<=)?\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>h|m|s)?$"
+)
+
+
+def parse_target(text: str) -> QueueTarget:
+    """Parse ``itsm-fleet=48h``, ``itsm-workflows:p99<=2h`` or ``itsm-network:p95 wait<=10m``."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        raise ScenarioError(
+            f"cannot read target {text!r}; write e.g. itsm-fleet=48h or itsm-workflows:p99<=2h"
+        )
+    scale = {"h": 1.0, "m": 1 / 60, "s": 1 / 3600}[m["unit"] or "h"]
+    try:
+        queue = TaskQueue(m["queue"])
+    except ValueError:
+        raise ScenarioError(
+            f"unknown task queue {m['queue']!r}; one of {[q.value for q in TaskQueue]}"
+        ) from None
+    return QueueTarget(
+        task_queue=queue,
+        max_hours=float(m["value"]) * scale,
+        percentile=float(m["pct"] or 95),
+        metric="queue_wait" if m["metric"] == "wait" else "cycle_time",
+    )
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """The answer of :func:`plan_capacity`."""
+
+    workers: dict[str, int]
+    met: dict[str, bool]
+    cost: float
+    sweep: pl.DataFrame
+    verification: pl.DataFrame
+    figure: Figure
+    scenario: Scenario
+    targets: tuple[QueueTarget, ...] = field(default=())
+
+    def table(self) -> pl.DataFrame:
+        """One row per targeted queue: target, chosen workers, verified statistic and CI."""
+        return self.verification
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{q}</td><td>{n}</td><td>{'yes' if self.met[q] else 'NO'}</td></tr>"
+            for q, n in self.workers.items()
+        )
+        return (
+            f"<b>Capacity plan</b> for {self.scenario.name!r} (cost {self.cost:g})"
+            f"<table><tr><th>task queue</th><th>workers</th><th>target met</th></tr>{rows}"
+            "</table>"
+        )
+
+
+def _stats(
+    summaries: Sequence[dict[str, Any]], target: QueueTarget, *, level: float
+) -> dict[str, Any]:
+    values = [v / 3600.0 for v in queue_values(summaries, queue=target.task_queue, key=target.key)]
+    util = queue_values(summaries, queue=target.task_queue, key="utilisation")
+    if not values:
+        return {"mean_h": None, "ci_low_h": None, "ci_high_h": None, "meets": False, "util": None}
+    mean, low, high = confidence_interval(values, level=level)
+    upper = high if not math.isnan(high) else mean
+    return {
+        "mean_h": mean,
+        "ci_low_h": low if not math.isnan(low) else mean,
+        "ci_high_h": upper,
+        "meets": upper <= target.max_hours,
+        "util": sum(util) / len(util) if util else None,
+    }
+
+
+def plan_capacity(
+    scenario: Scenario,
+    targets: Sequence[QueueTarget] | Mapping[str, float],
+    *,
+    replications: int = 5,
+    max_workers: int = 40,
+    processes: int = MAX_PROCESSES,
+    confidence: float = 0.95,
+    progress: bool = True,
+    max_rounds: int = 12,
+) -> CapacityPlan:
+    """Search the fewest workers per targeted task queue meeting every target; see the module.
+
+    ``targets`` are :class:`QueueTarget` objects, or a mapping of task queue to hours (p95 cycle
+    time). Queues without a target keep the scenario's workers. Returns a :class:`CapacityPlan`.
+    """
+    if isinstance(targets, Mapping):
+        targets = [QueueTarget(task_queue=TaskQueue(q), max_hours=h) for q, h in targets.items()]
+    targets = tuple(targets)
+    if not targets:
+        raise ScenarioError("give at least one target")
+    queues = [t.task_queue for t in targets]
+    if len(set(queues)) != len(queues):
+        raise ScenarioError("one target per task queue")
+    slots = {q: scenario.task_queue(q).slots for q in queues}
+
+    def runs(configs: Sequence[Mapping[TaskQueue, int]], what: str) -> list[list[dict[str, Any]]]:
+        return run_replications(
+            [scenario.with_workers({q.value: n for q, n in cfg.items()}) for cfg in configs],
+            replications=replications,
+            processes=processes,
+            progress=progress,
+            description=what,
+        )
+
+    # 1. pilot with ample workers: offered load, hence where to start
+    pilot = run_replications(
+        [scenario.with_workers({q.value: max_workers for q in queues})],
+        replications=1,
+        processes=1,
+        progress=progress,
+        description="pilot",
+    )[0]
+    current: dict[TaskQueue, int] = {}
+    for q in queues:
+        util = queue_values(pilot, queue=q, key="utilisation")
+        busy = (util[0] if util else 0.0) * max_workers * slots[q]
+        current[q] = max(1, math.ceil(busy / slots[q] + 1e-9))
+
+    # 2. sweep upward until every queue meets its target (or max_workers)
+    rows: list[dict[str, Any]] = []
+    chosen: dict[TaskQueue, int] = {}
+    width = max(1, min(MAX_PROCESSES, processes))
+    for _ in range(max_rounds):
+        if all(q in chosen or current[q] > max_workers for q in queues):
+            break
+        configs = [
+            {q: chosen.get(q, min(current[q] + k, max_workers)) for q in queues}
+            for k in range(width)
+        ]
+        for cfg, summaries in zip(configs, runs(configs, "sweep"), strict=True):
+            for t in targets:
+                if t.task_queue not in chosen:
+                    st = _stats(summaries, t, level=confidence)
+                    rows.append(_row(t, cfg[t.task_queue], slots[t.task_queue], st, replications))
+        for q in queues:
+            if q in chosen:
+                continue
+            meeting = [r["workers"] for r in rows if r["task_queue"] == q.value and r["meets"]]
+            if meeting:
+                chosen[q] = min(meeting)
+            else:
+                current[q] = min(current[q] + width, max_workers + 1)
+    for q in queues:
+        chosen.setdefault(q, max_workers)
+
+    # 3. verify the combination together; raise queues that miss
+    vrows: list[dict[str, Any]] = []
+    for _ in range(3):
+        summaries = runs([chosen], "verify")[0]
+        vrows = [
+            _row(
+                t,
+                chosen[t.task_queue],
+                slots[t.task_queue],
+                _stats(summaries, t, level=confidence),
+                replications,
+                stage="verify",
+            )
+            for t in targets
+        ]
+        bump = [
+            TaskQueue(r["task_queue"])
+            for r in vrows
+            if not r["meets"] and chosen[TaskQueue(r["task_queue"])] < max_workers
+        ]
+        if not bump:
+            break
+        rows.extend(vrows)
+        for q in bump:
+            chosen[q] += 1
+    rows.extend(vrows)
+    sweep = pl.DataFrame(rows).sort("task_queue", "workers", "stage")
+    planned = scenario.with_workers({q.value: n for q, n in chosen.items()})
+    cost = sum(
+        planned.task_queue(q).workers * planned.task_queue(q).cost_per_worker for q in TaskQueue
+    )
+    workers = {q.value: chosen[q] for q in queues}
+    figure = plot_capacity(sweep, targets=targets, chosen=workers)
+    return CapacityPlan(
+        workers=workers,
+        met={r["task_queue"]: bool(r["meets"]) for r in vrows},
+        cost=cost,
+        sweep=sweep,
+        verification=pl.DataFrame(vrows),
+        figure=figure,
+        scenario=planned,
+        targets=targets,
+    )
+
+
+def _row(
+    target: QueueTarget,
+    workers: int,
+    slots: int,
+    stats: dict[str, Any],
+    replications: int,
+    *,
+    stage: str = "sweep",
+) -> dict[str, Any]:
+    return {
+        "task_queue": target.task_queue.value,
+        "stage": stage,
+        "workers": workers,
+        "slots": workers * slots,
+        "replications": replications,
+        "statistic": f"p{target.percentile:g} {target.metric}",
+        "mean_h": stats["mean_h"],
+        "ci_low_h": stats["ci_low_h"],
+        "ci_high_h": stats["ci_high_h"],
+        "target_h": target.max_hours,
+        "meets": stats["meets"],
+        "utilisation": stats["util"],
+    }
