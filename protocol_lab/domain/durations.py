@@ -7,10 +7,13 @@ and ``mean()``, so the simulator, the service's latency emulation and calibratio
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    # Only for annotations: importing numpy costs start-up time the loaders do not need.
+    import numpy as np
 
 __all__ = [
     "DurationModel",
