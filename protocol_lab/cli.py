@@ -115,5 +115,88 @@ def report(
     typer.echo(f"report written to {index}")
 
 
+@app.command(help="Simulate a scenario and write its timelines (and workflows beside them).")
+def simulate(
+    scenario: Annotated[
+        str, typer.Argument(help="scenario YAML file, or a name in data/scenarios")
+    ] = "service_desk_month",
+    out: Annotated[
+        str, typer.Option(help="timelines file: .parquet, .csv or .ndjson")
+    ] = "timelines.parquet",
+    seed: Annotated[int | None, typer.Option(help="seed (default: the scenario's)")] = None,
+    horizon_hours: Annotated[float | None, typer.Option(help="override the horizon")] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="also write queue metrics (Parquet) here")
+    ] = None,
+) -> None:
+    """Run one scenario; print a per-queue summary."""
+    from protocol_lab.sim import load_scenario
+    from protocol_lab.sim import simulate as run
+
+    spec = load_scenario(scenario)
+    if horizon_hours is not None:
+        spec = spec.with_horizon(
+            horizon_hours, warmup_hours=min(spec.warmup_hours, horizon_hours / 2)
+        )
+    result = run(spec, seed=seed)
+    events, workflows = result.write(out)
+    if metrics is not None:
+        result.queue_metrics.write_parquet(metrics)
+    typer.echo(
+        f"{spec.name}: {result.tickets} tickets, {result.n_workflows} workflows, "
+        f"{result.n_events} events in {result.wall_s:.1f} s"
+    )
+    for row in result.queue_summary().filter(kind="task").iter_rows(named=True):
+        p95 = row["p95_cycle_s"]
+        typer.echo(
+            f"  {row['queue']:<20} slots {row['capacity']:>4}  "
+            f"utilisation {row['utilisation']:6.1%}  p95 wait {row['p95_wait_s']:9.1f} s  "
+            f"p95 cycle {'-' if p95 is None else f'{p95 / 3600:.2f} h'}"
+        )
+    typer.echo(f"timelines: {events}")
+    typer.echo(f"workflows: {workflows}")
+
+
+@app.command(help="Find the fewest workers per task queue that meet SLA targets.")
+def plan(
+    scenario: Annotated[
+        str, typer.Argument(help="scenario YAML file, or a name in data/scenarios")
+    ] = "service_desk_month",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="itsm-fleet=48h or itsm-workflows:p99<=2h (repeat); default sla.yaml"),
+    ] = None,
+    tickets_per_week: Annotated[float | None, typer.Option(help="arrival forecast")] = None,
+    horizon_hours: Annotated[float | None, typer.Option(help="override the horizon")] = None,
+    replications: Annotated[int, typer.Option(help="runs per configuration")] = 5,
+    max_workers: Annotated[int, typer.Option(help="upper bound per queue")] = 40,
+    processes: Annotated[int, typer.Option(help="worker processes (at most 2)")] = 2,
+    figure: Annotated[str, typer.Option(help="where to save the picture")] = "capacity.png",
+) -> None:
+    """Plan capacity; print workers per queue and save the SLA-against-workers picture."""
+    from protocol_lab.sim import load_scenario
+    from protocol_lab.sim.planning import parse_target, plan_capacity, targets_from_sla
+
+    spec = load_scenario(scenario)
+    if horizon_hours is not None:
+        spec = spec.with_horizon(
+            horizon_hours, warmup_hours=min(spec.warmup_hours, horizon_hours / 2)
+        )
+    if tickets_per_week is not None:
+        spec = spec.with_forecast(tickets_per_week=tickets_per_week)
+    targets = [parse_target(t) for t in target] if target else list(targets_from_sla())
+    result = plan_capacity(
+        spec, targets, replications=replications, max_workers=max_workers, processes=processes
+    )
+    for row in result.verification.iter_rows(named=True):
+        typer.echo(
+            f"{row['task_queue']:<20} {row['workers']:>3} workers  {row['statistic']} "
+            f"{row['mean_h']:.2f} h [{row['ci_low_h']:.2f}, {row['ci_high_h']:.2f}] "
+            f"target {row['target_h']:g} h  {'met' if row['meets'] else 'NOT MET'}"
+        )
+    result.figure.savefig(figure, dpi=120)
+    typer.echo(f"cost {result.cost:g}; picture: {figure}")
+
+
 if __name__ == "__main__":
     app()

@@ -4,14 +4,18 @@ A planner states targets (for instance "p95 cycle time on itsm-accessories at mo
 and a forecast (the scenario's arrivals, scaled with :meth:`Scenario.with_forecast`), and calls
 :func:`plan_capacity`. The search:
 
-1. runs one pilot with ample workers to measure each queue's offered load, and starts each
-   queue at the fewest workers whose slots cover its mean busy slots;
-2. sweeps worker counts upward, every unresolved queue one step per configuration, running each
-   configuration ``replications`` times (in parallel processes, with a progress bar); a queue is
-   resolved at the fewest workers whose upper confidence bound meets its target (queues share no
-   workers, so one configuration informs every queue at once);
+1. runs one pilot with ample workers to measure each queue's offered load (its busiest hour)
+   and the best value the target statistic can reach;
+2. searches each queue's worker count from the pilot's guess, up or down one worker at a time,
+   running each configuration ``replications`` times (in parallel processes, with a progress
+   bar); a queue is resolved at the fewest workers whose upper confidence bound meets its
+   target while one fewer does not (queues share no workers, so one configuration informs every
+   queue at once);
 3. verifies the chosen combination with fresh runs of all queues together and raises any queue
    that then misses its target.
+
+A target that even ample workers cannot meet (human waits dominate) is reported as not met, with
+the fewest workers that come within 5% of the best attainable value.
 
 The result carries the chosen workers, the sweep as a polars frame (statistic, confidence
 interval, target, utilisation per queue and worker count) and a matplotlib figure of the
@@ -185,7 +189,7 @@ def plan_capacity(
             description=what,
         )
 
-    # 1. pilot with ample workers: offered load, hence where to start
+    # 1. pilot with ample workers: offered load (where to start) and the best attainable
     pilot = run_replications(
         [scenario.with_workers({q.value: max_workers for q in queues})],
         replications=1,
@@ -193,38 +197,52 @@ def plan_capacity(
         progress=progress,
         description="pilot",
     )[0]
-    current: dict[TaskQueue, int] = {}
-    for q in queues:
-        util = queue_values(pilot, queue=q, key="utilisation")
-        busy = (util[0] if util else 0.0) * max_workers * slots[q]
-        current[q] = max(1, math.ceil(busy / slots[q] + 1e-9))
+    guess: dict[TaskQueue, int] = {}
+    goal: dict[TaskQueue, float] = {}
+    for t in targets:
+        q = t.task_queue
+        peak = queue_values(pilot, queue=q, key="peak_busy")
+        guess[q] = max(1, math.ceil((peak[0] if peak else 0.0) / slots[q]))
+        floor = [v / 3600.0 for v in queue_values(pilot, queue=q, key=t.key)]
+        best = floor[0] if floor else 0.0
+        # a target below what ample workers reach cannot be met: aim for "as good as it gets"
+        goal[q] = t.max_hours if best <= t.max_hours else best * 1.05
 
-    # 2. sweep upward until every queue meets its target (or max_workers)
+    # 2. search each queue's fewest workers meeting its goal, all queues in each configuration
     rows: list[dict[str, Any]] = []
+    tested: dict[TaskQueue, dict[int, bool]] = {q: {} for q in queues}
     chosen: dict[TaskQueue, int] = {}
     width = max(1, min(MAX_PROCESSES, processes))
     for _ in range(max_rounds):
-        if all(q in chosen or current[q] > max_workers for q in queues):
-            break
-        configs = [
-            {q: chosen.get(q, min(current[q] + k, max_workers)) for q in queues}
-            for k in range(width)
-        ]
-        for cfg, summaries in zip(configs, runs(configs, "sweep"), strict=True):
-            for t in targets:
-                if t.task_queue not in chosen:
-                    st = _stats(summaries, t, level=confidence)
-                    rows.append(_row(t, cfg[t.task_queue], slots[t.task_queue], st, replications))
+        plans: dict[TaskQueue, list[int]] = {}
         for q in queues:
             if q in chosen:
                 continue
-            meeting = [r["workers"] for r in rows if r["task_queue"] == q.value and r["meets"]]
-            if meeting:
-                chosen[q] = min(meeting)
+            resolved, nexts = _candidates(tested[q], guess=guess[q], width=width, top=max_workers)
+            if resolved is not None:
+                chosen[q] = resolved
             else:
-                current[q] = min(current[q] + width, max_workers + 1)
+                plans[q] = nexts
+        open_queues = [q for q in plans if plans[q]]
+        if not open_queues:
+            break
+        configs = [
+            {
+                q: chosen.get(q) or (plans[q][min(k, len(plans[q]) - 1)] if q in plans else 1)
+                for q in queues
+            }
+            for k in range(max(len(p) for p in plans.values()))
+        ]
+        for cfg, summaries in zip(configs, runs(configs, "sweep"), strict=True):
+            for t in targets:
+                q = t.task_queue
+                if q not in open_queues or cfg[q] in tested[q]:
+                    continue
+                st = _stats(summaries, t, level=confidence)
+                tested[q][cfg[q]] = st["ci_high_h"] is not None and st["ci_high_h"] <= goal[q]
+                rows.append(_row(t, cfg[q], slots[q], st, replications))
     for q in queues:
-        chosen.setdefault(q, max_workers)
+        chosen.setdefault(q, max([n for n, ok in tested[q].items() if ok], default=max_workers))
 
     # 3. verify the combination together; raise queues that miss
     vrows: list[dict[str, Any]] = []
@@ -269,6 +287,35 @@ def plan_capacity(
         scenario=planned,
         targets=targets,
     )
+
+
+def _candidates(
+    tested: Mapping[int, bool], *, guess: int, width: int, top: int
+) -> tuple[int | None, list[int]]:
+    """The resolved worker count, or the next counts to try (bisection once bracketed).
+
+    Assumes the statistic does not get worse with more workers. Without a success yet, the
+    search gallops upward from the guess; once a success is known it bisects the gap between
+    the highest failure and the lowest success.
+    """
+    fails = [n for n, ok in tested.items() if not ok]
+    oks = [n for n, ok in tested.items() if ok]
+    low = max(fails, default=0)
+    if oks:
+        high = min(oks)
+        if high - low <= 1:
+            return high, []
+        gap = high - low
+        points = sorted({low + max(1, round(gap * (k + 1) / (width + 1))) for k in range(width)})
+        return None, [n for n in points if low < n < high]
+    if not tested:
+        start = max(1, min(guess, top))
+        return None, [n for n in range(start, start + width) if n <= top] or [top]
+    if low >= top:
+        return top, []
+    stride = max(1, len(tested) // max(1, width))
+    points = sorted({min(top, low + k * stride + 1) for k in range(width)})
+    return None, [n for n in points if n not in tested]
 
 
 def _row(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from protocol_lab.sim.planning import QueueTarget
@@ -47,10 +48,10 @@ def plot_capacity(
         if q in chosen:
             ax.axvline(chosen[q], color="tab:green", linestyle=":", label=f"chosen: {chosen[q]}")
         ax.set_title(q)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("workers")
         ax.set_ylabel(f"p{target.percentile:g} {target.metric.replace('_', ' ')} (h)")
-        if y and max(y) > 20 * target.max_hours:
-            ax.set_yscale("log")
         ax.legend(fontsize="small")
     for ax in axes[n:]:
         ax.set_visible(False)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import polars as pl
 from tqdm import tqdm
 
 from protocol_lab.domain.queues import TaskQueue
@@ -46,8 +48,10 @@ def summarise(result: SimulationResult, *, sla: SlaConfig | None = None) -> dict
     start = np.frombuffer(t.a_start, dtype=np.float64)
     warm = result.scenario.warmup_s
     targets = {tg.task_queue.value: tg.target_seconds for tg in sla.targets if tg.task_queue}
+    peaks = _peak_busy(result)
     for row in queues:
         code = result.tracker.queues.index(row["queue"])
+        row["peak_busy"] = peaks.get(row["queue"], 0.0)
         sel = (q == code) & (enq >= warm)
         waits = start[sel] - enq[sel]
         for p in _PERCENTILES:
@@ -68,6 +72,17 @@ def summarise(result: SimulationResult, *, sla: SlaConfig | None = None) -> dict
         "workflows": result.n_workflows,
         "events": result.n_events,
     }
+
+
+def _peak_busy(result: SimulationResult) -> dict[str, float]:
+    """Each queue's highest mean busy slots over a metrics interval, between warm-up and horizon."""
+    scenario = result.scenario
+    frame = result.queue_metrics.filter(
+        pl.col("interval_start") >= scenario.start + timedelta(seconds=scenario.warmup_s),
+        pl.col("interval_start") < scenario.start + timedelta(seconds=scenario.horizon_s),
+    )
+    peaks = frame.group_by("queue").agg(peak=(pl.col("utilisation") * pl.col("capacity")).max())
+    return {str(q): float(v or 0.0) for q, v in peaks.iter_rows()}
 
 
 def _run(payload: tuple[str, int]) -> dict[str, Any]:
