@@ -1,0 +1,181 @@
+"""The model end to end: golden run, determinism, schema, retries, signals, compensation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from protocol_lab.domain import DATA_DIR, TIMELINE_SCHEMA, Rule, load_catalog
+from protocol_lab.sim import Scenario, SignalConfig, load_scenario, simulate
+from protocol_lab.sim.results import SimulationResult
+
+ORIGIN_MS = 1_793_577_600_000  # 2026-11-02T00:00Z
+
+
+@pytest.fixture(scope="module")
+def day() -> SimulationResult:
+    return simulate(load_scenario("service_desk_month").with_horizon(24, warmup_hours=0), seed=7)
+
+
+def test_golden_day_of_the_service_desk(day: SimulationResult) -> None:
+    """A fixed seed gives exactly these counts (update only for a deliberate model change)."""
+    assert (day.tickets, day.n_workflows, day.n_events) == (6543, 3163, 35925)
+    counts = dict(day.events.group_by("event").len().iter_rows())
+    assert counts == {
+        "workflow_started": 3163,
+        "activity_started": 14801,
+        "activity_completed": 11557,
+        "activity_failed": 80,
+        "signal_received": 3161,
+        "workflow_completed": 3137,
+        "workflow_failed": 26,
+    }
+    offset_s = (day.events["timestamp"].dt.epoch("ms") - ORIGIN_MS).sum() / 1000
+    assert offset_s == pytest.approx(1967905485.12, abs=0.01)
+
+
+def test_same_seed_same_result_other_seed_other_result(day: SimulationResult) -> None:
+    scenario = day.scenario
+    again = simulate(scenario, seed=7)
+    assert again.events.equals(day.events)
+    assert again.queue_metrics.equals(day.queue_metrics)
+    other = simulate(scenario, rng=np.random.default_rng(8))
+    assert not other.events.equals(day.events)
+
+
+def test_events_follow_the_schema_and_the_plans_texts(day: SimulationResult) -> None:
+    events = day.events
+    assert events.schema == TIMELINE_SCHEMA
+    catalog = load_catalog()
+    texts = {
+        (plan.name, step.id): {step.detail, step.done}
+        for plan in catalog.values()
+        for step in plan.steps
+    }
+    steps = events.filter(pl.col("event").is_in(["activity_completed", "signal_received"]))
+    for name, step, detail in steps.select("workflow_name", "step", "detail").unique().iter_rows():
+        assert detail in texts[(name, step)] or detail.startswith("No "), (name, step, detail)
+    started = events.filter(event="workflow_started")
+    assert started["detail"].str.starts_with("Triggered by ticket TKT-").all()
+    per_wf = events.group_by("workflow_id").agg(
+        starts=(pl.col("event") == "workflow_started").sum(),
+        ends=pl.col("event").is_in(["workflow_completed", "workflow_failed"]).sum(),
+    )
+    assert (per_wf["starts"] == 1).all()
+    assert (per_wf["ends"] == 1).all()  # drained: every workflow ended
+
+
+def test_timelines_carry_workflow_attributes(day: SimulationResult) -> None:
+    tl = day.timelines
+    wf = tl.workflows.collect() if isinstance(tl.workflows, pl.LazyFrame) else tl.workflows
+    assert {"priority", "ticket_id", "category"} <= set(wf.columns)
+    p1 = wf.filter(pl.col("workflow_name") == "P1 Incident Response")
+    assert p1.height > 0
+    assert set(p1["priority"].to_list()) == {"P1"}
+    assert set(p1["category"].to_list()) == {"incident"}
+
+
+def test_littles_law_and_queue_metrics(day: SimulationResult) -> None:
+    law = day.littles_law()
+    assert law["relative_error"].max() < 1e-9
+    metrics = day.queue_metrics
+    assert {"queue", "interval_start", "mean_length", "utilisation", "p95_wait_s"} <= set(
+        metrics.columns
+    )
+    assert metrics["utilisation"].min() >= 0
+    assert metrics["utilisation"].max() <= 1 + 1e-9
+    # the time integral of the queue length equals the total waiting time
+    fleet = metrics.filter(queue="itsm-fleet")
+    area = (fleet["mean_length"] * fleet["interval_s"]).sum()
+    waits = day.attempts.filter(queue="itsm-fleet")["wait_s"].sum()
+    assert area == pytest.approx(waits, rel=1e-6)
+
+
+def test_retries_follow_the_policy_and_then_fail_the_workflow() -> None:
+    s = load_scenario("service_desk_month").with_horizon(4, warmup_hours=0)
+    s = s.model_copy(update={"failure_probabilities": {"Password Reset": {"reset_password": 1.0}}})
+    result = simulate(s, seed=1)
+    events = result.events.filter(workflow_name="Password Reset")
+    one = events.filter(pl.col("workflow_id") == events["workflow_id"][0])
+    failed = one.filter(event="activity_failed")
+    assert failed.height == 5  # max_attempts of reset_password
+    assert failed["detail"][-1].endswith("giving up")
+    assert one["event"][-1] == "workflow_failed"
+    starts = one.filter(event="activity_started", step="reset_password")["timestamp"]
+    ends = failed["timestamp"]
+    gaps = [(starts[k + 1] - ends[k]).total_seconds() for k in range(4)]
+    assert gaps == pytest.approx([1.0, 2.0, 4.0, 8.0], abs=1e-3)  # initial 1 s, backoff 2
+
+
+def test_signal_timeouts_continue_or_fail_as_the_plan_says() -> None:
+    s = load_scenario("service_desk_month").with_horizon(6, warmup_hours=0)
+    slow = {"dist": "fixed", "seconds": 1e7}
+    s = Scenario.model_validate(
+        {
+            **s.model_dump(),
+            "signals": {
+                "identity_verified": {"business_hours": False, "response": slow},
+                "incident_acknowledged": {"business_hours": False, "response": slow},
+            },
+        }
+    )
+    result = simulate(s, seed=2)
+    resets = result.workflows.filter(workflow_name="Password Reset")
+    assert set(resets["status"].to_list()) == {"failed"}  # on_timeout: fail
+    assert resets["cycle_time_s"].min() == pytest.approx(3600.0)
+    p1 = result.events.filter(workflow_name="P1 Incident Response", step="acknowledge")
+    assert p1.filter(event="activity_completed")["detail"].str.contains("continued").all()
+
+
+def test_cancel_on_timeout_compensates_completed_steps_in_reverse(tmp_path: Path) -> None:
+    plan = yaml.safe_load((DATA_DIR / "workflows" / "vpn_access_revocation.yaml").read_text())
+    plan["name"] = "VPN revocation (cancellable)"
+    for step in plan["steps"]:
+        if step["id"] == "security_confirmation":
+            step["on_timeout"] = "cancel"
+            step["response"] = {"dist": "fixed", "seconds": 1e7}
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "vpn.yaml").write_text(yaml.safe_dump(plan))
+    rule = Rule.model_validate(
+        {
+            "name": "leavers",
+            "trigger": "on_ticket_created",
+            "conditions": {"category": "access", "title": {"contains": "leaver"}},
+            "action": {
+                "type": "start_workflow",
+                "workflow_name": "VPN revocation (cancellable)",
+                "task_queue": "itsm-network",
+            },
+        }
+    )
+    base = load_scenario("service_desk_month").with_horizon(12, warmup_hours=0)
+    s = base.model_copy(
+        update={
+            "catalog": str(folder),
+            "rules": (rule,),
+            "signals": {"revocation_confirmed": SignalConfig(business_hours=False)},
+        }
+    )
+    result = simulate(s, seed=3)
+    events = result.events
+    wf = events["workflow_id"][0]
+    one = events.filter(workflow_id=wf)
+    comp = one.filter(pl.col("event").cast(pl.String).str.starts_with("compensation"))
+    assert comp["detail"].to_list() == ["VPN access restored", "VPN access restored"]
+    assert comp["event"].to_list() == ["compensation_started", "compensation_completed"]
+    assert one["event"][-1] == "workflow_cancelled"
+    assert set(result.workflows["status"].to_list()) == {"cancelled"}
+
+
+def test_warmup_workflows_are_left_out_of_outputs() -> None:
+    s = load_scenario("mmc_validation").with_horizon(6, warmup_hours=2)
+    result = simulate(s)
+    first = result.events["timestamp"].min()
+    assert (first - s.start).total_seconds() >= 2 * 3600
+    assert result.workflows.height < result.n_workflows
+    assert result.attributes.columns == ["workflow_id", "priority", "ticket_id", "category"]
