@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol_lab.domain import (
+    DERIVED_FIELDS,
     JobQueue,
     MatchResult,
     Priority,
@@ -39,7 +40,7 @@ from service.jobs.sla import priority_target_s
 from service.store.executions import ExecutionRow, claim_execution, finish_execution
 from service.store.outbox import OutboxEvent, claim_event, finish_event, pending_event_ids
 from service.store.outbox import release_event as _release
-from service.store.rules import RuleRow, enabled_rules, get_rule, rule_model
+from service.store.rules import RuleRow, enabled_rules, get_rule, rule_model, rules_version
 from service.store.tickets import apply_ticket_update, get_ticket
 from service.temporal.ids import new_workflow_id
 
@@ -343,14 +344,46 @@ async def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> None:
             )
 
 
+def _surely_misses(rule: Rule, record: Mapping[str, Any]) -> bool:
+    """A cheap pre-check: a plain equality condition on a field the record has, that differs.
+
+    Exactly what :func:`match_conditions` would conclude for that condition, without building
+    the explanation; most rules of a large set are ruled out here.
+    """
+    for name, spec in rule.conditions.items():
+        if (
+            name not in DERIVED_FIELDS
+            and name in record
+            and not isinstance(spec, Mapping)
+            and record[name] != spec
+        ):
+            return True
+    return False
+
+
+async def _enabled(ctx: AutomationContext, trigger: Trigger) -> list[tuple[str, Rule]]:
+    """The enabled rules of a trigger, re-read only when the stored set changed."""
+    async with ctx.sessionmaker() as session:
+        version = await rules_version(session, trigger=trigger)
+        cache: dict[Trigger, tuple[tuple[int, float], list[tuple[str, Rule]]]]
+        cache = ctx.extras.setdefault("enabled_rules", {})
+        cached = cache.get(trigger)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        rows = await enabled_rules(session, trigger=trigger)
+    rules = [(row.id, _rule_of(ctx, row)) for row in rows]
+    cache[trigger] = (version, rules)
+    return rules
+
+
 async def _evaluate(ctx: AutomationContext, event: OutboxEvent, *, final: bool) -> int:
     """Fire every matching enabled rule for a claimed event; return how many fired."""
-    async with ctx.sessionmaker() as session:
-        if event.kind == Trigger.WEBHOOK.value:
+    if event.kind == Trigger.WEBHOOK.value:
+        async with ctx.sessionmaker() as session:
             row = await get_rule(session, rule_id=event.rule_id or "")
-            rows = [row] if row is not None and row.enabled else []
-        else:
-            rows = await enabled_rules(session, trigger=Trigger(event.kind))
+        rules = [(row.id, _rule_of(ctx, row))] if row is not None and row.enabled else []
+    else:
+        rules = await _enabled(ctx, Trigger(event.kind))
     if event.kind == Trigger.WEBHOOK.value:
         record: Mapping[str, Any] = event.payload.get("payload") or {}
         ticket: Mapping[str, Any] | None = None
@@ -364,15 +397,16 @@ async def _evaluate(ctx: AutomationContext, event: OutboxEvent, *, final: bool) 
         previous = event.payload.get("previous")
         event_key = f"event:{event.id}"
     fired = 0
-    for row in rows:
-        rule = _rule_of(ctx, row)
+    for rule_id, rule in rules:
+        if _surely_misses(rule, record):
+            continue
         result = match_conditions(rule.conditions, record, previous=previous, now=event.created_at)
         if not result.matched:
             continue
         fired += 1
         await fire(
             ctx,
-            rule_id=row.id,
+            rule_id=rule_id,
             rule=rule,
             event_key=event_key,
             result=result,

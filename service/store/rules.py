@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, String, Text, and_, delete, or_, select
+from sqlalchemy import Boolean, Float, Index, String, Text, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +26,7 @@ __all__ = [
     "new_rule_row",
     "rule_dict",
     "rule_model",
+    "rules_version",
     "save_rule",
 ]
 
@@ -145,6 +146,18 @@ async def enabled_rules(session: AsyncSession, *, trigger: Trigger | None = None
     if trigger is not None:
         stmt = stmt.where(RuleRow.trigger == trigger.value)
     return list((await session.execute(stmt.order_by(RuleRow.created_at, RuleRow.id))).scalars())
+
+
+async def rules_version(session: AsyncSession, *, trigger: Trigger) -> tuple[int, float]:
+    """(count, newest update) of the enabled rules of a trigger: changes when the set changes."""
+    row = (
+        await session.execute(
+            select(func.count(RuleRow.id), func.max(RuleRow.updated_at)).where(
+                RuleRow.enabled.is_(True), RuleRow.trigger == trigger.value
+            )
+        )
+    ).one()
+    return int(row[0] or 0), float(row[1] or 0.0)
 
 
 async def list_rules(
