@@ -154,12 +154,16 @@ async def _job(state: StateDep, queue: JobQueue, job_id: str) -> Job:
     return job
 
 
+async def _job_and_state(state: StateDep, queue: JobQueue, job_id: str) -> JobPublic:
+    # The state first, then the job: its fields are then at least as new as the state.
+    current = str(await (await _job(state, queue, job_id)).getState())
+    return _public(queue, await _job(state, queue, job_id), current)
+
+
 @router.get("/queues/{queue}/jobs/{job_id}", response_model=JobPublic, summary="Retrieve a job")
 async def job(queue: str, job_id: str, state: StateDep, _: ReadAuth) -> JobPublic:
     """One job with its state, attempts, failure reason and result."""
-    name = _queue(queue)
-    found = await _job(state, name, job_id)
-    return _public(name, found, str(await found.getState()))
+    return await _job_and_state(state, _queue(queue), job_id)
 
 
 @router.post(
@@ -172,8 +176,7 @@ async def add(queue: str, body: JobCreate, state: StateDep, _: WriteAuth) -> Job
     """Add a job (retried with exponential backoff); ``job_id`` makes the add idempotent."""
     name = _queue(queue)
     job_id = await state.jobs.enqueue(name, body.name, body.data, job_id=body.job_id)
-    found = await _job(state, name, job_id)
-    return _public(name, found, str(await found.getState()))
+    return await _job_and_state(state, name, job_id)
 
 
 @router.post(
@@ -189,5 +192,4 @@ async def retry(queue: str, job_id: str, state: StateDep, _: WriteAuth) -> JobPu
     if current != "failed":
         raise ApiError.conflict(f"job {job_id} is {current}, not failed")
     await found.retry("failed")
-    found = await _job(state, name, job_id)
-    return _public(name, found, str(await found.getState()))
+    return await _job_and_state(state, name, job_id)

@@ -82,6 +82,7 @@ def activities(resources: WorkerResources) -> list[Callable[..., Any]]:
 
     @activity.defn(name=RUN_ACTIVITY)
     async def run_scheduled_rule(inp: ScheduledRuleInput) -> ScheduledRuleResult:
+        """Evaluate the scheduled rule over the tickets once (retried by Temporal)."""
         from service.automation.context import AutomationContext
         from service.automation.scheduled import run_scheduled_rule as run
 

@@ -50,6 +50,7 @@ class TriageModel:
         texts = [row["text"] for row in rows]
 
         def pipeline() -> Pipeline:
+            """TF-IDF over word uni- and bigrams, then a seeded logistic regression."""
             return Pipeline(
                 [
                     ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),

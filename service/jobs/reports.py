@@ -67,6 +67,7 @@ async def process_export(resources: WorkerResources, job: Job) -> dict[str, Any]
     path = out_dir / f"tickets-{job.id}.jsonl"
 
     def write() -> None:
+        """Write the export file (in a thread)."""
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(t) + "\n" for t in tickets), encoding="utf-8")
 

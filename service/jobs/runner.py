@@ -76,6 +76,7 @@ def open_job_workers(
         processor = PROCESSORS[queue]
 
         async def run(job: Job, _token: str, *, _p: Processor = processor) -> Any:
+            """Run the queue's processor on one job."""
             return await _p(resources, job)
 
         workers.append(

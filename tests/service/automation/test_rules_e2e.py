@@ -171,3 +171,65 @@ async def test_update_field_chain_stops_at_depth_and_records_loop(
     assert await executions(api, rules[6]["id"], write_headers) == []
     for rule in rules:
         await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
+
+
+async def test_resolved_ticket_emails_the_requester_through_the_email_queue(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    rule = (
+        await api.post(
+            "/v1/automation/rules",
+            headers=write_headers,
+            json={
+                "name": "Tell the requester when resolved",
+                "trigger": "on_ticket_updated",
+                "conditions": {"status": {"changed_to": "resolved"}, "category": "email-test"},
+                "action": {
+                    "type": "send_notification",
+                    "channel": "email",
+                    "recipient": "requester",
+                    "subject": "{ticket_id} is resolved",
+                    "message": "Your ticket {title} has been resolved.",
+                },
+            },
+        )
+    ).json()
+    ticket = (
+        await api.post(
+            "/v1/tickets",
+            headers=write_headers,
+            json={"title": "Mouse", "category": "email-test", "requester": "eve@example.com"},
+        )
+    ).json()
+    await api.patch(
+        f"/v1/tickets/{ticket['id']}", headers=write_headers, json={"status": "in_progress"}
+    )
+    await api.patch(
+        f"/v1/tickets/{ticket['id']}", headers=write_headers, json={"status": "resolved"}
+    )
+    [fired] = await settled(api, rule["id"], write_headers, 1)
+    assert fired["outcome"] == "succeeded"
+    assert fired["conditions"][0] == {
+        "field": "status",
+        "op": "changed_to",
+        "expected": "resolved",
+        "actual": "resolved",
+        "passed": True,
+    }
+    # The execution names its job; the job is inspectable (this test service has no SMTP host,
+    # so the email fails for good and is kept).
+    url = f"/v1/jobs/queues/email/jobs/{fired['job_id']}"
+
+    async def failed() -> dict[str, Any] | None:
+        job = (await api.get(url, headers=write_headers)).json()
+        return job if job.get("state") == "failed" else None
+
+    job = await eventually(failed)
+    assert job["data"]["to"] == "eve@example.com"
+    assert job["data"]["subject"] == f"{ticket['id']} is resolved"
+    assert job["data"]["body"] == "Your ticket Mouse has been resolved."
+    assert "SMTP_HOST" in job["failed_reason"]
+    await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)

@@ -115,3 +115,46 @@ async def test_stale_tickets_escalate_once_per_episode(
     assert r.status_code == 200
     with pytest.raises(RPCError):
         await temporal_client.get_schedule_handle(schedule_id(rule["id"])).describe()
+
+
+async def test_spec_example_starts_sla_escalation_as_scheduled(
+    api: httpx.AsyncClient,
+    worker: None,
+    app_state: AppState,
+    temporal_client: Client,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    ticket = (
+        await api.post(
+            "/v1/tickets", headers=write_headers, json={"title": "Stale", "category": "spec-ex"}
+        )
+    ).json()
+    await _make_stale(app_state, ticket["id"], hours=30)
+    r = await api.post(
+        "/v1/automation/rules",
+        headers=write_headers,
+        json={
+            "name": "Escalate stale tickets after 24h",
+            "trigger": "scheduled",
+            "conditions": {"status": "open", "idle_hours": 24, "category": "spec-ex"},
+            "action": {
+                "type": "start_workflow",
+                "workflow_name": "SLA Escalation",
+                "task_queue": "itsm-high-priority",
+            },
+        },
+    )
+    assert r.status_code == 201, r.text
+    rule = r.json()
+    assert rule["enabled"] is True
+    assert rule["schedule_interval_s"] == 3600
+    await _run_once(temporal_client, rule["id"])
+    [fired] = await executions(api, rule["id"], write_headers)
+    assert fired["ticket_id"] == ticket["id"]
+    assert fired["outcome"] == "succeeded", fired
+    wf = (await api.get(f"/v1/workflows/{fired['workflow_id']}", headers=write_headers)).json()
+    assert wf["name"] == "SLA Escalation"
+    assert wf["trigger_type"] == "scheduled"
+    assert wf["task_queue"] == "itsm-high-priority"
+    await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
