@@ -148,14 +148,9 @@ class RuleEngine:
         action = rule.action
         model = self.model
         if isinstance(action, StartWorkflowAction):
-            start = model.workflow_starter(
+            return model.workflow_starter(
                 action.workflow_name, queue=action.task_queue, trigger=rule.trigger_type
             )
-
-            def start_workflow(ticket: Ticket, depth: int) -> None:
-                start(ticket)
-
-            return start_workflow
         if isinstance(action, SendNotificationAction):
             queue = model.job_queue(action.channel)
             return lambda ticket, depth: queue.submit()
@@ -173,15 +168,15 @@ class RuleEngine:
     def _match(
         self, group: _Group, record: Mapping[str, Any], previous: Mapping[str, Any] | None
     ) -> tuple[int, ...]:
-        now = self.model.env.now
         getter = group.getter
         if getter is not None:
             key = getter(record) if previous is None else (getter(record), getter(previous))
             hit = group.memo.get(key)
             if hit is None:
+                now = self.model.env.now
                 hit = group.memo[key] = self._evaluate(group, record, previous, now)
             return hit
-        return self._evaluate(group, record, previous, now)
+        return self._evaluate(group, record, previous, self.model.env.now)
 
     @staticmethod
     def _evaluate(

@@ -35,12 +35,13 @@ class _Flow:
             if callbacks is not None:
                 callbacks.append(self.resume)
                 return
-            value = event.value  # already processed: continue at once
+            value = event._value  # already processed: continue at once
 
     def resume(self, event: simpy.Event) -> None:
-        if not event.ok:
-            raise RuntimeError(f"an awaited event failed: {event.value!r}")
-        self.step(event.value)
+        # the private fields, as Environment.step reads them: this runs once per wait
+        if not event._ok:
+            raise RuntimeError(f"an awaited event failed: {event._value!r}")
+        self.step(event._value)
 
 
 def start(generator: Generator[simpy.Event, Any, Any]) -> None:

@@ -31,7 +31,7 @@ from protocol_lab.domain.rules import Rule
 from protocol_lab.domain.tickets import Priority
 from protocol_lab.domain.timeline import TriggerType
 from protocol_lab.sim import flow
-from protocol_lab.sim.arrivals import generate_arrivals, ticket_source
+from protocol_lab.sim.arrivals import iter_arrivals, ticket_source
 from protocol_lab.sim.calendar import BusinessClock
 from protocol_lab.sim.firing import RuleEngine
 from protocol_lab.sim.jobs import BullQueue
@@ -155,8 +155,8 @@ class ServiceDeskModel:
 
     def workflow_starter(
         self, name: str, *, queue: TaskQueue, trigger: TriggerType
-    ) -> Callable[[Ticket], int]:
-        """A function that starts workflow ``name`` on ``queue`` for a ticket (a rule's action)."""
+    ) -> Callable[[Ticket, int], None]:
+        """A rule action: start workflow ``name`` on ``queue`` for a ticket (at a chain depth)."""
         plan = self.plans.get(name)
         if plan is None:
             raise ScenarioError(f"no workflow named {name!r} in the catalog")
@@ -169,8 +169,9 @@ class ServiceDeskModel:
         start = recorder.start
         tracker = self.tracker
         env = self.env
+        start_flow = flow.start
 
-        def start_workflow(ticket: Ticket) -> int:
+        def start_workflow(ticket: Ticket, depth: int = 0) -> None:
             record = ticket.record
             category = record["category"]
             code = categories.get(category)
@@ -182,8 +183,7 @@ class ServiceDeskModel:
             wf = start(meta, ticket.number, now)
             ticket.active_workflows += 1
             tracker.workflow_started(now)
-            flow.start(run_workflow(self, wf, plan, pool, ticket))
-            return wf
+            start_flow(run_workflow(self, wf, plan, pool, ticket))
 
         return start_workflow
 
@@ -191,7 +191,8 @@ class ServiceDeskModel:
         self, name: str, *, queue: TaskQueue, trigger: TriggerType, ticket: Ticket
     ) -> int:
         """Start a workflow of the catalog for a ticket on a task queue; returns its index."""
-        return self.workflow_starter(name, queue=queue, trigger=trigger)(ticket)
+        self.workflow_starter(name, queue=queue, trigger=trigger)(ticket, 0)
+        return self.recorder.n_workflows - 1
 
     def finish_workflow(
         self, wf: int, *, outcome: WorkflowOutcome, code: int, ticket: Ticket
@@ -212,7 +213,7 @@ class ServiceDeskModel:
         scenario = self.scenario
         env = self.env
         began = time.perf_counter()
-        schedule = generate_arrivals(scenario, self._stream("arrivals"))
+        schedule = iter_arrivals(scenario, self._stream("arrivals"))
         horizon = scenario.horizon_s
         flow.start(ticket_source(env, schedule, self.desk))
         env.process(self.engine.scheduler(env, until=horizon))

@@ -48,6 +48,7 @@ class SlotPool:
     """``capacity`` slots served first come, first served, with time-integrated counts."""
 
     __slots__ = (
+        "_record",
         "_waiters",
         "area_busy",
         "area_wait",
@@ -85,6 +86,7 @@ class SlotPool:
         self.area_busy = 0.0
         self.last = 0.0
         self._waiters: deque[simpy.Event] = deque()
+        self._record = tracker.attempt
         tracker.pools.append(self)
 
     def advance(self, now: float) -> None:
@@ -97,7 +99,12 @@ class SlotPool:
 
     def request(self) -> simpy.Event | None:
         """Take a slot now (returns None) or get an event that fires when one is handed over."""
-        self.advance(self.env.now)
+        now = self.env.now
+        dt = now - self.last
+        if dt:
+            self.area_wait += self.waiting * dt
+            self.area_busy += self.busy * dt
+            self.last = now
         if self.free:
             self.free -= 1
             self.busy += 1
@@ -110,8 +117,12 @@ class SlotPool:
     def release(self, enqueued: float, started: float) -> None:
         """Give the slot back (to the next waiter, if any) and record the attempt."""
         now = self.env.now
-        self.advance(now)
-        self.tracker.attempt(self.code, enqueued, started, now)
+        dt = now - self.last
+        if dt:
+            self.area_wait += self.waiting * dt
+            self.area_busy += self.busy * dt
+            self.last = now
+        self._record(self.code, enqueued, started, now)
         if self._waiters:
             self.waiting -= 1
             _hand_over(self._waiters.popleft())

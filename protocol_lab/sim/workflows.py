@@ -22,6 +22,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from simpy.events import Timeout
+
 from protocol_lab.domain.catalog import (
     ActivityKind,
     ActivityStep,
@@ -209,17 +211,19 @@ def run_activity(
         grant = pool.request()
         if grant is not None:
             yield grant
-        started = env.now
+            started = env.now
+        else:
+            started = enqueued
         event(wf, step.started_code, started)
         d = step.duration()
         ok = not p_fail or model.uniform() >= p_fail
         if d > step.timeout_s:
             d = step.timeout_s
             ok = False
-        yield env.timeout(d)
+        yield Timeout(env, d)
         pool.release(enqueued, started)
         if ok:
-            event(wf, step.done_code, env.now)
+            event(wf, step.done_code, started + d)  # = env.now, as the timeout computed it
             return True
         event(wf, step.failed_codes[attempt], env.now)
         if attempt < len(step.backoff):
@@ -286,4 +290,8 @@ def run_workflow(
         else:
             outcome, final = WorkflowOutcome.FAILED, step.timeout_code
             break
-    model.finish_workflow(wf, outcome=outcome, code=final, ticket=ticket)
+    now = env.now
+    recorder.event(wf, final, now)
+    recorder.end(wf, outcome, now)
+    model.tracker.workflow_ended(now)
+    model.desk.workflow_ended(ticket)
