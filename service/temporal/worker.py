@@ -60,6 +60,10 @@ PASSTHROUGH_MODULES = (
     "fastapi",
     "starlette",
     "protocol_lab",
+    # plain data modules of the service that the workflow module imports
+    "service.settings",
+    "service.temporal.messages",
+    "service.temporal.search_attributes",
 )
 
 
@@ -184,3 +188,7 @@ async def main(
     for task in running:
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+if __name__ == "__main__":  # python -m service.temporal.worker (what `protocol-lab worker` runs)
+    asyncio.run(main())

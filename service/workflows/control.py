@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -70,7 +75,11 @@ async def _update(
         with temporal_errors(workflow_id):
             return await asyncio.wait_for(
                 handle.execute_update(
-                    update, arg, id=update_id, result_type=WorkflowState, rpc_timeout=RPC_TIMEOUT
+                    update,
+                    arg,
+                    id=update_id,
+                    result_type=WorkflowState,
+                    rpc_timeout=timedelta(seconds=UPDATE_WAIT_S),
                 ),
                 UPDATE_WAIT_S,
             )
@@ -81,7 +90,7 @@ async def _update(
                 raise ApiError.invalid(cause.message) from None
             raise ApiError.conflict(f"workflow {workflow_id}: {cause.message}") from None
         raise ApiError.conflict(f"workflow {workflow_id} refused {action}: {exc}") from None
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise ApiError.unavailable(
             f"workflow {workflow_id} did not answer within {UPDATE_WAIT_S:.0f}s (is a worker "
             "running?); retry with the same Idempotency-Key"
@@ -173,7 +182,9 @@ async def cancel_workflow(
             await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
     try:
         with temporal_errors(workflow_id):
-            await asyncio.wait_for(handle.result(rpc_timeout=RPC_TIMEOUT), CANCEL_WAIT_S)
+            await asyncio.wait_for(
+                handle.result(rpc_timeout=timedelta(seconds=CANCEL_WAIT_S)), CANCEL_WAIT_S
+            )
     except (WorkflowFailureError, TimeoutError):
         pass
     timeline = await get_timeline(ctx, workflow_id)

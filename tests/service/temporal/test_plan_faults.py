@@ -1,0 +1,240 @@
+"""Faults, on a Temporal dev server of their own (the session's is not disturbed):
+
+- the worker process is killed with SIGKILL while 200 workflows are mid-flight; a new worker
+  takes over, every workflow completes and no timeline misses or repeats a step;
+- the Temporal server is stopped and restarted on the same state file; running workflows go on,
+  and while it is down the API answers 503 with a JSON error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from protocol_lab.domain import Catalog, load_catalog
+from service.api.errors import ApiError
+from service.app import create_app
+from service.settings import Settings
+from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
+from service.temporal.resources import WorkerResources
+from service.temporal.timeline import build_timeline
+from service.temporal.worker import build_workers
+from service.workflows import get_status, signal_workflow, start_workflow
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis, pytest.mark.slow]
+
+TOKEN = "fault-token"
+
+
+@dataclass
+class Ctx:
+    settings: Settings
+    temporal: Client | None
+    catalog: Catalog
+
+
+@pytest.fixture(scope="module")
+def fault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def fault_server(fault_dir: Path) -> Iterator[EmbeddedTemporal]:
+    server = EmbeddedTemporal(state_dir=fault_dir / "temporal", ui=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_settings(
+    fault_server: EmbeddedTemporal, embedded_redis: EmbeddedRedis, fault_dir: Path
+) -> Settings:
+    return Settings(
+        temporal_address=fault_server.address,
+        redis_url=embedded_redis.url,
+        database_url=f"sqlite+aiosqlite:///{fault_dir / 'service.db'}",
+        state_dir=fault_dir,
+        api_tokens={TOKEN: ["admin"]},
+    )
+
+
+@pytest.fixture
+async def ctx(fault_server: EmbeddedTemporal, fault_settings: Settings) -> AsyncIterator[Ctx]:
+    client = await Client.connect(fault_server.address)
+    return Ctx(settings=fault_settings, temporal=client, catalog=load_catalog())
+
+
+async def wait_closed(client: Client, *, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        running = await client.count_workflows("ExecutionStatus = 'Running'")
+        if running.count == 0:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{running.count} workflows still running after {within}s")
+
+
+def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
+        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database_url or "",
+        "STATE_DIR": str(settings.state_dir),
+        "WORKER_TASK_QUEUES": queue,
+    }
+    # the same main() as `protocol-lab worker`
+    argv = [sys.executable, "-m", "service.temporal.worker"]
+    return ChildProcess(name, argv, settings.state_dir / "logs" / f"{name}.log", env)
+
+
+async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
+    assert ctx.temporal is not None
+    client = ctx.temporal
+    plan = ctx.catalog["VPN Access Revocation"]
+    gate = asyncio.Semaphore(16)
+
+    async def launch(i: int) -> str:
+        async with gate:
+            wf = await start_workflow(
+                ctx,
+                name=plan.name,
+                task_queue="itsm-network",
+                input={"ticket_id": f"TKT-{i}"},
+                time_scale=2,  # lookup ~1.5 s, revoke ~10 s, terminate ~5 s (emulated)
+            )
+        return str(wf["id"])
+
+    async def confirm(wf: str) -> None:
+        # kept for its step if it comes early; a retry with the same update id is answered once
+        async with gate:
+            for attempt in range(5):
+                try:
+                    await signal_workflow(
+                        ctx,
+                        wf,
+                        signal_name="revocation_confirmed",
+                        payload={"by": "sec"},
+                        update_id=f"confirm-{wf}",
+                    )
+                    return
+                except ApiError:
+                    if attempt == 4:
+                        raise
+
+    ids = await asyncio.gather(*(launch(i) for i in range(200)))
+    first = worker_process(ctx.settings, "worker-1", "itsm-network")
+    first.start()
+    try:
+        # wait until the worker is busy with the first steps, then kill it mid-flight
+        for _ in range(300):
+            first.check_alive()
+            desc = await client.get_workflow_handle(ids[-1]).describe()
+            if desc.raw_description.pending_activities:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        first.kill()
+        running = await client.count_workflows("ExecutionStatus = 'Running'")
+        assert running.count == len(ids)
+    finally:
+        first.stop()
+
+    second = worker_process(ctx.settings, "worker-2", "itsm-network")
+    second.start()
+    try:
+        await asyncio.gather(*(confirm(wf) for wf in ids))
+        await wait_closed(client, within=180)
+    finally:
+        second.stop()
+
+    expected = [step.detail for step in plan.steps]
+    for wf in ids:
+        status = await get_status(ctx, wf)
+        assert status["status"] == "completed", wf
+        history = await client.get_workflow_handle(wf).fetch_history()
+        timeline = await build_timeline(wf, list(history.events), converter=client.data_converter)
+        started = [e.detail for e in timeline.events if e.event == "activity_started"]
+        assert started == expected, wf
+        done = Counter(
+            e.step for e in timeline.events if e.event in ("activity_completed", "signal_received")
+        )
+        assert done == Counter(step.id for step in plan.steps), wf
+
+
+async def test_temporal_restart_keeps_workflows_running(
+    ctx: Ctx, fault_server: EmbeddedTemporal, fault_settings: Settings
+) -> None:
+    assert ctx.temporal is not None
+    resources = await WorkerResources.open(fault_settings, temporal=ctx.temporal)
+    [worker] = build_workers(ctx.temporal, resources, task_queues=["itsm-accessories"])
+    app = create_app(fault_settings)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with worker, app.router.lifespan_context(app):
+        api = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=60
+        )
+        ids = []
+        for _ in range(10):
+            created = await api.post(
+                "/v1/workflows",
+                headers=headers,
+                json={
+                    "name": "Laptop Provisioning - New Hire",
+                    "task_queue": "itsm-accessories",
+                    "time_scale": 3600,
+                },
+            )
+            ids.append(created.json()["id"])
+        for wf in ids:
+            for _ in range(100):
+                if (await get_status(ctx, wf))["steps_completed"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+
+        await asyncio.to_thread(fault_server.stop)
+        down: list[Any] = [
+            await api.get("/v1/workflows", headers=headers),
+            await api.get(f"/v1/workflows/{ids[0]}/status", headers=headers),
+            await api.post(
+                "/v1/workflows",
+                headers=headers,
+                json={"name": "Password Reset", "task_queue": "itsm-workflows"},
+            ),
+        ]
+        for response in down:
+            assert response.status_code == 503
+            assert response.json()["type"] == "api_error"
+            assert "Temporal" in response.json()["message"]
+
+        await asyncio.to_thread(fault_server.start)
+        for wf in ids:
+            for attempt in range(50):
+                try:
+                    await signal_workflow(
+                        ctx, wf, signal_name="approval_received", payload={"decision": "approved"}
+                    )
+                    break
+                except Exception:
+                    if attempt == 49:
+                        raise
+                    await asyncio.sleep(0.2)
+        await wait_closed(ctx.temporal, within=60)
+        for wf in ids:
+            got = (await api.get(f"/v1/workflows/{wf}", headers=headers)).json()
+            assert got["status"] == "completed"
+            events = [e["event"] for e in got["timeline"]]
+            assert events.count("activity_started") == 5
+        await api.aclose()
+    await resources.close()
