@@ -7,7 +7,6 @@ flat arrays:
 - one row per attempt on a queue: queue, enqueued, started, ended (seconds);
 - one snapshot per queue every ``interval_s``: waiting, busy, capacity and the integrals, from
   which mean length and utilisation over each interval follow exactly;
-- the number of workflows in the system, with its integral (for Little's law).
 
 :meth:`MetricsTracker.queue_metrics` and :meth:`MetricsTracker.attempts_frame` build polars
 frames from them.
@@ -51,9 +50,6 @@ class MetricsTracker:
         self.s_area_wait = array("d")
         self.s_area_busy = array("d")
         self.marks: dict[str, tuple[float, list[tuple[float, float]]]] = {}
-        self.wip = 0
-        self.wip_area = 0.0
-        self._wip_last = 0.0
 
     def attempt(self, queue: int, enqueued: float, started: float, ended: float) -> None:
         """Record one attempt (activity or job) on a queue."""
@@ -61,22 +57,6 @@ class MetricsTracker:
         self.a_enq.append(enqueued)
         self.a_start.append(started)
         self.a_end.append(ended)
-
-    def workflow_started(self, now: float) -> None:
-        """A workflow entered the system."""
-        self.wip_area += self.wip * (now - self._wip_last)
-        self._wip_last = now
-        self.wip += 1
-
-    def workflow_ended(self, now: float) -> None:
-        """A workflow left the system."""
-        self.wip_area += self.wip * (now - self._wip_last)
-        self._wip_last = now
-        self.wip -= 1
-
-    def wip_integral(self, now: float) -> float:
-        """Workflow-seconds spent in the system up to ``now``."""
-        return self.wip_area + self.wip * (now - self._wip_last)
 
     def mark(self, name: str, now: float) -> None:
         """Remember every queue's time integrals at a named instant (warm-up end, horizon)."""

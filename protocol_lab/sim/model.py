@@ -167,7 +167,6 @@ class ServiceDeskModel:
         categories = self._category_codes
         recorder = self.recorder
         start = recorder.start
-        tracker = self.tracker
         env = self.env
         start_flow = flow.start
 
@@ -182,7 +181,6 @@ class ServiceDeskModel:
             meta = static | _PRIORITIES.get(record["priority"], 0) << 32 | code << 40
             wf = start(meta, ticket.number, now)
             ticket.active_workflows += 1
-            tracker.workflow_started(now)
             start_flow(run_workflow(self, wf, plan, pool, ticket))
 
         return start_workflow
@@ -201,7 +199,6 @@ class ServiceDeskModel:
         now = self.env.now
         self.recorder.event(wf, code, now)
         self.recorder.end(wf, outcome, now)
-        self.tracker.workflow_ended(now)
         self.desk.workflow_ended(ticket)
 
     # -- running --------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class TimelineRecorder:
         self.wf_start = array("d")
         self.wf_end = array("d")
         self.wf_status = array("b")
+        self.wip = 0
+        self.wip_area = 0.0
+        self._wip_last = 0.0
         self._key_append = self.ev_key.append
         self._t_append = self.ev_t.append
         if not events:
@@ -87,7 +90,14 @@ class TimelineRecorder:
         return plan | queue << 16 | trigger << 24 | priority << 32 | category << 40
 
     def start(self, meta: int, ticket: int, now: float) -> int:
-        """Register a workflow that starts now (``meta`` from :meth:`meta`); returns its index."""
+        """Register a workflow that starts now (``meta`` from :meth:`meta`); returns its index.
+
+        Also keeps the number of workflows in progress and its time integral (work in progress
+        for Little's law).
+        """
+        self.wip_area += self.wip * (now - self._wip_last)
+        self._wip_last = now
+        self.wip += 1
         wf = len(self.wf_start)
         self.wf_meta.append(meta)
         self.wf_ticket.append(ticket)
@@ -106,8 +116,15 @@ class TimelineRecorder:
 
     def end(self, wf: int, outcome: WorkflowOutcome, now: float) -> None:
         """Mark a workflow as ended."""
+        self.wip_area += self.wip * (now - self._wip_last)
+        self._wip_last = now
+        self.wip -= 1
         self.wf_end[wf] = now
         self.wf_status[wf] = int(outcome)
+
+    def wip_integral(self, now: float) -> float:
+        """Workflow-seconds spent in the system up to ``now``."""
+        return self.wip_area + self.wip * (now - self._wip_last)
 
     # -- reading --------------------------------------------------------------------------
 

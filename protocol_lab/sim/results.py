@@ -220,7 +220,9 @@ class SimulationResult:
             end = np.where(ended, a["end"], self.end_s)
             lam = len(a["start"]) / span
             w = float(np.mean(end - a["start"]))
-            rows.append(("system", "workflows", t.wip_integral(self.end_s) / span, lam, w))
+            rows.append(
+                ("system", "workflows", self.recorder.wip_integral(self.end_s) / span, lam, w)
+            )
         frame = pl.DataFrame(
             rows, schema=["scope", "name", "L", "arrival_rate", "W_s"], orient="row"
         )

@@ -200,13 +200,16 @@ def compile_plan(
 
 
 def run_activity(
-    model: ServiceDeskModel, wf: int, step: ActivityRun, pool: SlotPool
+    model: ServiceDeskModel, wf: int, step: ActivityRun, pool: SlotPool, *, first: int = 0
 ) -> Generator[Any, Any, bool]:
-    """Process fragment: run an activity with its retries; True when it completed."""
+    """Process fragment: run an activity with its retries from attempt ``first`` (0-based,
+    after the backoff of the failed attempt before it); True when it completed."""
     env = model.env
     event = model.recorder.event
     p_fail = step.failure_probability
-    for attempt in range(step.max_attempts):
+    if first and first - 1 < len(step.backoff):
+        yield Timeout(env, step.backoff[first - 1])
+    for attempt in range(first, step.max_attempts):
         enqueued = env.now
         grant = pool.request()
         if grant is not None:
@@ -253,19 +256,51 @@ def compensate(
 def run_workflow(
     model: ServiceDeskModel, wf: int, plan: CompiledPlan, pool: SlotPool, ticket: Ticket
 ) -> Generator[Any, Any, None]:
-    """Process: one workflow execution from start to its terminal event."""
+    """Process: one workflow execution from start to its terminal event.
+
+    The first attempt of an activity is written out here rather than delegated to
+    :func:`run_activity` (which handles retries): most activities succeed at once, and this
+    loop runs for every workflow of a run.
+    """
     env = model.env
     recorder = model.recorder
-    recorder.event(wf, plan.started_code, env.now)
+    event = recorder.event
+    record = recorder.record_events
+    if record:
+        event(wf, plan.started_code, env.now)
     done: list[ActivityRun] = []
     outcome = WorkflowOutcome.COMPLETED
     final = plan.completed_code
     for step in plan.steps:
-        if isinstance(step, ActivityRun):
-            ok = yield from run_activity(model, wf, step, pool)
-            if not ok:
-                outcome, final = WorkflowOutcome.FAILED, step.workflow_failed_code
-                break
+        if type(step) is ActivityRun:
+            # first attempt, inline; failures go on in run_activity with the retries
+            enqueued = env.now
+            grant = pool.request()
+            if grant is not None:
+                yield grant
+                started = env.now
+            else:
+                started = enqueued
+            if record:
+                event(wf, step.started_code, started)
+            d = step.duration()
+            p_fail = step.failure_probability
+            ok = not p_fail or model.uniform() >= p_fail
+            if d > step.timeout_s:
+                d = step.timeout_s
+                ok = False
+            yield Timeout(env, d)
+            pool.release(enqueued, started)
+            if ok:
+                if record:
+                    event(wf, step.done_code, started + d)
+            else:
+                if record:
+                    event(wf, step.failed_codes[0], started + d)
+                ok = yield from run_activity(model, wf, step, pool, first=1)
+                if not ok:
+                    outcome, final = WorkflowOutcome.FAILED, step.workflow_failed_code
+                    break
             if step.compensation is not None:
                 done.append(step)
             if step.ticket_fields:
@@ -273,6 +308,7 @@ def run_workflow(
             if step.job_queue is not None:
                 step.job_queue.submit()
             continue
+        assert isinstance(step, SignalWait)
         recorder.event(wf, step.started_code, env.now)
         result = yield from model.signals.wait(step)
         if result is SignalOutcome.RECEIVED:
@@ -291,7 +327,7 @@ def run_workflow(
             outcome, final = WorkflowOutcome.FAILED, step.timeout_code
             break
     now = env.now
-    recorder.event(wf, final, now)
+    if record:
+        event(wf, final, now)
     recorder.end(wf, outcome, now)
-    model.tracker.workflow_ended(now)
     model.desk.workflow_ended(ticket)
