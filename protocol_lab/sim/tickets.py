@@ -101,7 +101,7 @@ class TicketDesk:
         record["created_at"] = record["updated_at"] = record["last_activity_at"] = now
         ticket = Ticket(number, stream, record)
         self.on_created(ticket)
-        if not ticket.active_workflows:
+        if not ticket.active_workflows and self.resolution[stream] is not None:
             self.hand_to_agents(ticket)
         return ticket
 
@@ -125,7 +125,11 @@ class TicketDesk:
     def workflow_ended(self, ticket: Ticket) -> None:
         """A workflow of this ticket ended; if none is left and it is open, agents take it."""
         ticket.active_workflows -= 1
-        if not ticket.active_workflows and not ticket.closed:
+        if (
+            not ticket.active_workflows
+            and self.resolution[ticket.stream] is not None
+            and not ticket.closed
+        ):
             self.hand_to_agents(ticket)
 
     def hand_to_agents(self, ticket: Ticket) -> None:

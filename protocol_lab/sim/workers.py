@@ -48,7 +48,10 @@ class SlotPool:
     """``capacity`` slots served first come, first served, with time-integrated counts."""
 
     __slots__ = (
-        "_record",
+        "_end_append",
+        "_enq_append",
+        "_q_append",
+        "_start_append",
         "_waiters",
         "area_busy",
         "area_wait",
@@ -86,7 +89,11 @@ class SlotPool:
         self.area_busy = 0.0
         self.last = 0.0
         self._waiters: deque[simpy.Event] = deque()
-        self._record = tracker.attempt
+        # the tracker's attempt columns, appended to directly (once per attempt)
+        self._q_append = tracker.a_queue.append
+        self._enq_append = tracker.a_enq.append
+        self._start_append = tracker.a_start.append
+        self._end_append = tracker.a_end.append
         tracker.pools.append(self)
 
     def advance(self, now: float) -> None:
@@ -122,7 +129,10 @@ class SlotPool:
             self.area_wait += self.waiting * dt
             self.area_busy += self.busy * dt
             self.last = now
-        self._record(self.code, enqueued, started, now)
+        self._q_append(self.code)
+        self._enq_append(enqueued)
+        self._start_append(started)
+        self._end_append(now)
         if self._waiters:
             self.waiting -= 1
             _hand_over(self._waiters.popleft())
