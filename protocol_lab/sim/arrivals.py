@@ -12,17 +12,28 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 import simpy
 
+from protocol_lab.domain.errors import ScenarioError
+from protocol_lab.domain.paths import DATA_DIR
 from protocol_lab.sim.scenario import Scenario
 
 if TYPE_CHECKING:
     from protocol_lab.sim.tickets import TicketDesk
 
-__all__ = ["ArrivalSchedule", "generate_arrivals", "iter_arrivals", "ticket_source"]
+__all__ = [
+    "ArrivalSchedule",
+    "generate_arrivals",
+    "iter_arrivals",
+    "observed_arrivals",
+    "ticket_source",
+]
 
 _CHUNK = 2048
 
@@ -34,6 +45,7 @@ class ArrivalSchedule:
     times: np.ndarray
     stream: np.ndarray
     title: np.ndarray
+    titles: tuple[str, ...] | None = None  # observed arrivals: ``title`` indexes this list
 
     def __len__(self) -> int:
         return len(self.times)
@@ -48,6 +60,9 @@ def iter_arrivals(
     times, not all of them. At most ``max_tickets`` arrivals are produced.
     """
     arrivals = scenario.arrivals
+    if arrivals.observed is not None:
+        yield observed_arrivals(scenario)
+        return
     horizon_s = scenario.horizon_s
     hours = max(1, math.ceil(scenario.horizon_hours))
     default = arrivals.profile.hourly_factors(scenario.start, hours)
@@ -84,9 +99,50 @@ def iter_arrivals(
             return
 
 
+def observed_arrivals(scenario: Scenario) -> ArrivalSchedule:
+    """The recorded arrivals of ``scenario.arrivals.observed`` within the horizon, in order."""
+    path = Path(str(scenario.arrivals.observed))
+    file = path if path.is_absolute() else DATA_DIR / path
+    try:
+        frame = pl.read_parquet(file) if file.suffix == ".parquet" else pl.read_csv(file)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ScenarioError(f"{file}: cannot read observed arrivals: {exc}") from exc
+    missing = {"created_at", "category", "priority", "title"} - set(frame.columns)
+    if missing:
+        raise ScenarioError(f"{file}: observed arrivals need columns {sorted(missing)}")
+    created = frame["created_at"]
+    if created.dtype == pl.String:
+        created = created.str.to_datetime(time_zone="UTC")
+    elif isinstance(created.dtype, pl.Datetime) and created.dtype.time_zone is None:
+        created = created.dt.replace_time_zone("UTC")
+    origin_us = int(scenario.start.timestamp() * 1_000_000)
+    seconds = (created.dt.epoch("us").to_numpy() - origin_us) / 1e6
+    streams = {(s.category, s.priority.value): k for k, s in enumerate(scenario.arrivals.streams)}
+    keys = list(zip(frame["category"].to_list(), frame["priority"].to_list(), strict=True))
+    unknown = sorted({f"{c}/{p}" for c, p in keys if (c, p) not in streams})
+    if unknown:
+        raise ScenarioError(f"{file}: no arrival stream for {unknown}; add streams for them")
+    titles = list(dict.fromkeys(frame["title"].to_list()))
+    index = {t: i for i, t in enumerate(titles)}
+    stream = np.array([streams[k] for k in keys], dtype=np.int16)
+    title = np.array([index[t] for t in frame["title"].to_list()], dtype=np.int32)
+    keep = (seconds >= 0) & (seconds < scenario.horizon_s)
+    order = np.argsort(seconds[keep], kind="stable")
+    if scenario.max_tickets is not None:
+        order = order[: scenario.max_tickets]
+    return ArrivalSchedule(
+        times=seconds[keep][order],
+        stream=stream[keep][order],
+        title=title[keep][order],
+        titles=tuple(titles),
+    )
+
+
 def generate_arrivals(scenario: Scenario, rng: np.random.Generator) -> ArrivalSchedule:
     """Every arrival of the scenario at once (the blocks of :func:`iter_arrivals`, joined)."""
     blocks = list(iter_arrivals(scenario, rng))
+    if len(blocks) == 1:
+        return blocks[0]
     return ArrivalSchedule(
         times=np.concatenate([b.times for b in blocks]),
         stream=np.concatenate([b.stream for b in blocks]),
@@ -101,6 +157,8 @@ def ticket_source(
     open_ticket = desk.open_ticket
     timeout = env.timeout
     for block in blocks:
+        if block.titles is not None:
+            open_ticket = partial(desk.open_ticket_titled, titles=block.titles)
         for a in range(0, len(block), _CHUNK):
             times = block.times[a : a + _CHUNK].tolist()
             streams = block.stream[a : a + _CHUNK].tolist()

@@ -82,11 +82,18 @@ class ArrivalStream(_Frozen):
 
 
 class Arrivals(_Frozen):
-    """All ticket streams, their default profile, and an overall forecast factor."""
+    """All ticket streams, their default profile, and an overall forecast factor.
+
+    ``observed`` replays recorded arrivals instead of drawing Poisson ones: a Parquet or CSV
+    file (relative to ``data/`` unless absolute) with columns ``created_at`` (UTC time),
+    ``category``, ``priority`` and ``title``; each row is matched to the stream of its category
+    and priority (which supplies the agents' resolution time).
+    """
 
     profile: HourOfWeekProfile = Field(default_factory=HourOfWeekProfile.flat)
     scale: float = Field(default=1.0, gt=0, description="multiplies every stream's rate")
     streams: tuple[ArrivalStream, ...] = Field(min_length=1)
+    observed: str | None = Field(default=None, description="recorded arrivals to replay")
 
     @property
     def tickets_per_week(self) -> float:

@@ -67,6 +67,9 @@ class TicketDesk:
         self.resolution = list(resolution)
         self.clock = clock
         self.rules: RuleEngine | None = None
+        self._index: dict[tuple[int, str], int] = {
+            (k, t): i for k, s in enumerate(streams) for i, t in enumerate(s.titles)
+        }
         self.on_created: Callable[[Ticket], None] = _unwired
         self._templates: list[list[dict[str, Any]]] = [
             [
@@ -104,6 +107,16 @@ class TicketDesk:
         if not ticket.active_workflows and self.resolution[stream] is not None:
             self.hand_to_agents(ticket)
         return ticket
+
+    def open_ticket_titled(self, stream: int, title: int, *, titles: Sequence[str]) -> Ticket:
+        """Open a ticket of ``stream`` with the title ``titles[title]`` (observed arrivals)."""
+        known = self._index.get((stream, titles[title]))
+        if known is None:
+            record = dict(self._templates[stream][0])
+            record["title"] = titles[title]
+            known = self._index[(stream, titles[title])] = len(self._templates[stream])
+            self._templates[stream].append(record)
+        return self.open_ticket(stream, known)
 
     def update(self, ticket: Ticket, fields: Mapping[str, Any], *, depth: int = 0) -> bool:
         """Set fields; if anything changed, stamp the ticket and fire the updated rules."""

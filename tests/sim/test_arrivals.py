@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
-from protocol_lab.sim import HourOfWeekProfile, load_scenario
+from protocol_lab.domain import ScenarioError
+from protocol_lab.sim import HourOfWeekProfile, load_scenario, simulate
 from protocol_lab.sim.arrivals import generate_arrivals
 
 
@@ -53,3 +56,45 @@ def test_arrivals_follow_rates_and_profile() -> None:
 def test_max_tickets_caps_the_arrivals() -> None:
     s = load_scenario("mmc_validation").model_copy(update={"max_tickets": 500})
     assert len(generate_arrivals(s, np.random.default_rng(2))) == 500
+
+
+def test_observed_arrivals_are_replayed_and_matched_by_the_rules(tmp_path: Path) -> None:
+    file = tmp_path / "observed.parquet"
+    pl.DataFrame(
+        {
+            "created_at": [
+                datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+                datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
+                datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
+                datetime(2026, 11, 9, 10, 0, tzinfo=UTC),  # after the horizon
+            ],
+            "category": ["access", "hardware", "software", "access"],
+            "priority": ["P3", "P3", "P4", "P3"],
+            "title": ["Password reset please", "Laptop for a contractor", "Install IDE", "x"],
+        }
+    ).write_parquet(file)
+    base = load_scenario("service_desk_month").with_horizon(24, warmup_hours=0)
+    arrivals = base.arrivals.model_copy(update={"observed": str(file)})
+    result = simulate(base.model_copy(update={"arrivals": arrivals}), seed=1)
+    assert result.tickets == 3
+    names = sorted(result.workflows["workflow_name"].to_list())
+    assert "Laptop Provisioning - New Hire" in names
+    assert "Password Reset" in names
+    started = result.events.filter(event="workflow_started").sort("timestamp")
+    assert started["timestamp"][0] == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def test_observed_arrivals_without_a_stream_are_refused(tmp_path: Path) -> None:
+    file = tmp_path / "observed.csv"
+    pl.DataFrame(
+        {
+            "created_at": ["2026-11-02T09:00:00Z"],
+            "category": ["facilities"],
+            "priority": ["P2"],
+            "title": ["Broken chair"],
+        }
+    ).write_csv(file)
+    base = load_scenario("service_desk_month").with_horizon(24, warmup_hours=0)
+    arrivals = base.arrivals.model_copy(update={"observed": str(file)})
+    with pytest.raises(ScenarioError, match="facilities/P2"):
+        simulate(base.model_copy(update={"arrivals": arrivals}))
