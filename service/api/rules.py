@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from protocol_lab.domain import Rule, RuleCycleError, RuleError, Trigger
+from protocol_lab.domain import Rule, RuleCycleError, RuleError, StartWorkflowAction, Trigger
 from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
@@ -187,6 +187,15 @@ def _domain_rule(raw: dict[str, Any]) -> Rule:
         raise ApiError.invalid(str(exc)) from exc
 
 
+def _check_workflow(state: StateDep, rule: Rule) -> None:
+    action = rule.action
+    if isinstance(action, StartWorkflowAction) and action.workflow_name not in state.catalog:
+        known = ", ".join(sorted(state.catalog))
+        raise ApiError.invalid(
+            f"action.workflow_name: no workflow named {action.workflow_name!r}; known: {known}"
+        )
+
+
 async def _check_cycles(session: SessionDep, *, rule_id: str, rule: Rule) -> None:
     try:
         await check_rule_set(session, rule_id=rule_id, rule=rule)
@@ -256,6 +265,7 @@ async def create(
 ) -> RulePublic:
     """Create a rule, validated per trigger and action type; enabled defaults to true."""
     rule = _domain_rule(body.model_dump(exclude_none=True))
+    _check_workflow(state, rule)
     rule_id = new_id("rule")
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     if idempotency_key is not None:
@@ -307,6 +317,7 @@ async def update(
     if merged.get("schedule_interval_s") is not None:
         raw["schedule_interval_s"] = merged["schedule_interval_s"]
     rule = _domain_rule(raw)
+    _check_workflow(state, rule)
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     was_enabled = row.enabled
     row = await save_rule(session, row=row, rule=rule, toggled=was_enabled != rule.enabled)

@@ -31,6 +31,10 @@ def _updater(name: str, when: str, to: str) -> dict[str, Any]:
         ),
         ({**P1_RULE, "action": {"type": "start_workflow"}}, "workflow_name"),
         (
+            {**P1_RULE, "action": {**P1_RULE["action"], "workflow_name": "Make Coffee"}},
+            "no workflow named 'Make Coffee'",
+        ),
+        (
             {**P1_RULE, "action": {"type": "update_field", "field": "id", "value": "x"}},
             "field must be one of",
         ),

@@ -233,3 +233,37 @@ async def test_resolved_ticket_emails_the_requester_through_the_email_queue(
     assert job["data"]["body"] == "Your ticket Mouse has been resolved."
     assert "SMTP_HOST" in job["failed_reason"]
     await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
+
+
+async def test_an_action_that_cannot_succeed_is_recorded_as_failed(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    rule = (
+        await api.post(
+            "/v1/automation/rules",
+            headers=write_headers,
+            json={
+                "name": "Acknowledge to the requester",
+                "trigger": "on_ticket_created",
+                "conditions": {"category": "no-requester"},
+                "action": {
+                    "type": "send_notification",
+                    "recipient": "requester",
+                    "message": "We got {ticket_id}",
+                },
+            },
+        )
+    ).json()
+    ticket = (
+        await api.post(
+            "/v1/tickets", headers=write_headers, json={"title": "Anon", "category": "no-requester"}
+        )
+    ).json()
+    [fired] = await settled(api, rule["id"], write_headers, 1)
+    assert fired["outcome"] == "failed"
+    assert fired["detail"] == f"ticket {ticket['id']} has no requester"
+    assert fired["job_id"] is None
+    await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
