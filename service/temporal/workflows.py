@@ -30,7 +30,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from protocol_lab.domain.catalog import (
@@ -198,6 +198,9 @@ class PlanWorkflow:
                 **self._activity_options(step),
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                # the workflow is being cancelled: the running step stops, compensation follows
+                raise asyncio.CancelledError() from None
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)
             raise _PlanFailedError(f"{step.detail} failed: {cause}") from None
         return outcome

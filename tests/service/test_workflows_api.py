@@ -292,3 +292,22 @@ async def test_list_filters_and_bad_parameters(
         assert response.status_code == 400, params
         assert response.json()["type"] == "invalid_request"
     await api.post(f"/v1/workflows/{wf['id']}/cancel", headers=write_headers)
+
+
+async def test_the_spec_curl_body_with_line_continuations_is_accepted(
+    api: httpx.AsyncClient, write_headers: dict[str, str]
+) -> None:
+    # exactly the bytes `curl -d '{\ ... }'` sends for the API page's example
+    body = (
+        b'{\\\n    "name": "VPN Access Revocation",\\\n    "task_queue": "itsm-network",\\\n'
+        b'    "trigger_type": "manual",\\\n'
+        b'    "input": { "ticket_id": "TKT-5102", "user_id": "usr_9xKmPq" }\\\n  }'
+    )
+    headers = {**write_headers, "Content-Type": "application/json"}
+    response = await api.post("/v1/workflows", headers=headers, content=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "VPN Access Revocation"
+    await api.post(f"/v1/workflows/{response.json()['id']}/cancel", headers=write_headers)
+    broken = await api.post("/v1/workflows", headers=headers, content=b'{"name": \\\n')
+    assert broken.status_code == 400
+    assert broken.json()["type"] == "invalid_request"

@@ -240,3 +240,29 @@ async def test_pause_and_resume(
     assert events.index(("workflow_paused", "Paused by user")) < events.index(
         ("workflow_resumed", "Maintenance over")
     )
+
+
+async def test_cancel_during_a_running_step(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    wait_for: Any,
+    app_state: AppState,
+) -> None:
+    wf = await start(api, write_headers, **LAPTOP, time_scale=1)
+    await wait_for(wf, "active", steps_completed=1)
+    moved = await api.post(f"/v1/workflows/{wf}/signal", headers=write_headers, json=APPROVAL)
+    assert moved.json()["current_step"] == "Provisioning asset"  # ~30 minutes at time_scale 1
+    cancelled = await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "failed"
+    assert [(e["event"], e["detail"]) for e in body["timeline"][-3:]] == [
+        ("compensation_started", "Reserved asset released"),
+        ("compensation_completed", "Reserved asset released"),
+        ("workflow_cancelled", "Cancelled by user"),
+    ]
+    assert ("activity_completed", "Asset provisioned (emulated)") not in [
+        (e["event"], e["detail"]) for e in body["timeline"]
+    ]
+    assert await held_assets(app_state, wf) == []
