@@ -115,6 +115,103 @@ def report(
     typer.echo(f"report written to {index}")
 
 
+@app.command(help="Replay a simulated scenario against a running service and compare.")
+def replay(
+    scenario: Annotated[str, typer.Argument(help="scenario name or YAML file")] = "demo_day",
+    base_url: Annotated[str, typer.Option(help="the API")] = "http://127.0.0.1:3000",
+    token: Annotated[str, typer.Option(envvar="PROTOCOL_LAB_TOKEN", help="bearer token")] = "",
+    compression: Annotated[
+        float, typer.Option(help="simulated seconds per second; equal to the service's TIME_SCALE")
+    ] = 600.0,
+    until_hours: Annotated[float | None, typer.Option(help="cut the script here")] = None,
+    concurrency: Annotated[int, typer.Option(help="API calls in flight at most")] = 16,
+    out: Annotated[str, typer.Option(help="folder for the comparison report")] = "out/replay",
+) -> None:
+    """Simulate, replay through the client, read the timelines back, write a comparison."""
+    import asyncio
+    from datetime import timedelta
+    from pathlib import Path
+
+    from protocol_lab.client import AsyncClient
+    from protocol_lab.compare import compare
+    from protocol_lab.replay import (
+        ReplayScript,
+        load_replayed,
+        patient_retry,
+        replay_async,
+        simulated_timelines,
+    )
+    from protocol_lab.sim import load_scenario
+
+    spec = load_scenario(scenario)
+    script, result = ReplayScript.from_simulation(spec, until_hours=until_hours)
+    typer.echo(
+        f"{len(script)} calls over {script.end_s / 3600:.1f} simulated hours: "
+        f"{script.wall_seconds(compression) / 60:.1f} min at {compression:g}x"
+    )
+
+    async def play() -> tuple[object, object]:
+        async with AsyncClient(
+            base_url=base_url, token=token or None, retry=patient_retry(), timeout=30.0
+        ) as client:
+            played = await replay_async(
+                script, client, compression=compression, concurrency=concurrency
+            )
+            return played, await load_replayed(played, client)
+
+    played, real = asyncio.run(play())
+    as_of = script.origin + timedelta(seconds=script.end_s)
+    comparison = compare(
+        simulated_timelines(result, until_s=script.end_s),
+        real,  # type: ignore[arg-type]
+        as_of=as_of,
+    )
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / "comparison.html"
+    page.write_text(
+        "<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif'>"
+        + comparison.to_html(folder)
+        + "</body>",
+        encoding="utf-8",
+    )
+    typer.echo(str(played.summary()))  # type: ignore[attr-defined]
+    for line in comparison.summary_lines():
+        typer.echo(line)
+    typer.echo(f"comparison written to {page}")
+
+
+@app.command(help="Simulated service-desk day replayed against the embedded stack; HTML report.")
+def demo(
+    out: Annotated[str, typer.Option(help="output folder (report.html, pictures, state)")] = "out",
+    scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo_day",
+    compression: Annotated[
+        float, typer.Option(help="simulated seconds per wall second (= TIME_SCALE)")
+    ] = 600.0,
+    until_hours: Annotated[float, typer.Option(help="simulated hours replayed")] = 36.0,
+) -> None:
+    """Start the stack, replay, compare, write ``<out>/report.html``, stop the stack."""
+    from protocol_lab.demo import run_demo
+
+    try:
+        result = run_demo(
+            out,
+            scenario=scenario,
+            compression=compression,
+            until_hours=until_hours,
+            echo=typer.echo,
+        )
+    except KeyboardInterrupt:
+        typer.echo("interrupted; the stack is stopped")
+        raise typer.Exit(130) from None
+    typer.echo(str(result.replay.summary()))
+    typer.echo("simulation against the service (sim / service):")
+    for line in result.comparison.summary_lines():
+        typer.echo("  " + line)
+    typer.echo(f"report     {result.report}")
+    typer.echo(f"done in {result.wall_s:.0f} s; the stack is stopped")
+
+
 @app.command(help="Simulate a scenario and write its timelines (and workflows beside them).")
 def simulate(
     scenario: Annotated[

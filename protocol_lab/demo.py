@@ -1,0 +1,336 @@
+"""The demo: a simulated service-desk day replayed against the real service, side by side.
+
+:func:`run_demo` starts the embedded stack (Temporal dev server with its UI, Redis, worker, API)
+with its state in a fresh folder and ``TIME_SCALE`` equal to the replay's compression,
+simulates the scenario (``data/scenarios/demo_day.yaml`` by default), replays it through the
+API client, reads the replayed workflows back from their Temporal histories, compares them with
+the simulation (:func:`protocol_lab.compare.compare`), writes ``report.html`` with its PNG
+pictures, and stops every process it started, also on Ctrl-C or SIGTERM.
+
+:func:`embedded_service` is the stack part alone, as a context manager (the notebook and the
+tests use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from protocol_lab.analytics import Timelines
+    from protocol_lab.compare import Comparison
+    from protocol_lab.replay import ReplayResult, ReplayScript
+    from protocol_lab.sim import SimulationResult
+
+__all__ = [
+    "DEFAULT_COMPRESSION",
+    "DemoResult",
+    "ServiceHandle",
+    "embedded_service",
+    "run_demo",
+    "warm_up",
+    "write_demo_report",
+]
+
+DEFAULT_COMPRESSION = 600.0
+"""Simulated seconds per wall second: a 36-hour day-and-drain in about 3.6 minutes."""
+
+
+@dataclass(frozen=True)
+class ServiceHandle:
+    """Where a running service is: API, its token, Temporal and its UI."""
+
+    base_url: str
+    token: str
+    temporal_address: str
+    temporal_namespace: str
+    ui_url: str | None
+    state_dir: Path
+    stack: Any = field(repr=False, default=None)
+
+    @property
+    def docs_url(self) -> str:
+        """The API's interactive documentation."""
+        return f"{self.base_url}/docs"
+
+
+@contextlib.contextmanager
+def embedded_service(
+    *,
+    state_dir: Path,
+    time_scale: float,
+    temporal_address: str | None = None,
+    redis_url: str | None = None,
+    ui: bool = True,
+) -> Iterator[ServiceHandle]:
+    """Run the stack (worker and API as child processes) until the block ends.
+
+    ``temporal_address`` / ``redis_url`` reuse running ones instead of starting them. Every
+    workflow timer and emulated duration is divided by ``time_scale``.
+    """
+    from service.settings import Settings
+    from service.stack import Stack, free_port
+
+    token = "demo_" + secrets.token_urlsafe(18)
+    settings = Settings(
+        temporal_address=temporal_address,
+        redis_url=redis_url,
+        state_dir=state_dir,
+        port=free_port(),
+        temporal_ui_port=free_port() if ui else None,
+        api_tokens={token: ["admin"]},
+        time_scale=time_scale,
+    )
+    stack = Stack(settings)
+    # The worker and the API read their settings from the environment the stack hands down.
+    previous = os.environ.get("TIME_SCALE")
+    os.environ["TIME_SCALE"] = repr(float(time_scale))
+    try:
+        stack.start()
+    finally:
+        if previous is None:
+            os.environ.pop("TIME_SCALE", None)
+        else:
+            os.environ["TIME_SCALE"] = previous
+    try:
+        yield ServiceHandle(
+            base_url=stack.api_url,
+            token=token,
+            temporal_address=stack.temporal_address,
+            temporal_namespace=settings.temporal_namespace,
+            ui_url=stack.temporal.ui_url if stack.temporal is not None and ui else None,
+            state_dir=state_dir,
+            stack=stack,
+        )
+    finally:
+        stack.stop()
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced."""
+
+    report: Path
+    script: ReplayScript
+    simulation: SimulationResult
+    replay: ReplayResult
+    real: Timelines
+    comparison: Comparison
+    wall_s: float
+
+
+async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
+    """Start one workflow and wait until the worker has run its first step, then cancel it.
+
+    A worker's first workflow task pays for imports and sandbox set-up; doing that before a
+    replay keeps the first replayed workflows from starting seconds late.
+    """
+    workflow = await client.create_workflow(
+        name="Password Reset",
+        task_queue="itsm-workflows",
+        trigger_type="manual",
+        input={"purpose": "warm-up before a replay"},
+    )
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        status = await client.get_workflow_status(workflow["id"])
+        if status.get("current_step") is not None or status.get("status") != "active":
+            break
+        await asyncio.sleep(0.2)
+    with contextlib.suppress(Exception):
+        await client.cancel_workflow(workflow["id"], reason="warm-up done")
+
+
+def _wait_for_api(base_url: str, token: str, *, within_s: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(
+                f"{base_url}/v1/automation/rules",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5.0,
+                trust_env=False,
+            )
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the API at {base_url} did not answer within {within_s:.0f}s")
+
+
+_PICTURES = (
+    ("cumulative_flow.png", "Cumulative flow (hourly)"),
+    ("throughput.png", "Throughput (hourly)"),
+    ("cycle_time_ecdf.png", "Cycle time against SLA targets"),
+    ("step_durations.png", "Step durations"),
+)
+
+
+def write_demo_report(
+    *,
+    out: Path,
+    real: Timelines,
+    comparison: Comparison,
+    replay_result: ReplayResult,
+    simulation: SimulationResult,
+    title: str,
+) -> Path:
+    """``out/report.html``: the service's SLA by queue, throughput and cumulative flow, then
+    simulation against reality with the measured distances; PNG pictures beside it."""
+    from datetime import UTC, datetime
+
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    from protocol_lab.analytics import plots
+    from protocol_lab.analytics.reprs import frame_html, sla_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    script = replay_result.script
+    as_of = script.origin + timedelta(seconds=script.end_s)
+    tl = real.cache()
+    figures = (
+        plots.cumulative_flow_diagram(tl, every="1h"),
+        plots.throughput_run_chart(tl, every="1h"),
+        plots.cycle_time_ecdf(tl, by="task_queue"),
+        plots.step_duration_boxplots(tl),
+    )
+    for (name, _), figure in zip(_PICTURES, figures, strict=True):
+        figure.savefig(out / name, dpi=90)
+        plt.close(figure)
+    sla = tl.sla(by="task_queue", as_of=as_of)
+    sla_frame = sla.frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    intro = (
+        f"<p>Scenario <b>{html.escape(script.name)}</b>: {simulation.tickets} simulated tickets, "
+        f"{len(script)} API calls replayed at {replay_result.compression:g} simulated seconds "
+        f"per second in {replay_result.wall_s:.0f} s of wall time; "
+        f"{len(replay_result.workflows)} workflows started by the service's rules. Times are "
+        f"on the simulated clock, from {script.origin:%Y-%m-%d %H:%M} UTC, cut at "
+        f"{script.end_s / 3600:.0f} h.</p>"
+    )
+    pictures = "".join(
+        f"<h3>{html.escape(caption)}</h3><img src='{name}' style='max-width:100%'>"
+        for name, caption in _PICTURES
+    )
+    sections = [
+        intro,
+        "<h2>The service</h2>",
+        tl._repr_html_(),
+        sla_html(sla_frame, by=sla.by),
+        frame_html(tl.failure_rates(by="task_queue"), title="Outcomes by task queue"),
+        pictures,
+        comparison.to_html(out),
+        frame_html(replay_result.summary(), title="Replayed calls"),
+    ]
+    stamp = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>{html.escape(title)}</h1><p>Generated {stamp}.</p>"
+        + "".join(f"<section>{s}</section>" for s in sections)
+        + "</body></html>"
+    )
+    report = out / "report.html"
+    report.write_text(page, encoding="utf-8")
+    return report
+
+
+def run_demo(
+    out: str | Path = "out",
+    *,
+    scenario: str | Path = "demo_day",
+    compression: float = DEFAULT_COMPRESSION,
+    until_hours: float | None = 36.0,
+    concurrency: int = 16,
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda _: None,
+) -> DemoResult:
+    """Run the whole demo (see the module docstring); ``echo`` receives progress lines."""
+    from protocol_lab.client import AsyncClient
+    from protocol_lab.compare import compare
+    from protocol_lab.replay import (
+        ReplayScript,
+        load_replayed,
+        patient_retry,
+        replay_async,
+        simulated_timelines,
+    )
+    from protocol_lab.sim import load_scenario
+    from service.stack import terminate_on_sigterm
+
+    began = time.monotonic()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / "stack"
+    if state.exists():
+        shutil.rmtree(state)
+    spec = load_scenario(scenario)
+    script, simulation = ReplayScript.from_simulation(spec, until_hours=until_hours)
+    sim_tl = simulated_timelines(simulation, until_s=script.end_s)
+    echo(
+        f"simulated {spec.name!r}: {simulation.tickets} tickets, {simulation.n_workflows} "
+        f"workflows; replaying {len(script)} calls ({script.end_s / 3600:.0f} simulated hours) "
+        f"in about {script.wall_seconds(compression) / 60:.1f} min"
+    )
+    with terminate_on_sigterm():
+        echo(f"starting the stack (state in {state})")
+        with embedded_service(state_dir=state, time_scale=compression) as svc:
+            _wait_for_api(svc.base_url, svc.token)
+            echo(f"API        {svc.base_url}  (docs: {svc.docs_url})")
+            if svc.ui_url is not None:
+                echo(f"Temporal UI {svc.ui_url}")
+
+            async def play() -> tuple[ReplayResult, Timelines]:
+                async with AsyncClient(
+                    base_url=svc.base_url, token=svc.token, retry=patient_retry(), timeout=30.0
+                ) as client:
+                    await warm_up(client)
+                    played = await replay_async(
+                        script,
+                        client,
+                        compression=compression,
+                        concurrency=concurrency,
+                        progress=progress,
+                    )
+                    real = await load_replayed(
+                        played,
+                        client,
+                        temporal_address=svc.temporal_address,
+                        temporal_namespace=svc.temporal_namespace,
+                    )
+                return played, real
+
+            played, real = asyncio.run(play())
+            as_of = script.origin + timedelta(seconds=script.end_s)
+            comparison = compare(sim_tl, real, by="workflow_name", as_of=as_of)
+            report = write_demo_report(
+                out=folder,
+                real=real,
+                comparison=comparison,
+                replay_result=played,
+                simulation=simulation,
+                title=f"{spec.name}: the service, and simulation against reality",
+            )
+            echo("stopping the stack")
+    return DemoResult(
+        report=report.resolve(),
+        script=script,
+        simulation=simulation,
+        replay=played,
+        real=real,
+        comparison=comparison,
+        wall_s=time.monotonic() - began,
+    )

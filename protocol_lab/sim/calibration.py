@@ -1,0 +1,473 @@
+"""Calibration: fit a scenario from observed timelines, simulate it, and report the error.
+
+:func:`calibrate` reads workflow timelines (from the service, a file, or the simulator itself)
+and fits, one concern at a time:
+
+- **arrivals**: one ticket stream per workflow name at its observed rate, shaped by one
+  hour-of-week profile (arrivals per hour of the week divided by how often that hour occurs in
+  the observed span), with an inline rule per stream that starts that workflow on its observed
+  task queue, so the fitted scenario starts the same mix of workflows;
+- **activity durations**: per plan step, fixed, exponential, lognormal and gamma fits by
+  maximum likelihood, the one with the smallest Kolmogorov-Smirnov statistic chosen;
+- **failure rates**: failed attempts over attempts, per step;
+- **human waits**: per signal, the same fits on the waits that ended with the signal, measured
+  in business seconds for signals answered during business hours; rejections as a probability;
+- **workers**: per task queue, the most activities ever running at once. Where activities
+  waited for a worker (a gap between the previous event and the activity's start) that peak is
+  the capacity; where none waited, the fitted capacity keeps a margin above it.
+
+:func:`calibration_error` simulates the fitted scenario (a few replications pooled) and
+compares p50/p95 cycle times, worker-queue waits and signal waits per task queue with the
+observed ones; :attr:`Calibration.error` holds that table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from protocol_lab.domain.catalog import ActivityStep, Catalog, SignalStep
+from protocol_lab.domain.durations import DurationModel, Exponential, Fixed, Gamma, LogNormal
+from protocol_lab.domain.queues import TaskQueue
+from protocol_lab.domain.rules import Rule, StartWorkflowAction, Trigger
+from protocol_lab.domain.sla import BusinessCalendar
+from protocol_lab.domain.tickets import Priority
+from protocol_lab.sim.profiles import HOURS_PER_WEEK, HourOfWeekProfile
+from protocol_lab.sim.scenario import (
+    Arrivals,
+    ArrivalStream,
+    Scenario,
+    SignalConfig,
+    TaskQueueConfig,
+)
+
+if TYPE_CHECKING:
+    from protocol_lab.analytics import Timelines
+
+__all__ = [
+    "Calibration",
+    "FittedDuration",
+    "calibrate",
+    "calibration_error",
+    "fit_duration",
+    "observed_measures",
+]
+
+_MIN_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class FittedDuration:
+    """The chosen model for a sample, its KS statistic and the other candidates' statistics."""
+
+    model: DurationModel
+    ks: float
+    n: int
+    candidates: dict[str, float] = field(default_factory=dict)
+
+
+def fit_duration(values: Sequence[float] | np.ndarray) -> FittedDuration:
+    """Fit fixed, exponential, lognormal and gamma models; keep the smallest KS statistic."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x) & (x >= 0)]
+    if len(x) == 0:
+        return FittedDuration(Fixed(seconds=0.0), ks=0.0, n=0)
+    mean = float(x.mean())
+    if len(x) < _MIN_SAMPLES or float(x.std()) <= 0.01 * max(mean, 1e-9):
+        return FittedDuration(Fixed(seconds=max(mean, 0.0)), ks=0.0, n=len(x), candidates={})
+    positive = np.maximum(x, 1e-6)
+    candidates: dict[str, tuple[DurationModel, float]] = {}
+    exp_model = Exponential(mean_s=max(mean, 1e-6))
+    candidates["exponential"] = (exp_model, stats.kstest(x, "expon", args=(0, mean)).statistic)
+    logs = np.log(positive)
+    mu, sigma = float(logs.mean()), float(min(max(logs.std(), 1e-3), 5.0))
+    candidates["lognormal"] = (
+        LogNormal(median_s=math.exp(mu), sigma=sigma),
+        stats.kstest(positive, "lognorm", args=(sigma, 0, math.exp(mu))).statistic,
+    )
+    with np.errstate(all="ignore"):
+        shape, _, scale = stats.gamma.fit(positive, floc=0)
+    if np.isfinite(shape) and shape > 0:
+        candidates["gamma"] = (
+            Gamma(shape=float(shape), mean_s=float(shape * scale)),
+            stats.kstest(positive, "gamma", args=(shape, 0, scale)).statistic,
+        )
+    best = min(candidates, key=lambda k: candidates[k][1])
+    return FittedDuration(
+        candidates[best][0],
+        ks=float(candidates[best][1]),
+        n=len(x),
+        candidates={k: float(v[1]) for k, v in candidates.items()},
+    )
+
+
+def _max_concurrency(starts: np.ndarray, ends: np.ndarray) -> int:
+    if len(starts) == 0:
+        return 0
+    times = np.concatenate([starts, ends])
+    deltas = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
+    order = np.lexsort((deltas, times))  # ends before starts at equal times
+    return int(np.cumsum(deltas[order]).max())
+
+
+def _profile(started: pl.Series, origin: Any, hours: int) -> HourOfWeekProfile:
+    """Arrivals per hour of the week over how often each hour occurs in the span (UTC)."""
+    bins = np.asarray(
+        ((started.dt.weekday() - 1) * 24 + started.dt.hour()).to_numpy(), dtype=np.int64
+    )
+    counts = np.bincount(bins, minlength=HOURS_PER_WEEK).astype(np.float64)
+    exposure = np.zeros(HOURS_PER_WEEK)
+    for h in range(hours):
+        t = origin + timedelta(hours=h)
+        exposure[t.weekday() * 24 + t.hour] += 1
+    rate = np.divide(counts, exposure, out=np.zeros(HOURS_PER_WEEK), where=exposure > 0)
+    seen = exposure > 0
+    fill = rate[seen].mean() if seen.any() and rate[seen].mean() > 0 else 1.0
+    rate[~seen] = fill
+    if rate.sum() <= 0:
+        rate[:] = 1.0
+    return HourOfWeekProfile(timezone="UTC", weights=tuple(float(r) for r in rate))
+
+
+def _slug(index: int) -> str:
+    return f"calibrated-{index}"
+
+
+@dataclass
+class Calibration:
+    """A fitted scenario with what was fitted, and (once measured) its error."""
+
+    scenario: Scenario
+    durations: pl.DataFrame
+    signals: pl.DataFrame
+    workers: pl.DataFrame
+    arrivals: pl.DataFrame
+    error: pl.DataFrame | None = None
+
+    def max_error(self, *, quantities: Sequence[str] | None = None) -> float:
+        """The largest relative error in :attr:`error` (over ``quantities`` if given)."""
+        if self.error is None:
+            raise ValueError("measure the error first (calibration_error)")
+        frame = self.error
+        if quantities is not None:
+            frame = frame.filter(pl.col("quantity").is_in(list(quantities)))
+        value = frame["relative_error"].drop_nulls().max()
+        return float(value) if value is not None else 0.0  # type: ignore[arg-type]
+
+
+def _business(steps: pl.DataFrame, calendar: BusinessCalendar) -> pl.Series:
+    from protocol_lab.analytics.calendar import business_seconds
+
+    return steps.select(business_seconds(pl.col("start"), pl.col("end"), calendar).alias("b"))[
+        "b"
+    ].cast(pl.Float64)
+
+
+def calibrate(
+    timelines: Timelines,
+    *,
+    base: Scenario | None = None,
+    catalog: Catalog | None = None,
+    name: str = "Calibrated",
+    seed: int = 0,
+    measure: bool = True,
+    replications: int = 3,
+) -> Calibration:
+    """Fit a scenario to ``timelines`` (see the module docstring).
+
+    ``base`` gives the catalog, calendar, signal calendars and slots per worker to start from
+    (default: the shipped catalog and data/sla.yaml). With ``measure``, the fitted scenario is
+    simulated ``replications`` times and :attr:`Calibration.error` is filled.
+    """
+    from protocol_lab.domain import load_catalog
+    from protocol_lab.domain.sla import load_sla_config
+
+    events, wf = timelines.collect()
+    if wf.height == 0:
+        raise ValueError("no workflows to calibrate from")
+    catalog = (
+        catalog
+        if catalog is not None
+        else (base.load_catalog() if base is not None else load_catalog())
+    )
+    calendar = base.business_calendar() if base is not None else load_sla_config().calendar
+    steps = timelines.steps().collect().with_columns(pl.col("kind").cast(pl.String))
+
+    # -- arrivals ---------------------------------------------------------------------
+    first: datetime = wf["started_at"].min()  # type: ignore[assignment]
+    last: datetime = wf["started_at"].max()  # type: ignore[assignment]
+    origin = first.replace(minute=0, second=0, microsecond=0)
+    span_h = max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
+    profile = _profile(wf["started_at"], origin, span_h)
+    factors = profile.hourly_factors(origin, span_h)
+    streams, rules, arrival_rows = [], [], []
+    mix = (
+        wf.group_by("workflow_name")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("task_queue").cast(pl.String).mode().first().alias("queue"),
+            pl.col("trigger_type").cast(pl.String).mode().first().alias("trigger"),
+            *(
+                [pl.col("priority").cast(pl.String).drop_nulls().mode().first().alias("priority")]
+                if "priority" in wf.columns
+                else []
+            ),
+        )
+        .sort("workflow_name")
+    )
+    for i, row in enumerate(mix.iter_rows(named=True)):
+        if row["workflow_name"] not in catalog:
+            continue
+        per_week = row["n"] * HOURS_PER_WEEK / float(factors.sum())
+        priority = row.get("priority") or "P3"
+        category = _slug(i)
+        streams.append(
+            ArrivalStream(
+                category=category,
+                priority=Priority(priority) if priority in Priority.__members__ else Priority.P3,
+                tickets_per_week=per_week,
+                titles={row["workflow_name"]: 1.0},
+            )
+        )
+        trigger = row["trigger"] if row["trigger"] in ("automatic", "event_based") else "automatic"
+        rules.append(
+            Rule(
+                name=f"Start {row['workflow_name']}",
+                trigger=Trigger.ON_TICKET_CREATED,
+                conditions={"category": category},
+                action=StartWorkflowAction(
+                    workflow_name=row["workflow_name"],
+                    task_queue=TaskQueue(row["queue"]),
+                    trigger_type=trigger,
+                ),
+            )
+        )
+        arrival_rows.append(
+            {"workflow_name": row["workflow_name"], "workflows": row["n"], "per_week": per_week}
+        )
+
+    # -- activity durations and failures -------------------------------------------------
+    durations: dict[str, dict[str, DurationModel]] = {}
+    failures: dict[str, dict[str, float]] = {}
+    duration_rows = []
+    attempts = steps.filter(pl.col("kind") == "activity")
+    for (wf_name, step_id), part in attempts.group_by(
+        ["workflow_name", "step"], maintain_order=True
+    ):
+        plan = catalog.get(str(wf_name))
+        if plan is None:
+            continue
+        try:
+            step = plan.step(str(step_id))
+        except KeyError:
+            continue
+        if not isinstance(step, ActivityStep):
+            continue
+        values = part["active_s"].to_numpy()
+        values = values[values < step.timeout_s * 0.999]  # timed-out attempts are cut short
+        fitted = fit_duration(values)
+        failed = int((part["outcome"] == "failed").sum())
+        p_fail = failed / part.height if part.height else 0.0
+        durations.setdefault(str(wf_name), {})[str(step_id)] = fitted.model
+        failures.setdefault(str(wf_name), {})[str(step_id)] = round(p_fail, 6)
+        duration_rows.append(
+            {
+                "workflow_name": wf_name,
+                "step": step_id,
+                "n": fitted.n,
+                "model": fitted.model.dist,
+                "parameters": fitted.model.model_dump_json(exclude={"dist"}),
+                "ks": fitted.ks,
+                "failure_probability": p_fail,
+            }
+        )
+
+    # -- human and external waits ---------------------------------------------------------
+    signal_rows = []
+    signal_configs: dict[str, SignalConfig] = {}
+    received = steps.filter(pl.col("kind") == "signal")
+    failed_events = events.filter(pl.col("event").cast(pl.String) == "workflow_failed")
+    for (wf_name, step_id), part in received.group_by(
+        ["workflow_name", "step"], maintain_order=True
+    ):
+        plan = catalog.get(str(wf_name))
+        if plan is None:
+            continue
+        try:
+            step = plan.step(str(step_id))
+        except KeyError:
+            continue
+        if not isinstance(step, SignalStep):
+            continue
+        configured = base.signal(step.signal) if base is not None else SignalConfig()
+        business = step.human and configured.business_hours
+        waits = (_business(part, calendar) if business else part["total_s"]).to_numpy()
+        fitted = fit_duration(waits)
+        rejected = failed_events.filter(
+            (pl.col("workflow_name") == wf_name)
+            & (pl.col("step") == step_id)
+            & pl.col("detail").str.contains("rejected|denied")
+        ).height
+        p_reject = rejected / part.height if part.height else 0.0
+        signal_configs[step.signal] = SignalConfig(
+            business_hours=configured.business_hours,
+            reject_probability=round(p_reject, 6),
+            response=fitted.model,
+        )
+        signal_rows.append(
+            {
+                "workflow_name": wf_name,
+                "step": step_id,
+                "signal": step.signal,
+                "business_hours": business,
+                "n": fitted.n,
+                "model": fitted.model.dist,
+                "parameters": fitted.model.model_dump_json(exclude={"dist"}),
+                "ks": fitted.ks,
+                "reject_probability": p_reject,
+            }
+        )
+
+    # -- workers ------------------------------------------------------------------------
+    queues: dict[TaskQueue, TaskQueueConfig] = {}
+    worker_rows = []
+    busy = steps.filter(pl.col("kind").is_in(["activity", "compensation"]))
+    for queue in TaskQueue:
+        part = busy.filter(pl.col("task_queue").cast(pl.String) == queue.value)
+        slots = base.task_queue(queue).slots if base is not None else 1
+        if part.height == 0:
+            if base is not None:
+                queues[queue] = base.task_queue(queue)
+            continue
+        starts = part["start"].dt.epoch("us").to_numpy() / 1e6
+        ends = part["end"].dt.epoch("us").to_numpy() / 1e6
+        peak = _max_concurrency(starts, ends)
+        acts = part.filter(pl.col("kind") == "activity")
+        waits = acts["wait_s"].to_numpy()
+        active = acts["active_s"].to_numpy()
+        waited = bool(len(waits)) and float(np.quantile(waits, 0.95)) > 0.01 * max(
+            float(np.median(active)) if len(active) else 0.0, 1e-3
+        )
+        capacity = peak if waited else max(peak + 1, math.ceil(peak * 1.5))
+        workers = max(1, math.ceil(capacity / slots))
+        queues[queue] = TaskQueueConfig(workers=workers, slots=slots)
+        worker_rows.append(
+            {
+                "task_queue": queue.value,
+                "peak_concurrency": peak,
+                "waits_seen": waited,
+                "workers": workers,
+                "slots": slots,
+            }
+        )
+
+    scenario = Scenario(
+        name=name,
+        description="Fitted from observed timelines by protocol_lab.sim.calibration.",
+        start=origin,
+        horizon_hours=float(span_h),
+        warmup_hours=0.0,
+        drain=True,
+        seed=seed,
+        catalog=base.catalog if base is not None else "workflows",
+        rules=tuple(rules),
+        arrivals=Arrivals(profile=profile, streams=tuple(streams)),
+        task_queues=queues,
+        job_queues=dict(base.job_queues) if base is not None else {},
+        signals=signal_configs,
+        calendar=calendar,
+        durations=durations,
+        failure_probabilities=failures,
+    )
+    result = Calibration(
+        scenario=scenario,
+        durations=pl.DataFrame(duration_rows, infer_schema_length=None),
+        signals=pl.DataFrame(signal_rows, infer_schema_length=None),
+        workers=pl.DataFrame(worker_rows, infer_schema_length=None),
+        arrivals=pl.DataFrame(arrival_rows, infer_schema_length=None),
+    )
+    if measure:
+        result.error = calibration_error(timelines, scenario, replications=replications)
+    return result
+
+
+def observed_measures(timelines: Timelines) -> pl.DataFrame:
+    """Per task queue: samples of cycle time, worker-queue wait and signal wait (seconds).
+
+    Columns ``task_queue``, ``quantity`` (cycle_time, queue_wait, signal_wait), ``value_s``.
+    """
+    wf = timelines.workflows.select("task_queue", "cycle_time_s").collect()
+    steps = timelines.steps().collect().with_columns(pl.col("kind").cast(pl.String))
+    frames = [
+        wf.drop_nulls("cycle_time_s").select(
+            pl.col("task_queue").cast(pl.String),
+            pl.lit("cycle_time").alias("quantity"),
+            pl.col("cycle_time_s").alias("value_s"),
+        ),
+        steps.filter(pl.col("kind") == "activity").select(
+            pl.col("task_queue").cast(pl.String),
+            pl.lit("queue_wait").alias("quantity"),
+            pl.col("wait_s").alias("value_s"),
+        ),
+        steps.filter(pl.col("kind") == "signal").select(
+            pl.col("task_queue").cast(pl.String),
+            pl.lit("signal_wait").alias("quantity"),
+            pl.col("total_s").alias("value_s"),
+        ),
+    ]
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def calibration_error(
+    observed: Timelines,
+    scenario: Scenario,
+    *,
+    replications: int = 3,
+) -> pl.DataFrame:
+    """Simulate ``scenario`` and compare p50/p95 per task queue and quantity with ``observed``.
+
+    Columns: task_queue, quantity, stat (p50 / p95), observed_s, simulated_s,
+    absolute_error_s, relative_error (absolute error over the observed value, with a floor of
+    one second so that near-zero waits do not divide by zero).
+    """
+    from protocol_lab.sim.model import simulate
+
+    runs = [
+        observed_measures(simulate(scenario, seed=scenario.seed + k).timelines)
+        for k in range(max(1, replications))
+    ]
+    sim = pl.concat(runs)
+    obs = observed_measures(observed)
+
+    def quantiles(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        return (
+            frame.group_by("task_queue", "quantity")
+            .agg(
+                pl.col("value_s").quantile(0.5, "linear").alias("p50"),
+                pl.col("value_s").quantile(0.95, "linear").alias("p95"),
+            )
+            .unpivot(index=["task_queue", "quantity"], variable_name="stat", value_name=suffix)
+        )
+
+    table = quantiles(obs, "observed_s").join(
+        quantiles(sim, "simulated_s"), on=["task_queue", "quantity", "stat"], how="left"
+    )
+    return (
+        table.with_columns(
+            (pl.col("simulated_s") - pl.col("observed_s")).abs().alias("absolute_error_s"),
+        )
+        .with_columns(
+            (
+                pl.col("absolute_error_s") / pl.max_horizontal(pl.col("observed_s"), pl.lit(1.0))
+            ).alias("relative_error")
+        )
+        .sort("task_queue", "quantity", "stat")
+    )
