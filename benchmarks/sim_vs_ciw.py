@@ -17,7 +17,6 @@ Seeds and sizes are fixed; the figures vary with the machine's load.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import time
 from typing import Any
@@ -217,7 +216,6 @@ def main() -> None:
             f"in {m['seconds']:.1f} s = {m['events_per_s']:,.0f} events/s; "
             f"timeline frame {m['frame_seconds']:.2f} s; peak {m['peak_mib']:.0f} MiB"
         )
-    print(json.dumps({"mmc": rows}, default=float)[:0], end="")
 
 
 if __name__ == "__main__":
