@@ -430,9 +430,11 @@ async def process_event(ctx: AutomationContext, *, event_id: int) -> bool:
         return False
     final = event.attempts >= MAX_EVENT_ATTEMPTS
     try:
+        await _evaluate(ctx, event, final=final)
+        # After the rules: a retry caused by Redis re-evaluates harmlessly (executions are
+        # unique), and the rules' work does not wait for the bookkeeping jobs.
         if event.kind != Trigger.WEBHOOK.value:
             await _side_jobs(ctx, event)
-        await _evaluate(ctx, event, final=final)
     except Exception as exc:
         if not final:
             retry_in = min(60.0, 0.5 * 2 ** (event.attempts - 1))
