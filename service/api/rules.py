@@ -51,7 +51,7 @@ class RuleCreate(BaseModel):
     action: dict[str, Any] = Field(description="type plus the action's parameters")
     enabled: bool = Field(default=True, description="Whether the rule is active")
     schedule_interval_s: float | None = Field(
-        default=None, gt=0, description="scheduled rules: seconds between runs (default 3600)"
+        default=None, ge=1, description="scheduled rules: seconds between runs (default 3600)"
     )
 
 
@@ -65,7 +65,7 @@ class RuleUpdate(BaseModel):
     conditions: dict[str, Any] | None = None
     action: dict[str, Any] | None = None
     enabled: bool | None = None
-    schedule_interval_s: float | None = Field(default=None, gt=0)
+    schedule_interval_s: float | None = Field(default=None, ge=1)
 
 
 class RulePublic(BaseModel):
