@@ -6,7 +6,8 @@
   (failed jobs stay in Redis, inspectable through ``/v1/jobs``);
 - the outbox dispatcher, which turns ticket events into rule firings (exactly once; several
   dispatchers in several processes share the work through claims);
-- the schedule reconciler, which keeps one Temporal Schedule per scheduled rule.
+- the schedule reconciler, which keeps one Temporal Schedule per scheduled rule, and enqueues
+  the daily maintenance job.
 
 It then closes everything it opened, waiting for jobs in progress.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Final
@@ -123,6 +125,12 @@ async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> Non
             await reconcile_schedules(ctx)
         except Exception as exc:
             log.warning("schedule reconciliation failed: %s", exc)
+        try:
+            # Daily housekeeping; the job id makes every worker enqueue the same job.
+            day = int(time.time() // 86400)
+            await ctx.jobs.enqueue(JobQueue.MAINTENANCE, "prune", {}, job_id=f"maintenance-{day}")
+        except Exception as exc:
+            log.warning("maintenance job not enqueued: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=RECONCILE_EVERY_S)
 
