@@ -263,3 +263,29 @@ async def test_export_and_sla_report(resources: WorkerResources) -> None:
     markdown = await asyncio.to_thread(Path(result["markdown"]).read_text)
     assert "itsm-high-priority" in markdown
     assert "attainment" in markdown
+
+
+async def test_maintenance_prunes_processed_events_only(resources: WorkerResources) -> None:
+    from sqlalchemy import func, select
+
+    from service.store.outbox import OutboxRow, finish_event
+
+    async with resources.sessionmaker() as session:
+        _, done_id = await create_ticket(session, fields={"title": "old"}, actor="test")
+        _, pending_id = await create_ticket(session, fields={"title": "new"}, actor="test")
+        await finish_event(session, event_id=done_id)
+    await resources.jobs.enqueue(
+        JobQueue.MAINTENANCE, "prune", {"retention_days": 0}, job_id="maint-1"
+    )
+    job = await _finished(resources, JobQueue.MAINTENANCE, "maint-1")
+    assert await job.getState() == "completed", job.failedReason
+    async with resources.sessionmaker() as session:
+        remaining = set(
+            (
+                await session.execute(
+                    select(OutboxRow.id).where(OutboxRow.id.in_([done_id, pending_id]))
+                )
+            ).scalars()
+        )
+        assert remaining == {pending_id}
+        assert (await session.execute(select(func.count(OutboxRow.id)))).scalar()
