@@ -10,6 +10,7 @@ frames (lazy in, lazy out); ``Timelines`` has collected shortcuts for notebooks:
     tl.bottlenecks().head(1)         # the worst bottleneck step
 """
 
+from protocol_lab.analytics._frames import ENGINE
 from protocol_lab.analytics.calendar import business_clock, business_seconds
 from protocol_lab.analytics.export import pm4py_frame, to_pm4py, write_ocel2_json, write_xes
 from protocol_lab.analytics.flow import (
@@ -48,6 +49,7 @@ SAMPLE_PATH = DATA_DIR / "samples" / "timelines.parquet"
 """The shipped sample of workflow timelines (see ``data/samples/make_sample.py``)."""
 
 __all__ = [
+    "ENGINE",
     "OUTCOMES",
     "REJECTED_SCHEMA",
     "SAMPLE_PATH",

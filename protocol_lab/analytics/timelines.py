@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import polars as pl
 
+from protocol_lab.analytics._frames import ENGINE
 from protocol_lab.domain import (
     TIMELINE_COLUMNS,
     TIMELINE_SCHEMA,
@@ -184,7 +185,7 @@ def _validate_frame(
             pl.col("__problem").str.split_exact(": ", 1).struct.field("field_0").alias("field"),
             pl.col("__problem").str.split_exact(": ", 1).struct.field("field_1").alias("error"),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     if on_error == "raise":
         if bad.height:
@@ -514,7 +515,7 @@ class Timelines:
     # ------------------------------------------------------------------ accessors
     def collect(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Both frames, collected: ``(events, workflows)``."""
-        events, workflows = pl.collect_all([self.events, self.workflows])
+        events, workflows = pl.collect_all([self.events, self.workflows], engine=ENGINE)
         return events, workflows
 
     def to_pandas(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -563,7 +564,7 @@ class Timelines:
         from protocol_lab.analytics.sla import SlaSummary, sla_status, sla_summary
 
         status = sla_status(self.workflows, config=config, as_of=as_of)
-        return SlaSummary(sla_summary(status, by=by).collect(), by=group_keys(by))
+        return SlaSummary(sla_summary(status, by=by).collect(engine=ENGINE), by=group_keys(by))
 
     def sla_status(
         self, *, config: SlaConfig | None = None, as_of: datetime | None = None
@@ -588,7 +589,7 @@ class Timelines:
         """Steps ranked by the time they add, worst first (row 0 is the worst bottleneck)."""
         from protocol_lab.analytics.steps import bottlenecks
 
-        return bottlenecks(self.steps(), by=by, include_human=include_human).collect()
+        return bottlenecks(self.steps(), by=by, include_human=include_human).collect(engine=ENGINE)
 
     def throughput(
         self, *, every: str = "1d", by: str | Sequence[str] | None = None
@@ -596,7 +597,7 @@ class Timelines:
         """Arrivals and departures per period."""
         from protocol_lab.analytics.flow import throughput
 
-        return throughput(self.workflows, every=every, by=by).collect()
+        return throughput(self.workflows, every=every, by=by).collect(engine=ENGINE)
 
     def cumulative_flow(
         self, *, every: str = "1d", by: str | Sequence[str] | None = None
@@ -604,31 +605,31 @@ class Timelines:
         """Cumulative arrivals, departures by outcome and WIP per period."""
         from protocol_lab.analytics.flow import cumulative_flow
 
-        return cumulative_flow(self.workflows, every=every, by=by).collect()
+        return cumulative_flow(self.workflows, every=every, by=by).collect(engine=ENGINE)
 
     def littles_law(self, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
         """L = lambda W check over the whole span, per group."""
         from protocol_lab.analytics.flow import littles_law
 
-        return littles_law(self.workflows, by=by).collect()
+        return littles_law(self.workflows, by=by).collect(engine=ENGINE)
 
     def failure_rates(self, *, by: str | Sequence[str] | None = "task_queue") -> pl.DataFrame:
         """Outcome counts, failure and cancellation rates per group."""
         from protocol_lab.analytics.outcomes import failure_rates
 
-        return failure_rates(self.workflows, by=by).collect()
+        return failure_rates(self.workflows, by=by).collect(engine=ENGINE)
 
     def failure_reasons(self, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
         """Failed and cancelled workflows by reason."""
         from protocol_lab.analytics.outcomes import failure_reasons
 
-        return failure_reasons(self.workflows, by=by).collect()
+        return failure_reasons(self.workflows, by=by).collect(engine=ENGINE)
 
     def variants(self) -> pl.DataFrame:
         """Step-sequence variants with frequency and cycle time."""
         from protocol_lab.analytics.outcomes import variants
 
-        return variants(self.events, self.workflows).collect()
+        return variants(self.events, self.workflows).collect(engine=ENGINE)
 
     @property
     def plot(self) -> PlotNamespace:
