@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -50,5 +52,16 @@ async def create_schema(engine: AsyncEngine) -> None:
     # Importing the table modules registers them on Base.metadata.
     from service.store import tables  # noqa: F401
 
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    # Processes starting together on a fresh database (API and worker) may race to create the
+    # same table; the loser sees "already exists", and a second pass then finds every table.
+    for attempt in range(3):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
+                raise
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
