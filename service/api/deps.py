@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -48,10 +49,14 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a token's fingerprint and its scopes."""
+    """Who is calling: a token's fingerprint and its scopes.
+
+    ``subject`` is a stable hash of the token: it scopes idempotency keys per caller.
+    """
 
     token_id: str
     scopes: frozenset[str]
+    subject: str = ""
 
 
 def _authenticate(settings: Settings, token: str) -> Principal | None:
@@ -62,7 +67,11 @@ def _authenticate(settings: Settings, token: str) -> Principal | None:
             found = candidate
     if found is None:
         return None
-    return Principal(token_id=found[:6] + "…", scopes=settings.scopes_of(found))
+    return Principal(
+        token_id=found[:6] + "…",
+        scopes=settings.scopes_of(found),
+        subject=hashlib.sha256(found.encode()).hexdigest()[:24],
+    )
 
 
 def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:

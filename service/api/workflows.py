@@ -53,7 +53,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
+        max_length=200,
         description="a retried request with the same key gets the first answer",
     ),
 ]
@@ -90,7 +90,7 @@ async def list_all(
 
 @router.post("", response_model=Workflow, summary="Create a workflow", responses=_CONFLICT)
 async def create(
-    _: WriteAuth,
+    principal: WriteAuth,
     state: StateDep,
     session: SessionDep,
     body: WorkflowCreate,
@@ -98,7 +98,10 @@ async def create(
 ) -> dict[str, Any]:
     """Start an execution of a catalog workflow (at ``start_at`` when scheduled)."""
     return await create_workflow_service(
-        state, session=session, request=body, idempotency_key=idempotency_key
+        state,
+        session=session,
+        request=body,
+        idempotency_key=f"{principal.subject}:{idempotency_key}" if idempotency_key else None,
     )
 
 
@@ -123,7 +126,7 @@ async def status_of(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> di
     responses=_CONFLICT,
 )
 async def signal(
-    _: WriteAuth,
+    principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
     body: SignalRequest,
@@ -135,7 +138,7 @@ async def signal(
         workflow_id,
         signal_name=body.signal_name,
         payload=body.payload,
-        update_id=f"signal:{idempotency_key}" if idempotency_key else None,
+        update_id=f"signal:{principal.subject}:{idempotency_key}" if idempotency_key else None,
     )
 
 
@@ -146,7 +149,7 @@ async def signal(
     responses=_CONFLICT,
 )
 async def cancel(
-    _: WriteAuth,
+    principal: WriteAuth,
     state: StateDep,
     session: SessionDep,
     workflow_id: WorkflowId,
@@ -161,7 +164,7 @@ async def cancel(
         row, claimed = await claim_key(
             session,
             scope="workflows.cancel",
-            key=idempotency_key,
+            key=f"{principal.subject}:{idempotency_key}",
             fingerprint=fingerprint,
             resource_id=workflow_id,
         )
@@ -178,7 +181,7 @@ async def cancel(
     responses=_CONFLICT,
 )
 async def pause(
-    _: WriteAuth,
+    principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
     body: Annotated[ControlRequest | None, Body()] = None,
@@ -189,7 +192,7 @@ async def pause(
         state,
         workflow_id,
         reason=(body.reason if body else None) or "",
-        update_id=f"pause:{idempotency_key}" if idempotency_key else None,
+        update_id=f"pause:{principal.subject}:{idempotency_key}" if idempotency_key else None,
     )
 
 
@@ -200,7 +203,7 @@ async def pause(
     responses=_CONFLICT,
 )
 async def resume(
-    _: WriteAuth,
+    principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
     body: Annotated[ControlRequest | None, Body()] = None,
@@ -211,5 +214,5 @@ async def resume(
         state,
         workflow_id,
         reason=(body.reason if body else None) or "",
-        update_id=f"resume:{idempotency_key}" if idempotency_key else None,
+        update_id=f"resume:{principal.subject}:{idempotency_key}" if idempotency_key else None,
     )

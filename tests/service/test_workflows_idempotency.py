@@ -19,7 +19,10 @@ BODY = {
 
 
 async def test_same_key_same_workflow(
-    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
 ) -> None:
     headers = {**write_headers, "Idempotency-Key": "create-laptop-77"}
     answers = await asyncio.gather(
@@ -40,7 +43,15 @@ async def test_same_key_same_workflow(
         "/v1/workflows", headers={**write_headers, "Idempotency-Key": "another"}, json=BODY
     )
     assert fresh.json()["id"] != answers[0].json()["id"]
-    for wf in {answers[0].json()["id"], fresh.json()["id"]}:
+    # keys belong to the caller: another token's same key is another request
+    stranger = await api.post(
+        "/v1/workflows",
+        headers={**admin_headers, "Idempotency-Key": "create-laptop-77"},
+        json=BODY,
+    )
+    assert stranger.status_code == 200
+    assert stranger.json()["id"] != answers[0].json()["id"]
+    for wf in {answers[0].json()["id"], fresh.json()["id"], stranger.json()["id"]}:
         await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers)
 
 
