@@ -84,7 +84,7 @@ class ServiceDeskModel:
         self.recorder = TimelineRecorder(
             plans=self.catalog.names, categories=categories, events=record_events
         )
-        self.uniform = UniformSampler(self._stream("uniform"))
+        self.uniform = self.uniform_sampler("uniform")
         self.clock = BusinessClock(
             scenario.business_calendar(),
             origin=scenario.start,
@@ -109,7 +109,7 @@ class ServiceDeskModel:
                 code=len(_TASK_QUEUES) + i,
                 tracker=self.tracker,
                 duration=self.sampler(f"job:{q.value}", scenario.job_queue(q).duration),
-                uniform=self.uniform,
+                uniform=self.uniform_sampler(f"job-failures:{q.value}"),
             )
             for i, q in enumerate(_JOB_QUEUES)
         }
@@ -142,6 +142,10 @@ class ServiceDeskModel:
     def sampler(self, name: str, model: DurationModel) -> Sampler:
         """A sampler of ``model`` on the named random stream."""
         return Sampler(model, self._stream(name))
+
+    def uniform_sampler(self, name: str) -> UniformSampler:
+        """Uniform numbers on the named random stream (failures, decisions)."""
+        return UniformSampler(self._stream(name))
 
     # -- services used by the entities ----------------------------------------------------
 

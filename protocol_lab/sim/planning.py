@@ -4,8 +4,8 @@ A planner states targets (for instance "p95 cycle time on itsm-accessories at mo
 and a forecast (the scenario's arrivals, scaled with :meth:`Scenario.with_forecast`), and calls
 :func:`plan_capacity`. The search:
 
-1. runs one pilot with ample workers to measure each queue's offered load (its busiest hour)
-   and the best value the target statistic can reach;
+1. runs a pilot with ample workers (``replications`` runs) to measure each queue's offered
+   load (its busiest hour) and the best value the target statistic can reach;
 2. searches each queue's worker count from the pilot's guess, up or down one worker at a time,
    running each configuration ``replications`` times (in parallel processes, with a progress
    bar); a queue is resolved at the fewest workers whose upper confidence bound meets its
@@ -24,9 +24,11 @@ statistic against workers with the target line, which is the picture that justif
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,7 +40,12 @@ from protocol_lab.domain.errors import ScenarioError
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.domain.sla import SlaConfig, load_sla_config
 from protocol_lab.sim.plots import plot_capacity
-from protocol_lab.sim.replications import MAX_PROCESSES, queue_values, run_replications
+from protocol_lab.sim.replications import (
+    MAX_PROCESSES,
+    process_pool,
+    queue_values,
+    run_replications,
+)
 from protocol_lab.sim.scenario import Scenario
 from protocol_lab.sim.validation import confidence_interval
 
@@ -180,6 +187,37 @@ def plan_capacity(
         raise ScenarioError("one target per task queue")
     slots = {q: scenario.task_queue(q).slots for q in queues}
 
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(process_pool(processes)) if processes > 1 else None
+        return _plan(
+            scenario,
+            targets,
+            slots=slots,
+            pool=pool,
+            replications=replications,
+            max_workers=max_workers,
+            processes=processes,
+            confidence=confidence,
+            progress=progress,
+            max_rounds=max_rounds,
+        )
+
+
+def _plan(
+    scenario: Scenario,
+    targets: tuple[QueueTarget, ...],
+    *,
+    slots: Mapping[TaskQueue, int],
+    pool: ProcessPoolExecutor | None,
+    replications: int,
+    max_workers: int,
+    processes: int,
+    confidence: float,
+    progress: bool,
+    max_rounds: int,
+) -> CapacityPlan:
+    queues = [t.task_queue for t in targets]
+
     def runs(configs: Sequence[Mapping[TaskQueue, int]], what: str) -> list[list[dict[str, Any]]]:
         return run_replications(
             [scenario.with_workers({q.value: n for q, n in cfg.items()}) for cfg in configs],
@@ -187,25 +225,19 @@ def plan_capacity(
             processes=processes,
             progress=progress,
             description=what,
+            pool=pool,
         )
 
     # 1. pilot with ample workers: offered load (where to start) and the best attainable
-    pilot = run_replications(
-        [scenario.with_workers({q.value: max_workers for q in queues})],
-        replications=1,
-        processes=1,
-        progress=progress,
-        description="pilot",
-    )[0]
+    pilot = runs([{q: max_workers for q in queues}], "pilot")[0]
     guess: dict[TaskQueue, int] = {}
     goal: dict[TaskQueue, float] = {}
     for t in targets:
         q = t.task_queue
         peak = queue_values(pilot, queue=q, key="peak_busy")
-        guess[q] = max(1, math.ceil((peak[0] if peak else 0.0) / slots[q]))
-        floor = [v / 3600.0 for v in queue_values(pilot, queue=q, key=t.key)]
-        best = floor[0] if floor else 0.0
-        # a target below what ample workers reach cannot be met: aim for "as good as it gets"
+        guess[q] = max(1, math.ceil(max(peak, default=0.0) / slots[q]))
+        best = _stats(pilot, t, level=confidence)["ci_high_h"] or 0.0
+        # a target that ample workers miss cannot be met: aim for "as good as it gets"
         goal[q] = t.max_hours if best <= t.max_hours else best * 1.05
 
     # 2. search each queue's fewest workers meeting its goal, all queues in each configuration
@@ -262,7 +294,9 @@ def plan_capacity(
         bump = [
             TaskQueue(r["task_queue"])
             for r in vrows
-            if not r["meets"] and chosen[TaskQueue(r["task_queue"])] < max_workers
+            if r["ci_high_h"] is not None
+            and r["ci_high_h"] > goal[TaskQueue(r["task_queue"])]
+            and chosen[TaskQueue(r["task_queue"])] < max_workers
         ]
         if not bump:
             break

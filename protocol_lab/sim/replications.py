@@ -9,9 +9,10 @@ configurations sharper than their separate noise.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,13 @@ from protocol_lab.sim.model import simulate
 from protocol_lab.sim.results import SimulationResult
 from protocol_lab.sim.scenario import Scenario
 
-__all__ = ["MAX_PROCESSES", "replication_seeds", "run_replications", "summarise"]
+__all__ = [
+    "MAX_PROCESSES",
+    "process_pool",
+    "replication_seeds",
+    "run_replications",
+    "summarise",
+]
 
 MAX_PROCESSES = 2
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -99,10 +106,12 @@ def run_replications(
     processes: int = MAX_PROCESSES,
     progress: bool = True,
     description: str = "simulating",
+    pool: ProcessPoolExecutor | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Run every scenario ``replications`` times; returns summaries per scenario, per seed.
 
-    ``processes`` > 1 runs them in that many worker processes (at most :data:`MAX_PROCESSES`);
+    ``processes`` > 1 runs them in that many worker processes (at most :data:`MAX_PROCESSES`),
+    in ``pool`` when given (see :func:`process_pool`, to pay the start-up once for many calls);
     a progress bar counts finished runs.
     """
     jobs = [
@@ -119,12 +128,13 @@ def run_replications(
                 out[k][r] = _run(payload)
                 bar.update()
             return out
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(process_pool(workers))
             futures: dict[Future[dict[str, Any]], tuple[int, int]] = {
                 pool.submit(_run, payload): (k, r) for k, r, payload in jobs
             }
-            for future in _as_completed(futures):
+            for future in as_completed(futures):
                 k, r = futures[future]
                 out[k][r] = future.result()
                 bar.update()
@@ -133,10 +143,13 @@ def run_replications(
         bar.close()
 
 
-def _as_completed(futures: dict[Future[dict[str, Any]], tuple[int, int]]) -> Any:
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
+@contextlib.contextmanager
+def process_pool(processes: int = MAX_PROCESSES) -> Iterator[ProcessPoolExecutor]:
+    """A pool of at most :data:`MAX_PROCESSES` fresh ("spawn") worker processes."""
+    ctx = mp.get_context("spawn")
+    workers = max(1, min(processes, MAX_PROCESSES))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        yield pool
 
 
 def queue_values(

@@ -39,6 +39,7 @@ class SignalWait:
     step_id: str
     signal: str
     response: Sampler
+    decisions: UniformSampler
     business_hours: bool
     reject_probability: float
     timeout_s: float
@@ -74,6 +75,6 @@ class SignalSource:
             yield self.env.timeout(wait.timeout_s)
             return SignalOutcome.TIMED_OUT
         yield self.env.timeout(delay)
-        if wait.reject_probability and self.uniform() < wait.reject_probability:
+        if wait.reject_probability and wait.decisions() < wait.reject_probability:
             return SignalOutcome.REJECTED
         return SignalOutcome.RECEIVED

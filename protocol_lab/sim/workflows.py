@@ -36,7 +36,7 @@ from protocol_lab.domain.timeline import EventType
 from protocol_lab.sim.jobs import BullQueue
 from protocol_lab.sim.recorder import TICKET_PLACEHOLDER, TimelineRecorder, WorkflowOutcome
 from protocol_lab.sim.retries import backoff_intervals
-from protocol_lab.sim.sampling import Sampler
+from protocol_lab.sim.sampling import Sampler, UniformSampler
 from protocol_lab.sim.signals import SignalOutcome, SignalWait
 from protocol_lab.sim.tickets import Ticket
 from protocol_lab.sim.workers import SlotPool
@@ -53,6 +53,7 @@ class ActivityRun:
 
     step_id: str
     duration: Sampler
+    failures: UniformSampler
     failure_probability: float
     max_attempts: int
     backoff: tuple[float, ...]
@@ -120,6 +121,7 @@ def compile_plan(
                 ActivityRun(
                     step_id=step.id,
                     duration=model.sampler(f"duration:{plan.name}:{step.id}", duration),
+                    failures=model.uniform_sampler(f"failures:{plan.name}:{step.id}"),
                     failure_probability=p_fail,
                     max_attempts=n,
                     backoff=backoff_intervals(step.retry),
@@ -174,6 +176,7 @@ def compile_plan(
                     step_id=step.id,
                     signal=step.signal,
                     response=model.sampler(f"signal:{plan.name}:{step.id}", response),
+                    decisions=model.uniform_sampler(f"decisions:{plan.name}:{step.id}"),
                     business_hours=step.human and cfg.business_hours,
                     reject_probability=cfg.reject_probability,
                     timeout_s=step.timeout_s,
@@ -219,7 +222,7 @@ def run_activity(
             started = enqueued
         event(wf, step.started_code, started)
         d = step.duration()
-        ok = not p_fail or model.uniform() >= p_fail
+        ok = not p_fail or step.failures() >= p_fail
         if d > step.timeout_s:
             d = step.timeout_s
             ok = False
@@ -285,7 +288,7 @@ def run_workflow(
                 event(wf, step.started_code, started)
             d = step.duration()
             p_fail = step.failure_probability
-            ok = not p_fail or model.uniform() >= p_fail
+            ok = not p_fail or step.failures() >= p_fail
             if d > step.timeout_s:
                 d = step.timeout_s
                 ok = False
