@@ -121,6 +121,10 @@ async def build_timeline(
             result.started_at = at + backoff
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED and not started:
             started = True
+            if result.cancel_reason is not None:
+                # cancelled while still a draft: it never started
+                result.started_at = None
+                continue
             result.started_at = at
             detail = started_detail(trigger, result.plan_input.input if result.plan_input else {})
             add(EventType.WORKFLOW_STARTED, at, detail)
@@ -209,7 +213,7 @@ async def build_timeline(
                     add(EventType.WORKFLOW_RESUMED, at, reason or "Resumed by user")
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             cause = event.workflow_execution_cancel_requested_event_attributes.cause
-            result.cancel_reason = cause or None
+            result.cancel_reason = cause or "Cancelled"
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             result.closed_at = at
             add(EventType.WORKFLOW_COMPLETED, at, "Workflow completed")

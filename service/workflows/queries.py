@@ -113,6 +113,8 @@ async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]
     if timeline.plan_input is not None:
         view["name"] = view["name"] or timeline.plan_input.name
         view["task_queue"] = timeline.plan_input.task_queue
+    if timeline.closed_at is not None and timeline.started_at is None:
+        view["started_at"] = None  # closed before its scheduled start
     view["timeline"] = wire_events(timeline.events)
     return view
 
@@ -269,6 +271,8 @@ async def _view_of(ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore) -
                 raise
             timeline = None
     view["timeline"] = wire_events(timeline.events) if timeline is not None else []
+    if timeline is not None and timeline.closed_at is not None and timeline.started_at is None:
+        view["started_at"] = None  # closed before its scheduled start
     return view
 
 

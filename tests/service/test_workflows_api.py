@@ -311,3 +311,28 @@ async def test_the_spec_curl_body_with_line_continuations_is_accepted(
     broken = await api.post("/v1/workflows", headers=headers, content=b'{"name": \\\n')
     assert broken.status_code == 400
     assert broken.json()["type"] == "invalid_request"
+
+
+async def test_cancelling_a_draft_means_it_never_starts(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+) -> None:
+    wf = await create(
+        api,
+        write_headers,
+        name="SLA Escalation",
+        task_queue="itsm-high-priority",
+        trigger_type="scheduled",
+        start_at=time.time() + 3600,
+    )
+    response = await api.post(
+        f"/v1/workflows/{wf['id']}/cancel", headers=write_headers, json={"reason": "Not needed"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "failed"
+    assert body["timeline"] == [
+        {"event": "workflow_cancelled", "timestamp": body["cancelled_at"], "detail": "Not needed"}
+    ]
+    got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
+    assert got["started_at"] is None
+    assert got["completed_at"] == body["cancelled_at"]
