@@ -30,6 +30,7 @@ def test_notebook_plans_capacity_in_its_first_cell_and_runs_through() -> None:
     for queue in ("itsm-accessories", "itsm-fleet", "itsm-workflows", "itsm-high-priority"):
         assert queue in result
     assert "image/png" in cells[1].outputs[0]["data"]  # the picture that justifies the plan
+    assert "'itsm-high-priority': False" in str(cells[2].outputs)  # stated honestly
     mimes = [m for o in outputs for m in o.get("data", {})]
     assert mimes.count("image/png") >= 3
     assert "Erlang C" in str(outputs)
