@@ -8,6 +8,8 @@ metrics; :func:`plan_capacity` searches the cheapest workers per queue that meet
 :func:`compare_rules` measures what a rule change would do before it is enabled.
 """
 
+from typing import Any
+
 from protocol_lab.sim.model import ServiceDeskModel, simulate
 from protocol_lab.sim.profiles import HourOfWeekProfile
 from protocol_lab.sim.results import SimulationResult
@@ -28,15 +30,38 @@ __all__ = [
     "SCENARIO_DIR",
     "ArrivalStream",
     "Arrivals",
+    "CapacityPlan",
     "HourOfWeekProfile",
     "JobQueueConfig",
+    "QueueTarget",
     "RateLimit",
+    "RuleComparison",
     "Scenario",
     "ServiceDeskModel",
     "SignalConfig",
     "SimulationResult",
     "TaskQueueConfig",
+    "compare_rules",
     "load_scenario",
+    "plan_capacity",
     "save_scenario",
     "simulate",
 ]
+
+# Planning and what-ifs pull in matplotlib and scipy: imported on first use.
+_LAZY = {
+    "CapacityPlan": "protocol_lab.sim.planning",
+    "QueueTarget": "protocol_lab.sim.planning",
+    "plan_capacity": "protocol_lab.sim.planning",
+    "RuleComparison": "protocol_lab.sim.whatif",
+    "compare_rules": "protocol_lab.sim.whatif",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the planning and what-if names when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
