@@ -7,7 +7,17 @@ from typing import Final, Literal, TypeVar
 
 import polars as pl
 
-__all__ = ["ENGINE", "GROUPABLE", "By", "FrameT", "as_lazy", "group_keys", "same_kind", "seconds"]
+__all__ = [
+    "ENGINE",
+    "GROUPABLE",
+    "By",
+    "FrameT",
+    "as_lazy",
+    "case_codes",
+    "group_keys",
+    "same_kind",
+    "seconds",
+]
 
 ENGINE: Final[Literal["in-memory"]] = "in-memory"
 """The polars engine the analyses are collected with.
@@ -52,3 +62,13 @@ def same_kind(template: FrameT, result: pl.LazyFrame) -> FrameT:
 def seconds(delta: pl.Expr) -> pl.Expr:
     """A Duration expression as float seconds."""
     return delta.dt.total_microseconds().cast(pl.Float64) / 1e6
+
+
+def case_codes(column: str) -> pl.Expr:
+    """Dense integer codes of a case column (in order of first appearance).
+
+    Sorting and grouping on these is much cheaper than on the workflow id strings. The codes
+    come from a Categorical with its own categories, so the ids do not pile up in polars'
+    global string pool.
+    """
+    return pl.col(column).cast(pl.String).cast(pl.Categorical(pl.Categories.random())).to_physical()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind
-from protocol_lab.analytics.steps import activity_label
+from protocol_lab.analytics.steps import label_codes
 
 __all__ = ["failure_rates", "failure_reasons", "variants"]
 
@@ -67,13 +67,6 @@ def variants(
     given). Workflows without any kept event are left out. Columns: ``variant``, ``n``,
     ``share``, ``mean_h``, ``p50_h``, ``p90_h``, ``length``.
     """
-    label = (
-        pl.col(activity)
-        if isinstance(activity, str)
-        else activity
-        if activity is not None
-        else activity_label()
-    )
     lf = events.lazy()
     if steps_only:
         lf = lf.filter(
@@ -96,7 +89,7 @@ def variants(
     coded = lf.select(
         "workflow_id",
         "timestamp",
-        label.cast(pl.String).cast(pl.Categorical).alias("__label"),
+        label_codes(activity).alias("__label"),
     ).sort("timestamp", maintain_order=True)
     per_case = coded.group_by("workflow_id").agg(
         pl.col("__label").to_physical().alias("__codes"),

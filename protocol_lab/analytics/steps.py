@@ -19,10 +19,24 @@ from typing import Final
 
 import polars as pl
 
-from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
+from protocol_lab.analytics._frames import (
+    By,
+    FrameT,
+    case_codes,
+    group_keys,
+    same_kind,
+    seconds,
+)
 from protocol_lab.domain import Catalog, SignalStep, load_catalog
 
-__all__ = ["STEP_KINDS", "activity_label", "bottlenecks", "directly_follows", "step_durations"]
+__all__ = [
+    "STEP_KINDS",
+    "activity_label",
+    "bottlenecks",
+    "directly_follows",
+    "label_codes",
+    "step_durations",
+]
 
 STEP_KINDS: Final = ("activity", "signal", "compensation")
 
@@ -197,6 +211,21 @@ def activity_label() -> pl.Expr:
     return pl.coalesce(pl.col("step"), pl.col("event").cast(pl.String))
 
 
+def label_codes(activity: str | pl.Expr | None = None) -> pl.Expr:
+    """An activity label as a Categorical, for cheap sorting and grouping.
+
+    ``activity`` is a column name, an expression, or None for :func:`activity_label`, which
+    is then built from categoricals of ``step`` and ``event`` rather than by spelling out a
+    string per row first.
+    """
+    if activity is None:
+        return pl.coalesce(
+            pl.col("step").cast(pl.Categorical), pl.col("event").cast(pl.Categorical)
+        )
+    label = pl.col(activity) if isinstance(activity, str) else activity
+    return label.cast(pl.String).cast(pl.Categorical)
+
+
 def directly_follows(
     events: FrameT,
     *,
@@ -209,22 +238,15 @@ def directly_follows(
     ``activity`` names the label column or expression (default: step id, else event name).
     Columns: ``source``, ``target``, ``n``, ``mean_s``, ``median_s``, ``min_s``, ``max_s``.
     """
-    label = (
-        pl.col(activity)
-        if isinstance(activity, str)
-        else activity
-        if activity is not None
-        else activity_label()
-    )
-    same_case = pl.col(case).shift(-1) == pl.col(case)
+    same_case = pl.col("__case").shift(-1) == pl.col("__case")
     lf = (
         events.lazy()
         .select(
-            pl.col(case),
-            label.cast(pl.String).cast(pl.Categorical).alias("source"),
+            case_codes(case).alias("__case"),
+            label_codes(activity).alias("source"),
             pl.col("timestamp"),
         )
-        .sort(case, "timestamp", maintain_order=True)
+        .sort("__case", "timestamp", maintain_order=True)
         .with_columns(
             pl.when(same_case).then(pl.col("source").shift(-1)).alias("target"),
             seconds(pl.col("timestamp").shift(-1) - pl.col("timestamp")).alias("__d"),
