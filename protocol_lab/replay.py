@@ -13,8 +13,9 @@ firings) is scripted.
 ``time_scale`` (the service's ``TIME_SCALE``). At most ``concurrency`` calls are in flight;
 every POST carries an ``Idempotency-Key`` derived from the replay's ``run_id`` and the
 action's index, so the client's retries (and a second run with the same ``run_id``) never
-create anything twice. A signal goes to the workflow the service started for the scripted
-ticket, found through the rule executions recorded on that ticket.
+create anything twice. Replayed tickets have ``replay-<run_id>`` as their requester. A signal
+goes to the workflow the service started for the scripted ticket, found through the rule
+executions recorded on that ticket.
 
 :func:`load_replayed` reads the replayed workflows back (the API's timelines, or the exact
 Temporal histories when a Temporal address is given) and maps their wall-clock timestamps
@@ -485,8 +486,14 @@ class ReplayResult:
 class _Resolver:
     """Finds the real workflow a rule started for a real ticket (through rule executions)."""
 
-    def __init__(self, client: AsyncClient, rules_by_workflow: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        rules_by_workflow: Mapping[str, list[str]],
+        gate: asyncio.Semaphore,
+    ) -> None:
         self.client = client
+        self.gate = gate
         self.rules_by_workflow = rules_by_workflow
         self.cache: dict[tuple[str, str], list[str]] = {}
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -494,9 +501,14 @@ class _Resolver:
     async def _lookup(self, ticket: str, workflow_name: str) -> list[str]:
         found: list[tuple[int, str]] = []
         for rule_id in self.rules_by_workflow.get(workflow_name, []):
-            async for execution in self.client.aiter_rule_executions(rule_id, ticket_id=ticket):
+            async with self.gate:
+                executions = [
+                    e async for e in self.client.aiter_rule_executions(rule_id, ticket_id=ticket)
+                ]
+            for execution in executions:
                 wf = execution.get("workflow_id")
-                if isinstance(wf, str) and execution.get("outcome") != "failed":
+                # An execution names its workflow before starting it: wait for "succeeded".
+                if isinstance(wf, str) and execution.get("outcome") == "succeeded":
                     found.append((int(execution.get("fired_at") or 0), wf))
         found.sort()
         return [wf for _, wf in found]
@@ -535,7 +547,8 @@ async def replay_async(
 ) -> ReplayResult:
     """Play ``script`` through ``client`` at ``compression`` simulated seconds per second.
 
-    ``concurrency`` bounds the calls in flight; ``run_id`` seeds the idempotency keys (give
+    ``concurrency`` bounds the HTTP calls in flight (the schedule itself never waits for
+    them); ``run_id`` seeds the idempotency keys (give
     the same one to resume a replay without duplicates); ``wait_until_end`` sleeps until the
     script's cut-off is reached on the wall clock, so loading the timelines afterwards sees
     the service at the same simulated instant as the script's end. ``on_action`` is called
@@ -543,7 +556,7 @@ async def replay_async(
     """
     from tqdm.auto import tqdm
 
-    from protocol_lab.client import ApiStatusError, ConflictError
+    from protocol_lab.client import ApiStatusError, ConflictError, NotFoundError
 
     if compression <= 0:
         raise ValueError("compression must be positive")
@@ -554,7 +567,8 @@ async def replay_async(
         action = rule.get("action") or {}
         if action.get("type") == "start_workflow" and rule.get("enabled", True):
             rules_by_workflow.setdefault(str(action.get("workflow_name")), []).append(rule["id"])
-    resolver = _Resolver(client, rules_by_workflow)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    resolver = _Resolver(client, rules_by_workflow, gate)
     expected = {w.workflow: w for w in script.workflows}
     loop = asyncio.get_running_loop()
     tickets: dict[str, asyncio.Future[str]] = {}
@@ -568,7 +582,6 @@ async def replay_async(
         compression=compression,
         started_at=datetime.fromtimestamp(began, tz=UTC),
     )
-    gate = asyncio.Semaphore(max(1, concurrency))
     bar = tqdm(total=len(script.actions), desc="replay", unit="call", disable=not progress)
 
     async def real_ticket(name: str) -> str:
@@ -596,15 +609,16 @@ async def replay_async(
         key = f"replay-{run_id}-{index}"
         if action.kind == "create_ticket":
             try:
-                ticket = await client.create_ticket(
-                    title=str(action.fields.get("title", "Replayed ticket")),
-                    description=action.fields.get("description"),
-                    category=action.fields.get("category"),
-                    priority=action.fields.get("priority"),
-                    status=action.fields.get("status"),
-                    requester=action.fields.get("requester"),
-                    idempotency_key=key,
-                )
+                async with gate:
+                    ticket = await client.create_ticket(
+                        title=str(action.fields.get("title", "Replayed ticket")),
+                        description=action.fields.get("description"),
+                        category=action.fields.get("category"),
+                        priority=action.fields.get("priority"),
+                        status=action.fields.get("status"),
+                        requester=f"replay-{run_id}",
+                        idempotency_key=key,
+                    )
             except BaseException as exc:
                 tickets[action.ticket].set_exception(exc)
                 raise
@@ -613,19 +627,31 @@ async def replay_async(
             return "ok", ticket["id"]
         if action.kind == "update_ticket":
             real = await real_ticket(action.ticket)
-            await client.update_ticket(real, status=action.fields.get("status", "resolved"))
+            async with gate:
+                await client.update_ticket(real, status=action.fields.get("status", "resolved"))
             return "ok", real
         workflow_id = await real_workflow(action)
         if action.kind == "signal":
-            answer = await client.signal_workflow(
-                workflow_id,
-                signal_name=str(action.signal_name),
-                payload=dict(action.payload),
-                idempotency_key=key,
-            )
-            return ("ok" if answer.get("accepted", True) else "refused"), workflow_id
+            deadline = time.monotonic() + resolve_within_s
+            while True:
+                try:
+                    async with gate:
+                        answer = await client.signal_workflow(
+                            workflow_id,
+                            signal_name=str(action.signal_name),
+                            payload=dict(action.payload),
+                            idempotency_key=key,
+                        )
+                except NotFoundError:
+                    # started a moment ago and not yet visible: try again shortly
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+                    continue
+                return ("ok" if answer.get("accepted", True) else "refused"), workflow_id
         reason = str(action.payload.get("reason", "cancelled by replay"))
-        await client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
+        async with gate:
+            await client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
         return "ok", workflow_id
 
     async def run(index: int, action: Action, due: float) -> None:
@@ -639,7 +665,6 @@ async def replay_async(
         except Exception as exc:
             status, detail = "error", f"{type(exc).__name__}: {exc}"
         finally:
-            gate.release()
             bar.update(1)
         result.outcomes.append(
             ActionOutcome(
@@ -659,7 +684,6 @@ async def replay_async(
             delay = due - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await gate.acquire()
             if on_action is not None:
                 on_action(index, action)
             tasks.append(asyncio.create_task(run(index, action, due)))
@@ -809,14 +833,16 @@ async def load_replayed(
     temporal_address: str | None = None,
     temporal_namespace: str = "default",
     concurrency: int = 16,
+    cut: bool = True,
 ) -> Timelines:
     """The replayed workflows' real timelines, on the script's simulated clock.
 
     Read through the API (``GET /v1/workflows/{id}``: whole-second timestamps, so at
     ``compression`` C a timestamp is known to within C/2 simulated seconds) or, with
     ``temporal_address``, from the Temporal histories with the service's own timeline mapping
-    (microseconds). Workflow attributes: ``ticket_id`` and ``sim_workflow_id`` (the script's
-    names), and the real ids in ``workflow_id``.
+    (microseconds). With ``cut``, events after the script's cut-off are dropped (as the
+    simulation is cut there). Workflow attributes: ``ticket_id`` and ``sim_workflow_id`` (the
+    script's names), and the real ids in ``workflow_id``.
     """
     from protocol_lab.analytics import Timelines
 
@@ -837,7 +863,9 @@ async def load_replayed(
         compression=result.compression,
     )
     cutoff = result.script.origin + timedelta(seconds=result.script.end_s)
-    events = events.filter(pl.col("timestamp") <= cutoff).cast(
+    if cut:
+        events = events.filter(pl.col("timestamp") <= cutoff)
+    events = events.cast(
         dict(TIMELINE_SCHEMA)  # type: ignore[arg-type]
     )
     attributes = pl.DataFrame(

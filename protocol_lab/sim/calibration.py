@@ -8,7 +8,8 @@ and fits, one concern at a time:
   the observed span), with an inline rule per stream that starts that workflow on its observed
   task queue, so the fitted scenario starts the same mix of workflows;
 - **activity durations**: per plan step, fixed, exponential, lognormal and gamma fits by
-  maximum likelihood, the one with the smallest Kolmogorov-Smirnov statistic chosen;
+  maximum likelihood, the one with the lowest AIC chosen (its Kolmogorov-Smirnov statistic
+  is reported beside the others);
 - **failure rates**: failed attempts over attempts, per step;
 - **human waits**: per signal, the same fits on the waits that ended with the signal, measured
   in business seconds for signals answered during business hours; rejections as a probability;
@@ -72,9 +73,15 @@ class FittedDuration:
     candidates: dict[str, float] = field(default_factory=dict)
 
 
-def fit_duration(values: Sequence[float] | np.ndarray) -> FittedDuration:
-    """Fit fixed, exponential, lognormal and gamma models; keep the smallest KS statistic."""
-    from scipy import stats
+def fit_duration(
+    values: Sequence[float] | np.ndarray,
+    censored: Sequence[float] | np.ndarray = (),
+) -> FittedDuration:
+    """Fit fixed, exponential, lognormal and gamma models by maximum likelihood; keep the
+    lowest AIC. ``ks`` is the chosen model's Kolmogorov-Smirnov statistic, ``candidates``
+    every model's. ``censored`` are waits known only to have lasted at least that long (a
+    timeout came first); they enter the likelihood through the survival function."""
+    from scipy import optimize, stats
 
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x) & (x >= 0)]
@@ -84,28 +91,68 @@ def fit_duration(values: Sequence[float] | np.ndarray) -> FittedDuration:
     if len(x) < _MIN_SAMPLES or float(x.std()) <= 0.01 * max(mean, 1e-9):
         return FittedDuration(Fixed(seconds=max(mean, 0.0)), ks=0.0, n=len(x), candidates={})
     positive = np.maximum(x, 1e-6)
-    candidates: dict[str, tuple[DurationModel, float]] = {}
-    exp_model = Exponential(mean_s=max(mean, 1e-6))
-    candidates["exponential"] = (exp_model, stats.kstest(x, "expon", args=(0, mean)).statistic)
+    # name -> (model, KS statistic, AIC)
+    candidates: dict[str, tuple[DurationModel, float, float]] = {}
+    candidates["exponential"] = (
+        Exponential(mean_s=max(mean, 1e-6)),
+        float(stats.kstest(x, "expon", args=(0, mean)).statistic),
+        2 * 1 - 2 * float(stats.expon.logpdf(positive, 0, mean).sum()),
+    )
     logs = np.log(positive)
     mu, sigma = float(logs.mean()), float(min(max(logs.std(), 1e-3), 5.0))
     candidates["lognormal"] = (
         LogNormal(median_s=math.exp(mu), sigma=sigma),
-        stats.kstest(positive, "lognorm", args=(sigma, 0, math.exp(mu))).statistic,
+        float(stats.kstest(positive, "lognorm", args=(sigma, 0, math.exp(mu))).statistic),
+        2 * 2 - 2 * float(stats.lognorm.logpdf(positive, sigma, 0, math.exp(mu)).sum()),
     )
     with np.errstate(all="ignore"):
         shape, _, scale = stats.gamma.fit(positive, floc=0)
     if np.isfinite(shape) and shape > 0:
         candidates["gamma"] = (
             Gamma(shape=float(shape), mean_s=float(shape * scale)),
-            stats.kstest(positive, "gamma", args=(shape, 0, scale)).statistic,
+            float(stats.kstest(positive, "gamma", args=(shape, 0, scale)).statistic),
+            2 * 2 - 2 * float(stats.gamma.logpdf(positive, shape, 0, scale).sum()),
         )
-    best = min(candidates, key=lambda k: candidates[k][1])
+    cens = np.asarray(censored, dtype=np.float64)
+    cens = np.maximum(cens[np.isfinite(cens) & (cens > 0)], 1e-6)
+    if len(cens):
+        families = {
+            "exponential": (stats.expon, lambda p: (0, math.exp(p[0])), [math.log(mean)]),
+            "lognormal": (
+                stats.lognorm,
+                lambda p: (math.exp(p[1]), 0, math.exp(p[0])),
+                [mu, math.log(sigma)],
+            ),
+            "gamma": (
+                stats.gamma,
+                lambda p: (math.exp(p[1]), 0, math.exp(p[0] - p[1])),
+                [math.log(mean), 0.0],
+            ),
+        }
+        for name, (dist, unpack, start) in families.items():
+
+            def nll(p: np.ndarray, dist: Any = dist, unpack: Any = unpack) -> float:
+                args = unpack(p)
+                value = -(dist.logpdf(positive, *args).sum() + dist.logsf(cens, *args).sum())
+                return float(value) if np.isfinite(value) else 1e300
+
+            fit = optimize.minimize(nll, np.asarray(start), method="Nelder-Mead")
+            args = unpack(fit.x)  # type: ignore[no-untyped-call]
+            if name == "exponential":
+                model: DurationModel = Exponential(mean_s=float(args[1]))
+            elif name == "lognormal":
+                model = LogNormal(median_s=float(args[2]), sigma=float(min(args[0], 5.0)))
+            else:
+                model = Gamma(shape=float(args[0]), mean_s=float(args[0] * args[2]))
+            ks = float(stats.kstest(positive, dist.cdf, args=args).statistic)
+            candidates[name] = (model, ks, 2 * len(start) + 2 * fit.fun)
+    finite = {k: v for k, v in candidates.items() if np.isfinite(v[2])} or candidates
+    best = min(finite, key=lambda k: finite[k][2])
     return FittedDuration(
         candidates[best][0],
-        ks=float(candidates[best][1]),
+        ks=candidates[best][1],
         n=len(x),
-        candidates={k: float(v[1]) for k, v in candidates.items()},
+        candidates={k: v[1] for k, v in candidates.items()},
     )
 
 
@@ -120,8 +167,12 @@ def _max_concurrency(starts: np.ndarray, ends: np.ndarray) -> int:
 
 def _profile(started: pl.Series, origin: Any, hours: int) -> HourOfWeekProfile:
     """Arrivals per hour of the week over how often each hour occurs in the span (UTC)."""
+    started = started.drop_nulls()
     bins = np.asarray(
-        ((started.dt.weekday() - 1) * 24 + started.dt.hour()).to_numpy(), dtype=np.int64
+        (
+            (started.dt.weekday().cast(pl.Int32) - 1) * 24 + started.dt.hour().cast(pl.Int32)
+        ).to_numpy(),
+        dtype=np.int64,
     )
     counts = np.bincount(bins, minlength=HOURS_PER_WEEK).astype(np.float64)
     exposure = np.zeros(HOURS_PER_WEEK)
@@ -169,6 +220,26 @@ def _business(steps: pl.DataFrame, calendar: BusinessCalendar) -> pl.Series:
     return steps.select(business_seconds(pl.col("start"), pl.col("end"), calendar).alias("b"))[
         "b"
     ].cast(pl.Float64)
+
+
+def _timeouts(events: pl.DataFrame, workflow_name: str, step: SignalStep) -> pl.DataFrame:
+    """Waits of ``step`` that a timeout ended: start (the wait began) and end (the timeout)."""
+    mine = events.filter(pl.col("workflow_name") == workflow_name).sort(
+        "workflow_id", "timestamp", maintain_order=True
+    )
+    began = mine.filter(
+        (pl.col("step") == step.id) & (pl.col("event").cast(pl.String) == "activity_started")
+    ).select("workflow_id", pl.col("timestamp").alias("start"))
+    ended = mine.filter(
+        (pl.col("step") == step.id)
+        & pl.col("event")
+        .cast(pl.String)
+        .is_in(["activity_completed", "workflow_failed", "workflow_cancelled"])
+        & pl.col("detail").str.contains("in time|timed out")
+    ).select("workflow_id", pl.col("timestamp").alias("end"))
+    return began.join(ended, on="workflow_id").with_columns(
+        ((pl.col("end") - pl.col("start")).dt.total_microseconds() / 1e6).alias("total_s")
+    )
 
 
 def calibrate(
@@ -310,7 +381,9 @@ def calibrate(
         configured = base.signal(step.signal) if base is not None else SignalConfig()
         business = step.human and configured.business_hours
         waits = (_business(part, calendar) if business else part["total_s"]).to_numpy()
-        fitted = fit_duration(waits)
+        timed_out = _timeouts(events, str(wf_name), step)
+        cut = (_business(timed_out, calendar) if business else timed_out["total_s"]).to_numpy()
+        fitted = fit_duration(waits, cut)
         rejected = failed_events.filter(
             (pl.col("workflow_name") == wf_name)
             & (pl.col("step") == step_id)

@@ -1,0 +1,183 @@
+"""A replay against the real stack: every call made once, every workflow found, timelines back;
+and a replay that survives a restart of the worker and of the API in its middle."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import polars as pl
+
+from protocol_lab.client import AsyncClient
+from protocol_lab.compare import compare
+from protocol_lab.demo import ServiceHandle, warm_up
+from protocol_lab.replay import (
+    Action,
+    ReplayResult,
+    ReplayScript,
+    load_replayed,
+    patient_retry,
+    replay_async,
+    simulated_timelines,
+)
+from protocol_lab.sim import SimulationResult
+from service.stack import _port_open
+
+from .conftest import COMPRESSION
+
+
+async def _play(
+    live: ServiceHandle,
+    script: ReplayScript,
+    *,
+    on_action: object = None,
+) -> tuple[ReplayResult, list[dict[str, object]], dict[tuple[str, str], list[str]]]:
+    async with AsyncClient(
+        base_url=live.base_url, token=live.token, retry=patient_retry(), timeout=30.0
+    ) as client:
+        await warm_up(client)
+        played = await replay_async(
+            script,
+            client,
+            compression=COMPRESSION,
+            concurrency=8,
+            progress=False,
+            on_action=on_action,  # type: ignore[arg-type]
+        )
+        tickets = [t async for t in client.aiter_tickets(requester=f"replay-{played.run_id}")]
+        ours = {t["id"] for t in tickets}
+        started: dict[tuple[str, str], list[str]] = {}
+        async for rule in client.aiter_rules():
+            if rule["action"]["type"] != "start_workflow":
+                continue
+            async for ex in client.aiter_rule_executions(rule["id"], page_size=100):
+                if ex.get("workflow_id") and ex.get("ticket_id") in ours:
+                    key = (ex["ticket_id"], rule["action"]["workflow_name"])
+                    started.setdefault(key, []).append(ex["workflow_id"])
+        return played, tickets, started
+
+
+def _check_nothing_lost_or_doubled(
+    script: ReplayScript,
+    played: ReplayResult,
+    tickets: list[dict[str, object]],
+    started: dict[tuple[str, str], list[str]],
+) -> None:
+    creations = [a for a in script.actions if a.kind == "create_ticket"]
+    # every scripted ticket exists exactly once
+    assert len(tickets) == len(creations)
+    assert len({t["id"] for t in tickets}) == len(creations)
+    assert set(played.tickets.values()) == {t["id"] for t in tickets}
+    # every scripted workflow was started exactly once, and no other
+    assert all(len(ids) == 1 for ids in started.values()), started
+    expected = Counter(
+        (played.tickets[w.ticket], w.workflow_name)
+        for w in script.workflows
+        if w.ticket in played.tickets
+    )
+    assert Counter({k: len(v) for k, v in started.items()}) == expected
+    assert set(played.workflows) == {w.workflow for w in script.workflows}
+    assert len(set(played.workflows.values())) == len(played.workflows)
+
+
+def test_replay_makes_every_call_once_and_reads_timelines_back(
+    live: ServiceHandle, small_script: tuple[ReplayScript, SimulationResult]
+) -> None:
+    script, simulation = small_script
+    played, tickets, started = asyncio.run(_play(live, script))
+    assert not played.errors, played.errors[:3]
+    _check_nothing_lost_or_doubled(script, played, tickets, started)
+    # a signal is taken, or refused when its wait already timed out on the service (at this
+    # compression a one-hour timeout lasts one second of wall time)
+    signals = played.summary().filter(pl.col("kind") == "signal").row(0, named=True)
+    assert signals["ok"] + signals["refused"] == script.counts()["signal"]
+    assert signals["ok"] > 0
+
+    async def back() -> object:
+        async with AsyncClient(base_url=live.base_url, token=live.token) as client:
+            return await load_replayed(
+                played,
+                client,
+                temporal_address=live.temporal_address,
+                temporal_namespace=live.temporal_namespace,
+                cut=False,
+            )
+
+    real = asyncio.run(back())
+    workflows = real.workflows.collect()  # type: ignore[attr-defined]
+    assert workflows.height == len(script.workflows)
+    assert set(workflows["sim_workflow_id"]) == {w.workflow for w in script.workflows}
+    # timestamps are on the simulated clock, inside the script's window
+    window_end = script.origin + timedelta(seconds=script.end_s)
+    assert workflows["started_at"].min() >= script.origin
+    sim = simulated_timelines(simulation, until_s=script.end_s)
+    comparison = compare(sim, real, by="workflow_name", as_of=window_end)  # type: ignore[arg-type]
+    counts = comparison.counts
+    assert (counts["started_sim"] == counts["started_real"]).all(), counts
+    table = comparison.cycle_times.drop_nulls("ks")
+    assert table.height >= 2
+    assert table["ks"].is_between(0.0, 1.0).all()
+    assert (table["wasserstein_s"] >= 0).all()
+
+
+def test_replay_survives_worker_and_api_restarts(
+    live: ServiceHandle, small_script: tuple[ReplayScript, SimulationResult]
+) -> None:
+    script, _ = small_script
+    stack = live.stack
+    worker = next(c for c in stack.children if c.name == "worker")
+    api = next(c for c in stack.children if c.name == "api")
+    host, port = live.base_url.removeprefix("http://").split(":")
+    n = len(script.actions)
+    restarted: list[str] = []
+
+    def restart_worker() -> None:
+        worker.kill()
+        time.sleep(0.5)
+        worker.start()
+        restarted.append("worker")
+
+    def restart_api() -> None:
+        api.kill()
+        api.start()
+        deadline = time.monotonic() + 60
+        while not _port_open(host, int(port)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        restarted.append("api")
+
+    def disturb(index: int, action: Action) -> None:
+        if index == n // 3:
+            threading.Thread(target=restart_worker).start()
+        elif index == (2 * n) // 3:
+            threading.Thread(target=restart_api).start()
+
+    played, tickets, started = asyncio.run(_play(live, script, on_action=disturb))
+    assert restarted == ["worker", "api"]
+    assert not played.errors, played.errors[:3]
+    _check_nothing_lost_or_doubled(script, played, tickets, started)
+
+    async def outcomes() -> list[tuple[str, str]]:
+        async with AsyncClient(base_url=live.base_url, token=live.token) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                found = []
+                for workflow_id in played.workflows.values():
+                    workflow = await client.get_workflow(workflow_id)
+                    last = workflow["timeline"][-1]["detail"] if workflow["timeline"] else ""
+                    found.append((workflow["status"], last or ""))
+                if all(s != "active" for s, _ in found) or time.monotonic() > deadline:
+                    return found
+
+    # The restarts cost no workflow: none is stuck, and every failure is the plan's own
+    # (a wait that timed out, a rejection, an emulated integration failure), never a lost
+    # activity or a lost signal.
+    found = asyncio.run(outcomes())
+    late = sum(1 for w in script.workflows if w.started_s > script.end_s - 4 * 3600)
+    assert sum(1 for s, _ in found if s == "active") <= late
+    reasons = [d for s, d in found if s == "failed"]
+    assert all(re.search("timed out|rejected|denied|emulated", d) for d in reasons), reasons
+    assert sum(1 for s, _ in found if s == "completed") > len(found) // 2
