@@ -9,7 +9,8 @@ server and with the same concurrency:
   attributes the API sends);
 
 and prints both rates and their ratio (target: the API reaches at least 0.7 of the direct rate).
-Then 32 concurrent clients poll GET /v1/workflows/:id/status and the p50 / p99 latency is printed.
+Then 32 concurrent clients poll GET /v1/workflows/:id/status and the p50 / p99 latency is printed,
+beside the same reads made straight with ``describe()`` as a baseline.
 No worker runs: starting and reading status need none, so the figures are the API's own cost.
 
     .venv/bin/python benchmarks/api_throughput.py [--n 300] [--rounds 3] [--concurrency 32]
@@ -115,6 +116,24 @@ async def status_latency(
     return latencies
 
 
+async def describe_latency(
+    client: Client, ids: list[str], *, clients: int, requests: int
+) -> list[float]:
+    """The same reads straight through the client (describe), as a baseline."""
+    latencies: list[float] = []
+    per_client = requests // clients
+
+    async def poller(k: int) -> None:
+        for i in range(per_client):
+            workflow_id = ids[(k * per_client + i) % len(ids)]
+            start = time.perf_counter()
+            await client.get_workflow_handle(workflow_id).describe()
+            latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(poller(k) for k in range(clients)))
+    return latencies
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -148,13 +167,22 @@ async def run(args: argparse.Namespace, temporal: EmbeddedTemporal, api_url: str
         print(f"  direct (temporalio client): {direct_rate:8.1f} /s  rounds {_fmt(direct_rates)}")
         print(f"  API (POST /v1/workflows):   {api_rate:8.1f} /s  rounds {_fmt(api_rates)}")
         print(f"  ratio API / direct:         {api_rate / direct_rate:8.2f}  (target >= 0.70)")
-        latencies = await status_latency(api, ids, clients=32, requests=args.status_requests)
-        print(f"GET /v1/workflows/:id/status, 32 concurrent clients, {len(latencies)} requests:")
-        print(
-            f"  p50 {percentile(latencies, 0.50) * 1000:7.1f} ms   "
-            f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   "
-            f"throughput {len(latencies) / sum(latencies) * 32:7.1f} /s"
-        )
+        for label, latencies in (
+            (
+                "GET /v1/workflows/:id/status",
+                await status_latency(api, ids, clients=32, requests=args.status_requests),
+            ),
+            (
+                "baseline: describe() direct",
+                await describe_latency(client, ids, clients=32, requests=args.status_requests),
+            ),
+        ):
+            print(f"{label}, 32 concurrent clients, {len(latencies)} requests:")
+            print(
+                f"  p50 {percentile(latencies, 0.50) * 1000:7.1f} ms   "
+                f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   "
+                f"throughput {len(latencies) / sum(latencies) * 32:7.1f} /s"
+            )
 
 
 def _fmt(values: list[float]) -> str:
