@@ -320,7 +320,7 @@ class ReplayScript:
             origin=origin,
             actions=tuple(actions),
             workflows=tuple(scripted),
-            rules=tuple(dict.fromkeys(starters.values())),
+            rules=tuple({rule.name: rule for rule in starters.values()}.values()),
         )
 
 

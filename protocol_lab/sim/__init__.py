@@ -5,11 +5,19 @@ them with the service's own matcher, the catalog's workflows run on Temporal tas
 worker slots, wait for human signals on a business calendar, retry per their policies, and put
 jobs on rate-limited BullMQ queues. A run emits timelines in the shared schema plus queue
 metrics; :func:`plan_capacity` searches the cheapest workers per queue that meet SLA targets, and
-:func:`compare_rules` measures what a rule change would do before it is enabled.
+:func:`compare_rules` measures what a rule change would do before it is enabled;
+:func:`calibrate` fits a scenario to observed timelines and measures its error.
 """
 
 from typing import Any
 
+from protocol_lab.sim.calibration import (
+    Calibration,
+    FittedDuration,
+    calibrate,
+    calibration_error,
+    fit_duration,
+)
 from protocol_lab.sim.model import ServiceDeskModel, simulate
 from protocol_lab.sim.profiles import HourOfWeekProfile
 from protocol_lab.sim.results import SimulationResult
@@ -30,7 +38,9 @@ __all__ = [
     "SCENARIO_DIR",
     "ArrivalStream",
     "Arrivals",
+    "Calibration",
     "CapacityPlan",
+    "FittedDuration",
     "HourOfWeekProfile",
     "JobQueueConfig",
     "QueueTarget",
