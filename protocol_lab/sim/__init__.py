@@ -11,13 +11,6 @@ metrics; :func:`plan_capacity` searches the cheapest workers per queue that meet
 
 from typing import Any
 
-from protocol_lab.sim.calibration import (
-    Calibration,
-    FittedDuration,
-    calibrate,
-    calibration_error,
-    fit_duration,
-)
 from protocol_lab.sim.model import ServiceDeskModel, simulate
 from protocol_lab.sim.profiles import HourOfWeekProfile
 from protocol_lab.sim.results import SimulationResult
@@ -51,7 +44,10 @@ __all__ = [
     "SignalConfig",
     "SimulationResult",
     "TaskQueueConfig",
+    "calibrate",
+    "calibration_error",
     "compare_rules",
+    "fit_duration",
     "load_scenario",
     "plan_capacity",
     "save_scenario",
@@ -65,11 +61,16 @@ _LAZY = {
     "plan_capacity": "protocol_lab.sim.planning",
     "RuleComparison": "protocol_lab.sim.whatif",
     "compare_rules": "protocol_lab.sim.whatif",
+    "Calibration": "protocol_lab.sim.calibration",
+    "FittedDuration": "protocol_lab.sim.calibration",
+    "calibrate": "protocol_lab.sim.calibration",
+    "calibration_error": "protocol_lab.sim.calibration",
+    "fit_duration": "protocol_lab.sim.calibration",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the planning and what-if names when first asked for."""
+    """Import the planning, what-if and calibration names when first asked for."""
     if name in _LAZY:
         import importlib
 
