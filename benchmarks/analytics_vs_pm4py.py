@@ -2,15 +2,17 @@
 
 Covers: loading a Parquet log, case durations, the performance directly-follows graph, variants
 and the case arrival rate — by this library and by PM4Py (including its ``format_dataframe``).
-Each side runs in its own subprocess so its peak memory (``ru_maxrss``) is its own; both read
-the same file. The parent checks that the numbers agree and prints each time, the ratios and
-peak memory.
+Each side runs in its own subprocess so its peak memory (``VmHWM``) and CPU time are its own;
+both read the same file. The sides run ``--repeat`` times, alternating, and the medians are
+shown (the machine may be shared). The parent checks that the numbers agree and prints each
+time, the ratios, CPU time and peak memory.
 
 Scenario: ``N_WORKFLOWS`` workflows from ``data/samples/make_sample.generate`` (seeded), with
-``activity_started`` / ``compensation_started`` rows dropped so the log has about 1,000,000
-events. The activity label of an event is its step id, else its event name.
+``activity_started`` / ``compensation_started`` rows dropped: about 1.3 million events for
+200,000 workflows (the issue asks for about 1,000,000; the larger log is the harder case).
+The activity label of an event is its step id, else its event name.
 
-Run: ``.venv/bin/python benchmarks/analytics_vs_pm4py.py [--workflows N]`` (needs the
+Run: ``.venv/bin/python benchmarks/analytics_vs_pm4py.py [--workflows N] [--repeat N]`` (needs the
 ``bench`` dependency group for PM4Py).
 """
 
@@ -21,6 +23,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +59,24 @@ def make_log(path: Path, *, n_workflows: int) -> int:
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory.
+
+    ``VmHWM`` is the high-water mark of this process's own address space; ``ru_maxrss`` of a
+    child also counts the parent's resident size at the fork (here the parent that made the
+    log), so it is only the fallback off Linux.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    """CPU time (user + system, all threads) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_ours(log: Path, out: Path) -> dict[str, Any]:
@@ -110,6 +130,7 @@ def run_ours(log: Path, out: Path) -> dict[str, Any]:
 
     result = {
         "times": times,
+        "cpu_s": _cpu_s(),
         "peak_mb": _peak_mb(),
         "durations": durations,
         "dfg": {
@@ -161,6 +182,7 @@ def run_pm4py(log: Path, out: Path) -> dict[str, Any]:
 
     result = {
         "times": times,
+        "cpu_s": _cpu_s(),
         "peak_mb": _peak_mb(),
         "durations": [float(d) for d in durations],
         "dfg": {f"{a}\t{b}": [None, float(v["mean"])] for (a, b), v in dfg.items()},
@@ -182,6 +204,21 @@ def _side(name: str, log: Path, folder: Path) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
     )
     return dict(json.loads(out.read_text()))
+
+
+def _median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first run's results with every time, CPU and memory figure the median over runs."""
+    out = dict(results[0])
+    out["times"] = {
+        step: statistics.median(r["times"][step] for r in results) for step in results[0]["times"]
+    }
+    out["end_to_end"] = statistics.median(sum(r["times"].values()) for r in results)
+    out["work"] = statistics.median(
+        sum(r["times"].values()) - r["times"]["import"] for r in results
+    )
+    for key in ("cpu_s", "peak_mb"):
+        out[key] = statistics.median(r[key] for r in results)
+    return out
 
 
 def agree(ours: dict[str, Any], theirs: dict[str, Any]) -> list[tuple[str, bool, str]]:
@@ -225,6 +262,7 @@ def main() -> None:
     """Make the log, run both sides in subprocesses, compare and print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=N_WORKFLOWS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side (medians shown)")
     parser.add_argument("--side", choices=["ours", "pm4py"])
     parser.add_argument("--log", type=Path)
     parser.add_argument("--out", type=Path)
@@ -244,24 +282,23 @@ def main() -> None:
             f"log: {args.workflows:,} workflows, {n_events:,} events "
             f"(made in {time.perf_counter() - t:.1f} s)"
         )
-        ours = _side("ours", log, folder)
-        theirs = _side("pm4py", log, folder)
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "pm4py": []}
+        for _ in range(args.repeat):  # alternate the sides so both see the same machine load
+            for name, results in runs.items():
+                results.append(_side(name, log, folder))
+    ours = _median_run(runs["ours"])
+    theirs = _median_run(runs["pm4py"])
+    print(f"(medians of {args.repeat} runs per side, alternating)")
     print(f"\n{'step':<18}{'protocol_lab':>14}{'pm4py':>12}{'ratio':>9}")
-    total_ours = total_theirs = 0.0
     for step in STEPS:
         a, b = ours["times"][step], theirs["times"][step]
-        total_ours += a
-        total_theirs += b
         print(f"{step:<18}{a:>12.3f} s{b:>10.3f} s{b / a:>8.1f}x")
+    for label, key in (("end to end", "end_to_end"), ("without import", "work")):
+        a, b = ours[key], theirs[key]
+        print(f"{label:<18}{a:>12.3f} s{b:>10.3f} s{b / a:>8.1f}x")
     print(
-        f"{'end to end':<18}{total_ours:>12.3f} s{total_theirs:>10.3f} s"
-        f"{total_theirs / total_ours:>8.1f}x"
-    )
-    work_ours = total_ours - ours["times"]["import"]
-    work_theirs = total_theirs - theirs["times"]["import"]
-    print(
-        f"{'without import':<18}{work_ours:>12.3f} s{work_theirs:>10.3f} s"
-        f"{work_theirs / work_ours:>8.1f}x"
+        f"{'CPU (all threads)':<18}{ours['cpu_s']:>12.3f} s{theirs['cpu_s']:>10.3f} s"
+        f"{theirs['cpu_s'] / ours['cpu_s']:>8.1f}x"
     )
     print(
         f"{'peak memory':<18}{ours['peak_mb']:>11.0f} MB{theirs['peak_mb']:>9.0f} MB"

@@ -103,6 +103,23 @@ def test_directly_follows_counts_and_times() -> None:
     assert (edges[("x", "y")]["min_s"], edges[("x", "y")]["max_s"]) == (60, 240)
 
 
+def test_directly_follows_any_case_column_and_label_with_ties_in_input_order() -> None:
+    events = pl.DataFrame(
+        {
+            "ticket": [7, 3, 7, 3, 7],
+            "what": ["open", "open", "assign", "close", "close"],
+            "timestamp": [at(s) for s in (0, 1, 5, 1, 5)],
+        }
+    )
+    dfg = directly_follows(events.lazy(), case="ticket", activity="what").collect()
+    edges = {(r["source"], r["target"]): (r["n"], r["mean_s"]) for r in dfg.iter_rows(named=True)}
+    assert edges == {
+        ("open", "assign"): (1, 300.0),
+        ("assign", "close"): (1, 0.0),
+        ("open", "close"): (1, 0.0),
+    }
+
+
 def test_timelines_shortcuts_carry_attributes_for_grouping() -> None:
     attrs = pl.DataFrame({"workflow_id": ["wf_1", "wf_2"], "priority": ["P1", "P4"]})
     tl = Timelines.from_frame(frame(laptop("wf_1") + laptop("wf_2", start=9)), attributes=attrs)
