@@ -181,6 +181,44 @@ def replay(
     typer.echo(f"comparison written to {page}")
 
 
+@app.command(help="Fit a scenario to observed timelines; simulate it and print the error.")
+def calibrate(
+    timelines: Annotated[
+        str, typer.Argument(help="timelines file: .parquet, .json, .ndjson, .csv")
+    ],
+    out: Annotated[str, typer.Option(help="where to write the fitted scenario (YAML)")] = (
+        "out/calibrated.yaml"
+    ),
+    base: Annotated[
+        str | None, typer.Option(help="scenario giving catalog, calendar, slots per worker")
+    ] = None,
+    replications: Annotated[int, typer.Option(help="simulations pooled for the error")] = 3,
+) -> None:
+    """Calibrate, save the scenario, print the fitted models and p50/p95 errors per queue."""
+    from pathlib import Path
+
+    import polars as pl
+
+    from protocol_lab.analytics import Timelines
+    from protocol_lab.sim import load_scenario, save_scenario
+    from protocol_lab.sim.calibration import calibrate as fit
+
+    result = fit(
+        Timelines.from_file(timelines),
+        base=load_scenario(base) if base else None,
+        replications=replications,
+    )
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_scenario(result.scenario, target)
+    with pl.Config(tbl_rows=100, tbl_width_chars=160):
+        typer.echo(str(result.durations.drop("parameters", strict=False)))
+        typer.echo(str(result.signals.drop("parameters", strict=False)))
+        typer.echo(str(result.workers))
+        typer.echo(str(result.error))
+    typer.echo(f"largest relative error {result.max_error():.1%}; scenario written to {target}")
+
+
 @app.command(help="Simulated service-desk day replayed against the embedded stack; HTML report.")
 def demo(
     out: Annotated[str, typer.Option(help="output folder (report.html, pictures, state)")] = "out",
@@ -208,6 +246,13 @@ def demo(
     typer.echo("simulation against the service (sim / service):")
     for line in result.comparison.summary_lines():
         typer.echo("  " + line)
+    if result.calibration is not None and result.calibration.error is not None:
+        worst = result.calibration.error.sort("relative_error", descending=True).row(0, named=True)
+        typer.echo(
+            f"calibrated from the service's log: largest p50/p95 error "
+            f"{worst['relative_error']:.0%} ({worst['task_queue']} {worst['quantity']} "
+            f"{worst['stat']}); table in the report"
+        )
     typer.echo(f"report     {result.report}")
     typer.echo(f"done in {result.wall_s:.0f} s; the stack is stopped")
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from protocol_lab.compare import Comparison
     from protocol_lab.replay import ReplayResult, ReplayScript
     from protocol_lab.sim import SimulationResult
+    from protocol_lab.sim.calibration import Calibration
 
 __all__ = [
     "DEFAULT_COMPRESSION",
@@ -127,6 +128,7 @@ class DemoResult:
     real: Timelines
     comparison: Comparison
     wall_s: float
+    calibration: Calibration | None = None
 
 
 async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
@@ -187,6 +189,7 @@ def write_demo_report(
     replay_result: ReplayResult,
     simulation: SimulationResult,
     title: str,
+    calibration: Calibration | None = None,
 ) -> Path:
     """``out/report.html``: the service's SLA by queue, throughput and cumulative flow, then
     simulation against reality with the measured distances; PNG pictures beside it."""
@@ -235,6 +238,23 @@ def write_demo_report(
         comparison.to_html(out),
         frame_html(replay_result.summary(), title="Replayed calls"),
     ]
+    if calibration is not None and calibration.error is not None:
+        sections += [
+            "<h2>A scenario calibrated from the service's log</h2><p>Arrivals, step durations, "
+            "waits, failures and workers fitted from the replayed workflows alone, simulated "
+            "again and compared with the log they came from (relative error of p50/p95 per "
+            "task queue; errors below one second of wait are measured against one second).</p>",
+            frame_html(
+                calibration.error.with_columns(pl.col(pl.Float64).round(3)),
+                title="Calibration error",
+            ),
+            frame_html(
+                calibration.durations.drop("parameters", strict=False).with_columns(
+                    pl.col(pl.Float64).round(3)
+                ),
+                title="Fitted step durations",
+            ),
+        ]
     stamp = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -316,6 +336,7 @@ def run_demo(
             played, real = asyncio.run(play())
             as_of = script.origin + timedelta(seconds=script.end_s)
             comparison = compare(sim_tl, real, by="workflow_name", as_of=as_of)
+            calibration = _calibrate(real, spec, echo)
             report = write_demo_report(
                 out=folder,
                 real=real,
@@ -323,6 +344,7 @@ def run_demo(
                 replay_result=played,
                 simulation=simulation,
                 title=f"{spec.name}: the service, and simulation against reality",
+                calibration=calibration,
             )
             echo("stopping the stack")
     return DemoResult(
@@ -333,4 +355,16 @@ def run_demo(
         real=real,
         comparison=comparison,
         wall_s=time.monotonic() - began,
+        calibration=calibration,
     )
+
+
+def _calibrate(real: Timelines, base: Any, echo: Callable[[str], None]) -> Calibration | None:
+    """Calibrate a scenario from the real log; a failure is reported, not raised."""
+    from protocol_lab.sim.calibration import calibrate
+
+    try:
+        return calibrate(real, base=base, replications=2)
+    except Exception as exc:  # the report is still worth writing
+        echo(f"calibration from the real log failed: {type(exc).__name__}: {exc}")
+        return None
