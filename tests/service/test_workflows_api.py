@@ -336,3 +336,26 @@ async def test_cancelling_a_draft_means_it_never_starts(
     got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
     assert got["started_at"] is None
     assert got["completed_at"] == body["cancelled_at"]
+
+
+async def test_list_by_closed_status(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], wait_for: Any
+) -> None:
+    failed = await create(api, write_headers, name="Password Reset", task_queue="itsm-workflows")
+    done = await create(
+        api, write_headers, name="SLA Escalation", task_queue="itsm-high-priority", time_scale=1e5
+    )
+    await wait_for(failed["id"], "failed")
+    await wait_for(done["id"], "completed")
+    for status, wf in (("failed", failed), ("completed", done)):
+        for _ in range(50):
+            page = await api.get(
+                "/v1/workflows", headers=write_headers, params={"status": status, "limit": 100}
+            )
+            data = page.json()["data"]
+            if wf["id"] in {w["id"] for w in data}:
+                break
+            await asyncio.sleep(0.1)
+        assert wf["id"] in {w["id"] for w in data}
+        assert {w["status"] for w in data} == {status}
+        assert all(w["completed_at"] is not None for w in data)
