@@ -227,6 +227,9 @@ def demo(
         float, typer.Option(help="simulated seconds per wall second (= TIME_SCALE)")
     ] = 600.0,
     until_hours: Annotated[float, typer.Option(help="simulated hours replayed")] = 36.0,
+    hold: Annotated[
+        bool, typer.Option(help="keep the stack running after the report, until Ctrl-C")
+    ] = False,
 ) -> None:
     """Start the stack, replay, compare, write ``<out>/report.html``, stop the stack."""
     from protocol_lab.demo import run_demo
@@ -237,6 +240,7 @@ def demo(
             scenario=scenario,
             compression=compression,
             until_hours=until_hours,
+            hold=hold,
             echo=typer.echo,
         )
     except KeyboardInterrupt:

@@ -4,7 +4,8 @@
 with its state in a fresh folder and ``TIME_SCALE`` equal to the replay's compression,
 simulates the scenario (``data/scenarios/demo_day.yaml`` by default), replays it through the
 API client, reads the replayed workflows back from their Temporal histories, compares them with
-the simulation (:func:`protocol_lab.compare.compare`), writes ``report.html`` with its PNG
+the simulation (:func:`protocol_lab.compare.compare`), calibrates a scenario from that real log
+and measures its error (:func:`protocol_lab.sim.calibrate`), writes ``report.html`` with its PNG
 pictures, and stops every process it started, also on Ctrl-C or SIGTERM.
 
 :func:`embedded_service` is the stack part alone, as a context manager (the notebook and the
@@ -276,9 +277,14 @@ def run_demo(
     until_hours: float | None = 36.0,
     concurrency: int = 16,
     progress: bool = True,
+    hold: bool = False,
     echo: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
-    """Run the whole demo (see the module docstring); ``echo`` receives progress lines."""
+    """Run the whole demo (see the module docstring); ``echo`` receives progress lines.
+
+    ``hold`` keeps the stack running after the report (to browse the Temporal UI and the API
+    docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
+    """
     from protocol_lab.client import AsyncClient
     from protocol_lab.compare import compare
     from protocol_lab.replay import (
@@ -346,6 +352,16 @@ def run_demo(
                 title=f"{spec.name}: the service, and simulation against reality",
                 calibration=calibration,
             )
+            echo(f"report     {report.resolve()}")
+            if hold:
+                echo(
+                    "the stack keeps running for the Temporal UI and the API docs; Ctrl-C stops it"
+                )
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        for child in svc.stack.children:
+                            child.check_alive()
+                        time.sleep(1.0)
             echo("stopping the stack")
     return DemoResult(
         report=report.resolve(),
