@@ -126,6 +126,13 @@ def replay(
     until_hours: Annotated[float | None, typer.Option(help="cut the script here")] = None,
     concurrency: Annotated[int, typer.Option(help="API calls in flight at most")] = 16,
     out: Annotated[str, typer.Option(help="folder for the comparison report")] = "out/replay",
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(
+            help="read exact timelines from Temporal (host:port) instead of the API's "
+            "whole-second timestamps"
+        ),
+    ] = None,
 ) -> None:
     """Simulate, replay through the client, read the timelines back, write a comparison."""
     import asyncio
@@ -157,7 +164,7 @@ def replay(
             played = await replay_async(
                 script, client, compression=compression, concurrency=concurrency
             )
-            return played, await load_replayed(played, client)
+            return played, await load_replayed(played, client, temporal_address=temporal_address)
 
     played, real = asyncio.run(play())
     as_of = script.origin + timedelta(seconds=script.end_s)
