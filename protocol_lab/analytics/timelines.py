@@ -108,6 +108,8 @@ def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
             for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
         ]
         return pl.coalesce(*aware, *naive, from_seconds.cast(pl.Datetime("us", "UTC")))
+    if dtype == TIMELINE_SCHEMA["timestamp"]:
+        return ts  # already UTC microseconds (typed Parquet): no conversion pass
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return ts.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
