@@ -8,6 +8,9 @@ frames (lazy in, lazy out); ``Timelines`` has collected shortcuts for notebooks:
     tl.sla(by="task_queue")          # SLA table by queue
     tl.plot.cumulative_flow()        # cumulative flow diagram
     tl.bottlenecks().head(1)         # the worst bottleneck step
+
+Collect lazy results with ``collect(engine=ENGINE)`` (the in-memory engine): these plans run
+faster there than in polars' default streaming engine.
 """
 
 from protocol_lab.analytics._frames import ENGINE
