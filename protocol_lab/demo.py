@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
 import secrets
 import shutil
 import time
@@ -94,16 +93,8 @@ def embedded_service(
         time_scale=time_scale,
     )
     stack = Stack(settings)
-    # The worker and the API read their settings from the environment the stack hands down.
-    previous = os.environ.get("TIME_SCALE")
-    os.environ["TIME_SCALE"] = repr(float(time_scale))
-    try:
-        stack.start()
-    finally:
-        if previous is None:
-            os.environ.pop("TIME_SCALE", None)
-        else:
-            os.environ["TIME_SCALE"] = previous
+    # The stack hands TIME_SCALE and the token down to the worker and the API it starts.
+    stack.start()
     try:
         yield ServiceHandle(
             base_url=stack.api_url,

@@ -335,6 +335,7 @@ class Stack:
                 "REDIS_URL": self.redis_url,
                 "DATABASE_URL": self.settings.database_url or self.settings.sqlite_url,
                 "STATE_DIR": str(state),
+                "TIME_SCALE": str(self.settings.time_scale),
                 "API_TOKENS": ";".join(
                     f"{token}={','.join(scopes)}"
                     for token, scopes in self.settings.api_tokens.items()

@@ -227,8 +227,11 @@ def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
     lf = status.lazy()
     grouped = lf.group_by(keys).agg(aggs).sort(keys) if keys else lf.select(aggs)
     out = grouped.with_columns(
-        (pl.col("met") / pl.col("closed")).alias("attainment"),
-        (pl.col("breached") / pl.col("closed")).alias("breach_rate"),
+        # A group with nothing closed yet has no attainment (null), not 0/0 = NaN.
+        pl.when(pl.col("closed") > 0).then(pl.col("met") / pl.col("closed")).alias("attainment"),
+        pl.when(pl.col("closed") > 0)
+        .then(pl.col("breached") / pl.col("closed"))
+        .alias("breach_rate"),
     ).select(
         *keys,
         "workflows",

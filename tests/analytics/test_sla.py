@@ -156,3 +156,14 @@ def test_default_config_is_the_shipped_file() -> None:
     status = sla_status(_timelines().workflows).collect()
     met = status.filter(pl.col("workflow_id") == "met").row(0, named=True)
     assert (met["target_scope"], met["target_s"]) == ("task_queue", 4 * 3600)
+
+
+def test_group_with_nothing_closed_has_null_attainment_and_renders() -> None:
+    rows = [*_wf("done", 0, 60), *_wf("still_open", 0, None, name="Only Open")]
+    summary = Timelines.from_frame(frame(rows)).sla(by="workflow_name", config=CONFIG)
+    table = {r["workflow_name"]: r for r in summary.frame.iter_rows(named=True)}
+    assert table["Only Open"]["closed"] == 0
+    assert table["Only Open"]["attainment"] is None
+    assert table["Only Open"]["breach_rate"] is None
+    assert table["Reset"]["attainment"] == pytest.approx(1.0)
+    assert "Only Open" in summary._repr_html_()
