@@ -9,10 +9,12 @@ one comparison per holiday), so it runs vectorised and lazily on any number of r
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from protocol_lab.domain import BusinessCalendar
+if TYPE_CHECKING:
+    from protocol_lab.domain import BusinessCalendar
 
 __all__ = ["business_clock", "business_seconds", "working_day_seconds"]
 

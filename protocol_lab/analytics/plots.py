@@ -20,7 +20,9 @@ from matplotlib.figure import Figure
 
 from protocol_lab.analytics.flow import arrivals_by_hour, cumulative_flow, throughput
 from protocol_lab.analytics.steps import step_durations
-from protocol_lab.domain import SlaConfig, load_sla_config
+
+if TYPE_CHECKING:
+    from protocol_lab.domain import SlaConfig
 
 if TYPE_CHECKING:
     from protocol_lab.analytics.timelines import Timelines
@@ -114,6 +116,8 @@ def cycle_time_ecdf(
     Targets are read from ``config`` (default ``data/sla.yaml``) when they are scoped on the
     grouping column (``task_queue``, ``workflow_name`` or ``priority``).
     """
+    from protocol_lab.domain import load_sla_config
+
     cfg = config if config is not None else load_sla_config()
     frame = (
         _workflows(data)

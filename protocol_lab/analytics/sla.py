@@ -26,7 +26,9 @@ import polars as pl
 
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
 from protocol_lab.analytics.calendar import business_seconds
-from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget, load_sla_config
+
+if TYPE_CHECKING:
+    from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +65,8 @@ def cycle_times(
     ``elapsed_business_s`` (to the end for closed ones, to ``as_of`` for open ones).
     ``calendar`` defaults to the one in ``data/sla.yaml``.
     """
+    from protocol_lab.domain import load_sla_config
+
     cal = calendar if calendar is not None else load_sla_config().calendar
     until = pl.coalesce("completed_at", _as_of(as_of))
     out = workflows.lazy().with_columns(
@@ -129,6 +133,8 @@ def sla_status(
     ``sla_state`` (one of :data:`SLA_STATES`), ``time_to_breach_s``, plus those of
     :func:`cycle_times`. ``config`` defaults to ``data/sla.yaml``.
     """
+    from protocol_lab.domain import load_sla_config
+
     cfg = config if config is not None else load_sla_config()
     lf = cycle_times(workflows.lazy(), calendar=cfg.calendar, as_of=as_of)
     names = lf.collect_schema().names()

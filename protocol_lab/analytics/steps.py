@@ -15,7 +15,7 @@ kind.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
@@ -27,7 +27,9 @@ from protocol_lab.analytics._frames import (
     same_kind,
     seconds,
 )
-from protocol_lab.domain import Catalog, SignalStep, load_catalog
+
+if TYPE_CHECKING:
+    from protocol_lab.domain import Catalog
 
 __all__ = [
     "STEP_KINDS",
@@ -45,6 +47,8 @@ _COMP_EVENTS: Final = ("compensation_started", "compensation_completed")
 
 
 def _human_lookup(catalog: Catalog | None) -> pl.LazyFrame:
+    from protocol_lab.domain import SignalStep, load_catalog
+
     cat = catalog if catalog is not None else load_catalog()
     rows = [
         (plan.name, step.id, step.human)
