@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     time_scale: float = Field(
         default=1.0, gt=0, description="default divisor of workflow timers and emulated latency"
     )
+    archive_after_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        description="closed workflows older than this (seconds) move to the timeline archive",
+    )
     worker_task_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="task queues this worker polls (default: all five)"
     )

@@ -1,7 +1,8 @@
-"""The workflow endpoints: list, create, retrieve, status, signal, cancel, pause, resume.
+"""The workflow endpoints: list, create, retrieve, status, signal, cancel, pause, resume, archive.
 
 Handlers validate, call :mod:`service.workflows`, return. GETs need the read scope, POSTs the
-write scope. ``Idempotency-Key`` is honoured on every POST.
+write scope (archiving: admin). ``Idempotency-Key`` is honoured on every POST that acts on one
+workflow.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus
-from service.api.deps import ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
 from service.api.errors import ApiError, ErrorBody
 from service.store.idempotency import claim_key, request_fingerprint
 from service.workflows import (
+    archive_closed_workflows,
     cancel_workflow,
     get_status,
     get_workflow,
@@ -24,6 +26,8 @@ from service.workflows import (
     signal_workflow,
 )
 from service.workflows.models import (
+    ArchiveRequest,
+    ArchiveResult,
     CancelRequest,
     CancelResult,
     ControlRequest,
@@ -103,6 +107,27 @@ async def create(
         request=body,
         idempotency_key=f"{principal.subject}:{idempotency_key}" if idempotency_key else None,
     )
+
+
+@router.post(
+    "/archive",
+    response_model=ArchiveResult,
+    summary="Archive closed workflows",
+    responses={403: {"model": ErrorBody, "description": "permission_error: needs admin"}},
+)
+async def archive(
+    _: AdminAuth,
+    state: StateDep,
+    body: Annotated[ArchiveRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Move workflows closed longer ago than ``older_than_s`` (default ``ARCHIVE_AFTER_S``) from
+    Temporal to the timeline archive; they then read as ``archived``."""
+    older = body.older_than_s if body and body.older_than_s is not None else None
+    archived = await archive_closed_workflows(
+        state,
+        older_than_s=state.settings.archive_after_s if older is None else older,
+    )
+    return {"archived": archived}
 
 
 @router.get("/{workflow_id}", response_model=Workflow, summary="Retrieve a workflow")

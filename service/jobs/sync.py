@@ -2,11 +2,13 @@
 
 A sync job sends its records to the integration named for its queue (``INTEGRATION_URLS``),
 signed like every outbound call; with no integration configured the job records that it had
-nowhere to go. Maintenance prunes processed outbox events past their retention.
+nowhere to go. Maintenance prunes processed outbox events past their retention and moves closed
+workflows older than ``ARCHIVE_AFTER_S`` to the timeline archive.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Final
 
@@ -19,6 +21,8 @@ from service.store.outbox import OutboxRow
 from service.temporal.resources import WorkerResources
 
 __all__ = ["INTEGRATION_OF_QUEUE", "process_maintenance", "process_sync"]
+
+log = logging.getLogger("service.jobs")
 
 INTEGRATION_OF_QUEUE: Final = {"sync": "directory", "asset-sync": "logistics", "fleet-sync": "mdm"}
 
@@ -48,7 +52,8 @@ async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> d
 
 
 async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str, Any]:
-    """Delete processed outbox events older than ``data.retention_days`` (default 7)."""
+    """Delete processed outbox events older than ``data.retention_days`` (default 7); archive
+    workflows closed more than ``ARCHIVE_AFTER_S`` ago (when the worker has a Temporal client)."""
     days = float((job.data or {}).get("retention_days", 7))
     cutoff = time.time() - days * 86400
     async with resources.sessionmaker() as session:
@@ -56,4 +61,16 @@ async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str,
             delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.created_at < cutoff)
         )
         await session.commit()
-    return {"pruned_events": int(getattr(result, "rowcount", 0) or 0)}
+    outcome: dict[str, Any] = {"pruned_events": int(getattr(result, "rowcount", 0) or 0)}
+    if resources.temporal is not None:
+        from service.api.errors import ApiError
+        from service.workflows.archive import archive_closed_workflows
+
+        try:
+            outcome["archived_workflows"] = await archive_closed_workflows(
+                resources, older_than_s=resources.settings.archive_after_s
+            )
+        except ApiError as exc:
+            log.warning("archiving closed workflows failed: %s", exc.message)
+            outcome["archive_error"] = exc.message
+    return outcome

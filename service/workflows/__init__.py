@@ -1,6 +1,7 @@
 """The workflow service: what the API's workflow endpoints (and the automation engine) call."""
 
-from service.workflows.context import TemporalContext
+from service.workflows.archive import archive_closed_workflows
+from service.workflows.context import ArchiveContext, TemporalContext
 from service.workflows.control import (
     cancel_workflow,
     pause_workflow,
@@ -11,7 +12,9 @@ from service.workflows.queries import get_status, get_workflow, list_workflows
 from service.workflows.starter import start_workflow
 
 __all__ = [
+    "ArchiveContext",
     "TemporalContext",
+    "archive_closed_workflows",
     "cancel_workflow",
     "get_status",
     "get_workflow",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -18,7 +19,14 @@ from protocol_lab.domain import Catalog
 from service.api.errors import ApiError
 from service.settings import Settings
 
-__all__ = ["RPC_TIMEOUT", "TemporalContext", "client_of", "temporal_errors"]
+__all__ = [
+    "RPC_TIMEOUT",
+    "ArchiveContext",
+    "TemporalContext",
+    "client_of",
+    "sessionmaker_of",
+    "temporal_errors",
+]
 
 RPC_TIMEOUT = timedelta(seconds=10)
 
@@ -40,6 +48,21 @@ class TemporalContext(Protocol):
     def catalog(self) -> Catalog:
         """The workflow catalog."""
         ...
+
+
+class ArchiveContext(TemporalContext, Protocol):
+    """A :class:`TemporalContext` that also holds the SQL store (for the timeline archive)."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions on the SQL store."""
+        ...
+
+
+def sessionmaker_of(ctx: TemporalContext) -> async_sessionmaker[AsyncSession] | None:
+    """The context's store sessions when it has a store (API state, worker), else None."""
+    maker = getattr(ctx, "sessionmaker", None)
+    return maker if isinstance(maker, async_sessionmaker) else None
 
 
 def client_of(ctx: TemporalContext) -> Client:

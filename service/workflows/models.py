@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol_lab.domain import EventType, TaskQueue, TriggerType, WorkflowStatus
 
 __all__ = [
+    "ArchiveRequest",
+    "ArchiveResult",
     "CancelRequest",
     "CancelResult",
     "ControlRequest",
@@ -161,3 +163,20 @@ class ControlResult(BaseModel):
     current_step: str | None
     steps_completed: int
     steps_total: int
+
+
+class ArchiveRequest(BaseModel):
+    """Optional body of an archiving run."""
+
+    older_than_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="archive workflows closed more than this many seconds ago"
+        " (default: the server's ARCHIVE_AFTER_S)",
+    )
+
+
+class ArchiveResult(BaseModel):
+    """How many closed workflows moved to the archive."""
+
+    archived: int

@@ -6,6 +6,14 @@ ORDER BY and lags by up to a few hundred milliseconds, so a page is gathered by 
 sorted in memory, and windows widen until the page is full or nothing older (or newer, for
 ``ending_before``) remains. Because every workflow in the range between the cursor and the
 page's last item was fetched, pages neither skip nor repeat a workflow.
+
+Archived workflows (closed, then moved from Temporal to the store's timeline archive) are read
+from the archive: by id when Temporal does not know the id (or knows it as closed while its
+asynchronous deletion is still under way), in ``status=archived`` lists, and merged by
+``ProtocolOrder`` into unfiltered lists (the archive's ``limit + 1`` nearest rows beyond the
+cursor join the Temporal window's items before the page is cut, an id present in both counting
+once, as archived). A ``completed`` or ``failed`` list leaves out a workflow that the archive
+already holds.
 """
 
 from __future__ import annotations
@@ -23,15 +31,31 @@ from temporalio.client import (
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
 from service.api.errors import ApiError
+from service.store.archive import (
+    ArchivedWorkflow,
+    archived_rows,
+    archived_timeline,
+    get_archived,
+    list_archived,
+)
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
 from service.temporal.messages import MEMO_STATE, WORKFLOW_TYPE
 from service.temporal.timeline import HistoryTimeline, build_timeline
-from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.workflows.context import (
+    RPC_TIMEOUT,
+    TemporalContext,
+    client_of,
+    sessionmaker_of,
+    temporal_errors,
+)
 
 __all__ = [
     "MAX_LIMIT",
+    "api_queues_clause",
     "api_status",
+    "archived_status",
+    "archived_view",
     "get_status",
     "get_timeline",
     "get_workflow",
@@ -53,6 +77,10 @@ def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | No
     if status == WorkflowExecutionStatus.COMPLETED:
         return "completed"
     return "failed"
+
+
+def _closed(status: WorkflowExecutionStatus | None) -> bool:
+    return status is not None and status != WorkflowExecutionStatus.RUNNING
 
 
 def _ts(value: Any) -> int | None:
@@ -97,11 +125,65 @@ def _base_view(
     }
 
 
+# -- the archive ---------------------------------------------------------------------------------
+
+
+async def _archived(ctx: TemporalContext, workflow_id: str) -> ArchivedWorkflow | None:
+    maker = sessionmaker_of(ctx)
+    if maker is None:
+        return None
+    async with maker() as session:
+        return await get_archived(session, workflow_id=workflow_id)
+
+
+def archived_view(row: ArchivedWorkflow) -> dict[str, Any]:
+    """The workflow object of an archived workflow (status archived, timeline from the archive)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": WorkflowStatus.ARCHIVED.value,
+        "trigger_type": row.trigger_type,
+        "task_queue": row.task_queue,
+        "started_at": None if row.started_at is None else int(row.started_at),
+        "completed_at": int(row.completed_at),
+        "timeline": wire_events(archived_timeline(row)),
+    }
+
+
+def archived_status(row: ArchivedWorkflow) -> dict[str, Any]:
+    """The status view of an archived workflow."""
+    started = row.started_at
+    return {
+        "id": row.id,
+        "status": WorkflowStatus.ARCHIVED.value,
+        "current_step": None,
+        "steps_completed": row.steps_completed,
+        "steps_total": row.steps_total,
+        "started_at": None if started is None else int(started),
+        "elapsed_seconds": 0 if started is None else max(0, int(row.completed_at - started)),
+    }
+
+
 async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
-    """The workflow object with its full timeline; 404 if there is no such workflow."""
-    desc, timeline = await asyncio.gather(
-        _describe(ctx, workflow_id), get_timeline(ctx, workflow_id)
+    """The workflow object with its full timeline (from the archive when Temporal no longer has
+    it); 404 if there is no such workflow."""
+    described, read = await asyncio.gather(
+        _describe(ctx, workflow_id), get_timeline(ctx, workflow_id), return_exceptions=True
     )
+    for outcome in (described, read):
+        if isinstance(outcome, ApiError) and outcome.status_code == 404:
+            row = await _archived(ctx, workflow_id)
+            if row is not None:
+                return archived_view(row)
+    if isinstance(described, BaseException):
+        raise described
+    if isinstance(read, BaseException):
+        raise read
+    desc, timeline = described, read
+    if _closed(desc.status):
+        row = await _archived(ctx, workflow_id)
+        if row is not None:  # archived; Temporal's deletion has not caught up yet
+            return archived_view(row)
     view = _base_view(
         workflow_id=workflow_id,
         status=desc.status,
@@ -120,8 +202,19 @@ async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]
 
 
 async def get_status(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
-    """Status, current step and progress, from a describe (no history, no worker needed)."""
-    desc = await _describe(ctx, workflow_id)
+    """Status, current step and progress, from a describe (no history, no worker needed), or
+    from the archive when Temporal no longer has the workflow."""
+    try:
+        desc = await _describe(ctx, workflow_id)
+    except ApiError as exc:
+        row = await _archived(ctx, workflow_id) if exc.status_code == 404 else None
+        if row is None:
+            raise
+        return archived_status(row)
+    if _closed(desc.status):
+        row = await _archived(ctx, workflow_id)
+        if row is not None:
+            return archived_status(row)
     state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
     status = api_status(desc.status, desc.typed_search_attributes.get(sa.STATUS))
     started = desc.execution_time.timestamp() if desc.execution_time else None
@@ -152,11 +245,18 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def api_queues_clause() -> str:
+    """The visibility condition "on one of the API's task queues"."""
+    return "TaskQueue IN (" + ", ".join(_quote(q.value) for q in TaskQueue) + ")"
+
+
 def _filters(status: str | None, task_queue: str | None) -> str | None:
     """The visibility query of the filters; None when nothing can match."""
     parts = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}"]
     if task_queue is not None:
         parts.append(f"TaskQueue = {_quote(task_queue)}")
+    else:  # executions on other queues (private test or tool queues) are not the API's
+        parts.append(api_queues_clause())
     if status is not None:
         if status in _RUNNING_STATUSES:
             parts.append(f"ExecutionStatus = 'Running' AND {sa.STATUS.name} = {_quote(status)}")
@@ -176,6 +276,9 @@ async def _cursor_order(ctx: TemporalContext, cursor: str) -> int:
         desc = await _describe(ctx, cursor)
     except ApiError as exc:
         if exc.status_code == 404:
+            row = await _archived(ctx, cursor)
+            if row is not None:
+                return row.protocol_order
             raise ApiError.invalid(f"cursor {cursor!r} is not a workflow id") from None
         raise
     value = desc.typed_search_attributes.get(sa.ORDER)
@@ -198,7 +301,10 @@ async def _fetch(ctx: TemporalContext, query: str) -> list[_Item]:
         ):
             order = execution.typed_search_attributes.get(sa.ORDER)
             if order is not None:
-                items.append(_Item(int(order), execution.id, execution))
+                # Visibility hands the attribute back through a float (off by up to a few
+                # hundred); the id's own integer is exact and is what cursors compare with.
+                exact = order_of(execution.id) if is_workflow_id(execution.id) else int(order)
+                items.append(_Item(exact, execution.id, execution))
     return items
 
 
@@ -299,27 +405,76 @@ async def list_workflows(
             f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
         )
     base = _filters(status, task_queue)
-    if base is None:
+    maker = sessionmaker_of(ctx) if status in (None, WorkflowStatus.ARCHIVED.value) else None
+    if base is None and maker is None:
         return [], False
     need = limit + 1
+    entries: dict[str, _Item | ArchivedWorkflow] = {}
     if ending_before is not None:
         pivot = await _cursor_order(ctx, ending_before)
-        items = await _gather_newer(ctx, base, pivot, need)
-        items = sorted({i.workflow_id: i for i in items if i.order > pivot}.values(), key=_key)
-        page = items[:limit]
-        has_more = len(items) > limit
+        if base is not None:
+            items = await _gather_newer(ctx, base, pivot, need)
+            entries.update((i.workflow_id, i) for i in items if i.order > pivot)
+        if maker is not None:
+            async with maker() as session:
+                rows = await list_archived(
+                    session, task_queue=task_queue, above=pivot, limit=need, newest_first=False
+                )
+            entries.update((row.id, row) for row in rows)
+        ordered = sorted(entries.values(), key=_key)
+        page = ordered[:limit]
+        has_more = len(ordered) > limit
         page.reverse()
     else:
         upper = await _cursor_order(ctx, starting_after) if starting_after is not None else None
-        items = await _gather_older(ctx, base, upper, need)
-        unique = {i.workflow_id: i for i in items if upper is None or i.order < upper}
-        ordered = sorted(unique.values(), key=_key, reverse=True)
+        if base is not None:
+            items = await _gather_older(ctx, base, upper, need)
+            entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
+        if maker is not None:
+            async with maker() as session:
+                rows = await list_archived(session, task_queue=task_queue, below=upper, limit=need)
+            entries.update((row.id, row) for row in rows)
+        ordered = sorted(entries.values(), key=_key, reverse=True)
         page = ordered[:limit]
         has_more = len(ordered) > limit
+    page = await _settle_archived(ctx, page, keep=status is None)
     gate = asyncio.Semaphore(_HISTORY_CONCURRENCY)
-    views = await asyncio.gather(*(_view_of(ctx, item, gate) for item in page))
+    views = await asyncio.gather(*(_entry_view(ctx, entry, gate) for entry in page))
     return list(views), has_more
 
 
-def _key(item: _Item) -> tuple[int, str]:
-    return (item.order, item.workflow_id)
+async def _settle_archived(
+    ctx: TemporalContext, page: list[_Item | ArchivedWorkflow], *, keep: bool
+) -> list[_Item | ArchivedWorkflow]:
+    """Closed Temporal items that the archive already holds (their deletion is under way): as
+    archived when ``keep``, else left out."""
+    closed = [e.workflow_id for e in page if isinstance(e, _Item) and _closed(e.execution.status)]
+    maker = sessionmaker_of(ctx)
+    if not closed or maker is None:
+        return page
+    async with maker() as session:
+        rows = await archived_rows(session, workflow_ids=closed)
+    if not rows:
+        return page
+    settled: list[_Item | ArchivedWorkflow] = []
+    for entry in page:
+        row = rows.get(entry.workflow_id) if isinstance(entry, _Item) else None
+        if row is None:
+            settled.append(entry)
+        elif keep:
+            settled.append(row)
+    return settled
+
+
+async def _entry_view(
+    ctx: TemporalContext, entry: _Item | ArchivedWorkflow, gate: asyncio.Semaphore
+) -> dict[str, Any]:
+    if isinstance(entry, ArchivedWorkflow):
+        return archived_view(entry)
+    return await _view_of(ctx, entry, gate)
+
+
+def _key(entry: _Item | ArchivedWorkflow) -> tuple[int, str]:
+    if isinstance(entry, ArchivedWorkflow):
+        return (entry.protocol_order, entry.id)
+    return (entry.order, entry.workflow_id)

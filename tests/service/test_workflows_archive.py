@@ -1,0 +1,382 @@
+"""The timeline archive: a closed workflow moves from Temporal to the store and reads as archived.
+
+On the real dev server and worker; the store on SQLite (the app's) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from protocol_lab.domain import Catalog, TimelineEvent
+from service.settings import Settings
+from service.state import AppState
+from service.store.archive import (
+    ArchivedWorkflow,
+    archived_rows,
+    archived_timeline,
+    get_archived,
+    list_archived,
+    upsert_archived,
+)
+from service.store.db import create_schema, make_engine, make_sessionmaker
+from service.temporal.ids import new_workflow_id, order_of
+from service.workflows import (
+    archive_closed_workflows,
+    get_status,
+    get_workflow,
+    list_workflows,
+    start_workflow,
+)
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+Sessions = async_sessionmaker[AsyncSession]
+VPN = {
+    "name": "VPN Access Revocation",
+    "task_queue": "itsm-network",
+    "trigger_type": "automatic",
+    "input": {"ticket_id": "TKT-4829"},
+    "time_scale": 100_000,
+}
+
+
+async def gone_from_temporal(client: Client, workflow_id: str, *, within: float = 30.0) -> bool:
+    """Poll describe until Temporal answers NOT_FOUND (deletion completes asynchronously)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return True
+            raise
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def walk(api: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> list[str]:
+    """Every id of a list, page by page forward (limit 50)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = dict(params, limit=50) | ({"starting_after": cursor} if cursor else {})
+        response = await api.get("/v1/workflows", headers=headers, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [w["id"] for w in page["data"]]
+        if not page["has_more"]:
+            return ids
+        cursor = ids[-1]
+
+
+async def test_a_closed_workflow_is_archived_and_still_readable(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    wait_for: Any,
+    app_state: AppState,
+) -> None:
+    created = await api.post("/v1/workflows", headers=write_headers, json=VPN)
+    assert created.status_code == 200, created.text
+    wf = created.json()["id"]
+    status_before = await wait_for(wf, "completed")
+    before = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
+    assert before["status"] == "completed"
+
+    refused = await api.post("/v1/workflows/archive", headers=write_headers, json={})
+    assert refused.status_code == 403
+
+    # Visibility lags a little behind the close: run until the workflow has been taken.
+    deadline = time.monotonic() + 30
+    got: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await api.post(
+            "/v1/workflows/archive", headers=admin_headers, json={"older_than_s": 0}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["archived"] >= 0
+        got = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
+        if got["status"] == "archived":
+            break
+        await asyncio.sleep(0.2)
+    assert got["status"] == "archived", got
+
+    # The workflow object is the original one, status archived, with the full timeline.
+    got = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
+    assert got == before | {"status": "archived"}
+    assert got["timeline"][-1]["event"] == "workflow_completed"
+    assert got["completed_at"] is not None
+    status = (await api.get(f"/v1/workflows/{wf}/status", headers=write_headers)).json()
+    assert status == status_before | {"status": "archived"}
+    assert (status["steps_completed"], status["steps_total"]) == (6, 6)
+
+    # Lists: in status=archived (with its task queue, not with another), once in the full list.
+    archived = await walk(api, write_headers, status="archived")
+    assert archived.count(wf) == 1
+    assert wf in await walk(api, write_headers, status="archived", task_queue="itsm-network")
+    assert wf not in await walk(api, write_headers, status="archived", task_queue="itsm-workflows")
+    assert wf not in await walk(api, write_headers, status="completed")
+    everything = await walk(api, write_headers)
+    assert everything.count(wf) == 1
+    assert len(everything) == len(set(everything))
+    orders = [order_of(i) for i in everything]
+    assert orders == sorted(orders, reverse=True)
+    assert set(archived) <= set(everything)
+
+    # Backwards from the next older workflow, the archived one comes back first.
+    older = (
+        await api.get(
+            "/v1/workflows", headers=write_headers, params={"limit": 1, "starting_after": wf}
+        )
+    ).json()
+    if older["data"]:
+        newer = (
+            await api.get(
+                "/v1/workflows",
+                headers=write_headers,
+                params={"limit": 1, "ending_before": older["data"][0]["id"]},
+            )
+        ).json()
+        assert [w["id"] for w in newer["data"]] == [wf]
+
+    # Acting on it is a conflict.
+    signal = await api.post(
+        f"/v1/workflows/{wf}/signal",
+        headers=write_headers,
+        json={"signal_name": "approval_received", "payload": {}},
+    )
+    cancel = await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers, json={})
+    pause = await api.post(f"/v1/workflows/{wf}/pause", headers=write_headers, json={})
+    for answer in (signal, cancel, pause):
+        assert answer.status_code == 409, answer.text
+        assert "archived" in answer.json()["message"]
+
+    # Archiving again changes nothing.
+    again = await api.post("/v1/workflows/archive", headers=admin_headers, json={"older_than_s": 0})
+    assert again.status_code == 200, again.text
+    assert (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json() == got
+    async with app_state.sessionmaker() as session:
+        rows = await session.scalar(
+            select(func.count()).select_from(ArchivedWorkflow).where(ArchivedWorkflow.id == wf)
+        )
+    assert rows == 1
+
+    missing = await api.get("/v1/workflows/wf_00000000000/status", headers=write_headers)
+    assert missing.status_code == 404
+
+    # Temporal deletes asynchronously; once it has, the reads are the same, from the archive.
+    assert await gone_from_temporal(app_state.temporal, wf, within=90)
+    assert (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json() == got
+    status = (await api.get(f"/v1/workflows/{wf}/status", headers=write_headers)).json()
+    assert status == status_before | {"status": "archived"}
+    assert (await walk(api, write_headers)).count(wf) == 1
+
+
+async def test_archiving_spares_running_and_recent_workflows(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    wait_for: Any,
+) -> None:
+    running = await api.post(
+        "/v1/workflows",
+        headers=write_headers,
+        json={"name": "Laptop Provisioning - New Hire", "task_queue": "itsm-accessories"},
+    )
+    done = await api.post("/v1/workflows", headers=write_headers, json=VPN)
+    await wait_for(done.json()["id"], "completed")
+    await wait_for(running.json()["id"], "active", steps_completed=1)
+    response = await api.post(
+        "/v1/workflows/archive", headers=admin_headers, json={"older_than_s": 3600}
+    )
+    assert response.status_code == 200, response.text
+    assert (await wait_for(done.json()["id"], "completed"))["status"] == "completed"
+    assert (await wait_for(running.json()["id"], "active"))["status"] == "active"
+    negative = await api.post(
+        "/v1/workflows/archive", headers=admin_headers, json={"older_than_s": -1}
+    )
+    assert negative.status_code == 400
+    await api.post(f"/v1/workflows/{running.json()['id']}/cancel", headers=write_headers)
+
+
+# -- the store on both backends ------------------------------------------------------------------
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
+) -> AsyncIterator[Sessions]:
+    """A fresh, empty store on each backend (PostgreSQL: a schema of its own, dropped after)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('archive') / 'a.db'}")
+        await create_schema(engine)
+        yield make_sessionmaker(engine)
+        await engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await create_schema(engine)
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+def _event(workflow_id: str, event: str, at: float, *, queue: str) -> TimelineEvent:
+    return TimelineEvent(
+        workflow_id=workflow_id,
+        workflow_name="Password Reset",
+        task_queue=queue,
+        trigger_type="manual",
+        event=event,
+        timestamp=at,
+        detail=f"{event} detail",
+        step="s1" if event.startswith("activity") else None,
+    )
+
+
+async def test_archive_store_upserts_and_pages(store: Sessions) -> None:
+    base = 1_800_000_000.0
+    ids = [new_workflow_id(now=base + i) for i in range(6)]
+    queues = ["itsm-workflows", "itsm-network"] * 3
+    async with store() as session:
+        for wid, queue in zip(ids, queues, strict=True):
+            events = [
+                _event(wid, "workflow_started", base, queue=queue),
+                _event(wid, "activity_started", base + 0.5, queue=queue),
+                _event(wid, "workflow_failed", base + 1.5, queue=queue),
+            ]
+            for archived_at in (base + 10, base + 20):  # the second write is an upsert
+                await upsert_archived(
+                    session,
+                    workflow_id=wid,
+                    name="Password Reset",
+                    task_queue=queue,
+                    trigger_type="manual",
+                    status="failed",
+                    reason="Cancelled by user",
+                    started_at=base,
+                    completed_at=base + 1.5,
+                    protocol_order=order_of(wid),
+                    steps_completed=1,
+                    steps_total=4,
+                    timeline=events,
+                    archived_at=archived_at,
+                )
+        count = await session.scalar(select(func.count()).select_from(ArchivedWorkflow))
+        assert count == 6
+        row = await get_archived(session, workflow_id=ids[0])
+        assert row is not None
+        assert row.archived_at == base + 10  # the first archiving time is kept
+        assert (row.status, row.reason, row.protocol_order) == (
+            "failed",
+            "Cancelled by user",
+            order_of(ids[0]),
+        )
+        assert [e.to_dict() for e in archived_timeline(row)] == [
+            _event(ids[0], e, t, queue="itsm-workflows").to_dict()
+            for e, t in (
+                ("workflow_started", base),
+                ("activity_started", base + 0.5),
+                ("workflow_failed", base + 1.5),
+            )
+        ]
+        assert await get_archived(session, workflow_id="wf_00000000000") is None
+        found = await archived_rows(session, workflow_ids=[ids[1], "wf_00000000000"])
+        assert list(found) == [ids[1]]
+
+        newest = await list_archived(session, limit=4)
+        assert [r.id for r in newest] == ids[::-1][:4]
+        older = await list_archived(session, below=order_of(ids[3]), limit=10)
+        assert [r.id for r in older] == [ids[2], ids[1], ids[0]]
+        newer = await list_archived(session, above=order_of(ids[1]), limit=2, newest_first=False)
+        assert [r.id for r in newer] == [ids[2], ids[3]]
+        network = await list_archived(session, task_queue="itsm-network", limit=10)
+        assert [r.id for r in network] == [ids[5], ids[3], ids[1]]
+
+
+@dataclass
+class _StoreContext:
+    """The service functions' context with a store of the test's choosing."""
+
+    settings: Settings
+    temporal: Client
+    catalog: Catalog
+    sessionmaker: Sessions
+
+
+@pytest.mark.postgres
+async def test_archiving_into_postgresql(
+    worker: None, app_state: AppState, postgres_url: str
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await create_schema(engine)
+        ctx = _StoreContext(
+            settings=app_state.settings,
+            temporal=app_state.temporal,
+            catalog=app_state.catalog,
+            sessionmaker=make_sessionmaker(engine),
+        )
+        started = await start_workflow(
+            ctx,
+            name="VPN Access Revocation",
+            task_queue="itsm-network",
+            trigger_type="automatic",
+            input={"ticket_id": "TKT-4829"},
+            time_scale=100_000,
+        )
+        wf = started["id"]
+        deadline = time.monotonic() + 60
+        while (await get_status(ctx, wf))["status"] != "completed":
+            assert time.monotonic() < deadline, "the workflow never completed"
+            await asyncio.sleep(0.1)
+        before = await get_workflow(ctx, wf)
+
+        row: ArchivedWorkflow | None = None
+        while row is None:
+            assert time.monotonic() < deadline, "the workflow was never archived"
+            await archive_closed_workflows(ctx, older_than_s=0)
+            async with ctx.sessionmaker() as session:
+                row = await get_archived(session, workflow_id=wf)
+        assert row.status == "completed"
+        assert row.task_queue == "itsm-network"
+        assert await get_workflow(ctx, wf) == before | {"status": "archived"}
+        assert (await get_status(ctx, wf))["status"] == "archived"
+        page, _ = await list_workflows(ctx, status="archived", limit=100)
+        assert [w["id"] for w in page].count(wf) == 1
+        assert await archive_closed_workflows(ctx, older_than_s=0) >= 0
+        async with ctx.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(ArchivedWorkflow)) >= 1
+            assert list(await archived_rows(session, workflow_ids=[wf])) == [wf]
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
