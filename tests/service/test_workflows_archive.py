@@ -10,16 +10,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
+from bullmq import Job
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import Catalog, TimelineEvent
+from service.jobs.sync import process_maintenance
 from service.settings import Settings
 from service.state import AppState
 from service.store.archive import (
@@ -32,6 +35,7 @@ from service.store.archive import (
 )
 from service.store.db import create_schema, make_engine, make_sessionmaker
 from service.temporal.ids import new_workflow_id, order_of
+from service.temporal.resources import WorkerResources
 from service.workflows import (
     archive_closed_workflows,
     get_status,
@@ -380,3 +384,41 @@ async def test_archiving_into_postgresql(
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+async def test_daily_maintenance_archives_closed_workflows(
+    worker: None,
+    app_state: AppState,
+    service_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("maintenance")
+    settings = service_settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{folder / 'm.db'}", "archive_after_s": 0.0}
+    )
+    resources = await WorkerResources.open(settings, temporal=app_state.temporal)
+    try:
+        started = await start_workflow(
+            resources,
+            name="VPN Access Revocation",
+            task_queue="itsm-network",
+            input={"ticket_id": "TKT-5102"},
+            time_scale=100_000,
+        )
+        wf = started["id"]
+        deadline = time.monotonic() + 60
+        while (await get_status(resources, wf))["status"] != "completed":
+            assert time.monotonic() < deadline, "the workflow never completed"
+            await asyncio.sleep(0.1)
+        job = cast(Job, SimpleNamespace(id="maintenance-test", name="prune", data={}))
+        row: ArchivedWorkflow | None = None
+        while row is None:
+            assert time.monotonic() < deadline, "maintenance never archived the workflow"
+            outcome = await process_maintenance(resources, job)
+            assert "archive_error" not in outcome
+            assert outcome["archived_workflows"] >= 0
+            async with resources.sessionmaker() as session:
+                row = await get_archived(session, workflow_id=wf)
+        assert (await get_status(resources, wf))["status"] == "archived"
+    finally:
+        await resources.close()
