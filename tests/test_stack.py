@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from bullmq import Queue, Worker
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker as TemporalWorker
 
-from service.stack import EmbeddedRedis
+from service.stack import EmbeddedRedis, free_port
 
 
 @dataclass
@@ -112,30 +113,36 @@ def test_embedded_redis_keeps_data_across_a_restart(tmp_path: Path) -> None:
 
 
 def _processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line or environment names ``marker`` (the stack's state folder)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
         except OSError:
             continue
-        if marker in cmdline and int(entry.name) != os.getpid():
+        if marker.encode() in text:
             found.append(int(entry.name))
     return found
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    ("stop_signal", "parts"),
+    [(signal.SIGINT, []), (signal.SIGTERM, ["--no-worker", "--no-api"])],
+    ids=["ctrl-c-whole-stack", "sigterm-dependencies-only"],
+)
 def test_up_starts_the_parts_and_leaves_no_process_behind(
-    tmp_path: Path, stop_signal: signal.Signals
+    tmp_path: Path, stop_signal: signal.Signals, parts: list[str]
 ) -> None:
     state = tmp_path / f"state-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "STATE_DIR": str(state), "API_TOKENS": "t=admin"}
-    env.pop("TEMPORAL_ADDRESS", None)
-    env.pop("REDIS_URL", None)
+    port = free_port()
+    env = {**os.environ, "STATE_DIR": str(state), "PORT": str(port)}
+    for name in ("TEMPORAL_ADDRESS", "REDIS_URL", "DATABASE_URL", "API_TOKENS"):
+        env.pop(name, None)
     cli = str(Path(sys.executable).parent / "protocol-lab")
     proc = subprocess.Popen(
-        [cli, "up", "--no-worker", "--no-api"],
+        [cli, "up", *parts],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -155,7 +162,18 @@ def test_up_starts_the_parts_and_leaves_no_process_behind(
         output = "".join(lines)
         assert "Temporal UI http://" in output, output
         assert "Redis      redis://" in output, output
-        assert _processes_mentioning(str(state)), "temporal and redis should be running"
+        assert "development token (admin): dev_" in output, output
+        # up itself, Temporal and Redis; with the whole stack also the worker and the API
+        assert len(_processes_mentioning(str(state))) >= (3 if parts else 5)
+        if not parts:
+            token = output.split("development token (admin): ")[1].split()[0]
+            answer = httpx.get(
+                f"http://127.0.0.1:{port}/v1/workflows",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["data"] == []
     finally:
         proc.send_signal(stop_signal)
         proc.wait(timeout=30)
