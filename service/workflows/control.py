@@ -173,7 +173,9 @@ async def cancel_workflow(
     ``repeat`` answers a retried request (same Idempotency-Key) without cancelling again.
     """
     status = await get_status(ctx, workflow_id)
-    if status["status"] in ("completed", "failed", "archived") and not repeat:
+    # An archived workflow is no longer in Temporal: even a retried cancel cannot wait on it.
+    closed = status["status"] in ("completed", "failed")
+    if status["status"] == "archived" or (closed and not repeat):
         raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot cancel it")
     handle = client_of(ctx).get_workflow_handle(workflow_id)
     requested = time.time()

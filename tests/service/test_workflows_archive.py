@@ -164,7 +164,9 @@ async def test_a_closed_workflow_is_archived_and_still_readable(
     )
     cancel = await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers, json={})
     pause = await api.post(f"/v1/workflows/{wf}/pause", headers=write_headers, json={})
-    for answer in (signal, cancel, pause):
+    keyed = write_headers | {"Idempotency-Key": f"cancel-{wf}"}
+    retried = [await api.post(f"/v1/workflows/{wf}/cancel", headers=keyed) for _ in range(2)]
+    for answer in (signal, cancel, pause, *retried):
         assert answer.status_code == 409, answer.text
         assert "archived" in answer.json()["message"]
 
