@@ -496,6 +496,28 @@ class Timelines:
         return cls.from_records(items, on_error=on_error)
 
     @classmethod
+    async def afrom_api(
+        cls,
+        client: Any,
+        *,
+        status: str | None = None,
+        task_queue: str | None = None,
+        progress: bool = True,
+        on_error: OnError = "raise",
+    ) -> Timelines:
+        """The twin of :meth:`from_api` for :class:`protocol_lab.client.AsyncClient`."""
+        from tqdm.auto import tqdm
+
+        items: list[dict[str, Any]] = []
+        with tqdm(desc="workflows", unit="wf", disable=not progress) as bar:
+            async for item in client.aiter_workflows(
+                status=status, task_queue=task_queue, page_size=100
+            ):
+                items.append(item)
+                bar.update()
+        return cls.from_records(items, on_error=on_error)
+
+    @classmethod
     async def from_temporal(
         cls,
         client: Any,
