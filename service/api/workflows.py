@@ -13,11 +13,11 @@ from fastapi import APIRouter, Body, Header, Path, Query
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus
 from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
-from service.api.errors import ApiError, ErrorBody
-from service.store.idempotency import claim_key, request_fingerprint
+from service.api.errors import ErrorBody
 from service.workflows import (
     archive_closed_workflows,
     cancel_workflow,
+    claim_cancel_key,
     get_status,
     get_workflow,
     list_workflows,
@@ -183,19 +183,16 @@ async def cancel(
 ) -> dict[str, Any]:
     """Cancel: compensations of completed steps run in reverse; the status becomes failed."""
     reason = (body.reason if body else None) or "Cancelled by user"
-    repeat = False
-    if idempotency_key is not None:
-        fingerprint = request_fingerprint({"workflow_id": workflow_id, "reason": reason})
-        row, claimed = await claim_key(
+    repeat = (
+        await claim_cancel_key(
             session,
-            scope="workflows.cancel",
             key=f"{principal.subject}:{idempotency_key}",
-            fingerprint=fingerprint,
-            resource_id=workflow_id,
+            workflow_id=workflow_id,
+            reason=reason,
         )
-        if not claimed and row.fingerprint != fingerprint:
-            raise ApiError.conflict("this Idempotency-Key was used with a different request")
-        repeat = not claimed
+        if idempotency_key is not None
+        else False
+    )
     return await cancel_workflow(state, workflow_id, reason=reason, repeat=repeat)
 
 

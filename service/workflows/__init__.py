@@ -4,6 +4,7 @@ from service.workflows.archive import archive_closed_workflows
 from service.workflows.context import ArchiveContext, TemporalContext
 from service.workflows.control import (
     cancel_workflow,
+    claim_cancel_key,
     pause_workflow,
     resume_workflow,
     signal_workflow,
@@ -16,6 +17,7 @@ __all__ = [
     "TemporalContext",
     "archive_closed_workflows",
     "cancel_workflow",
+    "claim_cancel_key",
     "get_status",
     "get_workflow",
     "list_workflows",

@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     WorkflowFailureError,
     WorkflowUpdateFailedError,
@@ -25,6 +26,7 @@ from temporalio.service import RPCError
 
 from protocol_lab.domain import wire_events
 from service.api.errors import ApiError
+from service.store.idempotency import claim_key, request_fingerprint
 from service.temporal.messages import (
     PAUSE_UPDATE,
     RESUME_UPDATE,
@@ -40,6 +42,7 @@ __all__ = [
     "CANCEL_WAIT_S",
     "UPDATE_WAIT_S",
     "cancel_workflow",
+    "claim_cancel_key",
     "pause_workflow",
     "resume_workflow",
     "signal_workflow",
@@ -159,6 +162,26 @@ async def resume_workflow(
     return await _control(
         ctx, workflow_id, update=RESUME_UPDATE, reason=reason, update_id=update_id
     )
+
+
+async def claim_cancel_key(
+    session: AsyncSession, *, key: str, workflow_id: str, reason: str
+) -> bool:
+    """Claim a cancel request's Idempotency-Key; True when it repeats an earlier request.
+
+    The same key with a different workflow or reason is a 409 conflict.
+    """
+    fingerprint = request_fingerprint({"workflow_id": workflow_id, "reason": reason})
+    row, claimed = await claim_key(
+        session,
+        scope="workflows.cancel",
+        key=key,
+        fingerprint=fingerprint,
+        resource_id=workflow_id,
+    )
+    if not claimed and row.fingerprint != fingerprint:
+        raise ApiError.conflict("this Idempotency-Key was used with a different request")
+    return not claimed
 
 
 async def cancel_workflow(
