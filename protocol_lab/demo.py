@@ -185,12 +185,12 @@ def write_demo_report(
 ) -> Path:
     """``out/report.html``: the service's SLA by queue, throughput and cumulative flow, then
     simulation against reality with the measured distances; PNG pictures beside it."""
-    from datetime import UTC, datetime
 
     import matplotlib.pyplot as plt
     import polars as pl
 
     from protocol_lab.analytics import plots
+    from protocol_lab.analytics.report import html_page
     from protocol_lab.analytics.reprs import frame_html, sla_html
 
     out.mkdir(parents=True, exist_ok=True)
@@ -247,14 +247,7 @@ def write_demo_report(
                 title="Fitted step durations",
             ),
         ]
-    stamp = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
-        f"<h1>{html.escape(title)}</h1><p>Generated {stamp}.</p>"
-        + "".join(f"<section>{s}</section>" for s in sections)
-        + "</body></html>"
-    )
+    page = html_page(title, sections)
     report = out / "report.html"
     report.write_text(page, encoding="utf-8")
     return report

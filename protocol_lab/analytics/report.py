@@ -71,15 +71,19 @@ def write_report(
         f"<h3>{html.escape(caption)}</h3><img src='{name}' style='max-width:100%'>"
         for name, caption in _PICTURES
     )
+    page = html_page(title, [*sections, pictures])
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def html_page(title: str, sections: list[str]) -> str:
+    """A standalone HTML page: title, generation time, then each section in order."""
     stamp = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
+    return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
         f"<h1>{html.escape(title)}</h1><p>Generated {stamp}.</p>"
         + "".join(f"<section>{s}</section>" for s in sections)
-        + pictures
         + "</body></html>"
     )
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index

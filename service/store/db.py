@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,11 +15,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "create_schema", "make_engine", "make_sessionmaker"]
+__all__ = ["Base", "create_schema", "insert_or_fetch", "make_engine", "make_sessionmaker"]
 
 
 class Base(DeclarativeBase):
     """Declarative base of every table of the store."""
+
+
+RowT = TypeVar("RowT", bound=Base)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -65,3 +68,21 @@ async def create_schema(engine: AsyncEngine) -> None:
             if attempt == 2:
                 raise
             await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def insert_or_fetch(
+    session: AsyncSession, row: RowT, existing: Select[RowT]
+) -> tuple[RowT, bool]:
+    """Insert ``row``, or, when a unique key says it is there already, load that one instead.
+
+    Returns the stored row and whether this call inserted it: the first writer wins, and
+    concurrent or retried writers get the winner's row. Commits on insert.
+    """
+    session.add(row)
+    try:
+        await session.commit()
+        return row, True
+    except IntegrityError:
+        await session.rollback()
+    found = (await session.execute(existing.execution_options(populate_existing=True))).scalar_one()
+    return found, False

@@ -13,11 +13,10 @@ import time
 from typing import Any, Final
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.store.db import Base
+from service.store.db import Base, insert_or_fetch
 from service.store.ids import new_id
 
 __all__ = [
@@ -136,20 +135,13 @@ async def claim_execution(
         created_at=stamp,
         finished_at=stamp if outcome != "pending" else None,
     )
-    session.add(row)
-    try:
-        await session.commit()
-        return row, True
-    except IntegrityError:
-        await session.rollback()
-    existing = (
-        await session.execute(
-            select(ExecutionRow)
-            .where(ExecutionRow.rule_id == rule_id, ExecutionRow.event_key == event_key)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    return existing, False
+    return await insert_or_fetch(
+        session,
+        row,
+        select(ExecutionRow).where(
+            ExecutionRow.rule_id == rule_id, ExecutionRow.event_key == event_key
+        ),
+    )
 
 
 async def finish_execution(

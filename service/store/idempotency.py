@@ -8,11 +8,10 @@ import time
 from typing import Any
 
 from sqlalchemy import Float, String, Text, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.store.db import Base
+from service.store.db import Base, insert_or_fetch
 
 __all__ = ["IdempotencyKey", "claim_key", "request_fingerprint"]
 
@@ -50,15 +49,8 @@ async def claim_key(
         resource_id=resource_id,
         created_at=time.time(),
     )
-    session.add(row)
-    try:
-        await session.commit()
-        return row, True
-    except IntegrityError:
-        await session.rollback()
-    existing = (
-        await session.execute(
-            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        )
-    ).scalar_one()
-    return existing, False
+    return await insert_or_fetch(
+        session,
+        row,
+        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key),
+    )
