@@ -1,14 +1,13 @@
-"""Helpers of the automation tests: polling the API until something holds (no fixed sleeps)."""
+"""Helpers of the automation tests: rules and their executions read through the API."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+from waiting import eventually
 
-T = TypeVar("T")
+__all__ = ["P1_RULE", "eventually", "executions", "settled"]
 
 P1_RULE: dict[str, Any] = {
     "name": "Auto-assign P1 tickets to on-call",
@@ -20,20 +19,6 @@ P1_RULE: dict[str, Any] = {
         "task_queue": "itsm-high-priority",
     },
 }
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within_s: float = 30.0, every_s: float = 0.1
-) -> T:
-    """Poll ``probe`` until it returns something other than None/False; fail after ``within_s``."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    last: T | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last is not None and last is not False:
-            return last
-        await asyncio.sleep(every_s)
-    raise AssertionError(f"condition not met within {within_s} s (last: {last!r})")
 
 
 async def executions(
