@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import Float, Index, Integer, String, Text, select
+from sqlalchemy import Float, Index, Integer, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -144,13 +144,29 @@ async def create_ticket(
     return ticket, event_id
 
 
+async def _take_write_lock(session: AsyncSession, number: int) -> None:
+    # SQLite ignores FOR UPDATE and reads outside a write transaction, so two updates could
+    # both read the old status. A no-op write as the transaction's first statement takes the
+    # database's write lock (waiting for the busy timeout), like BEGIN IMMEDIATE: the read that
+    # follows sees every update committed before it, and none can commit until this one does.
+    await session.execute(
+        update(TicketRow)
+        .where(TicketRow.number == number)
+        .values(number=TicketRow.number)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _row(session: AsyncSession, ticket_id: str, *, lock: bool = False) -> TicketRow | None:
     number = parse_ticket_id(ticket_id)
     if number is None:
         return None
     stmt = select(TicketRow).where(TicketRow.number == number)
     if lock:
+        # PostgreSQL: a row lock; a concurrent update waits, then reads the committed row.
         stmt = stmt.with_for_update()
+        if session.get_bind().dialect.name == "sqlite":
+            await _take_write_lock(session, number)
     return (await session.execute(stmt.execution_options(populate_existing=True))).scalar()
 
 
