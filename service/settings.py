@@ -7,12 +7,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Scope", "Settings", "get_settings"]
+__all__ = ["DEV_INTEGRATION_SECRET", "Environment", "Scope", "Settings", "get_settings"]
 
 Scope = Literal["read", "write", "admin"]
+Environment = Literal["development", "production"]
+# The development default; a production service refuses to start with it.
+DEV_INTEGRATION_SECRET = "dev-integration-secret"
 _SCOPE_ORDER: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
 
 
@@ -21,21 +24,31 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
+    environment: Environment = Field(
+        default="development",
+        description="development (embedded stack, default secrets allowed) or production",
+    )
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal frontend; unset runs the dev server"
     )
     temporal_namespace: str = Field(default="default", description="Temporal namespace")
     temporal_tls: bool = Field(default=False, description="use TLS to reach Temporal")
-    temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key")
+    temporal_api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
+    # URLs may hold passwords: kept out of the repr.
     database_url: str | None = Field(
         default=None,
+        repr=False,
         description="async SQLAlchemy URL (postgresql+asyncpg://...); unset: SQLite in STATE_DIR",
     )
     redis_url: str | None = Field(
-        default=None, description="redis://host:port/db for BullMQ; unset runs embedded Redis"
+        default=None,
+        repr=False,
+        description="redis://host:port/db for BullMQ; unset runs embedded Redis",
     )
+    # The tokens are the keys, looked up by the presented token: kept out of the repr instead.
     api_tokens: Annotated[dict[str, list[Scope]], NoDecode] = Field(
         default_factory=dict,
+        repr=False,
         description="bearer tokens and their scopes: 'tokA=read,write;tokB=admin' or JSON",
     )
     host: str = Field(default="127.0.0.1", description="address the API binds")
@@ -48,8 +61,15 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="integration name -> base URL ('mdm=http://...;directory=http://...' or JSON)",
     )
-    integration_secret: str = Field(
-        default="dev-integration-secret", description="HMAC key that signs integration calls"
+    integration_secret: SecretStr = Field(
+        default=SecretStr(DEV_INTEGRATION_SECRET),
+        description="HMAC key of calls to the configured integrations and notification webhook",
+    )
+    signing_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="destination origin -> HMAC key of calls to it "
+        "('https://hooks.example.com=key;http://10.0.0.5:8080=key2' or JSON); "
+        "calls to an origin with no known key go out unsigned",
     )
     smtp_host: str | None = Field(default=None, description="SMTP host for the email queue")
     smtp_port: int = Field(default=25, description="SMTP port")
@@ -92,6 +112,41 @@ class Settings(BaseSettings):
             return json.loads(value)
         pairs = (item.partition("=") for item in value.split(";") if item.strip())
         return {name.strip(): url.strip() for name, _, url in pairs}
+
+    @field_validator("signing_secrets", mode="before")
+    @classmethod
+    def _parse_signing_secrets(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if value.startswith("{"):
+            return json.loads(value)
+        # An origin holds no "=", so the first one separates it from its key.
+        pairs = (item.partition("=") for item in value.split(";") if item.strip())
+        return {origin.strip(): key.strip() for origin, _, key in pairs}
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        if self.environment == "production":
+            defaults = [
+                name
+                for name, secret in self.secrets().items()
+                if secret.get_secret_value() == DEV_INTEGRATION_SECRET
+            ]
+            if defaults:
+                raise ValueError(
+                    f"ENVIRONMENT=production refuses the development default of {defaults}: "
+                    "set a secret of your own"
+                )
+        return self
+
+    def secrets(self) -> dict[str, SecretStr]:
+        """Every secret of the settings by name (for checks; never log their values)."""
+        found = {"integration_secret": self.integration_secret}
+        if self.temporal_api_key is not None:
+            found["temporal_api_key"] = self.temporal_api_key
+        found |= {f"signing_secrets[{o}]": s for o, s in self.signing_secrets.items()}
+        return found
 
     @field_validator("worker_task_queues", mode="before")
     @classmethod

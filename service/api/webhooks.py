@@ -2,8 +2,10 @@
 
 The caller signs ``<timestamp>.<raw body>`` with HMAC-SHA256 under the rule's secret (shown once,
 when the rule was created) and sends ``X-Protocol-Timestamp`` and ``X-Protocol-Signature:
-v1=<hex>``. A missing, wrong or stale signature (outside the replay window) gets 401 and fires
-nothing; a delivery replayed inside the window is recognised by its signature and fires once.
+v1=<hex>`` (the scheme of :mod:`service.jobs.signing`). A missing, wrong or stale signature
+(outside the replay window), or a timestamp not written canonically, gets 401 and fires nothing.
+A delivery replayed inside the window is recognised by its verified (timestamp, digest) pair, not
+by the text of its headers, and fires once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from protocol_lab.domain import Trigger
 from service.api.deps import SessionDep, StateDep
 from service.api.errors import ApiError
 from service.api.tickets import _process
-from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from service.jobs.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureRefusedError,
+    check_signature,
+)
 from service.store.outbox import add_event, wake_dispatchers
 from service.store.rules import get_rule
 
@@ -62,15 +69,16 @@ async def deliver(
     row = await get_rule(session, rule_id=rule_id)
     if row is None or row.trigger != Trigger.WEBHOOK.value or row.secret is None:
         raise ApiError.not_found(f"no webhook rule {rule_id!r}")
-    problem = verify(
-        body,
-        secret=row.secret,
-        timestamp=timestamp,
-        signature=signature,
-        window_s=REPLAY_WINDOW_S,
-    )
-    if problem is not None:
-        raise ApiError(401, f"webhook refused: {problem}")
+    try:
+        verified = check_signature(
+            body,
+            secret=row.secret,
+            timestamp=timestamp,
+            signature=signature,
+            window_s=REPLAY_WINDOW_S,
+        )
+    except SignatureRefusedError as exc:
+        raise ApiError(401, f"webhook refused: {exc}") from exc
     if not row.enabled:
         raise ApiError.conflict(f"rule {rule_id} is disabled")
     try:
@@ -80,7 +88,8 @@ async def deliver(
     if not isinstance(payload, dict):
         raise ApiError.invalid("webhook body must be a JSON object")
     ticket_id = payload.get("ticket_id")
-    delivery = hashlib.sha256(f"{timestamp}.{signature}".encode()).hexdigest()[:32]
+    proof = f"{verified.timestamp}.{verified.digest}"
+    delivery = hashlib.sha256(proof.encode()).hexdigest()[:32]
     event_id = await add_event(
         session,
         kind=Trigger.WEBHOOK.value,

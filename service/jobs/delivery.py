@@ -1,6 +1,9 @@
-"""The webhook-delivery queue: a signed POST per job; a non-2xx answer fails the attempt, and
-BullMQ retries it with exponential backoff (the producer's default). 4xx other than 408/429
-cannot succeed on retry and fail the job at once."""
+"""The webhook-delivery queue: a POST per job; a non-2xx answer fails the attempt, and BullMQ
+retries it with exponential backoff (the producer's default). 4xx other than 408/429 cannot
+succeed on retry and fail the job at once.
+
+The job's URL came with the job, so the service's own secrets sign it only when that origin has
+one of its own in ``SIGNING_SECRETS``; else the job's ``secret`` signs it, or nothing does."""
 
 from __future__ import annotations
 
@@ -9,19 +12,28 @@ from typing import Any
 import httpx
 from bullmq import Job, UnrecoverableError
 
-from service.jobs.signing import signed_headers
+from service.jobs.signing import origin_of, signed_headers
 from service.temporal.resources import WorkerResources
 
 __all__ = ["process_webhook_delivery"]
 
 
+def _secret(resources: WorkerResources, url: str, own: Any) -> str | None:
+    # Never INTEGRATION_SECRET: only a key registered for exactly this origin.
+    origin = origin_of(url)
+    for known, secret in resources.settings.signing_secrets.items():
+        if origin is not None and origin_of(known) == origin:
+            return secret.get_secret_value()
+    return str(own) if isinstance(own, str) and own else None
+
+
 async def process_webhook_delivery(resources: WorkerResources, job: Job) -> dict[str, Any]:
-    """POST ``data.payload`` to ``data.url`` signed with ``data.secret`` (or the service's)."""
+    """POST ``data.payload`` to ``data.url``, signed with its origin's secret or ``data.secret``."""
     data = job.data or {}
     url = data.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise UnrecoverableError(f"webhook job {job.id}: url must be http(s)")
-    secret = str(data.get("secret") or resources.settings.integration_secret)
+    secret = _secret(resources, url, data.get("secret"))
     content, headers = signed_headers(data.get("payload") or {}, secret=secret)
     headers["Idempotency-Key"] = str(job.id)
     headers["X-Protocol-Attempt"] = str(int(job.attemptsMade) + 1)

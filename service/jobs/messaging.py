@@ -14,7 +14,7 @@ from typing import Any
 
 from bullmq import Job, UnrecoverableError
 
-from service.jobs.signing import signed_headers
+from service.jobs.signing import destination_secret, signed_headers
 from service.store.notifications import add_notification, mark_delivered
 from service.store.tickets import get_ticket
 from service.temporal.resources import WorkerResources
@@ -93,7 +93,7 @@ async def process_notification(resources: WorkerResources, job: Job) -> dict[str
             "subject": data.get("subject"),
             "message": message,
         }
-        content, headers = signed_headers(body, secret=resources.settings.integration_secret)
+        content, headers = signed_headers(body, secret=destination_secret(resources.settings, url))
         headers["Idempotency-Key"] = job_id
         response = await resources.http.post(url, content=content, headers=headers)
         response.raise_for_status()

@@ -15,7 +15,7 @@ from typing import Any, Final
 from bullmq import Job
 from sqlalchemy import delete
 
-from service.jobs.signing import signed_headers
+from service.jobs.signing import destination_secret, signed_headers
 from service.store.notifications import add_audit
 from service.store.outbox import OutboxRow
 from service.temporal.resources import WorkerResources
@@ -43,9 +43,9 @@ async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> d
             )
         return {"integration": integration, "sent": False, "reason": "not configured"}
     payload = {"job": job.name, "queue": queue, "data": data}
-    content, headers = signed_headers(payload, secret=resources.settings.integration_secret)
-    headers["Idempotency-Key"] = str(job.id)
     url = base.rstrip("/") + "/sync"
+    content, headers = signed_headers(payload, secret=destination_secret(resources.settings, url))
+    headers["Idempotency-Key"] = str(job.id)
     response = await resources.http.post(url, content=content, headers=headers)
     response.raise_for_status()
     return {"integration": integration, "sent": True, "status": response.status_code}

@@ -1,6 +1,7 @@
 """The activities of plan steps: real work on the service's own parts, each idempotent.
 
-- ``integration_call``: a signed POST to ``settings.integration_urls[integration]``; retried by
+- ``integration_call``: a POST to ``settings.integration_urls[integration]``, signed as every
+  outbound call is (:mod:`service.jobs.signing`); retried by
   Temporal on network errors, 429 and 5xx; a 4xx is final. With no URL configured the external
   system's latency is emulated from the step's duration model (divided by ``time_scale``, with
   its failure probability) and the timeline detail says "(emulated)".
@@ -19,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -32,22 +31,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from protocol_lab.domain import DurationModel
+from service.jobs.signing import destination_secret, signature_headers
 from service.store.assets import assign_asset, release_assets, reserve_asset
 from service.temporal.messages import StepInput, StepOutcome
 from service.temporal.resources import WorkerResources
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "StepActivities", "sign_body"]
+__all__ = ["StepActivities"]
 
-SIGNATURE_HEADER = "X-Protocol-Signature"
-TIMESTAMP_HEADER = "X-Protocol-Timestamp"
 _HEARTBEAT_EVERY = 2.0
 _DURATION: TypeAdapter[DurationModel] = TypeAdapter(DurationModel)
-
-
-def sign_body(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=`` + hex HMAC-SHA256 of ``timestamp.body`` under ``secret``."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 def _key(step: StepInput) -> str:
@@ -120,14 +112,9 @@ class StepActivities:
             sort_keys=True,
             default=str,
         ).encode()
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": _key(step),
-            TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: sign_body(self.resources.settings.integration_secret, stamp, body),
-        }
         target = f"{url.rstrip('/')}/{operation}"
+        secret = destination_secret(self.resources.settings, target)
+        headers = {**signature_headers(body, secret=secret), "Idempotency-Key": _key(step)}
         async with _heartbeating():
             try:
                 response = await self.resources.http.post(target, content=body, headers=headers)

@@ -15,6 +15,8 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         settings.temporal_address or "localhost:7233",
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key,
+        api_key=(
+            settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+        ),
         lazy=lazy,
     )

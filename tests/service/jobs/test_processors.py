@@ -113,7 +113,7 @@ async def test_notification_is_stored_on_its_ticket_and_forwarded_signed(
     assert (
         verify(
             hit["body"],
-            secret=resources.settings.integration_secret,
+            secret=resources.settings.integration_secret.get_secret_value(),
             timestamp=hit["headers"][TIMESTAMP_HEADER],
             signature=hit["headers"][SIGNATURE_HEADER],
         )

@@ -18,13 +18,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from protocol_lab.domain import load_catalog
+from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.settings import Settings
 from service.stack import EmbeddedRedis, free_port
 from service.state import AppState
 from service.store.assets import assets_of_workflow, release_assets, reserve_asset
 from service.store.tickets import create_ticket, get_ticket
 from service.temporal import search_attributes as sa
-from service.temporal.activities import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_body
 from service.temporal.ids import new_workflow_id, order_of
 from service.temporal.messages import PlanInput, SignalInput
 from service.temporal.resources import WorkerResources
@@ -117,8 +117,15 @@ class FakeIntegration:
         @self.app.post("/{operation}")
         async def call(operation: str, request: Request) -> JSONResponse:
             body = await request.body()
-            stamp = request.headers.get(TIMESTAMP_HEADER, "")
-            signed = request.headers.get(SIGNATURE_HEADER) == sign_body(self.secret, stamp, body)
+            signed = (
+                verify(
+                    body,
+                    secret=self.secret,
+                    timestamp=request.headers.get(TIMESTAMP_HEADER),
+                    signature=request.headers.get(SIGNATURE_HEADER),
+                )
+                is None
+            )
             key = request.headers.get("Idempotency-Key", "")
             first = all(k != key for _, k, _ in self.calls)
             self.calls.append((operation, key, signed))
@@ -133,7 +140,7 @@ class FakeIntegration:
 
 @pytest.fixture(scope="module")
 async def integration(service_settings: Settings) -> AsyncIterator[tuple[FakeIntegration, str]]:
-    fake = FakeIntegration(service_settings.integration_secret)
+    fake = FakeIntegration(service_settings.integration_secret.get_secret_value())
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
