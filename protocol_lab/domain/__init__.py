@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         TaskQueue,
         TaskQueueSpec,
     )
+    from protocol_lab.domain.rule_cycles import check_no_cycles, find_update_cycles
     from protocol_lab.domain.rules import (
         OPERATORS,
         Action,
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
         StartWorkflowAction,
         Trigger,
         UpdateFieldAction,
-        check_no_cycles,
-        find_update_cycles,
         load_rules,
         match_conditions,
         parse_action,
@@ -131,8 +130,8 @@ _EXPORTS: dict[str, str] = {
     "StartWorkflowAction": "rules",
     "Trigger": "rules",
     "UpdateFieldAction": "rules",
-    "check_no_cycles": "rules",
-    "find_update_cycles": "rules",
+    "check_no_cycles": "rule_cycles",
+    "find_update_cycles": "rule_cycles",
     "load_rules": "rules",
     "match_conditions": "rules",
     "parse_action": "rules",

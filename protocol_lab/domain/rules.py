@@ -27,7 +27,7 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from protocol_lab.domain.errors import RuleCycleError, RuleError
+from protocol_lab.domain.errors import RuleError
 from protocol_lab.domain.paths import DATA_DIR
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.domain.tickets import DERIVED_FIELDS, TICKET_FIELDS, WRITABLE_FIELDS
@@ -44,8 +44,6 @@ __all__ = [
     "StartWorkflowAction",
     "Trigger",
     "UpdateFieldAction",
-    "check_no_cycles",
-    "find_update_cycles",
     "load_rules",
     "match_conditions",
     "parse_action",
@@ -345,84 +343,6 @@ def match_conditions(
             passed = _compare(op, actual, expected, before=before)
             checks.append(ConditionCheck(name, op, expected, actual, passed))
     return MatchResult(all(c.passed for c in checks), checks)
-
-
-def _could_trigger(source: UpdateFieldAction, target: Rule) -> bool:
-    if target.trigger is not Trigger.ON_TICKET_UPDATED:
-        return False
-    spec = target.conditions.get(source.field, _MISSING)
-    if spec is _MISSING:
-        # Other fields are unknown at analysis time: assume they may hold.
-        return True
-    result = match_conditions(
-        {source.field: spec},
-        {source.field: source.value},
-        previous={source.field: object()},
-        now=0.0,
-    )
-    return result.matched
-
-
-def find_update_cycles(rules: Sequence[tuple[str, Rule]]) -> list[list[str]]:
-    """Cycles of enabled update_field rules that would keep changing a ticket forever.
-
-    ``rules`` are ``(label, rule)`` pairs. An edge A -> B exists when A's update can satisfy B.
-    A cycle is reported only when two of its rules set the same field to different values: a
-    cycle whose updates agree settles, because an update that changes nothing fires nothing.
-    """
-    updaters = [
-        (label, rule)
-        for label, rule in rules
-        if rule.enabled
-        and rule.trigger is Trigger.ON_TICKET_UPDATED
-        and isinstance(rule.action, UpdateFieldAction)
-    ]
-    sources = [
-        (label, rule)
-        for label, rule in rules
-        if rule.enabled and isinstance(rule.action, UpdateFieldAction)
-    ]
-    edges: dict[str, list[str]] = {label: [] for label, _ in sources}
-    actions: dict[str, UpdateFieldAction] = {}
-    for label, rule in sources:
-        assert isinstance(rule.action, UpdateFieldAction)
-        actions[label] = rule.action
-        for other_label, other in updaters:
-            if _could_trigger(rule.action, other):
-                edges[label].append(other_label)
-
-    cycles: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-
-    def conflicting(path: list[str]) -> bool:
-        values: dict[str, Any] = {}
-        for label in path:
-            act = actions[label]
-            if act.field in values and values[act.field] != act.value:
-                return True
-            values[act.field] = act.value
-        return False
-
-    def walk(start: str, node: str, path: list[str]) -> None:
-        for nxt in edges.get(node, []):
-            if nxt == start and len(path) > 1 and conflicting(path):
-                key = frozenset(path)
-                if key not in seen:
-                    seen.add(key)
-                    cycles.append([*path, start])
-            elif nxt not in path and nxt > start and len(path) < 12:
-                walk(start, nxt, [*path, nxt])
-
-    for label in sorted(edges):
-        walk(label, label, [label])
-    return cycles
-
-
-def check_no_cycles(rules: Sequence[tuple[str, Rule]]) -> None:
-    """Raise :class:`RuleCycleError` naming the first cycle, if any."""
-    cycles = find_update_cycles(rules)
-    if cycles:
-        raise RuleCycleError(cycles[0])
 
 
 def load_rules(path: Path | str | None = None) -> list[Rule]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol_lab.domain import Rule, check_no_cycles
@@ -19,10 +21,11 @@ async def check_rule_set(session: AsyncSession, *, rule_id: str, rule: Rule) -> 
     """Raise ``RuleCycleError`` naming the cycle if the enabled rules plus ``rule`` have one.
 
     ``rule`` replaces the stored rule of the same id (an update) or joins the set (a creation).
+    The check runs in a worker thread: a large rule set must not hold up other requests.
     """
     if not rule.enabled:
         return
     rows: list[RuleRow] = await enabled_rules(session)
     pairs = [(rule_label(row.id, row.name), rule_model(row)) for row in rows if row.id != rule_id]
     pairs.append((rule_label(rule_id, rule.name), rule))
-    check_no_cycles(pairs)
+    await asyncio.to_thread(check_no_cycles, pairs)

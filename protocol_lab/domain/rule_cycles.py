@@ -1,0 +1,401 @@
+"""Update loops: sets of update_field rules that can keep changing a ticket forever.
+
+Only enabled ``on_ticket_updated`` rules whose action is ``update_field`` can take part: each
+fires on a ticket update and makes another one. Rule A *triggers* rule B when the update A makes
+can satisfy B's conditions:
+
+- B's condition on the field A writes accepts A's value as a change (equality, ``in``,
+  ``changed_to``, ``not_in``, ... as the matcher evaluates them; ``changed: false`` refuses);
+- B requires no change of another field (A's update changes only its own field);
+- on each field no rule of the loop writes, A's and B's conditions can hold together (equal
+  constants, intersecting ``in`` sets; operators this check cannot decide count as compatible).
+
+A loop is then a strongly connected set of rules, refined to a fixpoint:
+
+- a rule whose field every rule of the set writes to the same value settles: after the first
+  write, writing it again changes nothing and fires nothing, so it cannot keep a loop going
+  (this is also why a single rule is never a loop with itself);
+- fields no rule of the set writes stay constant while it runs, so edges whose rules disagree
+  on them are dropped and the strongly connected components are computed again.
+
+Every step is polynomial: the graph is held as one bit set of successors and one of predecessors
+per rule, components come from an iterative Kosaraju pass, and each refinement round only
+shrinks the sets, so there are at most as many rounds as rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from protocol_lab.domain.errors import RuleCycleError
+from protocol_lab.domain.rules import Rule, Trigger, UpdateFieldAction, match_conditions
+from protocol_lab.domain.tickets import DERIVED_FIELDS
+
+__all__ = ["check_no_cycles", "find_update_cycles"]
+
+# Every update moves these, to values unknown when rules are written: never used to keep
+# rules apart, and never required to change or stay.
+_VOLATILE_FIELDS: Final = DERIVED_FIELDS | {"updated_at", "last_activity_at"}
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Constraint:
+    """What one rule's conditions ask of one field.
+
+    ``values`` is the finite set of values allowed (from equality, ``in``, ``changed_to``;
+    already filtered by the other operators), or None when any value may pass ``tests``, the
+    operators kept for the matcher to evaluate.
+    """
+
+    field: str
+    values: frozenset[Hashable] | None
+    tests: tuple[tuple[str, Any], ...]
+    needs_change: bool
+    forbids_change: bool
+
+    @property
+    def satisfiable(self) -> bool:
+        """Whether some update or value can meet it at all."""
+        if self.needs_change and self.forbids_change:
+            return False
+        return self.values is None or bool(self.values)
+
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` passes every value operator (change aside)."""
+        if self.values is not None:
+            return _hashable(value) and value in self.values
+        return _passes(self.field, self.tests, value)
+
+    def compatible(self, other: _Constraint) -> bool:
+        """Whether one constant value can meet both (undecidable operators: assume it can)."""
+        if self.values is not None:
+            return any(other.admits(v) for v in self.values)
+        if other.values is not None:
+            return any(self.admits(v) for v in other.values)
+        return True
+
+    @property
+    def key(self) -> tuple[str, frozenset[Hashable] | None, str]:
+        """A hashable identity of the value operators, for caching."""
+        return self.field, self.values, repr(self.tests)
+
+
+def _passes(field: str, tests: tuple[tuple[str, Any], ...], value: Any) -> bool:
+    if not tests:
+        return True
+    return match_conditions({field: dict(tests)}, {field: value}, now=0.0).matched
+
+
+def _constraint(field: str, spec: Any) -> _Constraint:
+    ops = list(spec.items()) if isinstance(spec, Mapping) else [("eq", spec)]
+    values: set[Hashable] | None = None
+    tests: list[tuple[str, Any]] = []
+    needs_change = forbids_change = False
+    for op, operand in ops:
+        if op == "changed":
+            needs_change |= operand is True
+            forbids_change |= operand is False
+            continue
+        if op == "changed_to":
+            needs_change = True
+            op = "eq"
+        if op == "eq" and _hashable(operand):
+            allowed = {operand}
+        elif op == "in" and all(_hashable(v) for v in operand):
+            allowed = set(operand)
+        else:
+            tests.append((op, operand))
+            continue
+        values = allowed if values is None else values & allowed
+    frozen_tests = tuple(tests)
+    finite = (
+        None if values is None else frozenset(v for v in values if _passes(field, frozen_tests, v))
+    )
+    return _Constraint(field, finite, frozen_tests, needs_change, forbids_change)
+
+
+@dataclass(frozen=True, slots=True)
+class _Updater:
+    """An enabled on_ticket_updated update_field rule, compiled for the loop check."""
+
+    label: str
+    field: str
+    value: str | None
+    constraints: Mapping[str, _Constraint]
+    change_fields: frozenset[str]
+
+    def fires_on_writes_to(self, field: str) -> bool:
+        """Whether some update of ``field`` alone may fire it (its value aside)."""
+        constraint = self.constraints.get(field)
+        return self.change_fields <= {field} and not (
+            constraint is not None and constraint.forbids_change
+        )
+
+
+def _updaters(rules: Sequence[tuple[str, Rule]]) -> list[_Updater]:
+    found = []
+    for label, rule in rules:
+        action = rule.action
+        if not (
+            rule.enabled
+            and rule.trigger is Trigger.ON_TICKET_UPDATED
+            and isinstance(action, UpdateFieldAction)
+        ):
+            continue
+        constraints = {
+            name: _constraint(name, spec)
+            for name, spec in rule.conditions.items()
+            if name not in _VOLATILE_FIELDS
+        }
+        if all(c.satisfiable for c in constraints.values()):
+            changing = frozenset(name for name, c in constraints.items() if c.needs_change)
+            found.append(_Updater(label, action.field, action.value, constraints, changing))
+    return sorted(found, key=lambda u: u.label)
+
+
+def _union(masks: Iterable[int]) -> int:
+    total = 0
+    for mask in masks:
+        total |= mask
+    return total
+
+
+def _bits(mask: int) -> Iterator[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+class _TriggerGraph:
+    """Who can trigger whom among the updaters, as bit sets indexed by rule position."""
+
+    def __init__(self, updaters: list[_Updater]) -> None:
+        self.rules = updaters
+        self.all = (1 << len(updaters)) - 1
+        # field -> written value -> writers
+        self._writers: dict[str, dict[Any, int]] = {}
+        # field -> rules with a condition on it
+        self._constrained: dict[str, int] = {}
+        # field -> value -> rules whose finite set of values on that field holds it
+        self._by_value: dict[str, dict[Hashable, int]] = {}
+        # field -> rules with a condition on it but no finite set of values
+        self._open: dict[str, list[int]] = {}
+        # rules that require no field to change
+        self._unchanging = 0
+        for i, rule in enumerate(updaters):
+            bit = 1 << i
+            by_value = self._writers.setdefault(rule.field, {})
+            by_value[rule.value] = by_value.get(rule.value, 0) | bit
+            if not rule.change_fields:
+                self._unchanging |= bit
+            for name, c in rule.constraints.items():
+                self._constrained[name] = self._constrained.get(name, 0) | bit
+                if c.values is None:
+                    self._open.setdefault(name, []).append(i)
+                    continue
+                index = self._by_value.setdefault(name, {})
+                for v in c.values:
+                    index[v] = index.get(v, 0) | bit
+        self._acceptors: dict[tuple[str, Any], int] = {}
+        self._compat: dict[tuple[str, frozenset[Hashable] | None, str], int] = {}
+        self._triggered_by = [self._sources_of(rule) for rule in updaters]
+
+    def written(self, scope: int) -> set[str]:
+        """Fields some rule of ``scope`` writes."""
+        return {f for f, values in self._writers.items() if any(m & scope for m in values.values())}
+
+    def settled(self, scope: int) -> int:
+        """``scope`` without the rules whose field all its writers set to one value, repeatedly."""
+        while True:
+            drop = 0
+            for values in self._writers.values():
+                present = [m & scope for m in values.values() if m & scope]
+                if len(present) == 1:
+                    drop |= present[0]
+            if not drop:
+                return scope
+            scope &= ~drop
+
+    def edges(self, scope: int) -> tuple[dict[int, int], dict[int, int]]:
+        """Successor and predecessor bit sets within ``scope``, with the fields it does not
+        write keeping rules apart."""
+        constant = set(self._constrained) - self.written(scope)
+        forward: dict[int, int] = {}
+        backward: dict[int, int] = {}
+        for i in _bits(scope):
+            rule = self.rules[i]
+            apart = self._apart_mask(rule, constant) & scope
+            forward[i] = self._acceptors_of(rule.field, rule.value) & apart
+            backward[i] = self._triggered_by[i] & apart
+        return forward, backward
+
+    def _apart_mask(self, rule: _Updater, constant: set[str]) -> int:
+        mask = self.all
+        for name, c in rule.constraints.items():
+            if name in constant:
+                mask &= self._compatible_with(c)
+        return mask
+
+    def _compatible_with(self, c: _Constraint) -> int:
+        cached = self._compat.get(c.key)
+        if cached is not None:
+            return cached
+        field = c.field
+        mask = self.all & ~self._constrained.get(field, 0)
+        index = self._by_value.get(field, {})
+        if c.values is not None:
+            for v in c.values:
+                mask |= index.get(v, 0)
+        else:
+            for v, holders in index.items():
+                if c.admits(v):
+                    mask |= holders
+        for j in self._open.get(field, []):
+            if c.compatible(self.rules[j].constraints[field]):
+                mask |= 1 << j
+        self._compat[c.key] = mask
+        return mask
+
+    def _acceptors_of(self, field: str, value: Any) -> int:
+        """Rules that an update setting ``field`` to ``value`` may fire."""
+        key = (field, value)
+        cached = self._acceptors.get(key)
+        if cached is not None:
+            return cached
+        cached = self._unchanging & ~self._constrained.get(field, 0)
+        candidates = self._by_value.get(field, {}).get(value, 0) if _hashable(value) else 0
+        for j in _bits(candidates):
+            if self.rules[j].fires_on_writes_to(field):
+                cached |= 1 << j
+        for j in self._open.get(field, []):
+            rule = self.rules[j]
+            if rule.fires_on_writes_to(field) and rule.constraints[field].admits(value):
+                cached |= 1 << j
+        self._acceptors[key] = cached
+        return cached
+
+    def _sources_of(self, rule: _Updater) -> int:
+        """Rules whose update may fire ``rule``."""
+        mask = 0
+        for field, values in self._writers.items():
+            if not rule.fires_on_writes_to(field):
+                continue
+            constraint = rule.constraints.get(field)
+            if constraint is None:
+                mask |= _union(values.values())
+            elif constraint.values is not None:
+                mask |= _union(values.get(v, 0) for v in constraint.values)
+            else:
+                mask |= _union(m for v, m in values.items() if constraint.admits(v))
+        return mask
+
+
+def _components(scope: int, forward: dict[int, int], backward: dict[int, int]) -> list[int]:
+    """Strongly connected components of ``scope`` (Kosaraju, iterative, on bit sets)."""
+    unvisited = scope
+    finished: list[int] = []
+    for start in _bits(scope):
+        if not unvisited >> start & 1:
+            continue
+        unvisited &= ~(1 << start)
+        stack = [start]
+        while stack:
+            node = stack[-1]
+            ahead = forward[node] & unvisited
+            if ahead:
+                nxt = (ahead & -ahead).bit_length() - 1
+                unvisited &= ~(1 << nxt)
+                stack.append(nxt)
+            else:
+                finished.append(stack.pop())
+    unassigned = scope
+    components = []
+    for root in reversed(finished):
+        if not unassigned >> root & 1:
+            continue
+        unassigned &= ~(1 << root)
+        component = 1 << root
+        frontier = [root]
+        while frontier:
+            reached = backward[frontier.pop()] & unassigned
+            unassigned &= ~reached
+            component |= reached
+            frontier.extend(_bits(reached))
+        components.append(component)
+    return components
+
+
+def _path(start: int, goal: int, forward: dict[int, int], scope: int) -> list[int]:
+    """A shortest path of rules from ``start`` to another rule ``goal`` within ``scope``, which
+    is strongly connected (breadth first)."""
+    parent = {start: start}
+    seen = 1 << start
+    frontier = [start]
+    while goal not in parent:
+        following = []
+        for node in frontier:
+            for nxt in _bits(forward[node] & scope & ~seen):
+                parent[nxt] = node
+                seen |= 1 << nxt
+                following.append(nxt)
+        frontier = following
+    path = [goal]
+    while path[-1] != start:
+        path.append(parent[path[-1]])
+    return path[::-1]
+
+
+def _witness(graph: _TriggerGraph, loop: int, forward: dict[int, int]) -> list[str]:
+    """A concrete round of the loop: from its first rule to a rule writing the same field to
+    another value, and back."""
+    first = next(_bits(loop))
+    rule = graph.rules[first]
+    rival = next(
+        j
+        for j in _bits(loop)
+        if graph.rules[j].field == rule.field and graph.rules[j].value != rule.value
+    )
+    there = _path(first, rival, forward, loop)
+    back = _path(rival, first, forward, loop)
+    return [graph.rules[i].label for i in [*there, *back[1:]]]
+
+
+def find_update_cycles(rules: Sequence[tuple[str, Rule]]) -> list[list[str]]:
+    """Loops of enabled update_field rules that could keep changing a ticket forever.
+
+    ``rules`` are ``(label, rule)`` pairs. Each loop is reported once, as a closed walk of
+    labels (first label repeated at the end) through two rules that write the same field to
+    different values; loops are ordered by their first label.
+    """
+    graph = _TriggerGraph(_updaters(rules))
+    loops: list[list[str]] = []
+    pending = [graph.all]
+    while pending:
+        scope = graph.settled(pending.pop())
+        if not scope:
+            continue
+        forward, backward = graph.edges(scope)
+        for component in _components(scope, forward, backward):
+            if component == scope:
+                loops.append(_witness(graph, component, forward))
+            elif component & (component - 1):
+                pending.append(component)
+    return sorted(loops)
+
+
+def check_no_cycles(rules: Sequence[tuple[str, Rule]]) -> None:
+    """Raise :class:`RuleCycleError` naming a concrete loop of rules, if there is any."""
+    cycles = find_update_cycles(rules)
+    if cycles:
+        raise RuleCycleError(cycles[0])

@@ -1,0 +1,201 @@
+"""The update-loop check of rule sets: which update_field rules can re-trigger each other forever.
+
+Rule sets here are built as a user would write them; a loop is refused naming its rules, and a
+set that settles is accepted. Large sets (100 times what a user starts with) are checked under a
+pytest-timeout that an exponential search could never meet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from protocol_lab.domain import Rule, RuleCycleError, check_no_cycles, find_update_cycles
+
+
+def _rule(
+    name: str,
+    conditions: dict[str, Any],
+    field: str,
+    value: str,
+    *,
+    trigger: str = "on_ticket_updated",
+) -> tuple[str, Rule]:
+    rule = Rule.model_validate(
+        {
+            "name": name,
+            "trigger": trigger,
+            "conditions": conditions,
+            "action": {"type": "update_field", "field": field, "value": value},
+        }
+    )
+    return name, rule
+
+
+def _routing(count: int, *, assignee: str | None = None) -> list[tuple[str, Rule]]:
+    """``category cN -> assignee`` rules, the first thing a help desk automates."""
+    return [
+        _rule(f"route c{i}", {"category": f"c{i}"}, "assignee", assignee or f"agent{i}")
+        for i in range(count)
+    ]
+
+
+def test_routing_pair_is_not_a_loop() -> None:
+    rules = _routing(2)
+    assert find_update_cycles(rules) == []
+    check_no_cycles(rules)
+
+
+def test_status_ping_pong_is_refused_naming_both_rules() -> None:
+    rules = [
+        _rule("A park", {"status": "in_progress"}, "status", "pending"),
+        _rule("B resume", {"status": "pending"}, "status", "in_progress"),
+    ]
+    with pytest.raises(RuleCycleError) as caught:
+        check_no_cycles(rules)
+    assert caught.value.cycle == ["A park", "B resume", "A park"]
+    assert "A park -> B resume -> A park" in str(caught.value)
+
+
+def test_a_change_of_another_field_is_not_a_trigger() -> None:
+    # Each fires when the status changes; the update it makes changes only the priority.
+    rules = [
+        _rule("urgent on change", {"status": {"changed": True}}, "priority", "P1"),
+        _rule("calm on change", {"status": {"changed_to": "open"}}, "priority", "P3"),
+    ]
+    assert find_update_cycles(rules) == []
+
+
+def test_a_change_of_the_written_field_is_a_trigger() -> None:
+    rules = [
+        _rule("up", {"priority": {"changed_to": "P3"}}, "priority", "P1"),
+        _rule("down", {"priority": {"changed": True}, "status": "open"}, "priority", "P3"),
+    ]
+    (cycle,) = find_update_cycles(rules)
+    assert set(cycle) == {"up", "down"}
+
+
+def test_a_field_no_rule_writes_keeps_rules_apart() -> None:
+    rules = [
+        _rule("x park", {"requester": "x", "status": "open"}, "status", "pending"),
+        _rule("y reopen", {"requester": "y", "status": "pending"}, "status", "open"),
+    ]
+    assert find_update_cycles(rules) == []
+
+
+def test_disjoint_in_sets_keep_rules_apart_and_overlapping_ones_do_not() -> None:
+    def pair(first: list[str], second: list[str]) -> list[tuple[str, Rule]]:
+        return [
+            _rule("park", {"category": {"in": first}, "status": "open"}, "status", "pending"),
+            _rule("reopen", {"category": {"in": second}, "status": "pending"}, "status", "open"),
+        ]
+
+    assert find_update_cycles(pair(["net", "hw"], ["vpn", "mail"])) == []
+    (cycle,) = find_update_cycles(pair(["net", "hw"], ["hw", "mail"]))
+    assert set(cycle) == {"park", "reopen"}
+
+
+def test_operators_the_check_cannot_decide_keep_the_loop() -> None:
+    rules = [
+        _rule("park", {"title": {"contains": "vpn"}, "status": "open"}, "status", "pending"),
+        _rule("reopen", {"title": {"contains": "mail"}, "status": "pending"}, "status", "open"),
+    ]
+    (cycle,) = find_update_cycles(rules)
+    assert set(cycle) == {"park", "reopen"}
+
+
+def test_a_written_value_the_condition_refuses_is_not_a_trigger() -> None:
+    rules = [
+        _rule("park", {"status": {"in": ["open", "in_progress"]}}, "status", "pending"),
+        _rule("close", {"status": {"not_in": ["open", "pending"]}}, "status", "open"),
+    ]
+    # park -> pending, which close refuses; close -> open, which park accepts: no way back.
+    assert find_update_cycles(rules) == []
+
+
+def test_a_field_written_only_outside_the_loop_keeps_its_rules_apart() -> None:
+    # "tag" writes the category, so at first the category does not separate the ping-pong
+    # pair; but "tag" always writes the same value, so it cannot be part of a loop, and without
+    # it nothing in the loop writes the category: the pair is kept apart.
+    rules = [
+        _rule("net park", {"category": "net", "status": "open"}, "status", "pending"),
+        _rule("hw reopen", {"category": "hw", "status": "pending"}, "status", "open"),
+        _rule("tag", {}, "category", "net"),
+    ]
+    assert find_update_cycles(rules) == []
+
+
+def test_a_loop_through_a_field_the_loop_itself_writes_is_found() -> None:
+    rules = [
+        _rule("net park", {"category": "net", "status": "open"}, "status", "pending"),
+        _rule("to hw", {"category": "net", "status": "pending"}, "category", "hw"),
+        _rule("hw reopen", {"category": "hw", "status": "pending"}, "status", "open"),
+        _rule("to net", {"category": "hw", "status": "open"}, "category", "net"),
+    ]
+    # The category changes within the loop, so it does not keep the status rules apart.
+    (cycle,) = find_update_cycles(rules)
+    assert cycle[0] == cycle[-1]
+    assert {"net park", "hw reopen"} <= set(cycle) <= {label for label, _ in rules}
+
+
+def test_a_rule_that_cannot_change_anything_twice_is_not_a_loop_with_itself() -> None:
+    rules = [_rule("resolve", {"status": {"not_in": ["resolved"]}}, "status", "resolved")]
+    assert find_update_cycles(rules) == []
+
+
+def test_rules_other_than_updated_triggers_are_never_in_a_loop() -> None:
+    rules = [
+        _rule("created", {"status": "open"}, "status", "pending", trigger="on_ticket_created"),
+        _rule("reopen", {"status": "pending"}, "status", "open"),
+    ]
+    assert find_update_cycles(rules) == []
+
+
+def test_two_separate_loops_are_both_reported() -> None:
+    rules = [
+        _rule("a1", {"requester": "ann", "status": "open"}, "status", "pending"),
+        _rule("a2", {"requester": "ann", "status": "pending"}, "status", "open"),
+        _rule("b1", {"requester": "bob", "priority": "P1"}, "priority", "P2"),
+        _rule("b2", {"requester": "bob", "priority": "P2"}, "priority", "P1"),
+    ]
+    cycles = find_update_cycles(rules)
+    assert cycles == [["a1", "a2", "a1"], ["b1", "b2", "b1"]]
+    with pytest.raises(RuleCycleError, match="a1 -> a2 -> a1"):
+        check_no_cycles(rules)
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_routing_rules_to_one_person_are_accepted() -> None:
+    check_no_cycles(_routing(1000, assignee="alice"))
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_routing_rules_to_distinct_people_are_accepted() -> None:
+    check_no_cycles(_routing(1000))
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_mutually_triggering_rules_are_refused() -> None:
+    rules = [_rule(f"assign {i:04d}", {}, "assignee", f"agent{i}") for i in range(1000)]
+    with pytest.raises(RuleCycleError) as caught:
+        check_no_cycles(rules)
+    assert caught.value.cycle == ["assign 0000", "assign 0001", "assign 0000"]
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_agreeing_rules_that_trigger_each_other_settle() -> None:
+    rules = [_rule(f"assign {i:04d}", {}, "assignee", "alice") for i in range(1000)]
+    assert find_update_cycles(rules) == []
+
+
+@pytest.mark.timeout(60)
+def test_a_chain_of_a_thousand_is_accepted_and_closing_it_is_refused() -> None:
+    chain = [
+        _rule(f"step {i:04d}", {"category": f"c{i}"}, "category", f"c{i + 1}") for i in range(1000)
+    ]
+    assert find_update_cycles(chain) == []
+    closing = _rule("back to the start", {"category": "c1000"}, "category", "c0")
+    (cycle,) = find_update_cycles([*chain, closing])
+    assert len(cycle) == 1002
+    assert set(cycle) == {label for label, _ in [*chain, closing]}
