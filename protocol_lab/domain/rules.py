@@ -25,11 +25,20 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from protocol_lab.domain.errors import RuleError
 from protocol_lab.domain.paths import DATA_DIR
 from protocol_lab.domain.queues import TaskQueue
+from protocol_lab.domain.templates import TemplateError, validate_template
 from protocol_lab.domain.tickets import DERIVED_FIELDS, TICKET_FIELDS, WRITABLE_FIELDS
 from protocol_lab.domain.timeline import TriggerType
 
@@ -93,8 +102,18 @@ class SendNotificationAction(_Model):
     type: Literal["send_notification"] = "send_notification"
     channel: Literal["notification", "email"] = "notification"
     recipient: str = Field(min_length=1)
-    message: str = Field(min_length=1)
-    subject: str | None = None
+    message: str = Field(min_length=1, description="a template: {field} takes a ticket field")
+    subject: str | None = Field(default=None, description="a template, like message")
+
+    @field_validator("message", "subject")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                validate_template(value)
+            except TemplateError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
 
 class UpdateFieldAction(_Model):

@@ -34,6 +34,7 @@ from protocol_lab.domain import (
     UpdateFieldAction,
     match_conditions,
 )
+from protocol_lab.domain.templates import render_template
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow
 from service.jobs.sla import priority_target_s
@@ -61,19 +62,11 @@ MAX_CHAIN_DEPTH: Final = 5
 MAX_EVENT_ATTEMPTS: Final = 5
 
 
-class _SafeFormat(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def _render(template: str, ticket: Mapping[str, Any] | None) -> str:
-    values = _SafeFormat({k: v for k, v in (ticket or {}).items() if v is not None})
+    values = dict(ticket or {})
     if ticket:
         values.setdefault("ticket_id", ticket.get("id"))
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError):
-        return template
+    return render_template(template, values)
 
 
 def _checks(result: MatchResult) -> list[dict[str, Any]]:
