@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         ge=0,
         description="closed workflows older than this (seconds) move to the timeline archive",
     )
+    idempotency_ttl_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="seconds an Idempotency-Key stays claimed; the daily maintenance prunes older",
+    )
     worker_task_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="task queues this worker polls (default: all five)"
     )

@@ -23,6 +23,7 @@ __all__ = [
     "SessionDep",
     "StateDep",
     "WriteAuth",
+    "idempotency_scope",
     "require_scope",
 ]
 
@@ -72,6 +73,14 @@ def _authenticate(settings: Settings, token: str) -> Principal | None:
         scopes=settings.scopes_of(found),
         subject=hashlib.sha256(found.encode()).hexdigest()[:24],
     )
+
+
+def idempotency_scope(principal: Principal, request_kind: str) -> str:
+    """Where ``principal``'s Idempotency-Keys for ``request_kind`` live (e.g. ``rules``).
+
+    Keys belong to the calling token: another token's same key is another request.
+    """
+    return f"{request_kind}:{principal.subject}"
 
 
 def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:

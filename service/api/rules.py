@@ -10,14 +10,21 @@ from fastapi import APIRouter, Body, Header, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol_lab.domain import Rule, RuleCycleError, RuleError, StartWorkflowAction, Trigger
-from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.deps import (
+    AdminAuth,
+    ReadAuth,
+    SessionDep,
+    StateDep,
+    WriteAuth,
+    idempotency_scope,
+)
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 from service.automation.cycles import check_rule_set
 from service.automation.engine import dry_run
 from service.automation.schedules import delete_rule_schedule, sync_rule_schedule
 from service.store.executions import list_executions
-from service.store.idempotency import claim_key, request_fingerprint
+from service.store.idempotency import request_fingerprint, stage_key
 from service.store.ids import new_id
 from service.store.rules import (
     RuleRow,
@@ -260,7 +267,7 @@ async def create(
     body: RuleCreate,
     session: SessionDep,
     state: StateDep,
-    _: WriteAuth,
+    principal: WriteAuth,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> RulePublic:
     """Create a rule, validated per trigger and action type; enabled defaults to true."""
@@ -269,20 +276,23 @@ async def create(
     rule_id = new_id("rule")
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     if idempotency_key is not None:
-        claimed, fresh = await claim_key(
+        fingerprint = request_fingerprint(body.model_dump(mode="json"))
+        claimed, fresh = await stage_key(
             session,
-            scope="rules",
+            scope=idempotency_scope(principal, "rules"),
             key=idempotency_key,
-            fingerprint=request_fingerprint(body.model_dump(mode="json")),
+            fingerprint=fingerprint,
             resource_id=rule_id,
+            ttl_s=state.settings.idempotency_ttl_s,
         )
         if not fresh:
-            if claimed.fingerprint != request_fingerprint(body.model_dump(mode="json")):
+            if claimed.fingerprint != fingerprint:
                 raise ApiError.conflict("Idempotency-Key was used with a different request")
             existing = await get_rule(session, rule_id=claimed.resource_id)
             if existing is None:
                 raise ApiError.conflict("the rule created with this Idempotency-Key is gone")
             return _public(existing, with_secret=True)
+    # The key's claim commits with the rule: a failed insert leaves the key free for a retry.
     row = await insert_rule(session, row=new_rule_row(rule, rule_id=rule_id))
     if rule.trigger is Trigger.SCHEDULED:
         await _sync_schedule(state, row)

@@ -13,18 +13,19 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol_lab.domain import Priority, TicketStatus
-from service.api.deps import ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.deps import ReadAuth, SessionDep, StateDep, WriteAuth, idempotency_scope
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 from service.automation.engine import process_event
-from service.store.idempotency import claim_key, request_fingerprint
+from service.store.idempotency import IdempotencyKey, request_fingerprint, stage_key
 from service.store.notifications import get_suggestion, list_notifications
+from service.store.outbox import wake_dispatchers
 from service.store.tickets import (
     TicketError,
     apply_ticket_update,
-    create_ticket,
     get_ticket,
     list_tickets,
+    stage_ticket,
 )
 
 __all__ = ["router"]
@@ -135,35 +136,38 @@ async def create(
     session: SessionDep,
     state: StateDep,
     background: BackgroundTasks,
-    _: WriteAuth,
+    principal: WriteAuth,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> TicketPublic:
     """Create a ticket; the enabled on_ticket_created rules are evaluated on it."""
     fields = body.model_dump(mode="json")
+    claimed: IdempotencyKey | None = None
     if idempotency_key is not None:
-        # Claimed before the ticket exists: the id is filled in once it does.
+        # Claimed in the ticket's transaction: the id is filled in once the ticket has one.
         fingerprint = request_fingerprint(fields)
-        claimed, fresh = await claim_key(
+        claimed, fresh = await stage_key(
             session,
-            scope="tickets",
+            scope=idempotency_scope(principal, "tickets"),
             key=idempotency_key,
             fingerprint=fingerprint,
             resource_id="",
+            ttl_s=state.settings.idempotency_ttl_s,
         )
         if not fresh:
             if claimed.fingerprint != fingerprint:
                 raise ApiError.conflict("Idempotency-Key was used with a different request")
             existing = await get_ticket(session, ticket_id=claimed.resource_id)
             if existing is None:
-                raise ApiError.conflict("the request with this Idempotency-Key is in progress")
+                raise ApiError.conflict("the ticket created with this Idempotency-Key is gone")
             return TicketPublic.model_validate(existing)
     try:
-        ticket, event_id = await create_ticket(session, fields=fields, actor="api")
+        ticket, event_id = await stage_ticket(session, fields=fields, actor="api")
     except TicketError as exc:
         raise ApiError.invalid(str(exc)) from exc
-    if idempotency_key is not None:
+    if claimed is not None:
         claimed.resource_id = ticket["id"]
-        await session.commit()
+    await session.commit()
+    wake_dispatchers()
     background.add_task(_process, state, event_id)
     return TicketPublic.model_validate(ticket)
 

@@ -2,8 +2,9 @@
 
 A sync job sends its records to the integration named for its queue (``INTEGRATION_URLS``),
 signed like every outbound call; with no integration configured the job records that it had
-nowhere to go. Maintenance prunes processed outbox events past their retention and moves closed
-workflows older than ``ARCHIVE_AFTER_S`` to the timeline archive.
+nowhere to go. Maintenance prunes processed outbox events past their retention and expired
+idempotency keys, and moves closed workflows older than ``ARCHIVE_AFTER_S`` to the timeline
+archive.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bullmq import Job
 from sqlalchemy import delete
 
 from service.jobs.signing import destination_secret, signed_headers
+from service.store.idempotency import prune_expired_keys
 from service.store.notifications import add_audit
 from service.store.outbox import OutboxRow
 from service.temporal.resources import WorkerResources
@@ -52,8 +54,9 @@ async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> d
 
 
 async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str, Any]:
-    """Delete processed outbox events older than ``data.retention_days`` (default 7); archive
-    workflows closed more than ``ARCHIVE_AFTER_S`` ago (when the worker has a Temporal client)."""
+    """Delete processed outbox events older than ``data.retention_days`` (default 7) and
+    idempotency keys older than ``IDEMPOTENCY_TTL_S``; archive workflows closed more than
+    ``ARCHIVE_AFTER_S`` ago (when the worker has a Temporal client)."""
     days = float((job.data or {}).get("retention_days", 7))
     cutoff = time.time() - days * 86400
     async with resources.sessionmaker() as session:
@@ -62,6 +65,10 @@ async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str,
         )
         await session.commit()
     outcome: dict[str, Any] = {"pruned_events": int(getattr(result, "rowcount", 0) or 0)}
+    async with resources.sessionmaker() as session:
+        outcome["pruned_idempotency_keys"] = await prune_expired_keys(
+            session, ttl_s=resources.settings.idempotency_ttl_s
+        )
     if resources.temporal is not None:
         from service.api.errors import ApiError
         from service.workflows.archive import archive_closed_workflows

@@ -1,19 +1,36 @@
-"""Idempotency keys: the first request with a key claims it; later ones get the same resource."""
+"""Idempotency keys: the first request with a key claims it; later ones get the same resource.
+
+A key belongs to a scope (the kind of request and the calling token, see
+``service.api.deps.idempotency_scope``). It is claimed in the transaction that creates the
+resource it protects (:func:`stage_key`), so a create that fails leaves no claim behind. A claim
+counts for ``ttl_s`` seconds; after that the key is new again, and :func:`prune_expired_keys`
+deletes it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Float, String, Text, select
+from sqlalchemy import Float, String, Text, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.store.db import Base, insert_or_fetch
+from service.store.db import Base
 
-__all__ = ["IdempotencyKey", "claim_key", "request_fingerprint"]
+__all__ = [
+    "DEFAULT_TTL_S",
+    "IdempotencyKey",
+    "claim_key",
+    "prune_expired_keys",
+    "request_fingerprint",
+    "stage_key",
+]
+
+DEFAULT_TTL_S: Final = 24 * 3600.0
 
 
 class IdempotencyKey(Base):
@@ -34,23 +51,88 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def claim_key(
-    session: AsyncSession, *, scope: str, key: str, fingerprint: str, resource_id: str
+async def stage_key(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    resource_id: str,
+    ttl_s: float = DEFAULT_TTL_S,
+    now: float | None = None,
 ) -> tuple[IdempotencyKey, bool]:
-    """Claim ``key`` for ``resource_id``; return the row and whether this call claimed it.
+    """Claim ``key`` for ``resource_id`` in the session's transaction, without committing.
 
-    When the key was claimed before, the existing row is returned (its ``resource_id`` is the
-    resource to answer with) and the caller must compare ``fingerprint``. Commits on claim.
+    Returns the row and whether this call claimed it. A fresh claim commits (or rolls back)
+    with whatever the caller writes next, so stage it before the resource and commit both
+    together. When the key is held by an unexpired claim, the session's transaction is rolled
+    back and that claim is returned: its ``resource_id`` is the resource to answer with, and
+    the caller must compare ``fingerprint``. Call it first in a transaction: on SQLite its
+    first write takes the store's write lock; on PostgreSQL a concurrent claim of the same key
+    waits for this transaction's end.
     """
+    stamp = time.time() if now is None else now
+    mine = (IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    await session.execute(
+        delete(IdempotencyKey)
+        .where(*mine, IdempotencyKey.created_at < stamp - ttl_s)
+        .execution_options(synchronize_session="fetch")
+    )
     row = IdempotencyKey(
         scope=scope,
         key=key,
         fingerprint=fingerprint,
         resource_id=resource_id,
-        created_at=time.time(),
+        created_at=stamp,
     )
-    return await insert_or_fetch(
+    session.add(row)
+    try:
+        await session.flush()
+        return row, True
+    except IntegrityError:
+        await session.rollback()
+    found = await session.execute(
+        select(IdempotencyKey).where(*mine).execution_options(populate_existing=True)
+    )
+    return found.scalar_one(), False
+
+
+async def claim_key(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    resource_id: str,
+    ttl_s: float = DEFAULT_TTL_S,
+) -> tuple[IdempotencyKey, bool]:
+    """:func:`stage_key`, committed at once: for resources that live outside the store.
+
+    Such a claim names the resource before it exists (a workflow id, say); a request retried
+    after a failure finds the claim and completes the same resource.
+    """
+    row, fresh = await stage_key(
         session,
-        row,
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key),
+        scope=scope,
+        key=key,
+        fingerprint=fingerprint,
+        resource_id=resource_id,
+        ttl_s=ttl_s,
     )
+    if fresh:
+        await session.commit()
+    return row, fresh
+
+
+async def prune_expired_keys(
+    session: AsyncSession, *, ttl_s: float = DEFAULT_TTL_S, now: float | None = None
+) -> int:
+    """Delete every claim older than ``ttl_s`` seconds; commit; return how many went."""
+    stamp = time.time() if now is None else now
+    result = await session.execute(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.created_at < stamp - ttl_s)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -24,6 +24,7 @@ __all__ = [
     "get_ticket",
     "list_tickets",
     "parse_ticket_id",
+    "stage_ticket",
     "ticket_dict",
     "update_ticket_fields",
     "validate_ticket_fields",
@@ -116,6 +117,20 @@ async def create_ticket(
     session: AsyncSession, *, fields: Mapping[str, Any], actor: str, now: float | None = None
 ) -> tuple[dict[str, Any], int]:
     """Create a ticket and its ``on_ticket_created`` event; commit; return (ticket, event id)."""
+    ticket, event_id = await stage_ticket(session, fields=fields, actor=actor, now=now)
+    await session.commit()
+    wake_dispatchers()
+    return ticket, event_id
+
+
+async def stage_ticket(
+    session: AsyncSession, *, fields: Mapping[str, Any], actor: str, now: float | None = None
+) -> tuple[dict[str, Any], int]:
+    """Stage a new ticket and its ``on_ticket_created`` event in the caller's transaction.
+
+    Returns (ticket, event id). Does not commit: after committing, call
+    :func:`~service.store.outbox.wake_dispatchers`.
+    """
     clean = validate_ticket_fields(fields, creating=True)
     stamp = time.time() if now is None else now
     row = TicketRow(
@@ -139,8 +154,6 @@ async def create_ticket(
         ticket_id=ticket["id"],
         payload={"ticket": ticket, "previous": None, "changed": sorted(ticket), "actor": actor},
     )
-    await session.commit()
-    wake_dispatchers()
     return ticket, event_id
 
 

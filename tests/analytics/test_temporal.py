@@ -6,7 +6,6 @@ real queue names without meeting the service's workers.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from waiting import eventually
 
 from protocol_lab.analytics import Timelines
 
@@ -77,22 +77,23 @@ async def _namespace_client(client: Client) -> Client:
         )
     )
     target = client.service_client.config.target_host
-    for _ in range(100):
+
+    async def served() -> Client | None:
         try:
             ns_client = await Client.connect(target, namespace=name)
             await ns_client.count_workflows()
-            return ns_client
         except Exception:  # the namespace is not served yet
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"namespace {name} never became available")
+            return None
+        return ns_client
+
+    return await eventually(served, within_s=30, every_s=0.3)
 
 
 async def _wait_for_stage(handle: WorkflowHandle[Any, Any], stage: str) -> None:
-    for _ in range(200):
-        if await handle.query(TinyProvisioning.current_stage) == stage:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} never reached {stage}")
+    async def reached() -> bool:
+        return bool(await handle.query(TinyProvisioning.current_stage) == stage)
+
+    await eventually(reached, within_s=10, every_s=0.05)
 
 
 async def test_from_temporal_maps_real_histories(temporal_client: Client) -> None:
@@ -123,11 +124,10 @@ async def test_from_temporal_maps_real_histories(temporal_client: Client) -> Non
             with pytest.raises(WorkflowFailureError):
                 await handles[key].result()
 
-    for _ in range(100):  # visibility is eventually consistent
-        closed = await client.count_workflows("ExecutionStatus != 'Running'")
-        if closed.count == 3:
-            break
-        await asyncio.sleep(0.2)
+    async def all_closed() -> bool:  # visibility is eventually consistent
+        return (await client.count_workflows("ExecutionStatus != 'Running'")).count == 3
+
+    await eventually(all_closed, within_s=20, every_s=0.2)
 
     tl = await Timelines.from_temporal(client, concurrency=2)
     events, workflows = tl.collect()

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.client import Client
+from waiting import eventually
 
 from service.app import create_app
 from service.settings import Settings
@@ -129,17 +130,16 @@ def wait_for(api: httpx.AsyncClient, read_headers: dict[str, str]) -> WaitFor:
         steps_completed: int | None = None,
         within: float = 60.0,
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + within
-        body: dict[str, Any] = {}
-        while asyncio.get_running_loop().time() < deadline:
+        async def reached() -> dict[str, Any] | None:
             response = await api.get(f"/v1/workflows/{workflow_id}/status", headers=read_headers)
             assert response.status_code == 200, response.text
-            body = response.json()
+            body: dict[str, Any] = response.json()
             if body["status"] in statuses and (
                 steps_completed is None or body["steps_completed"] >= steps_completed
             ):
                 return body
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{workflow_id} never reached {statuses}: last {body}")
+            return None
+
+        return await eventually(reached, within_s=within)
 
     return wait

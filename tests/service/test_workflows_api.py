@@ -3,12 +3,12 @@ status, the statuses a workflow goes through, validation errors and scheduled st
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import httpx
 import pytest
+from waiting import eventually
 
 from protocol_lab.domain import load_catalog
 from service.state import AppState
@@ -179,17 +179,12 @@ async def test_scheduled_workflow_is_draft_until_its_time(
     status = (await api.get(f"/v1/workflows/{wf['id']}/status", headers=read_headers)).json()
     assert status["status"] == "draft"
     assert status["current_step"] == "Notifying team lead"
-    listed = (
-        await api.get("/v1/workflows", headers=read_headers, params={"status": "draft"})
-    ).json()
-    for _ in range(30):
-        if wf["id"] in {w["id"] for w in listed["data"]}:
-            break
-        await asyncio.sleep(0.1)
-        listed = (
-            await api.get("/v1/workflows", headers=read_headers, params={"status": "draft"})
-        ).json()
-    assert wf["id"] in {w["id"] for w in listed["data"]}
+
+    async def listed_as_draft() -> bool:
+        listed = await api.get("/v1/workflows", headers=read_headers, params={"status": "draft"})
+        return wf["id"] in {w["id"] for w in listed.json()["data"]}
+
+    await eventually(listed_as_draft, within_s=10)
     refused = await api.post(
         f"/v1/workflows/{wf['id']}/signal",
         headers=write_headers,
@@ -259,18 +254,18 @@ async def test_list_filters_and_bad_parameters(
         api, write_headers, name="Password Reset", task_queue="itsm-workflows", time_scale=1
     )
     await wait_for(wf["id"], "active")
-    for _ in range(50):
+
+    async def listed_active() -> list[dict[str, Any]] | None:
         page = await api.get(
             "/v1/workflows",
             headers=write_headers,
             params={"status": "active", "task_queue": "itsm-workflows", "limit": 100},
         )
         assert page.status_code == 200
-        if wf["id"] in {w["id"] for w in page.json()["data"]}:
-            break
-        await asyncio.sleep(0.1)
-    data = page.json()["data"]
-    assert wf["id"] in {w["id"] for w in data}
+        data: list[dict[str, Any]] = page.json()["data"]
+        return data if wf["id"] in {w["id"] for w in data} else None
+
+    data = await eventually(listed_active, within_s=10)
     assert {(w["status"], w["task_queue"]) for w in data} == {("active", "itsm-workflows")}
     mine = next(w for w in data if w["id"] == wf["id"])
     assert mine["timeline"][0] == {
@@ -348,14 +343,14 @@ async def test_list_by_closed_status(
     await wait_for(failed["id"], "failed")
     await wait_for(done["id"], "completed")
     for status, wf in (("failed", failed), ("completed", done)):
-        for _ in range(50):
+
+        async def listed(status: str = status, wf_id: str = wf["id"]) -> list[Any] | None:
             page = await api.get(
                 "/v1/workflows", headers=write_headers, params={"status": status, "limit": 100}
             )
-            data = page.json()["data"]
-            if wf["id"] in {w["id"] for w in data}:
-                break
-            await asyncio.sleep(0.1)
-        assert wf["id"] in {w["id"] for w in data}
+            data: list[dict[str, Any]] = page.json()["data"]
+            return data if wf_id in {w["id"] for w in data} else None
+
+        data = await eventually(listed, within_s=10)
         assert {w["status"] for w in data} == {status}
         assert all(w["completed_at"] is not None for w in data)

@@ -5,8 +5,6 @@ On the real dev server and worker; the store on SQLite (the app's) and on Postgr
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from waiting import eventually
 
 from protocol_lab.domain import Catalog, TimelineEvent
 from service.jobs.sync import process_maintenance
@@ -56,18 +55,24 @@ VPN = {
 }
 
 
+async def completed(ctx: Any, workflow_id: str) -> bool:
+    """Whether the workflow's status reads completed."""
+    return bool((await get_status(ctx, workflow_id))["status"] == "completed")
+
+
 async def gone_from_temporal(client: Client, workflow_id: str, *, within: float = 30.0) -> bool:
-    """Poll describe until Temporal answers NOT_FOUND (deletion completes asynchronously)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+    """Wait until describe answers NOT_FOUND (deletion completes asynchronously)."""
+
+    async def gone() -> bool:
         try:
             await client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return True
             raise
-        await asyncio.sleep(0.2)
-    return False
+        return False
+
+    return await eventually(gone, within_s=within, every_s=0.2)
 
 
 async def walk(api: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> list[str]:
@@ -104,19 +109,16 @@ async def test_a_closed_workflow_is_archived_and_still_readable(
     assert refused.status_code == 403
 
     # Visibility lags a little behind the close: run until the workflow has been taken.
-    deadline = time.monotonic() + 30
-    got: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    async def archived() -> bool:
         response = await api.post(
             "/v1/workflows/archive", headers=admin_headers, json={"older_than_s": 0}
         )
         assert response.status_code == 200, response.text
         assert response.json()["archived"] >= 0
         got = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
-        if got["status"] == "archived":
-            break
-        await asyncio.sleep(0.2)
-    assert got["status"] == "archived", got
+        return bool(got["status"] == "archived")
+
+    await eventually(archived, within_s=30, every_s=0.2)
 
     # The workflow object is the original one, status archived, with the full timeline.
     got = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
@@ -359,18 +361,15 @@ async def test_archiving_into_postgresql(
             time_scale=100_000,
         )
         wf = started["id"]
-        deadline = time.monotonic() + 60
-        while (await get_status(ctx, wf))["status"] != "completed":
-            assert time.monotonic() < deadline, "the workflow never completed"
-            await asyncio.sleep(0.1)
+        await eventually(lambda: completed(ctx, wf), within_s=60)
         before = await get_workflow(ctx, wf)
 
-        row: ArchivedWorkflow | None = None
-        while row is None:
-            assert time.monotonic() < deadline, "the workflow was never archived"
+        async def archived() -> ArchivedWorkflow | None:
             await archive_closed_workflows(ctx, older_than_s=0)
             async with ctx.sessionmaker() as session:
-                row = await get_archived(session, workflow_id=wf)
+                return await get_archived(session, workflow_id=wf)
+
+        row = await eventually(archived, within_s=60)
         assert row.status == "completed"
         assert row.task_queue == "itsm-network"
         assert await get_workflow(ctx, wf) == before | {"status": "archived"}
@@ -408,19 +407,17 @@ async def test_daily_maintenance_archives_closed_workflows(
             time_scale=100_000,
         )
         wf = started["id"]
-        deadline = time.monotonic() + 60
-        while (await get_status(resources, wf))["status"] != "completed":
-            assert time.monotonic() < deadline, "the workflow never completed"
-            await asyncio.sleep(0.1)
+        await eventually(lambda: completed(resources, wf), within_s=60)
         job = cast(Job, SimpleNamespace(id="maintenance-test", name="prune", data={}))
-        row: ArchivedWorkflow | None = None
-        while row is None:
-            assert time.monotonic() < deadline, "maintenance never archived the workflow"
+
+        async def archived_by_maintenance() -> ArchivedWorkflow | None:
             outcome = await process_maintenance(resources, job)
             assert "archive_error" not in outcome
             assert outcome["archived_workflows"] >= 0
             async with resources.sessionmaker() as session:
-                row = await get_archived(session, workflow_id=wf)
+                return await get_archived(session, workflow_id=wf)
+
+        await eventually(archived_by_maintenance, within_s=60)
         assert (await get_status(resources, wf))["status"] == "archived"
     finally:
         await resources.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from waiting import eventually
 
 from service.state import AppState
 from service.store.assets import assets_of_workflow
@@ -212,12 +212,12 @@ async def test_pause_and_resume(
     twice = await api.post(f"/v1/workflows/{wf}/pause", headers=write_headers)
     assert twice.status_code == 409
     assert twice.json()["type"] == "conflict"
-    for _ in range(50):
+
+    async def listed_paused() -> bool:
         listed = await api.get("/v1/workflows", headers=read_headers, params={"status": "paused"})
-        if wf in {w["id"] for w in listed.json()["data"]}:
-            break
-        await asyncio.sleep(0.1)
-    assert wf in {w["id"] for w in listed.json()["data"]}
+        return wf in {w["id"] for w in listed.json()["data"]}
+
+    await eventually(listed_paused, within_s=10)
 
     resumed = await api.post(
         f"/v1/workflows/{wf}/resume", headers=write_headers, json={"reason": "Maintenance over"}

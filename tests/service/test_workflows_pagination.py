@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from waiting import eventually
 
 from protocol_lab.domain import TaskQueue
 from service.state import AppState
@@ -50,14 +51,15 @@ async def population(
     await asyncio.gather(*(one(i, draft) for i in range(PER_KIND) for draft in (True, False)))
     lowest = min(order_of(i) for i in created)
     client = app_state.temporal
-    for _ in range(100):  # visibility is eventually consistent
+
+    async def all_visible() -> bool:  # visibility is eventually consistent
         visible = await client.count_workflows(f"ProtocolOrder >= {lowest}")
         running = await client.count_workflows(
             f"ProtocolOrder >= {lowest} AND ProtocolStatus = 'active'"
         )
-        if visible.count >= len(created) and running.count >= PER_KIND:
-            break
-        await asyncio.sleep(0.1)
+        return visible.count >= len(created) and running.count >= PER_KIND
+
+    await eventually(all_visible, within_s=10)
     yield created
 
     async def terminate(workflow_id: str) -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from waiting import eventually
 
 from protocol_lab.domain import load_catalog
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -146,10 +147,8 @@ async def integration(service_settings: Settings) -> AsyncIterator[tuple[FakeInt
         uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: server.started or task.done(), within_s=10, every_s=0.05)
+    assert server.started, "the integration server did not start"
     yield fake, f"http://127.0.0.1:{port}"
     server.should_exit = True
     await task

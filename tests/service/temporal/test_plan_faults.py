@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client
+from waiting import eventually
 
 from protocol_lab.domain import Catalog, load_catalog
 from service.api.errors import ApiError
@@ -77,13 +78,10 @@ async def ctx(fault_server: EmbeddedTemporal, fault_settings: Settings) -> Async
 
 
 async def wait_closed(client: Client, *, within: float) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        running = await client.count_workflows("ExecutionStatus = 'Running'")
-        if running.count == 0:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{running.count} workflows still running after {within}s")
+    async def none_running() -> bool:
+        return (await client.count_workflows("ExecutionStatus = 'Running'")).count == 0
+
+    await eventually(none_running, within_s=within, every_s=0.5)
 
 
 def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
@@ -140,13 +138,12 @@ async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
     verifying = asyncio.gather(*(verify(wf) for wf in ids))
     try:
         # kill the worker as soon as password resets are running
-        for _ in range(600):
+        async def activities_running() -> bool:
             first.check_alive()
             desc = await client.get_workflow_handle(ids[0]).describe()
-            if desc.raw_description.pending_activities:
-                break
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
+            return bool(desc.raw_description.pending_activities)
+
+        await eventually(activities_running, within_s=120, every_s=0.2)
         first.kill()
         running = await client.count_workflows("ExecutionStatus = 'Running'")
         assert running.count == len(ids)
@@ -200,10 +197,11 @@ async def test_temporal_restart_keeps_workflows_running(
             )
             ids.append(created.json()["id"])
         for wf in ids:
-            for _ in range(100):
-                if (await get_status(ctx, wf))["steps_completed"] == 1:
-                    break
-                await asyncio.sleep(0.1)
+
+            async def first_step_done(wf: str = wf) -> bool:
+                return bool((await get_status(ctx, wf))["steps_completed"] == 1)
+
+            await eventually(first_step_done, within_s=10)
 
         await asyncio.to_thread(fault_server.stop)
         down: list[Any] = [
@@ -222,16 +220,17 @@ async def test_temporal_restart_keeps_workflows_running(
 
         await asyncio.to_thread(fault_server.start)
         for wf in ids:
-            for attempt in range(50):
+
+            async def approved(wf: str = wf) -> bool:
                 try:
                     await signal_workflow(
                         ctx, wf, signal_name="approval_received", payload={"decision": "approved"}
                     )
-                    break
-                except Exception:
-                    if attempt == 49:
-                        raise
-                    await asyncio.sleep(0.2)
+                except Exception:  # Temporal is still coming back
+                    return False
+                return True
+
+            await eventually(approved, within_s=10, every_s=0.2)
         await wait_closed(ctx.temporal, within=60)
         for wf in ids:
             got = (await api.get(f"/v1/workflows/{wf}", headers=headers)).json()
