@@ -41,17 +41,19 @@ SMTP_HOST / SMTP_PORT / NOTIFICATION_WEBHOOK_URL: outbound e-mail, webhooks
 """
 
 
-@app.command(help="Run the whole stack on this machine until Ctrl-C.\n\n" + _SETTINGS_HELP)
+@app.command(
+    help="Run the whole stack on this machine until Ctrl-C; a part that exits is restarted.\n\n"
+    + _SETTINGS_HELP
+)
 def up(
     worker: Annotated[bool, typer.Option(help="also run the Temporal worker")] = True,
     api: Annotated[bool, typer.Option(help="also run the API")] = True,
 ) -> None:
-    """Start the embedded stack and wait for Ctrl-C or SIGTERM."""
+    """Start the embedded stack, restart any part that exits, stop on Ctrl-C or SIGTERM."""
     import secrets
-    import time
 
     from service.settings import get_settings
-    from service.stack import Stack, terminate_on_sigterm
+    from service.stack import Stack, StackError, terminate_on_sigterm
 
     settings = get_settings()
     if not settings.api_tokens:
@@ -69,12 +71,12 @@ def up(
                 if api:
                     typer.echo(f"API        {stack.api_url}  (docs: {stack.api_url}/docs)")
                 typer.echo("running; Ctrl-C to stop")
-                while True:
-                    for child in stack.children:
-                        child.check_alive()
-                    time.sleep(1.0)
+                stack.supervise(report=lambda line: typer.echo(line, err=True))
         except KeyboardInterrupt:
-            typer.echo("stopping")
+            typer.echo("stopped")
+        except StackError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
 
 
 @app.command(help="Serve the API with uvicorn.\n\n" + _SETTINGS_HELP)

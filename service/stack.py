@@ -1,9 +1,10 @@
 """The embedded stack for one machine: Temporal dev server and Redis, then the worker and the API.
 
-Each part is a child process in its own process group. A part is started only when its address is
+Each part is a child process in its own process group that dies with its parent, even when the
+parent is killed with SIGKILL (see ``parent_death``). A part is started only when its address is
 not configured (``TEMPORAL_ADDRESS``, ``REDIS_URL``). :class:`Stack` waits until every part is
-healthy and stops every child it started, in reverse order, on exit, Ctrl-C or SIGTERM.
-The same classes give the pytest fixtures.
+healthy, restarts a part that exits (see ``supervision``), and stops every child it started, in
+reverse order, on exit, Ctrl-C or SIGTERM. The same classes give the pytest fixtures.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from service.parent_death import spawn, with_parent_death_signal
 from service.settings import Settings
+from service.supervision import Supervisor
 from service.temporal.search_attributes import CUSTOM_SEARCH_ATTRIBUTES
 
 __all__ = [
@@ -77,27 +80,50 @@ def redis_binary() -> str:
 
 @dataclass
 class ChildProcess:
-    """A child process in its own process group, with its output in a log file."""
+    """A child process in its own process group, with its output in a log file.
+
+    The child dies with this process, even when this process is killed with SIGKILL.
+    """
 
     name: str
     argv: Sequence[str]
     log_path: Path
     env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    started_at: float = field(default=0.0, init=False)
 
     def start(self) -> None:
-        """Start the process; its stdout and stderr go to ``log_path``."""
+        """Start the process (again); its stdout and stderr go to ``log_path``."""
+        if self.process is not None:
+            # what the last run left in its group goes before the next run starts
+            self.signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            list(self.argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-            start_new_session=True,
-        )
-        log.close()
+        command = with_parent_death_signal(self.argv, self.env)
+        with self.log_path.open("ab") as log:
+            self.process = spawn(
+                lambda: subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    start_new_session=True,
+                )
+            )
+        self.started_at = time.monotonic()
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended (negative: killed by that signal)."""
+        return None if self.process is None else self.process.poll()
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since the last start."""
+        return time.monotonic() - self.started_at
 
     @property
     def running(self) -> bool:
@@ -120,15 +146,17 @@ class ChildProcess:
         """SIGTERM the group, then SIGKILL what is left after ``timeout`` seconds."""
         if self.process is None:
             return
-        self.signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.process.wait(timeout=5)
-        # Grandchildren may outlive the leader; the group id is the leader's pid.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.process.wait(timeout=5)
+        finally:
+            # Grandchildren may outlive the leader; the group id is the leader's pid.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL the group at once (fault tests)."""
@@ -290,6 +318,7 @@ class Stack:
         self.temporal: EmbeddedTemporal | None = None
         self.redis: EmbeddedRedis | None = None
         self.children: list[ChildProcess] = []
+        """Every process this stack started, in start order (Temporal, Redis, worker, API)."""
         self.env: dict[str, str] = {}
 
     @property
@@ -324,9 +353,11 @@ class Stack:
                     namespace=self.settings.temporal_namespace,
                     ui_port=self.settings.temporal_ui_port,
                 )
+                self.children.append(self.temporal.child)
                 self.temporal.start()
             if self.settings.redis_url is None:
                 self.redis = EmbeddedRedis(state_dir=state)
+                self.children.append(self.redis.child)
                 self.redis.start()
             self.env = {
                 **os.environ,
@@ -364,15 +395,27 @@ class Stack:
             time.sleep(0.5)
             child.check_alive()
 
+    def supervise(self, *, report: Callable[[str], None], every_s: float = 0.5) -> None:
+        """Restart each child that exits, with a capped backoff, reporting each restart in one
+        line; returns only by an exception (KeyboardInterrupt on Ctrl-C or SIGTERM)."""
+        Supervisor(self.children, report=report).run(every_s=every_s)
+
     def stop(self) -> None:
-        """Stop every child this stack started, newest first."""
+        """Stop every child this stack started, newest first.
+
+        A child whose stop fails does not keep the others running: every child is stopped, then
+        one :class:`StackError` names each failure.
+        """
+        failures: list[tuple[str, BaseException]] = []
         for child in reversed(self.children):
-            child.stop()
+            try:
+                child.stop()
+            except Exception as exc:
+                failures.append((child.name, exc))
         self.children.clear()
-        if self.redis is not None:
-            self.redis.stop()
-        if self.temporal is not None:
-            self.temporal.stop()
+        if failures:
+            summary = "; ".join(f"{name}: {exc}" for name, exc in failures)
+            raise StackError(f"could not stop every part: {summary}") from failures[0][1]
 
     def __enter__(self) -> Stack:
         self.start()

@@ -1,15 +1,17 @@
-"""The embedded stack: real Temporal and Redis start, run work, and leave nothing behind."""
+"""The embedded stack: real Temporal and Redis start, run work, survive crashes of their parts and
+leave nothing behind, even when the process that started them is killed."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from bullmq import Queue, Worker
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker as TemporalWorker
+from waiting import eventually_sync
 
-from service.stack import EmbeddedRedis, free_port
+from service.settings import Settings
+from service.stack import ChildProcess, EmbeddedRedis, Stack, StackError, free_port
 
 
 @dataclass
@@ -100,7 +104,8 @@ def test_embedded_redis_keeps_data_across_a_restart(tmp_path: Path) -> None:
     server.start()
     try:
         redis.Redis(port=server.port).set("kept", "yes")
-        time.sleep(1.2)  # appendfsync everysec
+        aof = tmp_path / "redis" / "appendonly.aof"
+        eventually_sync(lambda: aof.exists() and b"kept" in aof.read_bytes(), within_s=10)
     finally:
         server.stop()
     again = EmbeddedRedis(state_dir=tmp_path, port=server.port)
@@ -111,74 +116,255 @@ def test_embedded_redis_keeps_data_across_a_restart(tmp_path: Path) -> None:
         again.stop()
 
 
-def _processes_mentioning(marker: str) -> list[int]:
-    """Pids whose command line or environment names ``marker`` (the stack's state folder)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in text:
-            found.append(int(entry.name))
-    return found
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, or None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
-@pytest.mark.parametrize(
-    ("stop_signal", "parts"),
-    [(signal.SIGINT, []), (signal.SIGTERM, ["--no-worker", "--no-api"])],
-    ids=["ctrl-c-whole-stack", "sigterm-dependencies-only"],
-)
-def test_up_starts_the_parts_and_leaves_no_process_behind(
-    tmp_path: Path, stop_signal: signal.Signals, parts: list[str]
-) -> None:
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return None if fields is None else int(fields[1])
+
+
+def _live_pids() -> list[int]:
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _kill_leftovers(pids: list[int]) -> None:
+    """SIGKILL what a failed test left running, so it cannot disturb the next tests."""
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class RunningUp:
+    """A ``protocol-lab up`` process with its output in files."""
+
+    proc: subprocess.Popen[bytes]
+    state: Path
+    port: int
+    stdout: Path
+    stderr: Path
+    token: str = field(default="", init=False)
+
+    def wait_until_running(self) -> str:
+        """The output up to ``running``; fails if ``up`` exits first."""
+
+        def running() -> str | None:
+            assert self.proc.poll() is None, self.stderr.read_text()
+            output = self.stdout.read_text()
+            return output if "running" in output else None
+
+        output = eventually_sync(running, within_s=120, every_s=0.2)
+        if "development token (admin): " in output:
+            self.token = output.split("development token (admin): ")[1].split()[0]
+        return output
+
+    def children(self) -> list[int]:
+        """The live child processes of ``up``."""
+        return [pid for pid in _live_pids() if _parent_of(pid) == self.proc.pid]
+
+    def pid_of(self, command: str) -> int | None:
+        """The pid of the child of ``up`` whose command line has the word ``command``."""
+        for pid in self.children():
+            with contextlib.suppress(OSError):
+                if command.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                    return pid
+        return None
+
+    def get(self, path: str) -> object:
+        """GET on the API with the development token; the answer must be a 200."""
+        import httpx  # here, not at the top: the workflow sandbox re-imports this module
+
+        answer = httpx.get(
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+@contextlib.contextmanager
+def _up(tmp_path: Path, *parts: str) -> Iterator[RunningUp]:
+    """``protocol-lab up`` on a fresh state folder and a free port; SIGKILLed if still running."""
     state = tmp_path / f"state-{uuid.uuid4().hex[:6]}"
     port = free_port()
     env = {**os.environ, "STATE_DIR": str(state), "PORT": str(port)}
     for name in ("TEMPORAL_ADDRESS", "REDIS_URL", "DATABASE_URL", "API_TOKENS"):
         env.pop(name, None)
     cli = str(Path(sys.executable).parent / "protocol-lab")
-    proc = subprocess.Popen(
-        [cli, "up", *parts],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
+    stdout, stderr = tmp_path / "up.out", tmp_path / "up.err"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = subprocess.Popen([cli, "up", *parts], env=env, stdout=out, stderr=err)
+    up = RunningUp(proc, state, port, stdout, stderr)
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "running" in line:
-                break
-        output = "".join(lines)
+        yield up
+    finally:
+        children = up.children()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        _kill_leftovers(children)
+
+
+def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import httpx
+
+    with _up(tmp_path) as up:
+        output = up.wait_until_running()
         assert "Temporal UI http://" in output, output
         assert "Redis      redis://" in output, output
-        assert "development token (admin): dev_" in output, output
-        # Temporal and Redis; with the whole stack also the worker and the API
-        assert len(_processes_mentioning(str(state))) >= (2 if parts else 4)
-        if not parts:
-            import httpx  # here, not at the top: the workflow sandbox re-imports this module
+        assert up.token.startswith("dev_"), output
+        assert len(up.children()) == 4  # Temporal, Redis, the worker and the API
+        assert up.get("/v1/workflows") == {"has_more": False, "data": []}
 
-            token = output.split("development token (admin): ")[1].split()[0]
-            answer = httpx.get(
-                f"http://127.0.0.1:{port}/v1/workflows",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            )
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["data"] == []
+        worker = up.pid_of("worker")
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+
+        def new_worker_while_the_api_answers() -> int | None:
+            up.get("/v1/workflows")
+            pid = up.pid_of("worker")
+            return pid if pid not in (None, worker) else None
+
+        eventually_sync(new_worker_while_the_api_answers, within_s=60)
+        created = httpx.post(
+            f"http://127.0.0.1:{up.port}/v1/workflows",
+            headers={"Authorization": f"Bearer {up.token}"},
+            json={
+                "name": "VPN Access Revocation",
+                "task_queue": "itsm-network",
+                "input": {"ticket_id": "TKT-1"},
+                "time_scale": 100_000,
+            },
+            timeout=10,
+        )
+        assert created.status_code == 200, created.text
+        status = f"/v1/workflows/{created.json()['id']}/status"
+        eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=60)  # type: ignore[index]
+
+        api = up.pid_of("serve")
+        assert api is not None
+        os.kill(api, signal.SIGKILL)
+
+        def api_answers_from_a_new_process() -> bool:
+            pid = up.pid_of("serve")
+            if pid in (None, api):
+                return False
+            with contextlib.suppress(httpx.TransportError):
+                return up.get("/v1/workflows") is not None
+            return False
+
+        eventually_sync(api_answers_from_a_new_process, within_s=60)
+
+        errors = up.stderr.read_text()
+        assert "worker exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
+        assert "api exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
+        assert "Traceback" not in errors, errors
+
+        children = up.children()
+        assert len(children) == 4
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(timeout=60) == 0, up.stderr.read_text()
+        eventually_sync(lambda: not any(_alive(pid) for pid in children), within_s=10)
+
+
+def test_sigterm_stops_the_dependencies_and_exits_0(tmp_path: Path) -> None:
+    with _up(tmp_path, "--no-worker", "--no-api") as up:
+        output = up.wait_until_running()
+        assert "Redis      redis://" in output, output
+        children = up.children()
+        assert len(children) == 2  # Temporal and Redis
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.proc.wait(timeout=60) == 0, up.stderr.read_text()
+        eventually_sync(lambda: not any(_alive(pid) for pid in children), within_s=10)
+        assert "Traceback" not in up.stderr.read_text()
+
+
+def test_killing_up_takes_every_child_with_it(tmp_path: Path) -> None:
+    with _up(tmp_path) as up:
+        up.wait_until_running()
+        children = up.children()
+        assert len(children) == 4  # Temporal, Redis, the worker and the API
+        up.proc.kill()
+        up.proc.wait(timeout=10)
+        eventually_sync(lambda: not any(_alive(pid) for pid in children), within_s=15)
+
+
+_PARENT = """
+import sys, threading
+from pathlib import Path
+from service.stack import ChildProcess, EmbeddedRedis
+
+folder = Path(sys.argv[1])
+redis = EmbeddedRedis(state_dir=folder)
+redis.start()
+from_main = ChildProcess("main", ["sleep", "60"], folder / "main.log")
+from_main.start()
+from_thread = ChildProcess("thread", ["sleep", "60"], folder / "thread.log")
+starter = threading.Thread(target=from_thread.start)
+starter.start()
+starter.join()
+print(redis.child.process.pid, from_main.process.pid, from_thread.process.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_children_die_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    try:
+        assert len(children) == 3, parent.wait(timeout=30)
+        # the child started from a thread outlives the thread
+        assert all(_alive(pid) for pid in children)
+        parent.kill()
+        parent.wait(timeout=10)
+        eventually_sync(lambda: not any(_alive(pid) for pid in children), within_s=10)
     finally:
-        proc.send_signal(stop_signal)
-        proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while _processes_mentioning(str(state)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _processes_mentioning(str(state)) == []
+        if parent.poll() is None:
+            parent.kill()
+        _kill_leftovers(children)
+
+
+class _StopFails(ChildProcess):
+    """A child whose stop raises before it does anything (a stop that goes wrong)."""
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        raise OSError(f"{self.name} refused to stop")
+
+
+def test_a_child_whose_stop_fails_does_not_keep_the_others_running(tmp_path: Path) -> None:
+    stack = Stack(Settings(state_dir=tmp_path, temporal_address="-", redis_url="-"))
+    first = ChildProcess("first", ["sleep", "60"], tmp_path / "first.log")
+    stuck = _StopFails("stuck", ["sleep", "60"], tmp_path / "stuck.log")
+    last = ChildProcess("last", ["sleep", "60"], tmp_path / "last.log")
+    for child in (first, stuck, last):
+        child.start()
+        stack.children.append(child)
+    try:
+        with pytest.raises(StackError, match="stuck refused to stop"):
+            stack.stop()
+        assert not first.running
+        assert not last.running
+    finally:
+        ChildProcess.stop(stuck)
+        first.kill()
