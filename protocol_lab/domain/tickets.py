@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final
 
 __all__ = [
     "DERIVED_FIELDS",
     "TICKET_FIELDS",
+    "TICKET_ID_PATTERN",
     "WRITABLE_FIELDS",
     "Priority",
     "TicketStatus",
+    "ticket_number",
 ]
+
+# ASCII digits only: ``\d`` and ``str.isdigit`` also admit other scripts' digits (``²``, ``١``).
+TICKET_ID_PATTERN: Final = re.compile(r"TKT-([0-9]{1,12})", re.ASCII)
+
+
+def ticket_number(ticket_id: str) -> int | None:
+    """The number of a ticket id ``TKT-<n>`` (1 to 12 ASCII digits); None for anything else."""
+    match = TICKET_ID_PATTERN.fullmatch(ticket_id)
+    return int(match.group(1)) if match else None
 
 
 class Priority(StrEnum):

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from bullmq import Job
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol_lab.domain import JOB_QUEUES, JobQueue
@@ -19,6 +19,9 @@ __all__ = ["router"]
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobState = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+QueueName = Annotated[str, Path(max_length=64, description="a queue name, e.g. export")]
+JobId = Annotated[str, Path(min_length=1, max_length=128, description="the job's id")]
+MAX_OFFSET = 100_000
 
 
 class QueueCounts(BaseModel):
@@ -131,12 +134,12 @@ async def queues(state: StateDep, _: ReadAuth) -> QueuesList:
 
 @router.get("/queues/{queue}/jobs", response_model=JobsPage, summary="List jobs of a queue")
 async def jobs(
-    queue: str,
+    queue: QueueName,
     state: StateDep,
     _: ReadAuth,
     job_state: Annotated[JobState, Query(alias="state")] = "failed",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobsPage:
     """Jobs in one state, newest first (failed jobs are kept for inspection)."""
     name = _queue(queue)
@@ -161,7 +164,7 @@ async def _job_and_state(state: StateDep, queue: JobQueue, job_id: str) -> JobPu
 
 
 @router.get("/queues/{queue}/jobs/{job_id}", response_model=JobPublic, summary="Retrieve a job")
-async def job(queue: str, job_id: str, state: StateDep, _: ReadAuth) -> JobPublic:
+async def job(queue: QueueName, job_id: JobId, state: StateDep, _: ReadAuth) -> JobPublic:
     """One job with its state, attempts, failure reason and result."""
     return await _job_and_state(state, _queue(queue), job_id)
 
@@ -172,7 +175,7 @@ async def job(queue: str, job_id: str, state: StateDep, _: ReadAuth) -> JobPubli
     status_code=status.HTTP_202_ACCEPTED,
     summary="Add a job",
 )
-async def add(queue: str, body: JobCreate, state: StateDep, _: WriteAuth) -> JobPublic:
+async def add(queue: QueueName, body: JobCreate, state: StateDep, _: WriteAuth) -> JobPublic:
     """Add a job (retried with exponential backoff); ``job_id`` makes the add idempotent."""
     name = _queue(queue)
     job_id = await state.jobs.enqueue(name, body.name, body.data, job_id=body.job_id)
@@ -184,7 +187,7 @@ async def add(queue: str, body: JobCreate, state: StateDep, _: WriteAuth) -> Job
     response_model=JobPublic,
     summary="Retry a failed job",
 )
-async def retry(queue: str, job_id: str, state: StateDep, _: WriteAuth) -> JobPublic:
+async def retry(queue: QueueName, job_id: JobId, state: StateDep, _: WriteAuth) -> JobPublic:
     """Move a failed job back to waiting."""
     name = _queue(queue)
     found = await _job(state, name, job_id)

@@ -44,6 +44,9 @@ log = logging.getLogger("service.api")
 
 router = APIRouter(prefix="/automation/rules", tags=["rules"])
 
+MAX_INTERVAL_S = 366 * 86400
+MAX_DICT_KEYS = 100
+
 
 class RuleCreate(BaseModel):
     """A new rule. ``action.type`` is start_workflow, send_notification or update_field."""
@@ -53,12 +56,20 @@ class RuleCreate(BaseModel):
     name: str = Field(description="A descriptive name for the rule", min_length=1, max_length=200)
     trigger: Trigger = Field(description="The event that activates the rule")
     conditions: dict[str, Any] = Field(
-        default_factory=dict, description="field -> value or operator object"
+        default_factory=dict,
+        max_length=MAX_DICT_KEYS,
+        description="field -> value or operator object",
     )
-    action: dict[str, Any] = Field(description="type plus the action's parameters")
+    action: dict[str, Any] = Field(
+        max_length=MAX_DICT_KEYS, description="type plus the action's parameters"
+    )
     enabled: bool = Field(default=True, description="Whether the rule is active")
     schedule_interval_s: float | None = Field(
-        default=None, ge=1, description="scheduled rules: seconds between runs (default 3600)"
+        default=None,
+        ge=1,
+        le=MAX_INTERVAL_S,
+        allow_inf_nan=False,
+        description="scheduled rules: seconds between runs (default 3600, at most a year)",
     )
 
 
@@ -69,10 +80,12 @@ class RuleUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     trigger: Trigger | None = None
-    conditions: dict[str, Any] | None = None
-    action: dict[str, Any] | None = None
+    conditions: dict[str, Any] | None = Field(default=None, max_length=MAX_DICT_KEYS)
+    action: dict[str, Any] | None = Field(default=None, max_length=MAX_DICT_KEYS)
     enabled: bool | None = None
-    schedule_interval_s: float | None = Field(default=None, ge=1)
+    schedule_interval_s: float | None = Field(
+        default=None, ge=1, le=MAX_INTERVAL_S, allow_inf_nan=False
+    )
 
 
 class RulePublic(BaseModel):
@@ -149,12 +162,18 @@ class DryRunRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ticket_id: str | None = None
-    ticket: dict[str, Any] | None = Field(default=None, description="fields override the ticket")
-    previous: dict[str, Any] | None = Field(
-        default=None, description="on_ticket_updated: the ticket before the change"
+    ticket_id: str | None = Field(default=None, max_length=32)
+    ticket: dict[str, Any] | None = Field(
+        default=None, max_length=MAX_DICT_KEYS, description="fields override the ticket"
     )
-    payload: dict[str, Any] | None = Field(default=None, description="webhook rules: the body")
+    previous: dict[str, Any] | None = Field(
+        default=None,
+        max_length=MAX_DICT_KEYS,
+        description="on_ticket_updated: the ticket before the change",
+    )
+    payload: dict[str, Any] | None = Field(
+        default=None, max_length=MAX_DICT_KEYS, description="webhook rules: the body"
+    )
 
 
 class DryRunResult(BaseModel):

@@ -52,7 +52,9 @@ router = APIRouter(
     },
 )
 
-WorkflowId = Annotated[str, Path(description="the workflow id, e.g. wf_7bR3kLmNpQ9xYz")]
+WorkflowId = Annotated[
+    str, Path(max_length=200, description="the workflow id, e.g. wf_7bR3kLmNpQ9xYz")
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -74,10 +76,12 @@ async def list_all(
     task_queue: Annotated[TaskQueue | None, Query(description="filter by task queue")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size (default 10)")] = 10,
     starting_after: Annotated[
-        str | None, Query(description="cursor: the page after this workflow id (older)")
+        str | None,
+        Query(max_length=200, description="cursor: the page after this workflow id (older)"),
     ] = None,
     ending_before: Annotated[
-        str | None, Query(description="cursor: the page before this workflow id (newer)")
+        str | None,
+        Query(max_length=200, description="cursor: the page before this workflow id (newer)"),
     ] = None,
 ) -> dict[str, Any]:
     """Workflow executions, newest first, from Temporal visibility."""

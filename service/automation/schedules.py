@@ -9,6 +9,7 @@ Temporal was unreachable) and is run by the background runner.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Final
 
@@ -119,13 +120,27 @@ async def reconcile_schedules(ctx: AutomationContext) -> int:
         if listed.id.startswith(SCHEDULE_PREFIX):
             existing.add(listed.id[len(SCHEDULE_PREFIX) :])
     for rule_id in existing - wanted.keys():
-        await delete_rule_schedule(ctx.temporal, rule_id=rule_id)
-        touched += 1
+        if await _isolated(rule_id, delete_rule_schedule(ctx.temporal, rule_id=rule_id)):
+            touched += 1
     for rule_id, row in wanted.items():
-        if rule_id in existing:
-            desc = await ctx.temporal.get_schedule_handle(schedule_id(rule_id)).describe()
-            if desc.schedule.state.paused == (not row.enabled):
-                continue
-        await sync_rule_schedule(ctx.temporal, row=row)
-        touched += 1
+        if await _isolated(rule_id, _reconcile_one(ctx.temporal, row, exists=rule_id in existing)):
+            touched += 1
     return touched
+
+
+async def _reconcile_one(client: Client, row: RuleRow, *, exists: bool) -> bool:
+    if exists:
+        desc = await client.get_schedule_handle(schedule_id(row.id)).describe()
+        if desc.schedule.state.paused == (not row.enabled):
+            return False
+    await sync_rule_schedule(client, row=row)
+    return True
+
+
+async def _isolated(rule_id: str, step: Awaitable[bool | None]) -> bool:
+    """Run one rule's reconciliation; a failure is logged for that rule and the others go on."""
+    try:
+        return await step is not False
+    except Exception:
+        log.exception("schedule of rule %s not reconciled", rule_id)
+        return False

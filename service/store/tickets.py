@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from protocol_lab.domain import Priority, TicketStatus
+from protocol_lab.domain.tickets import ticket_number
 from service.store.db import Base
 from service.store.outbox import add_event, wake_dispatchers
 
@@ -67,10 +68,7 @@ class TicketRow(Base):
 
 def parse_ticket_id(ticket_id: str) -> int | None:
     """The number of ``TKT-<n>``; None when the string is not a ticket id."""
-    prefix, _, digits = ticket_id.partition("-")
-    if prefix != "TKT" or not digits.isdigit() or len(digits) > 12:
-        return None
-    return int(digits)
+    return ticket_number(ticket_id)
 
 
 def ticket_dict(row: TicketRow) -> dict[str, Any]:

@@ -72,12 +72,26 @@ def client_of(ctx: TemporalContext) -> Client:
     return ctx.temporal
 
 
+def _closed_or_refused(exc: RPCError) -> bool:
+    if exc.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ALREADY_EXISTS):
+        return True
+    # Temporal answers an operation on a closed execution with NOT_FOUND and this message.
+    return exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message.lower()
+
+
 @contextlib.contextmanager
 def temporal_errors(workflow_id: str | None = None) -> Iterator[None]:
-    """Turn Temporal RPC and connection failures into API errors (404, 503)."""
+    """Turn Temporal RPC and connection failures into API errors (404, 409, 400, 503).
+
+    A workflow that closed, or that refuses the operation in its current state, is a 409: the
+    request is wrong for the workflow as it is now, not the service unavailable.
+    """
     try:
         yield
     except RPCError as exc:
+        if _closed_or_refused(exc):
+            where = f"workflow {workflow_id}" if workflow_id is not None else "the workflow"
+            raise ApiError.conflict(f"{where} cannot take this now: {exc.message}") from None
         if exc.status == RPCStatusCode.NOT_FOUND and workflow_id is not None:
             raise ApiError.not_found(f"no workflow {workflow_id!r}") from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol_lab.domain import EventType, TaskQueue, TriggerType, WorkflowStatus
 
@@ -23,6 +24,11 @@ __all__ = [
     "WorkflowPage",
     "WorkflowStatusView",
 ]
+
+MAX_START_AHEAD_S: Final = 366 * 86400
+MAX_ARCHIVE_AGE_S: Final = 10 * 366 * 86400
+MAX_NAME_CHARS: Final = 200
+MAX_DICT_KEYS: Final = 50
 
 
 class TimelineEntry(BaseModel):
@@ -73,22 +79,37 @@ class WorkflowCreate(BaseModel):
         }
     )
 
-    name: str = Field(min_length=1, description="a workflow name of the catalog")
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME_CHARS, description="a workflow name of the catalog"
+    )
     task_queue: TaskQueue = Field(description="the Temporal task queue to run on")
     trigger_type: TriggerType = Field(default=TriggerType.MANUAL)
     input: dict[str, Any] = Field(
-        default_factory=dict, description="input parameters (ticket_id, user_id, ...)"
+        default_factory=dict,
+        max_length=MAX_DICT_KEYS,
+        description="input parameters (ticket_id, user_id, ...)",
     )
     start_at: float | None = Field(
         default=None,
-        description="for trigger_type scheduled: Unix seconds to start at (draft until then)",
+        ge=0,
+        allow_inf_nan=False,
+        description="for trigger_type scheduled: Unix seconds to start at (draft until then),"
+        " at most a year ahead",
     )
     time_scale: float | None = Field(
         default=None,
         gt=0,
         le=1_000_000,
+        allow_inf_nan=False,
         description="divides every timer and emulated duration (default: the server's)",
     )
+
+    @field_validator("start_at")
+    @classmethod
+    def _within_a_year(cls, start_at: float | None) -> float | None:
+        if start_at is not None and start_at > time.time() + MAX_START_AHEAD_S:
+            raise ValueError(f"must be at most {MAX_START_AHEAD_S} s ahead")
+        return start_at
 
 
 class WorkflowStatusView(BaseModel):
@@ -117,9 +138,14 @@ class SignalRequest(BaseModel):
         }
     )
 
-    signal_name: str = Field(min_length=1, description="e.g. approval_received, user_responded")
+    signal_name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_CHARS,
+        description="e.g. approval_received, user_responded",
+    )
     payload: dict[str, Any] = Field(
         default_factory=dict,
+        max_length=MAX_DICT_KEYS,
         description="data for the workflow; decision 'rejected' or 'denied' ends it as failed",
     )
 
@@ -171,6 +197,8 @@ class ArchiveRequest(BaseModel):
     older_than_s: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_ARCHIVE_AGE_S,
+        allow_inf_nan=False,
         description="archive workflows closed more than this many seconds ago"
         " (default: the server's ARCHIVE_AFTER_S)",
     )
