@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol_lab.domain.errors import RuleCycleError
-from protocol_lab.domain.rules import Rule, Trigger, UpdateFieldAction, match_conditions
+
+# The matcher's own operator, so that the check and the engine agree on every value.
+from protocol_lab.domain.rules import Rule, Trigger, UpdateFieldAction, _compare
 from protocol_lab.domain.tickets import DERIVED_FIELDS
 
 __all__ = ["check_no_cycles", "find_update_cycles"]
@@ -74,15 +76,7 @@ class _Constraint:
         """Whether ``value`` passes every value operator (change aside)."""
         if self.values is not None:
             return _hashable(value) and value in self.values
-        return _passes(self.field, self.tests, value)
-
-    def compatible(self, other: _Constraint) -> bool:
-        """Whether one constant value can meet both (undecidable operators: assume it can)."""
-        if self.values is not None:
-            return any(other.admits(v) for v in self.values)
-        if other.values is not None:
-            return any(self.admits(v) for v in other.values)
-        return True
+        return _passes(self.tests, value)
 
     @property
     def key(self) -> tuple[str, frozenset[Hashable] | None, str]:
@@ -90,10 +84,9 @@ class _Constraint:
         return self.field, self.values, repr(self.tests)
 
 
-def _passes(field: str, tests: tuple[tuple[str, Any], ...], value: Any) -> bool:
-    if not tests:
-        return True
-    return match_conditions({field: dict(tests)}, {field: value}, now=0.0).matched
+def _passes(tests: tuple[tuple[str, Any], ...], value: Any) -> bool:
+    # Value operators only: the previous value is never consulted.
+    return all(_compare(op, value, operand, before=None) for op, operand in tests)
 
 
 def _constraint(field: str, spec: Any) -> _Constraint:
@@ -118,9 +111,7 @@ def _constraint(field: str, spec: Any) -> _Constraint:
             continue
         values = allowed if values is None else values & allowed
     frozen_tests = tuple(tests)
-    finite = (
-        None if values is None else frozenset(v for v in values if _passes(field, frozen_tests, v))
-    )
+    finite = None if values is None else frozenset(v for v in values if _passes(frozen_tests, v))
     return _Constraint(field, finite, frozen_tests, needs_change, forbids_change)
 
 
@@ -207,8 +198,10 @@ class _TriggerGraph:
                 index = self._by_value.setdefault(name, {})
                 for v in c.values:
                     index[v] = index.get(v, 0) | bit
+        self._written_by = {f: _union(values.values()) for f, values in self._writers.items()}
         self._acceptors: dict[tuple[str, Any], int] = {}
         self._compat: dict[tuple[str, frozenset[Hashable] | None, str], int] = {}
+        self._admitting: dict[str, dict[Hashable, int]] = {}
         self._triggered_by = [self._sources_of(rule) for rule in updaters]
 
     def written(self, scope: int) -> set[str]:
@@ -248,6 +241,8 @@ class _TriggerGraph:
         return mask
 
     def _compatible_with(self, c: _Constraint) -> int:
+        """Rules whose condition on ``c``'s field one constant value can meet together with
+        ``c`` (rules without a condition on it included)."""
         cached = self._compat.get(c.key)
         if cached is not None:
             return cached
@@ -255,17 +250,31 @@ class _TriggerGraph:
         mask = self.all & ~self._constrained.get(field, 0)
         index = self._by_value.get(field, {})
         if c.values is not None:
+            admitting = self._open_admitting(field)
             for v in c.values:
-                mask |= index.get(v, 0)
+                mask |= index.get(v, 0) | admitting.get(v, 0)
         else:
             for v, holders in index.items():
                 if c.admits(v):
                     mask |= holders
-        for j in self._open.get(field, []):
-            if c.compatible(self.rules[j].constraints[field]):
-                mask |= 1 << j
+            # Two open conditions: undecided, so compatible.
+            mask |= _union(1 << j for j in self._open.get(field, []))
         self._compat[c.key] = mask
         return mask
+
+    def _open_admitting(self, field: str) -> dict[Hashable, int]:
+        """For each value some finite condition on ``field`` allows: the open conditions on
+        ``field`` that admit it."""
+        cached = self._admitting.get(field)
+        if cached is None:
+            cached = {}
+            for j in self._open.get(field, []):
+                tests = self.rules[j].constraints[field]
+                for v in self._by_value.get(field, {}):
+                    if tests.admits(v):
+                        cached[v] = cached.get(v, 0) | 1 << j
+            self._admitting[field] = cached
+        return cached
 
     def _acceptors_of(self, field: str, value: Any) -> int:
         """Rules that an update setting ``field`` to ``value`` may fire."""
@@ -293,7 +302,7 @@ class _TriggerGraph:
                 continue
             constraint = rule.constraints.get(field)
             if constraint is None:
-                mask |= _union(values.values())
+                mask |= self._written_by[field]
             elif constraint.values is not None:
                 mask |= _union(values.get(v, 0) for v in constraint.values)
             else:
