@@ -1,9 +1,16 @@
-"""The background job queues: counts per state, jobs (failed ones kept and inspectable), retry."""
+"""The background job queues: counts per state, jobs (failed ones kept and inspectable), retry.
+
+Jobs are added by hand only by an admin, only to the queues, job names and data fields of the
+allow-list (:mod:`service.jobs.manual`). Secrets in job data never leave through these
+endpoints: values under keys like ``secret``, ``token``, ``password`` or ``authorization``
+read as ``[redacted]``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from bullmq import Job
@@ -11,14 +18,23 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol_lab.domain import JOB_QUEUES, JobQueue
-from service.api.deps import ReadAuth, StateDep, WriteAuth
+from service.api.deps import AdminAuth, ReadAuth, StateDep, WriteAuth
 from service.api.errors import ApiError
+from service.jobs.manual import (
+    JOB_ID_PATTERN,
+    ManualJobError,
+    describe_manual_jobs,
+    manual_job_id,
+    validate_manual_job,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobState = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|api[_-]?key|credential", re.I)
 QueueName = Annotated[str, Path(max_length=64, description="a queue name, e.g. export")]
 JobId = Annotated[str, Path(min_length=1, max_length=128, description="the job's id")]
 MAX_OFFSET = 100_000
@@ -64,13 +80,21 @@ class JobsPage(BaseModel):
 
 
 class JobCreate(BaseModel):
-    """A job to add by hand (a report, an export, a sync, housekeeping)."""
+    """A job to add by hand (a report, an export, a sync, housekeeping): see the allow-list."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    data: dict[str, Any] = Field(default_factory=dict)
-    job_id: str | None = Field(default=None, min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=100, description="a job name the queue allows")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="only the fields the allow-list names for the job"
+    )
+    job_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=JOB_ID_PATTERN,
+        description="makes the add idempotent; the job's id is this under 'manual-'",
+    )
 
 
 def _queue(name: str) -> JobQueue:
@@ -90,8 +114,18 @@ def _seconds(ms: Any) -> int | None:
     return value // 1000 if value else None
 
 
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if _SECRET_KEY.search(str(k)) else _redacted(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def _public(queue: JobQueue, job: Job, state: str | None = None) -> JobPublic:
-    data = job.data if isinstance(job.data, dict) else {"value": job.data}
+    data = _redacted(job.data if isinstance(job.data, dict) else {"value": job.data})
     returned = job.returnvalue
     if isinstance(returned, str):
         with contextlib.suppress(ValueError):
@@ -169,16 +203,37 @@ async def job(queue: QueueName, job_id: JobId, state: StateDep, _: ReadAuth) -> 
     return await _job_and_state(state, _queue(queue), job_id)
 
 
+_ADD_DESCRIPTION = f"""Add a job (retried with exponential backoff). Needs the **admin** scope.
+
+Only these queues, job names and data fields may be added by hand; another job name or field is
+refused with 400, a queue not listed with 403. A given `job_id` makes the add idempotent; the
+job's id is that id under `manual-` (`nightly` becomes `manual-nightly`), apart from the ids of
+the jobs the service enqueues itself.
+
+{describe_manual_jobs()}
+"""
+
+
 @router.post(
     "/queues/{queue}/jobs",
     response_model=JobPublic,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Add a job",
+    description=_ADD_DESCRIPTION,
+    responses={
+        400: {"description": "a job name or data field the queue does not allow"},
+        403: {"description": "not an admin token, or a queue that takes no manual jobs"},
+    },
 )
-async def add(queue: QueueName, body: JobCreate, state: StateDep, _: WriteAuth) -> JobPublic:
-    """Add a job (retried with exponential backoff); ``job_id`` makes the add idempotent."""
+async def add(queue: QueueName, body: JobCreate, state: StateDep, _: AdminAuth) -> JobPublic:
+    """Add an allowed job by hand (see the description)."""
     name = _queue(queue)
-    job_id = await state.jobs.enqueue(name, body.name, body.data, job_id=body.job_id)
+    try:
+        data = validate_manual_job(name, body.name, body.data)
+    except ManualJobError as exc:
+        raise ApiError(403 if exc.forbidden else 400, str(exc)) from exc
+    job_id = None if body.job_id is None else manual_job_id(body.job_id)
+    job_id = await state.jobs.enqueue(name, body.name, data, job_id=job_id)
     return await _job_and_state(state, name, job_id)
 
 

@@ -4,12 +4,18 @@ report-generation renders an SLA report of workflow timelines with the analytics
 (``protocol_lab.analytics``: SLA status per workflow, summary per task queue) into CSV and
 Markdown files under ``STATE_DIR/reports``. export writes every ticket as JSON lines under
 ``STATE_DIR/exports``.
+
+Both stay inside the state folder: a timeline path is taken relative to ``STATE_DIR`` and refused
+when it leads out of it (``..``, an absolute path, a symlink); output files are created 0600 in
+0700 folders, and a symlink planted where one is to be written is not followed. Only the shipped
+sample, the default when no path is given, is read from elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +23,24 @@ from bullmq import Job, UnrecoverableError
 from sqlalchemy import select
 
 from protocol_lab.domain import DATA_DIR
+from service.private_files import inside, open_private, private_dir
 from service.store.tickets import TicketRow, ticket_dict
 from service.temporal.resources import WorkerResources
 
-__all__ = ["process_export", "process_report", "render_sla_report"]
+__all__ = ["DEFAULT_TIMELINES", "process_export", "process_report", "render_sla_report"]
+
+DEFAULT_TIMELINES = DATA_DIR / "samples" / "timelines.parquet"
+
+
+def _file_part(job: Job) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(job.id))
+
+
+def _state_folder(resources: WorkerResources, job: Job, relative: str) -> Path:
+    folder = inside(resources.settings.state_dir, relative)
+    if folder is None:
+        raise UnrecoverableError(f"job {job.id}: {relative} must stay inside the state folder")
+    return folder
 
 
 def render_sla_report(source: Path, out_dir: Path, *, name: str, by: str) -> dict[str, Any]:
@@ -33,29 +53,43 @@ def render_sla_report(source: Path, out_dir: Path, *, name: str, by: str) -> dic
     timelines = Timelines.from_file(source)
     summary = sla_summary(sla_status(timelines.workflows), by=by)
     frame = summary.collect() if isinstance(summary, pl.LazyFrame) else summary
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     csv_path = out_dir / f"{name}.csv"
-    frame.write_csv(csv_path)
+    with open_private(csv_path, "wb") as handle:
+        frame.write_csv(handle)
     lines = [f"# SLA report ({source.name})", "", "| " + " | ".join(frame.columns) + " |"]
     lines.append("|" + "---|" * len(frame.columns))
     for row in frame.iter_rows():
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     md_path = out_dir / f"{name}.md"
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open_private(md_path, "wb") as handle:
+        handle.write(("\n".join(lines) + "\n").encode())
     return {"csv": str(csv_path), "markdown": str(md_path), "groups": frame.height}
 
 
 async def process_report(resources: WorkerResources, job: Job) -> dict[str, Any]:
-    """Render an SLA report: ``data.timelines`` (a timeline file; default the shipped sample)."""
+    """Render an SLA report of ``data.timelines`` (a timeline file relative to the state folder;
+    default the shipped sample)."""
     data = job.data or {}
-    source = Path(data.get("timelines") or DATA_DIR / "samples" / "timelines.parquet")
-    if not await asyncio.to_thread(source.exists):
-        raise UnrecoverableError(f"no timeline file at {source}")
+    given = data.get("timelines")
+    source = DEFAULT_TIMELINES
+    if given is not None:
+        found = inside(resources.settings.state_dir, given) if isinstance(given, str) else None
+        if found is None:
+            raise UnrecoverableError(
+                f"report job {job.id}: timelines must be a file inside the state folder"
+            )
+        source = found
+    if not await asyncio.to_thread(source.is_file):
+        raise UnrecoverableError(f"no timeline file at {given or source}")
     by = str(data.get("by") or "task_queue")
-    out_dir = resources.settings.state_dir / "reports"
-    name = f"sla-{job.id}"
-    return await asyncio.to_thread(render_sla_report, source, out_dir, name=name, by=by)
+    out_dir = _state_folder(resources, job, "reports")
+    name = f"sla-{_file_part(job)}"
+    try:
+        return await asyncio.to_thread(render_sla_report, source, out_dir, name=name, by=by)
+    except OSError as exc:
+        raise UnrecoverableError(f"report job {job.id}: cannot write the report: {exc}") from exc
 
 
 async def process_export(resources: WorkerResources, job: Job) -> dict[str, Any]:
@@ -63,13 +97,17 @@ async def process_export(resources: WorkerResources, job: Job) -> dict[str, Any]
     async with resources.sessionmaker() as session:
         rows = (await session.execute(select(TicketRow).order_by(TicketRow.number))).scalars()
         tickets = [ticket_dict(r) for r in rows]
-    out_dir = resources.settings.state_dir / "exports"
-    path = out_dir / f"tickets-{job.id}.jsonl"
+    out_dir = _state_folder(resources, job, "exports")
+    path = out_dir / f"tickets-{_file_part(job)}.jsonl"
 
     def write() -> None:
         """Write the export file (in a thread)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(t) + "\n" for t in tickets), encoding="utf-8")
+        private_dir(out_dir)
+        with open_private(path, "wb") as handle:
+            handle.write("".join(json.dumps(t) + "\n" for t in tickets).encode())
 
-    await asyncio.to_thread(write)
+    try:
+        await asyncio.to_thread(write)
+    except OSError as exc:
+        raise UnrecoverableError(f"export job {job.id}: cannot write the export: {exc}") from exc
     return {"path": str(path), "tickets": len(tickets)}

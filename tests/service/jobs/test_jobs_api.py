@@ -16,6 +16,7 @@ async def test_queue_counts_and_failed_jobs_are_inspectable(
     worker: None,
     read_headers: dict[str, str],
     write_headers: dict[str, str],
+    admin_headers: dict[str, str],
 ) -> None:
     r = await api.get("/v1/jobs/queues", headers=read_headers)
     assert r.status_code == 200, r.text
@@ -42,17 +43,17 @@ async def test_queue_counts_and_failed_jobs_are_inspectable(
         "delayed",
         "paused",
     }
-    failed_before = queues["webhook-delivery"]["counts"]["failed"]
+    failed_before = queues["report-generation"]["counts"]["failed"]
 
     r = await api.post(
-        "/v1/jobs/queues/webhook-delivery/jobs",
-        headers=write_headers,
-        json={"name": "ticket_event", "data": {"url": "ftp://nowhere"}, "job_id": "api-hook-1"},
+        "/v1/jobs/queues/report-generation/jobs",
+        headers=admin_headers,
+        json={"name": "sla", "data": {"timelines": "nowhere.parquet"}, "job_id": "api-report-1"},
     )
     assert r.status_code == 202, r.text
-    assert r.json()["id"] == "api-hook-1"
+    assert r.json()["id"] == "manual-api-report-1"
 
-    url = "/v1/jobs/queues/webhook-delivery/jobs/api-hook-1"
+    url = "/v1/jobs/queues/report-generation/jobs/manual-api-report-1"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         job = (await api.get(url, headers=read_headers)).json()
@@ -60,21 +61,21 @@ async def test_queue_counts_and_failed_jobs_are_inspectable(
             break
         await asyncio.sleep(0.1)
     assert job["state"] == "failed"
-    assert "http(s)" in job["failed_reason"]
-    assert job["data"] == {"url": "ftp://nowhere"}
+    assert "no timeline file" in job["failed_reason"]
+    assert job["data"] == {"timelines": "nowhere.parquet", "by": "task_queue"}
     listed = (
         await api.get(
-            "/v1/jobs/queues/webhook-delivery/jobs",
+            "/v1/jobs/queues/report-generation/jobs",
             headers=read_headers,
             params={"state": "failed", "limit": 100},
         )
     ).json()
-    assert "api-hook-1" in {j["id"] for j in listed["data"]}
+    assert "manual-api-report-1" in {j["id"] for j in listed["data"]}
     counts = {
         q["name"]: q
         for q in (await api.get("/v1/jobs/queues", headers=read_headers)).json()["data"]
     }
-    assert counts["webhook-delivery"]["counts"]["failed"] == failed_before + 1
+    assert counts["report-generation"]["counts"]["failed"] == failed_before + 1
 
     r = await api.post(f"{url}/retry", headers=write_headers)
     assert r.status_code == 200, r.text
