@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="address the API binds")
     port: int = Field(default=3000, ge=0, le=65535, description="port of the API")
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body accepted (bytes); more: 413"
+    )
     state_dir: Path = Field(
         default=Path(".protocol-lab"), description="folder for embedded state (Temporal, Redis)"
     )
