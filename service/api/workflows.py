@@ -7,12 +7,21 @@ workflow.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus
-from service.api.deps import AdminAuth, ReadAuth, SessionDep, StateDep, WriteAuth
+from service.api.deps import (
+    AdminAuth,
+    Principal,
+    ReadAuth,
+    SessionDep,
+    StateDep,
+    WriteAuth,
+    idempotency_scope,
+)
 from service.api.errors import ErrorBody
 from service.workflows import (
     archive_closed_workflows,
@@ -25,6 +34,7 @@ from service.workflows import (
     resume_workflow,
     signal_workflow,
 )
+from service.workflows.control import CONTROL_WAIT_S, ControlPendingError
 from service.workflows.models import (
     ArchiveRequest,
     ArchiveResult,
@@ -66,6 +76,20 @@ IdempotencyKey = Annotated[
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "conflict: the workflow cannot take this now"}
 }
+_PENDING = (
+    f"the workflow has not taken the request within {CONTROL_WAIT_S:g} s (no worker is polling"
+    " its task queue, say): the body is the workflow as it stands. Follow"
+    " GET /v1/workflows/{workflow_id}/status, or send the request again with the same"
+    " Idempotency-Key for its outcome (a retry is never a second request)."
+)
+
+
+def _control_responses(model: type[Any], pending: str = _PENDING) -> dict[int | str, Any]:
+    return {**_CONFLICT, 202: {"model": model, "description": pending}}
+
+
+def _update_id(principal: Principal, action: str, key: str | None) -> str | None:
+    return f"{idempotency_scope(principal, action)}:{key}" if key else None
 
 
 @router.get("", response_model=WorkflowPage, summary="List all workflows")
@@ -109,7 +133,8 @@ async def create(
         state,
         session=session,
         request=body,
-        idempotency_key=f"{principal.subject}:{idempotency_key}" if idempotency_key else None,
+        idempotency_key=idempotency_key,
+        key_scope=idempotency_scope(principal, "workflows.create"),
     )
 
 
@@ -152,93 +177,126 @@ async def status_of(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> di
     "/{workflow_id}/signal",
     response_model=SignalResult,
     summary="Send a signal to a workflow",
-    responses=_CONFLICT,
+    responses=_control_responses(SignalResult),
 )
 async def signal(
     principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
     body: SignalRequest,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Deliver a signal; answered after the workflow accepted it (4xx if it cannot take it)."""
-    return await signal_workflow(
-        state,
-        workflow_id,
-        signal_name=body.signal_name,
-        payload=body.payload,
-        update_id=f"signal:{principal.subject}:{idempotency_key}" if idempotency_key else None,
-    )
+    """Deliver a signal; answered after the workflow accepted it (4xx if it cannot take it).
+
+    202 with ``accepted`` false when the workflow has not taken it within a few seconds.
+    """
+    try:
+        return await signal_workflow(
+            state,
+            workflow_id,
+            signal_name=body.signal_name,
+            payload=body.payload,
+            update_id=_update_id(principal, "signal", idempotency_key),
+        )
+    except ControlPendingError as pending:
+        response.status_code = HTTPStatus.ACCEPTED
+        return pending.answer
 
 
 @router.post(
     "/{workflow_id}/cancel",
     response_model=CancelResult,
     summary="Cancel a workflow",
-    responses=_CONFLICT,
+    responses=_control_responses(
+        CancelResult,
+        f"the cancel is requested but the workflow has not ended within {CONTROL_WAIT_S:g} s"
+        " (compensations still running, or no worker polling its task queue): the body is the"
+        " workflow as it stands. Follow GET /v1/workflows/{workflow_id}/status until it is"
+        " failed; sending the cancel again (same Idempotency-Key) is harmless.",
+    ),
 )
 async def cancel(
     principal: WriteAuth,
     state: StateDep,
     session: SessionDep,
     workflow_id: WorkflowId,
+    response: Response,
     body: Annotated[CancelRequest | None, Body()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Cancel: compensations of completed steps run in reverse; the status becomes failed."""
+    """Cancel: compensations of completed steps run in reverse; the status becomes failed.
+
+    200 once the workflow ended, 202 while it has not within a few seconds.
+    """
     reason = (body.reason if body else None) or "Cancelled by user"
     repeat = (
         await claim_cancel_key(
             session,
-            key=f"{principal.subject}:{idempotency_key}",
+            scope=idempotency_scope(principal, "workflows.cancel"),
+            key=idempotency_key,
             workflow_id=workflow_id,
             reason=reason,
+            ttl_s=state.settings.idempotency_ttl_s,
         )
         if idempotency_key is not None
         else False
     )
-    return await cancel_workflow(state, workflow_id, reason=reason, repeat=repeat)
+    answer = await cancel_workflow(state, workflow_id, reason=reason, repeat=repeat)
+    if answer["status"] not in ("completed", "failed"):
+        response.status_code = HTTPStatus.ACCEPTED
+    return answer
 
 
 @router.post(
     "/{workflow_id}/pause",
     response_model=ControlResult,
     summary="Pause a workflow",
-    responses=_CONFLICT,
+    responses=_control_responses(ControlResult),
 )
 async def pause(
     principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
+    response: Response,
     body: Annotated[ControlRequest | None, Body()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Pause before the next step (status paused)."""
-    return await pause_workflow(
-        state,
-        workflow_id,
-        reason=(body.reason if body else None) or "",
-        update_id=f"pause:{principal.subject}:{idempotency_key}" if idempotency_key else None,
-    )
+    """Pause before the next step (status paused); 202 while the workflow has not taken it."""
+    try:
+        return await pause_workflow(
+            state,
+            workflow_id,
+            reason=(body.reason if body else None) or "",
+            update_id=_update_id(principal, "pause", idempotency_key),
+        )
+    except ControlPendingError as pending:
+        response.status_code = HTTPStatus.ACCEPTED
+        return pending.answer
 
 
 @router.post(
     "/{workflow_id}/resume",
     response_model=ControlResult,
     summary="Resume a workflow",
-    responses=_CONFLICT,
+    responses=_control_responses(ControlResult),
 )
 async def resume(
     principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
+    response: Response,
     body: Annotated[ControlRequest | None, Body()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Resume a paused workflow (status active)."""
-    return await resume_workflow(
-        state,
-        workflow_id,
-        reason=(body.reason if body else None) or "",
-        update_id=f"resume:{principal.subject}:{idempotency_key}" if idempotency_key else None,
-    )
+    """Resume a paused workflow (status active); 202 while the workflow has not taken it."""
+    try:
+        return await resume_workflow(
+            state,
+            workflow_id,
+            reason=(body.reason if body else None) or "",
+            update_id=_update_id(principal, "resume", idempotency_key),
+        )
+    except ControlPendingError as pending:
+        response.status_code = HTTPStatus.ACCEPTED
+        return pending.answer

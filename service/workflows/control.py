@@ -5,7 +5,11 @@ answer says what the workflow did: 400 for a signal its plan does not have, 409 
 step is over, for a closed or not yet started workflow, or for pausing a paused one. An
 ``update_id`` (from the request's Idempotency-Key) makes a retried request answer the first one.
 Cancel asks Temporal to cancel with a reason; the workflow compensates its completed steps in
-reverse and ends, and the answer waits (boundedly) for that end.
+reverse and ends.
+
+No request waits for the workflow longer than ``CONTROL_WAIT_S``: a workflow that has not
+answered by then (no worker polls its task queue, say) gets :class:`ControlPendingError`, carrying
+the answer as the workflow stands; the caller follows its status, or retries with the same key.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
@@ -26,7 +30,7 @@ from temporalio.service import RPCError
 
 from protocol_lab.domain import wire_events
 from service.api.errors import ApiError
-from service.store.idempotency import claim_key, request_fingerprint
+from service.store.idempotency import DEFAULT_TTL_S, claim_key, request_fingerprint
 from service.temporal.messages import (
     PAUSE_UPDATE,
     RESUME_UPDATE,
@@ -39,8 +43,8 @@ from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, t
 from service.workflows.queries import get_status, get_timeline
 
 __all__ = [
-    "CANCEL_WAIT_S",
-    "UPDATE_WAIT_S",
+    "CONTROL_WAIT_S",
+    "ControlPendingError",
     "cancel_workflow",
     "claim_cancel_key",
     "pause_workflow",
@@ -48,8 +52,28 @@ __all__ = [
     "signal_workflow",
 ]
 
-UPDATE_WAIT_S = 30.0
-CANCEL_WAIT_S = 30.0
+# How long a control request waits for the workflow to take it (or, for a cancel, to end).
+CONTROL_WAIT_S: Final = 4.0
+# The long polls behind those waits outlast them, so the bounded wait is what ends them.
+_POLL_TIMEOUT: Final = timedelta(seconds=CONTROL_WAIT_S + 5)
+
+
+class ControlPendingError(ApiError):
+    """The workflow did not take a request within ``CONTROL_WAIT_S``.
+
+    ``answer`` is the endpoint's answer as the workflow stands (the API sends it with 202). A
+    caller that needs the outcome sees a 503: retry with the same update id.
+    """
+
+    def __init__(self, workflow_id: str, answer: dict[str, Any]) -> None:
+        super().__init__(
+            503,
+            f"workflow {workflow_id} has not taken the request within {CONTROL_WAIT_S:g} s (is a"
+            f" worker polling its task queue?); follow GET /v1/workflows/{workflow_id}/status, or"
+            " retry with the same Idempotency-Key for the outcome",
+            type="api_error",
+        )
+        self.answer = answer
 
 
 async def _require_running(ctx: TemporalContext, workflow_id: str, action: str) -> None:
@@ -71,7 +95,8 @@ async def _update(
     arg: Any,
     update_id: str | None,
     action: str,
-) -> WorkflowState:
+) -> WorkflowState | None:
+    """The workflow's state after the update; None when it did not take it in time."""
     await _require_running(ctx, workflow_id, action)
     handle = client_of(ctx).get_workflow_handle(workflow_id)
     try:
@@ -82,9 +107,9 @@ async def _update(
                     arg,
                     id=update_id,
                     result_type=WorkflowState,
-                    rpc_timeout=timedelta(seconds=UPDATE_WAIT_S),
+                    rpc_timeout=_POLL_TIMEOUT,
                 ),
-                UPDATE_WAIT_S,
+                CONTROL_WAIT_S,
             )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -94,10 +119,7 @@ async def _update(
             raise ApiError.conflict(f"workflow {workflow_id}: {cause.message}") from None
         raise ApiError.conflict(f"workflow {workflow_id} refused {action}: {exc}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise ApiError.unavailable(
-            f"workflow {workflow_id} did not answer within {UPDATE_WAIT_S:.0f}s (is a worker "
-            "running?); retry with the same Idempotency-Key"
-        ) from None
+        return None
     except RPCError as exc:  # pragma: no cover - translated by temporal_errors
         raise ApiError.unavailable(str(exc)) from None
 
@@ -110,7 +132,10 @@ async def signal_workflow(
     payload: dict[str, Any],
     update_id: str | None = None,
 ) -> dict[str, Any]:
-    """Deliver a signal; answer once the workflow took it (and moved on, if it was waiting)."""
+    """Deliver a signal; answer once the workflow took it (and moved on, if it was waiting).
+
+    Raises :class:`ControlPendingError` (``accepted`` false) when it has not within the wait.
+    """
     state = await _update(
         ctx,
         workflow_id,
@@ -119,6 +144,18 @@ async def signal_workflow(
         update_id=update_id,
         action=f"signal {signal_name!r} to",
     )
+    if state is None:
+        now = await get_status(ctx, workflow_id)
+        raise ControlPendingError(
+            workflow_id,
+            {
+                "id": workflow_id,
+                "signal_name": signal_name,
+                "accepted": False,
+                "status": now["status"],
+                "current_step": now["current_step"],
+            },
+        )
     return {
         "id": workflow_id,
         "signal_name": signal_name,
@@ -126,6 +163,9 @@ async def signal_workflow(
         "status": state.status,
         "current_step": state.current_step,
     }
+
+
+_CONTROL_FIELDS: Final = ("id", "status", "current_step", "steps_completed", "steps_total")
 
 
 async def _control(
@@ -139,6 +179,9 @@ async def _control(
         update_id=update_id,
         action=update,
     )
+    if state is None:
+        now = await get_status(ctx, workflow_id)
+        raise ControlPendingError(workflow_id, {k: now[k] for k in _CONTROL_FIELDS})
     return {
         "id": workflow_id,
         "status": state.status,
@@ -151,37 +194,55 @@ async def _control(
 async def pause_workflow(
     ctx: TemporalContext, workflow_id: str, *, reason: str = "", update_id: str | None = None
 ) -> dict[str, Any]:
-    """Pause before the next step."""
+    """Pause before the next step (:class:`ControlPendingError` when not taken within the wait)."""
     return await _control(ctx, workflow_id, update=PAUSE_UPDATE, reason=reason, update_id=update_id)
 
 
 async def resume_workflow(
     ctx: TemporalContext, workflow_id: str, *, reason: str = "", update_id: str | None = None
 ) -> dict[str, Any]:
-    """Resume a paused workflow."""
+    """Resume a paused workflow (:class:`ControlPendingError` when not taken within the wait)."""
     return await _control(
         ctx, workflow_id, update=RESUME_UPDATE, reason=reason, update_id=update_id
     )
 
 
 async def claim_cancel_key(
-    session: AsyncSession, *, key: str, workflow_id: str, reason: str
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    workflow_id: str,
+    reason: str,
+    ttl_s: float = DEFAULT_TTL_S,
 ) -> bool:
-    """Claim a cancel request's Idempotency-Key; True when it repeats an earlier request.
+    """Claim a cancel request's Idempotency-Key in ``scope``; True when it repeats one.
 
     The same key with a different workflow or reason is a 409 conflict.
     """
     fingerprint = request_fingerprint({"workflow_id": workflow_id, "reason": reason})
     row, claimed = await claim_key(
         session,
-        scope="workflows.cancel",
+        scope=scope,
         key=key,
         fingerprint=fingerprint,
         resource_id=workflow_id,
+        ttl_s=ttl_s,
     )
     if not claimed and row.fingerprint != fingerprint:
         raise ApiError.conflict("this Idempotency-Key was used with a different request")
     return not claimed
+
+
+async def _request_cancel(ctx: TemporalContext, workflow_id: str, *, reason: str) -> None:
+    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    try:
+        with temporal_errors(workflow_id):
+            await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
+    except ApiError:
+        # A workflow that ended since its status was read cannot be cancelled: answer its end.
+        if (await get_status(ctx, workflow_id))["status"] not in ("completed", "failed"):
+            raise
 
 
 async def cancel_workflow(
@@ -191,27 +252,28 @@ async def cancel_workflow(
     reason: str = "Cancelled by user",
     repeat: bool = False,
 ) -> dict[str, Any]:
-    """Cancel; wait (up to ``CANCEL_WAIT_S``) for the compensations and the end.
+    """Cancel; wait (up to ``CONTROL_WAIT_S``) for the compensations and the end.
 
-    ``repeat`` answers a retried request (same Idempotency-Key) without cancelling again.
+    The answer is the workflow as it stands then: ``failed`` once it ended, still ``active``
+    (or ``paused``) while compensations run. ``repeat`` marks a retried request (same
+    Idempotency-Key): a workflow it already ended is answered rather than refused, and one
+    still running is asked to cancel again, in case the first attempt never reached Temporal.
     """
     status = await get_status(ctx, workflow_id)
     # An archived workflow is no longer in Temporal: even a retried cancel cannot wait on it.
     closed = status["status"] in ("completed", "failed")
     if status["status"] == "archived" or (closed and not repeat):
         raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot cancel it")
-    handle = client_of(ctx).get_workflow_handle(workflow_id)
     requested = time.time()
-    if not repeat:
-        with temporal_errors(workflow_id):
-            await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
-    try:
-        with temporal_errors(workflow_id):
-            await asyncio.wait_for(
-                handle.result(rpc_timeout=timedelta(seconds=CANCEL_WAIT_S)), CANCEL_WAIT_S
-            )
-    except (WorkflowFailureError, TimeoutError):
-        pass
+    if not closed:
+        # Asking again for a cancel already requested changes nothing in Temporal.
+        await _request_cancel(ctx, workflow_id, reason=reason)
+        handle = client_of(ctx).get_workflow_handle(workflow_id)
+        try:
+            with temporal_errors(workflow_id):
+                await asyncio.wait_for(handle.result(rpc_timeout=_POLL_TIMEOUT), CONTROL_WAIT_S)
+        except (WorkflowFailureError, TimeoutError):
+            pass
     timeline = await get_timeline(ctx, workflow_id)
     after = await get_status(ctx, workflow_id)
     return {

@@ -168,12 +168,14 @@ async def create_workflow(
     session: AsyncSession,
     request: WorkflowCreate,
     idempotency_key: str | None = None,
+    key_scope: str = "workflows.create",
 ) -> dict[str, Any]:
-    """POST /v1/workflows: validate, honour the Idempotency-Key, start.
+    """POST /v1/workflows: validate, honour the Idempotency-Key (in ``key_scope``), start.
 
-    The key is claimed with a fresh workflow id before starting; a repeated request (same key,
-    same body) starts with that same id and so gets the first workflow back, even when the first
-    request failed before Temporal took it. The same key with another body is a 409.
+    The key is claimed with a fresh workflow id before starting: the claim is the pending
+    start. A repeated request (same key, same body) starts with that same id and so gets the
+    first workflow back, or, when the first start failed before Temporal took it, completes it.
+    The same key with another body is a 409.
     """
     trigger = request.trigger_type.value
     resolve_plan(ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger)
@@ -186,10 +188,11 @@ async def create_workflow(
         fingerprint = request_fingerprint(request.model_dump(mode="json"))
         row, claimed = await claim_key(
             session,
-            scope="workflows.create",
+            scope=key_scope,
             key=idempotency_key,
             fingerprint=fingerprint,
             resource_id=new_workflow_id(),
+            ttl_s=ctx.settings.idempotency_ttl_s,
         )
         if not claimed and row.fingerprint != fingerprint:
             raise ApiError.conflict(

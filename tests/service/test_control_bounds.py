@@ -1,0 +1,148 @@
+"""Control endpoints answer within a bounded wait, and a retried cancel really cancels.
+
+The service runs in uvicorn on loopback ports (in threads), so the client's timeout is a real
+bound on the answer: one server on the test stack, one whose Temporal address has nobody
+listening. Both share the test service's store.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+from waiting import eventually_sync
+
+from service.app import create_app
+from service.settings import Settings
+from service.stack import free_port
+from service.state import AppState
+from service.temporal.ids import new_workflow_id
+from service.temporal.messages import MEMO_STATE, PlanInput
+from service.temporal.workflows import PlanWorkflow
+from service.workflows.starter import initial_state
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+# Well above the service's bounded wait plus a few RPCs; well below the old 30 s waits.
+ANSWER_WITHIN_S = 15.0
+UNSERVED_QUEUE = "protocol-lab-unserved"
+LAPTOP = {"name": "Laptop Provisioning - New Hire", "task_queue": "itsm-accessories"}
+APPROVAL = {"signal_name": "approval_received", "payload": {"decision": "approved"}}
+
+
+def _serve(settings: Settings, name: str) -> Iterator[str]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60)
+    assert thread.is_alive(), "uvicorn did not start"
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_url(service_settings: Settings) -> Iterator[str]:
+    """The service on the test stack, over real HTTP."""
+    yield from _serve(service_settings, "control-live")
+
+
+@pytest.fixture(scope="module")
+def temporal_down_url(service_settings: Settings) -> Iterator[str]:
+    """The service on the same store, with a Temporal address nobody listens on."""
+    settings = service_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    yield from _serve(settings, "control-temporal-down")
+
+
+async def _unserved_workflow(app_state: AppState, temporal_client: Client) -> str:
+    """A running laptop provisioning on a task queue no worker polls."""
+    plan = app_state.catalog.get(LAPTOP["name"])
+    assert plan is not None
+    workflow_id = new_workflow_id()
+    await temporal_client.start_workflow(
+        PlanWorkflow.run,
+        PlanInput(
+            name=plan.name,
+            task_queue=UNSERVED_QUEUE,
+            trigger_type="manual",
+            plan=plan.model_dump(mode="json"),
+        ),
+        id=workflow_id,
+        task_queue=UNSERVED_QUEUE,
+        memo={MEMO_STATE: initial_state(plan, status="active")},
+    )
+    return workflow_id
+
+
+async def test_control_without_a_worker_answers_within_the_bound(
+    app_state: AppState,
+    temporal_client: Client,
+    live_url: str,
+    write_headers: dict[str, str],
+) -> None:
+    wf = await _unserved_workflow(app_state, temporal_client)
+    async with httpx.AsyncClient(
+        base_url=live_url, headers=write_headers, timeout=ANSWER_WITHIN_S
+    ) as client:
+        signal = await client.post(f"/v1/workflows/{wf}/signal", json=APPROVAL)
+        assert signal.status_code == 202, signal.text
+        assert signal.json() == {
+            "id": wf,
+            "signal_name": "approval_received",
+            "accepted": False,
+            "status": "active",
+            "current_step": "Checking asset availability",
+        }
+        paused = await client.post(f"/v1/workflows/{wf}/pause")
+        assert paused.status_code == 202, paused.text
+        assert (paused.json()["id"], paused.json()["status"]) == (wf, "active")
+        resumed = await client.post(f"/v1/workflows/{wf}/resume")
+        assert resumed.status_code == 202, resumed.text
+
+        cancelled = await client.post(f"/v1/workflows/{wf}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        assert (cancelled.json()["id"], cancelled.json()["status"]) == (wf, "active")
+    await temporal_client.get_workflow_handle(wf).terminate(reason="test over")
+
+
+async def test_a_cancel_retried_after_a_failed_attempt_cancels(
+    api: httpx.AsyncClient,
+    worker: None,
+    live_url: str,
+    temporal_down_url: str,
+    write_headers: dict[str, str],
+    wait_for: Any,
+) -> None:
+    started = await api.post("/v1/workflows", headers=write_headers, json=LAPTOP)
+    wf = started.json()["id"]
+    await wait_for(wf, "active", steps_completed=1)
+    headers = {**write_headers, "Idempotency-Key": f"cancel-{uuid.uuid4().hex}"}
+
+    async with httpx.AsyncClient(
+        base_url=temporal_down_url, headers=headers, timeout=ANSWER_WITHIN_S
+    ) as down:
+        failed = await down.post(f"/v1/workflows/{wf}/cancel", json={"reason": "Withdrawn"})
+    assert failed.status_code == 503
+    assert failed.json()["type"] == "api_error"
+
+    async with httpx.AsyncClient(
+        base_url=live_url, headers=headers, timeout=ANSWER_WITHIN_S
+    ) as live:
+        retried = await live.post(f"/v1/workflows/{wf}/cancel", json={"reason": "Withdrawn"})
+        assert retried.status_code in (200, 202), retried.text
+        await wait_for(wf, "failed")
+        again = await live.post(f"/v1/workflows/{wf}/cancel", json={"reason": "Withdrawn"})
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "failed"
+    assert again.json()["timeline"][-1]["event"] == "workflow_cancelled"
+    assert again.json()["timeline"][-1]["detail"] == "Withdrawn"
