@@ -13,7 +13,6 @@ on the task queues shared with the service's own tests.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from waiting import eventually_sync
 
 from protocol_lab.client import (
     AsyncClient,
@@ -94,11 +94,8 @@ def live_url(
     )
     thread = threading.Thread(target=server.run, name="client-live-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60, every_s=0.05)
+    assert server.started, "uvicorn did not start"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=30)
