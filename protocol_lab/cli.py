@@ -353,5 +353,48 @@ def plan(
     typer.echo(f"cost {result.cost:g}; picture: {figure}")
 
 
+events = typer.Typer(
+    help="The rule dispatcher's outbox events (through the API, with an admin token).",
+    no_args_is_help=True,
+)
+app.add_typer(events, name="events")
+
+
+@events.command(
+    "redrive",
+    help="Queue failed events again: their failed rule executions run again, succeeded ones "
+    "do not. Give event ids, or --all for every failed event.",
+)
+def events_redrive(
+    event_ids: Annotated[
+        list[int] | None, typer.Argument(help="ids of the events to re-drive", show_default=False)
+    ] = None,
+    all_failed: Annotated[bool, typer.Option("--all", help="every failed event")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many events, oldest first")] = 1000,
+    base_url: Annotated[
+        str, typer.Option(envvar="PROTOCOL_LAB_URL", help="the API")
+    ] = "http://127.0.0.1:3000",
+    token: Annotated[
+        str, typer.Option(envvar="PROTOCOL_LAB_TOKEN", help="bearer token with the admin scope")
+    ] = "",
+) -> None:
+    """POST /v1/automation/events/redrive; print how many events were queued again."""
+    from protocol_lab.client import ApiError, Client
+
+    if bool(event_ids) == all_failed:
+        raise typer.BadParameter("give event ids, or --all for every failed event (not both)")
+    body: dict[str, object] = {"limit": limit}
+    if event_ids:
+        body["event_ids"] = event_ids
+    try:
+        with Client(base_url=base_url, token=token or None) as api:
+            result = api.request("POST", "/v1/automation/events/redrive", json=body)
+    except ApiError as exc:
+        typer.echo(f"redrive failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    ids = ", ".join(str(i) for i in result["event_ids"])
+    typer.echo(f"re-queued {result['requeued']} event(s)" + (f": {ids}" if ids else ""))
+
+
 if __name__ == "__main__":
     app()

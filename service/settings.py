@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds an Idempotency-Key stays claimed; the daily maintenance prunes older",
     )
+    event_retry_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="how long (hours) the rule dispatcher retries an event through transient "
+        "failures (Temporal or Redis unreachable) before recording it failed, to be re-driven",
+    )
     worker_task_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="task queues this worker polls (default: all five)"
     )

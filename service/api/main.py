@@ -11,10 +11,11 @@ __all__ = ["api_router"]
 api_router = APIRouter(prefix="/v1")
 api_router.include_router(workflows.router)
 
-# automation rules, their webhooks, tickets and background jobs
-from service.api import jobs, rules, tickets, webhooks  # noqa: E402
+# automation rules, their webhooks and events, tickets and background jobs
+from service.api import events, jobs, rules, tickets, webhooks  # noqa: E402
 
 api_router.include_router(rules.router)
 api_router.include_router(webhooks.router)
+api_router.include_router(events.router)
 api_router.include_router(tickets.router)
 api_router.include_router(jobs.router)

@@ -9,6 +9,17 @@ change, its new event and the execution's outcome in one transaction. A crash at
 therefore repeats nothing and loses nothing: the event's lease expires, it is claimed again, and
 only executions still ``pending`` are performed again.
 
+Failures of a dependency (Temporal, Redis, the store unreachable or slow: see
+:mod:`service.automation.transient`) leave the event to be claimed again with capped exponential
+backoff (:data:`RETRY_FIRST_S` doubling up to :data:`RETRY_CAP_S`) for as long as
+``Settings.event_retry_hours`` from its creation (or its last re-drive); only then is it recorded
+``failed``, with its unfinished executions. Permanent failures (an :class:`ActionError`, bad data)
+end the execution as failed at once. A failed event is re-driven with
+:func:`service.store.outbox.redrive_events` (``POST /v1/automation/events/redrive``,
+``protocol-lab events redrive``): its failed executions are performed again, nothing that
+succeeded is. While a dispatcher works on an event it renews the event's lease, so a slow event
+(a dependency answering late) is not claimed by a second dispatcher.
+
 ``update_field`` chains are bounded: an update made by a rule carries the depth of its cause plus
 one, and a rule that would update a ticket again at :data:`MAX_CHAIN_DEPTH` is recorded as a
 ``loop_stopped`` execution instead.
@@ -16,11 +27,13 @@ one, and a rule that would update a ticket again at :data:`MAX_CHAIN_DEPTH` is r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final, Literal
 
 from protocol_lab.domain import (
     DERIVED_FIELDS,
@@ -37,29 +50,54 @@ from protocol_lab.domain import (
 from protocol_lab.domain.templates import render_template
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow
+from service.automation.transient import is_transient
 from service.jobs.sla import priority_target_s
-from service.store.executions import ExecutionRow, claim_execution, finish_execution
-from service.store.outbox import OutboxEvent, claim_event, finish_event, pending_event_ids
-from service.store.outbox import release_event as _release
+from service.store.executions import (
+    ExecutionRow,
+    claim_execution,
+    fail_pending_executions,
+    finish_execution,
+)
+from service.store.outbox import (
+    LEASE_SECONDS,
+    OutboxEvent,
+    audit_job_id,
+    claim_event,
+    fail_event,
+    finish_event,
+    pending_event_ids,
+    release_event,
+    renew_lease,
+)
 from service.store.rules import RuleRow, enabled_rules, get_rule, rule_model, rules_version
 from service.store.tickets import apply_ticket_update, get_ticket
 from service.temporal.ids import new_workflow_id
 
 __all__ = [
     "MAX_CHAIN_DEPTH",
-    "MAX_EVENT_ATTEMPTS",
+    "RETRY_CAP_S",
+    "RETRY_FIRST_S",
     "ActionError",
     "describe_action",
     "dry_run",
     "fire",
     "process_event",
     "process_pending",
+    "retry_delay_s",
 ]
 
 log = logging.getLogger("service.automation")
 
 MAX_CHAIN_DEPTH: Final = 5
-MAX_EVENT_ATTEMPTS: Final = 5
+# An event that failed transiently is tried again after 0.5, 1, 2, 4 ... seconds, at most a
+# minute apart, until Settings.event_retry_hours have passed.
+RETRY_FIRST_S: Final = 0.5
+RETRY_CAP_S: Final = 60.0
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Seconds to wait before the next claim of an event that failed ``attempts`` times."""
+    return min(RETRY_CAP_S, RETRY_FIRST_S * 2.0 ** min(max(attempts - 1, 0), 32))
 
 
 def _render(template: str, ticket: Mapping[str, Any] | None) -> str:
@@ -248,9 +286,10 @@ async def fire(
     """Record one firing and perform its action (once, however often this is called).
 
     Returns the execution and whether this call recorded it. An existing execution that
-    already ended is returned as it is. An action failing with
-    :class:`ActionError` is recorded as failed; other errors are re-raised (the execution stays
-    pending and the caller retries) unless ``final``, then recorded as failed.
+    already ended is returned as it is. An action failing with :class:`ActionError` or any
+    other permanent error is recorded as failed; a transient error (a dependency unavailable,
+    :func:`~service.automation.transient.is_transient`) is re-raised, the execution staying
+    pending for the caller to retry, unless ``final``: then it is recorded as failed too.
     """
     ticket_id = (ticket or {}).get("id")
     stopped = isinstance(rule.action, UpdateFieldAction) and depth >= MAX_CHAIN_DEPTH
@@ -286,7 +325,7 @@ async def fire(
                 session, execution_id=execution.id, outcome="failed", detail=str(exc)
             )
     except Exception as exc:
-        if not final:
+        if not final and is_transient(exc):
             raise
         log.exception("rule %s failed on %s", rule_id, event_key)
         async with ctx.sessionmaker() as session:
@@ -314,7 +353,7 @@ async def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> None:
             "changed": event.payload.get("changed"),
             "actor": event.payload.get("actor"),
         },
-        job_id=f"audit-event-{event.id}",
+        job_id=audit_job_id(event.id),
     )
     if event.kind == Trigger.ON_TICKET_CREATED.value and event.ticket_id:
         await ctx.jobs.enqueue(
@@ -369,8 +408,11 @@ async def _enabled(ctx: AutomationContext, trigger: Trigger) -> list[tuple[str, 
     return rules
 
 
-async def _evaluate(ctx: AutomationContext, event: OutboxEvent, *, final: bool) -> int:
-    """Fire every matching enabled rule for a claimed event; return how many fired."""
+async def _evaluate(ctx: AutomationContext, event: OutboxEvent) -> int:
+    """Fire every matching enabled rule for a claimed event; return how many fired.
+
+    A transient failure propagates (the event is retried; what fired is not repeated).
+    """
     if event.kind == Trigger.WEBHOOK.value:
         async with ctx.sessionmaker() as session:
             row = await get_rule(session, rule_id=event.rule_id or "")
@@ -406,51 +448,140 @@ async def _evaluate(ctx: AutomationContext, event: OutboxEvent, *, final: bool) 
             ticket=ticket,
             depth=event.depth,
             event_id=event.id,
-            final=final,
+            final=False,
         )
     return fired
 
 
-async def process_event(ctx: AutomationContext, *, event_id: int) -> bool:
-    """Claim one outbox event and process it; False when another dispatcher holds it or it is done.
+EventOutcome = Literal["done", "failed", "retry", "busy"]
 
-    A transient failure (Temporal or Redis unreachable) leaves the event to be claimed again
-    with backoff; after :data:`MAX_EVENT_ATTEMPTS` its pending executions are recorded as failed.
-    """
-    async with ctx.sessionmaker() as session:
-        event = await claim_event(session, event_id=event_id)
-    if event is None:
-        return False
-    final = event.attempts >= MAX_EVENT_ATTEMPTS
+
+@contextlib.asynccontextmanager
+async def _lease_renewed(
+    ctx: AutomationContext, event: OutboxEvent, *, lease_s: float
+) -> AsyncIterator[None]:
+    """Renew the claim's lease every third of it while the body runs (a background task)."""
+    done = asyncio.Event()
+
+    async def renew() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=lease_s / 3)
+                return
+            try:
+                async with ctx.sessionmaker() as session:
+                    held = await renew_lease(
+                        session, event_id=event.id, attempt=event.attempts, lease_s=lease_s
+                    )
+            except Exception as exc:  # the next renewal may get through; the lease has time
+                log.warning("event %s: lease not renewed: %s", event.id, exc)
+                continue
+            if not held:
+                log.warning("event %s: the claim was lost; another dispatcher has it", event.id)
+                return
+
+    renewer = asyncio.create_task(renew(), name=f"outbox-lease-{event.id}")
     try:
-        await _evaluate(ctx, event, final=final)
-        # After the rules: a retry caused by Redis re-evaluates harmlessly (executions are
-        # unique), and the rules' work does not wait for the bookkeeping jobs.
-        if event.kind != Trigger.WEBHOOK.value:
-            await _side_jobs(ctx, event)
-    except Exception as exc:
-        if not final:
-            retry_in = min(60.0, 0.5 * 2 ** (event.attempts - 1))
-            log.warning("event %s failed (attempt %s): %s", event_id, event.attempts, exc)
-            async with ctx.sessionmaker() as session:
-                await _release(session, event_id=event_id, retry_in_s=retry_in)
-            return False
-        log.exception("event %s failed for good", event_id)
+        yield
+    finally:
+        done.set()  # the renewer ends after the statement it may be running, never inside it
+        await renewer
+
+
+async def _settle(
+    ctx: AutomationContext, event: OutboxEvent, *, failure: BaseException | None, final: bool
+) -> EventOutcome:
+    """Record how processing a claimed event ended: done, failed, or released for a retry."""
+    attempt = event.attempts
+    if failure is None:
         async with ctx.sessionmaker() as session:
-            await finish_event(session, event_id=event_id, error=f"{type(exc).__name__}: {exc}")
-        return True
+            if attempt > 1 or event.requeued_at is not None:
+                # A rule that fired on an earlier attempt may be disabled or changed since.
+                await fail_pending_executions(
+                    session,
+                    event_id=event.id,
+                    since=event.created_at,
+                    detail="not performed: the rule no longer matched, or was disabled, "
+                    "when the event was processed again",
+                )
+            await finish_event(session, event_id=event.id, attempt=attempt)
+        return "done"
+    reason = f"{type(failure).__name__}: {failure}"
+    if is_transient(failure) and not final:
+        retry_in = retry_delay_s(attempt)
+        log.warning(
+            "event %s: attempt %s failed (%s); again in %.1f s", event.id, attempt, reason, retry_in
+        )
+        async with ctx.sessionmaker() as session:
+            await release_event(
+                session,
+                event_id=event.id,
+                retry_in_s=retry_in,
+                attempt=attempt,
+                error=f"attempt {attempt}: {reason}",
+            )
+        return "retry"
+    if final:
+        hours = ctx.settings.event_retry_hours
+        reason = f"gave up after {hours:g} h and {attempt} attempts: {reason}"
+    log.error("event %s failed: %s", event.id, reason, exc_info=failure)
     async with ctx.sessionmaker() as session:
-        await finish_event(session, event_id=event_id)
-    return True
+        await fail_pending_executions(
+            session, event_id=event.id, since=event.created_at, detail=reason
+        )
+        await fail_event(session, event_id=event.id, error=reason, attempt=attempt)
+    return "failed"
+
+
+async def _process(
+    ctx: AutomationContext, *, event_id: int, lease_s: float = LEASE_SECONDS
+) -> EventOutcome:
+    async with ctx.sessionmaker() as session:
+        event = await claim_event(session, event_id=event_id, lease_s=lease_s)
+    if event is None:
+        return "busy"
+    give_up_at = event.retrying_since + ctx.settings.event_retry_hours * 3600
+    failure: Exception | None = None
+    async with _lease_renewed(ctx, event, lease_s=lease_s):
+        try:
+            await _evaluate(ctx, event)
+            # After the rules: a retry caused by Redis re-evaluates harmlessly (executions are
+            # unique), and the rules' work does not wait for the bookkeeping jobs.
+            if event.kind != Trigger.WEBHOOK.value:
+                await _side_jobs(ctx, event)
+        except Exception as exc:
+            failure = exc
+    return await _settle(ctx, event, failure=failure, final=time.time() >= give_up_at)
+
+
+async def process_event(
+    ctx: AutomationContext, *, event_id: int, lease_s: float = LEASE_SECONDS
+) -> bool:
+    """Claim one outbox event and process it; False when another dispatcher holds it, it is
+    done, or it failed transiently and waits for its retry.
+
+    The claim's lease (``lease_s``) is renewed while the event is processed. A transient failure
+    releases the event to be claimed again after :func:`retry_delay_s`; once
+    ``Settings.event_retry_hours`` have passed since the event was created (or re-driven), or at
+    once for a permanent failure, the event and its unfinished executions are recorded failed.
+    """
+    return await _process(ctx, event_id=event_id, lease_s=lease_s) in ("done", "failed")
 
 
 async def process_pending(ctx: AutomationContext, *, limit: int = 100) -> int:
-    """Process the pending (or abandoned) events, oldest first; return how many were processed."""
+    """Process the pending (or abandoned) events, oldest first; return how many were finished.
+
+    The pass stops at the first event that has to be retried: a dependency is down, and the
+    events after it would only wait for the same timeout. The next pass starts over.
+    """
     async with ctx.sessionmaker() as session:
         ids = await pending_event_ids(session, limit=limit)
     done = 0
     for event_id in ids:
-        if await process_event(ctx, event_id=event_id):
+        outcome = await _process(ctx, event_id=event_id)
+        if outcome == "retry":
+            break
+        if outcome != "busy":
             done += 1
     return done
 

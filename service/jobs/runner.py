@@ -5,7 +5,9 @@
 - a BullMQ worker per queue (twelve), each with its processor and the queue's concurrency
   (failed jobs stay in Redis, inspectable through ``/v1/jobs``);
 - the outbox dispatcher, which turns ticket events into rule firings (exactly once; several
-  dispatchers in several processes share the work through claims);
+  dispatchers in several processes share the work through claims, renewed while an event is
+  processed; events that fail transiently are retried with capped backoff, see
+  ``service.automation.engine``);
 - the schedule reconciler, which keeps one Temporal Schedule per scheduled rule, and enqueues
   the daily maintenance job.
 
@@ -26,7 +28,7 @@ from bullmq import Job, Worker
 
 from protocol_lab.domain import JOB_QUEUES, JobQueue
 from service.automation.context import AutomationContext
-from service.automation.engine import process_pending
+from service.automation.engine import process_pending, retry_delay_s
 from service.jobs.audit import process_audit
 from service.jobs.delivery import process_webhook_delivery
 from service.jobs.inference import process_ai_inference
@@ -100,19 +102,26 @@ def open_job_workers(
 async def run_dispatcher(
     ctx: AutomationContext, *, stop: asyncio.Event, poll_s: float = DISPATCH_POLL_S
 ) -> None:
-    """Process outbox events as they come (woken in-process, else polling) until ``stop``."""
+    """Process outbox events as they come (woken in-process, else polling) until ``stop``.
+
+    A pass that fails as a whole (the store unreachable) is tried again with capped backoff.
+    """
     wake = wakeup_signal()
+    failures = 0
     while not stop.is_set():
         wake.clear()
         try:
             done = await process_pending(ctx)
+            failures = 0
         except Exception:
-            log.exception("outbox dispatch failed; retrying")
+            failures += 1
+            log.exception("outbox dispatch failed (%s in a row); retrying", failures)
             done = 0
         if done:
             continue
+        pause = max(poll_s, retry_delay_s(failures)) if failures else poll_s
         waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-        await asyncio.wait(waiters, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
 

@@ -11,22 +11,31 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
-from bullmq import Job
-from sqlalchemy import delete
+from bullmq import Job, UnrecoverableError
 
 from service.jobs.signing import destination_secret, signed_headers
 from service.store.idempotency import prune_expired_keys
 from service.store.notifications import add_audit
-from service.store.outbox import OutboxRow
+from service.store.outbox import prune_events
 from service.temporal.resources import WorkerResources
 
-__all__ = ["INTEGRATION_OF_QUEUE", "process_maintenance", "process_sync"]
+__all__ = [
+    "DEFAULT_RETENTION_DAYS",
+    "INTEGRATION_OF_QUEUE",
+    "MAX_RETENTION_DAYS",
+    "process_maintenance",
+    "process_sync",
+    "retention_days",
+]
 
 log = logging.getLogger("service.jobs")
 
 INTEGRATION_OF_QUEUE: Final = {"sync": "directory", "asset-sync": "logistics", "fleet-sync": "mdm"}
+DEFAULT_RETENTION_DAYS: Final = 7
+MAX_RETENTION_DAYS: Final = 3650  # ten years
 
 
 async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> dict[str, Any]:
@@ -53,18 +62,37 @@ async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> d
     return {"integration": integration, "sent": True, "status": response.status_code}
 
 
+def retention_days(data: Any) -> float:
+    """The ``retention_days`` of a maintenance job's data (default 7).
+
+    A number of days from 0 (prune every processed event) to :data:`MAX_RETENTION_DAYS`;
+    anything else (a negative or non-finite number, a string, a boolean) fails the job at once
+    with an :class:`~bullmq.UnrecoverableError` saying so, before anything is deleted.
+    """
+    if not isinstance(data, Mapping):
+        raise UnrecoverableError(f"maintenance job: data must be an object, not {data!r}")
+    raw = data.get("retention_days", DEFAULT_RETENTION_DAYS)
+    # NaN and the infinities fail the range check too.
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, int | float)
+        or not (0 <= raw <= MAX_RETENTION_DAYS)
+    ):
+        raise UnrecoverableError(
+            "maintenance job: retention_days must be a number of days from 0 to "
+            f"{MAX_RETENTION_DAYS}, got {raw!r}"
+        )
+    return float(raw)
+
+
 async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str, Any]:
     """Delete processed outbox events older than ``data.retention_days`` (default 7) and
     idempotency keys older than ``IDEMPOTENCY_TTL_S``; archive workflows closed more than
     ``ARCHIVE_AFTER_S`` ago (when the worker has a Temporal client)."""
-    days = float((job.data or {}).get("retention_days", 7))
-    cutoff = time.time() - days * 86400
+    days = retention_days(job.data if job.data is not None else {})
     async with resources.sessionmaker() as session:
-        result = await session.execute(
-            delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.created_at < cutoff)
-        )
-        await session.commit()
-    outcome: dict[str, Any] = {"pruned_events": int(getattr(result, "rowcount", 0) or 0)}
+        pruned = await prune_events(session, older_than=time.time() - days * 86400)
+    outcome: dict[str, Any] = {"pruned_events": pruned}
     async with resources.sessionmaker() as session:
         outcome["pruned_idempotency_keys"] = await prune_expired_keys(
             session, ttl_s=resources.settings.idempotency_ttl_s

@@ -4,17 +4,34 @@
 a scheduled condition episode of a ticket, a signed webhook delivery), so a firing that is retried
 after a crash finds its row and repeats nothing. The row holds the ids it produced (workflow id,
 job id) before the action runs, and the action uses them, so retries are idempotent downstream too.
+Outbox event ids are never reused (see ``service.store.outbox``), so ``event:<id>`` names one
+event for good; the executions of an event are found by ``event_id`` (indexed).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex
 
 from service.store.db import Base, insert_or_fetch
 from service.store.ids import new_id
@@ -26,6 +43,7 @@ __all__ = [
     "claim_execution",
     "close_episodes",
     "execution_dict",
+    "fail_pending_executions",
     "finish_execution",
     "list_executions",
     "open_episode",
@@ -41,6 +59,7 @@ class ExecutionRow(Base):
     __table_args__ = (
         UniqueConstraint("rule_id", "event_key", name="uq_execution_rule_event"),
         Index("ix_executions_rule_created", "rule_id", "created_at"),
+        Index("ix_executions_event", "event_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -168,6 +187,27 @@ async def finish_execution(
         await session.flush()
 
 
+async def fail_pending_executions(
+    session: AsyncSession, *, event_id: int, since: float, detail: str
+) -> int:
+    """Record the executions of an event still ``pending`` as failed (commits); return how many.
+
+    ``since`` is the event's creation time: only its own executions are touched.
+    """
+    result = await session.execute(
+        update(ExecutionRow)
+        .where(
+            ExecutionRow.event_id == event_id,
+            ExecutionRow.created_at >= since,
+            ExecutionRow.outcome == "pending",
+        )
+        .values(outcome="failed", detail=detail, finished_at=time.time())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def list_executions(
     session: AsyncSession,
     *,
@@ -227,3 +267,10 @@ async def close_episodes(session: AsyncSession, *, rule_id: str, still_matching:
             ended += 1
     await session.commit()
     return ended
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _index_existing_table(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
+    # create_all does not add indexes to a table made by an older version; this one is new.
+    for index in cast(Table, ExecutionRow.__table__).indexes:
+        connection.execute(CreateIndex(index, if_not_exists=True))

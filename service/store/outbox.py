@@ -2,8 +2,20 @@
 
 A dispatcher claims an event (``pending`` -> ``processing`` with a lease), evaluates the rules
 of its trigger and marks it ``done``. A claim is one conditional UPDATE, so two dispatchers never
-hold the same event; a dispatcher that dies leaves a lease that expires, and the event is claimed
-again. What a claim repeats is made harmless by the executions table (one row per event and rule).
+hold the same event; the holder renews its lease while it works (:func:`renew_lease`), a
+dispatcher that dies leaves a lease that expires, and the event is claimed again. What a claim
+repeats is made harmless by the executions table (one row per event and rule). The claim count
+(``attempts``) fences a holder: renewing, releasing and finishing only act on the holder's claim.
+
+An event that cannot be processed before its give-up horizon ends ``failed``; an operator
+re-queues failed events with :func:`redrive_events` (failed executions go back to ``pending``).
+Maintenance prunes ``done`` events only, so failed ones stay re-drivable.
+
+Event ids are never reused, on any backend (SQLite ``AUTOINCREMENT``, a PostgreSQL sequence):
+the executions (``event:<id>``) and the audit jobs (``audit-event-<id>``) are keyed by them, so a
+reused id would find an older event's firings and silently not fire. The schema is made with
+``create_all``, which leaves existing tables as they are; :func:`upgrade_outbox_table` therefore
+brings an older table up to date each time the schema is created (see its docstring).
 """
 
 from __future__ import annotations
@@ -12,37 +24,71 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Float, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    event,
+    exists,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from service.store.db import Base
+from service.store.executions import ExecutionRow
 
 __all__ = [
     "LEASE_SECONDS",
+    "STATUSES",
     "OutboxEvent",
     "OutboxRow",
     "add_event",
+    "audit_job_id",
     "claim_event",
+    "fail_event",
     "finish_event",
     "get_event",
     "pending_event_ids",
+    "prune_events",
+    "redrive_events",
     "release_event",
+    "renew_lease",
+    "upgrade_outbox_table",
     "wake_dispatchers",
     "wakeup_signal",
 ]
 
 LEASE_SECONDS: Final = 30.0
+# pending -> processing (claimed, leased) -> done | failed (gave up; re-drivable) -> pending ...
+STATUSES: Final = ("pending", "processing", "done", "failed")
 
 
 class OutboxRow(Base):
     """One event waiting for (or done with) rule evaluation."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_status_id", "status", "id"),
+        # Without AUTOINCREMENT SQLite hands out max(id) + 1, reusing the ids of pruned events.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -55,7 +101,10 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float)
     processed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the last error: why the event is being retried, or why it failed
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # when an operator last re-queued the event (its give-up horizon counts from here)
+    requeued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +119,12 @@ class OutboxEvent:
     depth: int
     created_at: float
     attempts: int
+    requeued_at: float | None = None
+
+    @property
+    def retrying_since(self) -> float:
+        """When this round of attempts began: creation, or the last re-drive."""
+        return self.created_at if self.requeued_at is None else self.requeued_at
 
 
 def _event(row: OutboxRow) -> OutboxEvent:
@@ -82,6 +137,7 @@ def _event(row: OutboxRow) -> OutboxEvent:
         depth=row.depth,
         created_at=row.created_at,
         attempts=row.attempts,
+        requeued_at=row.requeued_at,
     )
 
 
@@ -152,20 +208,156 @@ async def claim_event(
     return None if row is None else _event(row)
 
 
-async def finish_event(session: AsyncSession, *, event_id: int, error: str | None = None) -> None:
-    """Mark a claimed event done (commits)."""
-    await session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == event_id)
-        .values(status="done", processed_at=time.time(), error=error)
-        .execution_options(synchronize_session=False)
+def _held(event_id: int, attempt: int | None) -> ColumnElement[bool]:
+    """The event; with ``attempt``, only while the claim that counted it still holds it."""
+    cond = OutboxRow.id == event_id
+    if attempt is not None:
+        cond = cond & (OutboxRow.status == "processing") & (OutboxRow.attempts == attempt)
+    return cond
+
+
+async def _set(session: AsyncSession, where: ColumnElement[bool], **values: Any) -> bool:
+    result = await session.execute(
+        update(OutboxRow).where(where).values(**values).execution_options(synchronize_session=False)
     )
     await session.commit()
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def renew_lease(
+    session: AsyncSession, *, event_id: int, attempt: int, lease_s: float = LEASE_SECONDS
+) -> bool:
+    """Extend the lease of claim ``attempt`` by ``lease_s`` from now (commits); False if lost."""
+    return await _set(session, _held(event_id, attempt), lease_until=time.time() + lease_s)
+
+
+async def finish_event(session: AsyncSession, *, event_id: int, attempt: int | None = None) -> bool:
+    """Mark an event done (commits); with ``attempt``, only while that claim holds it."""
+    return await _set(
+        session, _held(event_id, attempt), status="done", processed_at=time.time(), error=None
+    )
+
+
+async def fail_event(
+    session: AsyncSession, *, event_id: int, error: str, attempt: int | None = None
+) -> bool:
+    """Give up on an event: ``failed`` with the reason, kept for a re-drive (commits)."""
+    return await _set(
+        session, _held(event_id, attempt), status="failed", processed_at=time.time(), error=error
+    )
+
+
+async def release_event(
+    session: AsyncSession,
+    *,
+    event_id: int,
+    retry_in_s: float,
+    attempt: int | None = None,
+    error: str | None = None,
+) -> bool:
+    """Leave a claimed event unfinished, to be claimed again after ``retry_in_s`` (commits)."""
+    return await _set(
+        session, _held(event_id, attempt), lease_until=time.time() + retry_in_s, error=error
+    )
 
 
 async def get_event(session: AsyncSession, *, event_id: int) -> OutboxRow | None:
     """The raw row of an event (for tests and inspection)."""
     return await session.get(OutboxRow, event_id, populate_existing=True)
+
+
+def _failed() -> ColumnElement[bool]:
+    # Before failed events had a status of their own, giving up left them done with an error.
+    return (OutboxRow.status == "failed") | (
+        (OutboxRow.status == "done") & OutboxRow.error.is_not(None)
+    )
+
+
+def _of_this_event() -> ColumnElement[bool]:
+    """Executions of the event as it is now (not of an older event that had its id)."""
+    return (ExecutionRow.event_id == OutboxRow.id) & (
+        ExecutionRow.created_at >= OutboxRow.created_at
+    )
+
+
+async def redrive_events(
+    session: AsyncSession, *, event_ids: Sequence[int] | None = None, limit: int = 1000
+) -> list[int]:
+    """Queue failed events again; return their ids, oldest first (commits).
+
+    Without ``event_ids``: every event that failed (at most ``limit``). With ids: those of them
+    that failed, or that were processed but have failed executions; an event that is pending,
+    being processed, or done with nothing failed is left alone. The failed executions of each
+    go back to ``pending``, so processing the event again performs exactly those (executions
+    are unique per event and rule; the succeeded ones are found and not repeated). The event's
+    give-up horizon starts again now.
+    """
+    wanted = _failed()
+    if event_ids is not None:
+        failed_execution = exists().where(_of_this_event(), ExecutionRow.outcome == "failed")
+        wanted = OutboxRow.id.in_(list(event_ids)) & (
+            wanted | ((OutboxRow.status == "done") & failed_execution)
+        )
+    ids = list(
+        (
+            await session.execute(
+                select(OutboxRow.id).where(wanted).order_by(OutboxRow.id).limit(limit)
+            )
+        ).scalars()
+    )
+    if not ids:
+        await session.rollback()
+        return []
+    event_created = (
+        select(OutboxRow.created_at).where(OutboxRow.id == ExecutionRow.event_id).scalar_subquery()
+    )
+    await session.execute(
+        update(ExecutionRow)
+        .where(
+            ExecutionRow.event_id.in_(ids),
+            ExecutionRow.outcome == "failed",
+            ExecutionRow.created_at >= event_created,
+        )
+        .values(
+            outcome="pending",
+            finished_at=None,
+            detail="re-driven; before: " + func.coalesce(ExecutionRow.detail, "failed"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), wanted)
+        .values(
+            status="pending",
+            attempts=0,
+            lease_until=0.0,
+            error=None,
+            processed_at=None,
+            requeued_at=time.time(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    wake_dispatchers()
+    return ids
+
+
+async def prune_events(session: AsyncSession, *, older_than: float) -> int:
+    """Delete the events processed without error created before ``older_than`` (commits).
+
+    Failed events (and those that gave up before ``failed`` existed) are kept: they may be
+    re-driven. Ids of pruned events are never handed out again.
+    """
+    result = await session.execute(
+        delete(OutboxRow).where(
+            OutboxRow.status == "done",
+            OutboxRow.error.is_(None),
+            OutboxRow.created_at < older_than,
+        )
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 _WAKEUP: dict[int, asyncio.Event] = {}
@@ -186,12 +378,108 @@ def wake_dispatchers() -> None:
         wakeup_signal().set()
 
 
-async def release_event(session: AsyncSession, *, event_id: int, retry_in_s: float) -> None:
-    """Leave a claimed event unfinished, to be claimed again after ``retry_in_s`` (commits)."""
-    await session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == event_id)
-        .values(lease_until=time.time() + retry_in_s)
-        .execution_options(synchronize_session=False)
+_AUDIT_JOB_PREFIX: Final = "audit-event-"
+
+
+def audit_job_id(event_id: int) -> str:
+    """The id of the audit job of an event (one per event: BullMQ and the trail dedupe on it)."""
+    return f"{_AUDIT_JOB_PREFIX}{event_id}"
+
+
+def upgrade_outbox_table(connection: Connection) -> None:
+    """Bring an outbox table made by an older version up to date (idempotent, cheap when done).
+
+    ``create_all`` leaves an existing table as it is. On SQLite, a table made without
+    ``AUTOINCREMENT`` is rebuilt with it, rows kept, inside one write transaction; its id
+    sequence then starts above every id that may have been handed out already: the largest
+    still in the table, in the executions (``event_id``) and in the audit trail
+    (``audit-event-<id>``), so even ids whose rows were pruned are not handed out again.
+    On every backend, columns added since the table was made are added (they are nullable).
+    PostgreSQL's sequence never reused ids.
+    """
+    if connection.dialect.name == "sqlite":
+        if _sqlite_up_to_date(connection):
+            return
+        # Take the write lock first, then look again: another process may have upgraded it.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            if not _sqlite_up_to_date(connection):
+                _rebuild_sqlite(connection)
+            connection.exec_driver_sql("COMMIT")
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        return
+    have = _columns(connection)
+    for column in OutboxRow.__table__.columns:
+        if column.name not in have:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f"ALTER TABLE {column.table.name} ADD COLUMN IF NOT EXISTS {column.name} {kind}"
+            )
+
+
+def _columns(connection: Connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns(OutboxRow.__tablename__)}
+
+
+def _sqlite_up_to_date(connection: Connection) -> bool:
+    sql = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+        (OutboxRow.__tablename__,),
+    ).scalar()
+    if sql is None:
+        return True
+    return "AUTOINCREMENT" in str(sql).upper() and _columns(connection) >= set(
+        OutboxRow.__table__.columns.keys()
     )
-    await session.commit()
+
+
+def _rebuild_sqlite(connection: Connection) -> None:
+    table = cast(Table, OutboxRow.__table__)
+    name = table.name
+    have = _columns(connection)
+    copied = ", ".join(c.name for c in table.columns if c.name in have)
+    new = table.to_metadata(MetaData(), name=f"{name}_new")
+    connection.execute(CreateTable(new))
+    connection.exec_driver_sql(
+        f"INSERT INTO {name}_new ({copied}) SELECT {copied} FROM {name} ORDER BY id"
+    )
+    connection.exec_driver_sql(f"DROP TABLE {name}")
+    connection.exec_driver_sql(f"ALTER TABLE {name}_new RENAME TO {name}")
+    for index in table.indexes:
+        connection.execute(CreateIndex(index))
+    floor = max(
+        connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {name}").scalar() or 0,
+        connection.exec_driver_sql(
+            f"SELECT COALESCE(MAX(event_id), 0) FROM {ExecutionRow.__tablename__}"
+        ).scalar()
+        or 0,
+        _largest_audited_event(connection),
+    )
+    connection.exec_driver_sql(
+        "DELETE FROM sqlite_sequence WHERE name IN (?, ?)", (name, f"{name}_new")
+    )
+    connection.exec_driver_sql(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, int(floor))
+    )
+
+
+def _largest_audited_event(connection: Connection) -> int:
+    if not connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
+    ).scalar():
+        return 0
+    start = len(_AUDIT_JOB_PREFIX) + 1
+    found = connection.exec_driver_sql(
+        f"SELECT MAX(CAST(SUBSTR(job_id, {start}) AS INTEGER)) FROM audit_log WHERE job_id LIKE ?",
+        (_AUDIT_JOB_PREFIX + "%",),
+    ).scalar()
+    return int(found or 0)
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
+    # create_all fires this whether or not it created the table: the one hook every process
+    # that opens the store goes through (service.store.db.create_schema).
+    upgrade_outbox_table(connection)
