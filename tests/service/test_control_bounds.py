@@ -7,6 +7,7 @@ listening. Both share the test service's store.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -94,24 +95,24 @@ async def test_control_without_a_worker_answers_within_the_bound(
     async with httpx.AsyncClient(
         base_url=live_url, headers=write_headers, timeout=ANSWER_WITHIN_S
     ) as client:
-        signal = await client.post(f"/v1/workflows/{wf}/signal", json=APPROVAL)
-        assert signal.status_code == 202, signal.text
-        assert signal.json() == {
-            "id": wf,
-            "signal_name": "approval_received",
-            "accepted": False,
-            "status": "active",
-            "current_step": "Checking asset availability",
-        }
-        paused = await client.post(f"/v1/workflows/{wf}/pause")
-        assert paused.status_code == 202, paused.text
-        assert (paused.json()["id"], paused.json()["status"]) == (wf, "active")
-        resumed = await client.post(f"/v1/workflows/{wf}/resume")
-        assert resumed.status_code == 202, resumed.text
-
-        cancelled = await client.post(f"/v1/workflows/{wf}/cancel")
-        assert cancelled.status_code == 202, cancelled.text
-        assert (cancelled.json()["id"], cancelled.json()["status"]) == (wf, "active")
+        # concurrently: each is bounded on its own
+        signal, paused, resumed, cancelled = await asyncio.gather(
+            client.post(f"/v1/workflows/{wf}/signal", json=APPROVAL),
+            client.post(f"/v1/workflows/{wf}/pause"),
+            client.post(f"/v1/workflows/{wf}/resume"),
+            client.post(f"/v1/workflows/{wf}/cancel"),
+        )
+    assert signal.status_code == 202, signal.text
+    assert signal.json() == {
+        "id": wf,
+        "signal_name": "approval_received",
+        "accepted": False,
+        "status": "active",
+        "current_step": "Checking asset availability",
+    }
+    for answer in (paused, resumed, cancelled):
+        assert answer.status_code == 202, answer.text
+        assert (answer.json()["id"], answer.json()["status"]) == (wf, "active")
     await temporal_client.get_workflow_handle(wf).terminate(reason="test over")
 
 
