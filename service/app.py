@@ -13,6 +13,7 @@ from service.api.body_limits import RequestBodyMiddleware
 from service.api.errors import ErrorBody, install_error_handlers
 from service.api.main import api_router
 from service.jobs.producer import JobProducer
+from service.private_files import private_dir
 from service.settings import Settings, get_settings
 from service.state import AppState
 from service.store.db import create_schema, make_engine, make_sessionmaker
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.database_url is None:
-            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(settings.state_dir)
         engine = make_engine(settings.database_url or settings.sqlite_url)
         await create_schema(engine)
         # lazy: the API starts (and answers 503) even while Temporal is still coming up.

@@ -15,6 +15,7 @@ from typing import IO, Final, Literal
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
+    "PRIVATE_UMASK",
     "inside",
     "open_private",
     "private_dir",
@@ -24,6 +25,8 @@ __all__ = [
 
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
+# For child processes: whatever they create is private too.
+PRIVATE_UMASK: Final = 0o077
 
 
 def private_dir(path: Path) -> Path:

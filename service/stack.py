@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from service.parent_death import spawn, with_parent_death_signal
+from service.private_files import PRIVATE_UMASK, open_private, private_dir
 from service.settings import Settings
 from service.supervision import Supervisor
 from service.temporal.search_attributes import CUSTOM_SEARCH_ATTRIBUTES
@@ -100,9 +101,9 @@ class ChildProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_path.parent)
         command = with_parent_death_signal(self.argv, self.env)
-        with self.log_path.open("ab") as log:
+        with open_private(self.log_path, "ab") as log:
             self.process = spawn(
                 lambda: subprocess.Popen(
                     command,
@@ -111,6 +112,8 @@ class ChildProcess:
                     stdin=subprocess.DEVNULL,
                     env=self.env,
                     start_new_session=True,
+                    # What the parts write (databases, Redis files, logs) is for this user only.
+                    umask=PRIVATE_UMASK,
                 )
             )
         self.started_at = time.monotonic()
@@ -215,7 +218,7 @@ class EmbeddedTemporal:
         for key, kind in CUSTOM_SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{key}={kind}"]
         self.child = ChildProcess("temporal", argv, state_dir / "logs" / "temporal.log")
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state_dir)
 
     @property
     def address(self) -> str:
@@ -261,7 +264,7 @@ class EmbeddedRedis:
         self.host = host
         self.port = port or free_port(host)
         data = state_dir / "redis"
-        data.mkdir(parents=True, exist_ok=True)
+        private_dir(data)
         argv = [
             redis_binary(),
             "--bind",
@@ -345,7 +348,7 @@ class Stack:
     def start(self) -> None:
         """Start each part that is not configured elsewhere, waiting for each to be healthy."""
         state = self.settings.state_dir
-        state.mkdir(parents=True, exist_ok=True)
+        private_dir(state)
         try:
             if self.settings.temporal_address is None:
                 self.temporal = EmbeddedTemporal(

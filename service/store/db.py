@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from service.private_files import private_dir, private_file, sqlite_path
+
 __all__ = ["Base", "create_schema", "insert_or_fetch", "make_engine", "make_sessionmaker"]
 
 
@@ -26,9 +28,15 @@ RowT = TypeVar("RowT", bound=Base)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys, and its file is
+    created readable by its owner only (SQLite gives its -wal and -shm files the same mode)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
+        database = sqlite_path(url)
+        if database is not None:
+            if not database.parent.exists():
+                private_dir(database.parent)
+            private_file(database)
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)

@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from protocol_lab.domain import Catalog, load_catalog
 from service.jobs.producer import JobProducer
+from service.private_files import private_dir
 from service.settings import Settings
 from service.store.db import create_schema, make_engine, make_sessionmaker
 
@@ -36,7 +37,7 @@ class WorkerResources:
     async def open(cls, settings: Settings, *, temporal: Client | None = None) -> WorkerResources:
         """Open the store (creating its tables), the job producer and an HTTP client."""
         if settings.database_url is None:
-            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(settings.state_dir)
         engine = make_engine(settings.database_url or settings.sqlite_url)
         await create_schema(engine)
         return cls(
