@@ -12,6 +12,7 @@ from protocol_lab.domain import load_catalog
 from service.api.body_limits import RequestBodyMiddleware
 from service.api.errors import ErrorBody, install_error_handlers
 from service.api.main import api_router
+from service.api.openapi import install_openapi
 from service.jobs.producer import JobProducer
 from service.private_files import private_dir
 from service.settings import Settings, get_settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(api_router)
 
