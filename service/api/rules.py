@@ -251,8 +251,12 @@ async def list_all(
     trigger: Annotated[Trigger | None, Query(description="Filter by trigger")] = None,
     enabled: Annotated[bool | None, Query(description="Filter by enabled state")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 10,
-    starting_after: Annotated[str | None, Query(description="Cursor: a rule id")] = None,
-    ending_before: Annotated[str | None, Query(description="Cursor: a rule id")] = None,
+    starting_after: Annotated[
+        str | None, Query(max_length=64, description="Cursor: a rule id")
+    ] = None,
+    ending_before: Annotated[
+        str | None, Query(max_length=64, description="Cursor: a rule id")
+    ] = None,
 ) -> RulesPage:
     """Rules, newest first, filtered by trigger and enabled state."""
     if starting_after and ending_before:
@@ -401,8 +405,12 @@ async def executions(
     session: SessionDep,
     _: ReadAuth,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    starting_after: Annotated[str | None, Query(description="Cursor: an execution id")] = None,
-    ticket_id: Annotated[str | None, Query(description="Only firings on this ticket")] = None,
+    starting_after: Annotated[
+        str | None, Query(max_length=64, description="Cursor: an execution id")
+    ] = None,
+    ticket_id: Annotated[
+        str | None, Query(max_length=32, description="Only firings on this ticket")
+    ] = None,
 ) -> ExecutionsPage:
     """Every firing of the rule, newest first, with the workflow and job ids it produced."""
     await _load(session, rule_id)

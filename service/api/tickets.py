@@ -182,8 +182,12 @@ async def list_all(
     assignee: Annotated[str | None, Query(max_length=128)] = None,
     requester: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    starting_after: Annotated[str | None, Query(description="Cursor: a ticket id")] = None,
-    ending_before: Annotated[str | None, Query(description="Cursor: a ticket id")] = None,
+    starting_after: Annotated[
+        str | None, Query(max_length=32, description="Cursor: a ticket id")
+    ] = None,
+    ending_before: Annotated[
+        str | None, Query(max_length=32, description="Cursor: a ticket id")
+    ] = None,
 ) -> TicketsPage:
     """Tickets, newest first, filtered by status, priority, category, assignee, requester."""
     if starting_after and ending_before:
