@@ -4,6 +4,7 @@ and expire after ``IDEMPOTENCY_TTL_S``, when the daily maintenance job prunes th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
@@ -112,6 +113,17 @@ async def test_another_token_replaying_a_ticket_key_gets_its_own_ticket(
     assert (mine.status_code, again.status_code, theirs.status_code) == (201, 201, 201)
     assert again.json()["id"] == mine.json()["id"]
     assert theirs.json()["id"] != mine.json()["id"]
+
+
+async def test_concurrent_ticket_creates_with_one_key_make_one_ticket(
+    api: httpx.AsyncClient, write_headers: dict[str, str]
+) -> None:
+    headers = {**write_headers, "Idempotency-Key": f"ticket-{uuid.uuid4().hex}"}
+    answers = await asyncio.gather(
+        *(api.post("/v1/tickets", headers=headers, json={"title": "Monitor"}) for _ in range(8))
+    )
+    assert [r.status_code for r in answers] == [201] * 8
+    assert len({r.json()["id"] for r in answers}) == 1
 
 
 async def test_a_failed_rule_create_leaves_its_key_free(
