@@ -308,6 +308,30 @@ async def redrive_events(
     if not ids:
         await session.rollback()
         return []
+    # The events first: whether one is wanted may depend on its failed executions.
+    now = time.time()
+    await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), wanted)
+        .values(
+            status="pending",
+            attempts=0,
+            lease_until=0.0,
+            error=None,
+            processed_at=None,
+            requeued_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(
+        (
+            await session.execute(
+                select(OutboxRow.id)
+                .where(OutboxRow.id.in_(ids), OutboxRow.requeued_at == now)
+                .order_by(OutboxRow.id)
+            )
+        ).scalars()
+    )
     event_created = (
         select(OutboxRow.created_at).where(OutboxRow.id == ExecutionRow.event_id).scalar_subquery()
     )
@@ -322,19 +346,6 @@ async def redrive_events(
             outcome="pending",
             finished_at=None,
             detail="re-driven; before: " + func.coalesce(ExecutionRow.detail, "failed"),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id.in_(ids), wanted)
-        .values(
-            status="pending",
-            attempts=0,
-            lease_until=0.0,
-            error=None,
-            processed_at=None,
-            requeued_at=time.time(),
         )
         .execution_options(synchronize_session=False)
     )
