@@ -22,7 +22,10 @@ _SCOPE_ORDER: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
 class Settings(BaseSettings):
     """Service configuration. Unset addresses mean "start the embedded part" (see ``stack.py``)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Field(
         default="development",

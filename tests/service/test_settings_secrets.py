@@ -33,6 +33,13 @@ def test_production_refuses_the_default_integration_secret() -> None:
     assert Settings().environment == "development"
 
 
+def test_a_refusal_does_not_echo_the_secrets() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(environment="production", signing_secrets={"https://a.example": "hook-key-8"})
+    assert "integration_secret" in str(refused.value)
+    assert "hook-key-8" not in str(refused.value)
+
+
 def test_the_environment_switch_is_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
