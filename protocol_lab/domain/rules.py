@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -107,8 +108,11 @@ class SendNotificationAction(_Model):
 
     @field_validator("message", "subject")
     @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A rule saved before templates were checked still loads (``context={"stored": True}``):
+        # the renderer copies what it does not substitute verbatim, so it stays harmless.
+        stored = isinstance(info.context, dict) and info.context.get("stored") is True
+        if value is not None and not stored:
             try:
                 validate_template(value)
             except TemplateError as exc:

@@ -63,7 +63,8 @@ def rule_model(row: RuleRow) -> Rule:
             "action": json.loads(row.action),
             "enabled": row.enabled,
             "schedule_interval_s": row.schedule_interval_s,
-        }
+        },
+        context={"stored": True},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ from protocol_lab.domain.templates import (
     render_template,
     validate_template,
 )
+from service.automation.engine import describe_action
+from service.store.rules import RuleRow, rule_model
 
 TICKET = {"id": "TKT-1", "ticket_id": "TKT-1", "title": "VPN down", "priority": "P1"}
 
@@ -72,6 +75,23 @@ def test_the_rule_model_refuses_a_bad_template() -> None:
         Rule.model_validate(_notify("{title.x}"))
     with pytest.raises(ValueError, match="subject"):
         Rule.model_validate(_notify("ok", subject="{title:>2000000000}"))
+
+
+def test_a_rule_stored_before_the_check_still_loads_and_renders_verbatim() -> None:
+    action = _notify("Alert {title:>2000000000} on {ticket_id}")["action"]
+    row = RuleRow(
+        id="rule_legacy",
+        name="Stored before templates were checked",
+        trigger="on_ticket_created",
+        conditions="{}",
+        action=json.dumps(action),
+        enabled=True,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+    rule = rule_model(row)
+    described = describe_action(rule, ticket={"id": "TKT-4", "title": "Disk full"})
+    assert described["message"] == "Alert {title:>2000000000} on TKT-4"
 
 
 @pytest.mark.temporal
