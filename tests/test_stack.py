@@ -159,6 +159,8 @@ class RunningUp:
     stdout: Path
     stderr: Path
     token: str = field(default="", init=False)
+    seen: set[int] = field(default_factory=set, init=False)
+    """Every child pid seen so far, for the clean-up after a failed test."""
 
     def wait_until_running(self) -> str:
         """The output up to ``running``; fails if ``up`` exits first."""
@@ -175,7 +177,9 @@ class RunningUp:
 
     def children(self) -> list[int]:
         """The live child processes of ``up``."""
-        return [pid for pid in _live_pids() if _parent_of(pid) == self.proc.pid]
+        children = [pid for pid in _live_pids() if _parent_of(pid) == self.proc.pid]
+        self.seen.update(children)
+        return children
 
     def pid_of(self, program: str) -> int | None:
         """The pid of the child of ``up`` whose command line has the word (or program) given."""
@@ -236,11 +240,11 @@ def _up(tmp_path: Path, *parts: str) -> Iterator[RunningUp]:
     try:
         yield up
     finally:
-        children = up.children()
+        up.children()
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
-        _kill_leftovers(children)
+        _kill_leftovers(sorted(up.seen))
 
 
 def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
