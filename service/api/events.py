@@ -20,6 +20,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/automation/events", tags=["events"])
 
 MAX_REDRIVE = 10_000
+# Event ids are SQL integers: 64-bit, positive.
+EventId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class RedriveRequest(BaseModel):
@@ -27,7 +29,7 @@ class RedriveRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_ids: list[int] | None = Field(
+    event_ids: list[EventId] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_REDRIVE,

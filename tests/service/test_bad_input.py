@@ -128,6 +128,20 @@ def _bad_requests() -> list[Any]:
             400,
             id="rule-interval-two-years",
         ),
+        pytest.param(
+            "POST",
+            "/v1/automation/events/redrive",
+            {"json": {"event_ids": [1, -(2**70)]}},
+            400,
+            id="redrive-event-id-beyond-int64",
+        ),
+        pytest.param(
+            "POST",
+            "/v1/automation/events/redrive",
+            {"json": {"event_ids": [2**63]}},
+            400,
+            id="redrive-event-id-at-2-pow-63",
+        ),
     ]
 
 
