@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from bullmq import Job, UnrecoverableError
 
-from service.jobs.signing import origin_of, signed_headers
+from service.jobs.signing import registered_secret, signed_headers
 from service.temporal.resources import WorkerResources
 
 __all__ = ["process_webhook_delivery"]
@@ -20,11 +20,10 @@ __all__ = ["process_webhook_delivery"]
 
 def _secret(resources: WorkerResources, url: str, own: Any) -> str | None:
     # Never INTEGRATION_SECRET: only a key registered for exactly this origin.
-    origin = origin_of(url)
-    for known, secret in resources.settings.signing_secrets.items():
-        if origin is not None and origin_of(known) == origin:
-            return secret.get_secret_value()
-    return str(own) if isinstance(own, str) and own else None
+    registered = registered_secret(resources.settings, url)
+    if registered is not None:
+        return registered
+    return own if isinstance(own, str) and own else None
 
 
 async def process_webhook_delivery(resources: WorkerResources, job: Job) -> dict[str, Any]:

@@ -12,7 +12,8 @@ window (300 s for inbound webhooks). Outbound calls are signed with the secret o
 destination's origin (``scheme://host:port``): ``SIGNING_SECRETS`` maps origins to secrets, and
 destinations the operator configured (``INTEGRATION_URLS``, ``NOTIFICATION_WEBHOOK_URL``) fall
 back to ``INTEGRATION_SECRET``. A destination with no known secret gets the call unsigned: the
-service never signs a request to an address it was merely handed.
+service never signs a request to an address it was merely handed (webhook deliveries, whose URL
+comes with the job, use :func:`registered_secret` only, never ``INTEGRATION_SECRET``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "encode_json",
     "origin_of",
     "parse_timestamp",
+    "registered_secret",
     "sign",
     "signature_headers",
     "signed_headers",
@@ -145,14 +147,26 @@ def origin_of(url: str) -> str | None:
     return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS[scheme]}"
 
 
-def destination_secret(settings: Settings, url: str) -> str | None:
-    """The secret shared with ``url``'s origin, or None: the call then goes out unsigned."""
+def registered_secret(settings: Settings, url: str) -> str | None:
+    """The secret ``SIGNING_SECRETS`` holds for ``url``'s origin, or None."""
     origin = origin_of(url)
     if origin is None:
         return None
     for known, secret in settings.signing_secrets.items():
         if origin_of(known) == origin:
             return secret.get_secret_value()
+    return None
+
+
+def destination_secret(settings: Settings, url: str) -> str | None:
+    """The secret shared with ``url``'s origin, or None: the call then goes out unsigned.
+
+    For operator-configured destinations only, ``INTEGRATION_SECRET`` is the fallback.
+    """
+    registered = registered_secret(settings, url)
+    origin = origin_of(url)
+    if registered is not None or origin is None:
+        return registered
     configured = [*settings.integration_urls.values(), settings.notification_webhook_url or ""]
     if origin in {origin_of(u) for u in configured if u}:
         return settings.integration_secret.get_secret_value()
