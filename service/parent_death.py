@@ -11,12 +11,13 @@ long as the process, never from a short-lived thread whose end would kill them.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 __all__ = ["spawn", "with_parent_death_signal"]
 
@@ -32,7 +33,31 @@ _PROLOGUE = (
     "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 
-_spawner: ThreadPoolExecutor | None = None
+
+class _Spawner:
+    """One daemon thread that runs the forks asked of it; as a daemon it is never joined, so it
+    lives until the process itself ends, and so do the children it forked."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="child-spawner", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            job, future = self._jobs.get()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the thread that asked
+                future.set_exception(exc)
+
+    def run(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on the spawner thread; its result, or its exception raised here."""
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return future.result()
+
+
+_spawner: _Spawner | None = None
 _spawner_lock = threading.Lock()
 
 
@@ -57,5 +82,5 @@ def spawn(start: Callable[[], T]) -> T:
     global _spawner
     with _spawner_lock:
         if _spawner is None:
-            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="child-spawner")
-    return _spawner.submit(start).result()
+            _spawner = _Spawner()
+    return _spawner.run(start)

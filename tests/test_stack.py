@@ -337,16 +337,26 @@ _PARENT = """
 import sys, threading
 from pathlib import Path
 from service.stack import ChildProcess, EmbeddedRedis
+from waiting import eventually_sync
+
+def running_sleep(child):
+    # the program itself, not the prologue that execs it (the prologue asks for the signal)
+    argv0 = Path(f"/proc/{child.process.pid}/cmdline").read_bytes().split(b"\\0")[0]
+    return argv0.endswith(b"/sleep")
+
+def start_and_outlive_the_exec(child):
+    child.start()
+    eventually_sync(lambda: running_sleep(child))
 
 folder = Path(sys.argv[1])
+from_thread = ChildProcess("thread", ["sleep", "60"], folder / "thread.log")
+starter = threading.Thread(target=start_and_outlive_the_exec, args=(from_thread,))
+starter.start()
+starter.join()
 redis = EmbeddedRedis(state_dir=folder)
 redis.start()
 from_main = ChildProcess("main", ["sleep", "60"], folder / "main.log")
-from_main.start()
-from_thread = ChildProcess("thread", ["sleep", "60"], folder / "thread.log")
-starter = threading.Thread(target=from_thread.start)
-starter.start()
-starter.join()
+start_and_outlive_the_exec(from_main)
 print(redis.child.process.pid, from_main.process.pid, from_thread.process.pid, flush=True)
 sys.stdin.read()
 """
@@ -355,6 +365,7 @@ sys.stdin.read()
 def test_children_die_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -363,7 +374,7 @@ def test_children_die_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
     children = [int(pid) for pid in parent.stdout.readline().split()]
     try:
         assert len(children) == 3, parent.wait(timeout=30)
-        # the child started from a thread outlives the thread
+        # the child started from a thread outlived the thread while Redis and the other started
         assert all(_alive(pid) for pid in children)
         parent.kill()
         parent.wait(timeout=10)
