@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
 import polars as pl
+from waiting import eventually, eventually_sync
 
 from protocol_lab.client import AsyncClient
 from protocol_lab.compare import compare
@@ -137,16 +137,13 @@ def test_replay_survives_worker_and_api_restarts(
 
     def restart_worker() -> None:
         worker.kill()
-        time.sleep(0.5)
         worker.start()
         restarted.append("worker")
 
     def restart_api() -> None:
         api.kill()
         api.start()
-        deadline = time.monotonic() + 60
-        while not _port_open(host, int(port)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually_sync(lambda: _port_open(host, int(port)), within_s=60)
         restarted.append("api")
 
     def disturb(index: int, action: Action) -> None:
@@ -162,15 +159,23 @@ def test_replay_survives_worker_and_api_restarts(
 
     async def outcomes() -> list[tuple[str, str]]:
         async with AsyncClient(base_url=live.base_url, token=live.token) as client:
-            deadline = time.monotonic() + 30
-            while True:
+
+            async def read() -> list[tuple[str, str]]:
                 found = []
                 for workflow_id in played.workflows.values():
                     workflow = await client.get_workflow(workflow_id)
                     last = workflow["timeline"][-1]["detail"] if workflow["timeline"] else ""
                     found.append((workflow["status"], last or ""))
-                if all(s != "active" for s, _ in found) or time.monotonic() > deadline:
-                    return found
+                return found
+
+            async def all_closed() -> list[tuple[str, str]] | None:
+                found = await read()
+                return found if all(s != "active" for s, _ in found) else None
+
+            try:
+                return await eventually(all_closed, within_s=30, every_s=0.5)
+            except AssertionError:  # the late ones may still be running: checked below
+                return await read()
 
     # The restarts cost no workflow: none is stuck, and every failure is the plan's own
     # (a wait that timed out, a rejection, an emulated integration failure), never a lost
