@@ -70,7 +70,8 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="a retried request with the same key gets the first answer",
+        description="a retried request with the same key gets the first answer; keys belong"
+        " to the calling token and count for IDEMPOTENCY_TTL_S (24 h by default)",
     ),
 ]
 _CONFLICT: dict[int | str, dict[str, Any]] = {
