@@ -352,6 +352,8 @@ def _path(start: int, goal: int, forward: dict[int, int], scope: int) -> list[in
     seen = 1 << start
     frontier = [start]
     while goal not in parent:
+        if not frontier:
+            raise AssertionError("no path between two rules of a strongly connected set")
         following = []
         for node in frontier:
             for nxt in _bits(forward[node] & scope & ~seen):

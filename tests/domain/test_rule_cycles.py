@@ -7,11 +7,21 @@ pytest-timeout that an exponential search could never meet.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from protocol_lab.domain import Rule, RuleCycleError, check_no_cycles, find_update_cycles
+from protocol_lab.domain import (
+    Rule,
+    RuleCycleError,
+    UpdateFieldAction,
+    check_no_cycles,
+    find_update_cycles,
+    match_conditions,
+)
 
 
 def _rule(
@@ -199,3 +209,103 @@ def test_a_chain_of_a_thousand_is_accepted_and_closing_it_is_refused() -> None:
     (cycle,) = find_update_cycles([*chain, closing])
     assert len(cycle) == 1002
     assert set(cycle) == {label for label, _ in [*chain, closing]}
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_rules_with_mixed_operators_are_checked() -> None:
+    rules = []
+    for i in range(1000):
+        who: Any = f"u{i}" if i % 2 else {"not_in": [f"u{i}"]}
+        status, value = ("open", "pending") if i % 4 < 2 else ("pending", "open")
+        rules.append(_rule(f"flip {i:04d}", {"requester": who, "status": status}, "status", value))
+    with pytest.raises(RuleCycleError):
+        check_no_cycles(rules)
+
+
+# --- against the engine's semantics -----------------------------------------------------------
+
+DOMAIN: dict[str, list[str]] = {
+    "status": ["open", "pending"],
+    "priority": ["P1", "P2"],
+    "category": ["net", "hw"],
+    "requester": ["ann", "bob"],
+}
+WRITABLE = ["status", "priority", "category"]
+
+
+def _condition(draw: st.DrawFn, field: str) -> Any:
+    values = DOMAIN[field]
+    kind = draw(st.sampled_from(["eq", "in", "not_in", "changed", "changed_to", "contains"]))
+    if field not in WRITABLE and kind in ("changed", "changed_to"):
+        kind = "eq"
+    if kind == "eq":
+        return draw(st.sampled_from(values))
+    if kind in ("in", "not_in"):
+        return {kind: draw(st.lists(st.sampled_from(values), min_size=1, max_size=2))}
+    if kind == "changed":
+        return {"changed": draw(st.booleans())}
+    if kind == "contains":
+        return {"contains": draw(st.sampled_from(values))[:1]}
+    return {"changed_to": draw(st.sampled_from(values))}
+
+
+@st.composite
+def rule_sets(draw: st.DrawFn) -> list[tuple[str, Rule]]:
+    rules = []
+    for i in range(draw(st.integers(1, 5))):
+        fields = draw(st.lists(st.sampled_from(sorted(DOMAIN)), unique=True, max_size=3))
+        written = draw(st.sampled_from(WRITABLE))
+        if written not in fields and draw(st.booleans()):
+            fields.append(written)  # rules that react to their own field make the tight loops
+        conditions = {f: _condition(draw, f) for f in fields}
+        rules.append(_rule(f"r{i}", conditions, written, draw(st.sampled_from(DOMAIN[written]))))
+    return rules
+
+
+Event = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+
+
+def _loops(rules: list[tuple[str, Rule]]) -> bool:
+    """Whether some ticket update starts a chain of rule updates that never ends, following
+    each rule's update on the event it matched, as the engine does."""
+    finished: set[Event] = set()
+
+    def follow(event: Event, path: set[Event]) -> bool:
+        if event in path:
+            return True
+        if event in finished:
+            return False
+        after, before = dict(event[0]), dict(event[1])
+        path.add(event)
+        for _, rule in rules:
+            action = rule.action
+            assert isinstance(action, UpdateFieldAction)
+            if not match_conditions(rule.conditions, after, previous=before, now=0.0).matched:
+                continue
+            if after[action.field] == action.value:
+                continue  # nothing changes: no event
+            updated = {**after, action.field: str(action.value)}
+            if follow((tuple(sorted(updated.items())), event[0]), path):
+                return True
+        path.discard(event)
+        finished.add(event)
+        return False
+
+    names = sorted(DOMAIN)
+    for combo in itertools.product(*(DOMAIN[n] for n in names)):
+        ticket = dict(zip(names, combo, strict=True))
+        for field in WRITABLE:
+            for old in DOMAIN[field]:
+                if old != ticket[field]:
+                    before = {**ticket, field: old}
+                    start = (tuple(sorted(ticket.items())), tuple(sorted(before.items())))
+                    if follow(start, set()):
+                        return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules=rule_sets())
+def test_every_rule_set_that_loops_in_the_engine_is_refused(rules: list[tuple[str, Rule]]) -> None:
+    if _loops(rules):
+        assert find_update_cycles(rules)
