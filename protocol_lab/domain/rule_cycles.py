@@ -79,6 +79,18 @@ class _Constraint:
         return _passes(self.tests, value)
 
     @property
+    def excluded(self) -> frozenset[Hashable] | None:
+        """The values refused, when refusing a few values (``not_in``) is all it does."""
+        if self.values is not None or not self.tests:
+            return None
+        refused: set[Hashable] = set()
+        for op, operand in self.tests:
+            if op != "not_in" or not all(_hashable(v) for v in operand):
+                return None
+            refused.update(operand)
+        return frozenset(refused)
+
+    @property
     def key(self) -> tuple[str, frozenset[Hashable] | None, str]:
         """A hashable identity of the value operators, for caching."""
         return self.field, self.values, repr(self.tests)
@@ -168,6 +180,23 @@ def _bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
+class _Admitting:
+    """The open conditions on one field that admit a value: those that only refuse a few
+    values (all but the refusers of that value), and the others, tested value by value."""
+
+    __slots__ = ("refused_by", "refusing_few", "tested")
+
+    def __init__(self) -> None:
+        self.refusing_few = 0
+        self.refused_by: dict[Hashable, int] = {}
+        self.tested: dict[Hashable, int] = {}
+
+    def get(self, value: Hashable) -> int:
+        """The open conditions admitting ``value``."""
+        refusers = self.refused_by.get(value, 0)
+        return (self.refusing_few & ~refusers) | self.tested.get(value, 0)
+
+
 class _TriggerGraph:
     """Who can trigger whom among the updaters, as bit sets indexed by rule position."""
 
@@ -201,7 +230,9 @@ class _TriggerGraph:
         self._written_by = {f: _union(values.values()) for f, values in self._writers.items()}
         self._acceptors: dict[tuple[str, Any], int] = {}
         self._compat: dict[tuple[str, frozenset[Hashable] | None, str], int] = {}
-        self._admitting: dict[str, dict[Hashable, int]] = {}
+        self._admitting: dict[str, _Admitting] = {}
+        self._finite: dict[str, int] = {}
+        self._open_masks: dict[str, int] = {}
         self._triggered_by = [self._sources_of(rule) for rule in updaters]
 
     def written(self, scope: int) -> set[str]:
@@ -252,28 +283,59 @@ class _TriggerGraph:
         if c.values is not None:
             admitting = self._open_admitting(field)
             for v in c.values:
-                mask |= index.get(v, 0) | admitting.get(v, 0)
+                mask |= index.get(v, 0) | admitting.get(v)
+        elif (refused := c.excluded) is not None:
+            # Every finite condition allows some value outside the refused ones, except those
+            # whose values are all refused: only rules holding a refused value are looked at.
+            mask |= self._finite_on(field)
+            for v in refused:
+                for k in _bits(index.get(v, 0)):
+                    held = self.rules[k].constraints[field].values
+                    if held is not None and held <= refused:
+                        mask &= ~(1 << k)
+            mask |= self._open_on(field)
         else:
             for v, holders in index.items():
                 if c.admits(v):
                     mask |= holders
             # Two open conditions: undecided, so compatible.
-            mask |= _union(1 << j for j in self._open.get(field, []))
+            mask |= self._open_on(field)
         self._compat[c.key] = mask
         return mask
 
-    def _open_admitting(self, field: str) -> dict[Hashable, int]:
-        """For each value some finite condition on ``field`` allows: the open conditions on
-        ``field`` that admit it."""
+    def _open_admitting(self, field: str) -> _Admitting:
+        """Which open conditions on ``field`` admit each value a finite condition allows."""
         cached = self._admitting.get(field)
         if cached is None:
-            cached = {}
+            cached = _Admitting()
             for j in self._open.get(field, []):
-                tests = self.rules[j].constraints[field]
+                constraint = self.rules[j].constraints[field]
+                refused = constraint.excluded
+                if refused is not None:
+                    cached.refusing_few |= 1 << j
+                    for v in refused:
+                        cached.refused_by[v] = cached.refused_by.get(v, 0) | 1 << j
+                    continue
                 for v in self._by_value.get(field, {}):
-                    if tests.admits(v):
-                        cached[v] = cached.get(v, 0) | 1 << j
+                    if constraint.admits(v):
+                        cached.tested[v] = cached.tested.get(v, 0) | 1 << j
             self._admitting[field] = cached
+        return cached
+
+    def _open_on(self, field: str) -> int:
+        """Rules with a condition on ``field`` but no finite set of values."""
+        cached = self._open_masks.get(field)
+        if cached is None:
+            cached = _union(1 << j for j in self._open.get(field, []))
+            self._open_masks[field] = cached
+        return cached
+
+    def _finite_on(self, field: str) -> int:
+        """Rules with a finite set of values on ``field``."""
+        cached = self._finite.get(field)
+        if cached is None:
+            cached = _union(self._by_value.get(field, {}).values())
+            self._finite[field] = cached
         return cached
 
     def _acceptors_of(self, field: str, value: Any) -> int:
