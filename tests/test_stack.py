@@ -268,6 +268,21 @@ def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             return pid if pid not in (None, worker) else None
 
         eventually_sync(new_worker_while_the_api_answers, within_s=60)
+
+        # the API next, while the new worker still starts up
+        api = up.pid_of("serve")
+        assert api is not None
+        os.kill(api, signal.SIGKILL)
+
+        def api_answers_from_a_new_process() -> bool:
+            pid = up.pid_of("serve")
+            if pid in (None, api):
+                return False
+            with contextlib.suppress(httpx.TransportError):
+                return up.get("/v1/workflows") is not None
+            return False
+
+        eventually_sync(api_answers_from_a_new_process, within_s=60)
         workflow = eventually_sync(up.start_workflow, within_s=30)
         status = f"/v1/workflows/{workflow}/status"
         eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=120)
@@ -282,20 +297,6 @@ def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         workflow = eventually_sync(up.start_workflow, within_s=60)
         status = f"/v1/workflows/{workflow}/status"
         eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=120)
-
-        api = up.pid_of("serve")
-        assert api is not None
-        os.kill(api, signal.SIGKILL)
-
-        def api_answers_from_a_new_process() -> bool:
-            pid = up.pid_of("serve")
-            if pid in (None, api):
-                return False
-            with contextlib.suppress(httpx.TransportError):
-                return up.get("/v1/workflows") is not None
-            return False
-
-        eventually_sync(api_answers_from_a_new_process, within_s=60)
 
         errors = up.stderr.read_text()
         assert "worker exited with -9; restarting in 1.0 s (restart 1)\n" in errors, errors
