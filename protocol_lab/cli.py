@@ -37,6 +37,8 @@ STATE_DIR: folder for embedded state (default .protocol-lab)
 
 INTEGRATION_URLS: 'mdm=http://...;directory=http://...' (unset: emulated)
 
+EVENT_RETRY_HOURS: how long rule events are retried through an outage (default 24)
+
 SMTP_HOST / SMTP_PORT / NOTIFICATION_WEBHOOK_URL: outbound e-mail, webhooks
 """
 
