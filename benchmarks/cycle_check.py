@@ -5,6 +5,8 @@ Shapes, each at ``--sizes`` rules (all ``on_ticket_updated`` ``update_field`` ru
 
 - routing, one person: "category cN -> set assignee alice" (no loop);
 - routing, a person each: "category cN -> set assignee agentN" (no loop);
+- routing, unless boss: the same, unless the assignee is the boss (``not_in`` on the written
+  field; no loop);
 - chain: "category cN -> set category cN+1" (no loop: each rule triggers the next one only);
 - closed chain: the chain plus "category cLAST -> set category c0" (one loop through all);
 - agreeing, all-to-all: no conditions, "set assignee alice": every rule triggers every rule, and
@@ -53,6 +55,19 @@ def routing_person_each(n: int) -> list[tuple[str, Rule]]:
     return [_rule(f"route c{i}", {"category": f"c{i}"}, "assignee", f"agent{i}") for i in range(n)]
 
 
+def routing_unless_boss(n: int) -> list[tuple[str, Rule]]:
+    """Category -> an assignee of its own, unless the boss has the ticket."""
+    return [
+        _rule(
+            f"route c{i}",
+            {"category": f"c{i}", "assignee": {"not_in": ["boss"]}},
+            "assignee",
+            f"agent{i}",
+        )
+        for i in range(n)
+    ]
+
+
 def chain(n: int) -> list[tuple[str, Rule]]:
     """Each category moves on to the next one."""
     return [_rule(f"step {i}", {"category": f"c{i}"}, "category", f"c{i + 1}") for i in range(n)]
@@ -87,6 +102,7 @@ def mixed_operators(n: int) -> list[tuple[str, Rule]]:
 SHAPES: dict[str, Shape] = {
     "routing, one person": routing_one_person,
     "routing, a person each": routing_person_each,
+    "routing, unless boss": routing_unless_boss,
     "chain": chain,
     "closed chain": closed_chain,
     "agreeing, all-to-all": agreeing,

@@ -18,6 +18,10 @@ A loop is then a strongly connected set of rules, refined to a fixpoint:
 - fields no rule of the set writes stay constant while it runs, so edges whose rules disagree
   on them are dropped and the strongly connected components are computed again.
 
+The check follows one chain of updates at a time, each seen by the next rule as it was made. A
+rule outside a loop that fires beside it and rewrites a field between two of its steps is not
+modelled; at run time the engine's bound on chain depth stops such a chain.
+
 Every step is polynomial: the graph is held as one bit set of successors and one of predecessors
 per rule, components come from an iterative Kosaraju pass, and each refinement round only
 shrinks the sets, so there are at most as many rounds as rules.
@@ -180,21 +184,33 @@ def _bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
-class _Admitting:
-    """The open conditions on one field that admit a value: those that only refuse a few
-    values (all but the refusers of that value), and the others, tested value by value."""
+class _OpenConditions:
+    """The conditions on one field without a finite set of values: those that only refuse a
+    few values, indexed by the values they refuse, and the others, tested value by value."""
 
-    __slots__ = ("refused_by", "refusing_few", "tested")
+    __slots__ = ("others", "refused_by", "refusing_few")
 
-    def __init__(self) -> None:
+    def __init__(self, field: str, rules: list[_Updater], members: list[int]) -> None:
         self.refusing_few = 0
         self.refused_by: dict[Hashable, int] = {}
-        self.tested: dict[Hashable, int] = {}
+        self.others: list[tuple[int, _Constraint]] = []
+        for j in members:
+            constraint = rules[j].constraints[field]
+            refused = constraint.excluded
+            if refused is None:
+                self.others.append((j, constraint))
+                continue
+            self.refusing_few |= 1 << j
+            for v in refused:
+                self.refused_by[v] = self.refused_by.get(v, 0) | 1 << j
 
-    def get(self, value: Hashable) -> int:
-        """The open conditions admitting ``value``."""
-        refusers = self.refused_by.get(value, 0)
-        return (self.refusing_few & ~refusers) | self.tested.get(value, 0)
+    def admitting(self, value: Hashable) -> int:
+        """The conditions that ``value`` meets."""
+        mask = self.refusing_few & ~self.refused_by.get(value, 0)
+        for j, constraint in self.others:
+            if constraint.admits(value):
+                mask |= 1 << j
+        return mask
 
 
 class _TriggerGraph:
@@ -230,14 +246,16 @@ class _TriggerGraph:
         self._written_by = {f: _union(values.values()) for f, values in self._writers.items()}
         self._acceptors: dict[tuple[str, Any], int] = {}
         self._compat: dict[tuple[str, frozenset[Hashable] | None, str], int] = {}
-        self._admitting: dict[str, _Admitting] = {}
+        self._open_by_field: dict[str, _OpenConditions] = {}
+        self._admitting: dict[tuple[str, Hashable], int] = {}
+        self._fireable: dict[str, int] = {}
         self._finite: dict[str, int] = {}
         self._open_masks: dict[str, int] = {}
         self._triggered_by = [self._sources_of(rule) for rule in updaters]
 
     def written(self, scope: int) -> set[str]:
         """Fields some rule of ``scope`` writes."""
-        return {f for f, values in self._writers.items() if any(m & scope for m in values.values())}
+        return {f for f, writers in self._written_by.items() if writers & scope}
 
     def settled(self, scope: int) -> int:
         """``scope`` without the rules whose field all its writers set to one value, repeatedly."""
@@ -281,9 +299,8 @@ class _TriggerGraph:
         mask = self.all & ~self._constrained.get(field, 0)
         index = self._by_value.get(field, {})
         if c.values is not None:
-            admitting = self._open_admitting(field)
             for v in c.values:
-                mask |= index.get(v, 0) | admitting.get(v)
+                mask |= index.get(v, 0) | self._open_admitting(field, v)
         elif (refused := c.excluded) is not None:
             # Every finite condition allows some value outside the refused ones, except those
             # whose values are all refused: only rules holding a refused value are looked at.
@@ -303,23 +320,31 @@ class _TriggerGraph:
         self._compat[c.key] = mask
         return mask
 
-    def _open_admitting(self, field: str) -> _Admitting:
-        """Which open conditions on ``field`` admit each value a finite condition allows."""
-        cached = self._admitting.get(field)
+    def _open_conditions(self, field: str) -> _OpenConditions:
+        cached = self._open_by_field.get(field)
         if cached is None:
-            cached = _Admitting()
-            for j in self._open.get(field, []):
-                constraint = self.rules[j].constraints[field]
-                refused = constraint.excluded
-                if refused is not None:
-                    cached.refusing_few |= 1 << j
-                    for v in refused:
-                        cached.refused_by[v] = cached.refused_by.get(v, 0) | 1 << j
-                    continue
-                for v in self._by_value.get(field, {}):
-                    if constraint.admits(v):
-                        cached.tested[v] = cached.tested.get(v, 0) | 1 << j
-            self._admitting[field] = cached
+            cached = _OpenConditions(field, self.rules, self._open.get(field, []))
+            self._open_by_field[field] = cached
+        return cached
+
+    def _open_admitting(self, field: str, value: Hashable) -> int:
+        """The open conditions on ``field`` that ``value`` meets."""
+        key = (field, value)
+        cached = self._admitting.get(key)
+        if cached is None:
+            cached = self._open_conditions(field).admitting(value)
+            self._admitting[key] = cached
+        return cached
+
+    def _fire_on_writes_to(self, field: str) -> int:
+        """Rules with a condition on ``field`` that some update of it alone may fire."""
+        cached = self._fireable.get(field)
+        if cached is None:
+            constrained = self._constrained.get(field, 0)
+            cached = _union(
+                1 << j for j in _bits(constrained) if self.rules[j].fires_on_writes_to(field)
+            )
+            self._fireable[field] = cached
         return cached
 
     def _open_on(self, field: str) -> int:
@@ -344,15 +369,9 @@ class _TriggerGraph:
         cached = self._acceptors.get(key)
         if cached is not None:
             return cached
+        meeting = self._by_value.get(field, {}).get(value, 0) | self._open_admitting(field, value)
         cached = self._unchanging & ~self._constrained.get(field, 0)
-        candidates = self._by_value.get(field, {}).get(value, 0) if _hashable(value) else 0
-        for j in _bits(candidates):
-            if self.rules[j].fires_on_writes_to(field):
-                cached |= 1 << j
-        for j in self._open.get(field, []):
-            rule = self.rules[j]
-            if rule.fires_on_writes_to(field) and rule.constraints[field].admits(value):
-                cached |= 1 << j
+        cached |= meeting & self._fire_on_writes_to(field)
         self._acceptors[key] = cached
         return cached
 
@@ -367,6 +386,8 @@ class _TriggerGraph:
                 mask |= self._written_by[field]
             elif constraint.values is not None:
                 mask |= _union(values.get(v, 0) for v in constraint.values)
+            elif (refused := constraint.excluded) is not None:
+                mask |= self._written_by[field] & ~_union(values.get(v, 0) for v in refused)
             else:
                 mask |= _union(m for v, m in values.items() if constraint.admits(v))
         return mask
