@@ -507,21 +507,25 @@ async def _settle(
             await finish_event(session, event_id=event.id, attempt=attempt)
         return "done"
     reason = f"{type(failure).__name__}: {failure}"
-    if is_transient(failure) and not final:
-        retry_in = retry_delay_s(attempt)
-        log.warning(
-            "event %s: attempt %s failed (%s); again in %.1f s", event.id, attempt, reason, retry_in
-        )
-        async with ctx.sessionmaker() as session:
-            await release_event(
-                session,
-                event_id=event.id,
-                retry_in_s=retry_in,
-                attempt=attempt,
-                error=f"attempt {attempt}: {reason}",
+    if is_transient(failure):
+        if not final:
+            retry_in = retry_delay_s(attempt)
+            log.warning(
+                "event %s: attempt %s failed (%s); again in %.1f s",
+                event.id,
+                attempt,
+                reason,
+                retry_in,
             )
-        return "retry"
-    if final:
+            async with ctx.sessionmaker() as session:
+                await release_event(
+                    session,
+                    event_id=event.id,
+                    retry_in_s=retry_in,
+                    attempt=attempt,
+                    error=f"attempt {attempt}: {reason}",
+                )
+            return "retry"
         hours = ctx.settings.event_retry_hours
         reason = f"gave up after {hours:g} h and {attempt} attempts: {reason}"
     log.error("event %s failed: %s", event.id, reason, exc_info=failure)
