@@ -186,6 +186,20 @@ def test_a_thousand_routing_rules_to_distinct_people_are_accepted() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_thousand_routing_rules_with_an_exception_are_accepted() -> None:
+    rules = [
+        _rule(
+            f"route c{i}",
+            {"category": f"c{i}", "assignee": {"not_in": ["boss"]}},
+            "assignee",
+            f"agent{i}",
+        )
+        for i in range(1000)
+    ]
+    assert find_update_cycles(rules) == []
+
+
+@pytest.mark.timeout(60)
 def test_a_thousand_mutually_triggering_rules_are_refused() -> None:
     rules = [_rule(f"assign {i:04d}", {}, "assignee", f"agent{i}") for i in range(1000)]
     with pytest.raises(RuleCycleError) as caught:
