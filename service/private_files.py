@@ -47,7 +47,9 @@ def private_file(path: Path) -> Path:
     """Create ``path`` empty as a 0600 file if it is missing; tighten it if it exists."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
+        # Someone else's file (a shared store) keeps the mode its owner gave it.
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
     return path
