@@ -73,7 +73,8 @@ class RequestBodyMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _refuse(scope, receive, send, 400, "Content-Length must be a number")
+                message = "Content-Length must be a number"
+                await _refuse(scope, receive, send, 400, message, unread=True)
                 return
             if int(declared) > self.max_body_bytes:
                 await self._refuse_too_large(scope, receive, send)
@@ -116,7 +117,7 @@ class RequestBodyMiddleware:
 
     async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body too large: the limit is {self.max_body_bytes} bytes"
-        await _refuse(scope, receive, send, 413, message)
+        await _refuse(scope, receive, send, 413, message, unread=True)
 
 
 async def _too_deep(body: bytes) -> bool:
@@ -133,12 +134,14 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
-    # The rest of the body is never read, so the connection cannot carry another request.
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, message: str, *, unread: bool = False
+) -> None:
+    # A body left unread cannot be skipped to reach a next request on the same connection.
     response = JSONResponse(
         {"type": "invalid_request", "message": message},
         status_code=status,
-        headers={"Connection": "close"},
+        headers={"Connection": "close"} if unread else None,
     )
     await response(scope, receive, send)
 

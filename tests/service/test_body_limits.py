@@ -51,6 +51,8 @@ def _assert_too_large(response: httpx.Response) -> None:
     body = response.json()
     assert body["type"] == "invalid_request"
     assert "too large" in body["message"]
+    # the rest of the body was never read: the connection cannot be reused
+    assert response.headers["connection"] == "close"
 
 
 async def test_an_announced_two_mib_body_is_refused_unread(
