@@ -1,6 +1,7 @@
 """Bad input gets a documented 4xx with the JSON error shape, never a 5xx.
 
-Each case here once reached a handler unbounded and ended as a 500 or a 503.
+Each case here was once accepted unbounded, answered with a 5xx, or mistaken for another
+resource (a ticket id in non-ASCII digits).
 """
 
 from __future__ import annotations
