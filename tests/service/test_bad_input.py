@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import Rule
 from service.api.errors import ApiError
@@ -217,6 +218,27 @@ async def test_an_update_on_a_closed_workflow_is_a_conflict(
         await pause_late()
     assert caught.value.status_code == 409, caught.value.message
     assert caught.value.type == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param(RPCStatusCode.FAILED_PRECONDITION, 409, id="failed-precondition-is-409"),
+        pytest.param(RPCStatusCode.UNAVAILABLE, 503, id="unavailable-stays-503"),
+    ],
+)
+def test_temporal_refusing_an_operation_is_a_conflict(status: RPCStatusCode, expected: int) -> None:
+    """Temporal's FAILED_PRECONDITION (e.g. a workflow past its update limit) is the caller's
+    409; only a Temporal that cannot answer is a 503."""
+    refusal = RPCError("the workflow cannot take this update", status, b"")
+
+    def refused() -> None:
+        with temporal_errors("wf_refusing"):
+            raise refusal
+
+    with pytest.raises(ApiError) as caught:
+        refused()
+    assert caught.value.status_code == expected, caught.value.message
 
 
 async def test_one_unschedulable_rule_does_not_stop_reconciliation(
