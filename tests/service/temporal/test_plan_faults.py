@@ -201,7 +201,7 @@ async def test_temporal_restart_keeps_workflows_running(
             async def first_step_done(wf: str = wf) -> bool:
                 return bool((await get_status(ctx, wf))["steps_completed"] == 1)
 
-            await eventually(first_step_done, within_s=10)
+            await eventually(first_step_done, within_s=60)
 
         await asyncio.to_thread(fault_server.stop)
         down: list[Any] = [
@@ -230,7 +230,7 @@ async def test_temporal_restart_keeps_workflows_running(
                     return False
                 return True
 
-            await eventually(approved, within_s=10, every_s=0.2)
+            await eventually(approved, within_s=60, every_s=0.2)
         await wait_closed(ctx.temporal, within=60)
         for wf in ids:
             got = (await api.get(f"/v1/workflows/{wf}", headers=headers)).json()
