@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 
 from service.settings import DEV_INTEGRATION_SECRET, Settings
-from service.stack import ChildProcess
+from service.stack import ChildProcess, free_port
 from service.store.db import make_engine
 from service.temporal.resources import WorkerResources
 
@@ -38,6 +40,34 @@ def test_a_refusal_does_not_echo_the_secrets() -> None:
         Settings(environment="production", signing_secrets={"https://a.example": "hook-key-8"})
     assert "integration_secret" in str(refused.value)
     assert "hook-key-8" not in str(refused.value)
+
+
+@pytest.mark.parametrize("part", ["serve", "worker"])
+def test_the_service_refuses_to_start_in_production_with_the_default_secret(
+    tmp_path: Path, part: str
+) -> None:
+    command = [part, "--port", str(free_port())] if part == "serve" else [part]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("INTEGRATION_SECRET", "SIGNING_SECRETS")
+    }
+    env |= {
+        "ENVIRONMENT": "production",
+        "SIGNING_SECRETS": "https://a.example=hook-key-9",
+        "STATE_DIR": str(tmp_path / "state"),
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        # A plain traceback: the message is not wrapped across lines.
+        "_TYPER_STANDARD_TRACEBACK": "1",
+    }
+    cli = Path(sys.executable).parent / "protocol-lab"
+    done = subprocess.run(
+        [str(cli), *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "refuses the development default" in output
+    assert "hook-key-9" not in output
+    assert not (tmp_path / "state").exists()
 
 
 def test_the_environment_switch_is_read_from_the_environment(
