@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
+from waiting import eventually
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -54,13 +56,12 @@ async def test_queue_counts_and_failed_jobs_are_inspectable(
     assert r.json()["id"] == "manual-api-report-1"
 
     url = "/v1/jobs/queues/report-generation/jobs/manual-api-report-1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = (await api.get(url, headers=read_headers)).json()
-        if job["state"] == "failed":
-            break
-        await asyncio.sleep(0.1)
-    assert job["state"] == "failed"
+
+    async def failed() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await api.get(url, headers=read_headers)).json()
+        return job if job["state"] == "failed" else None
+
+    job = await eventually(failed, within_s=30)
     assert "no timeline file" in job["failed_reason"]
     assert job["data"] == {"timelines": "nowhere.parquet", "by": "task_queue"}
     listed = (
