@@ -66,7 +66,7 @@ class TriggerType(StrEnum):
 
 
 class WorkflowStatus(StrEnum):
-    """The API's workflow statuses (see DESIGN.md for the mapping from Temporal)."""
+    """The API's workflow statuses (docs/architecture.md maps Temporal's onto them)."""
 
     DRAFT = "draft"
     ACTIVE = "active"

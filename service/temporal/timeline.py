@@ -1,6 +1,6 @@
 """A workflow's timeline, built from its real Temporal history.
 
-History events map onto the timeline vocabulary of DESIGN.md, with the plan's own texts:
+History events map onto the timeline vocabulary of docs/architecture.md, with the plan's own texts:
 
 - the first workflow task (after any start delay) -> ``workflow_started`` ("Manually initiated",
   "Triggered by ticket TKT-4829", ...);

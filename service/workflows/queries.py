@@ -71,7 +71,7 @@ _HISTORY_CONCURRENCY = 16
 
 
 def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | None) -> str:
-    """DESIGN.md's mapping: running -> the workflow's own status; closed -> completed or failed."""
+    """Running: the workflow's own status; closed: completed or failed (docs/architecture.md)."""
     if status is None or status == WorkflowExecutionStatus.RUNNING:
         return protocol_status if protocol_status in _RUNNING_STATUSES else "active"
     if status == WorkflowExecutionStatus.COMPLETED:
