@@ -9,7 +9,8 @@ time, the ratios, CPU time and peak memory.
 
 Scenario: ``N_WORKFLOWS`` workflows from ``data/samples/make_sample.generate`` (seeded), with
 ``activity_started`` / ``compensation_started`` rows dropped: about 1.3 million events for
-200,000 workflows (more than the million events the comparison targets; the larger log is the harder case).
+200,000 workflows (more than the million events the comparison targets; the larger log is the
+harder case).
 The activity label of an event is its step id, else its event name.
 
 Run: ``.venv/bin/python benchmarks/analytics_vs_pm4py.py [--workflows N] [--repeat N]`` (needs the
