@@ -233,6 +233,14 @@ def validate_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def wire_events(events: Sequence[TimelineEvent]) -> list[dict[str, Any]]:
-    """The API's timeline array: event, timestamp (Unix seconds), detail."""
-    return [{"event": e.event, "timestamp": int(e.timestamp), "detail": e.detail} for e in events]
+def wire_events(events: Sequence[TimelineEvent], *, precise: bool = False) -> list[dict[str, Any]]:
+    """The API's timeline array: event, timestamp (whole Unix seconds; with ``precise``, a float
+    with the sub-second part), detail."""
+    return [
+        {
+            "event": e.event,
+            "timestamp": float(e.timestamp) if precise else int(e.timestamp),
+            "detail": e.detail,
+        }
+        for e in events
+    ]

@@ -44,6 +44,7 @@ from service.workflows.models import (
     ControlResult,
     SignalRequest,
     SignalResult,
+    Timestamps,
     Workflow,
     WorkflowCreate,
     WorkflowPage,
@@ -85,6 +86,16 @@ _PENDING = (
 )
 
 
+TimestampsQuery = Annotated[
+    Timestamps,
+    Query(
+        description="int (default): every timestamp (started_at, completed_at, the timeline's"
+        " timestamp) in whole Unix seconds; float: in Unix seconds with the sub-second part"
+        " (floor equals the whole-second value)"
+    ),
+]
+
+
 def _control_responses(model: type[Any], pending: str = _PENDING) -> dict[int | str, Any]:
     return {**_CONFLICT, 202: {"model": model, "description": pending}}
 
@@ -99,6 +110,17 @@ async def list_all(
     state: StateDep,
     status: Annotated[WorkflowStatus | None, Query(description="filter by status")] = None,
     task_queue: Annotated[TaskQueue | None, Query(description="filter by task queue")] = None,
+    ticket_id: Annotated[
+        str | None,
+        Query(
+            min_length=5,
+            max_length=16,
+            pattern=r"^TKT-[0-9]{1,12}$",
+            description="only the workflows started for this ticket (TKT- and 1 to 12 digits),"
+            " archived ones included where the list includes archived workflows",
+            examples=["TKT-123"],
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size (default 10)")] = 10,
     starting_after: Annotated[
         str | None,
@@ -108,15 +130,18 @@ async def list_all(
         str | None,
         Query(max_length=200, description="cursor: the page before this workflow id (newer)"),
     ] = None,
+    timestamps: TimestampsQuery = Timestamps.INT,
 ) -> dict[str, Any]:
     """Workflow executions, newest first, from Temporal visibility."""
     data, has_more = await list_workflows(
         state,
         status=status.value if status else None,
         task_queue=task_queue.value if task_queue else None,
+        ticket_id=ticket_id,
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,
+        precise=timestamps is Timestamps.FLOAT,
     )
     return {"has_more": has_more, "data": data}
 
@@ -161,17 +186,27 @@ async def archive(
 
 
 @router.get("/{workflow_id}", response_model=Workflow, summary="Retrieve a workflow")
-async def retrieve(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> dict[str, Any]:
+async def retrieve(
+    _: ReadAuth,
+    state: StateDep,
+    workflow_id: WorkflowId,
+    timestamps: TimestampsQuery = Timestamps.INT,
+) -> dict[str, Any]:
     """The workflow with its full timeline, built from its Temporal history."""
-    return await get_workflow(state, workflow_id)
+    return await get_workflow(state, workflow_id, precise=timestamps is Timestamps.FLOAT)
 
 
 @router.get(
     "/{workflow_id}/status", response_model=WorkflowStatusView, summary="Get workflow status"
 )
-async def status_of(_: ReadAuth, state: StateDep, workflow_id: WorkflowId) -> dict[str, Any]:
+async def status_of(
+    _: ReadAuth,
+    state: StateDep,
+    workflow_id: WorkflowId,
+    timestamps: TimestampsQuery = Timestamps.INT,
+) -> dict[str, Any]:
     """Status and progress, without the timeline."""
-    return await get_status(state, workflow_id)
+    return await get_status(state, workflow_id, precise=timestamps is Timestamps.FLOAT)
 
 
 @router.post(

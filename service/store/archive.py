@@ -4,6 +4,10 @@ One row per workflow id, keyed by id and ordered by ``protocol_order`` (the time
 of :func:`service.temporal.ids.order_of`, the list cursor). The timeline is kept whole, as JSON
 rows of :class:`~protocol_lab.domain.TimelineEvent`. Writing is an upsert, so archiving the same
 workflow twice leaves one row (with its first ``archived_at``).
+
+``ticket_id`` is the workflow's ``ProtocolTicketId`` search attribute, so a list filtered by
+ticket finds archived workflows too. Tables made before the column existed get it (nullable)
+when the schema is created (:func:`upgrade_archive_table`); rows archived before then have none.
 """
 
 from __future__ import annotations
@@ -12,7 +16,19 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +42,7 @@ __all__ = [
     "archived_timeline",
     "get_archived",
     "list_archived",
+    "upgrade_archive_table",
     "upsert_archived",
 ]
 
@@ -37,12 +54,14 @@ class ArchivedWorkflow(Base):
     __table_args__ = (
         Index("ix_workflow_archive_order", "protocol_order"),
         Index("ix_workflow_archive_queue_order", "task_queue", "protocol_order"),
+        Index("ix_workflow_archive_ticket_order", "ticket_id", "protocol_order"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     task_queue: Mapped[str] = mapped_column(String(64))
     trigger_type: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
     status: Mapped[str] = mapped_column(String(16), doc="the closing status: completed or failed")
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -63,6 +82,7 @@ _UPDATABLE = (
     "name",
     "task_queue",
     "trigger_type",
+    "ticket_id",
     "status",
     "reason",
     "started_at",
@@ -90,6 +110,7 @@ async def upsert_archived(
     steps_total: int,
     timeline: Sequence[TimelineEvent],
     archived_at: float,
+    ticket_id: str | None = None,
 ) -> None:
     """Insert or refresh the archive row of ``workflow_id`` (keeps the first ``archived_at``).
 
@@ -100,6 +121,7 @@ async def upsert_archived(
         "name": name,
         "task_queue": task_queue,
         "trigger_type": trigger_type,
+        "ticket_id": ticket_id,
         "status": status,
         "reason": reason,
         "started_at": started_at,
@@ -148,15 +170,19 @@ async def list_archived(
     session: AsyncSession,
     *,
     task_queue: str | None = None,
+    ticket_id: str | None = None,
     below: int | None = None,
     above: int | None = None,
     limit: int = 10,
     newest_first: bool = True,
 ) -> list[ArchivedWorkflow]:
-    """Up to ``limit`` rows with ``above < protocol_order < below``, by order (then id)."""
+    """Up to ``limit`` rows with ``above < protocol_order < below`` (on ``task_queue``, for
+    ``ticket_id``, when given), by order (then id)."""
     query = select(ArchivedWorkflow)
     if task_queue is not None:
         query = query.where(ArchivedWorkflow.task_queue == task_queue)
+    if ticket_id is not None:
+        query = query.where(ArchivedWorkflow.ticket_id == ticket_id)
     if below is not None:
         query = query.where(ArchivedWorkflow.protocol_order < below)
     if above is not None:
@@ -167,3 +193,28 @@ async def list_archived(
         query = query.order_by(ArchivedWorkflow.protocol_order.asc(), ArchivedWorkflow.id.asc())
     result = await session.execute(query.limit(limit))
     return list(result.scalars())
+
+
+def upgrade_archive_table(connection: Connection) -> None:
+    """Add the ``ticket_id`` column and its index to an archive table made before they existed
+    (idempotent)."""
+    table = ArchivedWorkflow.__tablename__
+    if not inspect(connection).has_table(table):
+        return
+    have = {c["name"] for c in inspect(connection).get_columns(table)}
+    if "ticket_id" not in have:
+        kind = ArchivedWorkflow.__table__.c.ticket_id.type.compile(dialect=connection.dialect)
+        # A process racing us to it: PostgreSQL skips it; SQLite says "duplicate column", which
+        # create_schema takes as a race and retries.
+        guard = " IF NOT EXISTS" if connection.dialect.name == "postgresql" else ""
+        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN{guard} ticket_id {kind}")
+    connection.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS ix_workflow_archive_ticket_order"
+        f" ON {table} (ticket_id, protocol_order)"
+    )
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
+    # create_all fires this whether or not it created the table (see service.store.outbox).
+    upgrade_archive_table(connection)

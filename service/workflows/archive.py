@@ -117,6 +117,7 @@ async def _archive_one(ctx: ArchiveContext, execution: WorkflowExecution) -> boo
             name=search.get(sa.NAME) or (plan.name if plan else ""),
             task_queue=plan.task_queue if plan else execution.task_queue,
             trigger_type=search.get(sa.TRIGGER_TYPE) or (plan.trigger_type if plan else "manual"),
+            ticket_id=search.get(sa.TICKET_ID),
             status=status,
             reason=_reason(status, timeline),
             started_at=started,

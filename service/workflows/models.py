@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,8 @@ __all__ = [
     "SignalRequest",
     "SignalResult",
     "TimelineEntry",
+    "Timestamps",
+    "UnixTime",
     "Workflow",
     "WorkflowCreate",
     "WorkflowPage",
@@ -31,11 +34,25 @@ MAX_NAME_CHARS: Final = 200
 MAX_DICT_KEYS: Final = 50
 
 
+class Timestamps(StrEnum):
+    """How the workflow reads write their timestamps (query parameter ``timestamps``)."""
+
+    INT = "int"
+    FLOAT = "float"
+
+
+# Unix seconds: whole (an integer) by default; with timestamps=float a number with the
+# sub-second part, whose floor is the whole-second value.
+UnixTime = int | float
+
+
 class TimelineEntry(BaseModel):
     """One execution event of a workflow's timeline."""
 
     event: EventType = Field(description="what happened")
-    timestamp: int = Field(description="when, Unix seconds")
+    timestamp: UnixTime = Field(
+        description="when, Unix seconds (a float with timestamps=float, else whole seconds)"
+    )
     detail: str | None = Field(default=None, description="the plan's text for the step")
 
 
@@ -49,10 +66,13 @@ class Workflow(BaseModel):
     )
     trigger_type: TriggerType
     task_queue: TaskQueue
-    started_at: int | None = Field(
-        description="Unix seconds the execution started (for a draft: when it will start)"
+    started_at: UnixTime | None = Field(
+        description="Unix seconds the execution started (for a draft: when it will start);"
+        " a float with timestamps=float"
     )
-    completed_at: int | None = Field(description="Unix seconds it closed; null while running")
+    completed_at: UnixTime | None = Field(
+        description="Unix seconds it closed, null while running; a float with timestamps=float"
+    )
     timeline: list[TimelineEntry]
 
 
@@ -120,7 +140,9 @@ class WorkflowStatusView(BaseModel):
     current_step: str | None = Field(description="text of the step in progress")
     steps_completed: int
     steps_total: int
-    started_at: int | None
+    started_at: UnixTime | None = Field(
+        description="Unix seconds the execution started; a float with timestamps=float"
+    )
     elapsed_seconds: int = Field(description="seconds since start (until close when closed)")
 
 

@@ -13,7 +13,12 @@ asynchronous deletion is still under way), in ``status=archived`` lists, and mer
 ``ProtocolOrder`` into unfiltered lists (the archive's ``limit + 1`` nearest rows beyond the
 cursor join the Temporal window's items before the page is cut, an id present in both counting
 once, as archived). A ``completed`` or ``failed`` list leaves out a workflow that the archive
-already holds.
+already holds. A ``ticket_id`` filter (the ``ProtocolTicketId`` search attribute, kept in the
+archive's ``ticket_id`` column) narrows both sources alike.
+
+Timestamps are whole Unix seconds; with ``precise`` every timestamp of a read (``started_at``,
+``completed_at``, the timeline's) is a float with its sub-second part, whose floor is the whole
+second.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from temporalio.client import (
 )
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
+from protocol_lab.domain.tickets import ticket_number
 from service.api.errors import ApiError
 from service.store.archive import (
     ArchivedWorkflow,
@@ -83,8 +89,14 @@ def _closed(status: WorkflowExecutionStatus | None) -> bool:
     return status is not None and status != WorkflowExecutionStatus.RUNNING
 
 
-def _ts(value: Any) -> int | None:
-    return None if value is None else int(value.timestamp())
+def _seconds(value: float | None, precise: bool) -> int | float | None:
+    if value is None:
+        return None
+    return float(value) if precise else int(value)
+
+
+def _ts(value: Any, precise: bool = False) -> int | float | None:
+    return None if value is None else _seconds(value.timestamp(), precise)
 
 
 async def _describe(ctx: TemporalContext, workflow_id: str) -> WorkflowExecutionDescription:
@@ -113,6 +125,7 @@ def _base_view(
     task_queue: str,
     execution_time: Any,
     close_time: Any,
+    precise: bool = False,
 ) -> dict[str, Any]:
     return {
         "id": workflow_id,
@@ -120,8 +133,8 @@ def _base_view(
         "status": api_status(status, search.get(sa.STATUS)),
         "trigger_type": search.get(sa.TRIGGER_TYPE) or "manual",
         "task_queue": task_queue,
-        "started_at": _ts(execution_time),
-        "completed_at": _ts(close_time),
+        "started_at": _ts(execution_time, precise),
+        "completed_at": _ts(close_time, precise),
     }
 
 
@@ -136,22 +149,23 @@ async def _archived(ctx: TemporalContext, workflow_id: str) -> ArchivedWorkflow 
         return await get_archived(session, workflow_id=workflow_id)
 
 
-def archived_view(row: ArchivedWorkflow) -> dict[str, Any]:
-    """The workflow object of an archived workflow (status archived, timeline from the archive)."""
+def archived_view(row: ArchivedWorkflow, *, precise: bool = False) -> dict[str, Any]:
+    """The workflow object of an archived workflow (status archived, timeline from the archive);
+    ``precise``: float timestamps."""
     return {
         "id": row.id,
         "name": row.name,
         "status": WorkflowStatus.ARCHIVED.value,
         "trigger_type": row.trigger_type,
         "task_queue": row.task_queue,
-        "started_at": None if row.started_at is None else int(row.started_at),
-        "completed_at": int(row.completed_at),
-        "timeline": wire_events(archived_timeline(row)),
+        "started_at": _seconds(row.started_at, precise),
+        "completed_at": _seconds(row.completed_at, precise),
+        "timeline": wire_events(archived_timeline(row), precise=precise),
     }
 
 
-def archived_status(row: ArchivedWorkflow) -> dict[str, Any]:
-    """The status view of an archived workflow."""
+def archived_status(row: ArchivedWorkflow, *, precise: bool = False) -> dict[str, Any]:
+    """The status view of an archived workflow; ``precise``: a float ``started_at``."""
     started = row.started_at
     return {
         "id": row.id,
@@ -159,14 +173,16 @@ def archived_status(row: ArchivedWorkflow) -> dict[str, Any]:
         "current_step": None,
         "steps_completed": row.steps_completed,
         "steps_total": row.steps_total,
-        "started_at": None if started is None else int(started),
+        "started_at": _seconds(started, precise),
         "elapsed_seconds": 0 if started is None else max(0, int(row.completed_at - started)),
     }
 
 
-async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
+async def get_workflow(
+    ctx: TemporalContext, workflow_id: str, *, precise: bool = False
+) -> dict[str, Any]:
     """The workflow object with its full timeline (from the archive when Temporal no longer has
-    it); 404 if there is no such workflow."""
+    it); 404 if there is no such workflow. ``precise``: float timestamps."""
     described, read = await asyncio.gather(
         _describe(ctx, workflow_id), get_timeline(ctx, workflow_id), return_exceptions=True
     )
@@ -174,7 +190,7 @@ async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]
         if isinstance(outcome, ApiError) and outcome.status_code == 404:
             row = await _archived(ctx, workflow_id)
             if row is not None:
-                return archived_view(row)
+                return archived_view(row, precise=precise)
     if isinstance(described, BaseException):
         raise described
     if isinstance(read, BaseException):
@@ -183,7 +199,7 @@ async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]
     if _closed(desc.status):
         row = await _archived(ctx, workflow_id)
         if row is not None:  # archived; Temporal's deletion has not caught up yet
-            return archived_view(row)
+            return archived_view(row, precise=precise)
     view = _base_view(
         workflow_id=workflow_id,
         status=desc.status,
@@ -191,30 +207,34 @@ async def get_workflow(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]
         task_queue=desc.task_queue,
         execution_time=desc.execution_time,
         close_time=desc.close_time,
+        precise=precise,
     )
     if timeline.plan_input is not None:
         view["name"] = view["name"] or timeline.plan_input.name
         view["task_queue"] = timeline.plan_input.task_queue
     if timeline.closed_at is not None and timeline.started_at is None:
         view["started_at"] = None  # closed before its scheduled start
-    view["timeline"] = wire_events(timeline.events)
+    view["timeline"] = wire_events(timeline.events, precise=precise)
     return view
 
 
-async def get_status(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
+async def get_status(
+    ctx: TemporalContext, workflow_id: str, *, precise: bool = False
+) -> dict[str, Any]:
     """Status, current step and progress, from a describe (no history, no worker needed), or
-    from the archive when Temporal no longer has the workflow."""
+    from the archive when Temporal no longer has the workflow. ``precise``: a float
+    ``started_at``."""
     try:
         desc = await _describe(ctx, workflow_id)
     except ApiError as exc:
         row = await _archived(ctx, workflow_id) if exc.status_code == 404 else None
         if row is None:
             raise
-        return archived_status(row)
+        return archived_status(row, precise=precise)
     if _closed(desc.status):
         row = await _archived(ctx, workflow_id)
         if row is not None:
-            return archived_status(row)
+            return archived_status(row, precise=precise)
     state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
     status = api_status(desc.status, desc.typed_search_attributes.get(sa.STATUS))
     started = desc.execution_time.timestamp() if desc.execution_time else None
@@ -226,7 +246,7 @@ async def get_status(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
         "current_step": None if closed else state.get("current_step"),
         "steps_completed": int(state.get("steps_completed", 0)),
         "steps_total": int(state.get("steps_total", 0)),
-        "started_at": None if started is None else int(started),
+        "started_at": _seconds(started, precise),
         "elapsed_seconds": 0 if started is None else max(0, int(end - started)),
     }
 
@@ -250,9 +270,13 @@ def api_queues_clause() -> str:
     return "TaskQueue IN (" + ", ".join(_quote(q.value) for q in TaskQueue) + ")"
 
 
-def _filters(status: str | None, task_queue: str | None) -> str | None:
+def _filters(
+    status: str | None, task_queue: str | None, ticket_id: str | None = None
+) -> str | None:
     """The visibility query of the filters; None when nothing can match."""
     parts = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}"]
+    if ticket_id is not None:
+        parts.append(f"{sa.TICKET_ID.name} = {_quote(ticket_id)}")
     if task_queue is not None:
         parts.append(f"TaskQueue = {_quote(task_queue)}")
     else:  # executions on other queues (private test or tool queues) are not the API's
@@ -359,7 +383,9 @@ async def _gather_newer(ctx: TemporalContext, base: str, lower: int, need: int) 
         width *= 4
 
 
-async def _view_of(ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore) -> dict[str, Any]:
+async def _view_of(
+    ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore, precise: bool
+) -> dict[str, Any]:
     execution = item.execution
     view = _base_view(
         workflow_id=item.workflow_id,
@@ -368,6 +394,7 @@ async def _view_of(ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore) -
         task_queue=execution.task_queue,
         execution_time=execution.execution_time,
         close_time=execution.close_time,
+        precise=precise,
     )
     async with gate:
         try:
@@ -376,7 +403,8 @@ async def _view_of(ctx: TemporalContext, item: _Item, gate: asyncio.Semaphore) -
             if exc.status_code != 404:
                 raise
             timeline = None
-    view["timeline"] = wire_events(timeline.events) if timeline is not None else []
+    events = timeline.events if timeline is not None else []
+    view["timeline"] = wire_events(events, precise=precise)
     if timeline is not None and timeline.closed_at is not None and timeline.started_at is None:
         view["started_at"] = None  # closed before its scheduled start
     return view
@@ -387,11 +415,17 @@ async def list_workflows(
     *,
     status: str | None = None,
     task_queue: str | None = None,
+    ticket_id: str | None = None,
     limit: int = 10,
     starting_after: str | None = None,
     ending_before: str | None = None,
+    precise: bool = False,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """A page of workflows, newest first; returns (page, has_more)."""
+    """A page of workflows, newest first; returns (page, has_more).
+
+    ``ticket_id`` (``TKT-<n>``) keeps the workflows started for that ticket; ``precise`` gives
+    float timestamps.
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError.invalid(f"limit must be between 1 and {MAX_LIMIT}")
     if starting_after is not None and ending_before is not None:
@@ -404,7 +438,11 @@ async def list_workflows(
         raise ApiError.invalid(
             f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
         )
-    base = _filters(status, task_queue)
+    if ticket_id is not None and ticket_number(ticket_id) is None:
+        raise ApiError.invalid(
+            f"ticket_id {ticket_id[:40]!r} is not a ticket id (TKT- and 1 to 12 digits)"
+        )
+    base = _filters(status, task_queue, ticket_id)
     maker = sessionmaker_of(ctx) if status in (None, WorkflowStatus.ARCHIVED.value) else None
     if base is None and maker is None:
         return [], False
@@ -418,7 +456,12 @@ async def list_workflows(
         if maker is not None:
             async with maker() as session:
                 rows = await list_archived(
-                    session, task_queue=task_queue, above=pivot, limit=need, newest_first=False
+                    session,
+                    task_queue=task_queue,
+                    ticket_id=ticket_id,
+                    above=pivot,
+                    limit=need,
+                    newest_first=False,
                 )
             entries.update((row.id, row) for row in rows)
         ordered = sorted(entries.values(), key=_key)
@@ -432,14 +475,16 @@ async def list_workflows(
             entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
         if maker is not None:
             async with maker() as session:
-                rows = await list_archived(session, task_queue=task_queue, below=upper, limit=need)
+                rows = await list_archived(
+                    session, task_queue=task_queue, ticket_id=ticket_id, below=upper, limit=need
+                )
             entries.update((row.id, row) for row in rows)
         ordered = sorted(entries.values(), key=_key, reverse=True)
         page = ordered[:limit]
         has_more = len(ordered) > limit
     page = await _settle_archived(ctx, page, keep=status is None)
     gate = asyncio.Semaphore(_HISTORY_CONCURRENCY)
-    views = await asyncio.gather(*(_entry_view(ctx, entry, gate) for entry in page))
+    views = await asyncio.gather(*(_entry_view(ctx, entry, gate, precise) for entry in page))
     return list(views), has_more
 
 
@@ -467,11 +512,11 @@ async def _settle_archived(
 
 
 async def _entry_view(
-    ctx: TemporalContext, entry: _Item | ArchivedWorkflow, gate: asyncio.Semaphore
+    ctx: TemporalContext, entry: _Item | ArchivedWorkflow, gate: asyncio.Semaphore, precise: bool
 ) -> dict[str, Any]:
     if isinstance(entry, ArchivedWorkflow):
-        return archived_view(entry)
-    return await _view_of(ctx, entry, gate)
+        return archived_view(entry, precise=precise)
+    return await _view_of(ctx, entry, gate, precise)
 
 
 def _key(entry: _Item | ArchivedWorkflow) -> tuple[int, str]:

@@ -50,7 +50,15 @@ async def test_every_workflow_endpoint_is_described(document: dict[str, Any]) ->
         assert operation["description"]
     assert len(operation_ids) == len(expected)
     listing = {p["name"] for p in paths["/v1/workflows"]["get"]["parameters"]}
-    assert listing == {"status", "task_queue", "limit", "starting_after", "ending_before"}
+    assert listing == {
+        "status",
+        "task_queue",
+        "ticket_id",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "timestamps",
+    }
     create = paths["/v1/workflows"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
 
@@ -91,3 +99,32 @@ async def test_models_carry_the_spec_fields_and_enums(document: dict[str, Any]) 
         "status",
         "current_step",
     }
+
+
+async def test_ticket_filter_and_timestamp_format_are_described(document: dict[str, Any]) -> None:
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    listing = {p["name"]: p for p in paths["/v1/workflows"]["get"]["parameters"]}
+    ticket = listing["ticket_id"]
+    assert ticket["description"]
+    pattern = next(s for s in ticket["schema"]["anyOf"] if s.get("type") == "string")
+    assert pattern["pattern"] == "^TKT-[0-9]{1,12}$"
+    assert pattern["maxLength"] == 16
+    for path in (
+        "/v1/workflows",
+        "/v1/workflows/{workflow_id}",
+        "/v1/workflows/{workflow_id}/status",
+    ):
+        parameter = {p["name"]: p for p in paths[path]["get"]["parameters"]}["timestamps"]
+        assert "sub-second" in parameter["description"]
+        assert _ref(parameter["schema"]) == "Timestamps"
+    assert schemas["Timestamps"]["enum"] == ["int", "float"]
+
+    def number(schema: dict[str, Any]) -> None:
+        kinds = {s.get("type") for s in schema["anyOf"]}
+        assert {"integer", "number"} <= kinds, schema
+        assert "sub-second" in schema["description"] or "float" in schema["description"]
+
+    number(schemas["TimelineEntry"]["properties"]["timestamp"])
+    number(schemas["Workflow"]["properties"]["started_at"])
+    number(schemas["Workflow"]["properties"]["completed_at"])
+    number(schemas["WorkflowStatusView"]["properties"]["started_at"])
