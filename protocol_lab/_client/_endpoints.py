@@ -164,9 +164,29 @@ def unix_seconds(value: datetime | float | None) -> int | float | None:
 # -- workflows ---------------------------------------------------------------------------
 
 
-def workflows(*, status: str | None = None, task_queue: str | None = None) -> Listing:
-    """GET /v1/workflows, filtered by status and task queue."""
-    return Listing(WORKFLOWS, query(status=status, task_queue=task_queue))
+def _timestamps(precise_timestamps: bool) -> str | None:
+    """The ``timestamps`` query value: ``float`` for sub-second timestamps, else the default."""
+    return "float" if precise_timestamps else None
+
+
+def workflows(
+    *,
+    status: str | None = None,
+    task_queue: str | None = None,
+    ticket_id: str | None = None,
+    precise_timestamps: bool = False,
+) -> Listing:
+    """GET /v1/workflows, filtered by status, task queue and ticket (``TKT-<n>``).
+
+    ``precise_timestamps`` asks for float Unix seconds with the sub-second part.
+    """
+    params = query(
+        status=status,
+        task_queue=task_queue,
+        ticket_id=ticket_id,
+        timestamps=_timestamps(precise_timestamps),
+    )
+    return Listing(WORKFLOWS, params)
 
 
 def create_workflow(
@@ -191,14 +211,17 @@ def create_workflow(
     return Call("POST", WORKFLOWS, json=payload, idempotency_key=idempotency_key)
 
 
-def get_workflow(workflow_id: str) -> Call:
-    """GET /v1/workflows/{id}."""
-    return Call("GET", resource_path(WORKFLOWS, workflow_id))
+def get_workflow(workflow_id: str, *, precise_timestamps: bool = False) -> Call:
+    """GET /v1/workflows/{id} (``precise_timestamps``: float, sub-second timestamps)."""
+    params = query(timestamps=_timestamps(precise_timestamps))
+    return Call("GET", resource_path(WORKFLOWS, workflow_id), params=params)
 
 
-def get_workflow_status(workflow_id: str) -> Call:
-    """GET /v1/workflows/{id}/status."""
-    return Call("GET", resource_path(WORKFLOWS, workflow_id, "status"))
+def get_workflow_status(workflow_id: str, *, precise_timestamps: bool = False) -> Call:
+    """GET /v1/workflows/{id}/status (``precise_timestamps``: a float, sub-second
+    ``started_at``)."""
+    params = query(timestamps=_timestamps(precise_timestamps))
+    return Call("GET", resource_path(WORKFLOWS, workflow_id, "status"), params=params)
 
 
 def signal_workflow(

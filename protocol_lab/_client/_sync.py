@@ -202,12 +202,23 @@ class Client(_BaseClient):
         *,
         status: str | None = None,
         task_queue: str | None = None,
+        ticket_id: str | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
+        precise_timestamps: bool = False,
     ) -> JSONObject:
-        """One page of workflows: ``{"has_more": bool, "data": [workflow, ...]}``."""
-        listing = ep.workflows(status=status, task_queue=task_queue)
+        """One page of workflows: ``{"has_more": bool, "data": [workflow, ...]}``.
+
+        ``ticket_id`` (``TKT-<n>``) keeps those started for that ticket; ``precise_timestamps``
+        gives every timestamp as float Unix seconds with the sub-second part.
+        """
+        listing = ep.workflows(
+            status=status,
+            task_queue=task_queue,
+            ticket_id=ticket_id,
+            precise_timestamps=precise_timestamps,
+        )
         return self._page(
             listing, limit=limit, starting_after=starting_after, ending_before=ending_before
         )
@@ -217,12 +228,19 @@ class Client(_BaseClient):
         *,
         status: str | None = None,
         task_queue: str | None = None,
+        ticket_id: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        precise_timestamps: bool = False,
     ) -> Iterator[JSONObject]:
-        """Every workflow matching the filters, across pages."""
-        return self._iterate(
-            ep.workflows(status=status, task_queue=task_queue), page_size=page_size
+        """Every workflow matching the filters (``ticket_id``: started for that ticket), across
+        pages; ``precise_timestamps``: float, sub-second timestamps."""
+        listing = ep.workflows(
+            status=status,
+            task_queue=task_queue,
+            ticket_id=ticket_id,
+            precise_timestamps=precise_timestamps,
         )
+        return self._iterate(listing, page_size=page_size)
 
     def create_workflow(
         self,
@@ -252,13 +270,19 @@ class Client(_BaseClient):
             )
         )
 
-    def get_workflow(self, workflow_id: str) -> JSONObject:
-        """A workflow with its full timeline."""
-        return self._call(ep.get_workflow(workflow_id))
+    def get_workflow(self, workflow_id: str, *, precise_timestamps: bool = False) -> JSONObject:
+        """A workflow with its full timeline (``precise_timestamps``: float Unix seconds with
+        the sub-second part, instead of whole seconds)."""
+        call = ep.get_workflow(workflow_id, precise_timestamps=precise_timestamps)
+        return self._call(call)
 
-    def get_workflow_status(self, workflow_id: str) -> JSONObject:
-        """A workflow's status summary (current step, steps completed / total, elapsed)."""
-        return self._call(ep.get_workflow_status(workflow_id))
+    def get_workflow_status(
+        self, workflow_id: str, *, precise_timestamps: bool = False
+    ) -> JSONObject:
+        """A workflow's status summary (current step, steps completed / total, elapsed;
+        ``precise_timestamps``: a float, sub-second ``started_at``)."""
+        call = ep.get_workflow_status(workflow_id, precise_timestamps=precise_timestamps)
+        return self._call(call)
 
     def signal_workflow(
         self,

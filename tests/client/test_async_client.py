@@ -196,6 +196,38 @@ async def test_iter_workflows_filters_and_default_page_size(
     assert page.params == {"status": "completed", "task_queue": "itsm-fleet", "limit": "100"}
 
 
+async def test_ticket_filter_and_precise_timestamps_are_sent(
+    aclient: AsyncClient, fake: FakeApi
+) -> None:
+    ids = fake.seed_workflows(3)
+    await aclient.list_workflows(
+        ticket_id="TKT-12", status="active", limit=2, precise_timestamps=True
+    )
+    found = [
+        w
+        async for w in aclient.aiter_workflows(
+            ticket_id="TKT-12", page_size=2, precise_timestamps=True
+        )
+    ]
+    assert [w["id"] for w in found] == ids
+    await aclient.list_workflows(ticket_id="TKT-12")
+    await aclient.get_workflow(ids[0], precise_timestamps=True)
+    await aclient.get_workflow_status(ids[0], precise_timestamps=True)
+    await aclient.get_workflow(ids[0])
+    await aclient.get_workflow_status(ids[0])
+    precise = {"ticket_id": "TKT-12", "timestamps": "float"}
+    assert [p.params for p in fake.seen] == [
+        precise | {"status": "active", "limit": "2"},
+        precise | {"limit": "2"},
+        precise | {"limit": "2", "starting_after": ids[1]},
+        {"ticket_id": "TKT-12"},
+        {"timestamps": "float"},
+        {"timestamps": "float"},
+        {},
+        {},
+    ]
+
+
 async def test_iterators_are_lazy_and_check_page_size_at_once(
     aclient: AsyncClient, fake: FakeApi
 ) -> None:

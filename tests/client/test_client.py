@@ -177,6 +177,29 @@ def test_iter_workflows_filters_and_default_page_size(client: Client, fake: Fake
     assert page.params == {"status": "completed", "task_queue": "itsm-fleet", "limit": "100"}
 
 
+def test_ticket_filter_and_precise_timestamps_are_sent(client: Client, fake: FakeApi) -> None:
+    ids = fake.seed_workflows(3)
+    client.list_workflows(ticket_id="TKT-12", status="active", limit=2, precise_timestamps=True)
+    found = list(client.iter_workflows(ticket_id="TKT-12", page_size=2, precise_timestamps=True))
+    assert [w["id"] for w in found] == ids
+    client.list_workflows(ticket_id="TKT-12")
+    client.get_workflow(ids[0], precise_timestamps=True)
+    client.get_workflow_status(ids[0], precise_timestamps=True)
+    client.get_workflow(ids[0])
+    client.get_workflow_status(ids[0])
+    precise = {"ticket_id": "TKT-12", "timestamps": "float"}
+    assert [p.params for p in fake.seen] == [
+        precise | {"status": "active", "limit": "2"},
+        precise | {"limit": "2"},
+        precise | {"limit": "2", "starting_after": ids[1]},
+        {"ticket_id": "TKT-12"},
+        {"timestamps": "float"},
+        {"timestamps": "float"},
+        {},
+        {},
+    ]
+
+
 def test_iterators_are_lazy_and_check_page_size_at_once(client: Client, fake: FakeApi) -> None:
     fake.seed_workflows(5)
     iterator = client.iter_workflows(page_size=2)

@@ -5,22 +5,28 @@ own SQLite store, reached in-process through ``httpx.ASGITransport`` by AsyncCli
 real HTTP (uvicorn on a loopback port, in a thread) by Client. Its background jobs (audit, AI
 suggestion, SLA timer per ticket, with ids derived from ticket ids) go to a Redis of this
 module's own, so they never meet the jobs of the service's tests, whose tickets have the same
-ids in another store. Only endpoints that do not start
-workflows are exercised here (rules stay disabled while tickets are created), so nothing runs
-on the task queues shared with the service's own tests.
+ids in another store. Rules stay disabled while tickets are created, and the only workflows
+started here are drafts scheduled an hour ahead, terminated at the end of their test, so
+nothing runs on the task queues shared with the service's own tests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from waiting import eventually_sync
+from temporalio.client import Client as TemporalClient
+from waiting import eventually, eventually_sync
 
 from protocol_lab.client import (
     AsyncClient,
@@ -230,3 +236,112 @@ def test_sync_client_over_real_http(live_url: str) -> None:
         assert [t["id"] for t in api.iter_tickets(priority="P1")] == [created[1]["id"]]
         with pytest.raises(NotFoundError):
             api.get_ticket("TKT-424242")
+
+
+# -- workflows by ticket, with sub-second timestamps ------------------------------------------
+
+
+def _new_ticket() -> str:
+    # The Temporal server is the whole session's: a ticket no other test uses.
+    return f"TKT-{secrets.randbelow(10**11) + 10**11}"
+
+
+def _draft(ticket: str) -> dict[str, Any]:
+    """A workflow scheduled an hour ahead: listed, readable, and nothing of it runs."""
+    return {
+        "name": "SLA Escalation",
+        "task_queue": "itsm-high-priority",
+        "trigger_type": "scheduled",
+        "input": {"ticket_id": ticket},
+        "start_at": time.time() + 3600,
+    }
+
+
+async def _terminate(temporal: TemporalClient, ids: list[str]) -> None:
+    for workflow_id in ids:
+        await temporal.get_workflow_handle(workflow_id).terminate("client test over")
+
+
+def _floors(precise: Any, whole: Any) -> None:
+    assert type(precise) is float
+    assert type(whole) is int
+    assert math.floor(precise) == whole
+
+
+async def test_async_client_lists_by_ticket_with_precise_timestamps(
+    live_app: FastAPI, temporal_client: TemporalClient
+) -> None:
+    one, two = _new_ticket(), _new_ticket()
+    started: list[str] = []
+    try:
+        async with _client(live_app, WRITE_TOKEN) as api:
+            mine = [(await api.create_workflow(**_draft(one)))["id"] for _ in range(3)]
+            theirs = [(await api.create_workflow(**_draft(two)))["id"] for _ in range(2)]
+            started += mine + theirs
+
+            async def lists(ticket: str, expected: list[str]) -> bool:
+                found = [w["id"] async for w in api.aiter_workflows(ticket_id=ticket, page_size=2)]
+                return found == expected
+
+            await eventually(lambda: lists(one, mine[::-1]), within_s=20, every_s=0.2)
+            await eventually(lambda: lists(two, theirs[::-1]), within_s=20, every_s=0.2)
+            page = await api.list_workflows(ticket_id=one, limit=2, status="draft")
+            assert ([w["id"] for w in page["data"]], page["has_more"]) == (mine[:0:-1], True)
+
+            precise = await api.list_workflows(ticket_id=two, precise_timestamps=True)
+            whole = await api.list_workflows(ticket_id=two)
+            assert [w["id"] for w in precise["data"]] == theirs[::-1]
+            for p, w in zip(precise["data"], whole["data"], strict=True):
+                _floors(p["started_at"], w["started_at"])
+            assert [
+                w["id"] async for w in api.aiter_workflows(ticket_id=two, precise_timestamps=True)
+            ] == theirs[::-1]
+            got = await api.get_workflow(mine[0], precise_timestamps=True)
+            _floors(got["started_at"], (await api.get_workflow(mine[0]))["started_at"])
+            assert got["started_at"] != math.floor(got["started_at"])  # start_at had a fraction
+            status = await api.get_workflow_status(mine[0], precise_timestamps=True)
+            assert status["started_at"] == got["started_at"]
+            _floors(status["started_at"], (await api.get_workflow_status(mine[0]))["started_at"])
+
+            with pytest.raises(InvalidRequestError) as bad:
+                await api.list_workflows(ticket_id="TKT-12x")
+            assert "ticket_id" in bad.value.message
+    finally:
+        await _terminate(temporal_client, started)
+
+
+async def test_sync_client_lists_by_ticket_with_precise_timestamps_over_http(
+    live_url: str, temporal_client: TemporalClient
+) -> None:
+    ticket, other = _new_ticket(), _new_ticket()
+    started: list[str] = []
+
+    def drive() -> None:
+        with Client(base_url=live_url, token=WRITE_TOKEN) as api:
+            mine = [api.create_workflow(**_draft(ticket))["id"] for _ in range(2)]
+            started.extend(mine)
+            started.append(api.create_workflow(**_draft(other))["id"])
+            eventually_sync(
+                lambda: (
+                    [w["id"] for w in api.iter_workflows(ticket_id=ticket, page_size=1)]
+                    == mine[::-1]
+                ),
+                within_s=20,
+                every_s=0.2,
+            )
+            precise = api.list_workflows(ticket_id=ticket, precise_timestamps=True)
+            whole = api.list_workflows(ticket_id=ticket)
+            assert [w["id"] for w in precise["data"]] == mine[::-1]
+            for p, w in zip(precise["data"], whole["data"], strict=True):
+                _floors(p["started_at"], w["started_at"])
+            got = api.get_workflow(mine[0], precise_timestamps=True)
+            _floors(got["started_at"], api.get_workflow(mine[0])["started_at"])
+            status = api.get_workflow_status(mine[0], precise_timestamps=True)
+            _floors(status["started_at"], api.get_workflow_status(mine[0])["started_at"])
+            with pytest.raises(InvalidRequestError):
+                api.list_workflows(ticket_id="TKT-")
+
+    try:
+        await asyncio.to_thread(drive)
+    finally:
+        await _terminate(temporal_client, started)

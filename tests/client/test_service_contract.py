@@ -55,9 +55,15 @@ class OpenApiChecker:
         self.called.add((request.method, template))
         declared = {p["name"]: p for p in op.get("parameters", [])}
         queries = {n for n, p in declared.items() if p["in"] == "query"}
-        for name in request.url.params:
+        for name, value in request.url.params.multi_items():
             if name not in queries:
                 self.problems.append(f"{where}: undeclared query parameter {name!r}")
+                continue
+            schema = self._resolve(declared[name]["schema"])
+            if "enum" in schema and value not in schema["enum"]:
+                self.problems.append(f"{where}: {name}={value!r} is not one of {schema['enum']}")
+            if "pattern" in schema and not re.search(schema["pattern"], value):
+                self.problems.append(f"{where}: {name}={value!r} does not match its pattern")
         if "Idempotency-Key" in declared and "Idempotency-Key" not in request.headers:
             self.problems.append(f"{where}: the service deduplicates it, but no Idempotency-Key")
         body = httpx.Response(200, content=request.content).json() if request.content else None
@@ -103,6 +109,10 @@ def test_every_client_request_is_declared_by_the_service(
     api.list_workflows(status="active", task_queue="itsm-network", limit=5, starting_after="wf_1")
     api.list_workflows(ending_before="wf_9")
     list(api.iter_workflows(status="failed", task_queue="itsm-fleet", page_size=50))
+    api.list_workflows(ticket_id="TKT-1", precise_timestamps=True)
+    list(api.iter_workflows(ticket_id="TKT-1", precise_timestamps=True))
+    api.get_workflow("wf_1", precise_timestamps=True)
+    api.get_workflow_status("wf_1", precise_timestamps=True)
     api.create_workflow(
         name="VPN Access Revocation",
         task_queue="itsm-network",
@@ -196,6 +206,7 @@ def test_the_checker_catches_what_the_service_does_not_declare(
     api: Client, checker: OpenApiChecker
 ) -> None:
     api.request("GET", "/v1/workflows", params={"colour": "blue"})
+    api.request("GET", "/v1/workflows", params={"timestamps": "double", "ticket_id": "T-1"})
     api.request("POST", "/v1/tickets", json={"title": "x", "mood": "grumpy"})
     api.request("POST", "/v1/tickets", json={"description": "no title"})
     api.request(
@@ -205,6 +216,8 @@ def test_the_checker_catches_what_the_service_does_not_declare(
         api.request("GET", "/v1/nothing/here")
     assert checker.problems == [
         "GET /v1/workflows: undeclared query parameter 'colour'",
+        "GET /v1/workflows: timestamps='double' is not one of ['int', 'float']",
+        "GET /v1/workflows: ticket_id='T-1' does not match its pattern",
         "POST /v1/tickets: undeclared body field 'mood'",
         "POST /v1/tickets: required body field 'title' missing",
         "GET /v1/nothing/here: no such operation",
