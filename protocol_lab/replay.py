@@ -14,8 +14,8 @@ firings) is scripted.
 every POST carries an ``Idempotency-Key`` derived from the replay's ``run_id`` and the
 action's index, so the client's retries (and a second run with the same ``run_id``) never
 create anything twice. Replayed tickets have ``replay-<run_id>`` as their requester. A signal
-goes to the workflow the service started for the scripted ticket, found through the rule
-executions recorded on that ticket.
+goes to the workflow the service started for the scripted ticket, found in the ticket's
+workflow list (``GET /v1/workflows?ticket_id=``).
 
 :func:`load_replayed` reads the replayed workflows back (the API's timelines, or the exact
 Temporal histories when a Temporal address is given) and maps their wall-clock timestamps
@@ -484,7 +484,7 @@ class ReplayResult:
 
 
 class _Resolver:
-    """Finds the real workflow a rule started for a real ticket (through rule executions)."""
+    """Finds the real workflow a rule started for a real ticket (in the ticket's workflows)."""
 
     def __init__(
         self,
@@ -499,19 +499,15 @@ class _Resolver:
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def _lookup(self, ticket: str, workflow_name: str) -> list[str]:
-        found: list[tuple[int, str]] = []
-        for rule_id in self.rules_by_workflow.get(workflow_name, []):
-            async with self.gate:
-                executions = [
-                    e async for e in self.client.aiter_rule_executions(rule_id, ticket_id=ticket)
-                ]
-            for execution in executions:
-                wf = execution.get("workflow_id")
-                # An execution names its workflow before starting it: wait for "succeeded".
-                if isinstance(wf, str) and execution.get("outcome") == "succeeded":
-                    found.append((int(execution.get("fired_at") or 0), wf))
-        found.sort()
-        return [wf for _, wf in found]
+        """The ids of the ``workflow_name`` workflows started for ``ticket``, oldest first."""
+        if not self.rules_by_workflow.get(workflow_name):
+            return []  # no replayed rule starts it
+        async with self.gate:
+            workflows = [
+                w async for w in self.client.aiter_workflows(ticket_id=ticket, page_size=100)
+            ]
+        # The list is newest first; only started workflows are in it.
+        return [w["id"] for w in reversed(workflows) if w.get("name") == workflow_name]
 
     async def resolve(
         self, ticket: str, workflow_name: str, ordinal: int, *, within_s: float
@@ -798,7 +794,7 @@ async def _fetch_api(client: AsyncClient, ids: Sequence[str], concurrency: int) 
 
     async def one(workflow_id: str) -> Any:
         async with gate:
-            return await client.get_workflow(workflow_id)
+            return await client.get_workflow(workflow_id, precise_timestamps=True)
 
     return list(await asyncio.gather(*(one(w) for w in ids)))
 
@@ -806,10 +802,10 @@ async def _fetch_api(client: AsyncClient, ids: Sequence[str], concurrency: int) 
 async def _fetch_temporal(
     address: str, namespace: str, ids: Sequence[str], concurrency: int
 ) -> list[dict[str, Any]]:
-    """Exact (sub-second) timelines from the histories, with the service's own mapping."""
+    """Exact (sub-second) timelines from the histories, with the shared history mapper."""
     from temporalio.client import Client as TemporalClient
 
-    from service.temporal.timeline import build_timeline
+    from protocol_lab.domain.history import build_timeline
 
     client = await TemporalClient.connect(address, namespace=namespace)
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -837,9 +833,8 @@ async def load_replayed(
 ) -> Timelines:
     """The replayed workflows' real timelines, on the script's simulated clock.
 
-    Read through the API (``GET /v1/workflows/{id}``: whole-second timestamps, so at
-    ``compression`` C a timestamp is known to within C/2 simulated seconds) or, with
-    ``temporal_address``, from the Temporal histories with the service's own timeline mapping
+    Read through the API (``GET /v1/workflows/{id}?timestamps=float``: sub-second timestamps)
+    or, with ``temporal_address``, from the Temporal histories with the shared history mapper
     (microseconds). With ``cut``, events after the script's cut-off are dropped (as the
     simulation is cut there). Workflow attributes: ``ticket_id`` and ``sim_workflow_id`` (the
     script's names), and the real ids in ``workflow_id``.

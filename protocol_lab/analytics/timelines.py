@@ -529,7 +529,7 @@ class Timelines:
 
         ``client`` is a ``temporalio.client.Client``; ``query`` a visibility list filter.
         Histories are fetched at most ``concurrency`` at a time and mapped to timeline rows by
-        :func:`protocol_lab.analytics.temporal.history_rows`.
+        :func:`protocol_lab.domain.history.build_timeline`.
         """
         from protocol_lab.analytics.temporal import fetch_rows
 

@@ -19,6 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from waiting import eventually
 
 from protocol_lab.domain import load_catalog
+from protocol_lab.domain.history import build_timeline
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.settings import Settings
 from service.stack import EmbeddedRedis, free_port
@@ -29,7 +30,6 @@ from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
 from service.temporal.messages import PlanInput, SignalInput
 from service.temporal.resources import WorkerResources
-from service.temporal.timeline import build_timeline
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
 

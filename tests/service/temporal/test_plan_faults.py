@@ -23,12 +23,12 @@ from temporalio.client import Client
 from waiting import eventually
 
 from protocol_lab.domain import Catalog, load_catalog
+from protocol_lab.domain.history import build_timeline
 from service.api.errors import ApiError
 from service.app import create_app
 from service.settings import Settings
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
 from service.temporal.resources import WorkerResources
-from service.temporal.timeline import build_timeline
 from service.temporal.worker import build_workers
 from service.workflows import get_status, signal_workflow, start_workflow
 

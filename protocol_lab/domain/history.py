@@ -1,0 +1,338 @@
+"""A workflow's timeline, built from its real Temporal history: the one history mapper.
+
+The service's API, its archive, ``Timelines.from_temporal`` and ``load_replayed`` all map
+histories here. It maps the service's own plan workflow (``ProtocolPlan``) with the plan's texts
+and step ids, read from the inputs recorded in the history, and any other workflow with its
+activity types, activity ids and signal names.
+
+History events map onto the timeline vocabulary of docs/architecture.md:
+
+- the first workflow task (after any start delay) -> ``workflow_started`` ("Manually initiated",
+  "Triggered by ticket TKT-4829", ... for a plan; "Workflow started" otherwise); a workflow
+  cancelled before its first task never started and has no such event;
+- ActivityTaskStarted -> ``activity_started`` (``compensation_started`` for a compensation),
+  stamped with the started event's own time: the moment a worker began the step. The wait from
+  ActivityTaskScheduled until then is the queue wait for a worker, which the analyses read as the
+  gap before ``activity_started``, as the simulator records it (a step starts when a worker slot
+  is granted). An activity scheduled but not yet taken by a worker has no ``activity_started``.
+  For an activity with a retry policy Temporal writes ActivityTaskStarted only when the activity
+  closes, just before its closing event, carrying the start time of the last attempt; so the
+  timeline is ordered by time, not by the history's order, and a running activity shows its start
+  once it has closed. Earlier attempts of a retried activity leave no event: their time reads as
+  wait;
+- ActivityTaskCompleted -> ``activity_completed`` (a plan step's own completion text) or
+  ``compensation_completed``; ActivityTaskFailed / TimedOut / Canceled -> ``activity_failed``;
+- a plan's memo upsert recording a signal wait -> ``activity_started`` ("Awaiting manager
+  approval"); a wait that timed out and went on -> ``activity_completed``;
+- an accepted ``signal`` update of a plan -> ``signal_received`` (the step's completion text and
+  the payload); accepted ``pause`` / ``resume`` updates -> ``workflow_paused`` /
+  ``workflow_resumed``; any other accepted update and WorkflowExecutionSignaled ->
+  ``signal_received`` (step: the plan step waiting for that name, from ``signal_steps``);
+- the closing event -> ``workflow_completed`` (also ContinuedAsNew), ``workflow_failed`` (with
+  the failure; Terminated, TimedOut), or ``workflow_cancelled`` (with the reason given to the
+  cancel request, or the message of a plan's ``on_timeout: cancel`` failure).
+
+``temporalio`` is imported inside the functions only, so the domain needs it just to map.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protocol_lab.domain.catalog import SignalStep, WorkflowPlan
+from protocol_lab.domain.timeline import EventType, TimelineEvent
+from protocol_lab.domain.wire import (
+    CANCELLED_FAILURE_TYPE,
+    MEMO_STATE,
+    PAUSE_UPDATE,
+    RESUME_UPDATE,
+    SIGNAL_UPDATE,
+    WORKFLOW_TYPE,
+    PlanInput,
+    SignalInput,
+    StepInput,
+    StepOutcome,
+)
+
+if TYPE_CHECKING:
+    from temporalio.api.failure.v1 import Failure
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.converter import DataConverter
+
+__all__ = ["HistoryTimeline", "build_timeline", "started_detail"]
+
+
+@dataclass
+class HistoryTimeline:
+    """What a history says: the execution's input, its timeline and its key times.
+
+    ``plan_input`` is set for the service's plan workflow only; ``started_at`` is the first
+    workflow task (``None`` for a workflow cancelled before it), ``closed_at`` the closing event.
+    """
+
+    plan_input: PlanInput | None
+    events: list[TimelineEvent] = field(default_factory=list)
+    started_at: float | None = None
+    closed_at: float | None = None
+    cancel_reason: str | None = None
+
+
+@dataclass
+class _Activity:
+    """A scheduled activity as the timeline names it."""
+
+    step: str | None
+    detail: str
+    done: str
+    compensation: bool = False
+
+
+def started_detail(trigger_type: str, input: dict[str, Any]) -> str:
+    """The detail of a plan's ``workflow_started`` for a trigger type and an input."""
+    ticket = input.get("ticket_id")
+    if trigger_type == "manual":
+        return "Manually initiated"
+    if trigger_type == "scheduled":
+        return "Started on schedule"
+    if isinstance(ticket, str) and ticket:
+        return f"Triggered by ticket {ticket}"
+    return "Triggered by event" if trigger_type == "event_based" else "Automatically triggered"
+
+
+def _ts(event: HistoryEvent) -> float:
+    return event.event_time.ToDatetime().timestamp() if event.HasField("event_time") else 0.0
+
+
+def _failure_message(failure: Failure) -> str:
+    message = failure.message or "failed"
+    if failure.HasField("cause") and failure.cause.message and failure.cause.message != message:
+        message = f"{message}: {failure.cause.message}"
+    return message
+
+
+def _payload_text(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(", ", ": "), default=str)
+
+
+def _is_step_id(activity_id: str) -> bool:
+    # the SDK numbers activities "1", "2", ... unless the workflow names them
+    return bool(activity_id) and not activity_id.isdigit()
+
+
+async def build_timeline(
+    workflow_id: str,
+    events: Iterable[HistoryEvent],
+    *,
+    converter: DataConverter | None = None,
+    workflow_name: str | None = None,
+    task_queue: str | None = None,
+    trigger_type: str | None = None,
+    signal_steps: Mapping[str, str] | None = None,
+) -> HistoryTimeline:
+    """Map one execution's history events onto timeline events (see the module docstring).
+
+    ``converter`` decodes payloads (the SDK's default if not given). For a workflow other than
+    the service's plan, ``workflow_name`` (default: the workflow type), ``task_queue`` (default:
+    the one it started on) and ``trigger_type`` (default ``manual``) label its rows, and
+    ``signal_steps`` maps a signal or update name to the plan step waiting for it (unknown names
+    are kept as the step). A plan's own input overrides all four. Events are ordered by time.
+    """
+    from temporalio.api.enums.v1 import EventType as HistoryEventType
+    from temporalio.converter import DataConverter
+
+    decoder = converter or DataConverter.default
+    steps_of: Mapping[str, str] = signal_steps or {}
+    result = HistoryTimeline(plan_input=None)
+    plan: WorkflowPlan | None = None
+    is_plan = False
+    name, queue, trigger = workflow_name or "", task_queue or "", trigger_type or "manual"
+    activities: dict[int, _Activity] = {}
+    signalled: set[str] = set()
+    started = False
+
+    def add(kind: EventType, at: float, detail: str | None, step: str | None = None) -> None:
+        result.events.append(
+            TimelineEvent(
+                workflow_id=workflow_id,
+                workflow_name=name,
+                task_queue=queue,
+                trigger_type=trigger,
+                event=kind.value,
+                timestamp=at,
+                detail=detail,
+                step=step,
+            )
+        )
+
+    for event in events:
+        kind = event.event_type
+        at = _ts(event)
+        if kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            is_plan = attrs.workflow_type.name == WORKFLOW_TYPE
+            name = name or attrs.workflow_type.name
+            queue = queue or attrs.task_queue.name
+            if is_plan:
+                [inp] = await decoder.decode(attrs.input.payloads, [PlanInput])
+                result.plan_input = inp
+                plan = WorkflowPlan.model_validate(inp.plan)
+                name, queue, trigger = inp.name, inp.task_queue, inp.trigger_type
+            backoff = attrs.first_workflow_task_backoff.ToTimedelta().total_seconds()
+            result.started_at = at + backoff
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED and not started:
+            started = True
+            if result.cancel_reason is not None:
+                # cancelled while still a draft: it never started
+                result.started_at = None
+                continue
+            result.started_at = at
+            if is_plan:
+                inputs = result.plan_input.input if result.plan_input else {}
+                add(EventType.WORKFLOW_STARTED, at, started_detail(trigger, inputs))
+            else:
+                add(EventType.WORKFLOW_STARTED, at, "Workflow started")
+        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs_s = event.activity_task_scheduled_event_attributes
+            if is_plan:
+                [step_in] = await decoder.decode(attrs_s.input.payloads, [StepInput])
+                activities[event.event_id] = _Activity(
+                    step_in.step_id, step_in.detail, step_in.done, step_in.compensation
+                )
+            else:
+                type_name = attrs_s.activity_type.name
+                step = attrs_s.activity_id if _is_step_id(attrs_s.activity_id) else type_name
+                activities[event.event_id] = _Activity(step, type_name, type_name)
+        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            sid = event.activity_task_started_event_attributes.scheduled_event_id
+            act = activities.get(sid, _Activity("activity", "activity", "activity"))
+            add(
+                EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
+                at,
+                act.detail,
+                act.step,
+            )
+        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs_c = event.activity_task_completed_event_attributes
+            act = activities.get(attrs_c.scheduled_event_id, _Activity("activity", "", "activity"))
+            detail = act.done
+            if is_plan and attrs_c.result.payloads:
+                [outcome] = await decoder.decode(attrs_c.result.payloads, [StepOutcome])
+                detail = outcome.detail
+            add(
+                EventType.COMPENSATION_COMPLETED
+                if act.compensation
+                else EventType.ACTIVITY_COMPLETED,
+                at,
+                detail,
+                act.step,
+            )
+        elif kind in (
+            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+        ):
+            if kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+                attrs_f = event.activity_task_failed_event_attributes
+                sid, how = (
+                    attrs_f.scheduled_event_id,
+                    f"failed: {_failure_message(attrs_f.failure)}",
+                )
+            elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+                sid, how = (
+                    event.activity_task_timed_out_event_attributes.scheduled_event_id,
+                    "timed out",
+                )
+            else:
+                sid, how = (
+                    event.activity_task_canceled_event_attributes.scheduled_event_id,
+                    "cancelled",
+                )
+            act = activities.get(sid, _Activity("activity", "activity", "activity"))
+            add(EventType.ACTIVITY_FAILED, at, f"{act.detail} {how}", act.step)
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED and is_plan:
+            memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+            if MEMO_STATE not in memo:
+                continue
+            [state] = await decoder.decode([memo[MEMO_STATE]], [dict])
+            transition = state.get("transition") if isinstance(state, dict) else None
+            if not isinstance(transition, dict):
+                continue
+            if transition.get("event") == "signal_wait":
+                add(
+                    EventType.ACTIVITY_STARTED, at, transition.get("detail"), transition.get("step")
+                )
+            elif transition.get("event") == "signal_timeout":
+                add(
+                    EventType.ACTIVITY_COMPLETED,
+                    at,
+                    transition.get("detail"),
+                    transition.get("step"),
+                )
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            update = request.input.name
+            if is_plan and update == SIGNAL_UPDATE:
+                [sig] = await decoder.decode(request.input.args.payloads, [SignalInput])
+                target = _signal_step(plan, sig.signal_name, signalled)
+                if target is not None:
+                    signalled.add(target.id)
+                text = target.done if target is not None else sig.signal_name
+                if sig.payload:
+                    text = f"{text} ({sig.signal_name}: {_payload_text(sig.payload)})"
+                add(EventType.SIGNAL_RECEIVED, at, text, target.id if target else None)
+            elif is_plan and update in (PAUSE_UPDATE, RESUME_UPDATE):
+                reason = ""
+                if request.input.args.payloads:
+                    [control] = await decoder.decode(request.input.args.payloads, [dict])
+                    reason = str(control.get("reason") or "") if isinstance(control, dict) else ""
+                if update == PAUSE_UPDATE:
+                    add(EventType.WORKFLOW_PAUSED, at, reason or "Paused by user")
+                else:
+                    add(EventType.WORKFLOW_RESUMED, at, reason or "Resumed by user")
+            else:
+                add(EventType.SIGNAL_RECEIVED, at, update, steps_of.get(update, update))
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes.signal_name
+            add(EventType.SIGNAL_RECEIVED, at, signal, steps_of.get(signal, signal))
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            cause = event.workflow_execution_cancel_requested_event_attributes.cause
+            result.cancel_reason = cause or "Cancelled"
+        elif kind in (
+            HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+            HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+        ):
+            result.closed_at = at
+            add(EventType.WORKFLOW_COMPLETED, at, "Workflow completed")
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            result.closed_at = at
+            failure = event.workflow_execution_failed_event_attributes.failure
+            if failure.application_failure_info.type == CANCELLED_FAILURE_TYPE:
+                add(EventType.WORKFLOW_CANCELLED, at, failure.message)
+            else:
+                add(EventType.WORKFLOW_FAILED, at, _failure_message(failure))
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+            result.closed_at = at
+            add(EventType.WORKFLOW_CANCELLED, at, result.cancel_reason or "Cancelled")
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            result.closed_at = at
+            reason = event.workflow_execution_terminated_event_attributes.reason
+            add(EventType.WORKFLOW_FAILED, at, f"Terminated: {reason}" if reason else "Terminated")
+        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+            result.closed_at = at
+            add(EventType.WORKFLOW_FAILED, at, "Timed out")
+    # ActivityTaskStarted of a retried activity is written when it closes, with its own
+    # (earlier) time; sorted() is stable, so equal times keep the history's order
+    result.events = sorted(result.events, key=lambda e: e.timestamp)
+    return result
+
+
+def _signal_step(plan: WorkflowPlan | None, name: str, taken: set[str]) -> SignalStep | None:
+    if plan is None:
+        return None
+    for step in plan.steps:
+        if isinstance(step, SignalStep) and step.signal == name and step.id not in taken:
+            return step
+    return None
