@@ -90,6 +90,10 @@ class _Activity:
     compensation: bool = False
 
 
+# an activity whose scheduling is not in the events given (a history read from the middle)
+_UNKNOWN = _Activity("activity", "activity", "activity")
+
+
 def started_detail(trigger_type: str, input: dict[str, Any]) -> str:
     """The detail of a plan's ``workflow_started`` for a trigger type and an input."""
     ticket = input.get("ticket_id")
@@ -207,7 +211,7 @@ async def build_timeline(
                 activities[event.event_id] = _Activity(step, type_name, type_name)
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             sid = event.activity_task_started_event_attributes.scheduled_event_id
-            act = activities.get(sid, _Activity("activity", "activity", "activity"))
+            act = activities.get(sid, _UNKNOWN)
             add(
                 EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
                 at,
@@ -216,7 +220,7 @@ async def build_timeline(
             )
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attrs_c = event.activity_task_completed_event_attributes
-            act = activities.get(attrs_c.scheduled_event_id, _Activity("activity", "", "activity"))
+            act = activities.get(attrs_c.scheduled_event_id, _UNKNOWN)
             detail = act.done
             if is_plan and attrs_c.result.payloads:
                 [outcome] = await decoder.decode(attrs_c.result.payloads, [StepOutcome])
@@ -250,7 +254,7 @@ async def build_timeline(
                     event.activity_task_canceled_event_attributes.scheduled_event_id,
                     "cancelled",
                 )
-            act = activities.get(sid, _Activity("activity", "activity", "activity"))
+            act = activities.get(sid, _UNKNOWN)
             add(EventType.ACTIVITY_FAILED, at, f"{act.detail} {how}", act.step)
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED and is_plan:
             memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
