@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.converter import DataConverter
 
-__all__ = ["HistoryTimeline", "build_timeline", "started_detail"]
+__all__ = ["HistoryTimeline", "add_running_activities", "build_timeline", "started_detail"]
 
 
 @dataclass
@@ -78,6 +78,10 @@ class HistoryTimeline:
     started_at: float | None = None
     closed_at: float | None = None
     cancel_reason: str | None = None
+    # activities scheduled that the history shows neither started nor closed, by activity id
+    unstarted: dict[str, _Activity] = field(default_factory=dict)
+    # workflow id, workflow name, task queue, trigger type: what labels each event
+    labels: tuple[str, str, str, str] = ("", "", "", "manual")
 
 
 @dataclass
@@ -107,7 +111,9 @@ def started_detail(trigger_type: str, input: dict[str, Any]) -> str:
 
 
 def _ts(event: HistoryEvent) -> float:
-    return event.event_time.ToDatetime().timestamp() if event.HasField("event_time") else 0.0
+    if not event.HasField("event_time"):
+        return 0.0
+    return event.event_time.seconds + event.event_time.nanos / 1e9
 
 
 def _failure_message(failure: Failure) -> str:
@@ -154,6 +160,7 @@ async def build_timeline(
     is_plan = False
     name, queue, trigger = workflow_name or "", task_queue or "", trigger_type or "manual"
     activities: dict[int, _Activity] = {}
+    unstarted: dict[int, str] = {}  # scheduled event id -> activity id, until started or closed
     signalled: set[str] = set()
     started = False
 
@@ -209,8 +216,10 @@ async def build_timeline(
                 type_name = attrs_s.activity_type.name
                 step = attrs_s.activity_id if _is_step_id(attrs_s.activity_id) else type_name
                 activities[event.event_id] = _Activity(step, type_name, type_name)
+            unstarted[event.event_id] = attrs_s.activity_id
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             sid = event.activity_task_started_event_attributes.scheduled_event_id
+            unstarted.pop(sid, None)
             act = activities.get(sid, _UNKNOWN)
             add(
                 EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
@@ -220,6 +229,7 @@ async def build_timeline(
             )
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attrs_c = event.activity_task_completed_event_attributes
+            unstarted.pop(attrs_c.scheduled_event_id, None)
             act = activities.get(attrs_c.scheduled_event_id, _UNKNOWN)
             detail = act.done
             if is_plan and attrs_c.result.payloads:
@@ -254,6 +264,7 @@ async def build_timeline(
                     event.activity_task_canceled_event_attributes.scheduled_event_id,
                     "cancelled",
                 )
+            unstarted.pop(sid, None)
             act = activities.get(sid, _UNKNOWN)
             add(EventType.ACTIVITY_FAILED, at, f"{act.detail} {how}", act.step)
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED and is_plan:
@@ -327,10 +338,44 @@ async def build_timeline(
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
             result.closed_at = at
             add(EventType.WORKFLOW_FAILED, at, "Timed out")
+    result.unstarted = {activity_id: activities[sid] for sid, activity_id in unstarted.items()}
+    result.labels = (workflow_id, name, queue, trigger)
     # ActivityTaskStarted of a retried activity is written when it closes, with its own
     # (earlier) time; sorted() is stable, so equal times keep the history's order
     result.events = sorted(result.events, key=lambda e: e.timestamp)
     return result
+
+
+def add_running_activities(timeline: HistoryTimeline, started_at: Mapping[str, float]) -> None:
+    """Add ``activity_started`` for the activities a worker is running right now.
+
+    A running activity with a retry policy has no ActivityTaskStarted in the history until it
+    closes; its start is known from the execution's description instead (its pending
+    activities' last start time). ``started_at`` maps an activity id to that time; ids the
+    history shows started or closed already, or does not know, are ignored.
+    """
+    workflow_id, name, queue, trigger = timeline.labels
+    for activity_id, at in started_at.items():
+        act = timeline.unstarted.pop(activity_id, None)
+        if act is None:
+            continue
+        timeline.events.append(
+            TimelineEvent(
+                workflow_id=workflow_id,
+                workflow_name=name,
+                task_queue=queue,
+                trigger_type=trigger,
+                event=(
+                    EventType.COMPENSATION_STARTED
+                    if act.compensation
+                    else EventType.ACTIVITY_STARTED
+                ).value,
+                timestamp=at,
+                detail=act.detail,
+                step=act.step,
+            )
+        )
+    timeline.events.sort(key=lambda e: e.timestamp)
 
 
 def _signal_step(plan: WorkflowPlan | None, name: str, taken: set[str]) -> SignalStep | None:

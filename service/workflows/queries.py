@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
     WorkflowExecution,
     WorkflowExecutionDescription,
@@ -35,6 +36,7 @@ from temporalio.client import (
 )
 
 from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
+from protocol_lab.domain.history import HistoryTimeline, add_running_activities, build_timeline
 from protocol_lab.domain.tickets import ticket_number
 from service.api.errors import ApiError
 from service.store.archive import (
@@ -47,7 +49,6 @@ from service.store.archive import (
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
 from service.temporal.messages import MEMO_STATE, WORKFLOW_TYPE
-from service.temporal.timeline import HistoryTimeline, build_timeline
 from service.workflows.context import (
     RPC_TIMEOUT,
     TemporalContext,
@@ -106,6 +107,17 @@ async def _describe(ctx: TemporalContext, workflow_id: str) -> WorkflowExecution
     if desc.workflow_type != WORKFLOW_TYPE:
         raise ApiError.not_found(f"no workflow {workflow_id!r}")
     return desc
+
+
+def running_activities(desc: WorkflowExecutionDescription) -> dict[str, float]:
+    """When each activity a worker is running now started (by activity id)."""
+    started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    return {
+        activity.activity_id: activity.last_started_time.seconds
+        + activity.last_started_time.nanos / 1e9
+        for activity in desc.raw_description.pending_activities
+        if activity.state == started and activity.HasField("last_started_time")
+    }
 
 
 async def get_timeline(ctx: TemporalContext, workflow_id: str) -> HistoryTimeline:
@@ -200,6 +212,7 @@ async def get_workflow(
         row = await _archived(ctx, workflow_id)
         if row is not None:  # archived; Temporal's deletion has not caught up yet
             return archived_view(row, precise=precise)
+    add_running_activities(timeline, running_activities(desc))
     view = _base_view(
         workflow_id=workflow_id,
         status=desc.status,

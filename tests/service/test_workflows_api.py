@@ -354,3 +354,29 @@ async def test_list_by_closed_status(
         data = await eventually(listed, within_s=10)
         assert {w["status"] for w in data} == {status}
         assert all(w["completed_at"] is not None for w in data)
+
+
+async def test_a_step_in_progress_is_on_the_timeline(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+) -> None:
+    # At real time the first step runs for tens of seconds: Temporal's history has no start for
+    # it until it closes, so the API reads it from the execution's pending activities.
+    wf = await create(
+        api,
+        write_headers,
+        name="Device Enrollment",
+        task_queue="itsm-fleet",
+        time_scale=1,
+    )
+
+    async def first_step_running() -> list[tuple[str, str]] | None:
+        got = (await api.get(f"/v1/workflows/{wf['id']}", headers=write_headers)).json()
+        events = [(e["event"], e["detail"]) for e in got["timeline"]]
+        return events if len(events) >= 2 else None
+
+    events = await eventually(first_step_running, within_s=30)
+    await api.post(f"/v1/workflows/{wf['id']}/cancel", headers=write_headers)
+    assert events == [
+        ("workflow_started", "Manually initiated"),
+        ("activity_started", "Registering device"),
+    ]
