@@ -274,7 +274,8 @@ async def test_precise_timestamps_agree_with_the_whole_seconds(
     assert precise["started_at"] <= precise["timeline"][0]["timestamp"]
     stamps = [e["timestamp"] for e in precise["timeline"]]
     assert stamps == sorted(stamps)
-    assert stamps[-1] == precise["completed_at"]
+    # the close as the history has it (100 ns) and as visibility has it (1 us)
+    assert abs(stamps[-1] - precise["completed_at"]) < 2e-6  # plus float rounding
 
     status, precise_status = (
         await read(done, "/status"),
