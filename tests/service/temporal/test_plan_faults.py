@@ -223,8 +223,14 @@ async def test_temporal_restart_keeps_workflows_running(
 
             async def approved(wf: str = wf) -> bool:
                 try:
+                    # one update id: a retry after an answer that came too late is the same
+                    # approval, not a second one
                     await signal_workflow(
-                        ctx, wf, signal_name="approval_received", payload={"decision": "approved"}
+                        ctx,
+                        wf,
+                        signal_name="approval_received",
+                        payload={"decision": "approved"},
+                        update_id=f"approval-{wf}",
                     )
                 except Exception:  # Temporal is still coming back
                     return False
