@@ -552,7 +552,7 @@ async def replay_async(
     """
     from tqdm.auto import tqdm
 
-    from protocol_lab.client import ApiStatusError, ConflictError, NotFoundError
+    from protocol_lab.client import ApiRequestError, ApiStatusError, ConflictError, NotFoundError
 
     if compression <= 0:
         raise ValueError("compression must be positive")
@@ -623,9 +623,20 @@ async def replay_async(
             return "ok", ticket["id"]
         if action.kind == "update_ticket":
             real = await real_ticket(action.ticket)
-            async with gate:
-                await client.update_ticket(real, status=action.fields.get("status", "resolved"))
-            return "ok", real
+            status = action.fields.get("status", "resolved")
+            deadline = time.monotonic() + resolve_within_s
+            while True:
+                try:
+                    async with gate:
+                        await client.update_ticket(real, status=status)
+                except ApiRequestError:
+                    # the answer was lost (the API restarted mid-request); setting the same
+                    # status again changes nothing if the first request went through
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+                    continue
+                return "ok", real
         workflow_id = await real_workflow(action)
         if action.kind == "signal":
             deadline = time.monotonic() + resolve_within_s
