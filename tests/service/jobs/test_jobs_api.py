@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -99,13 +97,12 @@ async def test_a_new_ticket_gets_a_suggestion_and_an_audit_trail(
             json={"title": "Forgot my password, account locked"},
         )
     ).json()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    async def suggested() -> httpx.Response | None:
         r = await api.get(f"/v1/tickets/{ticket['id']}/suggestion", headers=write_headers)
-        if r.status_code == 200:
-            break
-        assert r.status_code == 404
-        await asyncio.sleep(0.2)
-    assert r.status_code == 200, r.text
+        assert r.status_code in (200, 404), r.text
+        return r if r.status_code == 200 else None
+
+    r = await eventually(suggested, within_s=60, every_s=0.2)
     assert r.json()["category"] == "access"
     assert r.json()["priority"] == "P3"

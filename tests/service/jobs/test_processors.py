@@ -12,6 +12,7 @@ import pytest
 from bullmq import Job
 from job_helpers import Receiver
 from sqlalchemy import update
+from waiting import eventually
 
 from protocol_lab.domain import JobQueue
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -26,26 +27,21 @@ async def _finished(
     res: WorkerResources, queue: JobQueue, job_id: str, *, within_s: float = 60
 ) -> Job:
     """Wait until a job is completed or failed for good; return it."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
+
+    async def finished() -> Job | None:
         job = await res.jobs.queue(queue).getJob(job_id)
-        if job is not None and await job.getState() in ("completed", "failed"):
-            # Read again: the job fetched before the state check may predate its result.
-            final = await res.jobs.queue(queue).getJob(job_id)
-            assert final is not None
-            return final
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} on {queue} did not finish")
+        if job is None or await job.getState() not in ("completed", "failed"):
+            return None
+        # Read again: the job fetched before the state check may predate its result.
+        final: Job | None = await res.jobs.queue(queue).getJob(job_id)
+        assert final is not None
+        return final
+
+    return await eventually(finished, within_s=within_s, every_s=0.05)
 
 
 async def _until(probe: Any, *, within_s: float = 20) -> Any:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
+    return await eventually(probe, within_s=within_s, every_s=0.05)
 
 
 async def _ticket(res: WorkerResources, **fields: Any) -> dict[str, Any]:
