@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from live_server import serving
 from temporalio.client import Client as TemporalClient
 from waiting import eventually, eventually_sync
 
@@ -38,7 +37,7 @@ from protocol_lab.client import (
 )
 from service.app import create_app
 from service.settings import Settings
-from service.stack import EmbeddedRedis, EmbeddedTemporal, free_port
+from service.stack import EmbeddedRedis, EmbeddedTemporal
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -94,17 +93,8 @@ def live_url(
     """The service served by uvicorn on a loopback port (in a thread), on a store of its own."""
     state = tmp_path_factory.mktemp("client-live-http")
     app = create_app(_settings(temporal_server, private_redis, state))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="client-live-uvicorn", daemon=True)
-    thread.start()
-    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60, every_s=0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(app, name="client-live-uvicorn", lifespan="on") as url:
+        yield url
 
 
 def _client(app: FastAPI, token: str | None) -> AsyncClient:

@@ -11,10 +11,8 @@ every time) and bounded per operation; it prints what it generated and what fail
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,10 +23,10 @@ from typing import Annotated, Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI, Query
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from live_server import serving
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -39,13 +37,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
-from waiting import eventually_sync
 
 from service.api.errors import ErrorBody, install_error_handlers
 from service.api.openapi import CONFLICTS, install_openapi
 from service.app import create_app
 from service.settings import Settings
-from service.stack import free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -84,22 +80,8 @@ def live_api(service_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     settings = service_settings.model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{state / 'fuzz.db'}", "state_dir": state}
     )
-    with _served(create_app(settings)) as base_url:
+    with serving(create_app(settings), name="fuzz-uvicorn") as base_url:
         yield base_url
-
-
-@contextlib.contextmanager
-def _served(app: FastAPI, *, log_level: str = "warning") -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
-    thread = threading.Thread(target=server.run, name="fuzz-uvicorn", daemon=True)
-    thread.start()
-    try:
-        eventually_sync(lambda: server.started, within_s=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def _real_ids(base_url: str, headers: dict[str, str]) -> dict[str, str]:
@@ -247,7 +229,7 @@ def test_the_fuzz_run_reports_a_server_error() -> None:
         """Divides by the input: zero parts is a server error."""
         return {"ratio": 1 / parts}
 
-    with _served(app, log_level="critical") as base_url:
+    with serving(app, name="fuzz-uvicorn", log_level="critical") as base_url:
         report = _fuzz(_runs(base_url, {}), {})
     assert report.failures
     assert all("GET /v1/ratio" in failure for failure in report.failures)

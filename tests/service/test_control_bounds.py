@@ -8,16 +8,14 @@ listening. Both share the test service's store.
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from live_server import serving
 from temporalio.client import Client
-from waiting import eventually_sync
 
 from service.app import create_app
 from service.settings import Settings
@@ -37,32 +35,19 @@ LAPTOP = {"name": "Laptop Provisioning - New Hire", "task_queue": "itsm-accessor
 APPROVAL = {"signal_name": "approval_received", "payload": {"decision": "approved"}}
 
 
-def _serve(settings: Settings, name: str) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, name=name, daemon=True)
-    thread.start()
-    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60)
-    assert thread.is_alive(), "uvicorn did not start"
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def live_url(service_settings: Settings) -> Iterator[str]:
     """The service on the test stack, over real HTTP."""
-    yield from _serve(service_settings, "control-live")
+    with serving(create_app(service_settings), name="control-live") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def temporal_down_url(service_settings: Settings) -> Iterator[str]:
     """The service on the same store, with a Temporal address nobody listens on."""
     settings = service_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
-    yield from _serve(settings, "control-temporal-down")
+    with serving(create_app(settings), name="control-temporal-down") as url:
+        yield url
 
 
 async def _unserved_workflow(app_state: AppState, temporal_client: Client) -> str:

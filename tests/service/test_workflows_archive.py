@@ -5,7 +5,6 @@ On the real dev server and worker; the store on SQLite (the app's) and on Postgr
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -14,8 +13,9 @@ from typing import Any, cast
 import httpx
 import pytest
 from bullmq import Job
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stores import empty_store
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from waiting import eventually
@@ -32,7 +32,6 @@ from service.store.archive import (
     list_archived,
     upsert_archived,
 )
-from service.store.db import create_schema, make_engine, make_sessionmaker
 from service.temporal.ids import new_workflow_id, order_of
 from service.temporal.resources import WorkerResources
 from service.workflows import (
@@ -231,25 +230,10 @@ async def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> AsyncIterator[Sessions]:
     """A fresh, empty store on each backend (PostgreSQL: a schema of its own, dropped after)."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('archive') / 'a.db'}")
-        await create_schema(engine)
-        yield make_sessionmaker(engine)
-        await engine.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await create_schema(engine)
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    async with empty_store(
+        request.param, folder=tmp_path_factory.mktemp("archive"), postgres_url=postgres_url
+    ) as sessions:
+        yield sessions
 
 
 def _event(workflow_id: str, event: str, at: float, *, queue: str) -> TimelineEvent:
@@ -339,18 +323,12 @@ class _StoreContext:
 async def test_archiving_into_postgresql(
     worker: None, app_state: AppState, postgres_url: str
 ) -> None:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await create_schema(engine)
+    async with empty_store("postgres", postgres_url=postgres_url) as sessions:
         ctx = _StoreContext(
             settings=app_state.settings,
             temporal=app_state.temporal,
             catalog=app_state.catalog,
-            sessionmaker=make_sessionmaker(engine),
+            sessionmaker=sessions,
         )
         started = await start_workflow(
             ctx,
@@ -380,11 +358,6 @@ async def test_archiving_into_postgresql(
         async with ctx.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(ArchivedWorkflow)) >= 1
             assert list(await archived_rows(session, workflow_ids=[wf])) == [wf]
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_daily_maintenance_archives_closed_workflows(

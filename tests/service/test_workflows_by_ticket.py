@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,13 +17,14 @@ import httpx
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stores import empty_database
 from waiting import eventually
 
 from protocol_lab.domain import TimelineEvent
 from service.api.errors import ApiError
 from service.state import AppState
 from service.store.archive import list_archived, upsert_archived
-from service.store.db import create_schema, make_engine, make_sessionmaker
+from service.store.db import create_schema, make_sessionmaker
 from service.temporal.ids import new_workflow_id, order_of
 from service.workflows import list_workflows
 
@@ -344,32 +344,19 @@ CREATE TABLE workflow_archive (
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", id="postgresql", marks=pytest.mark.postgres)]
+)
 async def old_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> AsyncIterator[AsyncEngine]:
     """An empty database holding an archive table as an older version made it."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('old') / 'a.db'}")
+    async with empty_database(
+        request.param, folder=tmp_path_factory.mktemp("old"), postgres_url=postgres_url
+    ) as engine:
         async with engine.begin() as conn:
             await conn.execute(text(_OLD_ARCHIVE))
         yield engine
-        await engine.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(_OLD_ARCHIVE))
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_an_older_archive_table_gains_the_ticket_column(old_store: AsyncEngine) -> None:

@@ -10,15 +10,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stores import empty_store
 from temporalio.client import Client
 
 from protocol_lab.domain import Rule, load_catalog
 from service.automation.context import AutomationContext
 from service.jobs.producer import JobProducer
 from service.settings import Settings
-from service.store.db import create_schema, make_engine, make_sessionmaker
 from service.store.executions import ExecutionRow
 from service.store.outbox import OutboxRow
 from service.store.rules import insert_rule, new_rule_row
@@ -65,27 +65,8 @@ async def private_store(
     backend: str, *, folder: Path, postgres_url: str
 ) -> AsyncIterator[Sessions]:
     """A fresh, empty store: a SQLite file in ``folder``, or a PostgreSQL schema of its own."""
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{folder / f'{uuid.uuid4().hex[:8]}.db'}")
-        try:
-            await create_schema(engine)
-            yield make_sessionmaker(engine)
-        finally:
-            await engine.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await create_schema(engine)
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    async with empty_store(backend, folder=folder, postgres_url=postgres_url) as sessions:
+        yield sessions
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from live_server import serving
 from outbox_helpers import (
     NOTIFY_RULE,
     WORKFLOW_RULE,
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner, Result
-from waiting import eventually, eventually_sync
+from waiting import eventually
 
 from protocol_lab.cli import app as cli
 from protocol_lab.domain import Catalog, JobQueue
@@ -333,21 +332,13 @@ async def live(
     settings = service_settings.model_copy(
         update={"state_dir": state, "database_url": f"sqlite+aiosqlite:///{state / 'db.sqlite'}"}
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="redrive-uvicorn", daemon=True)
-    thread.start()
-    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60)
-    assert thread.is_alive(), "uvicorn did not start"
     assert settings.database_url is not None
-    engine = make_engine(settings.database_url)
-    yield Live(url=f"http://127.0.0.1:{server.config.port}", sessionmaker=make_sessionmaker(engine))
-    await engine.dispose()
-    server.should_exit = True
-    await asyncio.to_thread(thread.join, 30)
+    with serving(create_app(settings), name="redrive-uvicorn") as url:
+        engine = make_engine(settings.database_url)
+        try:
+            yield Live(url=url, sessionmaker=make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
 
 
 async def _failed_event(live: Live) -> int:

@@ -6,19 +6,16 @@ that blocked the server's event loop would show as a client timeout here.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from waiting import eventually_sync
+from live_server import serving
 
 from service.app import create_app
 from service.settings import Settings
-from service.stack import free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -33,18 +30,8 @@ def live_url(service_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     settings = service_settings.model_copy(
         update={"state_dir": state, "database_url": f"sqlite+aiosqlite:///{state / 'db.sqlite'}"}
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="rule-cycles-uvicorn", daemon=True)
-    thread.start()
-    eventually_sync(lambda: server.started or not thread.is_alive(), within_s=60)
-    assert thread.is_alive(), "uvicorn did not start"
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(settings), name="rule-cycles-uvicorn") as url:
+        yield url
 
 
 def _routing(i: int, assignee: str) -> dict[str, Any]:

@@ -17,13 +17,14 @@ import httpx
 import pytest
 from automation_helpers import eventually, executions
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stores import empty_database
 
 from service.app import create_app
 from service.settings import Settings
 from service.state import AppState
-from service.store.db import create_schema, make_engine, make_sessionmaker
+from service.store.db import create_schema, make_sessionmaker
 from service.store.outbox import OutboxRow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -52,13 +53,8 @@ async def backend(
     if request.param == "sqlite":
         yield Backend(api=api, sessionmaker=app_state.sessionmaker)
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url, connect_args={"server_settings": {"search_path": schema}})
     app: FastAPI = create_app(service_settings)
-    try:
+    async with empty_database("postgres", postgres_url=postgres_url) as engine:
         await create_schema(engine)
         async with app.router.lifespan_context(app):
             sessions = make_sessionmaker(engine)
@@ -70,11 +66,6 @@ async def backend(
                 transport=transport, base_url="http://testserver", timeout=60.0
             ) as client:
                 yield Backend(api=client, sessionmaker=sessions)
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def _update_events(sessions: Sessions, ticket_id: str) -> list[OutboxRow]:

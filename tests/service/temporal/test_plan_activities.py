@@ -3,26 +3,24 @@ signed, retried HTTP calls to an integration configured by URL."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from bullmq import Queue
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from live_server import serving
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from waiting import eventually
 
 from protocol_lab.domain import load_catalog
 from protocol_lab.domain.history import build_timeline
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.settings import Settings
-from service.stack import EmbeddedRedis, free_port
+from service.stack import EmbeddedRedis
 from service.state import AppState
 from service.store.assets import assets_of_workflow, release_assets, reserve_asset
 from service.store.tickets import create_ticket, get_ticket
@@ -142,16 +140,8 @@ class FakeIntegration:
 @pytest.fixture(scope="module")
 async def integration(service_settings: Settings) -> AsyncIterator[tuple[FakeIntegration, str]]:
     fake = FakeIntegration(service_settings.integration_secret.get_secret_value())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), within_s=10, every_s=0.05)
-    assert server.started, "the integration server did not start"
-    yield fake, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    with serving(fake.app, name="integration-uvicorn", lifespan="off") as url:
+        yield fake, url
 
 
 async def _run_plan(
