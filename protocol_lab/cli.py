@@ -137,58 +137,44 @@ def replay(
             "whole-second timestamps"
         ),
     ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(help="also calibrate a scenario from the replayed timelines, print its error"),
+    ] = False,
 ) -> None:
     """Simulate, replay through the client, read the timelines back, write a comparison."""
-    import asyncio
-    from datetime import timedelta
     from pathlib import Path
 
-    from protocol_lab.client import AsyncClient
-    from protocol_lab.compare import compare
-    from protocol_lab.replay import (
-        ReplayScript,
-        load_replayed,
-        patient_retry,
-        replay_async,
-        simulated_timelines,
-    )
+    from protocol_lab.replay import run_closed_loop
+    from protocol_lab.replay.pipeline import calibration_line
     from protocol_lab.sim import load_scenario
 
-    spec = load_scenario(scenario)
-    script, result = ReplayScript.from_simulation(spec, until_hours=until_hours)
-    typer.echo(
-        f"{len(script)} calls over {script.end_s / 3600:.1f} simulated hours: "
-        f"{script.wall_seconds(compression) / 60:.1f} min at {compression:g}x"
-    )
-
-    async def play() -> tuple[object, object]:
-        async with AsyncClient(
-            base_url=base_url, token=token or None, retry=patient_retry(), timeout=30.0
-        ) as client:
-            played = await replay_async(
-                script, client, compression=compression, concurrency=concurrency
-            )
-            return played, await load_replayed(played, client, temporal_address=temporal_address)
-
-    played, real = asyncio.run(play())
-    as_of = script.origin + timedelta(seconds=script.end_s)
-    comparison = compare(
-        simulated_timelines(result, until_s=script.end_s),
-        real,  # type: ignore[arg-type]
-        as_of=as_of,
+    loop = run_closed_loop(
+        load_scenario(scenario),
+        base_url,
+        token or None,
+        compression=compression,
+        until_hours=until_hours,
+        concurrency=concurrency,
+        temporal_address=temporal_address,
+        calibrate=calibrate,
+        echo=typer.echo,
     )
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / "comparison.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif'>"
-        + comparison.to_html(folder)
+        + loop.comparison.to_html(folder)
         + "</body>",
         encoding="utf-8",
     )
-    typer.echo(str(played.summary()))  # type: ignore[attr-defined]
-    for line in comparison.summary_lines():
+    typer.echo(str(loop.replay.summary()))
+    for line in loop.comparison.summary_lines():
         typer.echo(line)
+    fitted = calibration_line(loop.calibration)
+    if fitted is not None:
+        typer.echo(fitted)
     typer.echo(f"comparison written to {page}")
 
 
@@ -244,6 +230,7 @@ def demo(
 ) -> None:
     """Start the stack, replay, compare, write ``<out>/report.html``, stop the stack."""
     from protocol_lab.demo import run_demo
+    from protocol_lab.replay.pipeline import calibration_line
 
     try:
         result = run_demo(
@@ -261,13 +248,9 @@ def demo(
     typer.echo("simulation against the service (sim / service):")
     for line in result.comparison.summary_lines():
         typer.echo("  " + line)
-    if result.calibration is not None and result.calibration.error is not None:
-        worst = result.calibration.error.sort("relative_error", descending=True).row(0, named=True)
-        typer.echo(
-            f"calibrated from the service's log: largest p50/p95 error "
-            f"{worst['relative_error']:.0%} ({worst['task_queue']} {worst['quantity']} "
-            f"{worst['stat']}); table in the report"
-        )
+    fitted = calibration_line(result.calibration)
+    if fitted is not None:
+        typer.echo(f"{fitted}; table in the report")
     typer.echo(f"report     {result.report}")
     typer.echo(f"done in {result.wall_s:.0f} s; the stack is stopped")
 

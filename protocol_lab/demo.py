@@ -2,10 +2,10 @@
 
 :func:`run_demo` starts the embedded stack (Temporal dev server with its UI, Redis, worker, API)
 with its state in a fresh folder and ``TIME_SCALE`` equal to the replay's compression,
-simulates the scenario (``data/scenarios/demo_day.yaml`` by default), replays it through the
-API client, reads the replayed workflows back from their Temporal histories, compares them with
-the simulation (:func:`protocol_lab.compare.compare`), calibrates a scenario from that real log
-and measures its error (:func:`protocol_lab.sim.calibrate`), writes ``report.html`` with its PNG
+simulates the scenario (``data/scenarios/demo_day.yaml`` by default), runs the closed loop on
+it (:func:`protocol_lab.replay.run_closed_loop`: replay through the API client, the replayed
+workflows read back from their Temporal histories, compared with the simulation, a scenario
+calibrated from that real log and its error measured), writes ``report.html`` with its PNG
 pictures, and stops every process it started, also on Ctrl-C or SIGTERM.
 
 :func:`embedded_service` is the stack part alone, as a context manager (the notebook and the
@@ -14,7 +14,6 @@ tests use it).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import secrets
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from protocol_lab.replay.player import warm_up
 
 if TYPE_CHECKING:
     from protocol_lab.analytics import Timelines
@@ -121,28 +122,6 @@ class DemoResult:
     comparison: Comparison
     wall_s: float
     calibration: Calibration | None = None
-
-
-async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
-    """Start one workflow and wait until the worker has run its first step, then cancel it.
-
-    A worker's first workflow task pays for imports and sandbox set-up; doing that before a
-    replay keeps the first replayed workflows from starting seconds late.
-    """
-    workflow = await client.create_workflow(
-        name="Password Reset",
-        task_queue="itsm-workflows",
-        trigger_type="manual",
-        input={"purpose": "warm-up before a replay"},
-    )
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        status = await client.get_workflow_status(workflow["id"])
-        if status.get("current_step") is not None or status.get("status") != "active":
-            break
-        await asyncio.sleep(0.2)
-    with contextlib.suppress(Exception):
-        await client.cancel_workflow(workflow["id"], reason="warm-up done")
 
 
 def _wait_for_api(base_url: str, token: str, *, within_s: float = 60.0) -> None:
@@ -269,15 +248,8 @@ def run_demo(
     ``hold`` keeps the stack running after the report (to browse the Temporal UI and the API
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
-    from protocol_lab.client import AsyncClient
-    from protocol_lab.compare import compare
-    from protocol_lab.replay import (
-        ReplayScript,
-        load_replayed,
-        patient_retry,
-        replay_async,
-        simulated_timelines,
-    )
+    from protocol_lab.replay import ReplayScript, run_closed_loop
+    from protocol_lab.replay.pipeline import describe
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
 
@@ -288,13 +260,9 @@ def run_demo(
     if state.exists():
         shutil.rmtree(state)
     spec = load_scenario(scenario)
+    # simulated before the stack starts, so the replay's length is known up front
     script, simulation = ReplayScript.from_simulation(spec, until_hours=until_hours)
-    sim_tl = simulated_timelines(simulation, until_s=script.end_s)
-    echo(
-        f"simulated {spec.name!r}: {simulation.tickets} tickets, {simulation.n_workflows} "
-        f"workflows; replaying {len(script)} calls ({script.end_s / 3600:.0f} simulated hours) "
-        f"in about {script.wall_seconds(compression) / 60:.1f} min"
-    )
+    echo(describe(script, simulation, compression))
     with terminate_on_sigterm():
         echo(f"starting the stack (state in {state})")
         with embedded_service(state_dir=state, time_scale=compression) as svc:
@@ -302,39 +270,27 @@ def run_demo(
             echo(f"API        {svc.base_url}  (docs: {svc.docs_url})")
             if svc.ui_url is not None:
                 echo(f"Temporal UI {svc.ui_url}")
-
-            async def play() -> tuple[ReplayResult, Timelines]:
-                async with AsyncClient(
-                    base_url=svc.base_url, token=svc.token, retry=patient_retry(), timeout=30.0
-                ) as client:
-                    await warm_up(client)
-                    played = await replay_async(
-                        script,
-                        client,
-                        compression=compression,
-                        concurrency=concurrency,
-                        progress=progress,
-                    )
-                    real = await load_replayed(
-                        played,
-                        client,
-                        temporal_address=svc.temporal_address,
-                        temporal_namespace=svc.temporal_namespace,
-                    )
-                return played, real
-
-            played, real = asyncio.run(play())
-            as_of = script.origin + timedelta(seconds=script.end_s)
-            comparison = compare(sim_tl, real, by="workflow_name", as_of=as_of)
-            calibration = _calibrate(real, spec, echo)
+            loop = run_closed_loop(
+                script,
+                svc.base_url,
+                svc.token,
+                simulation=simulation,
+                compression=compression,
+                concurrency=concurrency,
+                progress=progress,
+                warm=True,
+                temporal_address=svc.temporal_address,
+                temporal_namespace=svc.temporal_namespace,
+                echo=echo,
+            )
             report = write_demo_report(
                 out=folder,
-                real=real,
-                comparison=comparison,
-                replay_result=played,
+                real=loop.real,
+                comparison=loop.comparison,
+                replay_result=loop.replay,
                 simulation=simulation,
                 title=f"{spec.name}: the service, and simulation against reality",
-                calibration=calibration,
+                calibration=loop.calibration,
             )
             echo(f"report     {report.resolve()}")
             if hold:
@@ -351,20 +307,9 @@ def run_demo(
         report=report.resolve(),
         script=script,
         simulation=simulation,
-        replay=played,
-        real=real,
-        comparison=comparison,
+        replay=loop.replay,
+        real=loop.real,
+        comparison=loop.comparison,
         wall_s=time.monotonic() - began,
-        calibration=calibration,
+        calibration=loop.calibration,
     )
-
-
-def _calibrate(real: Timelines, base: Any, echo: Callable[[str], None]) -> Calibration | None:
-    """Calibrate a scenario from the real log; a failure is reported, not raised."""
-    from protocol_lab.sim.calibration import calibrate
-
-    try:
-        return calibrate(real, base=base, replications=2)
-    except Exception as exc:  # the report is still worth writing
-        echo(f"calibration from the real log failed: {type(exc).__name__}: {exc}")
-        return None

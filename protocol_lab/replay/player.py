@@ -1,0 +1,442 @@
+"""The player: a :class:`~protocol_lab.replay.script.ReplayScript` performed against the API.
+
+:func:`replay_async` (or :func:`replay`) plays a script through
+:class:`protocol_lab.client.AsyncClient`: the call due at simulated second ``s`` is made at
+``start + s / compression`` on the wall clock, so ``compression`` must equal the workflows'
+``time_scale`` (the service's ``TIME_SCALE``). At most ``concurrency`` calls are in flight;
+every POST carries an ``Idempotency-Key`` derived from the replay's ``run_id`` and the
+action's index, so the client's retries (and a second run with the same ``run_id``) never
+create anything twice. Replayed tickets have ``replay-<run_id>`` as their requester. A signal
+goes to the workflow the service started for the scripted ticket, found in the ticket's
+workflow list (``GET /v1/workflows?ticket_id=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import polars as pl
+
+from protocol_lab.domain import Rule, Trigger
+from protocol_lab.replay.script import Action, ActionKind, ReplayScript
+
+if TYPE_CHECKING:
+    from protocol_lab.client import AsyncClient
+
+__all__ = [
+    "REPLAYED_TRIGGERS",
+    "ActionOutcome",
+    "ReplayResult",
+    "install_rules",
+    "patient_retry",
+    "replay",
+    "replay_async",
+    "warm_up",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What became of one action: ``ok``, ``refused`` (the service said no) or ``error``."""
+
+    index: int
+    kind: ActionKind
+    due_s: float
+    lag_s: float
+    status: Literal["ok", "refused", "error"]
+    detail: str = ""
+
+
+@dataclass
+class ReplayResult:
+    """A played script: where its tickets and workflows are, and how each call went.
+
+    ``started_at`` is the wall-clock instant of simulated second 0; ``tickets`` maps script
+    ticket names to real ticket ids, ``workflows`` script workflow ids to real ones.
+    """
+
+    script: ReplayScript
+    run_id: str
+    compression: float
+    started_at: datetime
+    tickets: dict[str, str] = field(default_factory=dict)
+    workflows: dict[str, str] = field(default_factory=dict)
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> pl.DataFrame:
+        """Per action kind: calls, ok, refused, errors, median and max lateness (wall s)."""
+        if not self.outcomes:
+            return pl.DataFrame(
+                schema={
+                    "kind": pl.String,
+                    "calls": pl.UInt32,
+                    "ok": pl.UInt32,
+                    "refused": pl.UInt32,
+                    "errors": pl.UInt32,
+                    "lag_p50_s": pl.Float64,
+                    "lag_max_s": pl.Float64,
+                }
+            )
+        frame = pl.DataFrame(
+            {
+                "kind": [o.kind for o in self.outcomes],
+                "status": [o.status for o in self.outcomes],
+                "lag_s": [o.lag_s for o in self.outcomes],
+            }
+        )
+        status = pl.col("status")
+        return (
+            frame.group_by("kind")
+            .agg(
+                pl.len().alias("calls"),
+                (status == "ok").sum().alias("ok"),
+                (status == "refused").sum().alias("refused"),
+                (status == "error").sum().alias("errors"),
+                pl.col("lag_s").median().alias("lag_p50_s"),
+                pl.col("lag_s").max().alias("lag_max_s"),
+            )
+            .sort("kind")
+        )
+
+    @property
+    def errors(self) -> list[ActionOutcome]:
+        """Actions that failed (not refusals)."""
+        return [o for o in self.outcomes if o.status == "error"]
+
+    def wall_time(self, at_s: float) -> float:
+        """Unix time at which simulated second ``at_s`` falls."""
+        return self.started_at.timestamp() + at_s / self.compression
+
+
+class _Resolver:
+    """Finds the real workflow a rule started for a real ticket (in the ticket's workflows)."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        rules_by_workflow: Mapping[str, list[str]],
+        gate: asyncio.Semaphore,
+    ) -> None:
+        self.client = client
+        self.gate = gate
+        self.rules_by_workflow = rules_by_workflow
+        self.cache: dict[tuple[str, str], list[str]] = {}
+        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def _lookup(self, ticket: str, workflow_name: str) -> list[str]:
+        """The ids of the ``workflow_name`` workflows started for ``ticket``, oldest first."""
+        if not self.rules_by_workflow.get(workflow_name):
+            return []  # no replayed rule starts it
+        async with self.gate:
+            workflows = [
+                w async for w in self.client.aiter_workflows(ticket_id=ticket, page_size=100)
+            ]
+        # The list is newest first; only started workflows are in it.
+        return [w["id"] for w in reversed(workflows) if w.get("name") == workflow_name]
+
+    async def resolve(
+        self, ticket: str, workflow_name: str, ordinal: int, *, within_s: float
+    ) -> str | None:
+        key = (ticket, workflow_name)
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        deadline = time.monotonic() + within_s
+        async with lock:
+            while True:
+                known = self.cache.get(key, [])
+                if len(known) > ordinal:
+                    return known[ordinal]
+                known = await self._lookup(ticket, workflow_name)
+                self.cache[key] = known
+                if len(known) > ordinal:
+                    return known[ordinal]
+                if time.monotonic() >= deadline:
+                    return None
+                await asyncio.sleep(0.2)
+
+
+async def replay_async(
+    script: ReplayScript,
+    client: AsyncClient,
+    *,
+    compression: float,
+    concurrency: int = 16,
+    progress: bool = True,
+    run_id: str | None = None,
+    resolve_within_s: float = 30.0,
+    wait_until_end: bool = True,
+    on_action: Callable[[int, Action], None] | None = None,
+) -> ReplayResult:
+    """Play ``script`` through ``client`` at ``compression`` simulated seconds per second.
+
+    ``concurrency`` bounds the HTTP calls in flight (the schedule itself never waits for
+    them); ``run_id`` seeds the idempotency keys (give
+    the same one to resume a replay without duplicates); ``wait_until_end`` sleeps until the
+    script's cut-off is reached on the wall clock, so loading the timelines afterwards sees
+    the service at the same simulated instant as the script's end. ``on_action`` is called
+    (index, action) as each action is issued (tests use it to disturb the service midway).
+    """
+    from tqdm.auto import tqdm
+
+    from protocol_lab.client import ApiRequestError, ApiStatusError, ConflictError, NotFoundError
+
+    if compression <= 0:
+        raise ValueError("compression must be positive")
+    run_id = run_id or uuid.uuid4().hex[:12]
+    await install_rules(client, script.rules)
+    rules_by_workflow: dict[str, list[str]] = {}
+    async for rule in client.aiter_rules(page_size=100):
+        action = rule.get("action") or {}
+        if action.get("type") == "start_workflow" and rule.get("enabled", True):
+            rules_by_workflow.setdefault(str(action.get("workflow_name")), []).append(rule["id"])
+    gate = asyncio.Semaphore(max(1, concurrency))
+    resolver = _Resolver(client, rules_by_workflow, gate)
+    expected = {w.workflow: w for w in script.workflows}
+    loop = asyncio.get_running_loop()
+    tickets: dict[str, asyncio.Future[str]] = {}
+    for action in script.actions:
+        if action.kind == "create_ticket" and action.ticket not in tickets:
+            tickets[action.ticket] = loop.create_future()
+    began = time.time() + 0.2
+    result = ReplayResult(
+        script=script,
+        run_id=run_id,
+        compression=compression,
+        started_at=datetime.fromtimestamp(began, tz=UTC),
+    )
+    bar = tqdm(total=len(script.actions), desc="replay", unit="call", disable=not progress)
+
+    async def real_ticket(name: str) -> str:
+        future = tickets.get(name)
+        if future is None:
+            raise LookupError(f"ticket {name} is never created by the script")
+        return await asyncio.shield(future)
+
+    async def real_workflow(action: Action) -> str:
+        assert action.workflow is not None
+        ticket = await real_ticket(action.ticket)
+        known = result.workflows.get(action.workflow)
+        if known is not None:
+            return known
+        spec = expected.get(action.workflow)
+        name = spec.workflow_name if spec is not None else ""
+        ordinal = spec.ordinal if spec is not None else 0
+        found = await resolver.resolve(ticket, name, ordinal, within_s=resolve_within_s)
+        if found is None:
+            raise LookupError(f"no {name!r} workflow started for ticket {ticket}")
+        result.workflows[action.workflow] = found
+        return found
+
+    async def perform(index: int, action: Action) -> tuple[str, str]:
+        key = f"replay-{run_id}-{index}"
+        if action.kind == "create_ticket":
+            try:
+                async with gate:
+                    ticket = await client.create_ticket(
+                        title=str(action.fields.get("title", "Replayed ticket")),
+                        description=action.fields.get("description"),
+                        category=action.fields.get("category"),
+                        priority=action.fields.get("priority"),
+                        status=action.fields.get("status"),
+                        requester=f"replay-{run_id}",
+                        idempotency_key=key,
+                    )
+            except BaseException as exc:
+                tickets[action.ticket].set_exception(exc)
+                raise
+            tickets[action.ticket].set_result(ticket["id"])
+            result.tickets[action.ticket] = ticket["id"]
+            return "ok", ticket["id"]
+        if action.kind == "update_ticket":
+            real = await real_ticket(action.ticket)
+            status = action.fields.get("status", "resolved")
+            deadline = time.monotonic() + resolve_within_s
+            while True:
+                try:
+                    async with gate:
+                        await client.update_ticket(real, status=status)
+                except ApiRequestError:
+                    # the answer was lost (the API restarted mid-request); setting the same
+                    # status again changes nothing if the first request went through
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+                    continue
+                return "ok", real
+        workflow_id = await real_workflow(action)
+        if action.kind == "signal":
+            deadline = time.monotonic() + resolve_within_s
+            while True:
+                try:
+                    async with gate:
+                        answer = await client.signal_workflow(
+                            workflow_id,
+                            signal_name=str(action.signal_name),
+                            payload=dict(action.payload),
+                            idempotency_key=key,
+                        )
+                except NotFoundError:
+                    # started a moment ago and not yet visible: try again shortly
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+                    continue
+                return ("ok" if answer.get("accepted", True) else "refused"), workflow_id
+        reason = str(action.payload.get("reason", "cancelled by replay"))
+        async with gate:
+            await client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
+        return "ok", workflow_id
+
+    async def run(index: int, action: Action, due: float) -> None:
+        lag = max(0.0, time.time() - due)
+        try:
+            status, detail = await perform(index, action)
+        except ConflictError as exc:
+            status, detail = "refused", str(exc)
+        except (ApiStatusError, LookupError) as exc:
+            status, detail = "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            status, detail = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            bar.update(1)
+        result.outcomes.append(
+            ActionOutcome(
+                index=index,
+                kind=action.kind,
+                due_s=action.at_s,
+                lag_s=lag,
+                status=status,  # type: ignore[arg-type]
+                detail=detail,
+            )
+        )
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for index, action in enumerate(script.actions):
+            due = began + action.at_s / compression
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if on_action is not None:
+                on_action(index, action)
+            tasks.append(asyncio.create_task(run(index, action, due)))
+        await asyncio.gather(*tasks)
+        # Every workflow the script expects, also those that got no signal.
+        for spec in script.workflows:
+            if spec.workflow in result.workflows or spec.ticket not in result.tickets:
+                continue
+            found = await resolver.resolve(
+                result.tickets[spec.ticket],
+                spec.workflow_name,
+                spec.ordinal,
+                within_s=1.0,
+            )
+            if found is not None:
+                result.workflows[spec.workflow] = found
+        if wait_until_end:
+            rest = began + script.end_s / compression - time.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
+    finally:
+        for task in tasks:
+            task.cancel()
+        bar.close()
+    result.outcomes.sort(key=lambda o: o.index)
+    result.wall_s = time.time() - began
+    return result
+
+
+REPLAYED_TRIGGERS: Final = (Trigger.ON_TICKET_CREATED, Trigger.ON_TICKET_UPDATED)
+"""Rules a replay installs: those that fire on ticket events (scheduled rules measure idle
+time on the wall clock, which a compressed replay cannot reproduce)."""
+
+
+async def install_rules(client: AsyncClient, rules: Sequence[Rule]) -> list[str]:
+    """Create the ticket-event rules the service does not have yet (by name); their ids."""
+    existing: dict[str, str] = {}
+    async for rule in client.aiter_rules(page_size=100):
+        existing[str(rule.get("name"))] = str(rule["id"])
+    ids = []
+    for spec in rules:
+        if spec.trigger not in REPLAYED_TRIGGERS or not spec.enabled:
+            continue
+        if spec.name in existing:
+            ids.append(existing[spec.name])
+            continue
+        digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:24]
+        created = await client.create_rule(
+            name=spec.name,
+            trigger=spec.trigger.value,
+            conditions=spec.conditions,
+            action=spec.action.model_dump(mode="json", exclude_none=True),
+            enabled=True,
+            idempotency_key=f"replay-rule-{digest}",
+        )
+        ids.append(str(created["id"]))
+    return ids
+
+
+def replay(
+    script: ReplayScript,
+    *,
+    base_url: str,
+    token: str | None,
+    compression: float,
+    concurrency: int = 16,
+    progress: bool = True,
+    run_id: str | None = None,
+) -> ReplayResult:
+    """Play ``script`` against the service at ``base_url`` (see :func:`replay_async`)."""
+    from protocol_lab.client import AsyncClient
+
+    async def main() -> ReplayResult:
+        async with AsyncClient(
+            base_url=base_url, token=token, retry=patient_retry(), timeout=30.0
+        ) as client:
+            return await replay_async(
+                script,
+                client,
+                compression=compression,
+                concurrency=concurrency,
+                progress=progress,
+                run_id=run_id,
+            )
+
+    return asyncio.run(main())
+
+
+def patient_retry() -> Any:
+    """A retry policy that rides out a restart of the API (about 30 s of retries)."""
+    from protocol_lab.client import RetryPolicy
+
+    return RetryPolicy(max_retries=12, initial_delay=0.25, max_delay=4.0, jitter=0.3)
+
+
+async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
+    """Start one workflow and wait until the worker has run its first step, then cancel it.
+
+    A worker's first workflow task pays for imports and sandbox set-up; doing that before a
+    replay keeps the first replayed workflows from starting seconds late.
+    """
+    workflow = await client.create_workflow(
+        name="Password Reset",
+        task_queue="itsm-workflows",
+        trigger_type="manual",
+        input={"purpose": "warm-up before a replay"},
+    )
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        status = await client.get_workflow_status(workflow["id"])
+        if status.get("current_step") is not None or status.get("status") != "active":
+            break
+        await asyncio.sleep(0.2)
+    with contextlib.suppress(Exception):
+        await client.cancel_workflow(workflow["id"], reason="warm-up done")
