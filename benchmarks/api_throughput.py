@@ -32,10 +32,10 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from protocol_lab.domain import load_catalog
+from protocol_lab.domain.wire import MEMO_STATE, PlanInput
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal, free_port
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
-from service.temporal.messages import MEMO_STATE, PlanInput
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.starter import initial_state
 

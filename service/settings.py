@@ -120,28 +120,18 @@ class Settings(BaseSettings):
             tokens[token.strip()] = [s.strip() for s in (scopes or "read").split(",") if s.strip()]
         return tokens
 
-    @field_validator("integration_urls", mode="before")
+    @field_validator("integration_urls", "signing_secrets", mode="before")
     @classmethod
-    def _parse_urls(cls, value: Any) -> Any:
+    def _parse_pairs(cls, value: Any) -> Any:
+        # "name=value;name=value" or JSON. A name (an integration, an origin) holds no "=", so
+        # the first one separates it from its value.
         if not isinstance(value, str):
             return value
         value = value.strip()
         if value.startswith("{"):
             return json.loads(value)
         pairs = (item.partition("=") for item in value.split(";") if item.strip())
-        return {name.strip(): url.strip() for name, _, url in pairs}
-
-    @field_validator("signing_secrets", mode="before")
-    @classmethod
-    def _parse_signing_secrets(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        value = value.strip()
-        if value.startswith("{"):
-            return json.loads(value)
-        # An origin holds no "=", so the first one separates it from its key.
-        pairs = (item.partition("=") for item in value.split(";") if item.strip())
-        return {origin.strip(): key.strip() for origin, _, key in pairs}
+        return {name.strip(): item.strip() for name, _, item in pairs}
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

@@ -7,6 +7,7 @@ workflow.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -94,6 +95,15 @@ TimestampsQuery = Annotated[
         " (floor equals the whole-second value)"
     ),
 ]
+
+
+async def _within_bound(response: Response, control: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The control's answer; 202 with the workflow as it stands when it did not take it in time."""
+    try:
+        return await control
+    except ControlPendingError as pending:
+        response.status_code = HTTPStatus.ACCEPTED
+        return pending.answer
 
 
 def _control_responses(model: type[Any], pending: str = _PENDING) -> dict[int | str, Any]:
@@ -227,17 +237,16 @@ async def signal(
 
     202 with ``accepted`` false when the workflow has not taken it within a few seconds.
     """
-    try:
-        return await signal_workflow(
+    return await _within_bound(
+        response,
+        signal_workflow(
             state,
             workflow_id,
             signal_name=body.signal_name,
             payload=body.payload,
             update_id=_update_id(principal, "signal", idempotency_key),
-        )
-    except ControlPendingError as pending:
-        response.status_code = HTTPStatus.ACCEPTED
-        return pending.answer
+        ),
+    )
 
 
 @router.post(
@@ -299,16 +308,15 @@ async def pause(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Pause before the next step (status paused); 202 while the workflow has not taken it."""
-    try:
-        return await pause_workflow(
+    return await _within_bound(
+        response,
+        pause_workflow(
             state,
             workflow_id,
             reason=(body.reason if body else None) or "",
             update_id=_update_id(principal, "pause", idempotency_key),
-        )
-    except ControlPendingError as pending:
-        response.status_code = HTTPStatus.ACCEPTED
-        return pending.answer
+        ),
+    )
 
 
 @router.post(
@@ -326,13 +334,12 @@ async def resume(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Resume a paused workflow (status active); 202 while the workflow has not taken it."""
-    try:
-        return await resume_workflow(
+    return await _within_bound(
+        response,
+        resume_workflow(
             state,
             workflow_id,
             reason=(body.reason if body else None) or "",
             update_id=_update_id(principal, "resume", idempotency_key),
-        )
-    except ControlPendingError as pending:
-        response.status_code = HTTPStatus.ACCEPTED
-        return pending.answer
+        ),
+    )

@@ -31,9 +31,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from protocol_lab.domain import DurationModel
+from protocol_lab.domain.wire import StepInput, StepOutcome
 from service.jobs.signing import destination_secret, signature_headers
 from service.store.assets import assign_asset, release_assets, reserve_asset
-from service.temporal.messages import StepInput, StepOutcome
 from service.temporal.resources import WorkerResources
 
 __all__ = ["StepActivities"]

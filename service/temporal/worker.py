@@ -62,7 +62,6 @@ PASSTHROUGH_MODULES = (
     "protocol_lab",
     # plain data modules of the service that the workflow module imports
     "service.settings",
-    "service.temporal.messages",
     "service.temporal.search_attributes",
 )
 

@@ -39,8 +39,7 @@ with workflow.unsafe.imports_passed_through():
         SignalStep,
         WorkflowPlan,
     )
-    from service.temporal import search_attributes as sa
-    from service.temporal.messages import (
+    from protocol_lab.domain.wire import (
         ACTIVITY_NAMES,
         CANCELLED_FAILURE_TYPE,
         MEMO_STATE,
@@ -56,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         WorkflowState,
     )
+    from service.temporal import search_attributes as sa
 
 __all__ = [
     "HEARTBEAT_TIMEOUT",

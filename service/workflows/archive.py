@@ -25,11 +25,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import EventType
 from protocol_lab.domain.history import HistoryTimeline
+from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.api.errors import ApiError
 from service.store.archive import archived_rows, upsert_archived
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
-from service.temporal.messages import MEMO_STATE, WORKFLOW_TYPE
 from service.workflows.context import RPC_TIMEOUT, ArchiveContext, client_of, temporal_errors
 from service.workflows.queries import api_queues_clause, api_status, get_timeline
 

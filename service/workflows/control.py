@@ -29,9 +29,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from protocol_lab.domain import wire_events
-from service.api.errors import ApiError
-from service.store.idempotency import DEFAULT_TTL_S, claim_key, request_fingerprint
-from service.temporal.messages import (
+from protocol_lab.domain.wire import (
     PAUSE_UPDATE,
     RESUME_UPDATE,
     SIGNAL_UPDATE,
@@ -39,6 +37,8 @@ from service.temporal.messages import (
     SignalInput,
     WorkflowState,
 )
+from service.api.errors import ApiError
+from service.store.idempotency import DEFAULT_TTL_S, claim_key, request_fingerprint
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
 from service.workflows.queries import get_status, get_timeline
 

@@ -38,6 +38,7 @@ from temporalio.client import (
 from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
 from protocol_lab.domain.history import HistoryTimeline, add_running_activities, build_timeline
 from protocol_lab.domain.tickets import ticket_number
+from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.api.errors import ApiError
 from service.store.archive import (
     ArchivedWorkflow,
@@ -48,7 +49,6 @@ from service.store.archive import (
 )
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
-from service.temporal.messages import MEMO_STATE, WORKFLOW_TYPE
 from service.workflows.context import (
     RPC_TIMEOUT,
     TemporalContext,

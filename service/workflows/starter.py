@@ -29,11 +29,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from protocol_lab.domain import EventType, SignalStep, TaskQueue, TriggerType, WorkflowPlan
 from protocol_lab.domain.history import started_detail
+from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.api.errors import ApiError
 from service.store.idempotency import claim_key, request_fingerprint
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
-from service.temporal.messages import MEMO_STATE, PlanInput, WorkflowState
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
 from service.workflows.models import WorkflowCreate

@@ -15,13 +15,13 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import Rule
+from protocol_lab.domain.wire import PAUSE_UPDATE, ControlInput
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 from service.automation.schedules import delete_rule_schedule, reconcile_schedules, schedule_id
 from service.state import AppState
 from service.store.ids import new_id
 from service.store.rules import delete_rule, insert_rule, new_rule_row
-from service.temporal.messages import PAUSE_UPDATE, ControlInput
 from service.workflows.context import temporal_errors
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]

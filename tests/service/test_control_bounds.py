@@ -17,12 +17,12 @@ import pytest
 from live_server import serving
 from temporalio.client import Client
 
+from protocol_lab.domain.wire import MEMO_STATE, PlanInput
 from service.app import create_app
 from service.settings import Settings
 from service.stack import free_port
 from service.state import AppState
 from service.temporal.ids import new_workflow_id
-from service.temporal.messages import MEMO_STATE, PlanInput
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.starter import initial_state
 

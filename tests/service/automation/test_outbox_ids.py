@@ -14,7 +14,6 @@ import math
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from outbox_helpers import (
     event_rows,
     executions_of,
     new_tickets,
-    private_store,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -48,30 +46,6 @@ from service.temporal.resources import WorkerResources
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def sessionmaker(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str
-) -> AsyncIterator[Sessions]:
-    async with private_store(request.param, folder=tmp_path, postgres_url=postgres_url) as made:
-        yield made
-
-
-@pytest.fixture
-async def ctx(
-    sessionmaker: Sessions,
-    service_settings: Settings,
-    temporal_client: Client,
-    embedded_redis: EmbeddedRedis,
-) -> AsyncIterator[AutomationContext]:
-    async with engine_context(
-        sessionmaker,
-        settings=service_settings,
-        temporal=temporal_client,
-        redis_url=embedded_redis.url,
-    ) as made:
-        yield made
 
 
 async def _maintenance(ctx: AutomationContext, data: dict[str, Any]) -> Job:

@@ -23,11 +23,9 @@ from outbox_helpers import (
     NOTIFY_RULE,
     WORKFLOW_RULE,
     add_rule,
-    engine_context,
     event_rows,
     executions_of,
     new_tickets,
-    private_store,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -47,7 +45,7 @@ from service.automation.starting import ActionError
 from service.automation.transient import is_transient
 from service.jobs.producer import JobProducer
 from service.settings import Settings
-from service.stack import EmbeddedRedis, free_port
+from service.stack import free_port
 from service.store.db import make_engine, make_sessionmaker
 from service.store.outbox import (
     OutboxRow,
@@ -119,30 +117,6 @@ def test_transient_failures_are_told_from_permanent_ones(
     error: BaseException, transient: bool
 ) -> None:
     assert is_transient(error) is transient
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def sessionmaker(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str
-) -> AsyncIterator[Sessions]:
-    async with private_store(request.param, folder=tmp_path, postgres_url=postgres_url) as made:
-        yield made
-
-
-@pytest.fixture
-async def ctx(
-    sessionmaker: Sessions,
-    service_settings: Settings,
-    temporal_client: Client,
-    embedded_redis: EmbeddedRedis,
-) -> AsyncIterator[AutomationContext]:
-    async with engine_context(
-        sessionmaker,
-        settings=service_settings,
-        temporal=temporal_client,
-        redis_url=embedded_redis.url,
-    ) as made:
-        yield made
 
 
 async def _unreachable_temporal() -> Client:

@@ -18,6 +18,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from protocol_lab.domain import load_catalog
 from protocol_lab.domain.history import build_timeline
+from protocol_lab.domain.wire import PlanInput, SignalInput
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.settings import Settings
 from service.stack import EmbeddedRedis
@@ -26,7 +27,6 @@ from service.store.assets import assets_of_workflow, release_assets, reserve_ass
 from service.store.tickets import create_ticket, get_ticket
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
-from service.temporal.messages import PlanInput, SignalInput
 from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
