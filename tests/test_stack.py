@@ -219,7 +219,7 @@ class RunningUp:
                 },
                 timeout=10,
             )
-            if created.status_code == 200:
+            if created.status_code == 201:
                 return str(created.json()["id"])
         return None
 

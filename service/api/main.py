@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api import workflows
+from service.api import definitions, workflows
 
 __all__ = ["api_router"]
 
 api_router = APIRouter(prefix="/v1")
 api_router.include_router(workflows.router)
+api_router.include_router(definitions.router)
 
 # automation rules, their webhooks and events, tickets and background jobs
 from service.api import events, jobs, rules, tickets, webhooks  # noqa: E402

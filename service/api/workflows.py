@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 
-from protocol_lab.domain import TaskQueue, WorkflowStatus
+from protocol_lab.domain import TaskQueue, TriggerType, WorkflowStatus
 from service.api.deps import (
     AdminAuth,
     Principal,
@@ -51,6 +51,7 @@ from service.workflows.models import (
     WorkflowPage,
     WorkflowStatusView,
 )
+from service.workflows.queries import MAX_CREATED_S
 from service.workflows.starter import create_workflow as create_workflow_service
 
 __all__ = ["router"]
@@ -131,6 +132,36 @@ async def list_all(
             examples=["TKT-123"],
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="only the workflows of this definition name",
+            examples=["Laptop Provisioning - New Hire"],
+        ),
+    ] = None,
+    trigger_type: Annotated[
+        TriggerType | None, Query(description="only the workflows initiated this way")
+    ] = None,
+    created_after: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_CREATED_S,
+            allow_inf_nan=False,
+            description="only the workflows created at or after this time (Unix seconds)",
+        ),
+    ] = None,
+    created_before: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_CREATED_S,
+            allow_inf_nan=False,
+            description="only the workflows created before this time (Unix seconds)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size (default 10)")] = 10,
     starting_after: Annotated[
         str | None,
@@ -142,12 +173,18 @@ async def list_all(
     ] = None,
     timestamps: TimestampsQuery = Timestamps.INT,
 ) -> dict[str, Any]:
-    """Workflow executions, newest first, from Temporal visibility."""
+    """Workflow executions, newest first, from Temporal visibility (with drafts and archived
+    workflows from the store). Every filter given must hold; the cursor works with any of them.
+    """
     data, has_more = await list_workflows(
         state,
         status=status.value if status else None,
         task_queue=task_queue.value if task_queue else None,
         ticket_id=ticket_id,
+        name=name,
+        trigger_type=trigger_type.value if trigger_type else None,
+        created_after=created_after,
+        created_before=created_before,
         limit=limit,
         starting_after=starting_after,
         ending_before=ending_before,
@@ -156,7 +193,16 @@ async def list_all(
     return {"has_more": has_more, "data": data}
 
 
-@router.post("", response_model=Workflow, summary="Create a workflow", responses=_CONFLICT)
+@router.post(
+    "",
+    response_model=Workflow,
+    status_code=HTTPStatus.CREATED,
+    summary="Create a workflow",
+    description="201 Created with the workflow, as every create of this API answers"
+    " (workflows, rules, tickets, workflow definitions); a retry with the same"
+    " Idempotency-Key answers 201 with the first workflow.",
+    responses=_CONFLICT,
+)
 async def create(
     principal: WriteAuth,
     state: StateDep,

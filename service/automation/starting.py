@@ -14,11 +14,17 @@ from typing import Any
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 
-__all__ = ["ActionError", "start_rule_workflow"]
+__all__ = ["ActionError", "start_rule_workflow", "workflow_defined"]
 
 
 class ActionError(Exception):
     """An action that cannot succeed however often it is tried (recorded as failed)."""
+
+
+async def workflow_defined(ctx: AutomationContext, name: str) -> bool:
+    """True when ``name`` is a defined workflow: the catalog's or one stored over the API."""
+    definitions = importlib.import_module("service.workflows.definitions")
+    return bool(await definitions.workflow_defined(ctx, name))
 
 
 async def start_rule_workflow(
@@ -30,7 +36,8 @@ async def start_rule_workflow(
     trigger_type: str,
     input: dict[str, Any],
 ) -> str:
-    """Start catalog workflow ``name`` under ``workflow_id``; return the id (idempotent)."""
+    """Start the newest version of workflow ``name`` (catalog or stored definition) under
+    ``workflow_id``; return the id (idempotent)."""
     starter = importlib.import_module("service.workflows.starter")
     try:
         started = await starter.start_workflow(

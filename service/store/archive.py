@@ -175,10 +175,16 @@ async def list_archived(
     above: int | None = None,
     limit: int = 10,
     newest_first: bool = True,
+    name: str | None = None,
+    trigger_type: str | None = None,
 ) -> list[ArchivedWorkflow]:
     """Up to ``limit`` rows with ``above < protocol_order < below`` (on ``task_queue``, for
-    ``ticket_id``, when given), by order (then id)."""
+    ``ticket_id``, of ``name`` and ``trigger_type``, when given), by order (then id)."""
     query = select(ArchivedWorkflow)
+    if name is not None:
+        query = query.where(ArchivedWorkflow.name == name)
+    if trigger_type is not None:
+        query = query.where(ArchivedWorkflow.trigger_type == trigger_type)
     if task_queue is not None:
         query = query.where(ArchivedWorkflow.task_queue == task_queue)
     if ticket_id is not None:

@@ -1,8 +1,13 @@
-"""Workflow ids: ``wf_`` + base62 of a unique, time-ordered integer (the list cursor).
+"""Workflow ids: ``wf_`` + 14 base62 characters, time-ordered (the list cursor).
 
-The integer is microseconds since the epoch times 1000 plus a random 0-999, so ids sort by
-creation time, two API instances practically never collide, and a cursor id decodes to its
+The first 11 characters are the base62 of a time-ordered integer (microseconds since the
+epoch times 1000 plus a random 0-999, below 2**63 so it fits the ``ProtocolOrder`` Int search
+attribute); the last 3 are random. Ids therefore sort by creation time, two API instances
+practically never collide (about 2.4e8 choices per microsecond), and a cursor id decodes to its
 position without a lookup.
+
+Ids minted before the 14-character form (``wf_`` + the 11 ordering characters alone) are still
+workflow ids: their order is the same integer, so old and new ids interleave correctly in lists.
 """
 
 from __future__ import annotations
@@ -11,26 +16,31 @@ import secrets
 import time
 from typing import Final
 
-__all__ = ["ORDER_PER_SECOND", "is_workflow_id", "new_workflow_id", "order_of"]
+__all__ = ["ID_CHARS", "ORDER_PER_SECOND", "is_workflow_id", "new_workflow_id", "order_of"]
 
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX: Final = {c: i for i, c in enumerate(_ALPHABET)}
-_WIDTH: Final = 11  # 62**11 > 2**63
+_ORDER_WIDTH: Final = 11  # 62**11 > 2**63
+_SUFFIX_WIDTH: Final = 3
+ID_CHARS: Final = _ORDER_WIDTH + _SUFFIX_WIDTH
+_LEGACY_CHARS: Final = _ORDER_WIDTH
 ORDER_PER_SECOND: Final = 1_000_000_000
 
 
 def _encode(value: int) -> str:
     chars = []
-    for _ in range(_WIDTH):
+    for _ in range(_ORDER_WIDTH):
         value, rem = divmod(value, 62)
         chars.append(_ALPHABET[rem])
     return "".join(reversed(chars))
 
 
 def new_workflow_id(*, now: float | None = None) -> str:
-    """A fresh workflow id for a workflow created at ``now`` (Unix seconds; default: now)."""
+    """A fresh workflow id (``wf_`` + 14 characters) for a workflow created at ``now`` (Unix
+    seconds; default: now)."""
     micros = int((time.time() if now is None else now) * 1_000_000)
-    return "wf_" + _encode(micros * 1000 + secrets.randbelow(1000))
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(_SUFFIX_WIDTH))
+    return "wf_" + _encode(micros * 1000 + secrets.randbelow(1000)) + suffix
 
 
 def order_of(workflow_id: str) -> int:
@@ -38,13 +48,15 @@ def order_of(workflow_id: str) -> int:
     if not is_workflow_id(workflow_id):
         raise ValueError(f"not a workflow id: {workflow_id!r}")
     value = 0
-    for char in workflow_id[3:]:
+    for char in workflow_id[3 : 3 + _ORDER_WIDTH]:
         value = value * 62 + _INDEX[char]
     return value
 
 
 def is_workflow_id(value: str) -> bool:
-    """True for ids of the form ``wf_`` + 11 base62 characters."""
+    """True for ids of the form ``wf_`` + 14 base62 characters (or the older 11)."""
     return (
-        len(value) == 3 + _WIDTH and value.startswith("wf_") and all(c in _INDEX for c in value[3:])
+        len(value) in (3 + ID_CHARS, 3 + _LEGACY_CHARS)
+        and value.startswith("wf_")
+        and all(c in _INDEX for c in value[3:])
     )

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from protocol_lab.domain import EventType, TaskQueue, TriggerType, WorkflowStatus
+from protocol_lab.domain import EventType, Step, TaskQueue, TriggerType, WorkflowStatus
 
 __all__ = [
     "ArchiveRequest",
@@ -24,6 +24,9 @@ __all__ = [
     "UnixTime",
     "Workflow",
     "WorkflowCreate",
+    "WorkflowDefinition",
+    "WorkflowDefinitionList",
+    "WorkflowDefinitionWrite",
     "WorkflowPage",
     "WorkflowStatusView",
 ]
@@ -32,6 +35,9 @@ MAX_START_AHEAD_S: Final = 366 * 86400
 MAX_ARCHIVE_AGE_S: Final = 10 * 366 * 86400
 MAX_NAME_CHARS: Final = 200
 MAX_DICT_KEYS: Final = 50
+MAX_DEFINITION_STEPS: Final = 50
+MAX_DEFINITION_DESCRIPTION: Final = 2000
+MAX_CATEGORY_CHARS: Final = 64
 
 
 class Timestamps(StrEnum):
@@ -59,8 +65,13 @@ class TimelineEntry(BaseModel):
 class Workflow(BaseModel):
     """A single durable execution within Temporal, with its full timeline."""
 
-    id: str = Field(description="unique identifier, wf_ + 11 base62 characters")
-    name: str = Field(description="the catalog definition this execution runs")
+    id: str = Field(
+        description="unique identifier: wf_ + 14 base62 characters, time-ordered"
+        " (ids made before this form have 11)"
+    )
+    name: str = Field(
+        description="the workflow definition this execution runs (GET /v1/workflow-definitions)"
+    )
     status: WorkflowStatus = Field(
         description="draft (scheduled, not started), active, paused, completed, failed, archived"
     )
@@ -100,7 +111,9 @@ class WorkflowCreate(BaseModel):
     )
 
     name: str = Field(
-        min_length=1, max_length=MAX_NAME_CHARS, description="a workflow name of the catalog"
+        min_length=1,
+        max_length=MAX_NAME_CHARS,
+        description="a defined workflow's name (GET /v1/workflow-definitions lists them)",
     )
     task_queue: TaskQueue = Field(description="the Temporal task queue to run on")
     trigger_type: TriggerType = Field(default=TriggerType.MANUAL)
@@ -230,3 +243,82 @@ class ArchiveResult(BaseModel):
     """How many closed workflows moved to the archive."""
 
     archived: int
+
+
+_DEFINITION_EXAMPLE: Final[dict[str, Any]] = {
+    "task_queue": "itsm-workflows",
+    "description": "Grant a shared mailbox after the owner approves.",
+    "category": "access",
+    "steps": [
+        {
+            "id": "owner_approval",
+            "kind": "signal",
+            "signal": "approval_received",
+            "detail": "Awaiting mailbox owner approval",
+            "done": "Mailbox owner approved",
+            "timeout_s": 86400,
+            "on_timeout": "fail",
+        },
+        {
+            "id": "grant_access",
+            "kind": "activity",
+            "activity": "integration",
+            "integration": "exchange",
+            "detail": "Granting mailbox access",
+            "done": "Mailbox access granted",
+            "params": {"operation": "grant"},
+            "duration": {"dist": "fixed", "seconds": 5},
+        },
+    ],
+}
+
+
+class WorkflowDefinitionWrite(BaseModel):
+    """A workflow definition to add (POST) or to version (PUT), as in ``data/workflows/*.yaml``.
+
+    Steps run in order: ``kind: activity`` steps (``activity`` one of integration,
+    ticket_update, asset_reserve, asset_release, asset_assign, enqueue_job; a retry policy, a
+    ``timeout_s`` and an optional compensation) and ``kind: signal`` steps (wait for
+    ``signal`` at most ``timeout_s``, then ``on_timeout``: fail, continue or cancel). Bounded:
+    at most 50 steps, texts of 200 characters, ids of 64, timeouts of 30 days, 64 KiB in all.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_DEFINITION_EXAMPLE]})
+
+    name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the workflow's name; in PUT/POST .../{name} optional and equal to the path's",
+    )
+    task_queue: TaskQueue = Field(description="the task queue its executions usually run on")
+    description: str = Field(default="", max_length=MAX_DEFINITION_DESCRIPTION)
+    category: str | None = Field(default=None, max_length=MAX_CATEGORY_CHARS)
+    steps: list[Step] = Field(
+        min_length=1, max_length=MAX_DEFINITION_STEPS, description="the plan, in order"
+    )
+
+
+class WorkflowDefinition(BaseModel):
+    """One version of a workflow definition: what ``POST /v1/workflows`` and rules can start.
+
+    The catalog's definitions are version 1 (``builtin`` true); each PUT stores the next
+    version, which new executions use; running executions keep the version they started with.
+    """
+
+    name: str = Field(description="the name workflows and rules refer to")
+    version: int = Field(ge=1, description="1 for the built-in catalog, then +1 per PUT")
+    builtin: bool = Field(description="true for the catalog's own version 1")
+    task_queue: TaskQueue
+    description: str
+    category: str | None
+    signals: list[str] = Field(description="the signal names its signal steps wait for, sorted")
+    steps: list[Step] = Field(description="the plan with each step's signal and timeouts")
+    created_at: float | None = Field(
+        description="Unix seconds this version was stored; null for the built-in catalog"
+    )
+
+
+class WorkflowDefinitionList(BaseModel):
+    """The newest version of every defined workflow, by name (bounded: at most a few hundred)."""
+
+    data: list[WorkflowDefinition]

@@ -24,10 +24,13 @@ second.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
     WorkflowExecution,
@@ -35,7 +38,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
 )
 
-from protocol_lab.domain import TaskQueue, WorkflowStatus, wire_events
+from protocol_lab.domain import TaskQueue, TriggerType, WorkflowStatus, wire_events
 from protocol_lab.domain.history import HistoryTimeline, add_running_activities, build_timeline
 from protocol_lab.domain.tickets import ticket_number
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
@@ -47,6 +50,7 @@ from service.store.archive import (
     get_archived,
     list_archived,
 )
+from service.store.drafts import DraftWorkflow, get_draft, list_drafts
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
 from service.workflows.context import (
@@ -63,6 +67,9 @@ __all__ = [
     "api_status",
     "archived_status",
     "archived_view",
+    "draft_status",
+    "draft_view",
+    "find_draft",
     "get_status",
     "get_timeline",
     "get_workflow",
@@ -75,6 +82,7 @@ _FAILED = ("Failed", "Canceled", "Terminated", "TimedOut")
 _WINDOW_S = 30.0
 _TOO_MANY = 400
 _HISTORY_CONCURRENCY = 16
+MAX_NAME_FILTER = 200
 
 
 def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | None) -> str:
@@ -190,6 +198,46 @@ def archived_status(row: ArchivedWorkflow, *, precise: bool = False) -> dict[str
     }
 
 
+# -- drafts --------------------------------------------------------------------------------------
+
+
+async def find_draft(ctx: TemporalContext, workflow_id: str) -> DraftWorkflow | None:
+    """The draft ``workflow_id`` waiting for its start, or None."""
+    maker = sessionmaker_of(ctx)
+    if maker is None or not is_workflow_id(workflow_id):
+        return None
+    async with maker() as session:
+        return await get_draft(session, workflow_id=workflow_id)
+
+
+def draft_view(row: DraftWorkflow) -> dict[str, Any]:
+    """The workflow object of a draft: status draft, not started (no start time), no timeline."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": WorkflowStatus.DRAFT.value,
+        "trigger_type": row.trigger_type,
+        "task_queue": row.task_queue,
+        "started_at": None,
+        "completed_at": None,
+        "timeline": [],
+    }
+
+
+def draft_status(row: DraftWorkflow) -> dict[str, Any]:
+    """The status view of a draft: its first step, nothing done, not started."""
+    steps = json.loads(row.plan).get("steps") or [{}]
+    return {
+        "id": row.id,
+        "status": WorkflowStatus.DRAFT.value,
+        "current_step": steps[0].get("detail"),
+        "steps_completed": 0,
+        "steps_total": len(steps),
+        "started_at": None,
+        "elapsed_seconds": 0,
+    }
+
+
 async def get_workflow(
     ctx: TemporalContext, workflow_id: str, *, precise: bool = False
 ) -> dict[str, Any]:
@@ -203,6 +251,9 @@ async def get_workflow(
             row = await _archived(ctx, workflow_id)
             if row is not None:
                 return archived_view(row, precise=precise)
+            draft = await find_draft(ctx, workflow_id)
+            if draft is not None:
+                return draft_view(draft)
     if isinstance(described, BaseException):
         raise described
     if isinstance(read, BaseException):
@@ -240,10 +291,15 @@ async def get_status(
     try:
         desc = await _describe(ctx, workflow_id)
     except ApiError as exc:
-        row = await _archived(ctx, workflow_id) if exc.status_code == 404 else None
-        if row is None:
+        if exc.status_code != 404:
             raise
-        return archived_status(row, precise=precise)
+        row = await _archived(ctx, workflow_id)
+        if row is not None:
+            return archived_status(row, precise=precise)
+        draft = await find_draft(ctx, workflow_id)
+        if draft is None:
+            raise
+        return draft_status(draft)
     if _closed(desc.status):
         row = await _archived(ctx, workflow_id)
         if row is not None:
@@ -274,6 +330,9 @@ class _Item:
     execution: WorkflowExecution
 
 
+_Entry = _Item | ArchivedWorkflow | DraftWorkflow
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -283,13 +342,57 @@ def api_queues_clause() -> str:
     return "TaskQueue IN (" + ", ".join(_quote(q.value) for q in TaskQueue) + ")"
 
 
+@dataclass(frozen=True)
+class ListFilters:
+    """What a workflow list keeps: each given filter must hold (``None``: any).
+
+    ``created_after`` (inclusive) and ``created_before`` (exclusive) are Unix seconds of
+    creation, the time inside the id, so they bound the same ``ProtocolOrder`` as the cursor.
+    """
+
+    status: str | None = None
+    task_queue: str | None = None
+    ticket_id: str | None = None
+    name: str | None = None
+    trigger_type: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+    @property
+    def lowest_order(self) -> int | None:
+        """The smallest ``ProtocolOrder`` in range, or None."""
+        after = self.created_after
+        return None if after is None else math.ceil(after * ORDER_PER_SECOND)
+
+    @property
+    def order_ceiling(self) -> int | None:
+        """The ``ProtocolOrder`` every workflow in range is below, or None."""
+        before = self.created_before
+        return None if before is None else math.ceil(before * ORDER_PER_SECOND)
+
+
 def _filters(
-    status: str | None, task_queue: str | None, ticket_id: str | None = None
+    status: str | None,
+    task_queue: str | None,
+    ticket_id: str | None = None,
+    *,
+    name: str | None = None,
+    trigger_type: str | None = None,
+    lowest: int | None = None,
+    ceiling: int | None = None,
 ) -> str | None:
     """The visibility query of the filters; None when nothing can match."""
     parts = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}"]
     if ticket_id is not None:
         parts.append(f"{sa.TICKET_ID.name} = {_quote(ticket_id)}")
+    if name is not None:
+        parts.append(f"{sa.NAME.name} = {_quote(name)}")
+    if trigger_type is not None:
+        parts.append(f"{sa.TRIGGER_TYPE.name} = {_quote(trigger_type)}")
+    if lowest is not None:
+        parts.append(f"{sa.ORDER.name} >= {lowest}")
+    if ceiling is not None:
+        parts.append(f"{sa.ORDER.name} < {ceiling}")
     if task_queue is not None:
         parts.append(f"TaskQueue = {_quote(task_queue)}")
     else:  # executions on other queues (private test or tool queues) are not the API's
@@ -429,6 +532,10 @@ async def list_workflows(
     status: str | None = None,
     task_queue: str | None = None,
     ticket_id: str | None = None,
+    name: str | None = None,
+    trigger_type: str | None = None,
+    created_after: float | None = None,
+    created_before: float | None = None,
     limit: int = 10,
     starting_after: str | None = None,
     ending_before: str | None = None,
@@ -436,62 +543,72 @@ async def list_workflows(
 ) -> tuple[list[dict[str, Any]], bool]:
     """A page of workflows, newest first; returns (page, has_more).
 
-    ``ticket_id`` (``TKT-<n>``) keeps the workflows started for that ticket; ``precise`` gives
-    float timestamps.
+    Every given filter must hold: ``status``, ``task_queue``, ``ticket_id`` (``TKT-<n>``: the
+    workflows started for that ticket), ``name``, ``trigger_type`` and the creation time range
+    ``created_after`` <= created < ``created_before`` (Unix seconds). ``precise`` gives float
+    timestamps. Bad values are ApiError 400.
     """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError.invalid(f"limit must be between 1 and {MAX_LIMIT}")
-    if starting_after is not None and ending_before is not None:
-        raise ApiError.invalid("give starting_after or ending_before, not both")
-    if status is not None and status not in {s.value for s in WorkflowStatus}:
-        raise ApiError.invalid(
-            f"unknown status {status!r}; one of: {', '.join(s.value for s in WorkflowStatus)}"
-        )
-    if task_queue is not None and task_queue not in {q.value for q in TaskQueue}:
-        raise ApiError.invalid(
-            f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
-        )
-    if ticket_id is not None and ticket_number(ticket_id) is None:
-        raise ApiError.invalid(
-            f"ticket_id {ticket_id[:40]!r} is not a ticket id (TKT- and 1 to 12 digits)"
-        )
-    base = _filters(status, task_queue, ticket_id)
-    maker = sessionmaker_of(ctx) if status in (None, WorkflowStatus.ARCHIVED.value) else None
-    if base is None and maker is None:
+    filters = ListFilters(
+        status=status,
+        task_queue=task_queue,
+        ticket_id=ticket_id,
+        name=name,
+        trigger_type=trigger_type,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    _check_list_request(filters, limit, starting_after, ending_before)
+    lowest, ceiling = filters.lowest_order, filters.order_ceiling
+    base = _filters(
+        status,
+        task_queue,
+        ticket_id,
+        name=name,
+        trigger_type=trigger_type,
+        lowest=lowest,
+        ceiling=ceiling,
+    )
+    maker = sessionmaker_of(ctx)
+    archived = maker if status in (None, WorkflowStatus.ARCHIVED.value) else None
+    drafts = (
+        maker
+        if status in (None, WorkflowStatus.DRAFT.value)
+        and trigger_type in (None, TriggerType.SCHEDULED.value)
+        else None
+    )
+    if base is None and archived is None and drafts is None:
         return [], False
     need = limit + 1
-    entries: dict[str, _Item | ArchivedWorkflow] = {}
+    # Later sources win for an id in two of them: a started draft is Temporal's, an archived
+    # workflow the archive's.
+    entries: dict[str, _Entry] = {}
     if ending_before is not None:
         pivot = await _cursor_order(ctx, ending_before)
+        above = pivot if lowest is None else max(pivot, lowest - 1)
+        window = _StoreWindow(filters, below=ceiling, above=above, limit=need, newest_first=False)
+        if drafts is not None:
+            entries.update((row.id, row) for row in await _store_drafts(drafts, window))
         if base is not None:
-            items = await _gather_newer(ctx, base, pivot, need)
+            items = await _gather_newer(ctx, base, above, need)
             entries.update((i.workflow_id, i) for i in items if i.order > pivot)
-        if maker is not None:
-            async with maker() as session:
-                rows = await list_archived(
-                    session,
-                    task_queue=task_queue,
-                    ticket_id=ticket_id,
-                    above=pivot,
-                    limit=need,
-                    newest_first=False,
-                )
-            entries.update((row.id, row) for row in rows)
+        if archived is not None:
+            entries.update((row.id, row) for row in await _store_archived(archived, window))
         ordered = sorted(entries.values(), key=_key)
         page = ordered[:limit]
         has_more = len(ordered) > limit
         page.reverse()
     else:
-        upper = await _cursor_order(ctx, starting_after) if starting_after is not None else None
+        cursor = await _cursor_order(ctx, starting_after) if starting_after is not None else None
+        upper = ceiling if cursor is None else cursor if ceiling is None else min(cursor, ceiling)
+        below_lowest = None if lowest is None else lowest - 1
+        window = _StoreWindow(filters, below=upper, above=below_lowest, limit=need)
+        if drafts is not None:
+            entries.update((row.id, row) for row in await _store_drafts(drafts, window))
         if base is not None:
             items = await _gather_older(ctx, base, upper, need)
             entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
-        if maker is not None:
-            async with maker() as session:
-                rows = await list_archived(
-                    session, task_queue=task_queue, ticket_id=ticket_id, below=upper, limit=need
-                )
-            entries.update((row.id, row) for row in rows)
+        if archived is not None:
+            entries.update((row.id, row) for row in await _store_archived(archived, window))
         ordered = sorted(entries.values(), key=_key, reverse=True)
         page = ordered[:limit]
         has_more = len(ordered) > limit
@@ -501,9 +618,91 @@ async def list_workflows(
     return list(views), has_more
 
 
-async def _settle_archived(
-    ctx: TemporalContext, page: list[_Item | ArchivedWorkflow], *, keep: bool
-) -> list[_Item | ArchivedWorkflow]:
+# The latest creation time a filter may name: ProtocolOrder (seconds * 1e9) stays below 2**63.
+MAX_CREATED_S = 9_000_000_000.0
+
+
+def _check_list_request(
+    filters: ListFilters, limit: int, starting_after: str | None, ending_before: str | None
+) -> None:
+    """ApiError 400 for a bad limit, cursor pair or filter value."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError.invalid(f"limit must be between 1 and {MAX_LIMIT}")
+    if starting_after is not None and ending_before is not None:
+        raise ApiError.invalid("give starting_after or ending_before, not both")
+    status, task_queue, ticket_id = filters.status, filters.task_queue, filters.ticket_id
+    if status is not None and status not in {s.value for s in WorkflowStatus}:
+        raise ApiError.invalid(
+            f"unknown status {status!r}; one of: {', '.join(s.value for s in WorkflowStatus)}"
+        )
+    if task_queue is not None and task_queue not in {q.value for q in TaskQueue}:
+        raise ApiError.invalid(
+            f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
+        )
+    trigger = filters.trigger_type
+    if trigger is not None and trigger not in {t.value for t in TriggerType}:
+        raise ApiError.invalid(
+            f"unknown trigger_type {trigger!r}; one of: {', '.join(t.value for t in TriggerType)}"
+        )
+    if ticket_id is not None and ticket_number(ticket_id) is None:
+        raise ApiError.invalid(
+            f"ticket_id {ticket_id[:40]!r} is not a ticket id (TKT- and 1 to 12 digits)"
+        )
+    if filters.name is not None and not 1 <= len(filters.name) <= MAX_NAME_FILTER:
+        raise ApiError.invalid(f"name must have 1 to {MAX_NAME_FILTER} characters")
+    after, before = filters.created_after, filters.created_before
+    for label, value in (("created_after", after), ("created_before", before)):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_CREATED_S):
+            raise ApiError.invalid(f"{label} must be Unix seconds from 0 to {MAX_CREATED_S:.0f}")
+    if after is not None and before is not None and after >= before:
+        raise ApiError.invalid("created_after must be earlier than created_before")
+
+
+@dataclass(frozen=True)
+class _StoreWindow:
+    filters: ListFilters
+    below: int | None
+    above: int | None
+    limit: int
+    newest_first: bool = True
+
+
+async def _store_archived(
+    maker: async_sessionmaker[AsyncSession], window: _StoreWindow
+) -> list[ArchivedWorkflow]:
+    f = window.filters
+    async with maker() as session:
+        return await list_archived(
+            session,
+            task_queue=f.task_queue,
+            ticket_id=f.ticket_id,
+            name=f.name,
+            trigger_type=f.trigger_type,
+            below=window.below,
+            above=window.above,
+            limit=window.limit,
+            newest_first=window.newest_first,
+        )
+
+
+async def _store_drafts(
+    maker: async_sessionmaker[AsyncSession], window: _StoreWindow
+) -> list[DraftWorkflow]:
+    f = window.filters
+    async with maker() as session:
+        return await list_drafts(
+            session,
+            task_queue=f.task_queue,
+            ticket_id=f.ticket_id,
+            name=f.name,
+            below=window.below,
+            above=window.above,
+            limit=window.limit,
+            newest_first=window.newest_first,
+        )
+
+
+async def _settle_archived(ctx: TemporalContext, page: list[_Entry], *, keep: bool) -> list[_Entry]:
     """Closed Temporal items that the archive already holds (their deletion is under way): as
     archived when ``keep``, else left out."""
     closed = [e.workflow_id for e in page if isinstance(e, _Item) and _closed(e.execution.status)]
@@ -514,7 +713,7 @@ async def _settle_archived(
         rows = await archived_rows(session, workflow_ids=closed)
     if not rows:
         return page
-    settled: list[_Item | ArchivedWorkflow] = []
+    settled: list[_Entry] = []
     for entry in page:
         row = rows.get(entry.workflow_id) if isinstance(entry, _Item) else None
         if row is None:
@@ -525,14 +724,16 @@ async def _settle_archived(
 
 
 async def _entry_view(
-    ctx: TemporalContext, entry: _Item | ArchivedWorkflow, gate: asyncio.Semaphore, precise: bool
+    ctx: TemporalContext, entry: _Entry, gate: asyncio.Semaphore, precise: bool
 ) -> dict[str, Any]:
     if isinstance(entry, ArchivedWorkflow):
         return archived_view(entry, precise=precise)
+    if isinstance(entry, DraftWorkflow):
+        return draft_view(entry)
     return await _view_of(ctx, entry, gate, precise)
 
 
-def _key(entry: _Item | ArchivedWorkflow) -> tuple[int, str]:
-    if isinstance(entry, ArchivedWorkflow):
+def _key(entry: _Entry) -> tuple[int, str]:
+    if isinstance(entry, (ArchivedWorkflow, DraftWorkflow)):
         return (entry.protocol_order, entry.id)
     return (entry.order, entry.workflow_id)

@@ -1,7 +1,8 @@
 """Starting workflows: the one entry point used by the API and by the automation engine.
 
 ``start_workflow(ctx, *, name, task_queue, ...)`` takes as ``ctx`` anything with ``settings``,
-``temporal`` (a connected :class:`temporalio.client.Client`) and ``catalog`` — the API's
+``temporal`` (a connected :class:`temporalio.client.Client`), ``catalog`` and, for the
+workflow definitions stored at run time, ``sessionmaker`` — the API's
 :class:`~service.state.AppState` or the worker's
 :class:`~service.temporal.resources.WorkerResources` (whose ``temporal`` the worker sets).
 It returns the API's workflow object (a dict).
@@ -27,8 +28,14 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from protocol_lab.domain import EventType, SignalStep, TaskQueue, TriggerType, WorkflowPlan
-from protocol_lab.domain.history import started_detail
+from protocol_lab.domain import (
+    EventType,
+    SignalStep,
+    TaskQueue,
+    TriggerType,
+    WorkflowPlan,
+    details,
+)
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.api.errors import ApiError
 from service.store.idempotency import claim_key, request_fingerprint
@@ -36,20 +43,18 @@ from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.workflows.definitions import require_definition
 from service.workflows.models import WorkflowCreate
 
 __all__ = ["create_workflow", "handle_of", "initial_state", "resolve_plan", "start_workflow"]
 
 
-def resolve_plan(
+async def resolve_plan(
     ctx: TemporalContext, *, name: str, task_queue: str, trigger_type: str
 ) -> WorkflowPlan:
-    """The catalog plan for ``name``; ApiError 400 for an unknown name, queue or trigger type."""
-    plan = ctx.catalog.get(name)
-    if plan is None:
-        raise ApiError.invalid(
-            f"unknown workflow name {name!r}; known: {', '.join(ctx.catalog.names)}"
-        )
+    """The newest definition of ``name`` (catalog or stored, :mod:`service.workflows.definitions`);
+    ApiError 400 for an unknown name, queue or trigger type."""
+    plan = (await require_definition(ctx, name)).plan
     queues = [q.value for q in TaskQueue]
     if task_queue not in queues:
         raise ApiError.invalid(f"unknown task queue {task_queue!r}; one of: {', '.join(queues)}")
@@ -90,7 +95,7 @@ async def start_workflow(
     Returns the workflow object of the spec. Raises :class:`ApiError` 400 for an unknown name,
     task queue or trigger type, 503 when Temporal is unavailable.
     """
-    plan = resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
+    plan = await resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
     client = client_of(ctx)
     data = dict(input or {})
     now = time.time()
@@ -142,7 +147,7 @@ async def start_workflow(
             {
                 "event": EventType.WORKFLOW_STARTED.value,
                 "timestamp": int(now),
-                "detail": started_detail(trigger_type, data),
+                "detail": details.workflow_started(trigger_type, data),
             }
         )
     return {
@@ -178,7 +183,9 @@ async def create_workflow(
     The same key with another body is a 409.
     """
     trigger = request.trigger_type.value
-    resolve_plan(ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger)
+    await resolve_plan(
+        ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger
+    )
     if trigger == TriggerType.SCHEDULED.value and request.start_at is None:
         raise ApiError.invalid("a scheduled workflow needs start_at (Unix seconds)")
     if request.start_at is not None and trigger != TriggerType.SCHEDULED.value:

@@ -38,7 +38,7 @@ STATUS_KEYS = {
 
 async def create(api: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
     response = await api.post("/v1/workflows", headers=headers, json=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
 
@@ -56,7 +56,7 @@ async def test_create_answers_the_spec_shape(
     )
     assert set(wf) == WORKFLOW_KEYS
     assert wf["id"].startswith("wf_")
-    assert len(wf["id"]) == 14
+    assert len(wf["id"]) == 17
     assert wf["name"] == "VPN Access Revocation"
     assert (wf["status"], wf["trigger_type"], wf["task_queue"]) == (
         "active",
@@ -300,7 +300,7 @@ async def test_the_spec_curl_body_with_line_continuations_is_accepted(
     )
     headers = {**write_headers, "Content-Type": "application/json"}
     response = await api.post("/v1/workflows", headers=headers, content=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json()["name"] == "VPN Access Revocation"
     await api.post(f"/v1/workflows/{response.json()['id']}/cancel", headers=write_headers)
     broken = await api.post("/v1/workflows", headers=headers, content=b'{"name": \\\n')

@@ -98,7 +98,7 @@ async def test_a_closed_workflow_is_archived_and_still_readable(
     app_state: AppState,
 ) -> None:
     created = await api.post("/v1/workflows", headers=write_headers, json=VPN)
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     wf = created.json()["id"]
     status_before = await wait_for(wf, "completed")
     before = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()

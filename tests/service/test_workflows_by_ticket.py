@@ -76,7 +76,7 @@ async def start(
     api: httpx.AsyncClient, headers: dict[str, str], ids: list[str], body: dict[str, Any]
 ) -> str:
     response = await api.post("/v1/workflows", headers=headers, json=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     workflow_id: str = response.json()["id"]
     ids.append(workflow_id)
     return workflow_id

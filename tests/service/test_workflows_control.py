@@ -22,7 +22,7 @@ APPROVAL = {
 
 async def start(api: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> str:
     response = await api.post("/v1/workflows", headers=headers, json=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     workflow_id: str = response.json()["id"]
     return workflow_id
 

@@ -28,7 +28,7 @@ async def test_same_key_same_workflow(
     answers = await asyncio.gather(
         *(api.post("/v1/workflows", headers=headers, json=BODY) for _ in range(6))
     )
-    assert {r.status_code for r in answers} == {200}
+    assert {r.status_code for r in answers} == {201}
     assert len({r.json()["id"] for r in answers}) == 1
     later = await api.post("/v1/workflows", headers=headers, json=BODY)
     assert later.json()["id"] == answers[0].json()["id"]
@@ -49,7 +49,7 @@ async def test_same_key_same_workflow(
         headers={**admin_headers, "Idempotency-Key": "create-laptop-77"},
         json=BODY,
     )
-    assert stranger.status_code == 200
+    assert stranger.status_code == 201
     assert stranger.json()["id"] != answers[0].json()["id"]
     for wf in {answers[0].json()["id"], fresh.json()["id"], stranger.json()["id"]}:
         await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers)

@@ -42,7 +42,7 @@ async def population(
             body |= {"trigger_type": "scheduled", "start_at": time.time() + 3600}
         async with gate:
             response = await api.post("/v1/workflows", headers=write_headers, json=body)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         created[response.json()["id"]] = {
             "status": "draft" if draft else "active",
             "task_queue": queue,

@@ -42,7 +42,7 @@ async def fresh_histories(
     async def start(name: str, queue: str, **extra: Any) -> str:
         body = {"name": name, "task_queue": queue, **extra}
         response = await api.post("/v1/workflows", headers=write_headers, json=body)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         workflow_id: str = response.json()["id"]
         return workflow_id
 
