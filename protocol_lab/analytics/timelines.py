@@ -19,13 +19,16 @@ import polars as pl
 
 from protocol_lab.analytics._frames import ENGINE
 from protocol_lab.domain import (
+    OPTIONAL_COLUMNS,
     TIMELINE_COLUMNS,
     TIMELINE_SCHEMA,
     EventType,
+    Outcome,
     TaskQueue,
     TimelineEvent,
     TimelineSchemaError,
     TriggerType,
+    details,
     validate_record,
 )
 
@@ -129,14 +132,17 @@ def _checked(
     """
     lf = frame.lazy()
     names = lf.collect_schema().names()
-    missing = [c for c in TIMELINE_COLUMNS if c not in names and c not in ("detail", "step")]
+    missing = [c for c in TIMELINE_COLUMNS if c not in names and c not in OPTIONAL_COLUMNS]
     if missing:
         raise TimelineSchemaError(f"missing columns {missing}", field=missing[0])
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = []
     for name in TIMELINE_COLUMNS:
         if name not in names:
-            exprs.append(pl.lit(None, dtype=pl.String).alias(name))
+            dtype = pl.Int32 if name == "attempt" else pl.String
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+        elif name == "attempt":
+            exprs.append(pl.col(name).cast(pl.Int32, strict=False).alias(name))
         elif name == "timestamp":
             exprs.append(_parse_timestamp(schema[name]).alias(name))
         elif schema[name] == TIMELINE_SCHEMA[name]:
@@ -148,7 +154,10 @@ def _checked(
         if "timestamp" in names
         else pl.lit(value=True, dtype=pl.Boolean)
     )
-    lf = lf.with_columns(raw_ts.alias("__ts_missing")).select([*exprs, pl.col("__ts_missing")])
+    raw_attempt = pl.col("attempt").is_not_null() if "attempt" in names else pl.lit(value=False)
+    lf = lf.with_columns(raw_ts.alias("__ts_missing"), raw_attempt.alias("__attempt_given")).select(
+        [*exprs, pl.col("__ts_missing"), pl.col("__attempt_given")]
+    )
     checks: list[tuple[pl.Expr, str]] = []
     for name in _REQUIRED:
         checks.append(((pl.col(name).is_null() | (pl.col(name) == "")), f"{name}: is required"))
@@ -162,6 +171,20 @@ def _checked(
             )
     checks.append((pl.col("__ts_missing"), "timestamp: is required"))
     checks.append((pl.col("timestamp").is_null(), "timestamp: cannot be read as a time"))
+    checks.append(
+        (
+            pl.col("__attempt_given") & (pl.col("attempt").is_null() | (pl.col("attempt") < 1)),
+            "attempt: must be a whole number from 1",
+        )
+    )
+    if schema.get("outcome", TIMELINE_SCHEMA["outcome"]) != TIMELINE_SCHEMA["outcome"]:
+        allowed = [o.value for o in Outcome]
+        checks.append(
+            (
+                pl.col("outcome").is_not_null() & pl.col("outcome").is_in(allowed).not_(),
+                f"outcome: not one of {sorted(allowed)}",
+            )
+        )
     problem: pl.Expr = pl.lit(None, dtype=pl.String)
     for cond, message in reversed(checks):
         problem = pl.when(cond).then(pl.lit(message)).otherwise(problem)
@@ -273,6 +296,9 @@ def _api_rows(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "timestamp": item.get("timestamp"),
                     "detail": item.get("detail"),
                     "step": item.get("step"),
+                    "attempt": item.get("attempt"),
+                    "outcome": item.get("outcome"),
+                    "actor": item.get("actor"),
                 }
             )
         rows.append(row)
@@ -283,9 +309,9 @@ def _api_attributes(workflow: Mapping[str, Any]) -> dict[str, Any]:
     ticket = workflow.get("ticket_id")
     if ticket is None:
         for item in workflow.get("timeline") or []:
-            detail = item.get("detail") if isinstance(item, Mapping) else None
-            if isinstance(detail, str) and "TKT-" in detail:
-                ticket = "TKT-" + detail.split("TKT-", 1)[1].split()[0].rstrip(".,;")
+            if isinstance(item, Mapping) and item.get("event") == "workflow_started":
+                detail = item.get("detail")
+                ticket = details.ticket_in(detail if isinstance(detail, str) else None)
                 break
     return {
         "workflow_id": workflow.get("id"),

@@ -10,6 +10,12 @@ History events map onto the timeline vocabulary of docs/architecture.md:
 - the first workflow task (after any start delay) -> ``workflow_started`` ("Manually initiated",
   "Triggered by ticket TKT-4829", ... for a plan; "Workflow started" otherwise); a workflow
   cancelled before its first task never started and has no such event;
+
+Every text of a plan's timeline comes from :mod:`protocol_lab.domain.details`, the functions the
+simulator uses too, and the structured fields are set from the history, never from a text:
+``attempt`` from ActivityTaskStarted's attempt, ``outcome`` from the closing event (and, for a
+plan's failure, from the failure's details, where the workflow records the step, outcome and
+actor), ``actor`` from a signal's payload (``approved_by`` or ``by``);
 - ActivityTaskStarted -> ``activity_started`` (``compensation_started`` for a compensation),
   stamped with the started event's own time: the moment a worker began the step. The wait from
   ActivityTaskScheduled until then is the queue wait for a worker, which the analyses read as the
@@ -21,7 +27,8 @@ History events map onto the timeline vocabulary of docs/architecture.md:
   once it has closed. Earlier attempts of a retried activity leave no event: their time reads as
   wait;
 - ActivityTaskCompleted -> ``activity_completed`` (a plan step's own completion text) or
-  ``compensation_completed``; ActivityTaskFailed / TimedOut / Canceled -> ``activity_failed``;
+  ``compensation_completed``; ActivityTaskFailed / TimedOut / Canceled -> ``activity_failed``
+  (outcome ``failed`` / ``timed_out`` / ``cancelled``);
 - a plan's memo upsert recording a signal wait -> ``activity_started`` ("Awaiting manager
   approval"); a wait that timed out and went on -> ``activity_completed``;
 - an accepted ``signal`` update of a plan -> ``signal_received`` (the step's completion text and
@@ -37,13 +44,13 @@ History events map onto the timeline vocabulary of docs/architecture.md:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from protocol_lab.domain import details
 from protocol_lab.domain.catalog import SignalStep, WorkflowPlan
-from protocol_lab.domain.timeline import EventType, TimelineEvent
+from protocol_lab.domain.timeline import EventType, Outcome, TimelineEvent
 from protocol_lab.domain.wire import (
     CANCELLED_FAILURE_TYPE,
     MEMO_STATE,
@@ -54,7 +61,6 @@ from protocol_lab.domain.wire import (
     PlanInput,
     SignalInput,
     StepInput,
-    StepOutcome,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +68,7 @@ if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.converter import DataConverter
 
-__all__ = ["HistoryTimeline", "add_running_activities", "build_timeline", "started_detail"]
+__all__ = ["HistoryTimeline", "add_running_activities", "build_timeline"]
 
 
 @dataclass
@@ -92,22 +98,12 @@ class _Activity:
     detail: str
     done: str
     compensation: bool = False
+    attempt: int | None = None
 
 
-# an activity whose scheduling is not in the events given (a history read from the middle)
-_UNKNOWN = _Activity("activity", "activity", "activity")
-
-
-def started_detail(trigger_type: str, input: dict[str, Any]) -> str:
-    """The detail of a plan's ``workflow_started`` for a trigger type and an input."""
-    ticket = input.get("ticket_id")
-    if trigger_type == "manual":
-        return "Manually initiated"
-    if trigger_type == "scheduled":
-        return "Started on schedule"
-    if isinstance(ticket, str) and ticket:
-        return f"Triggered by ticket {ticket}"
-    return "Triggered by event" if trigger_type == "event_based" else "Automatically triggered"
+def _unknown() -> _Activity:
+    """An activity whose scheduling is not in the events given (a history read from the middle)."""
+    return _Activity("activity", "activity", "activity")
 
 
 def _ts(event: HistoryEvent) -> float:
@@ -123,8 +119,20 @@ def _failure_message(failure: Failure) -> str:
     return message
 
 
-def _payload_text(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(", ", ": "), default=str)
+def _actor(payload: Mapping[str, Any]) -> str | None:
+    who = payload.get("approved_by") or payload.get("by")
+    return who if isinstance(who, str) and who else None
+
+
+async def _failure_facts(failure: Failure, decoder: DataConverter) -> dict[str, Any]:
+    """The step, outcome and actor a plan recorded in its failure's details (empty if none)."""
+    info = failure.application_failure_info
+    if not info.details.payloads:
+        return {}
+    [facts] = await decoder.decode(info.details.payloads[:1], [dict])
+    if not isinstance(facts, dict):
+        return {}
+    return {k: facts.get(k) for k in ("step", "outcome", "actor") if facts.get(k) is not None}
 
 
 def _is_step_id(activity_id: str) -> bool:
@@ -164,7 +172,16 @@ async def build_timeline(
     signalled: set[str] = set()
     started = False
 
-    def add(kind: EventType, at: float, detail: str | None, step: str | None = None) -> None:
+    def add(
+        kind: EventType,
+        at: float,
+        detail: str | None,
+        step: str | None = None,
+        *,
+        attempt: int | None = None,
+        outcome: Outcome | None = None,
+        actor: str | None = None,
+    ) -> None:
         result.events.append(
             TimelineEvent(
                 workflow_id=workflow_id,
@@ -175,6 +192,9 @@ async def build_timeline(
                 timestamp=at,
                 detail=detail,
                 step=step,
+                attempt=attempt,
+                outcome=outcome.value if outcome is not None else None,
+                actor=actor,
             )
         )
 
@@ -202,7 +222,7 @@ async def build_timeline(
             result.started_at = at
             if is_plan:
                 inputs = result.plan_input.input if result.plan_input else {}
-                add(EventType.WORKFLOW_STARTED, at, started_detail(trigger, inputs))
+                add(EventType.WORKFLOW_STARTED, at, details.workflow_started(trigger, inputs))
             else:
                 add(EventType.WORKFLOW_STARTED, at, "Workflow started")
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -218,30 +238,31 @@ async def build_timeline(
                 activities[event.event_id] = _Activity(step, type_name, type_name)
             unstarted[event.event_id] = attrs_s.activity_id
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            sid = event.activity_task_started_event_attributes.scheduled_event_id
+            attrs_st = event.activity_task_started_event_attributes
+            sid = attrs_st.scheduled_event_id
             unstarted.pop(sid, None)
-            act = activities.get(sid, _UNKNOWN)
+            act = activities.setdefault(sid, _unknown())
+            act.attempt = attrs_st.attempt or 1
             add(
                 EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
                 at,
                 act.detail,
                 act.step,
+                attempt=act.attempt,
             )
         elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attrs_c = event.activity_task_completed_event_attributes
             unstarted.pop(attrs_c.scheduled_event_id, None)
-            act = activities.get(attrs_c.scheduled_event_id, _UNKNOWN)
-            detail = act.done
-            if is_plan and attrs_c.result.payloads:
-                [outcome] = await decoder.decode(attrs_c.result.payloads, [StepOutcome])
-                detail = outcome.detail
+            act = activities.setdefault(attrs_c.scheduled_event_id, _unknown())
             add(
                 EventType.COMPENSATION_COMPLETED
                 if act.compensation
                 else EventType.ACTIVITY_COMPLETED,
                 at,
-                detail,
+                act.done,
                 act.step,
+                attempt=act.attempt,
+                outcome=Outcome.COMPLETED,
             )
         elif kind in (
             HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
@@ -250,23 +271,20 @@ async def build_timeline(
         ):
             if kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                 attrs_f = event.activity_task_failed_event_attributes
-                sid, how = (
-                    attrs_f.scheduled_event_id,
-                    f"failed: {_failure_message(attrs_f.failure)}",
-                )
+                sid = attrs_f.scheduled_event_id
+                act = activities.setdefault(sid, _unknown())
+                cause = attrs_f.failure.message or "failed"
+                how, text = Outcome.FAILED, details.activity_failed(act.detail, cause)
             elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-                sid, how = (
-                    event.activity_task_timed_out_event_attributes.scheduled_event_id,
-                    "timed out",
-                )
+                sid = event.activity_task_timed_out_event_attributes.scheduled_event_id
+                act = activities.setdefault(sid, _unknown())
+                how, text = Outcome.TIMED_OUT, details.activity_timed_out(act.detail)
             else:
-                sid, how = (
-                    event.activity_task_canceled_event_attributes.scheduled_event_id,
-                    "cancelled",
-                )
+                sid = event.activity_task_canceled_event_attributes.scheduled_event_id
+                act = activities.setdefault(sid, _unknown())
+                how, text = Outcome.CANCELLED, f"{act.detail} cancelled"
             unstarted.pop(sid, None)
-            act = activities.get(sid, _UNKNOWN)
-            add(EventType.ACTIVITY_FAILED, at, f"{act.detail} {how}", act.step)
+            add(EventType.ACTIVITY_FAILED, at, text, act.step, attempt=act.attempt, outcome=how)
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED and is_plan:
             memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
             if MEMO_STATE not in memo:
@@ -285,6 +303,7 @@ async def build_timeline(
                     at,
                     transition.get("detail"),
                     transition.get("step"),
+                    outcome=Outcome.TIMED_OUT,
                 )
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
@@ -292,21 +311,31 @@ async def build_timeline(
             if is_plan and update == SIGNAL_UPDATE:
                 [sig] = await decoder.decode(request.input.args.payloads, [SignalInput])
                 target = _signal_step(plan, sig.signal_name, signalled)
+                decision = sig.payload.get("decision")
+                rejected = target is not None and decision in target.reject_values
                 if target is not None:
                     signalled.add(target.id)
-                text = target.done if target is not None else sig.signal_name
-                if sig.payload:
-                    text = f"{text} ({sig.signal_name}: {_payload_text(sig.payload)})"
-                add(EventType.SIGNAL_RECEIVED, at, text, target.id if target else None)
+                add(
+                    EventType.SIGNAL_RECEIVED,
+                    at,
+                    details.signal_received(target) if target is not None else sig.signal_name,
+                    target.id if target else None,
+                    outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
+                    actor=_actor(sig.payload),
+                )
             elif is_plan and update in (PAUSE_UPDATE, RESUME_UPDATE):
-                reason = ""
+                reason, actor = "", None
                 if request.input.args.payloads:
                     [control] = await decoder.decode(request.input.args.payloads, [dict])
-                    reason = str(control.get("reason") or "") if isinstance(control, dict) else ""
-                if update == PAUSE_UPDATE:
-                    add(EventType.WORKFLOW_PAUSED, at, reason or "Paused by user")
-                else:
-                    add(EventType.WORKFLOW_RESUMED, at, reason or "Resumed by user")
+                    if isinstance(control, dict):
+                        reason, actor = str(control.get("reason") or ""), _actor(control)
+                paused = update == PAUSE_UPDATE
+                add(
+                    EventType.WORKFLOW_PAUSED if paused else EventType.WORKFLOW_RESUMED,
+                    at,
+                    reason or (details.PAUSED_BY_USER if paused else details.RESUMED_BY_USER),
+                    actor=actor,
+                )
             else:
                 add(EventType.SIGNAL_RECEIVED, at, update, steps_of.get(update, update))
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
@@ -314,30 +343,53 @@ async def build_timeline(
             add(EventType.SIGNAL_RECEIVED, at, signal, steps_of.get(signal, signal))
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             cause = event.workflow_execution_cancel_requested_event_attributes.cause
-            result.cancel_reason = cause or "Cancelled"
+            result.cancel_reason = cause or details.CANCELLED_BY_USER
         elif kind in (
             HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
             HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
         ):
             result.closed_at = at
-            add(EventType.WORKFLOW_COMPLETED, at, "Workflow completed")
+            add(
+                EventType.WORKFLOW_COMPLETED,
+                at,
+                details.WORKFLOW_COMPLETED,
+                outcome=Outcome.COMPLETED,
+            )
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             result.closed_at = at
             failure = event.workflow_execution_failed_event_attributes.failure
-            if failure.application_failure_info.type == CANCELLED_FAILURE_TYPE:
-                add(EventType.WORKFLOW_CANCELLED, at, failure.message)
-            else:
-                add(EventType.WORKFLOW_FAILED, at, _failure_message(failure))
+            facts = await _failure_facts(failure, decoder) if is_plan else {}
+            cancelled = failure.application_failure_info.type == CANCELLED_FAILURE_TYPE
+            add(
+                EventType.WORKFLOW_CANCELLED if cancelled else EventType.WORKFLOW_FAILED,
+                at,
+                failure.message if facts else _failure_message(failure),
+                facts.get("step"),
+                outcome=Outcome(
+                    facts.get("outcome", Outcome.CANCELLED if cancelled else Outcome.FAILED)
+                ),
+                actor=facts.get("actor"),
+            )
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
             result.closed_at = at
-            add(EventType.WORKFLOW_CANCELLED, at, result.cancel_reason or "Cancelled")
+            add(
+                EventType.WORKFLOW_CANCELLED,
+                at,
+                result.cancel_reason or details.CANCELLED_BY_USER,
+                outcome=Outcome.CANCELLED,
+            )
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             result.closed_at = at
             reason = event.workflow_execution_terminated_event_attributes.reason
-            add(EventType.WORKFLOW_FAILED, at, f"Terminated: {reason}" if reason else "Terminated")
+            add(
+                EventType.WORKFLOW_FAILED,
+                at,
+                f"Terminated: {reason}" if reason else "Terminated",
+                outcome=Outcome.FAILED,
+            )
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
             result.closed_at = at
-            add(EventType.WORKFLOW_FAILED, at, "Timed out")
+            add(EventType.WORKFLOW_FAILED, at, "Timed out", outcome=Outcome.TIMED_OUT)
     result.unstarted = {activity_id: activities[sid] for sid, activity_id in unstarted.items()}
     result.labels = (workflow_id, name, queue, trigger)
     # ActivityTaskStarted of a retried activity is written when it closes, with its own

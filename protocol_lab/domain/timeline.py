@@ -3,6 +3,12 @@
 A timeline is a sequence of rows with the columns of :data:`TIMELINE_COLUMNS`. The service builds
 them from real Temporal histories, the simulator emits them, the analytics read them.
 ``timestamp`` is a UTC datetime in frames and Unix seconds on the wire.
+
+Besides the API's ``event``, ``timestamp`` and ``detail`` (a text for people, built by
+:mod:`protocol_lab.domain.details`), a row carries what analyses read back, as structured fields:
+``step`` (the plan's step id), ``attempt`` (the attempt number of an activity, 1-based),
+``outcome`` (why a step or the workflow ended, an :class:`Outcome`) and ``actor`` (who acted: the
+sender of a signal, the approver of a rejection). The three are null where they do not apply.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from protocol_lab.domain.errors import TimelineSchemaError
 from protocol_lab.domain.queues import TaskQueue
 
 __all__ = [
+    "OPTIONAL_COLUMNS",
     "TERMINAL_EVENTS",
     "TIMELINE_COLUMNS",
     "TIMELINE_SCHEMA",
     "EventType",
+    "Outcome",
     "TimelineEvent",
     "TriggerType",
     "WorkflowStatus",
@@ -56,6 +64,16 @@ TERMINAL_EVENTS: Final = frozenset(
 )
 
 
+class Outcome(StrEnum):
+    """Why a step or a workflow ended: the ``outcome`` column of a closing event."""
+
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
 class TriggerType(StrEnum):
     """How a workflow was initiated."""
 
@@ -85,7 +103,12 @@ TIMELINE_COLUMNS: Final = (
     "timestamp",
     "detail",
     "step",
+    "attempt",
+    "outcome",
+    "actor",
 )
+# columns a timeline may leave out: they are then null
+OPTIONAL_COLUMNS: Final = ("detail", "step", "attempt", "outcome", "actor")
 
 _DTYPES: Final[dict[str, pl.DataType]] = {
     "workflow_id": pl.String(),
@@ -96,6 +119,9 @@ _DTYPES: Final[dict[str, pl.DataType]] = {
     "timestamp": pl.Datetime("us", "UTC"),
     "detail": pl.String(),
     "step": pl.String(),
+    "attempt": pl.Int32(),
+    "outcome": pl.Enum([o.value for o in Outcome]),
+    "actor": pl.String(),
 }
 TIMELINE_SCHEMA: Final = pl.Schema(_DTYPES)
 
@@ -105,11 +131,13 @@ _ENUMS: Final[dict[str, frozenset[str]]] = {
     "trigger_type": frozenset(t.value for t in TriggerType),
     "event": frozenset(e.value for e in EventType),
 }
+_OUTCOMES: Final = frozenset(o.value for o in Outcome)
 
 
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:
-    """One timeline row. ``timestamp`` is Unix seconds (float) so the wire form is direct."""
+    """One timeline row. ``timestamp`` is Unix seconds (float) so the wire form is direct;
+    ``attempt``, ``outcome`` and ``actor`` are the structured fields (see the module docstring)."""
 
     workflow_id: str
     workflow_name: str
@@ -119,6 +147,9 @@ class TimelineEvent:
     timestamp: float
     detail: str | None = None
     step: str | None = None
+    attempt: int | None = None
+    outcome: str | None = None
+    actor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as a plain dict, in column order."""
@@ -178,9 +209,20 @@ def validate_record(record: Mapping[str, Any], *, row: int = 0) -> dict[str, Any
         raise TimelineSchemaError("is required", row=row, field="timestamp")
     out = {name: record.get(name) for name in TIMELINE_COLUMNS}
     out["timestamp"] = _coerce_timestamp(record["timestamp"], row=row)
-    for name in ("detail", "step"):
+    for name in ("detail", "step", "actor"):
         if out[name] is not None and not isinstance(out[name], str):
             out[name] = str(out[name])
+    attempt = out["attempt"]
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int)):
+        raise TimelineSchemaError(
+            f"must be a whole number, got {type(attempt).__name__}", row=row, field="attempt"
+        )
+    if attempt is not None and not 1 <= attempt <= 1_000_000:
+        raise TimelineSchemaError("must be within 1-1000000", row=row, field="attempt")
+    if out["outcome"] is not None and out["outcome"] not in _OUTCOMES:
+        raise TimelineSchemaError(
+            f"{out['outcome']!r} is not one of {sorted(_OUTCOMES)}", row=row, field="outcome"
+        )
     return out
 
 
@@ -207,12 +249,10 @@ def validate_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """
     lf = frame.lazy()
     present = lf.collect_schema().names()
-    missing = [c for c in TIMELINE_COLUMNS if c not in present and c not in ("detail", "step")]
+    missing = [c for c in TIMELINE_COLUMNS if c not in present and c not in OPTIONAL_COLUMNS]
     if missing:
         raise TimelineSchemaError(f"missing columns {missing}", field=missing[0])
-    extras = [
-        pl.lit(None, dtype=pl.String).alias(c) for c in ("detail", "step") if c not in present
-    ]
+    extras = [pl.lit(None).alias(c) for c in OPTIONAL_COLUMNS if c not in present]
     if extras:
         lf = lf.with_columns(extras)
     ts_dtype = lf.collect_schema()["timestamp"]
@@ -235,12 +275,18 @@ def validate_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 def wire_events(events: Sequence[TimelineEvent], *, precise: bool = False) -> list[dict[str, Any]]:
     """The API's timeline array: event, timestamp (whole Unix seconds; with ``precise``, a float
-    with the sub-second part), detail."""
-    return [
-        {
+    with the sub-second part), detail, and beside them the structured fields that apply
+    (``step``, ``attempt``, ``outcome``, ``actor``; a field that is null is left out)."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        item: dict[str, Any] = {
             "event": e.event,
             "timestamp": float(e.timestamp) if precise else int(e.timestamp),
             "detail": e.detail,
         }
-        for e in events
-    ]
+        for name in ("step", "attempt", "outcome", "actor"):
+            value = getattr(e, name)
+            if value is not None:
+                item[name] = value
+        out.append(item)
+    return out

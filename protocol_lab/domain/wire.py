@@ -87,7 +87,8 @@ class StepInput:
 
 @dataclass
 class StepOutcome:
-    """What an activity did: the timeline text of its completion and any produced values."""
+    """What an activity did: a note for the history (the timeline uses the plan's own text, as
+    the simulator does), whether it was emulated, and any produced values."""
 
     detail: str
     emulated: bool = False

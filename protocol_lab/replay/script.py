@@ -21,6 +21,7 @@ import polars as pl
 
 from protocol_lab.domain import (
     EventType,
+    Outcome,
     Rule,
     SignalStep,
     StartWorkflowAction,
@@ -268,9 +269,9 @@ class ReplayScript:
         for row in mine.filter(pl.col("event") == EventType.WORKFLOW_CANCELLED.value).iter_rows(
             named=True
         ):
-            detail = row["detail"] or ""
-            if detail.startswith("Cancelled: no "):  # a plan's own timeout, not a caller
+            if row["outcome"] == Outcome.TIMED_OUT.value:  # a plan's own timeout, not a caller
                 continue
+            detail = row["detail"] or ""
             actions.append(
                 Action(
                     at_s=(row["timestamp"] - origin).total_seconds(),
@@ -316,12 +317,14 @@ def _signal_actions(
     tickets = dict(
         zip(workflows["workflow_id"].to_list(), workflows["ticket_id"].to_list(), strict=True)
     )
-    failed = events.filter(pl.col("event") == EventType.WORKFLOW_FAILED.value)
-    rejected = {
-        (w, s)
-        for w, s, d in failed.select("workflow_id", "step", "detail").iter_rows()
-        if d is not None and ("rejected" in d or "denied" in d)
-    }
+    rejected = set(
+        events.filter(
+            (pl.col("event") == EventType.SIGNAL_RECEIVED.value)
+            & (pl.col("outcome") == Outcome.REJECTED.value)
+        )
+        .select("workflow_id", "step")
+        .iter_rows()
+    )
     out: list[Action] = []
     received = events.filter(pl.col("event") == EventType.SIGNAL_RECEIVED.value)
     for row in received.iter_rows(named=True):

@@ -4,7 +4,8 @@
   outbound call is (:mod:`service.jobs.signing`); retried by
   Temporal on network errors, 429 and 5xx; a 4xx is final. With no URL configured the external
   system's latency is emulated from the step's duration model (divided by ``time_scale``, with
-  its failure probability) and the timeline detail says "(emulated)".
+  its failure probability); its outcome is marked ``emulated`` (the timeline's texts are the
+  plan's own, as in the simulator).
 - ``ticket_update``: sets fields on the workflow's ticket through the ticket store, which records
   the ticket event in the same transaction.
 - ``asset_reserve`` / ``asset_release`` / ``asset_assign``: asset records keyed by workflow.
@@ -30,7 +31,7 @@ from pydantic import TypeAdapter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from protocol_lab.domain import DurationModel
+from protocol_lab.domain import DurationModel, details
 from protocol_lab.domain.wire import StepInput, StepOutcome
 from service.jobs.signing import destination_secret, signature_headers
 from service.store.assets import assign_asset, release_assets, reserve_asset
@@ -139,9 +140,10 @@ class StepActivities:
             await asyncio.sleep(seconds / max(step.time_scale, 1e-9))
         if step.failure_probability and rng.random() < step.failure_probability:
             raise ApplicationError(
-                f"{step.integration} failed (emulated)", type="IntegrationUnavailable"
+                details.emulated_failure(step.integration, step.activity),
+                type="IntegrationUnavailable",
             )
-        return StepOutcome(detail=f"{step.done} (emulated)", emulated=True)
+        return StepOutcome(detail=step.done, emulated=True)
 
     @activity.defn(name="ticket_update")
     async def ticket_update(self, step: StepInput) -> StepOutcome:

@@ -30,15 +30,22 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from protocol_lab.domain import details
     from protocol_lab.domain.catalog import (
         ActivityStep,
         OnTimeout,
         SignalStep,
         WorkflowPlan,
     )
+    from protocol_lab.domain.timeline import Outcome
     from protocol_lab.domain.wire import (
         ACTIVITY_NAMES,
         CANCELLED_FAILURE_TYPE,
@@ -72,12 +79,25 @@ _MIN_RETRY_INTERVAL = 0.05
 
 
 class _PlanFailedError(Exception):
-    """The plan cannot go on: compensate, then fail with this message."""
+    """The plan cannot go on: compensate, then fail with this message.
 
-    def __init__(self, message: str, *, type: str = "PlanFailed") -> None:
+    The step, outcome and actor travel as the failure's details, which the history mapper reads
+    into the timeline's structured fields.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        outcome: Outcome,
+        actor: str | None = None,
+        type: str = "PlanFailed",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.type = type
+        self.facts: dict[str, Any] = {"step": step, "outcome": outcome.value, "actor": actor}
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -128,7 +148,9 @@ class PlanWorkflow:
             await self._compensate()
             self._close("failed")
             await workflow.wait_condition(workflow.all_handlers_finished)
-            raise ApplicationError(failure.message, type=failure.type, non_retryable=True) from None
+            raise ApplicationError(
+                failure.message, failure.facts, type=failure.type, non_retryable=True
+            ) from None
         self.index = len(self.plan.steps)
         self._close("completed")
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -201,13 +223,27 @@ class PlanWorkflow:
             if is_cancelled_exception(err):
                 # the workflow is being cancelled: the running step stops, compensation follows
                 raise asyncio.CancelledError() from None
+            if isinstance(err.cause, ActivityTimeoutError):
+                raise _PlanFailedError(
+                    details.activity_timed_out(step.detail),
+                    step=step.id,
+                    outcome=Outcome.TIMED_OUT,
+                ) from None
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)
-            raise _PlanFailedError(f"{step.detail} failed: {cause}") from None
+            raise _PlanFailedError(
+                details.activity_failed(step.detail, cause), step=step.id, outcome=Outcome.FAILED
+            ) from None
         return outcome
 
     async def _wait_signal(self, step: SignalStep) -> None:
         self.awaiting = step.id
-        self._publish(transition={"event": "signal_wait", "step": step.id, "detail": step.detail})
+        self._publish(
+            transition={
+                "event": "signal_wait",
+                "step": step.id,
+                "detail": details.step_running(step),
+            }
+        )
         try:
             await workflow.wait_condition(
                 lambda: step.id in self.received,
@@ -222,23 +258,31 @@ class PlanWorkflow:
                     transition={
                         "event": "signal_timeout",
                         "step": step.id,
-                        "detail": f"{step.detail}: no response in time, continued",
+                        "detail": details.signal_timed_out(step),
                     }
                 )
                 return
-            if step.on_timeout is OnTimeout.CANCEL:
-                raise _PlanFailedError(
-                    f"Cancelled: {step.detail} timed out", type=CANCELLED_FAILURE_TYPE
-                ) from None
-            raise _PlanFailedError(f"{step.detail} timed out") from None
+            raise _PlanFailedError(
+                details.signal_timed_out(step),
+                step=step.id,
+                outcome=Outcome.TIMED_OUT,
+                type=(
+                    CANCELLED_FAILURE_TYPE if step.on_timeout is OnTimeout.CANCEL else "PlanFailed"
+                ),
+            ) from None
         self.awaiting = None
         self.waits_over.add(step.id)
         signal = self.received[step.id]
         decision = signal.payload.get("decision")
         if isinstance(decision, str) and decision in step.reject_values:
             who = signal.payload.get("approved_by") or signal.payload.get("by")
-            suffix = f" by {who}" if isinstance(who, str) else ""
-            raise _PlanFailedError(f"{step.done}: {decision}{suffix}")
+            actor = who if isinstance(who, str) and who else None
+            raise _PlanFailedError(
+                details.signal_rejected(step, decision, actor),
+                step=step.id,
+                outcome=Outcome.REJECTED,
+                actor=actor,
+            )
 
     async def _compensate(self) -> None:
         """Undo the completed steps, newest first; a failing compensation does not stop the rest."""
