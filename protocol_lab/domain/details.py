@@ -71,16 +71,18 @@ def step_done(step: ActivityStep | SignalStep) -> str:
     return step.done
 
 
-def signal_received(step: SignalStep) -> str:
-    """``signal_received``: the signal step's completion text (a rejection included: its
-    ``outcome`` says ``rejected``)."""
+def signal_received(step: SignalStep, decision: str | None = None) -> str:
+    """``signal_received``: the signal step's completion text, or for a rejection (its
+    ``outcome`` is ``rejected``) the signal and the decision it carried."""
+    if decision is not None and decision in step.reject_values:
+        return f"{step.signal}: {decision}"
     return step.done
 
 
 def signal_rejected(step: SignalStep, decision: str, actor: str | None) -> str:
     """``workflow_failed`` after a signal carried a decision among the step's reject values."""
     by = f" by {actor}" if actor else ""
-    return f"{step.done}: {decision}{by}"
+    return f"{step.signal}: {decision}{by}"
 
 
 def signal_timed_out(step: SignalStep) -> str:

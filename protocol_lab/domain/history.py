@@ -318,7 +318,9 @@ async def build_timeline(
                 add(
                     EventType.SIGNAL_RECEIVED,
                     at,
-                    details.signal_received(target) if target is not None else sig.signal_name,
+                    details.signal_received(target, decision if isinstance(decision, str) else None)
+                    if target is not None
+                    else sig.signal_name,
                     target.id if target else None,
                     outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
                     actor=_actor(sig.payload),

@@ -37,7 +37,7 @@ from service.jobs.signing import destination_secret, signature_headers
 from service.store.assets import assign_asset, release_assets, reserve_asset
 from service.temporal.resources import WorkerResources
 
-__all__ = ["StepActivities"]
+__all__ = ["StepActivities", "emulated_attempt"]
 
 _HEARTBEAT_EVERY = 2.0
 _DURATION: TypeAdapter[DurationModel] = TypeAdapter(DurationModel)
@@ -47,10 +47,20 @@ def _key(step: StepInput) -> str:
     return f"{step.workflow_id}.{step.step_id}" + (".undo" if step.compensation else "")
 
 
-def _rng(step: StepInput) -> np.random.Generator:
-    attempt = activity.info().attempt if activity.in_activity() else 1
+def emulated_attempt(step: StepInput, attempt: int) -> tuple[float, bool]:
+    """The emulated external system's answer to one attempt of a step: its duration (seconds,
+    before ``time_scale``) and whether it fails.
+
+    A function of the workflow id, the step and the attempt number alone, so a retried or
+    replayed attempt behaves the same and a test can know an attempt's fate in advance.
+    """
     digest = hashlib.sha256(f"{_key(step)}#{attempt}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
+    seconds = 0.0
+    if step.duration is not None:
+        seconds = _DURATION.validate_python(step.duration).sample(rng)
+    fails = bool(step.failure_probability) and rng.random() < step.failure_probability
+    return seconds, fails
 
 
 @contextlib.asynccontextmanager
@@ -132,13 +142,11 @@ class StepActivities:
         return StepOutcome(detail=step.done, data={"status_code": response.status_code})
 
     async def _emulate(self, step: StepInput) -> StepOutcome:
-        rng = _rng(step)
-        seconds = 0.0
-        if step.duration is not None:
-            seconds = _DURATION.validate_python(step.duration).sample(rng)
+        attempt = activity.info().attempt if activity.in_activity() else 1
+        seconds, fails = emulated_attempt(step, attempt)
         async with _heartbeating():
             await asyncio.sleep(seconds / max(step.time_scale, 1e-9))
-        if step.failure_probability and rng.random() < step.failure_probability:
+        if fails:
             raise ApplicationError(
                 details.emulated_failure(step.integration, step.activity),
                 type="IntegrationUnavailable",
