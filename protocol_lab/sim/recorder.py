@@ -1,10 +1,11 @@
 """The timeline recorder: simulated workflow events as flat columns, built into the shared schema.
 
 Every event is three appends to typed arrays (workflow index, text code, time); the text code
-points into an interned table of (event, step id, detail) triples, so a run keeps no per-event
-Python objects. Per-workflow facts (plan, task queue, trigger, ticket, priority, category, start,
-end, status) are parallel arrays too. :meth:`TimelineRecorder.events_frame` turns the columns into
-a polars frame with :data:`protocol_lab.domain.TIMELINE_SCHEMA` in a few vectorised steps.
+points into an interned table of (event, step id, detail, attempt, outcome, actor), so a run keeps
+no per-event Python objects. Per-workflow facts (plan, task queue, trigger, ticket, priority,
+category, start, end, status) are parallel arrays too. :meth:`TimelineRecorder.events_frame`
+turns the columns into a polars frame with :data:`protocol_lab.domain.TIMELINE_SCHEMA` in a few
+vectorised steps.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import polars as pl
 
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.domain.tickets import Priority
-from protocol_lab.domain.timeline import TIMELINE_SCHEMA, EventType, TriggerType
+from protocol_lab.domain.timeline import TIMELINE_SCHEMA, EventType, Outcome, TriggerType
 
 __all__ = ["TICKET_PLACEHOLDER", "TimelineRecorder", "WorkflowOutcome"]
 
@@ -30,6 +31,8 @@ _TRIGGERS: Final = [t.value for t in TriggerType]
 _EVENTS: Final = [e.value for e in EventType]
 _PRIORITIES: Final = [p.value for p in Priority]
 _NAN: Final = float("nan")
+# event code, step, detail, attempt, outcome, actor
+_TextKey = tuple[int, str | None, str | None, int | None, Outcome | None, str | None]
 
 
 class WorkflowOutcome(IntEnum):
@@ -48,10 +51,13 @@ class TimelineRecorder:
         self.plans = list(plans)
         self.categories = list(categories)
         self.record_events = events
-        self._texts: dict[tuple[int, str | None, str | None], int] = {}
+        self._texts: dict[_TextKey, int] = {}
         self.text_event: list[int] = []
         self.text_step: list[str | None] = []
         self.text_detail: list[str | None] = []
+        self.text_attempt: list[int | None] = []
+        self.text_outcome: list[str | None] = []
+        self.text_actor: list[str | None] = []
         self.ev_key = array("q")  # workflow index << 20 | text code
         self.ev_t = array("d")
         self.wf_meta = array(
@@ -71,9 +77,19 @@ class TimelineRecorder:
 
     # -- recording ------------------------------------------------------------------------
 
-    def text(self, event: EventType, step: str | None = None, detail: str | None = None) -> int:
-        """The code of an (event, step, detail) triple, interned on first use."""
-        key = (_EVENTS.index(event.value), step, detail)
+    def text(
+        self,
+        event: EventType,
+        step: str | None = None,
+        detail: str | None = None,
+        *,
+        attempt: int | None = None,
+        outcome: Outcome | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """The code of an event's fixed columns (event, step, detail and the structured fields),
+        interned on first use."""
+        key = (_EVENTS.index(event.value), step, detail, attempt, outcome, actor)
         if len(self.text_event) >= 1 << 20:
             raise OverflowError("too many distinct timeline texts")
         code = self._texts.get(key)
@@ -82,6 +98,9 @@ class TimelineRecorder:
             self.text_event.append(key[0])
             self.text_step.append(step)
             self.text_detail.append(detail)
+            self.text_attempt.append(attempt)
+            self.text_outcome.append(outcome.value if outcome is not None else None)
+            self.text_actor.append(actor)
         return code
 
     @staticmethod
@@ -226,6 +245,11 @@ class TimelineRecorder:
                 ),
                 "detail": _lookup(details or [None], text, pl.String()),
                 "step": _lookup(self.text_step or [None], text, pl.String()),
+                "attempt": pl.Series(self.text_attempt or [None], dtype=pl.Int32()).gather(
+                    pl.Series(text.astype(np.int64, copy=False))
+                ),
+                "outcome": _lookup(self.text_outcome or [None], text, pl.String()),
+                "actor": _lookup(self.text_actor or [None], text, pl.String()),
                 "templated": templated[text],
                 "ticket": a["ticket"][wf],
             }
@@ -241,6 +265,9 @@ class TimelineRecorder:
             .then(pl.concat_str(pl.col("detail"), pl.format("TKT-{}", pl.col("ticket"))))
             .otherwise(pl.col("detail")),
             step="step",
+            attempt="attempt",
+            outcome="outcome",
+            actor="actor",
         ).cast(dict(TIMELINE_SCHEMA))  # type: ignore[arg-type]
 
 

@@ -46,8 +46,9 @@ class SignalWait:
     on_timeout: OnTimeout
     started_code: int
     received_code: int
+    refusal_code: int  # the signal_received of a rejection
     timeout_code: int
-    rejected_code: int
+    rejected_code: int  # the workflow_failed after it
 
 
 class SignalSource:
