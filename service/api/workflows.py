@@ -1,4 +1,5 @@
-"""The workflow endpoints: list, create, retrieve, status, signal, cancel, pause, resume, archive.
+"""The workflow endpoints: list, create, retrieve, status, start (drafts), signal, cancel, pause,
+resume, archive.
 
 Handlers validate, call :mod:`service.workflows`, return. GETs need the read scope, POSTs the
 write scope (archiving: admin). ``Idempotency-Key`` is honoured on every POST that acts on one
@@ -36,6 +37,7 @@ from service.workflows import (
     signal_workflow,
 )
 from service.workflows.control import CONTROL_WAIT_S, ControlPendingError
+from service.workflows.drafts import hold_draft, start_draft
 from service.workflows.models import (
     ArchiveRequest,
     ArchiveResult,
@@ -217,6 +219,7 @@ async def create(
         request=body,
         idempotency_key=idempotency_key,
         key_scope=idempotency_scope(principal, "workflows.create"),
+        caller=principal.subject,
     )
 
 
@@ -321,6 +324,7 @@ async def cancel(
     200 once the workflow ended, 202 while it has not within a few seconds.
     """
     reason = (body.reason if body else None) or "Cancelled by user"
+    await hold_draft(state, workflow_id)  # a draft gets the execution the cancel then closes
     repeat = (
         await claim_cancel_key(
             session,
@@ -337,6 +341,19 @@ async def cancel(
     if answer["status"] not in ("completed", "failed"):
         response.status_code = HTTPStatus.ACCEPTED
     return answer
+
+
+@router.post(
+    "/{workflow_id}/start",
+    response_model=Workflow,
+    summary="Start a draft workflow",
+    responses=_CONFLICT,
+)
+async def start(principal: WriteAuth, state: StateDep, workflow_id: WorkflowId) -> dict[str, Any]:
+    """Start a draft (a scheduled workflow created without start_at or schedule) now, with the
+    definition version it was created with; 409 for any other workflow. A retry after the
+    start answers 409 naming the workflow's status."""
+    return await start_draft(state, workflow_id)
 
 
 @router.post(

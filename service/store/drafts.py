@@ -1,4 +1,5 @@
-"""Draft workflows: scheduled workflows created without a start time, waiting for /start.
+"""Draft workflows: scheduled workflows created without a start time, waiting for /start, and
+recurring ones (with a cron or interval ``schedule``) whose Temporal Schedule starts their runs.
 
 A draft has its workflow id (time-ordered, so it sits in lists where it was created) and the
 plan it will run (the definition's version at creation), but no Temporal execution yet:
@@ -23,6 +24,7 @@ __all__ = [
     "count_drafts",
     "delete_draft",
     "draft_input",
+    "draft_schedule",
     "get_draft",
     "insert_draft",
     "list_drafts",
@@ -49,6 +51,10 @@ class DraftWorkflow(Base):
     time_scale: Mapped[float | None] = mapped_column(Float, nullable=True)
     protocol_order: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    schedule: Mapped[str | None] = mapped_column(
+        Text, nullable=True, default=None, doc="JSON {cron|interval_s} of a recurring workflow"
+    )
 
 
 def draft_input(row: DraftWorkflow) -> dict[str, Any]:
@@ -69,8 +75,10 @@ async def insert_draft(
     version: int,
     time_scale: float | None,
     protocol_order: int,
+    created_by: str | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> DraftWorkflow:
-    """Store a draft. Commits."""
+    """Store a draft (``schedule``: a recurring one); IntegrityError if the id exists. Commits."""
     ticket = input.get("ticket_id")
     row = DraftWorkflow(
         id=workflow_id,
@@ -84,6 +92,8 @@ async def insert_draft(
         time_scale=time_scale,
         protocol_order=protocol_order,
         created_at=time.time(),
+        created_by=created_by,
+        schedule=None if schedule is None else json.dumps(schedule),
     )
     session.add(row)
     await session.commit()
@@ -101,9 +111,22 @@ async def delete_draft(session: AsyncSession, *, workflow_id: str) -> None:
     await session.commit()
 
 
-async def count_drafts(session: AsyncSession) -> int:
-    """How many drafts wait for their start."""
-    return int(await session.scalar(select(func.count()).select_from(DraftWorkflow)) or 0)
+async def count_drafts(session: AsyncSession, *, recurring_of: str | None = None) -> int:
+    """How many drafts wait for their start (``recurring_of``: recurring ones of that caller)."""
+    query = select(func.count()).select_from(DraftWorkflow)
+    if recurring_of is not None:
+        query = query.where(
+            DraftWorkflow.created_by == recurring_of, DraftWorkflow.schedule.is_not(None)
+        )
+    return int(await session.scalar(query) or 0)
+
+
+def draft_schedule(row: DraftWorkflow) -> dict[str, Any] | None:
+    """The recurring schedule of a draft, or None for a one-off draft."""
+    if row.schedule is None:
+        return None
+    value = json.loads(row.schedule)
+    return value if isinstance(value, dict) else None
 
 
 async def list_drafts(

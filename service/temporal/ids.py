@@ -12,11 +12,19 @@ workflow ids: their order is the same integer, so old and new ids interleave cor
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from typing import Final
 
-__all__ = ["ID_CHARS", "ORDER_PER_SECOND", "is_workflow_id", "new_workflow_id", "order_of"]
+__all__ = [
+    "ID_CHARS",
+    "ORDER_PER_SECOND",
+    "derived_workflow_id",
+    "is_workflow_id",
+    "new_workflow_id",
+    "order_of",
+]
 
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX: Final = {c: i for i, c in enumerate(_ALPHABET)}
@@ -41,6 +49,19 @@ def new_workflow_id(*, now: float | None = None) -> str:
     micros = int((time.time() if now is None else now) * 1_000_000)
     suffix = "".join(secrets.choice(_ALPHABET) for _ in range(_SUFFIX_WIDTH))
     return "wf_" + _encode(micros * 1000 + secrets.randbelow(1000)) + suffix
+
+
+def derived_workflow_id(*, at: float, seed: str) -> str:
+    """The workflow id for ``at`` (Unix seconds) whose random parts come from ``seed``: the same
+    arguments give the same id, so a start retried with them is recognised as the same start."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    micros = int(at * 1_000_000)
+    suffix = ""
+    rest = digest // 1000
+    for _ in range(_SUFFIX_WIDTH):
+        rest, rem = divmod(rest, 62)
+        suffix += _ALPHABET[rem]
+    return "wf_" + _encode(micros * 1000 + digest % 1000) + suffix
 
 
 def order_of(workflow_id: str) -> int:

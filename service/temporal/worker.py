@@ -29,6 +29,7 @@ from service.temporal.activities import StepActivities
 from service.temporal.client import connect
 from service.temporal.resources import WorkerResources
 from service.temporal.workflows import PlanWorkflow
+from service.workflows import recurring
 
 __all__ = [
     "PASSTHROUGH_MODULES",
@@ -113,6 +114,9 @@ def build_workers(
         if automation is not None and queue == AUTOMATION_QUEUE:
             workflows += list(automation.workflows())
             activities += list(automation.activities(resources))
+        if queue == AUTOMATION_QUEUE:  # what the Schedules of recurring workflows start
+            workflows += list(recurring.workflows())
+            activities += list(recurring.activities(resources))
         workers.append(
             Worker(
                 client,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from protocol_lab.domain import EventType, Step, TaskQueue, TriggerType, WorkflowStatus
+from protocol_lab.domain import EventType, Outcome, Step, TaskQueue, TriggerType, WorkflowStatus
 
 __all__ = [
     "ArchiveRequest",
@@ -28,10 +29,16 @@ __all__ = [
     "WorkflowDefinitionList",
     "WorkflowDefinitionWrite",
     "WorkflowPage",
+    "WorkflowSchedule",
     "WorkflowStatusView",
 ]
 
 MAX_START_AHEAD_S: Final = 366 * 86400
+MIN_INTERVAL_S: Final = 60.0
+MAX_INTERVAL_S: Final = 366 * 86400.0
+MAX_CRON_CHARS: Final = 100
+_CRON_MACROS: Final = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+_CRON_FIELD: Final = re.compile(r"^[0-9A-Za-z*/,-]{1,30}$")
 MAX_ARCHIVE_AGE_S: Final = 10 * 366 * 86400
 MAX_NAME_CHARS: Final = 200
 MAX_DICT_KEYS: Final = 50
@@ -60,6 +67,18 @@ class TimelineEntry(BaseModel):
         description="when, Unix seconds (a float with timestamps=float, else whole seconds)"
     )
     detail: str | None = Field(default=None, description="the plan's text for the step")
+    step: str | None = Field(default=None, description="the plan's step id, where one applies")
+    attempt: int | None = Field(
+        default=None, ge=1, description="the attempt number of an activity (1 for the first)"
+    )
+    outcome: Outcome | None = Field(
+        default=None,
+        description="why a step or the workflow ended: completed, timed_out, rejected,"
+        " cancelled or failed (on closing events)",
+    )
+    actor: str | None = Field(
+        default=None, description="who acted: the sender of a signal, the approver of a rejection"
+    )
 
 
 class Workflow(BaseModel):
@@ -94,8 +113,58 @@ class WorkflowPage(BaseModel):
     data: list[Workflow]
 
 
+class WorkflowSchedule(BaseModel):
+    """When a recurring scheduled workflow runs: a cron expression or an interval (one of them).
+
+    Each run is a new workflow execution of the newest version of the definition (its input
+    carries ``schedule_id``, the recurring workflow's id), started by a Temporal Schedule.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(
+        default=None,
+        max_length=MAX_CRON_CHARS,
+        description="5 fields in UTC (minute hour day-of-month month day-of-week), e.g."
+        " '0 9 * * MON-FRI', or @hourly, @daily, @weekly, @monthly, @yearly",
+        examples=["0 9 * * MON-FRI"],
+    )
+    interval_s: float | None = Field(
+        default=None,
+        ge=MIN_INTERVAL_S,
+        le=MAX_INTERVAL_S,
+        allow_inf_nan=False,
+        description=f"run every this many seconds (at least {MIN_INTERVAL_S:g})",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str | None) -> str | None:
+        if cron is None or cron.strip() in _CRON_MACROS:
+            return None if cron is None else cron.strip()
+        fields = cron.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(
+                "a cron expression has 5 fields (minute hour day-of-month month day-of-week)"
+                f" of digits, names and * / , -, or is one of {', '.join(_CRON_MACROS)}"
+            )
+        return " ".join(fields)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WorkflowSchedule:
+        if (self.cron is None) == (self.interval_s is None):
+            raise ValueError("give exactly one of cron and interval_s")
+        return self
+
+
 class WorkflowCreate(BaseModel):
-    """Create and start a workflow execution."""
+    """Create a workflow execution: it starts at once unless ``trigger_type`` is scheduled.
+
+    A scheduled workflow starts at ``start_at`` (one time; a draft until then), runs on a
+    recurring ``schedule`` (cron or interval; the created workflow is the draft its runs are
+    started from), or, with neither, is created as a draft that
+    ``POST /v1/workflows/{id}/start`` starts.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -128,6 +197,12 @@ class WorkflowCreate(BaseModel):
         allow_inf_nan=False,
         description="for trigger_type scheduled: Unix seconds to start at (draft until then),"
         " at most a year ahead",
+    )
+    schedule: WorkflowSchedule | None = Field(
+        default=None,
+        description="for trigger_type scheduled, instead of start_at: run again and again on"
+        " a cron expression or an interval (Temporal Schedule); at most"
+        " MAX_SCHEDULES_PER_CALLER (20) per API token",
     )
     time_scale: float | None = Field(
         default=None,

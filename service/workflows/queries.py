@@ -14,7 +14,14 @@ asynchronous deletion is still under way), in ``status=archived`` lists, and mer
 cursor join the Temporal window's items before the page is cut, an id present in both counting
 once, as archived). A ``completed`` or ``failed`` list leaves out a workflow that the archive
 already holds. A ``ticket_id`` filter (the ``ProtocolTicketId`` search attribute, kept in the
-archive's ``ticket_id`` column) narrows both sources alike.
+archive's ``ticket_id`` column) narrows both sources alike, as do ``name`` (``ProtocolName``)
+and ``trigger_type`` (``ProtocolTriggerType``). The creation time range is a ``ProtocolOrder``
+range (the order is creation time in nanoseconds), so it narrows the same windows as the cursor.
+
+Drafts (scheduled workflows waiting for /start, and recurring ones; :mod:`service.store.drafts`)
+have no Temporal execution: they are read from the store by id and merged by ``ProtocolOrder``
+into unfiltered and ``status=draft`` lists like archived workflows; once started, Temporal's
+execution of the same id wins.
 
 Timestamps are whole Unix seconds; with ``precise`` every timestamp of a read (``started_at``,
 ``completed_at``, the timeline's) is a float with its sub-second part, whose floor is the whole

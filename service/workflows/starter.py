@@ -46,7 +46,14 @@ from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, t
 from service.workflows.definitions import require_definition
 from service.workflows.models import WorkflowCreate
 
-__all__ = ["create_workflow", "handle_of", "initial_state", "resolve_plan", "start_workflow"]
+__all__ = [
+    "check_queue_and_trigger",
+    "create_workflow",
+    "handle_of",
+    "initial_state",
+    "resolve_plan",
+    "start_workflow",
+]
 
 
 async def resolve_plan(
@@ -55,6 +62,12 @@ async def resolve_plan(
     """The newest definition of ``name`` (catalog or stored, :mod:`service.workflows.definitions`);
     ApiError 400 for an unknown name, queue or trigger type."""
     plan = (await require_definition(ctx, name)).plan
+    check_queue_and_trigger(task_queue=task_queue, trigger_type=trigger_type)
+    return plan
+
+
+def check_queue_and_trigger(*, task_queue: str, trigger_type: str) -> None:
+    """ApiError 400 for an unknown task queue or trigger type."""
     queues = [q.value for q in TaskQueue]
     if task_queue not in queues:
         raise ApiError.invalid(f"unknown task queue {task_queue!r}; one of: {', '.join(queues)}")
@@ -63,7 +76,6 @@ async def resolve_plan(
         raise ApiError.invalid(
             f"unknown trigger_type {trigger_type!r}; one of: {', '.join(triggers)}"
         )
-    return plan
 
 
 def initial_state(plan: WorkflowPlan, *, status: str) -> WorkflowState:
@@ -89,13 +101,18 @@ async def start_workflow(
     workflow_id: str | None = None,
     start_at: float | None = None,
     time_scale: float | None = None,
+    plan: WorkflowPlan | None = None,
 ) -> dict[str, Any]:
     """Start a plan execution (at ``start_at`` if in the future: draft until then).
 
-    Returns the workflow object of the spec. Raises :class:`ApiError` 400 for an unknown name,
-    task queue or trigger type, 503 when Temporal is unavailable.
+    ``plan`` (a draft's snapshot) runs instead of the newest definition of ``name``. Returns
+    the workflow object of the spec. Raises :class:`ApiError` 400 for an unknown name, task
+    queue or trigger type, 503 when Temporal is unavailable.
     """
-    plan = await resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
+    if plan is None:
+        plan = await resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
+    else:
+        check_queue_and_trigger(task_queue=task_queue, trigger_type=trigger_type)
     client = client_of(ctx)
     data = dict(input or {})
     now = time.time()
@@ -174,8 +191,13 @@ async def create_workflow(
     request: WorkflowCreate,
     idempotency_key: str | None = None,
     key_scope: str = "workflows.create",
+    caller: str = "",
 ) -> dict[str, Any]:
     """POST /v1/workflows: validate, honour the Idempotency-Key (in ``key_scope``), start.
+
+    ``trigger_type: scheduled`` starts at ``start_at``, or makes a recurring workflow with
+    ``schedule``, or, with neither, a draft for ``POST /v1/workflows/{id}/start``
+    (:mod:`service.workflows.drafts`); ``caller`` owns the recurring ones (bounded per caller).
 
     The key is claimed with a fresh workflow id before starting: the claim is the pending
     start. A repeated request (same key, same body) starts with that same id and so gets the
@@ -186,13 +208,17 @@ async def create_workflow(
     await resolve_plan(
         ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger
     )
-    if trigger == TriggerType.SCHEDULED.value and request.start_at is None:
-        raise ApiError.invalid("a scheduled workflow needs start_at (Unix seconds)")
-    if request.start_at is not None and trigger != TriggerType.SCHEDULED.value:
-        raise ApiError.invalid("start_at is only for trigger_type scheduled")
+    scheduled = trigger == TriggerType.SCHEDULED.value
+    if not scheduled and (request.start_at is not None or request.schedule is not None):
+        raise ApiError.invalid(
+            "start_at and schedule are only for trigger_type scheduled"
+            " (it starts at start_at, recurs on schedule, or waits as a draft for /start)"
+        )
+    if request.start_at is not None and request.schedule is not None:
+        raise ApiError.invalid("give start_at (one time) or schedule (recurring), not both")
     workflow_id: str | None = None
     if idempotency_key is not None:
-        fingerprint = request_fingerprint(request.model_dump(mode="json"))
+        fingerprint = request_fingerprint(request.model_dump(mode="json", exclude_none=True))
         row, claimed = await claim_key(
             session,
             scope=key_scope,
@@ -206,6 +232,16 @@ async def create_workflow(
                 "this Idempotency-Key was used with a different request; use a new key"
             )
         workflow_id = row.resource_id
+    if scheduled and request.start_at is None:
+        from service.workflows.drafts import create_draft
+
+        return await create_draft(
+            ctx,
+            workflow_id=workflow_id or new_workflow_id(),
+            request=request,
+            caller=caller,
+            repeated=workflow_id is not None,
+        )
     return await start_workflow(
         ctx,
         name=request.name,

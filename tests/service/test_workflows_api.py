@@ -12,6 +12,7 @@ from waiting import eventually
 
 from protocol_lab.domain import load_catalog
 from service.state import AppState
+from service.temporal.ids import order_of
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -212,8 +213,58 @@ async def test_scheduled_workflow_is_draft_until_its_time(
             "event_based",
         ),
         (
-            {"name": "Password Reset", "task_queue": "itsm-workflows", "trigger_type": "scheduled"},
-            "start_at",
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "schedule": {"interval_s": 3600},
+            },
+            "scheduled",
+        ),
+        (
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "trigger_type": "scheduled",
+                "start_at": time.time() + 60,
+                "schedule": {"interval_s": 3600},
+            },
+            "not both",
+        ),
+        (
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "trigger_type": "scheduled",
+                "schedule": {"interval_s": 5},
+            },
+            "60",
+        ),
+        (
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "trigger_type": "scheduled",
+                "schedule": {"interval_s": 3600, "cron": "@daily"},
+            },
+            "exactly one",
+        ),
+        (
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "trigger_type": "scheduled",
+                "schedule": {"cron": "* * *"},
+            },
+            "5 fields",
+        ),
+        (
+            {
+                "name": "Password Reset",
+                "task_queue": "itsm-workflows",
+                "trigger_type": "scheduled",
+                "schedule": {},
+            },
+            "exactly one",
         ),
         (
             {"name": "Password Reset", "task_queue": "itsm-workflows", "start_at": 1},
@@ -380,3 +431,83 @@ async def test_a_step_in_progress_is_on_the_timeline(
         ("workflow_started", "Manually initiated"),
         ("activity_started", "Registering device"),
     ]
+
+
+async def test_lists_filter_by_name_trigger_type_and_creation_time(
+    api: httpx.AsyncClient,
+    worker: None,
+    read_headers: dict[str, str],
+    write_headers: dict[str, str],
+) -> None:
+    ticket = f"TKT-{int(time.time() * 1000) % 10**9}"
+    made = []
+    for name, queue, trigger in (
+        ("Password Reset", "itsm-workflows", "manual"),
+        ("Password Reset", "itsm-workflows", "event_based"),
+        ("VPN Access Revocation", "itsm-network", "manual"),
+    ):
+        wf = await create(
+            api,
+            write_headers,
+            name=name,
+            task_queue=queue,
+            trigger_type=trigger,
+            input={"ticket_id": ticket},
+        )
+        made.append(wf["id"])
+    first, second, third = made
+
+    async def ids(**params: Any) -> list[str]:
+        response = await api.get(
+            "/v1/workflows", headers=read_headers, params={"ticket_id": ticket, **params}
+        )
+        assert response.status_code == 200, response.text
+        return [w["id"] for w in response.json()["data"]]
+
+    async def all_listed() -> bool:
+        return await ids() == [third, second, first]
+
+    await eventually(all_listed)
+    assert await ids(name="Password Reset") == [second, first]
+    assert await ids(trigger_type="manual") == [third, first]
+    assert await ids(name="Password Reset", trigger_type="manual") == [first]
+    assert await ids(name="Nothing Like It") == []
+    millisecond = 1_000_000  # ProtocolOrder units
+    after = (order_of(second) - millisecond) / 1e9
+    before = (order_of(third) - millisecond) / 1e9
+    assert await ids(created_after=after) == [third, second]
+    assert await ids(created_before=before) == [second, first]
+    assert await ids(created_after=after, created_before=before) == [second]
+    # The cursor pages through a filtered list.
+    page = await api.get(
+        "/v1/workflows",
+        headers=read_headers,
+        params={"ticket_id": ticket, "created_after": after, "limit": 1},
+    )
+    assert ([w["id"] for w in page.json()["data"]], page.json()["has_more"]) == ([third], True)
+    assert await ids(created_after=after, limit=1, starting_after=third) == [second]
+    assert await ids(created_after=after, limit=5, starting_after=second) == []
+    assert await ids(created_before=before, ending_before=first) == [second]
+    for wf in made:
+        await api.post(f"/v1/workflows/{wf}/cancel", headers=write_headers)
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"trigger_type": "sometimes"}, "trigger_type"),
+        ({"created_after": -1}, "created_after"),
+        ({"created_before": "yesterday"}, "created_before"),
+        ({"created_after": 1e12}, "created_after"),
+        ({"created_after": 2000, "created_before": 1000}, "earlier"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+    ],
+)
+async def test_bad_list_filters_are_refused(
+    api: httpx.AsyncClient, read_headers: dict[str, str], params: dict[str, Any], needle: str
+) -> None:
+    response = await api.get("/v1/workflows", headers=read_headers, params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "invalid_request"
+    assert needle in response.json()["message"]

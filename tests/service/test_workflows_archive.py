@@ -5,6 +5,7 @@ On the real dev server and worker; the store on SQLite (the app's) and on Postgr
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -394,3 +395,76 @@ async def test_daily_maintenance_archives_closed_workflows(
         assert (await get_status(resources, wf))["status"] == "archived"
     finally:
         await resources.close()
+
+
+async def test_ids_of_the_older_11_character_form_read_and_list_in_order(
+    api: httpx.AsyncClient,
+    worker: None,
+    app_state: AppState,
+    read_headers: dict[str, str],
+    write_headers: dict[str, str],
+) -> None:
+    ticket = f"TKT-{order_of(new_workflow_id()) % 10**9}"
+    now = time.time()
+    # The older form is the 11 ordering characters alone.
+    in_temporal = new_workflow_id(now=now - 2)[:14]
+    in_archive = new_workflow_id(now=now - 1)[:14]
+    assert len(in_temporal) == len(in_archive) == 14
+    await start_workflow(
+        app_state,
+        name="VPN Access Revocation",
+        task_queue="itsm-network",
+        input={"ticket_id": ticket},
+        workflow_id=in_temporal,
+        time_scale=100_000,
+    )
+    async with app_state.sessionmaker() as session:
+        await upsert_archived(
+            session,
+            workflow_id=in_archive,
+            name="VPN Access Revocation",
+            task_queue="itsm-network",
+            trigger_type="manual",
+            status="completed",
+            reason=None,
+            started_at=now - 1,
+            completed_at=now - 0.5,
+            protocol_order=order_of(in_archive),
+            steps_completed=1,
+            steps_total=1,
+            timeline=[],
+            archived_at=now,
+            ticket_id=ticket,
+        )
+    created = await api.post(
+        "/v1/workflows", headers=write_headers, json={**VPN, "input": {"ticket_id": ticket}}
+    )
+    assert created.status_code == 201, created.text
+    newest = created.json()["id"]
+    assert len(newest) == 17
+
+    async def page(**params: Any) -> dict[str, Any]:
+        query = {"ticket_id": ticket, "limit": 1, **params}
+        response = await api.get("/v1/workflows", headers=read_headers, params=query)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def all_three_listed() -> bool:
+        listed = await page(limit=10)
+        return [w["id"] for w in listed["data"]] == [newest, in_archive, in_temporal]
+
+    await eventually(all_three_listed)
+    forward = [newest]
+    while len(forward) < 3:
+        forward += [w["id"] for w in (await page(starting_after=forward[-1]))["data"]]
+    assert forward == [newest, in_archive, in_temporal]
+    back = await page(ending_before=in_temporal)
+    assert [w["id"] for w in back["data"]] == [in_archive]
+    assert back["has_more"] is True
+    for workflow_id, status in ((in_temporal, None), (in_archive, "archived")):
+        got = await api.get(f"/v1/workflows/{workflow_id}", headers=read_headers)
+        assert got.status_code == 200, got.text
+        assert got.json()["id"] == workflow_id
+        if status is not None:
+            assert got.json()["status"] == status
