@@ -2,9 +2,17 @@
 
 Covers: every plan of the real catalog (``data/workflows``) on all five task queues, arrivals
 peaking in working hours, queue waits that grow with load (the provisioning integration is the
-slow one), human signal waits that only progress in working hours, activity failures, signal
-timeouts and rejections, cancellations with compensation events in reverse, pauses, and
-workflows still open when the window ends.
+slow one), human signal waits that only progress in working hours, activities retried after
+failed attempts, activity failures and timeouts, signal timeouts and rejections, cancellations,
+pauses, compensation events in reverse, and workflows still open when the window ends.
+
+The rows speak the service's timeline vocabulary: every detail text comes from
+:mod:`protocol_lab.domain.details` and the structured fields (``step``, ``attempt``,
+``outcome``, ``actor``) are set as the service's history mapper and the simulator set them. The
+events come in the service's order: a retried activity shows only its last attempt's
+``activity_started`` and closing event (earlier attempts and their backoffs read as wait), a
+signal wait opens with ``activity_started``, and a workflow that fails or is cancelled runs its
+compensations before its terminal event.
 
 Scenario: ``N_WORKFLOWS`` workflows arriving over ``DAYS`` days from ``START``, one seed.
 Run ``python data/samples/make_sample.py`` to rewrite the sample; ``generate`` is also used by
@@ -16,6 +24,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -23,10 +32,14 @@ import polars as pl
 from protocol_lab.domain import (
     TIMELINE_SCHEMA,
     ActivityStep,
+    OnTimeout,
     SignalStep,
     WorkflowPlan,
+    details,
     load_catalog,
 )
+from protocol_lab.domain.timeline import EventType, Outcome
+from protocol_lab.sim.retries import backoff_intervals
 
 RANDOM_SEED = 20261130
 N_WORKFLOWS = 30_000
@@ -62,11 +75,16 @@ PRIORITIES: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
 CANCEL_PROBABILITY = 0.035  # per workflow, during a signal wait
 REJECT_PROBABILITY = 0.04  # per human approval
 PAUSE_PROBABILITY = 0.01  # per workflow
+# per activity step: its integration is down for every attempt (the step runs out of retries);
+# on top of that each attempt fails alone with the step's failure_probability (then retried)
+BROKEN_FACTOR = 1.5  # x the step's failure_probability
+HANG_SHARE = 1 / 3  # of broken steps: each attempt outlives the step's timeout
 SLOW_STEPS = {"provision_asset": 2400.0, "push_profile": 600.0}  # s, mean queue wait at peak
 BASE_QUEUE_WAIT = 15.0  # s, mean queue wait off peak
 # human signal waits answered only in working hours; the others (users, on-call) any time
 OFFICE_HOURS_SIGNALS = {"manager_approval", "security_confirmation", "user_confirmation", "pickup"}
-FAILURE_REASONS = ("timeout from integration", "HTTP 503 from integration", "invalid response")
+FAILURE_CAUSES = ("HTTP 503 from integration", "invalid response")
+APPROVERS = 48  # people who answer human signals (the ``actor`` of their events)
 
 
 def hour_weights() -> np.ndarray:
@@ -115,72 +133,159 @@ def queue_wait(rng: np.random.Generator, step_id: str, t: float) -> float:
     return float(rng.exponential(mean))
 
 
-def simulate(
-    plan: WorkflowPlan, rng: np.random.Generator, *, t: float
-) -> list[tuple[str, float, str | None, str | None]]:
-    """One workflow's events as (event, offset s, detail, step)."""
-    out: list[tuple[str, float, str | None, str | None]] = []
+class Row(NamedTuple):
+    """One timeline event of a workflow, ``at`` seconds from the window's start."""
+
+    event: EventType
+    at: float
+    detail: str
+    step: str | None = None
+    attempt: int | None = None
+    outcome: Outcome | None = None
+    actor: str | None = None
+
+
+def run_activity(
+    step: ActivityStep, rng: np.random.Generator, *, t: float
+) -> tuple[list[Row], float, Outcome]:
+    """An activity with its retries from ``t``: its events, when it ended and how.
+
+    As in Temporal's history, only the last attempt shows: its ``activity_started`` (with its
+    attempt number) and its closing event; earlier attempts and their backoffs read as wait.
+    """
+    n = step.retry.max_attempts
+    running = details.step_running(step)
+    backoff = backoff_intervals(step.retry)
+    broken = rng.random() < step.failure_probability * BROKEN_FACTOR
+    hangs = broken and rng.random() < HANG_SHARE
+    cause = FAILURE_CAUSES[int(rng.integers(len(FAILURE_CAUSES)))]
+    for attempt in range(1, n + 1):
+        t += queue_wait(rng, step.id, t)
+        started = t
+        duration = max(step.duration.sample(rng), 0.5)
+        timed_out = hangs or duration > step.timeout_s
+        t += step.timeout_s if timed_out else duration
+        failed = broken or timed_out or rng.random() < step.failure_probability
+        if not failed:
+            return (
+                [
+                    Row(EventType.ACTIVITY_STARTED, started, running, step.id, attempt=attempt),
+                    Row(
+                        EventType.ACTIVITY_COMPLETED,
+                        t,
+                        details.step_done(step),
+                        step.id,
+                        attempt=attempt,
+                        outcome=Outcome.COMPLETED,
+                    ),
+                ],
+                t,
+                Outcome.COMPLETED,
+            )
+        if attempt < n:
+            t += backoff[attempt - 1]
+    how = Outcome.TIMED_OUT if timed_out else Outcome.FAILED
+    text = (
+        details.activity_timed_out(step.detail)
+        if timed_out
+        else details.activity_failed(step.detail, cause)
+    )
+    return (
+        [
+            Row(EventType.ACTIVITY_STARTED, started, running, step.id, attempt=n),
+            Row(EventType.ACTIVITY_FAILED, t, text, step.id, attempt=n, outcome=how),
+            # the workflow's end, once compensated: the same text, the step and the outcome
+            Row(EventType.WORKFLOW_FAILED, t, text, step.id, outcome=how),
+        ],
+        t,
+        how,
+    )
+
+
+def simulate(plan: WorkflowPlan, rng: np.random.Generator, *, t: float) -> list[Row]:
+    """One workflow's events after its start, in time order."""
+    out: list[Row] = []
     done: list[ActivityStep] = []
     cancel = rng.random() < CANCEL_PROBABILITY
     pause = rng.random() < PAUSE_PROBABILITY
 
-    def compensate(at: float) -> float:
+    def close(at: float, terminal: Row) -> list[Row]:
+        """Compensate the completed steps, newest first, then end with ``terminal``."""
         for step in reversed(done):
             if step.compensation is None:
                 continue
-            out.append(("compensation_started", at, step.compensation.detail, step.id))
+            text = details.compensation(step.compensation)
+            out.append(Row(EventType.COMPENSATION_STARTED, at, text, step.id, attempt=1))
             at += float(rng.exponential(20.0)) + 1.0
-            out.append(("compensation_completed", at, step.compensation.detail, step.id))
-        return at
+            completed = Outcome.COMPLETED
+            out.append(
+                Row(
+                    EventType.COMPENSATION_COMPLETED,
+                    at,
+                    text,
+                    step.id,
+                    attempt=1,
+                    outcome=completed,
+                )
+            )
+            at += 0.2
+        out.append(terminal._replace(at=at + 0.5))
+        return out
 
     for index, step in enumerate(plan.steps):
         if pause and index == 1:
-            out.append(("workflow_paused", t, "Paused by operator", None))
+            out.append(Row(EventType.WORKFLOW_PAUSED, t, details.PAUSED_BY_USER))
             t += float(rng.exponential(4 * 3600.0))
-            out.append(("workflow_resumed", t, "Resumed by operator", None))
+            out.append(Row(EventType.WORKFLOW_RESUMED, t, details.RESUMED_BY_USER))
         if isinstance(step, ActivityStep):
-            t += queue_wait(rng, step.id, t)
-            out.append(("activity_started", t, step.detail, step.id))
-            t += max(step.duration.sample(rng), 0.5)
-            failed = rng.random() < step.failure_probability * 1.5
-            if failed:
-                reason = FAILURE_REASONS[int(rng.integers(len(FAILURE_REASONS)))]
-                out.append(("activity_failed", t, f"{step.detail} failed: {reason}", step.id))
-                out.append(("workflow_failed", t + 0.2, f"Step {step.id} failed: {reason}", None))
-                return out
-            out.append(("activity_completed", t, step.done, step.id))
+            rows, t, how = run_activity(step, rng, t=t)
+            if how is not Outcome.COMPLETED:
+                out += rows[:-1]
+                return close(t + 0.5, rows[-1])
+            out += rows
             done.append(step)
             continue
         assert isinstance(step, SignalStep)
+        out.append(Row(EventType.ACTIVITY_STARTED, t, details.step_running(step), step.id))
         response = max(step.response.sample(rng), 5.0)
         arrives = t + response
         if step.human and step.id in OFFICE_HOURS_SIGNALS:
             arrives = next_working_time(arrives)
         if cancel:
             t += float(rng.uniform(0.1, 0.9)) * (arrives - t)
-            out.append(("workflow_cancelled", t, "Cancelled by user", None))
-            compensate(t + 0.5)
-            return out
+            by_user = details.CANCELLED_BY_USER
+            return close(
+                t, Row(EventType.WORKFLOW_CANCELLED, t, by_user, outcome=Outcome.CANCELLED)
+            )
         if arrives - t > step.timeout_s:
             t += step.timeout_s
-            if step.on_timeout.value == "continue":
-                out.append(("signal_received", t, f"{step.detail}: timed out, continuing", step.id))
+            text = details.signal_timed_out(step)
+            if step.on_timeout is OnTimeout.CONTINUE:
+                out.append(
+                    Row(EventType.ACTIVITY_COMPLETED, t, text, step.id, outcome=Outcome.TIMED_OUT)
+                )
                 continue
-            if step.on_timeout.value == "cancel":
-                out.append(("workflow_cancelled", t, f"Timed out: {step.detail}", None))
-                compensate(t + 0.5)
-                return out
-            out.append(("workflow_failed", t, f"Timed out: {step.detail}", None))
-            return out
+            kind = (
+                EventType.WORKFLOW_CANCELLED
+                if step.on_timeout is OnTimeout.CANCEL
+                else EventType.WORKFLOW_FAILED
+            )
+            return close(t, Row(kind, t, text, step.id, outcome=Outcome.TIMED_OUT))
         t = arrives
-        rejected = step.human and "approval" in step.id and rng.random() < REJECT_PROBABILITY
-        if rejected:
-            out.append(("signal_received", t, f"{step.done}: rejected", step.id))
-            out.append(("workflow_failed", t + 0.5, f"Rejected at {step.id}", None))
-            compensate(t + 1.0)
-            return out
-        out.append(("signal_received", t, step.done, step.id))
-    out.append(("workflow_completed", t + 0.5, "Workflow completed", None))
+        actor = f"usr_{int(rng.integers(APPROVERS)):03d}" if step.human else None
+        # a human approval that can be refused is, now and then, with its first reject value
+        refusable = step.human and "approval" in step.id and bool(step.reject_values)
+        rejected = refusable and rng.random() < REJECT_PROBABILITY
+        how = Outcome.REJECTED if rejected else Outcome.COMPLETED
+        decision = step.reject_values[0] if rejected else None
+        received = details.signal_received(step, decision)
+        out.append(Row(EventType.SIGNAL_RECEIVED, t, received, step.id, outcome=how, actor=actor))
+        if decision is not None:
+            text = details.signal_rejected(step, decision, actor)
+            failed = Row(EventType.WORKFLOW_FAILED, t, text, step.id, outcome=how, actor=actor)
+            return close(t + 0.5, failed)
+    completed = details.WORKFLOW_COMPLETED
+    out.append(Row(EventType.WORKFLOW_COMPLETED, t + 0.5, completed, outcome=Outcome.COMPLETED))
     return out
 
 
@@ -212,24 +317,32 @@ def generate(
         priorities.append(values[int(rng.choice(len(values), p=weights))])
         tickets.append(ticket)
         t0 = float(arrivals[i])
-        rows = [("workflow_started", t0, f"Triggered by ticket {ticket}", None)]
-        rows += simulate(plan, rng, t=t0)
-        for event, offset, detail, step in rows:
-            if offset > horizon:
+        started = Row(
+            EventType.WORKFLOW_STARTED, t0, details.workflow_started(trigger, {"ticket_id": ticket})
+        )
+        for row in [started, *simulate(plan, rng, t=t0)]:
+            if row.at > horizon:
                 break
             cols["workflow_id"].append(wid)
             cols["workflow_name"].append(name)
             cols["task_queue"].append(plan.task_queue.value)
             cols["trigger_type"].append(trigger)
-            cols["event"].append(event)
-            cols["timestamp"].append(offset)
-            cols["detail"].append(detail)
-            cols["step"].append(step)
+            cols["event"].append(row.event.value)
+            cols["timestamp"].append(row.at)
+            cols["detail"].append(row.detail)
+            cols["step"].append(row.step)
+            cols["attempt"].append(row.attempt)
+            cols["outcome"].append(row.outcome.value if row.outcome is not None else None)
+            cols["actor"].append(row.actor)
     base_us = int(start.timestamp() * 1_000_000)
     events = (
         pl.DataFrame(
             {k: v for k, v in cols.items() if k != "timestamp"},
-            schema={k: pl.String for k in TIMELINE_SCHEMA if k != "timestamp"},
+            schema={
+                k: pl.Int32 if k == "attempt" else pl.String
+                for k in TIMELINE_SCHEMA
+                if k != "timestamp"
+            },
         )
         .with_columns(
             pl.Series(

@@ -4,7 +4,8 @@ A *step instance* is one run of a plan step inside one workflow:
 
 - an activity: ``wait_s`` from the previous event of the workflow to ``activity_started``
   (waiting for a worker), ``active_s`` from there to ``activity_completed``/``activity_failed``;
-- a signal wait: the time from the previous event to ``signal_received``; it goes to
+- a signal wait: the time from the previous event to ``signal_received`` (or, for a wait that
+  timed out and went on, to its ``activity_completed`` with outcome ``timed_out``); it goes to
   ``human_wait_s`` when the catalog marks the signal as human (approvals, confirmations) or
   the step is unknown to the catalog, else to ``wait_s`` (system callbacks);
 - a compensation: ``active_s`` from ``compensation_started`` to ``compensation_completed``.
@@ -73,8 +74,8 @@ def step_durations(
 
     Columns: ``workflow_id``, ``workflow_name``, ``task_queue``, ``trigger_type``, ``step``,
     ``kind`` (activity / signal / compensation), ``human``, ``start``, ``end``, ``outcome``
-    (completed / failed / received), ``wait_s``, ``human_wait_s``, ``active_s``, ``total_s``;
-    with ``workflows``, its attribute columns (``priority``, ...) too, for grouping.
+    (completed / failed / received / timed_out), ``wait_s``, ``human_wait_s``, ``active_s``,
+    ``total_s``; with ``workflows``, its attribute columns (``priority``, ...) too, for grouping.
     """
     keys = ["workflow_id", "workflow_name", "task_queue", "trigger_type"]
     lf = (
@@ -86,8 +87,16 @@ def step_durations(
         )
     )
     event = pl.col("__event")
+    # a signal wait that timed out and went on closes as activity_completed, outcome timed_out
+    wait_timed_out = (event == "activity_completed") & pl.col("outcome").cast(pl.String).eq_missing(
+        "timed_out"
+    )
     paired = (
-        lf.filter(event.is_in([*_ACTIVITY_EVENTS, *_COMP_EVENTS]) & pl.col("step").is_not_null())
+        lf.filter(
+            event.is_in([*_ACTIVITY_EVENTS, *_COMP_EVENTS])
+            & pl.col("step").is_not_null()
+            & ~wait_timed_out
+        )
         .with_columns(
             pl.when(event.is_in(_COMP_EVENTS))
             .then(pl.lit("compensation"))
@@ -123,7 +132,7 @@ def step_durations(
         )
     )
     signals = (
-        lf.filter(event == "signal_received")
+        lf.filter((event == "signal_received") | wait_timed_out)
         .with_columns(pl.col("step").fill_null(pl.col("detail")))
         .join(_human_lookup(catalog), on=["workflow_name", "step"], how="left")
         .with_columns(pl.col("__human").fill_null(value=True).alias("human"))
@@ -135,7 +144,10 @@ def step_durations(
             "human",
             pl.col("__prev").alias("start"),
             pl.col("timestamp").alias("end"),
-            pl.lit("received").alias("outcome"),
+            pl.when(event == "signal_received")
+            .then(pl.lit("received"))
+            .otherwise(pl.lit("timed_out"))
+            .alias("outcome"),
             pl.when(pl.col("human")).then(0.0).otherwise(pl.col("__w")).alias("wait_s"),
             pl.when(pl.col("human")).then(pl.col("__w")).otherwise(0.0).alias("human_wait_s"),
             pl.lit(0.0).alias("active_s"),

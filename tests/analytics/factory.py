@@ -27,6 +27,8 @@ def row(
     name: str = "Password Reset",
     queue: str = "itsm-workflows",
     trigger: str = "manual",
+    attempt: int | None = None,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
     """One timeline row ``minutes`` after T0."""
     return {
@@ -38,6 +40,8 @@ def row(
         "timestamp": at(minutes),
         "detail": detail,
         "step": step,
+        "attempt": attempt,
+        "outcome": outcome,
     }
 
 
@@ -85,7 +89,7 @@ def laptop(wid: str, *, start: float = 0.0, outcome: str = "completed") -> list[
         return [
             *rows,
             r("activity_failed", 63, "provision_asset", "Provisioning asset failed: HTTP 503"),
-            r("workflow_failed", 63, detail="Step provision_asset failed: HTTP 503"),
+            r("workflow_failed", 63, detail="Provisioning asset failed: HTTP 503"),
         ]
     return [
         *rows,

@@ -42,7 +42,7 @@ def test_failure_reasons() -> None:
     out = failure_reasons(_timelines().workflows).collect()
     assert out.select("outcome", "reason", "n", "share").rows() == [
         ("cancelled", "Cancelled by user", 1, 1.0),
-        ("failed", "Step provision_asset failed: HTTP 503", 1, 1.0),
+        ("failed", "Provisioning asset failed: HTTP 503", 1, 1.0),
     ]
 
 

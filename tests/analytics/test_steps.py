@@ -69,6 +69,31 @@ def test_non_human_signal_waits_count_as_waiting() -> None:
         assert (known["human"], known["wait_s"], known["human_wait_s"]) == (False, 300, 0)
 
 
+def test_a_signal_wait_that_timed_out_and_went_on_is_a_signal_wait() -> None:
+    # the service opens the wait with activity_started and, on_timeout continue, closes it with
+    # activity_completed outcome timed_out: a (human) signal wait, not an activity that ran
+    name = "VPN Access Revocation"
+
+    def r(event: str, m: float, step: str, **fields: Any) -> dict[str, Any]:
+        return row("wf_t", event, m, step=step, name=name, **fields)
+
+    rows = [
+        row("wf_t", "workflow_started", 0, name=name),
+        r("activity_started", 0, "security_confirmation"),
+        r("activity_completed", 240, "security_confirmation", outcome="timed_out"),
+        r("activity_started", 241, "audit_record", attempt=1),
+        r("activity_completed", 242, "audit_record", attempt=1, outcome="completed"),
+    ]
+    s = _steps(rows)
+    wait = s[("wf_t", "security_confirmation", "signal")]
+    assert (wait["human"], wait["human_wait_s"], wait["active_s"]) == (True, 240 * 60, 0)
+    assert (wait["start"], wait["end"], wait["outcome"]) == (at(0), at(240), "timed_out")
+    assert ("wf_t", "security_confirmation", "activity") not in s
+    audit = s[("wf_t", "audit_record", "activity")]
+    assert (audit["wait_s"], audit["active_s"]) == (60, 60)
+    assert bottlenecks(step_durations(frame(rows)))["step"].to_list() == ["audit_record"]
+
+
 def test_bottlenecks_rank_by_added_time() -> None:
     rows = laptop("wf_1") + laptop("wf_2", start=100)
     steps = step_durations(frame(rows))

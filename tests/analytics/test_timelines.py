@@ -45,7 +45,7 @@ def test_one_row_per_workflow_with_outcome_status_and_cycle_time() -> None:
     assert done["n_events"] == 7
     failed = rows["wf_failed"]
     assert (failed["outcome"], failed["status"]) == ("failed", "failed")
-    assert failed["end_detail"] == "Step provision_asset failed: HTTP 503"
+    assert failed["end_detail"] == "Provisioning asset failed: HTTP 503"
     assert failed["cycle_time_s"] == pytest.approx(63 * 60)
     cancelled = rows["wf_cancelled"]
     assert (cancelled["outcome"], cancelled["status"]) == ("cancelled", "failed")
