@@ -24,7 +24,7 @@ from service.api.deps import (
     WriteAuth,
     idempotency_scope,
 )
-from service.api.errors import ErrorBody
+from service.api.errors import ApiError, ErrorBody
 from service.workflows import (
     archive_closed_workflows,
     cancel_workflow,
@@ -53,7 +53,7 @@ from service.workflows.models import (
     WorkflowPage,
     WorkflowStatusView,
 )
-from service.workflows.queries import MAX_CREATED_S
+from service.workflows.queries import MAX_CREATED_S, find_draft
 from service.workflows.starter import create_workflow as create_workflow_service
 
 __all__ = ["router"]
@@ -100,13 +100,31 @@ TimestampsQuery = Annotated[
 ]
 
 
-async def _within_bound(response: Response, control: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    """The control's answer; 202 with the workflow as it stands when it did not take it in time."""
+async def _within_bound(
+    response: Response,
+    control: Awaitable[dict[str, Any]],
+    *,
+    state: StateDep | None = None,
+    workflow_id: str = "",
+) -> dict[str, Any]:
+    """The control's answer; 202 with the workflow as it stands when it did not take it in time;
+    409 for a draft of ``state``'s store, which has no execution to take it yet."""
     try:
         return await control
     except ControlPendingError as pending:
         response.status_code = HTTPStatus.ACCEPTED
         return pending.answer
+    except ApiError as exc:
+        if (
+            exc.status_code == 404
+            and state is not None
+            and await find_draft(state, workflow_id) is not None
+        ):
+            raise ApiError.conflict(
+                f"workflow {workflow_id} is a draft: POST /v1/workflows/{workflow_id}/start"
+                " starts it"
+            ) from None
+        raise
 
 
 def _control_responses(model: type[Any], pending: str = _PENDING) -> dict[int | str, Any]:
@@ -379,6 +397,8 @@ async def pause(
             reason=(body.reason if body else None) or "",
             update_id=_update_id(principal, "pause", idempotency_key),
         ),
+        state=state,
+        workflow_id=workflow_id,
     )
 
 
@@ -405,4 +425,6 @@ async def resume(
             reason=(body.reason if body else None) or "",
             update_id=_update_id(principal, "resume", idempotency_key),
         ),
+        state=state,
+        workflow_id=workflow_id,
     )

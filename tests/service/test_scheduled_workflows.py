@@ -66,6 +66,15 @@ async def test_a_draft_waits_for_start_then_runs(
     assert draft["id"] not in await listed_ids(api, read_headers, status="active")
     assert draft["id"] not in await listed_ids(api, read_headers, trigger_type="manual")
 
+    for action in ("signal", "pause"):
+        early = await api.post(
+            f"/v1/workflows/{draft['id']}/{action}",
+            headers=write_headers,
+            json={"signal_name": "approval_received"} if action == "signal" else None,
+        )
+        assert early.status_code == 409, early.text
+        assert "/start" in early.json()["message"]
+
     started = await api.post(f"/v1/workflows/{draft['id']}/start", headers=write_headers)
     assert started.status_code == 200, started.text
     assert started.json()["status"] == "active"

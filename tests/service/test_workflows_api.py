@@ -3,14 +3,19 @@ status, the statuses a workflow goes through, validation errors and scheduled st
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from live_server import serving
 from waiting import eventually
 
 from protocol_lab.domain import load_catalog
+from service.app import create_app
+from service.settings import Settings
 from service.state import AppState
 from service.temporal.ids import order_of
 
@@ -102,7 +107,7 @@ async def test_a_run_completes_with_a_timeline_of_the_plan(
     started = [e["detail"] for e in timeline if e["event"] == "activity_started"]
     assert started == [step.detail for step in plan.steps]
     completed = [e["detail"] for e in timeline if e["event"] == "activity_completed"]
-    assert completed[0] == "User found in directory (emulated)"
+    assert completed[0] == "User found in directory"
     assert completed[3] == "Awaiting security confirmation: no response in time, continued"
     assert completed[4] == "Audit record written"
     stamps = [e["timestamp"] for e in timeline]
@@ -511,3 +516,93 @@ async def test_bad_list_filters_are_refused(
     assert response.status_code == 400, response.text
     assert response.json()["type"] == "invalid_request"
     assert needle in response.json()["message"]
+
+
+# The workflow examples of the API page, as a shell runs them; only the host, the token and the
+# example's workflow id are put in.
+PAGE_CURL_EXAMPLES = {
+    "list": """curl -G http://localhost:3000/v1/workflows \\
+  -H "Authorization: Bearer {token}" \\
+  -d status="active" \\
+  -d limit=10""",
+    "create": """curl http://localhost:3000/v1/workflows \\
+  -H "Authorization: Bearer {token}" \\
+  -H "Content-Type: application/json" \\
+  -d '{\\
+    "name": "VPN Access Revocation",\\
+    "task_queue": "itsm-network",\\
+    "trigger_type": "manual",\\
+    "input": { "ticket_id": "TKT-5102", "user_id": "usr_9xKmPq" }\\
+  }'""",
+    "retrieve": """curl http://localhost:3000/v1/workflows/wf_7bR3kLmNpQ9xYz \\
+  -H "Authorization: Bearer {token}\"""",
+    "status": """curl http://localhost:3000/v1/workflows/wf_7bR3kLmNpQ9xYz/status \\
+  -H "Authorization: Bearer {token}\"""",
+    "signal": """curl http://localhost:3000/v1/workflows/wf_7bR3kLmNpQ9xYz/signal \\
+  -H "Authorization: Bearer {token}" \\
+  -H "Content-Type: application/json" \\
+  -d '{\\
+    "signal_name": "approval_received",\\
+    "payload": { "approved_by": "usr_3mKpLq", "decision": "approved" }\\
+  }'""",
+    "cancel": """curl -X POST http://localhost:3000/v1/workflows/wf_7bR3kLmNpQ9xYz/cancel \\
+  -H "Authorization: Bearer {token}\"""",
+}
+
+
+async def _curl(example: str, *, url: str, token: str, workflow_id: str = "") -> tuple[int, Any]:
+    """Run one page example with the real curl; (HTTP status, JSON body)."""
+    command = (
+        PAGE_CURL_EXAMPLES[example]
+        .replace("http://localhost:3000", url)
+        .replace("{token}", token)
+        .replace("wf_7bR3kLmNpQ9xYz", workflow_id)
+        + " -s -w '\\n%{http_code}'"
+    )
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-c", command, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    body, _, code = out.decode().rpartition("\n")
+    return int(code), json.loads(body)
+
+
+async def test_the_page_curl_examples_pass_unchanged(
+    worker: None, service_settings: Settings, write_headers: dict[str, str], wait_for: Any
+) -> None:
+    token = write_headers["Authorization"].removeprefix("Bearer ")
+    with serving(create_app(service_settings), name="curl-examples") as url:
+        code, created = await _curl("create", url=url, token=token)
+        assert code == 201, created
+        assert (created["name"], created["status"], created["trigger_type"]) == (
+            "VPN Access Revocation",
+            "active",
+            "manual",
+        )
+        assert created["timeline"][0]["detail"] == "Manually initiated"
+        code, listed = await _curl("list", url=url, token=token)
+        assert code == 200, listed
+        assert set(listed) == {"has_more", "data"}
+        assert len(listed["data"]) <= 10
+        assert all(w["status"] == "active" for w in listed["data"])
+
+        laptop = await asyncio.to_thread(
+            httpx.post,
+            f"{url}/v1/workflows",
+            headers=write_headers,
+            json={"name": "Laptop Provisioning - New Hire", "task_queue": "itsm-accessories"},
+        )
+        assert laptop.status_code == 201, laptop.text
+        wf = laptop.json()["id"]
+        await wait_for(wf, "active", steps_completed=1)
+        code, got = await _curl("retrieve", url=url, token=token, workflow_id=wf)
+        assert (code, got["id"]) == (200, wf)
+        code, status = await _curl("status", url=url, token=token, workflow_id=wf)
+        assert (code, status["current_step"]) == (200, "Awaiting manager approval")
+        code, signalled = await _curl("signal", url=url, token=token, workflow_id=wf)
+        assert code in (200, 202), signalled
+        assert (signalled["signal_name"], signalled["accepted"]) == ("approval_received", True)
+        code, cancelled = await _curl("cancel", url=url, token=token, workflow_id=wf)
+        assert code in (200, 202), cancelled
+        assert cancelled["id"] == wf
+        await _curl("cancel", url=url, token=token, workflow_id=created["id"])
