@@ -14,7 +14,10 @@ Shapes, each at ``--sizes`` rules (all ``on_ticket_updated`` ``update_field`` ru
 - fighting, all-to-all: no conditions, "set assignee agentN": every rule triggers every rule
   and they overwrite each other (the densest graph, a loop);
 - mixed operators: half the rules require a requester, half exclude one, all flip the status
-  between open and pending (a loop; every pair goes through the matcher's ``not_in``).
+  between open and pending (a loop; every pair goes through the matcher's ``not_in``);
+- two actions, grouped: "any of category cN or dN -> set assignee alice, then status open"
+  (each rule is two members of the check; no loop);
+- two actions, fighting: "category net -> set assignee agentN, then status open" (a loop).
 
 Building the rules is not timed; each figure is the best of ``--repeat`` runs.
 
@@ -31,6 +34,21 @@ from typing import Any
 from protocol_lab.domain import Rule, RuleCycleError, check_no_cycles
 
 Shape = Callable[[int], list[tuple[str, Rule]]]
+
+
+def _two(name: str, conditions: dict[str, Any], assignee: str) -> tuple[str, Rule]:
+    rule = Rule.model_validate(
+        {
+            "name": name,
+            "trigger": "on_ticket_updated",
+            "conditions": conditions,
+            "actions": [
+                {"type": "update_field", "field": "assignee", "value": assignee},
+                {"type": "update_field", "field": "status", "value": "open"},
+            ],
+        }
+    )
+    return name, rule
 
 
 def _rule(name: str, conditions: dict[str, Any], field: str, value: str) -> tuple[str, Rule]:
@@ -99,6 +117,19 @@ def mixed_operators(n: int) -> list[tuple[str, Rule]]:
     return rules
 
 
+def two_actions_grouped(n: int) -> list[tuple[str, Rule]]:
+    """Two updates per rule, on either of two categories, to the same values."""
+    return [
+        _two(f"route {i}", {"any": [{"category": f"c{i}"}, {"category": f"d{i}"}]}, "alice")
+        for i in range(n)
+    ]
+
+
+def two_actions_fighting(n: int) -> list[tuple[str, Rule]]:
+    """Two updates per rule, the assignee a rule's own."""
+    return [_two(f"fight {i}", {"all": [{"category": "net"}]}, f"agent{i}") for i in range(n)]
+
+
 SHAPES: dict[str, Shape] = {
     "routing, one person": routing_one_person,
     "routing, a person each": routing_person_each,
@@ -108,6 +139,8 @@ SHAPES: dict[str, Shape] = {
     "agreeing, all-to-all": agreeing,
     "fighting, all-to-all": fighting,
     "mixed operators": mixed_operators,
+    "two actions, grouped": two_actions_grouped,
+    "two actions, fighting": two_actions_fighting,
 }
 
 

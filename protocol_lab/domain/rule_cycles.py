@@ -1,8 +1,11 @@
 """Update loops: sets of update_field rules that can keep changing a ticket forever.
 
-Only enabled ``on_ticket_updated`` rules whose action is ``update_field`` can take part: each
-fires on a ticket update and makes another one. Rule A *triggers* rule B when the update A makes
-can satisfy B's conditions:
+Only the ``update_field`` actions of enabled ``on_ticket_updated`` rules can take part: each
+fires on a ticket update and makes another one. A rule with several update_field actions makes
+one update per action, so each of its update_field actions is a member of the check of its own
+(named by the rule's label and the action's position), with the rule's conditions, and each
+leads to the next update of its rule, which follows it in the same firing. Member A
+*triggers* member B when the update A makes can satisfy B's conditions:
 
 - B's condition on the field A writes accepts A's value as a change (equality, ``in``,
   ``changed_to``, ``not_in``, ... as the matcher evaluates them; ``changed: false`` refuses);
@@ -10,7 +13,14 @@ can satisfy B's conditions:
 - on each field no rule of the loop writes, A's and B's conditions can hold together (equal
   constants, intersecting ``in`` sets; operators this check cannot decide count as compatible).
 
-A loop is then a strongly connected set of rules, refined to a fixpoint:
+Conditions in groups are read as a weaker conjunction, so that no loop is missed: an ``all``
+group adds its conditions to the rule's; an ``any`` group keeps only what every one of its
+alternatives asks of a field they all name (the union of their sets of values, a change if all
+require one) and is otherwise ignored. A value written from a template (``{{ticket.title}}``)
+is only known at run time: it counts as a value that may differ at every write, which any
+condition on the field may accept.
+
+A loop is then a strongly connected set of members, refined to a fixpoint:
 
 - a rule whose field every rule of the set writes to the same value settles: after the first
   write, writing it again changes nothing and fires nothing, so it cannot keep a loop going
@@ -36,7 +46,7 @@ from typing import Any, Final
 from protocol_lab.domain.errors import RuleCycleError
 
 # The matcher's own operator, so that the check and the engine agree on every value.
-from protocol_lab.domain.rules import Rule, Trigger, UpdateFieldAction, _compare
+from protocol_lab.domain.rules import Rule, Trigger, UpdateFieldAction, _compare, is_group
 from protocol_lab.domain.tickets import DERIVED_FIELDS
 
 __all__ = ["check_no_cycles", "find_update_cycles"]
@@ -105,8 +115,53 @@ def _passes(tests: tuple[tuple[str, Any], ...], value: Any) -> bool:
     return all(_compare(op, value, operand, before=None) for op, operand in tests)
 
 
-def _constraint(field: str, spec: Any) -> _Constraint:
-    ops = list(spec.items()) if isinstance(spec, Mapping) else [("eq", spec)]
+class _Written:
+    """A value written from a template: unknown until run time, possibly new at every write."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"<value of {self.label}>"
+
+
+Ops = list[tuple[str, Any]]
+
+
+def _ops(spec: Any) -> Ops:
+    return list(spec.items()) if isinstance(spec, Mapping) else [("eq", spec)]
+
+
+def _conjunction(conditions: Mapping[str, Any]) -> dict[str, Ops]:
+    """The operators that every ticket matching ``conditions`` meets, field by field (groups
+    weakened as the module says)."""
+    ops: dict[str, Ops] = {}
+    for name, spec in conditions.items():
+        if not is_group(name, spec):
+            ops.setdefault(name, []).extend(_ops(spec))
+            continue
+        members = [_conjunction(m) for m in spec if isinstance(m, Mapping)]
+        if name == "all":
+            for member in members:
+                for field, more in member.items():
+                    ops.setdefault(field, []).extend(more)
+            continue
+        shared = set(members[0]).intersection(*members[1:]) if members else set()
+        for field in shared:
+            alternatives = [_constraint(field, member[field]) for member in members]
+            if all(c.values is not None for c in alternatives):
+                union: set[Hashable] = set()
+                for c in alternatives:
+                    union |= c.values or set()
+                ops.setdefault(field, []).append(("in", list(union)))
+            if all(c.needs_change for c in alternatives):
+                ops.setdefault(field, []).append(("changed", True))
+    return ops
+
+
+def _constraint(field: str, ops: Ops) -> _Constraint:
     values: set[Hashable] | None = None
     tests: list[tuple[str, Any]] = []
     needs_change = forbids_change = False
@@ -137,9 +192,11 @@ class _Updater:
 
     label: str
     field: str
-    value: str | None
+    value: str | _Written | None
     constraints: Mapping[str, _Constraint]
     change_fields: frozenset[str]
+    rule: str  # the label of the rule it belongs to
+    position: int  # its place among the rule's update_field actions
 
     def fires_on_writes_to(self, field: str) -> bool:
         """Whether some update of ``field`` alone may fire it (its value aside)."""
@@ -150,23 +207,32 @@ class _Updater:
 
 
 def _updaters(rules: Sequence[tuple[str, Rule]]) -> list[_Updater]:
-    found = []
+    found: list[_Updater] = []
     for label, rule in rules:
-        action = rule.action
-        if not (
-            rule.enabled
-            and rule.trigger is Trigger.ON_TICKET_UPDATED
-            and isinstance(action, UpdateFieldAction)
-        ):
+        if not (rule.enabled and rule.trigger is Trigger.ON_TICKET_UPDATED):
+            continue
+        writes = [a for a in rule.steps if isinstance(a, UpdateFieldAction)]
+        if not writes:
             continue
         constraints = {
-            name: _constraint(name, spec)
-            for name, spec in rule.conditions.items()
+            name: _constraint(name, ops)
+            for name, ops in _conjunction(rule.conditions).items()
             if name not in _VOLATILE_FIELDS
         }
-        if all(c.satisfiable for c in constraints.values()):
-            changing = frozenset(name for name, c in constraints.items() if c.needs_change)
-            found.append(_Updater(label, action.field, action.value, constraints, changing))
+        if not all(c.satisfiable for c in constraints.values()):
+            continue
+        changing = frozenset(name for name, c in constraints.items() if c.needs_change)
+        for k, action in enumerate(writes):
+            member = label if len(writes) == 1 else f"{label} update {k + 1}"
+            if action.templated:
+                # Two writers of unknown, different values: never settles on its own.
+                values: list[Any] = [_Written(member), _Written(member)]
+            else:
+                values = [action.value]
+            found.extend(
+                _Updater(member, action.field, value, constraints, changing, label, k)
+                for value in values
+            )
     return sorted(found, key=lambda u: u.label)
 
 
@@ -252,6 +318,13 @@ class _TriggerGraph:
         self._finite: dict[str, int] = {}
         self._open_masks: dict[str, int] = {}
         self._triggered_by = [self._sources_of(rule) for rule in updaters]
+        # A rule's next update follows its previous one in the same firing, whatever the
+        # previous one's write fires.
+        members: dict[tuple[str, int], int] = {}
+        for i, rule in enumerate(updaters):
+            members[rule.rule, rule.position] = members.get((rule.rule, rule.position), 0) | 1 << i
+        self._next_in_rule = [members.get((u.rule, u.position + 1), 0) for u in updaters]
+        self._previous_in_rule = [members.get((u.rule, u.position - 1), 0) for u in updaters]
 
     def written(self, scope: int) -> set[str]:
         """Fields some rule of ``scope`` writes."""
@@ -279,7 +352,9 @@ class _TriggerGraph:
             rule = self.rules[i]
             apart = self._apart_mask(rule, constant) & scope
             forward[i] = self._acceptors_of(rule.field, rule.value) & apart
+            forward[i] |= self._next_in_rule[i] & scope
             backward[i] = self._triggered_by[i] & apart
+            backward[i] |= self._previous_in_rule[i] & scope
         return forward, backward
 
     def _apart_mask(self, rule: _Updater, constant: set[str]) -> int:
@@ -369,7 +444,11 @@ class _TriggerGraph:
         cached = self._acceptors.get(key)
         if cached is not None:
             return cached
-        meeting = self._by_value.get(field, {}).get(value, 0) | self._open_admitting(field, value)
+        if isinstance(value, _Written):
+            meeting = self._constrained.get(field, 0)
+        else:
+            meeting = self._by_value.get(field, {}).get(value, 0)
+            meeting |= self._open_admitting(field, value)
         cached = self._unchanging & ~self._constrained.get(field, 0)
         cached |= meeting & self._fire_on_writes_to(field)
         self._acceptors[key] = cached
@@ -384,7 +463,10 @@ class _TriggerGraph:
             constraint = rule.constraints.get(field)
             if constraint is None:
                 mask |= self._written_by[field]
-            elif constraint.values is not None:
+                continue
+            # A templated value may be whatever the condition accepts.
+            mask |= _union(m for v, m in values.items() if isinstance(v, _Written))
+            if constraint.values is not None:
                 mask |= _union(values.get(v, 0) for v in constraint.values)
             elif (refused := constraint.excluded) is not None:
                 mask |= self._written_by[field] & ~_union(values.get(v, 0) for v in refused)

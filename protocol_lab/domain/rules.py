@@ -1,7 +1,7 @@
 """Automation rules: typed models and the one pure matcher used by the service and the simulator.
 
-A rule is ``{name, trigger, conditions, action, enabled}``. Conditions map a field to either an
-expected value (equality, as in the API page's examples) or an operator object::
+A rule is ``{name, trigger, conditions, action | actions, enabled}``. Conditions map a field to
+either an expected value (equality, as in the API page's examples) or an operator object::
 
     {"priority": "P1"}                                  equality
     {"priority": {"in": ["P1", "P2"]}}                  membership (also not_in)
@@ -10,9 +10,22 @@ expected value (equality, as in the API page's examples) or an operator object::
     {"status": {"changed": true}}                       the field changed in this update
     {"status": {"changed_to": "resolved"}}              it changed, and to this value
 
+Every entry of a conditions object must hold ("all"). Groups combine conditions objects:
+``"all": [...]`` holds when every object of the list holds, ``"any": [...]`` when at least one
+does; the objects of a group may hold groups again, at most :data:`MAX_CONDITION_DEPTH` deep and
+:data:`MAX_CONDITION_TERMS` conditions in all::
+
+    {"category": "incident", "any": [{"priority": "P1"}, {"title": {"contains": "outage"}}]}
+
+(a field named ``all`` or ``any`` is still compared with an operator object, never a list).
+
 The derived fields ``idle_hours`` and ``age_hours`` are computed from the ticket's timestamps at
 match time; a bare number for them is a threshold (``{"idle_hours": 24}`` means at least 24 hours),
 which is what the page's stale-ticket example means. Several operators in one object must all hold.
+
+A rule does one ``action`` or several ``actions`` (at most :data:`MAX_ACTIONS`), in order;
+:attr:`Rule.steps` is that sequence whichever was given, and :meth:`Rule.actions_as_sent` the
+form the rule was written in, which the API echoes.
 """
 
 from __future__ import annotations
@@ -36,14 +49,19 @@ from pydantic import (
     model_validator,
 )
 
+from protocol_lab.domain.cron import parse_cron
 from protocol_lab.domain.errors import RuleError
 from protocol_lab.domain.paths import DATA_DIR
 from protocol_lab.domain.queues import TaskQueue
-from protocol_lab.domain.templates import TemplateError, validate_template
+from protocol_lab.domain.templates import TemplateError, has_placeholders, validate_template
 from protocol_lab.domain.tickets import DERIVED_FIELDS, TICKET_FIELDS, WRITABLE_FIELDS
 from protocol_lab.domain.timeline import TriggerType
 
 __all__ = [
+    "GROUP_KEYS",
+    "MAX_ACTIONS",
+    "MAX_CONDITION_DEPTH",
+    "MAX_CONDITION_TERMS",
     "OPERATORS",
     "Action",
     "ActionType",
@@ -54,6 +72,8 @@ __all__ = [
     "StartWorkflowAction",
     "Trigger",
     "UpdateFieldAction",
+    "condition_fields",
+    "is_group",
     "load_rules",
     "match_conditions",
     "parse_action",
@@ -64,6 +84,10 @@ OPERATORS: Final = frozenset(
     {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "changed", "changed_to"}
 )
 _NUMERIC_OPS: Final = frozenset({"gt", "gte", "lt", "lte"})
+GROUP_KEYS: Final = ("all", "any")
+MAX_CONDITION_DEPTH: Final = 4
+MAX_CONDITION_TERMS: Final = 100
+MAX_ACTIONS: Final = 10
 
 
 class Trigger(StrEnum):
@@ -87,7 +111,31 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StartWorkflowAction(_Model):
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a stored rule is being loaded (``context={"stored": True}``): checks added later
+    than the rule was saved do not refuse it."""
+    return isinstance(info.context, dict) and info.context.get("stored") is True
+
+
+def _check_template(value: str | None, info: ValidationInfo) -> None:
+    # A rule saved before templates were checked still loads: the renderer copies what it
+    # does not substitute verbatim, so it stays harmless.
+    if value is not None and not _stored(info):
+        try:
+            validate_template(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class _ActionModel(_Model):
+    type: str
+
+    def as_sent(self) -> dict[str, Any]:
+        """The action as it was written: its type and the fields given, defaults left out."""
+        return {"type": self.type, **self.model_dump(mode="json", exclude_unset=True)}
+
+
+class StartWorkflowAction(_ActionModel):
     """Start a catalog workflow on a Temporal task queue, with the ticket id in its input."""
 
     type: Literal["start_workflow"] = "start_workflow"
@@ -97,35 +145,41 @@ class StartWorkflowAction(_Model):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
-class SendNotificationAction(_Model):
+class SendNotificationAction(_ActionModel):
     """Put a notification job on the notification or email queue."""
 
     type: Literal["send_notification"] = "send_notification"
     channel: Literal["notification", "email"] = "notification"
     recipient: str = Field(min_length=1)
-    message: str = Field(min_length=1, description="a template: {field} takes a ticket field")
+    message: str = Field(
+        min_length=1,
+        description="a template: {{ticket.<field>}}, {{rule.name}}, {{rule.id}} or {field}",
+    )
     subject: str | None = Field(default=None, description="a template, like message")
 
     @field_validator("message", "subject")
     @classmethod
     def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # A rule saved before templates were checked still loads (``context={"stored": True}``):
-        # the renderer copies what it does not substitute verbatim, so it stays harmless.
-        stored = isinstance(info.context, dict) and info.context.get("stored") is True
-        if value is not None and not stored:
-            try:
-                validate_template(value)
-            except TemplateError as exc:
-                raise ValueError(str(exc)) from exc
+        _check_template(value, info)
         return value
 
 
-class UpdateFieldAction(_Model):
-    """Set one writable field of the ticket (may fire on_ticket_updated rules)."""
+class UpdateFieldAction(_ActionModel):
+    """Set one writable field of the ticket (may fire on_ticket_updated rules).
+
+    The value of a free-text field (category, assignee, title, description) may be a template
+    like a notification's; status and priority take one of their values.
+    """
 
     type: Literal["update_field"] = "update_field"
     field: str
     value: str | None
+
+    @field_validator("value")
+    @classmethod
+    def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _check_template(value, info)
+        return value
 
     @model_validator(mode="after")
     def _writable(self) -> UpdateFieldAction:
@@ -135,6 +189,11 @@ class UpdateFieldAction(_Model):
         if allowed is not None and self.value not in allowed:
             raise ValueError(f"value for {self.field} must be one of {sorted(allowed)}")
         return self
+
+    @property
+    def templated(self) -> bool:
+        """Whether the value is only known when the action runs (it has placeholders)."""
+        return self.value is not None and has_placeholders(self.value)
 
 
 Action = Annotated[
@@ -161,37 +220,91 @@ def parse_action(
         raise RuleError(f"action.{_first_error(exc)}") from exc
 
 
+def is_group(name: Any, spec: Any) -> bool:
+    """Whether a conditions entry is an ``all`` / ``any`` group (a list of conditions objects)."""
+    return name in GROUP_KEYS and isinstance(spec, list)
+
+
+def condition_fields(conditions: Mapping[str, Any]) -> set[str]:
+    """Every field a conditions object reads, inside its groups too."""
+    fields: set[str] = set()
+    for name, spec in conditions.items():
+        if is_group(name, spec):
+            for member in spec:
+                if isinstance(member, Mapping):
+                    fields |= condition_fields(member)
+        else:
+            fields.add(name)
+    return fields
+
+
 def validate_conditions(conditions: Mapping[str, Any], *, trigger: Trigger | None = None) -> None:
-    """Check the shape of a conditions map; raise :class:`RuleError` naming the bad field.
+    """Check the shape of a conditions object; raise :class:`RuleError` naming the bad field.
 
     For ticket triggers the fields must be ticket fields or derived fields; webhook conditions
-    may name any field of the posted payload (dotted paths allowed).
+    may name any field of the posted payload (dotted paths allowed). Groups nest at most
+    :data:`MAX_CONDITION_DEPTH` deep and hold at most :data:`MAX_CONDITION_TERMS` conditions.
     """
     if not isinstance(conditions, Mapping):
         raise RuleError("conditions must be an object of field -> value")
+    terms = _validate_object(conditions, "conditions", depth=0, trigger=trigger)
+    if terms > MAX_CONDITION_TERMS:
+        raise RuleError(f"conditions: more than {MAX_CONDITION_TERMS} conditions")
+
+
+def _validate_object(
+    conditions: Mapping[str, Any], where: str, *, depth: int, trigger: Trigger | None
+) -> int:
+    """Check one conditions object; return how many conditions it holds, groups included."""
     ticket_trigger = trigger in (
         Trigger.ON_TICKET_CREATED,
         Trigger.ON_TICKET_UPDATED,
         Trigger.SCHEDULED,
-        None,
     )
+    terms = 0
     for name, spec in conditions.items():
         if not isinstance(name, str) or not name:
-            raise RuleError("condition field names must be non-empty strings")
-        if ticket_trigger and trigger is not None and name not in TICKET_FIELDS | DERIVED_FIELDS:
+            raise RuleError(f"{where}: condition field names must be non-empty strings")
+        if is_group(name, spec):
+            terms += _validate_group(spec, f"{where}.{name}", depth=depth + 1, trigger=trigger)
+            continue
+        terms += 1
+        if terms > MAX_CONDITION_TERMS:
+            raise RuleError(f"conditions: more than {MAX_CONDITION_TERMS} conditions")
+        if ticket_trigger and name not in TICKET_FIELDS | DERIVED_FIELDS:
             raise RuleError(
-                f"conditions.{name}: unknown field; ticket fields are "
+                f"{where}.{name}: unknown field; ticket fields are "
                 f"{sorted(TICKET_FIELDS | DERIVED_FIELDS)}"
             )
         if isinstance(spec, Mapping):
             if not spec:
-                raise RuleError(f"conditions.{name}: empty operator object")
+                raise RuleError(f"{where}.{name}: empty operator object")
             for op, operand in spec.items():
-                _validate_operator(name, op, operand, trigger=trigger)
+                _validate_operator(f"{where}.{name}", op, operand, trigger=trigger)
+    return terms
 
 
-def _validate_operator(name: str, op: Any, operand: Any, *, trigger: Trigger | None) -> None:
-    where = f"conditions.{name}.{op}"
+def _validate_group(members: list[Any], where: str, *, depth: int, trigger: Trigger | None) -> int:
+    if depth > MAX_CONDITION_DEPTH:
+        raise RuleError(f"{where}: groups nest at most {MAX_CONDITION_DEPTH} deep")
+    if not members:
+        raise RuleError(f"{where}: needs at least one conditions object")
+    if len(members) > MAX_CONDITION_TERMS:
+        raise RuleError(f"{where}: more than {MAX_CONDITION_TERMS} conditions objects")
+    terms = 1
+    for i, member in enumerate(members):
+        if not isinstance(member, Mapping):
+            raise RuleError(f"{where}[{i}]: needs a conditions object")
+        if not member:
+            raise RuleError(f"{where}[{i}]: empty conditions object")
+        terms += _validate_object(member, f"{where}[{i}]", depth=depth, trigger=trigger)
+        if terms > MAX_CONDITION_TERMS:
+            raise RuleError(f"conditions: more than {MAX_CONDITION_TERMS} conditions")
+    return terms
+
+
+def _validate_operator(field: str, op: Any, operand: Any, *, trigger: Trigger | None) -> None:
+    where = f"{field}.{op}"
     if op not in OPERATORS:
         raise RuleError(f"{where}: unknown operator; use one of {sorted(OPERATORS)}")
     if op in ("in", "not_in") and (not isinstance(operand, Sequence) or isinstance(operand, str)):
@@ -216,29 +329,74 @@ class Rule(_Model):
     name: str = Field(min_length=1, max_length=200)
     trigger: Trigger
     conditions: dict[str, Any] = Field(default_factory=dict)
-    action: Action
+    action: Action | None = Field(default=None, description="the one action (or give actions)")
+    actions: tuple[Action, ...] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ACTIONS,
+        description="several actions, performed in order (or give action)",
+    )
     enabled: bool = True
     schedule_interval_s: float | None = Field(
         default=None, gt=0, description="how often a scheduled rule runs (default hourly)"
     )
+    schedule_cron: str | None = Field(
+        default=None, description="when a scheduled rule runs: a cron expression, in UTC"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Rule:
+        if (self.action is None) == (self.actions is None):
+            raise ValueError(
+                "action: give one action, or a list of actions as actions, not both"
+                if self.action is not None
+                else "action: field required (or give actions, a list)"
+            )
         try:
             validate_conditions(self.conditions, trigger=self.trigger)
         except RuleError as exc:
             raise ValueError(str(exc)) from exc
-        if self.schedule_interval_s is not None and self.trigger is not Trigger.SCHEDULED:
+        scheduled = self.trigger is Trigger.SCHEDULED
+        if self.schedule_interval_s is not None and not scheduled:
             raise ValueError("schedule_interval_s is only for scheduled rules")
+        if self.schedule_cron is not None:
+            if not scheduled:
+                raise ValueError("schedule_cron is only for scheduled rules")
+            if self.schedule_interval_s is not None:
+                raise ValueError("give schedule_interval_s or schedule_cron, not both")
+            try:
+                parse_cron(self.schedule_cron)
+            except RuleError as exc:
+                raise ValueError(str(exc)) from exc
         return self
 
     @property
+    def steps(self) -> tuple[StartWorkflowAction | SendNotificationAction | UpdateFieldAction, ...]:
+        """The actions to perform, in order (one for a rule with a single ``action``)."""
+        if self.actions is not None:
+            return self.actions
+        assert self.action is not None
+        return (self.action,)
+
+    def actions_as_sent(self) -> dict[str, Any]:
+        """``{"action": {...}}`` or ``{"actions": [...]}``, as the rule was written."""
+        if self.actions is not None:
+            return {"actions": [a.as_sent() for a in self.actions]}
+        assert self.action is not None
+        return {"action": self.action.as_sent()}
+
+    @property
     def trigger_type(self) -> TriggerType:
-        """The trigger_type a workflow started by this rule carries."""
+        """The trigger_type a workflow started by this rule's first start_workflow carries."""
+        starts = [a for a in self.steps if isinstance(a, StartWorkflowAction)]
+        return self.trigger_type_of(starts[0]) if starts else self.trigger_type_of(None)
+
+    def trigger_type_of(self, action: StartWorkflowAction | None) -> TriggerType:
+        """The trigger_type a workflow started by ``action`` carries."""
         if self.trigger is Trigger.SCHEDULED:
             return TriggerType.SCHEDULED
-        if isinstance(self.action, StartWorkflowAction):
-            return TriggerType(self.action.trigger_type)
+        if action is not None:
+            return TriggerType(action.trigger_type)
         return TriggerType.AUTOMATIC
 
 
@@ -251,11 +409,13 @@ class ConditionCheck:
     expected: Any
     actual: Any
     passed: bool
+    group: str = ""  # where in the groups, e.g. "any[1]"; empty at the top level
 
     def explain(self) -> str:
         """A sentence for dry runs and execution records."""
         verdict = "holds" if self.passed else "fails"
-        return f"{self.field} {self.op} {self.expected!r} {verdict} (actual {self.actual!r})"
+        where = f"{self.group}: " if self.group else ""
+        return f"{where}{self.field} {self.op} {self.expected!r} {verdict} (actual {self.actual!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +435,11 @@ class MatchResult:
         if not self.checks:
             return "no conditions: always matches"
         if self.matched:
-            return "all conditions hold"
+            if not self.failed:
+                return "all conditions hold"
+            return "conditions hold (an alternative of an any group failed: " + (
+                "; ".join(c.explain() for c in self.failed) + ")"
+            )
         return "; ".join(c.explain() for c in self.failed)
 
 
@@ -340,15 +504,38 @@ def match_conditions(
     previous: Mapping[str, Any] | None = None,
     now: float,
 ) -> MatchResult:
-    """Evaluate a conditions map against a ticket (or event payload). Pure: no I/O, no clock.
+    """Evaluate a conditions object against a ticket (or event payload). Pure: no I/O, no clock.
 
     ``previous`` is the record before the update (for ``changed`` / ``changed_to``); ``now`` is
-    Unix seconds, used for derived fields. Every condition is evaluated, so the result explains
-    all failures, not only the first. Malformed conditions raise :class:`RuleError`.
+    Unix seconds, used for derived fields. Every condition is evaluated, inside groups too, so
+    the result explains all failures, not only the first. Malformed conditions raise
+    :class:`RuleError`. Time and size are linear in the conditions (bounded when validated).
     """
     validate_conditions(conditions)
     checks: list[ConditionCheck] = []
+    matched = _match_object(conditions, record, previous, now, "", checks)
+    return MatchResult(matched, checks)
+
+
+def _match_object(
+    conditions: Mapping[str, Any],
+    record: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    now: float,
+    group: str,
+    checks: list[ConditionCheck],
+) -> bool:
+    """Whether every entry of one conditions object holds; appends each check made."""
+    holds = True
     for name, spec in conditions.items():
+        if is_group(name, spec):
+            prefix = f"{group}.{name}" if group else name
+            outcomes = [
+                _match_object(member, record, previous, now, f"{prefix}[{i}]", checks)
+                for i, member in enumerate(spec)
+            ]
+            holds &= all(outcomes) if name == "all" else any(outcomes)
+            continue
         if name in DERIVED_FIELDS:
             actual: Any = _derived(name, record, now)
         else:
@@ -364,8 +551,9 @@ def match_conditions(
             ops = [("eq", spec)]
         for op, expected in ops:
             passed = _compare(op, actual, expected, before=before)
-            checks.append(ConditionCheck(name, op, expected, actual, passed))
-    return MatchResult(all(c.passed for c in checks), checks)
+            checks.append(ConditionCheck(name, op, expected, actual, passed, group))
+            holds &= passed
+    return holds
 
 
 def load_rules(path: Path | str | None = None) -> list[Rule]:

@@ -1,11 +1,18 @@
-"""Notification templates: ``{field}`` replaced by the field's value, and nothing more.
+"""Rule templates: placeholders replaced by the ticket's (or the rule's) values, and nothing more.
 
-A placeholder is a plain field name in braces (``{title}``, ``{ticket_id}``: a letter or ``_``,
-then letters, digits or ``_``); ``{{`` and ``}}`` are literal braces. Format specs, conversions,
-attribute and index access (``{title:>99}``, ``{title!r}``, ``{title.x}``, ``{0}``) are not
-placeholders: :func:`validate_template` refuses them when a rule is saved, and
-:func:`render_template` copies them verbatim (a template stored before the check). A field
-without a value stays as written. The rendered text is cut at :data:`MAX_RENDERED_CHARS`.
+Two placeholder forms, for notification messages and subjects and for free-text field values:
+
+- ``{{ticket.title}}``, ``{{ ticket.priority }}``: a name from :data:`PLACEHOLDERS` in double
+  braces (spaces inside allowed): ``ticket.<field>`` for every ticket field, ``rule.id`` and
+  ``rule.name``;
+- ``{title}``, ``{ticket_id}``: the short form, a ticket field name in single braces.
+
+A name that is not known is refused when a rule is saved (:func:`validate_template` names it),
+and so are format specs, conversions, attribute and index access (``{title:>99}``,
+``{title!r}``, ``{title[0]}``, ``{0}``) and lone braces. ``}}`` outside a placeholder, and
+``{{`` not opening one, are literal braces. :func:`render_template` copies anything it does not
+substitute verbatim (a template stored before these checks), a placeholder without a value
+included. The rendered text is cut at :data:`MAX_RENDERED_CHARS`.
 """
 
 from __future__ import annotations
@@ -15,35 +22,74 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol_lab.domain.errors import RuleError
+from protocol_lab.domain.tickets import TICKET_FIELDS
 
 __all__ = [
     "MAX_RENDERED_CHARS",
     "MAX_TEMPLATE_CHARS",
+    "PLACEHOLDERS",
+    "SHORT_PLACEHOLDERS",
     "TemplateError",
+    "has_placeholders",
     "render_template",
+    "template_values",
     "validate_template",
 ]
 
 MAX_TEMPLATE_CHARS: Final = 4000
 MAX_RENDERED_CHARS: Final = 10_000
 _ELLIPSIS: Final = "…"
-# Literal braces, a brace group (a placeholder or not), or a lone brace.
-_TOKEN: Final = re.compile(r"\{\{|\}\}|\{[^{}]*\}|[{}]")
-_FIELD: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: The names a ``{{...}}`` placeholder may use.
+PLACEHOLDERS: Final = frozenset(
+    {f"ticket.{name}" for name in TICKET_FIELDS} | {"rule.id", "rule.name"}
+)
+#: The names a short ``{...}`` placeholder may use.
+SHORT_PLACEHOLDERS: Final = frozenset(TICKET_FIELDS | {"ticket_id"})
+
+# A double-brace group, literal double braces, a single-brace group, or a lone brace.
+_TOKEN: Final = re.compile(r"\{\{[^{}]*\}\}|\{\{|\}\}|\{[^{}]*\}|[{}]")
+_LONG: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+_SHORT: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class TemplateError(RuleError):
-    """A template with a placeholder other than ``{field}``, or too long."""
+    """A template with an unknown or malformed placeholder, or too long."""
+
+
+def _name(token: str) -> str | None:
+    """The full name a placeholder token refers to (``{title}`` is ``ticket.title``,
+    ``{ticket_id}`` is ``ticket.id``), or None if the token is not a placeholder."""
+    long = _LONG.fullmatch(token)
+    if long is not None:
+        return long.group(1)
+    short = _SHORT.fullmatch(token)
+    if short is None:
+        return None
+    return "ticket.id" if short.group(1) == "ticket_id" else f"ticket.{short.group(1)}"
 
 
 def _problem(token: str) -> str | None:
-    if token in ("{{", "}}") or _FIELD.fullmatch(token):
+    if token in ("{{", "}}"):
         return None
     if token in ("{", "}"):
         return f"unmatched {token!r}: write {token * 2!r} for a literal brace"
+    long = _LONG.fullmatch(token)
+    if long is not None:
+        if long.group(1) in PLACEHOLDERS:
+            return None
+        return (
+            f"unknown placeholder {token!r}: use ticket.<field> "
+            f"({', '.join(sorted(TICKET_FIELDS))}), rule.id or rule.name"
+        )
+    short = _SHORT.fullmatch(token)
+    if short is not None:
+        if short.group(1) in SHORT_PLACEHOLDERS:
+            return None
+        return f"unknown placeholder {token!r}: use one of {sorted(SHORT_PLACEHOLDERS)}"
     return (
-        f"placeholder {token!r} is not allowed: use {{field}} with a plain field name "
-        "(letters, digits, _), no format spec, conversion, attribute or index"
+        f"placeholder {token!r} is not allowed: use {{{{ticket.<field>}}}} or {{field}} with a "
+        "plain name, no format spec, conversion, attribute or index"
     )
 
 
@@ -57,23 +103,41 @@ def validate_template(template: str) -> None:
             raise TemplateError(problem)
 
 
+def has_placeholders(template: str) -> bool:
+    """Whether the text has any placeholder (known or not) that rendering may replace."""
+    return any(_name(m.group()) is not None for m in _TOKEN.finditer(template))
+
+
+def template_values(
+    ticket: Mapping[str, Any] | None, *, rule_id: str | None = None, rule_name: str | None = None
+) -> dict[str, Any]:
+    """The values placeholders take, by full name, for a ticket (as the API shows it) and a
+    rule."""
+    values: dict[str, Any] = {f"ticket.{name}": value for name, value in (ticket or {}).items()}
+    values["rule.id"] = rule_id
+    values["rule.name"] = rule_name
+    return values
+
+
 def _substitute(token: str, values: Mapping[str, Any]) -> str:
     if token == "{{":
         return "{"
     if token == "}}":
         return "}"
-    field = _FIELD.fullmatch(token)
-    if field is None or values.get(field.group(1)) is None:
+    name = _name(token)
+    if name is None or values.get(name) is None:
         return token
-    return str(values[field.group(1)])
+    return str(values[name])
 
 
 def render_template(
     template: str, values: Mapping[str, Any], *, limit: int = MAX_RENDERED_CHARS
 ) -> str:
-    """``template`` with each ``{field}`` replaced by ``values[field]``, at most ``limit`` chars.
+    """``template`` with each placeholder replaced by ``values[name]``, at most ``limit`` chars.
 
-    Text past the limit is dropped and the result ends with ``…``.
+    ``values`` maps full placeholder names (``ticket.title``, ``rule.name``) to values, as
+    :func:`template_values` builds them. Text past the limit is dropped and the result ends
+    with ``…``.
     """
     pieces: list[str] = []
     size = 0

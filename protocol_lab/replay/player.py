@@ -371,6 +371,10 @@ async def install_rules(client: AsyncClient, rules: Sequence[Rule]) -> list[str]
         if spec.name in existing:
             ids.append(existing[spec.name])
             continue
+        if spec.action is None:
+            raise ValueError(
+                f"rule {spec.name!r} has several actions: replay installs one-action rules"
+            )
         digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:24]
         created = await client.create_rule(
             name=spec.name,

@@ -4,10 +4,13 @@ Rules come from the scenario (by default ``data/rules/default.yaml``) as
 :class:`protocol_lab.domain.Rule`; every decision goes through
 :func:`protocol_lab.domain.match_conditions`, so the simulator fires what the service would:
 
+- conditions, ``all`` / ``any`` groups included, are the matcher's; a rule with several
+  ``actions`` runs them in order each time it fires (one execution of the rule);
 - ``on_ticket_created`` rules are all matched against the new ticket, then their actions run in
   rule order; ``on_ticket_updated`` rules likewise after every change (with the previous record,
   for ``changed`` / ``changed_to``); update_field actions chain, up to the scenario's limit;
-- ``scheduled`` rules run every ``schedule_interval_s`` (default: the scenario's interval) and fire
+- ``scheduled`` rules run every ``schedule_interval_s`` (default: the scenario's interval), or at
+  the times of their ``schedule_cron`` counted from the scenario's start (UTC), and fire
   once per ticket per version of the ticket (the service starts one workflow per rule and ticket,
   and a fired ticket must change before it can match again).
 
@@ -24,18 +27,22 @@ import heapq
 import operator
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from protocol_lab.domain.cron import next_fire
 from protocol_lab.domain.rules import (
     Rule,
     SendNotificationAction,
     StartWorkflowAction,
     Trigger,
     UpdateFieldAction,
+    condition_fields,
     match_conditions,
 )
+from protocol_lab.domain.templates import render_template, template_values
 from protocol_lab.domain.tickets import DERIVED_FIELDS
 from protocol_lab.sim.tickets import Ticket
 
@@ -107,6 +114,11 @@ def _stamp(record: Mapping[str, Any], derived: str) -> float | None:
     return float(stamp) if isinstance(stamp, int | float) else None
 
 
+def _read_by(rules: Sequence[tuple[int, Rule]]) -> list[str]:
+    """The fields the conditions of ``rules`` read, groups included."""
+    return sorted({f for _, r in rules for f in condition_fields(r.conditions)})
+
+
 class RuleEngine:
     """Matches and fires a rule set on simulated tickets; counts executions per rule."""
 
@@ -126,37 +138,59 @@ class RuleEngine:
             for i, r in enumerate(self.rules)
             if r.enabled and r.trigger is Trigger.ON_TICKET_UPDATED
         ]
-        self.created = _Group(
-            created, _fields_getter(sorted({f for _, r in created for f in r.conditions}))
-        )
-        self.updated = _Group(
-            updated, _fields_getter(sorted({f for _, r in updated for f in r.conditions}))
-        )
+        self.created = _Group(created, _fields_getter(_read_by(created)))
+        self.updated = _Group(updated, _fields_getter(_read_by(updated)))
         self.scheduled: list[_Scheduled] = []
         for i, rule in enumerate(self.rules):
             if not rule.enabled or rule.trigger is not Trigger.SCHEDULED:
                 continue
-            static = {k: v for k, v in rule.conditions.items() if k not in DERIVED_FIELDS}
-            derived = {k: v for k, v in rule.conditions.items() if k in DERIVED_FIELDS}
+            # An entry is static when it reads no derived field (a group may read several).
+            static = {
+                k: v
+                for k, v in rule.conditions.items()
+                if not condition_fields({k: v}) & DERIVED_FIELDS
+            }
+            derived = {k: v for k, v in rule.conditions.items() if k not in static}
             sched = _Scheduled(i, rule, static, _monotone_thresholds(derived))
-            sched.getter = _fields_getter(sorted(static))
+            sched.getter = _fields_getter(sorted(condition_fields(static)))
             self.scheduled.append(sched)
         self._actions = [self._compile(rule) for rule in self.rules]
 
     def _compile(self, rule: Rule) -> Callable[[Ticket, int], None]:
-        """The action of a rule as a function of (ticket, chain depth)."""
-        action = rule.action
+        """The actions of a rule, in order, as one function of (ticket, chain depth)."""
+        steps = [self._compile_action(rule, action) for action in rule.steps]
+        if len(steps) == 1:
+            return steps[0]
+
+        def in_order(ticket: Ticket, depth: int) -> None:
+            for step in steps:
+                step(ticket, depth)
+
+        return in_order
+
+    def _compile_action(
+        self, rule: Rule, action: StartWorkflowAction | SendNotificationAction | UpdateFieldAction
+    ) -> Callable[[Ticket, int], None]:
+        """One action of a rule as a function of (ticket, chain depth)."""
         model = self.model
         if isinstance(action, StartWorkflowAction):
             return model.workflow_starter(
-                action.workflow_name, queue=action.task_queue, trigger=rule.trigger_type
+                action.workflow_name, queue=action.task_queue, trigger=rule.trigger_type_of(action)
             )
         if isinstance(action, SendNotificationAction):
             queue = model.job_queue(action.channel)
             return lambda ticket, depth: queue.submit()
-        assert isinstance(action, UpdateFieldAction)
-        fields = {action.field: action.value}
         desk = model.desk
+        if action.value is not None and action.templated:
+            template = action.value
+            name = rule.name
+
+            def update_templated(ticket: Ticket, depth: int) -> None:
+                value = render_template(template, template_values(ticket.record, rule_name=name))
+                desk.update(ticket, {action.field: value}, depth=depth + 1)
+
+            return update_templated
+        fields = {action.field: action.value}
 
         def update_field(ticket: Ticket, depth: int) -> None:
             desk.update(ticket, fields, depth=depth + 1)
@@ -249,10 +283,17 @@ class RuleEngine:
             if due != float("inf"):
                 heapq.heappush(sched.heap, (due, ticket.number, ticket, ticket.version))
 
+    def _next_run(self, rule: Rule, after: float) -> float:
+        """The simulated time of a scheduled rule's first run after ``after``."""
+        if rule.schedule_cron is not None:
+            start = self.model.scenario.start
+            due = next_fire(rule.schedule_cron, start + timedelta(seconds=after))
+            return (due - start).total_seconds()
+        return after + (rule.schedule_interval_s or self.model.scenario.scheduler_interval_s)
+
     def scheduler(self, env: simpy.Environment, *, until: float) -> Generator[Any, Any, None]:
-        """Process: run every scheduled rule at its interval until ``until``."""
-        default = self.model.scenario.scheduler_interval_s
-        nexts = [sched.rule.schedule_interval_s or default for sched in self.scheduled]
+        """Process: run every scheduled rule at its interval or cron times until ``until``."""
+        nexts = [self._next_run(sched.rule, 0.0) for sched in self.scheduled]
         if not self.scheduled:
             return
         while True:
@@ -263,7 +304,7 @@ class RuleEngine:
             for k, sched in enumerate(self.scheduled):
                 if nexts[k] <= env.now:
                     self._tick(sched)
-                    nexts[k] += sched.rule.schedule_interval_s or default
+                    nexts[k] = self._next_run(sched.rule, nexts[k])
 
     def _tick(self, sched: _Scheduled) -> None:
         now = self.model.env.now

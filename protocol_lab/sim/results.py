@@ -128,7 +128,7 @@ class SimulationResult:
             {
                 "rule": [r.name for r in self.rules],
                 "trigger": [r.trigger.value for r in self.rules],
-                "action": [r.action.type for r in self.rules],
+                "action": [",".join(a.type for a in r.steps) for r in self.rules],
                 "executions": self.rule_counts,
             },
             schema_overrides={"executions": pl.Int64},

@@ -257,12 +257,12 @@ class Scenario(_Frozen):
         except Exception as exc:
             raise ScenarioError(f"scenario {self.name!r}: {exc}") from exc
         for rule in rules:
-            action = rule.action
-            if isinstance(action, StartWorkflowAction) and action.workflow_name not in catalog:
-                raise ScenarioError(
-                    f"scenario {self.name!r}: rule {rule.name!r} starts unknown workflow "
-                    f"{action.workflow_name!r}; the catalog has {catalog.names}"
-                )
+            for action in rule.steps:
+                if isinstance(action, StartWorkflowAction) and action.workflow_name not in catalog:
+                    raise ScenarioError(
+                        f"scenario {self.name!r}: rule {rule.name!r} starts unknown workflow "
+                        f"{action.workflow_name!r}; the catalog has {catalog.names}"
+                    )
         for label, table in (
             ("durations", self.durations),
             ("failure_probabilities", self.failure_probabilities),

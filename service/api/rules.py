@@ -1,4 +1,10 @@
-"""Automation rules: list, create, read, update, delete, toggle, executions and dry runs."""
+"""Automation rules: list, create, read, update, delete, toggle, secret rotation, executions
+and dry runs.
+
+A rule is answered as it was written: its ``action`` (or ``actions``) exactly as sent, and only
+the fields that apply to its trigger (a scheduled rule's schedule, a webhook rule's URL; a
+webhook secret only in the answer that creates or rotates it).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from fastapi import APIRouter, Body, Header, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol_lab.domain import Rule, RuleCycleError, RuleError, StartWorkflowAction, Trigger
+from protocol_lab.domain.cron import MAX_CRON_CHARS
+from protocol_lab.domain.rules import MAX_ACTIONS, ActionType
 from service.api.deps import (
     AdminAuth,
     ReadAuth,
@@ -33,10 +41,13 @@ from service.store.rules import (
     insert_rule,
     list_rules,
     new_rule_row,
+    rotate_secret,
     rule_dict,
+    rule_model,
     save_rule,
 )
 from service.store.tickets import get_ticket
+from service.workflows.definitions import defined_names, workflow_defined
 
 __all__ = ["router"]
 
@@ -47,21 +58,38 @@ router = APIRouter(prefix="/automation/rules", tags=["rules"])
 MAX_INTERVAL_S = 366 * 86400
 MAX_DICT_KEYS = 100
 
+_CONDITIONS_DOC = (
+    "field -> expected value or operator object, all of which must hold; the keys all and any "
+    "take a list of such objects (every one / at least one must hold), nested at most 4 deep, "
+    "100 conditions in all"
+)
+_ACTION_DOC = (
+    "type (start_workflow, send_notification, update_field) plus the action's parameters; "
+    "notification message and subject, and the value of a free-text field, may use "
+    "{{ticket.<field>}}, {{rule.name}} and {{rule.id}}"
+)
+_ACTIONS_DOC = f"instead of action: 1 to {MAX_ACTIONS} actions, performed in order"
+_CRON_DOC = (
+    "scheduled rules, instead of schedule_interval_s: a 5-field cron expression in UTC "
+    "(minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly"
+)
+
+ActionBody = Annotated[dict[str, Any], Field(max_length=MAX_DICT_KEYS)]
+
 
 class RuleCreate(BaseModel):
-    """A new rule. ``action.type`` is start_workflow, send_notification or update_field."""
+    """A new rule: ``action`` (one) or ``actions`` (several, in order)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="A descriptive name for the rule", min_length=1, max_length=200)
     trigger: Trigger = Field(description="The event that activates the rule")
     conditions: dict[str, Any] = Field(
-        default_factory=dict,
-        max_length=MAX_DICT_KEYS,
-        description="field -> value or operator object",
+        default_factory=dict, max_length=MAX_DICT_KEYS, description=_CONDITIONS_DOC
     )
-    action: dict[str, Any] = Field(
-        max_length=MAX_DICT_KEYS, description="type plus the action's parameters"
+    action: ActionBody | None = Field(default=None, description=_ACTION_DOC)
+    actions: list[ActionBody] | None = Field(
+        default=None, min_length=1, max_length=MAX_ACTIONS, description=_ACTIONS_DOC
     )
     enabled: bool = Field(default=True, description="Whether the rule is active")
     schedule_interval_s: float | None = Field(
@@ -71,39 +99,81 @@ class RuleCreate(BaseModel):
         allow_inf_nan=False,
         description="scheduled rules: seconds between runs (default 3600, at most a year)",
     )
+    schedule_cron: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CRON_CHARS, description=_CRON_DOC
+    )
 
 
 class RuleUpdate(BaseModel):
-    """A partial update of a rule; unset fields keep their value."""
+    """A partial update of a rule; unset fields keep their value. ``action`` replaces the
+    rule's action or actions, and so does ``actions``; ``schedule_interval_s`` replaces a cron
+    schedule and ``schedule_cron`` an interval."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     trigger: Trigger | None = None
-    conditions: dict[str, Any] | None = Field(default=None, max_length=MAX_DICT_KEYS)
-    action: dict[str, Any] | None = Field(default=None, max_length=MAX_DICT_KEYS)
+    conditions: dict[str, Any] | None = Field(
+        default=None, max_length=MAX_DICT_KEYS, description=_CONDITIONS_DOC
+    )
+    action: ActionBody | None = Field(default=None, description=_ACTION_DOC)
+    actions: list[ActionBody] | None = Field(
+        default=None, min_length=1, max_length=MAX_ACTIONS, description=_ACTIONS_DOC
+    )
     enabled: bool | None = None
     schedule_interval_s: float | None = Field(
         default=None, ge=1, le=MAX_INTERVAL_S, allow_inf_nan=False
     )
+    schedule_cron: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CRON_CHARS, description=_CRON_DOC
+    )
 
 
 class RulePublic(BaseModel):
-    """A rule as the API returns it."""
+    """A rule as the API returns it: ``action`` or ``actions`` as they were sent, and only the
+    fields of its trigger (fields that do not apply are absent, not null: the routes answer
+    without None-valued fields, :data:`WITHOUT_NULLS`)."""
 
     id: str
     name: str
     trigger: Trigger
     conditions: dict[str, Any]
-    action: dict[str, Any]
+    action: dict[str, Any] | None = Field(
+        default=None, description="the rule's action as sent (absent when it has actions)"
+    )
+    actions: list[dict[str, Any]] | None = Field(
+        default=None, description="the rule's actions as sent (absent when it has one action)"
+    )
     enabled: bool
     created_at: int
     updated_at: int
-    schedule_interval_s: float | None = None
-    webhook_url: str | None = None
-    secret: str | None = Field(
-        default=None, description="webhook rules: the signing secret, shown only at creation"
+    schedule_interval_s: float | None = Field(
+        default=None, description="scheduled rules on an interval: seconds between runs"
     )
+    schedule_cron: str | None = Field(
+        default=None, description="scheduled rules on a cron expression (UTC)"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="webhook rules: where to POST signed deliveries"
+    )
+    secret: str | None = Field(
+        default=None,
+        description="webhook rules: the signing secret, only in the answer that creates the "
+        "rule (or a PATCH that makes it a webhook rule); POST .../secret rotates it",
+    )
+
+
+# The routes that answer rules leave out the fields that do not apply (None); values inside
+# conditions and actions are dictionaries, which this leaves as they are.
+WITHOUT_NULLS: dict[str, Any] = {"response_model_exclude_none": True}
+
+
+class SecretRotated(BaseModel):
+    """A webhook rule's new signing secret, shown this once; the old one no longer verifies."""
+
+    id: str
+    secret: str
+    rotated_at: int
 
 
 class RulesPage(BaseModel):
@@ -142,6 +212,7 @@ class ExecutionPublic(BaseModel):
     depth: int
     conditions: list[dict[str, Any]]
     action: dict[str, Any]
+    action_index: int = Field(description="which of the rule's actions (0 for the first)")
     outcome: Literal["pending", "succeeded", "failed", "loop_stopped"]
     detail: str | None
     workflow_id: str | None
@@ -185,7 +256,8 @@ class DryRunResult(BaseModel):
     enabled: bool
     reason: str
     checks: list[dict[str, Any]]
-    action: dict[str, Any]
+    action: dict[str, Any] = Field(description="what the first action would do")
+    actions: list[dict[str, Any]] = Field(description="what each action would do, in order")
     ticket_id: str | None
 
 
@@ -213,13 +285,15 @@ def _domain_rule(raw: dict[str, Any]) -> Rule:
         raise ApiError.invalid(str(exc)) from exc
 
 
-def _check_workflow(state: StateDep, rule: Rule) -> None:
-    action = rule.action
-    if isinstance(action, StartWorkflowAction) and action.workflow_name not in state.catalog:
-        known = ", ".join(sorted(state.catalog))
-        raise ApiError.invalid(
-            f"action.workflow_name: no workflow named {action.workflow_name!r}; known: {known}"
-        )
+async def _check_workflow(state: StateDep, rule: Rule) -> None:
+    for action in rule.steps:
+        if isinstance(action, StartWorkflowAction) and not await workflow_defined(
+            state, action.workflow_name
+        ):
+            known = ", ".join(await defined_names(state))
+            raise ApiError.invalid(
+                f"action.workflow_name: no workflow named {action.workflow_name!r}; known: {known}"
+            )
 
 
 async def _check_cycles(session: SessionDep, *, rule_id: str, rule: Rule) -> None:
@@ -244,12 +318,19 @@ async def _load(session: SessionDep, rule_id: str) -> RuleRow:
     return row
 
 
-@router.get("", response_model=RulesPage, summary="List all automation rules")
+@router.get("", response_model=RulesPage, summary="List all automation rules", **WITHOUT_NULLS)
 async def list_all(
     session: SessionDep,
     _: ReadAuth,
     trigger: Annotated[Trigger | None, Query(description="Filter by trigger")] = None,
     enabled: Annotated[bool | None, Query(description="Filter by enabled state")] = None,
+    action_type: Annotated[
+        ActionType | None, Query(description="Only rules with an action of this type")
+    ] = None,
+    workflow_name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only rules that start this workflow"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 10,
     starting_after: Annotated[
         str | None, Query(max_length=64, description="Cursor: a rule id")
@@ -258,7 +339,8 @@ async def list_all(
         str | None, Query(max_length=64, description="Cursor: a rule id")
     ] = None,
 ) -> RulesPage:
-    """Rules, newest first, filtered by trigger and enabled state."""
+    """Rules, newest first, filtered by trigger, enabled state, action type and the workflow
+    they start (any of their actions counts), with the same cursor."""
     if starting_after and ending_before:
         raise ApiError.invalid("give starting_after or ending_before, not both")
     filters: dict[str, Any] = {}
@@ -266,6 +348,10 @@ async def list_all(
         filters["trigger"] = trigger.value
     if enabled is not None:
         filters["enabled"] = enabled
+    if action_type is not None:
+        filters["action_type"] = action_type.value
+    if workflow_name is not None:
+        filters["workflow_name"] = workflow_name
     page = await list_rules(
         session,
         filters=filters,
@@ -285,6 +371,7 @@ async def list_all(
     status_code=status.HTTP_201_CREATED,
     summary="Create an automation rule",
     responses={409: {"description": "the rule would close an update_field cycle"}},
+    **WITHOUT_NULLS,
 )
 async def create(
     body: RuleCreate,
@@ -295,7 +382,7 @@ async def create(
 ) -> RulePublic:
     """Create a rule, validated per trigger and action type; enabled defaults to true."""
     rule = _domain_rule(body.model_dump(exclude_none=True))
-    _check_workflow(state, rule)
+    await _check_workflow(state, rule)
     rule_id = new_id("rule")
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     if idempotency_key is not None:
@@ -322,7 +409,12 @@ async def create(
     return _public(row, with_secret=True)
 
 
-@router.get("/{rule_id}", response_model=RulePublic, summary="Retrieve an automation rule")
+@router.get(
+    "/{rule_id}",
+    response_model=RulePublic,
+    summary="Retrieve an automation rule",
+    **WITHOUT_NULLS,
+)
 async def retrieve(rule_id: str, session: SessionDep, _: ReadAuth) -> RulePublic:
     """One rule (a webhook rule's secret is never shown again)."""
     return _public(await _load(session, rule_id))
@@ -333,29 +425,48 @@ async def retrieve(rule_id: str, session: SessionDep, _: ReadAuth) -> RulePublic
     response_model=RulePublic,
     summary="Update an automation rule",
     responses={409: {"description": "the change would close an update_field cycle"}},
+    **WITHOUT_NULLS,
 )
 async def update(
     rule_id: str, body: RuleUpdate, session: SessionDep, state: StateDep, _: WriteAuth
 ) -> RulePublic:
-    """Change some fields of a rule; the whole rule is validated again."""
+    """Change some fields of a rule; the whole rule is validated again.
+
+    A rule that becomes a webhook rule answers with its new secret, this once.
+    """
     row = await _load(session, rule_id)
     changes = body.model_dump(exclude_unset=True, mode="json")
-    for name in ("name", "trigger", "action", "enabled", "conditions"):
+    for name in ("name", "trigger", "action", "actions", "enabled", "conditions"):
         if name in changes and changes[name] is None:
             raise ApiError.invalid(f"{name}: may not be null")
-    merged = {**rule_dict(row), **changes}
+    stored = rule_dict(row)
+    # Each replaces the other: a new action list replaces a single action, a cron expression
+    # an interval, and the other way round.
+    for given, other in (
+        ("action", "actions"),
+        ("actions", "action"),
+        ("schedule_cron", "schedule_interval_s"),
+        ("schedule_interval_s", "schedule_cron"),
+    ):
+        if changes.get(given) is not None:
+            stored.pop(other, None)
+    merged = {**stored, **changes}
     if merged.get("trigger") != Trigger.SCHEDULED.value:
         merged.pop("schedule_interval_s", None)
-    raw = {k: merged[k] for k in ("name", "trigger", "conditions", "action", "enabled")}
-    if merged.get("schedule_interval_s") is not None:
-        raw["schedule_interval_s"] = merged["schedule_interval_s"]
+        merged.pop("schedule_cron", None)
+    keys = ("name", "trigger", "conditions", "action", "actions", "enabled")
+    raw = {k: merged[k] for k in keys if merged.get(k) is not None}
+    for name in ("schedule_interval_s", "schedule_cron"):
+        if merged.get(name) is not None:
+            raw[name] = merged[name]
     rule = _domain_rule(raw)
-    _check_workflow(state, rule)
+    await _check_workflow(state, rule)
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     was_enabled = row.enabled
+    had_secret = row.secret is not None
     row = await save_rule(session, row=row, rule=rule, toggled=was_enabled != rule.enabled)
     await _sync_schedule(state, row)
-    return _public(row)
+    return _public(row, with_secret=not had_secret)
 
 
 @router.delete("/{rule_id}", response_model=Deleted, summary="Delete an automation rule")
@@ -381,18 +492,32 @@ async def remove(rule_id: str, session: SessionDep, state: StateDep, _: AdminAut
 async def toggle(rule_id: str, session: SessionDep, state: StateDep, _: WriteAuth) -> ToggleResult:
     """Enable a disabled rule or disable an enabled one."""
     row = await _load(session, rule_id)
-    rule = _domain_rule(
-        {
-            **{k: v for k, v in rule_dict(row).items() if k in Rule.model_fields},
-            "enabled": not row.enabled,
-        }
-    )
+    # Only the state changes: the stored rule is not validated again by checks added since.
+    rule = rule_model(row).model_copy(update={"enabled": not row.enabled})
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     row = await save_rule(session, row=row, rule=rule, toggled=True)
     await _sync_schedule(state, row)
     return ToggleResult(
         id=row.id, name=row.name, enabled=row.enabled, toggled_at=int(row.toggled_at or time.time())
     )
+
+
+@router.post(
+    "/{rule_id}/secret",
+    response_model=SecretRotated,
+    summary="Rotate a webhook rule's signing secret",
+    responses={409: {"description": "the rule is not a webhook rule"}},
+)
+async def rotate(rule_id: str, session: SessionDep, _: WriteAuth) -> SecretRotated:
+    """Give a webhook rule a new signing secret, answered this once; deliveries signed with
+    the old one are refused from now on."""
+    row = await _load(session, rule_id)
+    if row.trigger != Trigger.WEBHOOK.value:
+        raise ApiError.conflict(
+            f"rule {rule_id!r} is a {row.trigger} rule: only webhook rules sign"
+        )
+    secret = await rotate_secret(session, row=row)
+    return SecretRotated(id=row.id, secret=secret, rotated_at=int(row.updated_at))
 
 
 @router.get(

@@ -20,6 +20,12 @@ end the execution as failed at once. A failed event is re-driven with
 succeeded is. While a dispatcher works on an event it renews the event's lease, so a slow event
 (a dependency answering late) is not claimed by a second dispatcher.
 
+A rule with several actions performs them in order, each with an execution of its own (keyed
+by the event and the action's position, :func:`action_event_key`): a transient failure leaves
+the rest for the retry, which finds what already succeeded; a permanent failure records the
+actions after it as failed, not run, and a re-drive runs them again in order. Notification
+texts and templated field values are rendered from the ticket as the event saw it.
+
 ``update_field`` chains are bounded: an update made by a rule carries the depth of its cause plus
 one, and a rule that would update a ticket again at :data:`MAX_CHAIN_DEPTH` is recorded as a
 ``loop_stopped`` execution instead.
@@ -47,9 +53,10 @@ from protocol_lab.domain import (
     UpdateFieldAction,
     match_conditions,
 )
-from protocol_lab.domain.templates import render_template
+from protocol_lab.domain.rules import is_group
+from protocol_lab.domain.templates import render_template, template_values
 from service.automation.context import AutomationContext
-from service.automation.starting import ActionError, start_rule_workflow
+from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
 from service.automation.transient import is_transient
 from service.jobs.sla import priority_target_s
 from service.store.executions import (
@@ -78,6 +85,7 @@ __all__ = [
     "RETRY_CAP_S",
     "RETRY_FIRST_S",
     "ActionError",
+    "action_event_key",
     "describe_action",
     "dry_run",
     "fire",
@@ -100,11 +108,22 @@ def retry_delay_s(attempts: int) -> float:
     return min(RETRY_CAP_S, RETRY_FIRST_S * 2.0 ** min(max(attempts - 1, 0), 32))
 
 
-def _render(template: str, ticket: Mapping[str, Any] | None) -> str:
-    values = dict(ticket or {})
-    if ticket:
-        values.setdefault("ticket_id", ticket.get("id"))
-    return render_template(template, values)
+AnyAction = StartWorkflowAction | SendNotificationAction | UpdateFieldAction
+
+
+def action_event_key(event_key: str, position: int) -> str:
+    """The key of the execution of a rule's action at ``position`` (0-based) for an event.
+
+    The first action keeps the event's key, so a one-action rule's executions are keyed as
+    they always were.
+    """
+    return event_key if position == 0 else f"{event_key}/action-{position}"
+
+
+def _render(
+    template: str, ticket: Mapping[str, Any] | None, *, rule_id: str | None, rule: Rule
+) -> str:
+    return render_template(template, template_values(ticket, rule_id=rule_id, rule_name=rule.name))
 
 
 def _checks(result: MatchResult) -> list[dict[str, Any]]:
@@ -115,6 +134,7 @@ def _checks(result: MatchResult) -> list[dict[str, Any]]:
             "expected": c.expected,
             "actual": c.actual,
             "passed": c.passed,
+            **({"group": c.group} if c.group else {}),
         }
         for c in result.checks
     ]
@@ -128,10 +148,16 @@ def _recipient(action: SendNotificationAction, ticket: Mapping[str, Any] | None)
 
 
 def describe_action(
-    rule: Rule, *, ticket: Mapping[str, Any] | None, depth: int = 0
+    rule: Rule,
+    *,
+    ticket: Mapping[str, Any] | None,
+    depth: int = 0,
+    action: AnyAction | None = None,
+    rule_id: str | None = None,
 ) -> dict[str, Any]:
-    """What the rule's action would do for this ticket, without doing it."""
-    action = rule.action
+    """What one action of the rule (the first by default) would do for this ticket, without
+    doing it."""
+    action = action if action is not None else rule.steps[0]
     ticket_id = (ticket or {}).get("id")
     if isinstance(action, StartWorkflowAction):
         return {
@@ -140,7 +166,7 @@ def describe_action(
             + (f" for {ticket_id}" if ticket_id else ""),
             "workflow_name": action.workflow_name,
             "task_queue": action.task_queue.value,
-            "trigger_type": rule.trigger_type.value,
+            "trigger_type": rule.trigger_type_of(action).value,
             "input": {**action.input, **({"ticket_id": ticket_id} if ticket_id else {})},
         }
     if isinstance(action, SendNotificationAction):
@@ -150,24 +176,37 @@ def describe_action(
             "summary": f"queue a {action.channel} job to {to or action.recipient!r}",
             "queue": action.channel,
             "recipient": to,
-            "subject": _render(action.subject, ticket) if action.subject else None,
-            "message": _render(action.message, ticket),
+            "subject": (
+                _render(action.subject, ticket, rule_id=rule_id, rule=rule)
+                if action.subject
+                else None
+            ),
+            "message": _render(action.message, ticket, rule_id=rule_id, rule=rule),
         }
-    assert isinstance(action, UpdateFieldAction)
     current = (ticket or {}).get(action.field)
+    value = _field_value(action, ticket, rule_id=rule_id, rule=rule)
     if depth >= MAX_CHAIN_DEPTH:
         summary = f"stop: update chain reached depth {MAX_CHAIN_DEPTH} (loop)"
-    elif current == action.value:
-        summary = f"nothing: {action.field} is already {action.value!r}"
+    elif current == value:
+        summary = f"nothing: {action.field} is already {value!r}"
     else:
-        summary = f"set {action.field} from {current!r} to {action.value!r}"
+        summary = f"set {action.field} from {current!r} to {value!r}"
     return {
         "type": action.type,
         "summary": summary,
         "field": action.field,
         "from": current,
-        "to": action.value,
+        "to": value,
     }
+
+
+def _field_value(
+    action: UpdateFieldAction, ticket: Mapping[str, Any] | None, *, rule_id: str | None, rule: Rule
+) -> str | None:
+    """The value an update_field action writes: its templated value rendered for the ticket."""
+    if action.value is None or not action.templated:
+        return action.value
+    return _render(action.value, ticket, rule_id=rule_id, rule=rule)
 
 
 def _rule_of(ctx: AutomationContext, row: RuleRow) -> Rule:
@@ -185,15 +224,15 @@ async def _perform(
     execution: ExecutionRow,
     rule_id: str,
     rule: Rule,
+    action: AnyAction,
     ticket: Mapping[str, Any] | None,
     depth: int,
 ) -> None:
-    """Perform the action of a pending execution and record its outcome."""
-    action = rule.action
+    """Perform one action of a pending execution and record its outcome."""
     ticket_id = (ticket or {}).get("id")
     if isinstance(action, StartWorkflowAction):
-        if action.workflow_name not in ctx.catalog:
-            raise ActionError(f"no workflow named {action.workflow_name!r} in the catalog")
+        if not await workflow_defined(ctx, action.workflow_name):
+            raise ActionError(f"no workflow named {action.workflow_name!r} is defined")
         assert execution.workflow_id is not None
         payload = {**action.input, "rule_id": rule_id, "execution_id": execution.id}
         if ticket_id:
@@ -203,7 +242,7 @@ async def _perform(
             workflow_id=execution.workflow_id,
             name=action.workflow_name,
             task_queue=action.task_queue.value,
-            trigger_type=rule.trigger_type.value,
+            trigger_type=rule.trigger_type_of(action).value,
             input=payload,
         )
         async with ctx.sessionmaker() as session:
@@ -218,8 +257,10 @@ async def _perform(
         to = _recipient(action, ticket)
         if to is None:
             raise ActionError(f"ticket {ticket_id} has no {action.recipient}")
-        message = _render(action.message, ticket)
-        subject = _render(action.subject, ticket) if action.subject else None
+        message = _render(action.message, ticket, rule_id=rule_id, rule=rule)
+        subject = (
+            _render(action.subject, ticket, rule_id=rule_id, rule=rule) if action.subject else None
+        )
         data: dict[str, Any] = {
             "ticket_id": ticket_id,
             "rule_id": rule_id,
@@ -245,14 +286,14 @@ async def _perform(
                 job_id=job_id,
             )
         return
-    assert isinstance(action, UpdateFieldAction)
     if not ticket_id:
         raise ActionError("update_field needs a ticket; the event names none")
+    value = _field_value(action, ticket, rule_id=rule_id, rule=rule)
     async with ctx.sessionmaker() as session:
         after, event_id = await apply_ticket_update(
             session,
             ticket_id=str(ticket_id),
-            fields={action.field: action.value},
+            fields={action.field: value},
             actor=f"rule:{rule_id}",
             depth=depth + 1,
             cause=execution.id,
@@ -261,9 +302,9 @@ async def _perform(
             await session.rollback()
             raise ActionError(f"ticket {ticket_id} no longer exists")
         detail = (
-            f"set {action.field} to {action.value!r}"
+            f"set {action.field} to {value!r}"
             if event_id is not None
-            else f"{action.field} was already {action.value!r}; nothing changed"
+            else f"{action.field} was already {value!r}; nothing changed"
         )
         await finish_execution(
             session, execution_id=execution.id, outcome="succeeded", detail=detail, commit=False
@@ -283,16 +324,57 @@ async def fire(
     event_id: int | None = None,
     final: bool = True,
 ) -> tuple[ExecutionRow, bool]:
-    """Record one firing and perform its action (once, however often this is called).
+    """Record one firing and perform the rule's actions in order (once, however often this is
+    called).
 
-    Returns the execution and whether this call recorded it. An existing execution that
-    already ended is returned as it is. An action failing with :class:`ActionError` or any
-    other permanent error is recorded as failed; a transient error (a dependency unavailable,
+    Returns the first action's execution and whether this call recorded it. An execution that
+    already ended is left as it is. An action failing with :class:`ActionError` or any other
+    permanent error is recorded as failed, and the actions after it as failed without running;
+    a transient error (a dependency unavailable,
     :func:`~service.automation.transient.is_transient`) is re-raised, the execution staying
     pending for the caller to retry, unless ``final``: then it is recorded as failed too.
     """
+    first: tuple[ExecutionRow, bool] | None = None
+    blocked: str | None = None
+    for position, action in enumerate(rule.steps):
+        execution, created = await _fire_action(
+            ctx,
+            rule_id=rule_id,
+            rule=rule,
+            action=action,
+            event_key=action_event_key(event_key, position),
+            result=result,
+            ticket=ticket,
+            depth=depth,
+            event_id=event_id,
+            final=final,
+            blocked=blocked,
+        )
+        if first is None:
+            first = (execution, created)
+        if execution.outcome == "failed" and blocked is None:
+            blocked = f"not run: the rule's action at index {position} failed"
+    assert first is not None
+    return first
+
+
+async def _fire_action(
+    ctx: AutomationContext,
+    *,
+    rule_id: str,
+    rule: Rule,
+    action: AnyAction,
+    event_key: str,
+    result: MatchResult,
+    ticket: Mapping[str, Any] | None,
+    depth: int,
+    event_id: int | None,
+    final: bool,
+    blocked: str | None,
+) -> tuple[ExecutionRow, bool]:
+    """Record and perform one action of a firing; ``blocked`` says why it may not run."""
     ticket_id = (ticket or {}).get("id")
-    stopped = isinstance(rule.action, UpdateFieldAction) and depth >= MAX_CHAIN_DEPTH
+    stopped = isinstance(action, UpdateFieldAction) and depth >= MAX_CHAIN_DEPTH
     async with ctx.sessionmaker() as session:
         execution, created = await claim_execution(
             session,
@@ -300,24 +382,36 @@ async def fire(
             rule_name=rule.name,
             event_key=event_key,
             trigger=rule.trigger.value,
-            action=rule.action.model_dump(mode="json"),
+            action=action.as_sent(),
             conditions=_checks(result),
             event_id=event_id,
             ticket_id=str(ticket_id) if ticket_id else None,
             depth=depth,
-            workflow_id=new_workflow_id() if isinstance(rule.action, StartWorkflowAction) else None,
-            outcome="loop_stopped" if stopped else "pending",
+            workflow_id=new_workflow_id() if isinstance(action, StartWorkflowAction) else None,
+            outcome="loop_stopped" if stopped else "failed" if blocked else "pending",
             detail=(
                 f"update chain reached depth {MAX_CHAIN_DEPTH}: not applied (loop)"
                 if stopped
-                else None
+                else blocked
             ),
         )
     if execution.outcome != "pending":
         return execution, created
+    if blocked is not None:
+        async with ctx.sessionmaker() as session:
+            await finish_execution(
+                session, execution_id=execution.id, outcome="failed", detail=blocked
+            )
+        return await _reread(ctx, execution), created
     try:
         await _perform(
-            ctx, execution=execution, rule_id=rule_id, rule=rule, ticket=ticket, depth=depth
+            ctx,
+            execution=execution,
+            rule_id=rule_id,
+            rule=rule,
+            action=action,
+            ticket=ticket,
+            depth=depth,
         )
     except ActionError as exc:
         async with ctx.sessionmaker() as session:
@@ -335,9 +429,13 @@ async def fire(
                 outcome="failed",
                 detail=f"{type(exc).__name__}: {exc}",
             )
+    return await _reread(ctx, execution), created
+
+
+async def _reread(ctx: AutomationContext, execution: ExecutionRow) -> ExecutionRow:
     async with ctx.sessionmaker() as session:
         row = await session.get(ExecutionRow, execution.id, populate_existing=True)
-    return row or execution, created
+    return row or execution
 
 
 async def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> None:
@@ -385,6 +483,7 @@ def _surely_misses(rule: Rule, record: Mapping[str, Any]) -> bool:
     for name, spec in rule.conditions.items():
         if (
             name not in DERIVED_FIELDS
+            and not is_group(name, spec)
             and name in record
             and not isinstance(spec, Mapping)
             and record[name] != spec
@@ -615,6 +714,9 @@ async def dry_run(
     if not result.matched:
         reasons.append(result.explain())
     would_fire = row.enabled and result.matched
+    described = [
+        describe_action(rule, ticket=ticket, action=action, rule_id=row.id) for action in rule.steps
+    ]
     return {
         "rule_id": row.id,
         "would_fire": would_fire,
@@ -622,6 +724,7 @@ async def dry_run(
         "enabled": row.enabled,
         "reason": "; ".join(reasons) if reasons else result.explain(),
         "checks": json.loads(json.dumps(_checks(result), default=str)),
-        "action": describe_action(rule, ticket=ticket),
+        "action": described[0],
+        "actions": described,
         "ticket_id": (ticket or {}).get("id"),
     }

@@ -1,9 +1,11 @@
 """Scheduled rules on Temporal Schedules: one schedule per rule, following the rule's state.
 
 The schedule ``rule-schedule-<rule id>`` starts ``ScheduledRuleRun`` on ``itsm-workflows``
-every ``schedule_interval_s`` (default hourly); it is paused while the rule is disabled and
-deleted with the rule. :func:`reconcile_schedules` repairs any drift (a rule saved while
-Temporal was unreachable) and is run by the background runner.
+every ``schedule_interval_s`` (default hourly), or at the times of the rule's ``schedule_cron``
+(UTC; the expression's fields become Temporal calendar specs, two of them when the day of month
+and the day of week are both restricted, as cron fires on either); it is paused while the rule
+is disabled and deleted with the rule. :func:`reconcile_schedules` repairs any drift (a rule
+saved while Temporal was unreachable) and is run by the background runner.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
@@ -30,6 +34,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import TaskQueue, Trigger
+from protocol_lab.domain.cron import parse_cron
 from service.automation.context import AutomationContext
 from service.automation.temporal import ScheduledRuleInput, ScheduledRuleRun
 from service.store.rules import RuleRow
@@ -37,6 +42,7 @@ from service.store.rules import RuleRow
 __all__ = [
     "DEFAULT_INTERVAL_S",
     "SCHEDULE_PREFIX",
+    "cron_calendars",
     "delete_rule_schedule",
     "reconcile_schedules",
     "schedule_id",
@@ -54,8 +60,49 @@ def schedule_id(rule_id: str) -> str:
     return SCHEDULE_PREFIX + rule_id
 
 
-def _schedule(row: RuleRow) -> Schedule:
+def _ranges(values: tuple[int, ...]) -> list[ScheduleRange]:
+    """Sorted values as the fewest contiguous ranges."""
+    ranges: list[ScheduleRange] = []
+    for value in values:
+        if ranges and ranges[-1].end == value - 1:
+            ranges[-1] = ScheduleRange(ranges[-1].start, value)
+        else:
+            ranges.append(ScheduleRange(value, value))
+    return ranges
+
+
+def cron_calendars(expression: str) -> list[ScheduleCalendarSpec]:
+    """Temporal calendar specs that fire exactly when the cron expression does (UTC)."""
+    fields = parse_cron(expression)
+    every_day = _ranges(tuple(range(1, 32)))
+    every_weekday = _ranges(tuple(range(7)))
+
+    def calendar(days: list[ScheduleRange], weekdays: list[ScheduleRange]) -> ScheduleCalendarSpec:
+        return ScheduleCalendarSpec(
+            second=[ScheduleRange(0)],
+            minute=_ranges(fields.minute),
+            hour=_ranges(fields.hour),
+            day_of_month=days,
+            month=_ranges(fields.month),
+            day_of_week=weekdays,
+        )
+
+    if fields.days_either:
+        return [
+            calendar(_ranges(fields.day_of_month), every_weekday),
+            calendar(every_day, _ranges(fields.day_of_week)),
+        ]
+    return [calendar(_ranges(fields.day_of_month), _ranges(fields.day_of_week))]
+
+
+def _spec(row: RuleRow) -> ScheduleSpec:
+    if row.schedule_cron is not None:
+        return ScheduleSpec(calendars=cron_calendars(row.schedule_cron))
     every = timedelta(seconds=row.schedule_interval_s or DEFAULT_INTERVAL_S)
+    return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
+
+
+def _schedule(row: RuleRow) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledRuleRun.run,
@@ -64,7 +111,7 @@ def _schedule(row: RuleRow) -> Schedule:
             task_queue=TaskQueue.WORKFLOWS.value,
             execution_timeout=timedelta(minutes=30),
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        spec=_spec(row),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(
             paused=not row.enabled,

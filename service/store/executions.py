@@ -11,6 +11,7 @@ event for good; the executions of an event are found by ``event_id`` (indexed).
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Final, cast
 
@@ -92,14 +93,21 @@ class EpisodeRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+_ACTION_SUFFIX: Final = re.compile(r"/action-([0-9]+)$")
+
+
 def execution_dict(row: ExecutionRow) -> dict[str, Any]:
-    """The API shape of an execution."""
+    """The API shape of an execution: ``event`` names what the rule fired on and
+    ``action_index`` which of its actions this is (the key of an action after the first ends
+    in ``/action-<index>``)."""
+    suffix = _ACTION_SUFFIX.search(row.event_key)
     return {
         "id": row.id,
         "rule_id": row.rule_id,
         "rule_name": row.rule_name,
         "trigger": row.trigger,
-        "event": row.event_key,
+        "event": row.event_key[: suffix.start()] if suffix else row.event_key,
+        "action_index": int(suffix.group(1)) if suffix else 0,
         "event_id": row.event_id,
         "ticket_id": row.ticket_id,
         "depth": row.depth,

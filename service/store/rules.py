@@ -1,4 +1,11 @@
-"""Automation rules as stored: the domain ``Rule`` plus id, timestamps and a webhook secret."""
+"""Automation rules as stored: the domain ``Rule`` plus id, timestamps and a webhook secret.
+
+``action`` holds the action as it was written (one object), or the list of ``actions``; each
+action also has a row in ``automation_rule_actions`` (its position, type and workflow name), so
+that the rule list filters by action type and workflow in SQL with its keyset cursor. Tables
+made before the cron column or the actions table existed are brought up to date when the schema
+is created (:func:`upgrade_rules_tables`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,24 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, String, Text, and_, delete, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    and_,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,6 +41,7 @@ from service.store.db import Base
 from service.store.ids import new_id
 
 __all__ = [
+    "RuleActionRow",
     "RuleRow",
     "delete_rule",
     "enabled_rules",
@@ -24,10 +49,12 @@ __all__ = [
     "insert_rule",
     "list_rules",
     "new_rule_row",
+    "rotate_secret",
     "rule_dict",
     "rule_model",
     "rules_version",
     "save_rule",
+    "upgrade_rules_tables",
 ]
 
 
@@ -47,10 +74,32 @@ class RuleRow(Base):
     action: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean)
     schedule_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    schedule_cron: Mapped[str | None] = mapped_column(String(120), nullable=True)
     secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     toggled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class RuleActionRow(Base):
+    """One action of a rule, for filtering the rule list."""
+
+    __tablename__ = "automation_rule_actions"
+    __table_args__ = (
+        Index("ix_rule_actions_type", "type", "rule_id"),
+        Index("ix_rule_actions_workflow", "workflow_name", "rule_id"),
+    )
+
+    rule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    workflow_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+def _actions_written(row: RuleRow) -> dict[str, Any]:
+    """``{"action": ...}`` or ``{"actions": [...]}`` as stored."""
+    stored = json.loads(row.action)
+    return {"actions": stored} if isinstance(stored, list) else {"action": stored}
 
 
 def rule_model(row: RuleRow) -> Rule:
@@ -60,38 +109,64 @@ def rule_model(row: RuleRow) -> Rule:
             "name": row.name,
             "trigger": row.trigger,
             "conditions": json.loads(row.conditions),
-            "action": json.loads(row.action),
+            **_actions_written(row),
             "enabled": row.enabled,
             "schedule_interval_s": row.schedule_interval_s,
+            "schedule_cron": row.schedule_cron,
         },
         context={"stored": True},
     )
 
 
 def rule_dict(row: RuleRow) -> dict[str, Any]:
-    """The API shape of a rule (no secret)."""
+    """The API shape of a rule: the action(s) as written, the schedule of a scheduled rule (an
+    interval, hourly by default, or a cron expression); no secret."""
     body: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "trigger": row.trigger,
         "conditions": json.loads(row.conditions),
-        "action": json.loads(row.action),
+        **_actions_written(row),
         "enabled": row.enabled,
         "created_at": int(row.created_at),
         "updated_at": int(row.updated_at),
     }
     if row.trigger == Trigger.SCHEDULED.value:
-        body["schedule_interval_s"] = row.schedule_interval_s or 3600.0
+        if row.schedule_cron is not None:
+            body["schedule_cron"] = row.schedule_cron
+        else:
+            body["schedule_interval_s"] = row.schedule_interval_s or 3600.0
     return body
+
+
+def _action_rows(rule_id: str, stored_action: str) -> list[RuleActionRow]:
+    stored = json.loads(stored_action)
+    actions = stored if isinstance(stored, list) else [stored]
+    return [
+        RuleActionRow(
+            rule_id=rule_id,
+            position=k,
+            type=str(action.get("type")),
+            workflow_name=action.get("workflow_name") if isinstance(action, dict) else None,
+        )
+        for k, action in enumerate(actions)
+        if isinstance(action, dict)
+    ]
 
 
 def _fill(row: RuleRow, rule: Rule) -> None:
     row.name = rule.name
     row.trigger = rule.trigger.value
     row.conditions = json.dumps(rule.conditions)
-    row.action = json.dumps(rule.action.model_dump(mode="json"))
+    written = rule.actions_as_sent()
+    row.action = json.dumps(written.get("action", written.get("actions")))
     row.enabled = rule.enabled
     row.schedule_interval_s = rule.schedule_interval_s
+    row.schedule_cron = rule.schedule_cron
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(24)
 
 
 def new_rule_row(rule: Rule, *, rule_id: str | None = None, now: float | None = None) -> RuleRow:
@@ -101,15 +176,21 @@ def new_rule_row(rule: Rule, *, rule_id: str | None = None, now: float | None = 
         id=rule_id or new_id("rule"),
         created_at=stamp,
         updated_at=stamp,
-        secret="whsec_" + secrets.token_urlsafe(24) if rule.trigger is Trigger.WEBHOOK else None,
+        secret=_new_secret() if rule.trigger is Trigger.WEBHOOK else None,
     )
     _fill(row, rule)
     return row
 
 
+async def _replace_actions(session: AsyncSession, row: RuleRow) -> None:
+    await session.execute(delete(RuleActionRow).where(RuleActionRow.rule_id == row.id))
+    session.add_all(_action_rows(row.id, row.action))
+
+
 async def insert_rule(session: AsyncSession, *, row: RuleRow) -> RuleRow:
-    """Add a new rule row and commit."""
+    """Add a new rule row (and its action rows) and commit."""
     session.add(row)
+    session.add_all(_action_rows(row.id, row.action))
     await session.commit()
     return row
 
@@ -124,9 +205,18 @@ async def save_rule(
     if toggled:
         row.toggled_at = stamp
     if rule.trigger is Trigger.WEBHOOK and row.secret is None:
-        row.secret = "whsec_" + secrets.token_urlsafe(24)
+        row.secret = _new_secret()
+    await _replace_actions(session, row)
     await session.commit()
     return row
+
+
+async def rotate_secret(session: AsyncSession, *, row: RuleRow) -> str:
+    """Give a webhook rule a new signing secret (the old one stops verifying); commit."""
+    row.secret = _new_secret()
+    row.updated_at = time.time()
+    await session.commit()
+    return row.secret
 
 
 async def get_rule(session: AsyncSession, *, rule_id: str) -> RuleRow | None:
@@ -137,6 +227,7 @@ async def get_rule(session: AsyncSession, *, rule_id: str) -> RuleRow | None:
 async def delete_rule(session: AsyncSession, *, rule_id: str) -> bool:
     """Delete a rule (its executions stay); commit; False if there was none."""
     result = await session.execute(delete(RuleRow).where(RuleRow.id == rule_id))
+    await session.execute(delete(RuleActionRow).where(RuleActionRow.rule_id == rule_id))
     await session.commit()
     return bool(getattr(result, "rowcount", 0))
 
@@ -169,10 +260,18 @@ async def list_rules(
     starting_after: str | None = None,
     ending_before: str | None = None,
 ) -> tuple[list[RuleRow], bool] | None:
-    """A page of rules, newest first; (rows, has_more); None when a cursor names no rule."""
+    """A page of rules, newest first; (rows, has_more); None when a cursor names no rule.
+
+    ``filters`` are columns of the rule (``trigger``, ``enabled``) or of any of its actions
+    (``action_type``, ``workflow_name``).
+    """
     stmt = select(RuleRow)
     for name, value in filters.items():
-        stmt = stmt.where(getattr(RuleRow, name) == value)
+        if name in ("action_type", "workflow_name"):
+            column = RuleActionRow.type if name == "action_type" else RuleActionRow.workflow_name
+            stmt = stmt.where(RuleRow.id.in_(select(RuleActionRow.rule_id).where(column == value)))
+        else:
+            stmt = stmt.where(getattr(RuleRow, name) == value)
     cursor_id = starting_after or ending_before
     newest_first = True
     if cursor_id is not None:
@@ -199,3 +298,44 @@ async def list_rules(
     if not newest_first:
         rows.reverse()
     return rows, has_more
+
+
+def upgrade_rules_tables(connection: Connection) -> None:
+    """Add the ``schedule_cron`` column to a rules table made before it existed, and action
+    rows for rules stored before the actions table (idempotent)."""
+    table = RuleRow.__tablename__
+    if not inspect(connection).has_table(table):
+        return
+    have = {c["name"] for c in inspect(connection).get_columns(table)}
+    if "schedule_cron" not in have:
+        kind = RuleRow.__table__.c.schedule_cron.type.compile(dialect=connection.dialect)
+        # A process racing us to it: PostgreSQL skips it; SQLite says "duplicate column", which
+        # create_schema takes as a race and retries.
+        guard = " IF NOT EXISTS" if connection.dialect.name == "postgresql" else ""
+        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN{guard} schedule_cron {kind}")
+    if not inspect(connection).has_table(RuleActionRow.__tablename__):
+        return
+    listed = select(RuleActionRow.rule_id)
+    missing = connection.execute(
+        select(RuleRow.id, RuleRow.action).where(RuleRow.id.not_in(listed))
+    ).all()
+    rows = [
+        {
+            "rule_id": r.rule_id,
+            "position": r.position,
+            "type": r.type,
+            "workflow_name": r.workflow_name,
+        }
+        for rule_id, action in missing
+        for r in _action_rows(rule_id, action)
+    ]
+    if rows:
+        # Another process may be filling in the same rows: the first insert wins.
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        connection.execute(insert(RuleActionRow).on_conflict_do_nothing(), rows)
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
+    # create_all fires this whether or not it created the tables (see service.store.outbox).
+    upgrade_rules_tables(connection)

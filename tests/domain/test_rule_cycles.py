@@ -323,3 +323,162 @@ def _loops(rules: list[tuple[str, Rule]]) -> bool:
 def test_every_rule_set_that_loops_in_the_engine_is_refused(rules: list[tuple[str, Rule]]) -> None:
     if _loops(rules):
         assert find_update_cycles(rules)
+
+
+# --- several actions, condition groups, templated values --------------------------------------
+
+
+def _multi(name: str, conditions: dict[str, Any], *writes: tuple[str, str]) -> tuple[str, Rule]:
+    actions = [{"type": "update_field", "field": f, "value": v} for f, v in writes]
+    rule = Rule.model_validate(
+        {"name": name, "trigger": "on_ticket_updated", "conditions": conditions, "actions": actions}
+    )
+    return name, rule
+
+
+def test_one_rule_whose_two_updates_fight_is_a_loop_naming_its_updates() -> None:
+    rules = [_multi("flip-flop", {}, ("status", "open"), ("status", "pending"))]
+    [cycle] = find_update_cycles(rules)
+    assert set(cycle) == {"flip-flop update 1", "flip-flop update 2"}
+
+
+def test_one_rule_updating_two_fields_settles() -> None:
+    rules = [_multi("tidy", {}, ("status", "open"), ("priority", "P2"))]
+    assert find_update_cycles(rules) == []
+
+
+def test_a_second_action_closes_a_loop_with_another_rule() -> None:
+    first = _multi(
+        "notify then demote", {"priority": "P1"}, ("category", "net"), ("priority", "P2")
+    )
+    back = _rule("raise again", {"priority": "P2"}, "priority", "P1")
+    [cycle] = find_update_cycles([first, back])
+    assert "raise again" in cycle
+    assert "notify then demote update 2" in cycle
+    assert "notify then demote update 1" not in cycle
+
+
+def test_disjoint_any_groups_keep_rules_apart() -> None:
+    a = _rule("a", {"any": [{"category": "net"}, {"category": "hw"}]}, "status", "open")
+    b = _rule("b", {"any": [{"category": "sw"}, {"category": "db"}]}, "status", "pending")
+    assert find_update_cycles([a, b]) == []
+    c = _rule("c", {"any": [{"category": "hw"}, {"category": "db"}]}, "status", "pending")
+    assert find_update_cycles([a, c])
+
+
+def test_an_all_group_is_the_same_as_its_conditions_side_by_side() -> None:
+    grouped = _rule("grouped", {"all": [{"category": "net"}]}, "status", "open")
+    flat = _rule("flat", {"category": "hw"}, "status", "pending")
+    assert find_update_cycles([grouped, flat]) == []
+
+
+def test_an_any_group_with_one_open_alternative_is_not_a_constraint() -> None:
+    a = _rule("a", {"any": [{"category": "net"}, {"priority": "P1"}]}, "status", "open")
+    b = _rule("b", {"category": "hw"}, "status", "pending")
+    assert find_update_cycles([a, b])
+
+
+def test_a_templated_value_may_be_new_at_every_write() -> None:
+    # Each update changes updated_at, so the title changes every time: a real loop.
+    echo = _rule("echo", {}, "title", "{{ticket.updated_at}}")
+    [cycle] = find_update_cycles([echo])
+    assert set(cycle) == {"echo"}
+    # A rule that cannot fire on its own write is no loop.
+    once = _rule("once", {"title": {"changed": False}}, "title", "{{ticket.requester}}")
+    assert find_update_cycles([once]) == []
+
+
+@pytest.mark.timeout(60)
+def test_a_thousand_rules_of_two_actions_with_groups_are_checked() -> None:
+    settle = [
+        _multi(
+            f"route {i:04d}",
+            {"any": [{"category": f"c{i}"}, {"category": f"d{i}"}]},
+            ("assignee", "alice"),
+            ("status", "open"),
+        )
+        for i in range(1000)
+    ]
+    check_no_cycles(settle)
+    fight = [
+        _multi(
+            f"fight {i:04d}",
+            {"all": [{"category": "net"}]},
+            ("assignee", f"a{i}"),
+            ("status", "open"),
+        )
+        for i in range(1000)
+    ]
+    with pytest.raises(RuleCycleError):
+        check_no_cycles(fight)
+
+
+def _conditions_object(draw: st.DrawFn, depth: int) -> dict[str, Any]:
+    fields = draw(st.lists(st.sampled_from(sorted(DOMAIN)), unique=True, min_size=1, max_size=2))
+    obj: dict[str, Any] = {f: _condition(draw, f) for f in fields}
+    if depth < 2 and draw(st.booleans()):
+        group = draw(st.sampled_from(["all", "any"]))
+        count = draw(st.integers(1, 2))
+        obj[group] = [_conditions_object(draw, depth + 1) for _ in range(count)]
+    return obj
+
+
+@st.composite
+def grouped_rule_sets(draw: st.DrawFn) -> list[tuple[str, Rule]]:
+    rules = []
+    for i in range(draw(st.integers(1, 4))):
+        conditions = _conditions_object(draw, 0) if draw(st.booleans()) else {}
+        writes = draw(st.lists(st.sampled_from(WRITABLE), min_size=1, max_size=2))
+        pairs = [(f, draw(st.sampled_from(DOMAIN[f]))) for f in writes]
+        rules.append(_multi(f"r{i}", conditions, *pairs))
+    return rules
+
+
+def _loops_in_order(rules: list[tuple[str, Rule]]) -> bool:
+    """Whether some ticket update starts a never-ending chain, each rule performing its
+    update_field actions in order, each write an event of its own, as the engine does."""
+    finished: set[Event] = set()
+
+    def follow(event: Event, path: set[Event]) -> bool:
+        if event in path:
+            return True
+        if event in finished:
+            return False
+        after, before = dict(event[0]), dict(event[1])
+        path.add(event)
+        for _, rule in rules:
+            if not match_conditions(rule.conditions, after, previous=before, now=0.0).matched:
+                continue
+            state = after
+            for action in rule.steps:
+                assert isinstance(action, UpdateFieldAction)
+                if state[action.field] == action.value:
+                    continue  # nothing changes: no event
+                updated = {**state, action.field: str(action.value)}
+                if follow((tuple(sorted(updated.items())), tuple(sorted(state.items()))), path):
+                    return True
+                state = updated
+        path.discard(event)
+        finished.add(event)
+        return False
+
+    names = sorted(DOMAIN)
+    for combo in itertools.product(*(DOMAIN[n] for n in names)):
+        ticket = dict(zip(names, combo, strict=True))
+        for field in WRITABLE:
+            for old in DOMAIN[field]:
+                if old != ticket[field]:
+                    before = {**ticket, field: old}
+                    start = (tuple(sorted(ticket.items())), tuple(sorted(before.items())))
+                    if follow(start, set()):
+                        return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules=grouped_rule_sets())
+def test_every_grouped_several_action_rule_set_that_loops_in_the_engine_is_refused(
+    rules: list[tuple[str, Rule]],
+) -> None:
+    if _loops_in_order(rules):
+        assert find_update_cycles(rules)

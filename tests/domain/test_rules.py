@@ -259,3 +259,199 @@ def test_three_rule_cycle_through_priorities() -> None:
     (cycle,) = find_update_cycles(rules)
     assert set(cycle) == {"a", "b", "c"}
     assert cycle[0] == cycle[-1]
+
+
+# --- condition groups -------------------------------------------------------------------------
+
+records = st.fixed_dictionaries(
+    {"priority": st.sampled_from(["P1", "P2"]), "status": st.sampled_from(["open", "x"])}
+)
+leaves = st.builds(
+    lambda field, value: {field: value},
+    st.sampled_from(["priority", "status"]),
+    st.sampled_from(["P1", "P2", "open", "x"]),
+)
+
+
+def _objects(depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    if depth == 0:
+        return leaves
+    inner = st.lists(_objects(depth - 1), min_size=1, max_size=3)
+    return st.one_of(
+        leaves,
+        st.builds(lambda members: {"all": members}, inner),
+        st.builds(lambda members: {"any": members}, inner),
+        st.builds(lambda a, b: {**a, "any": [b]}, leaves, _objects(depth - 1)),
+    )
+
+
+def _holds(conditions: dict[str, Any], record: dict[str, Any]) -> bool:
+    """What the groups mean, written out: every entry holds; all / any over the members."""
+    for name, spec in conditions.items():
+        if name == "all" and isinstance(spec, list):
+            if not all(_holds(m, record) for m in spec):
+                return False
+        elif name == "any" and isinstance(spec, list):
+            if not any(_holds(m, record) for m in spec):
+                return False
+        elif record.get(name) != spec:
+            return False
+    return True
+
+
+@given(conditions=_objects(3), record=records)
+def test_groups_mean_every_entry_and_all_or_any_of_their_members(
+    conditions: dict[str, Any], record: dict[str, Any]
+) -> None:
+    result = match_conditions(conditions, record, now=NOW)
+    assert result.matched is _holds(conditions, record)
+    # Every condition is evaluated, so a miss is explained in full.
+    assert not result.matched or all(c.passed for c in result.checks if not c.group)
+
+
+def test_the_flat_form_keeps_meaning_all() -> None:
+    flat = {"priority": "P1", "category": "incident"}
+    grouped = {"all": [{"priority": "P1"}, {"category": "incident"}]}
+    for record in ({"priority": "P1", "category": "incident"}, {"priority": "P1"}):
+        assert (
+            match_conditions(flat, record, now=NOW).matched
+            is match_conditions(grouped, record, now=NOW).matched
+        )
+
+
+def test_checks_in_groups_name_where_they_are() -> None:
+    conditions = {
+        "category": "incident",
+        "any": [{"priority": "P1"}, {"all": [{"status": "open"}]}],
+    }
+    result = match_conditions(conditions, {"category": "incident", "priority": "P3"}, now=NOW)
+    assert not result.matched
+    assert [c.group for c in result.checks] == ["", "any[0]", "any[1].all[0]"]
+    assert "any[1].all[0]: status eq 'open' fails" in result.explain()
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    conditions: dict[str, Any] = {"priority": "P1"}
+    for _ in range(depth):
+        conditions = {"any": [conditions]}
+    return conditions
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        (_nested(5), "nest at most 4"),
+        ({"any": [{"priority": "P1"}] * 101}, "more than 100"),
+        ({"all": [{"priority": "P1"}] * 60, "any": [{"priority": "P2"}] * 60}, "more than 100"),
+        ({"any": []}, "at least one"),
+        ({"any": [{}]}, "empty conditions object"),
+        ({"any": ["P1"]}, "needs a conditions object"),
+        ({"any": [{"priority": {"between": 1}}]}, "conditions.any[0].priority.between"),
+    ],
+)
+def test_groups_are_bounded_and_checked_where_they_are(
+    conditions: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RuleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        validate_conditions(conditions, trigger=None)
+    validate_conditions(_nested(4))
+
+
+def test_a_field_named_any_is_compared_with_an_operator_object() -> None:
+    validate_conditions({"any": {"eq": [1, 2]}}, trigger=None)
+    assert match_conditions({"any": {"eq": [1, 2]}}, {"any": [1, 2]}, now=NOW).matched
+
+
+@pytest.mark.timeout(30)
+def test_matching_a_hundred_times_the_largest_rule_stays_linear() -> None:
+    # 100 conditions in groups 4 deep, against 10 000 tickets: linear work, far inside the bound.
+    members = [{"any": [{"all": [{"any": [{"priority": f"P{i}"}]}]}]} for i in range(24)]
+    conditions = {"any": [*members, {"status": "open"}]}
+    validate_conditions(conditions, trigger=None)
+    tickets = [
+        {"priority": f"P{i % 30}", "status": "open" if i % 2 else "x"} for i in range(10_000)
+    ]
+    matched = sum(match_conditions(conditions, t, now=NOW).matched for t in tickets)
+    assert matched == sum(int(t["priority"][1:]) < 24 or t["status"] == "open" for t in tickets)
+
+
+# --- several actions --------------------------------------------------------------------------
+
+NOTIFY = {"type": "send_notification", "recipient": "ops", "message": "{{ticket.title}}"}
+START = {
+    "type": "start_workflow",
+    "workflow_name": "P1 Incident Response",
+    "task_queue": "itsm-high-priority",
+}
+
+
+def test_a_rule_takes_one_action_or_several_and_keeps_the_form_it_was_written_in() -> None:
+    one = Rule.model_validate(_rule())
+    assert one.actions_as_sent() == {"action": START}
+    assert one.steps == (one.action,)
+    several = Rule.model_validate(_rule(action=None, actions=[START, NOTIFY]))
+    assert several.actions_as_sent() == {"actions": [START, NOTIFY]}
+    assert [a.type for a in several.steps] == ["start_workflow", "send_notification"]
+    # Defaults are not added to what was written, and what was written is kept.
+    explicit = {**START, "trigger_type": "automatic", "input": {}}
+    assert Rule.model_validate(_rule(action=explicit)).actions_as_sent() == {"action": explicit}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"actions": [NOTIFY]}, "not both"),
+        ({"action": None}, "field required"),
+        ({"action": None, "actions": []}, "at least 1"),
+        ({"action": None, "actions": [NOTIFY] * 11}, "at most 10"),
+        ({"action": None, "actions": [NOTIFY, {"type": "explode"}]}, "actions.1"),
+    ],
+)
+def test_action_and_actions_are_checked(overrides: dict[str, Any], message: str) -> None:
+    raw = {k: v for k, v in _rule(**overrides).items() if v is not None}
+    with pytest.raises(ValidationError, match=message):
+        Rule.model_validate(raw)
+
+
+def test_the_trigger_type_of_each_started_workflow_is_its_own() -> None:
+    event = {**START, "trigger_type": "event_based"}
+    rule = Rule.model_validate(_rule(action=None, actions=[NOTIFY, event, START]))
+    starts = [a for a in rule.steps if isinstance(a, StartWorkflowAction)]
+    assert [rule.trigger_type_of(a) for a in starts] == [
+        TriggerType.EVENT_BASED,
+        TriggerType.AUTOMATIC,
+    ]
+    assert rule.trigger_type is TriggerType.EVENT_BASED
+
+
+# --- cron schedules ---------------------------------------------------------------------------
+
+
+def test_a_scheduled_rule_takes_a_cron_expression_or_an_interval_not_both() -> None:
+    scheduled = _rule(trigger="scheduled", conditions={"idle_hours": 24})
+    assert Rule.model_validate({**scheduled, "schedule_cron": "0 9 * * 1-5"}).schedule_cron
+    with pytest.raises(ValidationError, match="not both"):
+        Rule.model_validate({**scheduled, "schedule_cron": "@daily", "schedule_interval_s": 60})
+    with pytest.raises(ValidationError, match="only for scheduled"):
+        Rule.model_validate({**_rule(), "schedule_cron": "@daily"})
+    with pytest.raises(ValidationError, match="seconds field"):
+        Rule.model_validate({**scheduled, "schedule_cron": "* * * * * *"})
+
+
+def test_cron_fields_follow_cron_including_either_day_field() -> None:
+    from datetime import UTC, datetime
+
+    from protocol_lab.domain.cron import next_fire, parse_cron
+
+    fields = parse_cron("*/20 9-10 1,15 * sun")
+    assert fields.minute == (0, 20, 40)
+    assert fields.hour == (9, 10)
+    assert fields.days_either
+    assert parse_cron("0 0 * * 7").day_of_week == (0,)  # 7 is Sunday too
+    assert not parse_cron("@weekly").days_either
+    # Sunday 2026-11-08, then the 15th (a Sunday too), then Sunday the 22nd.
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    times = [start]
+    for _ in range(7):
+        times.append(next_fire("0 9 1,15 * sun", times[-1]))
+    assert [t.day for t in times[1:]] == [8, 15, 22, 29, 1, 6, 13]

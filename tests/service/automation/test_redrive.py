@@ -215,7 +215,7 @@ async def test_a_permanent_failure_fails_at_once_and_a_redrive_by_id_runs_it_aga
     assert (row.status, row.attempts, row.error) == ("done", 1, None)
     [failed] = await executions_of(ctx.sessionmaker, [event_id])
     assert (failed.rule_id, failed.outcome) == (start, "failed")
-    assert failed.detail == "no workflow named 'P1 Incident Response' in the catalog"
+    assert failed.detail == "no workflow named 'P1 Incident Response' is defined"
 
     async with ctx.sessionmaker() as session:
         assert await redrive_events(session) == []  # "all failed" is events that failed

@@ -1,4 +1,5 @@
-"""Notification templates: plain ``{field}`` placeholders only, bounded output, checked on save."""
+"""Rule templates: ``{{ticket.<field>}}`` and ``{field}`` placeholders of known names only,
+bounded output, checked on save."""
 
 from __future__ import annotations
 
@@ -13,18 +14,32 @@ from protocol_lab.domain.templates import (
     MAX_RENDERED_CHARS,
     TemplateError,
     render_template,
+    template_values,
     validate_template,
 )
 from service.automation.engine import describe_action
 from service.store.rules import RuleRow, rule_model
 
 TICKET = {"id": "TKT-1", "ticket_id": "TKT-1", "title": "VPN down", "priority": "P1"}
+VALUES = template_values(TICKET, rule_id="rule_x", rule_name="Escalate")
 
 
-def test_plain_fields_are_substituted_and_braces_escaped() -> None:
-    text = "{ticket_id} ({priority}): {title} {{literal}} {unknown}"
+def test_both_placeholder_forms_are_substituted_and_lone_double_braces_are_literal() -> None:
+    text = "{{ticket.id}} ({{ ticket.priority }}): {title} by {{rule.name}} }} {{"
     validate_template(text)
-    assert render_template(text, TICKET) == "TKT-1 (P1): VPN down {literal} {unknown}"
+    assert render_template(text, VALUES) == "TKT-1 (P1): VPN down by Escalate } {"
+    # A known placeholder without a value stays as written.
+    assert render_template("{{ticket.assignee}}", VALUES) == "{{ticket.assignee}}"
+
+
+@pytest.mark.parametrize(
+    "template", ["{{ticket.shoe_size}}", "{{ title }}", "{{rule.owner}}", "{unknown}"]
+)
+def test_an_unknown_placeholder_is_refused_by_name(template: str) -> None:
+    with pytest.raises(TemplateError, match="unknown placeholder") as refused:
+        validate_template(f"Alert: {template}")
+    assert repr(template) in str(refused.value)
+    assert render_template(f"Alert: {template}", VALUES) == f"Alert: {template}"
 
 
 @pytest.mark.parametrize(
@@ -36,7 +51,7 @@ def test_anything_but_a_plain_field_is_refused_and_rendered_verbatim(template: s
         validate_template(f"Alert: {template}")
     assert repr(template) in str(refused.value)
     assert isinstance(refused.value, RuleError)
-    assert render_template(f"Alert: {template}", TICKET) == f"Alert: {template}"
+    assert render_template(f"Alert: {template}", VALUES) == f"Alert: {template}"
 
 
 @pytest.mark.parametrize("template", ["{title", "title}", "a } b"])
@@ -46,10 +61,10 @@ def test_a_lone_brace_is_refused(template: str) -> None:
 
 
 def test_the_output_is_bounded() -> None:
-    rendered = render_template("{title}" * 2000, {"title": "x" * 1000})
+    rendered = render_template("{title}" * 2000, {"ticket.title": "x" * 1000})
     assert len(rendered) == MAX_RENDERED_CHARS
     assert rendered.endswith("…")
-    assert len(render_template("{title}!", {"title": "ab"}, limit=2)) == 2
+    assert len(render_template("{{ticket.title}}!", {"ticket.title": "ab"}, limit=2)) == 2
     with pytest.raises(TemplateError, match="longer than"):
         validate_template("x" * 5000)
 
