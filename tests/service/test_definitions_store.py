@@ -1,28 +1,36 @@
 """Workflow definitions in the store, on SQLite and PostgreSQL: versions, the newest of each
 name, a version taken by a concurrent writer, the bounds, and the lookup by name that the
-starter and the rule engine use."""
+starter and the rule engine use; and the service itself on PostgreSQL (definitions, a draft,
+its start)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stores import empty_store
+from waiting import eventually
 
 from protocol_lab.domain import Catalog, load_catalog
 from service.api.errors import ApiError
+from service.app import create_app
+from service.settings import Settings
+from service.state import AppState
 from service.store.definitions import (
     VersionTakenError,
     insert_definition,
     latest_definition,
     latest_definitions,
 )
+from service.store.drafts import get_draft
 from service.workflows import definitions
 from service.workflows.definitions import (
     find_definition,
@@ -161,3 +169,67 @@ async def test_the_store_bounds_names_and_versions(
             ctx, name="One", body={**PLAN, "description": "3"}, created_by="me", create_only=False
         )
     assert "versions" in versions.value.message
+
+
+@pytest.mark.postgres
+@pytest.mark.temporal
+@pytest.mark.redis
+async def test_the_service_keeps_definitions_and_drafts_on_postgresql(
+    worker: None, service_settings: Settings, postgres_url: str, admin_headers: dict[str, str]
+) -> None:
+    app = create_app(service_settings)
+    headers = admin_headers
+    async with (
+        empty_store("postgres", postgres_url=postgres_url) as postgres,
+        app.router.lifespan_context(app),
+    ):
+        state: AppState = app.state.protocol
+        state.sessionmaker = postgres  # the app's store is this PostgreSQL schema
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pg") as api:
+            name = f"Postgres Mailbox {uuid.uuid4().hex[:8]}"
+            step = {
+                "id": "lookup",
+                "kind": "activity",
+                "activity": "integration",
+                "integration": "directory",
+                "detail": "Looking up",
+                "done": "Looked up",
+                "duration": {"dist": "fixed", "seconds": 1},
+            }
+            body = {**PLAN, "steps": [step]}
+            created = await api.post(f"/v1/workflow-definitions/{name}", headers=headers, json=body)
+            assert created.status_code == 201, created.text
+            changed = await api.put(
+                f"/v1/workflow-definitions/{name}",
+                headers=headers,
+                json={**body, "description": "second"},
+            )
+            assert (changed.status_code, changed.json()["version"]) == (201, 2)
+            async with postgres() as session:
+                newest = await latest_definition(session, name=name)
+            assert newest is not None
+            assert newest.version == 2
+            draft = await api.post(
+                "/v1/workflows",
+                headers=headers,
+                json={"name": name, "task_queue": "itsm-workflows", "trigger_type": "scheduled"},
+            )
+            assert draft.status_code == 201, draft.text
+            wf = draft.json()["id"]
+            async with postgres() as session:
+                assert await get_draft(session, workflow_id=wf) is not None
+            listed = await api.get(
+                "/v1/workflows", headers=headers, params={"status": "draft", "name": name}
+            )
+            assert [w["id"] for w in listed.json()["data"]] == [wf]
+            started = await api.post(f"/v1/workflows/{wf}/start", headers=headers)
+            assert started.status_code == 200, started.text
+
+            async def completed() -> bool:
+                status = await api.get(f"/v1/workflows/{wf}/status", headers=headers)
+                return bool(status.json()["status"] == "completed")
+
+            await eventually(completed, within_s=60)
+            async with postgres() as session:
+                assert await get_draft(session, workflow_id=wf) is None
