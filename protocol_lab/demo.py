@@ -1,12 +1,15 @@
 """The demo: a simulated service-desk day replayed against the real service, side by side.
 
 :func:`run_demo` starts the embedded stack (Temporal dev server with its UI, Redis, worker, API)
-with its state in a fresh folder and ``TIME_SCALE`` equal to the replay's compression,
-simulates the scenario (``data/scenarios/demo_day.yaml`` by default), runs the closed loop on
-it (:func:`protocol_lab.replay.run_closed_loop`: replay through the API client, the replayed
-workflows read back from their Temporal histories, compared with the simulation, a scenario
-calibrated from that real log and its error measured), writes ``report.html`` with its PNG
-pictures, and stops every process it started, also on Ctrl-C or SIGTERM.
+with its state in a fresh folder and ``TIME_SCALE`` equal to the replay's compression, and runs
+the closed loop on the scenario (``data/scenarios/demo_day.yaml`` by default) through
+:func:`protocol_lab.replay.run_closed_loop`: the platform's latency measured on this machine in
+a warm-up replay of the scenario's busiest hours, the scenario simulated with it, replayed
+through the API client, the replayed workflows read back from their Temporal histories and
+compared with the simulation, a scenario calibrated from that real log (and one from the
+simulation's own log) with its error measured. It writes ``report.html`` with its PNG pictures
+and the table of the loop's targets (:func:`protocol_lab.replay.targets.loop_targets`), prints
+one line per target, and stops every process it started, also on Ctrl-C or SIGTERM.
 
 :func:`embedded_service` is the stack part alone, as a context manager (the notebook and the
 tests use it).
@@ -28,9 +31,12 @@ from typing import TYPE_CHECKING, Any
 from protocol_lab.replay.player import warm_up
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from protocol_lab.analytics import Timelines
     from protocol_lab.compare import Comparison
     from protocol_lab.replay import ReplayResult, ReplayScript
+    from protocol_lab.replay.measure import PlatformMeasurement
     from protocol_lab.sim import SimulationResult
     from protocol_lab.sim.calibration import Calibration
 
@@ -122,6 +128,8 @@ class DemoResult:
     comparison: Comparison
     wall_s: float
     calibration: Calibration | None = None
+    targets: pl.DataFrame | None = None
+    platform: PlatformMeasurement | None = None
 
 
 def _wait_for_api(base_url: str, token: str, *, within_s: float = 60.0) -> None:
@@ -161,9 +169,14 @@ def write_demo_report(
     simulation: SimulationResult,
     title: str,
     calibration: Calibration | None = None,
+    targets: pl.DataFrame | None = None,
+    platform: PlatformMeasurement | None = None,
+    known_calibration: Calibration | None = None,
 ) -> Path:
-    """``out/report.html``: the service's SLA by queue, throughput and cumulative flow, then
-    simulation against reality with the measured distances; PNG pictures beside it."""
+    """``out/report.html``: the loop's targets (met or not, by how much, why), the platform's
+    latency measured before the replay, the service's SLA by queue, throughput and cumulative
+    flow, then simulation against reality with the measured distances and the calibrations;
+    PNG pictures beside it."""
 
     import matplotlib.pyplot as plt
     import polars as pl
@@ -199,8 +212,33 @@ def write_demo_report(
         f"<h3>{html.escape(caption)}</h3><img src='{name}' style='max-width:100%'>"
         for name, caption in _PICTURES
     )
-    sections = [
-        intro,
+    sections = [intro]
+    if targets is not None:
+        met = int(targets["met"].sum())
+        sections += [
+            "<h2>Targets</h2>",
+            f"<p>{met} of {targets.height} target rows met on this run. Cycle-time KS at most "
+            "0.10 for every workflow with at least 30 cases on both sides, KS at most 0.20 for "
+            "every activity step, and every p50/p95 of a scenario calibrated from a log within "
+            "10% (queue waits: or 1 s) of that log. A row not met says by how much and why, "
+            "measured on this run.</p>",
+            frame_html(
+                targets.with_columns(pl.col(pl.Float64).round(3)), title="Targets of this run"
+            ),
+        ]
+    if platform is not None:
+        sections += [
+            "<h2>The platform's own latency</h2>",
+            f"<p>Measured before the replay on {platform.workflows} workflows of a warm-up "
+            f"replay of the scenario's busiest hours at the same compression "
+            f"({platform.wall_s:.0f} s of wall time), in wall-clock milliseconds; the "
+            "simulation compared below adds each of them times the compression.</p>",
+            frame_html(
+                platform.table.with_columns(pl.col(pl.Float64).round(2)),
+                title="Platform latency (wall clock)",
+            ),
+        ]
+    sections += [
         "<h2>The service</h2>",
         tl._repr_html_(),
         sla_html(sla_frame, by=sla.by),
@@ -226,6 +264,23 @@ def write_demo_report(
                 title="Fitted step durations",
             ),
         ]
+        if calibration.platform is not None:
+            sections.append(
+                frame_html(
+                    calibration.platform.with_columns(pl.col(pl.Float64).round(2)),
+                    title="Fitted platform latency (wall clock ms)",
+                )
+            )
+    if known_calibration is not None and known_calibration.error is not None:
+        sections += [
+            "<h2>Calibration from the simulator's own log</h2><p>The same calibration run on "
+            "the simulation whose parameters are known (the scenario with the measured "
+            "platform latency): how well calibration itself recovers a model.</p>",
+            frame_html(
+                known_calibration.error.with_columns(pl.col(pl.Float64).round(3)),
+                title="Calibration error (known parameters)",
+            ),
+        ]
     page = html_page(title, sections)
     report = out / "report.html"
     report.write_text(page, encoding="utf-8")
@@ -242,14 +297,18 @@ def run_demo(
     progress: bool = True,
     hold: bool = False,
     echo: Callable[[str], None] = lambda _: None,
+    measure_hours: float = 3.0,
 ) -> DemoResult:
     """Run the whole demo (see the module docstring); ``echo`` receives progress lines.
+
+    ``measure_hours`` is the length of the warm-up replay that measures the platform's latency
+    (0: none, the simulation then has no platform latency).
 
     ``hold`` keeps the stack running after the report (to browse the Temporal UI and the API
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
-    from protocol_lab.replay import ReplayScript, run_closed_loop
-    from protocol_lab.replay.pipeline import describe
+    from protocol_lab.replay import run_closed_loop
+    from protocol_lab.replay.targets import loop_targets, target_lines
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
 
@@ -260,9 +319,6 @@ def run_demo(
     if state.exists():
         shutil.rmtree(state)
     spec = load_scenario(scenario)
-    # simulated before the stack starts, so the replay's length is known up front
-    script, simulation = ReplayScript.from_simulation(spec, until_hours=until_hours)
-    echo(describe(script, simulation, compression))
     with terminate_on_sigterm():
         echo(f"starting the stack (state in {state})")
         with embedded_service(state_dir=state, time_scale=compression) as svc:
@@ -270,11 +326,14 @@ def run_demo(
             echo(f"API        {svc.base_url}  (docs: {svc.docs_url})")
             if svc.ui_url is not None:
                 echo(f"Temporal UI {svc.ui_url}")
+            # the simulation is made once the platform's latency is measured on this stack
             loop = run_closed_loop(
-                script,
+                spec,
                 svc.base_url,
                 svc.token,
-                simulation=simulation,
+                until_hours=until_hours,
+                measure=measure_hours > 0,
+                measure_hours=measure_hours,
                 compression=compression,
                 concurrency=concurrency,
                 progress=progress,
@@ -283,15 +342,21 @@ def run_demo(
                 temporal_namespace=svc.temporal_namespace,
                 echo=echo,
             )
+            targets = loop_targets(loop)
             report = write_demo_report(
                 out=folder,
                 real=loop.real,
                 comparison=loop.comparison,
                 replay_result=loop.replay,
-                simulation=simulation,
+                simulation=loop.simulation,
                 title=f"{spec.name}: the service, and simulation against reality",
                 calibration=loop.calibration,
+                targets=targets,
+                platform=loop.platform,
+                known_calibration=loop.known_calibration,
             )
+            for line in target_lines(targets):
+                echo(line)
             echo(f"report     {report.resolve()}")
             if hold:
                 echo(
@@ -305,11 +370,13 @@ def run_demo(
             echo("stopping the stack")
     return DemoResult(
         report=report.resolve(),
-        script=script,
-        simulation=simulation,
+        script=loop.script,
+        simulation=loop.simulation,
         replay=loop.replay,
         real=loop.real,
         comparison=loop.comparison,
         wall_s=time.monotonic() - began,
         calibration=loop.calibration,
+        targets=targets,
+        platform=loop.platform,
     )

@@ -4,7 +4,11 @@
 URL and token) take a scenario, or a script with the simulation it came from, and a running
 service whose ``TIME_SCALE`` equals ``compression``:
 
-1. **simulate**: :meth:`ReplayScript.from_simulation` (skipped when a script is given);
+1. **simulate**: :meth:`ReplayScript.from_simulation` (skipped when a script is given); with
+   ``measure_platform``, the scenario is first given the platform's latency measured on this
+   service at this compression in a warm-up replay of its busiest hours
+   (:func:`~protocol_lab.replay.measure.measure_platform`), so the simulation adds what the
+   service will add;
 2. **replay**: :func:`~protocol_lab.replay.player.replay_async`, optionally after
    :func:`~protocol_lab.replay.player.warm_up`;
 3. **load**: :func:`~protocol_lab.replay.readback.load_replayed` (through the API, or from the
@@ -12,8 +16,13 @@ service whose ``TIME_SCALE`` equals ``compression``:
 4. **compare**: :func:`protocol_lab.compare.compare` of the simulation cut at the script's end
    with the real timelines, as of that instant;
 5. **calibrate**: :func:`protocol_lab.sim.calibration.calibrate` from the real timelines alone,
-   with the scenario as base; a failure is reported through ``echo`` and kept in the result,
-   not raised, so what came before is not lost.
+   with the scenario as base, at the replay's compression; and, as a check of calibration
+   itself, from a week simulated with the scenario's own, known, parameters
+   (:data:`KNOWN_LOG_HOURS`). A failure is reported
+   through ``echo`` and kept in the result, not raised, so what came before is not lost.
+
+:func:`protocol_lab.replay.targets.loop_targets` turns a :class:`LoopResult` into the table of
+the loop's targets (distances and calibration errors), each met or not, by how much and why.
 
 ``protocol-lab demo`` (which starts the embedded stack first), ``protocol-lab replay`` and
 notebook 03 all run the loop through these functions.
@@ -28,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from protocol_lab.replay.measure import PlatformMeasurement, measure_platform
 from protocol_lab.replay.player import ReplayResult, patient_retry, replay_async, warm_up
 from protocol_lab.replay.readback import load_replayed, simulated_timelines
 from protocol_lab.replay.script import ReplayScript
@@ -54,7 +64,9 @@ class LoopResult:
 
     ``simulated`` is the simulation's timelines cut at the script's end (what ``real`` is
     compared with); ``calibration`` is ``None`` when it was not asked for or failed, and then
-    ``calibration_failure`` says why (for a failure).
+    ``calibration_failure`` says why (for a failure). ``platform`` is the latency measured
+    before the replay (None when not measured); ``known_calibration`` is calibration from the
+    simulation's own log (known parameters), with ``compression`` the replay's.
     """
 
     script: ReplayScript
@@ -66,6 +78,9 @@ class LoopResult:
     calibration: Calibration | None = None
     calibration_failure: str | None = None
     wall_s: float = 0.0
+    platform: PlatformMeasurement | None = None
+    known_calibration: Calibration | None = None
+    compression: float = 1.0
 
     @property
     def as_of(self) -> datetime:
@@ -111,28 +126,47 @@ async def run_closed_loop_async(
     calibrate: bool = True,
     replications: int = 2,
     echo: Callable[[str], None] = lambda _: None,
+    measure: bool = False,
+    measure_hours: float = 3.0,
 ) -> LoopResult:
     """Run the closed loop (see the module docstring) against the service behind ``client``.
 
     ``source`` is a scenario (simulated here, the script cut at ``until_hours``) or a script
     built from ``simulation``, which must then be given. ``warm`` starts and cancels one
     workflow first so the worker's start-up does not delay the first replayed calls.
+    ``measure`` (a scenario only) measures the platform's latency in a warm-up replay of the
+    scenario's busiest ``measure_hours`` and simulates with it.
     ``by`` groups the comparison; ``replications`` are the calibration's pooled runs.
     ``echo`` receives progress lines.
     """
     from protocol_lab.compare import compare
 
     began = time.monotonic()
+    platform: PlatformMeasurement | None = None
+    if warm:
+        await warm_up(client)
     if isinstance(source, ReplayScript):
         if simulation is None:
             raise ValueError("a script needs the simulation it came from to be compared")
+        if measure:
+            raise ValueError("the platform can be measured only for a scenario, not a script")
         script = source
     else:
+        if measure:
+            platform = await measure_platform(
+                source,
+                client,
+                compression=compression,
+                hours=measure_hours,
+                concurrency=concurrency,
+                temporal_address=temporal_address,
+                temporal_namespace=temporal_namespace,
+            )
+            echo(platform.line())
+            source = source.with_platform(platform.config, compression=compression)
         script, simulation = ReplayScript.from_simulation(source, until_hours=until_hours)
         echo(describe(script, simulation, compression))
     simulated = simulated_timelines(simulation, until_s=script.end_s)
-    if warm:
-        await warm_up(client)
     played = await replay_async(
         script, client, compression=compression, concurrency=concurrency, progress=progress
     )
@@ -151,13 +185,19 @@ async def run_closed_loop_async(
         comparison=compare(
             simulated, real, by=by, as_of=script.origin + timedelta(seconds=script.end_s)
         ),
+        platform=platform,
+        compression=compression,
     )
     if calibrate:
         result.calibration, result.calibration_failure = _calibrate(
-            real, simulation.scenario, replications
+            real, simulation.scenario, replications, compression
         )
         if result.calibration_failure is not None:
             echo(f"calibration from the real log failed: {result.calibration_failure}")
+        known, failure = _calibrate_known(simulation.scenario, replications)
+        result.known_calibration = known
+        if failure is not None:
+            echo(f"calibration from the simulated log failed: {failure}")
     result.wall_s = time.monotonic() - began
     return result
 
@@ -179,6 +219,8 @@ def run_closed_loop(
     calibrate: bool = True,
     replications: int = 2,
     echo: Callable[[str], None] = lambda _: None,
+    measure: bool = False,
+    measure_hours: float = 3.0,
 ) -> LoopResult:
     """:func:`run_closed_loop_async` against the API at ``base_url``, outside an event loop.
 
@@ -206,18 +248,39 @@ def run_closed_loop(
                 calibrate=calibrate,
                 replications=replications,
                 echo=echo,
+                measure=measure,
+                measure_hours=measure_hours,
             )
 
     return asyncio.run(main())
 
 
-def _calibrate(
-    real: Timelines, base: Scenario, replications: int
+KNOWN_LOG_HOURS = 7 * 24.0
+"""The simulator log of known parameters that calibration is checked on: a week of the
+scenario (with its platform latency), long enough that sampling noise stays under 10%."""
+
+
+def _calibrate_known(
+    scenario: Scenario, replications: int
 ) -> tuple[Calibration | None, str | None]:
-    """Calibrate a scenario from the real log; a failure is returned as text, not raised."""
+    """Calibrate from a week simulated with the scenario's own (known) parameters."""
+    from protocol_lab.sim import simulate
+
+    try:
+        week = scenario.with_horizon(max(scenario.horizon_hours, KNOWN_LOG_HOURS), warmup_hours=0)
+        log = simulate(week).timelines
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return _calibrate(log, scenario, replications, scenario.platform.compression)
+
+
+def _calibrate(
+    log: Timelines, base: Scenario, replications: int, compression: float
+) -> tuple[Calibration | None, str | None]:
+    """Calibrate a scenario from a log; a failure is returned as text, not raised."""
     from protocol_lab.sim.calibration import calibrate
 
     try:
-        return calibrate(real, base=base, replications=replications), None
+        return calibrate(log, base=base, replications=replications, compression=compression), None
     except Exception as exc:  # the loop's other products are still worth keeping
         return None, f"{type(exc).__name__}: {exc}"

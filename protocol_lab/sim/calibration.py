@@ -14,12 +14,16 @@ and fits, one concern at a time:
 - **human waits**: per signal, the same fits on the waits that ended with the signal, measured
   in business seconds for signals answered during business hours; rejections as a probability;
 - **workers**: per task queue, the most activities ever running at once. Where activities
-  waited for a worker (a gap between the previous event and the activity's start) that peak is
-  the capacity; where none waited, the fitted capacity keeps a margin above it.
+  waited for a worker (they became ready while that many others ran) that peak is the
+  capacity; where none waited, the fitted capacity keeps a margin above it;
+- **the platform's latency** (:mod:`protocol_lab.sim.platform_fit`): workflow tasks,
+  schedule-to-start and activity overhead per task queue, in wall-clock seconds at the log's
+  compression; the overhead is taken out of the step durations, so that it is not counted twice.
 
 :func:`calibration_error` simulates the fitted scenario (a few replications pooled) and
 compares p50/p95 cycle times, worker-queue waits and signal waits per task queue with the
-observed ones; :attr:`Calibration.error` holds that table.
+observed ones; :attr:`Calibration.error` holds that table, with whether each row is within the
+target (10%, or 1 s for a queue wait).
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.domain.rules import Rule, StartWorkflowAction, Trigger
 from protocol_lab.domain.sla import BusinessCalendar
 from protocol_lab.domain.tickets import Priority
+from protocol_lab.sim.platform_fit import (
+    deconvolve,
+    fit_platform,
+    known_fixed_durations,
+    ready_when_full,
+)
 from protocol_lab.sim.profiles import HOURS_PER_WEEK, HourOfWeekProfile
 from protocol_lab.sim.scenario import (
     Arrivals,
@@ -52,6 +62,8 @@ if TYPE_CHECKING:
     from protocol_lab.analytics import Timelines
 
 __all__ = [
+    "TARGET_QUEUE_WAIT_S",
+    "TARGET_RELATIVE_ERROR",
     "Calibration",
     "FittedDuration",
     "calibrate",
@@ -61,6 +73,11 @@ __all__ = [
 ]
 
 _MIN_SAMPLES = 3
+
+TARGET_RELATIVE_ERROR = 0.10
+"""How close a calibrated p50/p95 must come to the observed one (relative)."""
+TARGET_QUEUE_WAIT_S = 1.0
+"""Or, for a queue wait, how close in seconds."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +219,7 @@ class Calibration:
     workers: pl.DataFrame
     arrivals: pl.DataFrame
     error: pl.DataFrame | None = None
+    platform: pl.DataFrame | None = None
 
     def max_error(self, *, quantities: Sequence[str] | None = None) -> float:
         """The largest relative error in :attr:`error` (over ``quantities`` if given)."""
@@ -235,7 +253,7 @@ def _timeouts(events: pl.DataFrame, workflow_name: str, step: SignalStep) -> pl.
         & pl.col("event")
         .cast(pl.String)
         .is_in(["activity_completed", "workflow_failed", "workflow_cancelled"])
-        & pl.col("detail").str.contains("in time|timed out")
+        & (pl.col("outcome").cast(pl.String) == "timed_out")
     ).select("workflow_id", pl.col("timestamp").alias("end"))
     return began.join(ended, on="workflow_id").with_columns(
         ((pl.col("end") - pl.col("start")).dt.total_microseconds() / 1e6).alias("total_s")
@@ -251,12 +269,17 @@ def calibrate(
     seed: int = 0,
     measure: bool = True,
     replications: int = 3,
+    compression: float | None = None,
 ) -> Calibration:
     """Fit a scenario to ``timelines`` (see the module docstring).
 
-    ``base`` gives the catalog, calendar, signal calendars and slots per worker to start from
-    (default: the shipped catalog and data/sla.yaml). With ``measure``, the fitted scenario is
-    simulated ``replications`` times and :attr:`Calibration.error` is filled.
+    ``base`` gives the catalog, calendar, signal calendars, slots per worker, the durations
+    known to be fixed and the platform's ``workflow_start`` to start from (default: the shipped
+    catalog and data/sla.yaml). ``compression`` is the log's simulated seconds per wall second
+    (default: the base's platform compression, else 1): the platform's latency is fitted in
+    wall-clock seconds (:mod:`protocol_lab.sim.platform_fit`) and :attr:`Calibration.platform`
+    lists it. With ``measure``, the fitted scenario is simulated ``replications`` times and
+    :attr:`Calibration.error` is filled.
     """
     from protocol_lab.domain import load_catalog
     from protocol_lab.domain.sla import load_sla_config
@@ -325,6 +348,56 @@ def calibrate(
             {"workflow_name": row["workflow_name"], "workflows": row["n"], "per_week": per_week}
         )
 
+    # -- workers ------------------------------------------------------------------------
+    queues: dict[TaskQueue, TaskQueueConfig] = {}
+    worker_rows = []
+    busy = steps.filter(pl.col("kind").is_in(["activity", "compensation"]))
+    for queue in TaskQueue:
+        part = busy.filter(pl.col("task_queue").cast(pl.String) == queue.value)
+        slots = base.task_queue(queue).slots if base is not None else 1
+        if part.height == 0:
+            if base is not None:
+                queues[queue] = base.task_queue(queue)
+            continue
+        starts = part["start"].dt.epoch("us").to_numpy() / 1e6
+        ends = part["end"].dt.epoch("us").to_numpy() / 1e6
+        peak = _max_concurrency(starts, ends)
+        acts = part.filter(pl.col("kind") == "activity")
+        # Waits for a worker: activities that became ready while the peak number of others
+        # ran (a gap before an activity is otherwise the platform's latency, fitted below).
+        full, n_acts = ready_when_full(
+            events, steps, catalog=catalog, capacities={queue: peak}
+        ).get(queue, (0, acts.height))
+        waited = full >= max(_MIN_SAMPLES, 0.02 * n_acts)
+        capacity = peak if waited else max(peak + 1, math.ceil(peak * 1.5))
+        workers = max(1, math.ceil(capacity / slots))
+        queues[queue] = TaskQueueConfig(workers=workers, slots=slots)
+        worker_rows.append(
+            {
+                "task_queue": queue.value,
+                "peak_concurrency": peak,
+                "waits_seen": waited,
+                "workers": workers,
+                "slots": slots,
+            }
+        )
+
+    # -- the platform's latency ---------------------------------------------------------
+    c = (
+        compression
+        if compression is not None
+        else (base.platform.compression if base is not None else 1.0)
+    )
+    fitted_platform = fit_platform(
+        events,
+        steps,
+        catalog=catalog,
+        compression=c,
+        known_durations=known_fixed_durations(catalog, base.durations if base is not None else {}),
+        capacities={q: cfg.capacity for q, cfg in queues.items()},
+        workflow_start=base.platform.workflow_start if base is not None else None,
+    )
+
     # -- activity durations and failures -------------------------------------------------
     durations: dict[str, dict[str, DurationModel]] = {}
     failures: dict[str, dict[str, float]] = {}
@@ -344,6 +417,9 @@ def calibrate(
             continue
         values = part["active_s"].to_numpy()
         values = values[values < step.timeout_s * 0.999]  # timed-out attempts are cut short
+        # the activity overhead is the platform's, not the step's own work
+        queue = TaskQueue(str(part["task_queue"].cast(pl.String).mode().first()))
+        values = deconvolve(values, *fitted_platform.overhead_moments[queue])
         fitted = fit_duration(values)
         failed = int((part["outcome"] == "failed").sum())
         p_fail = failed / part.height if part.height else 0.0
@@ -387,7 +463,7 @@ def calibrate(
         rejected = failed_events.filter(
             (pl.col("workflow_name") == wf_name)
             & (pl.col("step") == step_id)
-            & pl.col("detail").str.contains("rejected|denied")
+            & (pl.col("outcome").cast(pl.String) == "rejected")
         ).height
         p_reject = rejected / part.height if part.height else 0.0
         signal_configs[step.signal] = SignalConfig(
@@ -409,39 +485,6 @@ def calibrate(
             }
         )
 
-    # -- workers ------------------------------------------------------------------------
-    queues: dict[TaskQueue, TaskQueueConfig] = {}
-    worker_rows = []
-    busy = steps.filter(pl.col("kind").is_in(["activity", "compensation"]))
-    for queue in TaskQueue:
-        part = busy.filter(pl.col("task_queue").cast(pl.String) == queue.value)
-        slots = base.task_queue(queue).slots if base is not None else 1
-        if part.height == 0:
-            if base is not None:
-                queues[queue] = base.task_queue(queue)
-            continue
-        starts = part["start"].dt.epoch("us").to_numpy() / 1e6
-        ends = part["end"].dt.epoch("us").to_numpy() / 1e6
-        peak = _max_concurrency(starts, ends)
-        acts = part.filter(pl.col("kind") == "activity")
-        waits = acts["wait_s"].to_numpy()
-        active = acts["active_s"].to_numpy()
-        waited = bool(len(waits)) and float(np.quantile(waits, 0.95)) > 0.01 * max(
-            float(np.median(active)) if len(active) else 0.0, 1e-3
-        )
-        capacity = peak if waited else max(peak + 1, math.ceil(peak * 1.5))
-        workers = max(1, math.ceil(capacity / slots))
-        queues[queue] = TaskQueueConfig(workers=workers, slots=slots)
-        worker_rows.append(
-            {
-                "task_queue": queue.value,
-                "peak_concurrency": peak,
-                "waits_seen": waited,
-                "workers": workers,
-                "slots": slots,
-            }
-        )
-
     scenario = Scenario(
         name=name,
         description="Fitted from observed timelines by protocol_lab.sim.calibration.",
@@ -459,6 +502,7 @@ def calibrate(
         calendar=calendar,
         durations=durations,
         failure_probabilities=failures,
+        platform=fitted_platform.config,
     )
     result = Calibration(
         scenario=scenario,
@@ -466,6 +510,7 @@ def calibrate(
         signals=pl.DataFrame(signal_rows, infer_schema_length=None),
         workers=pl.DataFrame(worker_rows, infer_schema_length=None),
         arrivals=pl.DataFrame(arrival_rows, infer_schema_length=None),
+        platform=fitted_platform.rows,
     )
     if measure:
         result.error = calibration_error(timelines, scenario, replications=replications)
@@ -507,9 +552,11 @@ def calibration_error(
 ) -> pl.DataFrame:
     """Simulate ``scenario`` and compare p50/p95 per task queue and quantity with ``observed``.
 
-    Columns: task_queue, quantity, stat (p50 / p95), observed_s, simulated_s,
+    Columns: task_queue, quantity, stat (p50 / p95), observed_s, simulated_s, n_observed,
     absolute_error_s, relative_error (absolute error over the observed value, with a floor of
-    one second so that near-zero waits do not divide by zero).
+    one second so that near-zero waits do not divide by zero), and ``within_target``: within
+    :data:`TARGET_RELATIVE_ERROR` (10%), or for queue waits within that or
+    :data:`TARGET_QUEUE_WAIT_S` (1 s).
     """
     from protocol_lab.sim.model import simulate
 
@@ -530,8 +577,11 @@ def calibration_error(
             .unpivot(index=["task_queue", "quantity"], variable_name="stat", value_name=suffix)
         )
 
-    table = quantiles(obs, "observed_s").join(
-        quantiles(sim, "simulated_s"), on=["task_queue", "quantity", "stat"], how="left"
+    counts = obs.group_by("task_queue", "quantity").agg(pl.len().cast(pl.Int64).alias("n_observed"))
+    table = (
+        quantiles(obs, "observed_s")
+        .join(quantiles(sim, "simulated_s"), on=["task_queue", "quantity", "stat"], how="left")
+        .join(counts, on=["task_queue", "quantity"], how="left")
     )
     return (
         table.with_columns(
@@ -541,6 +591,17 @@ def calibration_error(
             (
                 pl.col("absolute_error_s") / pl.max_horizontal(pl.col("observed_s"), pl.lit(1.0))
             ).alias("relative_error")
+        )
+        .with_columns(
+            (
+                (pl.col("relative_error") <= TARGET_RELATIVE_ERROR)
+                | (
+                    (pl.col("quantity") == "queue_wait")
+                    & (pl.col("absolute_error_s") <= TARGET_QUEUE_WAIT_S)
+                )
+            )
+            .fill_null(value=False)
+            .alias("within_target")
         )
         .sort("task_queue", "quantity", "stat")
     )

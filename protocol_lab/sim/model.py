@@ -5,7 +5,10 @@
 engine (:mod:`~protocol_lab.sim.firing`), a worker pool per Temporal task queue
 (:mod:`~protocol_lab.sim.workers`), the BullMQ queues (:mod:`~protocol_lab.sim.jobs`), the
 signal senders with their business calendar (:mod:`~protocol_lab.sim.signals`), the workflow
-processes (:mod:`~protocol_lab.sim.workflows`), the timeline recorder and the metrics tracker.
+processes (:mod:`~protocol_lab.sim.workflows`), the platform's own latency
+(:mod:`~protocol_lab.sim.platform`: the rule engine's start, workflow tasks, schedule-to-start and
+activity overhead, scaled by the compression the run stands for), the timeline recorder and the
+metrics tracker.
 
 Randomness: one :class:`numpy.random.Generator` is passed in; every named stream (each step's
 durations, each signal's responses, arrivals, failures...) gets its own generator derived from
@@ -17,11 +20,12 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from simpy.events import Timeout
 
 from protocol_lab.domain.catalog import Catalog
 from protocol_lab.domain.durations import DurationModel
@@ -36,6 +40,7 @@ from protocol_lab.sim.calendar import BusinessClock
 from protocol_lab.sim.firing import RuleEngine
 from protocol_lab.sim.jobs import BullQueue
 from protocol_lab.sim.metrics import MetricsTracker
+from protocol_lab.sim.platform import PlatformDelays
 from protocol_lab.sim.recorder import TimelineRecorder, WorkflowOutcome
 from protocol_lab.sim.sampling import Sampler, UniformSampler
 from protocol_lab.sim.scenario import Scenario
@@ -101,6 +106,10 @@ class ServiceDeskModel:
             )
             for i, q in enumerate(_TASK_QUEUES)
         }
+        self.platform = PlatformDelays(scenario.platform, self.sampler)
+        for q, pool in self.pools.items():
+            pool.schedule_to_start = self.platform.schedule_to_start[q]
+            pool.activity_overhead = self.platform.overheads[q]
         self.jobs = {
             q: BullQueue(
                 env,
@@ -173,6 +182,13 @@ class ServiceDeskModel:
         start = recorder.start
         env = self.env
         start_flow = flow.start
+        latency = self.platform.workflow_start
+
+        def start_later(delay: float, meta: int, ticket: Ticket) -> Generator[Any, Any, None]:
+            # the rule engine's and Temporal's time to start it (the platform's latency)
+            yield Timeout(env, delay)
+            wf = start(meta, ticket.number, env.now)
+            yield from run_workflow(self, wf, plan, pool, ticket)
 
         def start_workflow(ticket: Ticket, depth: int = 0) -> None:
             record = ticket.record
@@ -181,10 +197,12 @@ class ServiceDeskModel:
             if code is None:
                 code = categories[category] = len(recorder.categories)
                 recorder.categories.append(category)
-            now = env.now
             meta = static | _PRIORITIES.get(record["priority"], 0) << 32 | code << 40
-            wf = start(meta, ticket.number, now)
             ticket.active_workflows += 1
+            if latency is not None:
+                start_flow(start_later(latency(), meta, ticket))
+                return
+            wf = start(meta, ticket.number, env.now)
             start_flow(run_workflow(self, wf, plan, pool, ticket))
 
         return start_workflow
@@ -192,7 +210,10 @@ class ServiceDeskModel:
     def start_workflow(
         self, name: str, *, queue: TaskQueue, trigger: TriggerType, ticket: Ticket
     ) -> int:
-        """Start a workflow of the catalog for a ticket on a task queue; returns its index."""
+        """Start a workflow of the catalog for a ticket on a task queue; returns its index.
+
+        With a platform ``workflow_start`` latency the workflow is recorded only once it starts,
+        and the index returned is the last one recorded so far."""
         self.workflow_starter(name, queue=queue, trigger=trigger)(ticket, 0)
         return self.recorder.n_workflows - 1
 

@@ -10,6 +10,9 @@ A scenario names everything a run needs, with units in the field names:
 - ``signals``: how human and external signals arrive (business hours or not, rejections);
 - ``task_queues``: Temporal workers per task queue and activity slots per worker;
 - ``job_queues``: BullMQ concurrency, rate limits, durations, attempts;
+- ``platform``: the service's own latency (rule engine, workflow tasks, schedule-to-start,
+  activity overhead) in wall-clock seconds with the replay compression the run stands for
+  (:mod:`protocol_lab.sim.platform`; zero by default);
 - horizon, warm-up, seed and the metrics interval.
 
 Paths in a scenario are relative to the ``data`` folder unless absolute. Scenarios are pydantic
@@ -36,6 +39,7 @@ from protocol_lab.domain.queues import JOB_QUEUES, TASK_QUEUES, JobQueue, TaskQu
 from protocol_lab.domain.rules import Rule, StartWorkflowAction, load_rules
 from protocol_lab.domain.sla import BusinessCalendar, load_sla_config
 from protocol_lab.domain.tickets import Priority
+from protocol_lab.sim.platform import PlatformConfig
 from protocol_lab.sim.profiles import HourOfWeekProfile
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "ArrivalStream",
     "Arrivals",
     "JobQueueConfig",
+    "PlatformConfig",
     "RateLimit",
     "Scenario",
     "SignalConfig",
@@ -181,6 +186,10 @@ class Scenario(_Frozen):
     scheduler_interval_s: float = Field(default=3600.0, gt=0, description="scheduled rules")
     metrics_interval_s: float = Field(default=3600.0, gt=0)
     update_chain_limit: int = Field(default=10, ge=1, description="update_field rule chains")
+    platform: PlatformConfig = Field(
+        default_factory=PlatformConfig,
+        description="the service's own latency, wall-clock seconds at a compression",
+    )
 
     @field_validator("start")
     @classmethod
@@ -335,6 +344,16 @@ class Scenario(_Frozen):
             return Scenario.model_validate(data)
         except ValidationError as exc:
             raise ScenarioError(f"scenario {self.name!r}: {_describe(exc)}") from exc
+
+    def with_platform(
+        self, platform: PlatformConfig, *, compression: float | None = None
+    ) -> Scenario:
+        """A copy with the platform's latency (at ``compression``, if given, instead of the
+        config's own): a scenario simulated for a replay at compression c adds each wall-clock
+        latency times c simulated seconds."""
+        if compression is not None:
+            platform = platform.at_compression(compression)
+        return self.model_copy(update={"platform": platform})
 
     def with_seed(self, seed: int) -> Scenario:
         """A copy with another seed."""

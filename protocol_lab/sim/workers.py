@@ -2,8 +2,10 @@
 
 A Temporal worker polls its task queue and runs up to ``slots`` activities at once; ``workers``
 of them give the queue ``workers x slots`` slots. An activity waits in the queue (first come,
-first served) until a slot is free and holds it while it runs. Workflow tasks and timers hold no
-slot (a workflow waiting for a signal costs a worker nothing).
+first served) until a slot is free and holds it while it runs. Workflow tasks and timers hold
+no slot (a workflow waiting for a signal costs a worker nothing). A pool may carry the
+platform's latency on its queue (:mod:`protocol_lab.sim.platform`): ``schedule_to_start``
+after the slot is granted, ``activity_overhead`` added to the time it is held (None: none).
 
 :class:`SlotPool` is the lean resource under both task queues and BullMQ queues: a free-slot
 counter and a FIFO of waiting events, with a slot handed straight to the next waiter on release.
@@ -27,6 +29,7 @@ import simpy
 
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim.metrics import MetricsTracker
+from protocol_lab.sim.sampling import Sampler
 
 __all__ = ["SlotPool", "TaskQueueWorkers"]
 
@@ -53,6 +56,7 @@ class SlotPool:
         "_q_append",
         "_start_append",
         "_waiters",
+        "activity_overhead",
         "area_busy",
         "area_wait",
         "busy",
@@ -62,6 +66,7 @@ class SlotPool:
         "free",
         "last",
         "name",
+        "schedule_to_start",
         "tracker",
         "waiting",
     )
@@ -89,6 +94,9 @@ class SlotPool:
         self.area_busy = 0.0
         self.last = 0.0
         self._waiters: deque[simpy.Event] = deque()
+        # the platform's latency on this queue, in simulated seconds (None: none)
+        self.schedule_to_start: Sampler | None = None
+        self.activity_overhead: Sampler | None = None
         # the tracker's attempt columns, appended to directly (once per attempt)
         self._q_append = tracker.a_queue.append
         self._enq_append = tracker.a_enq.append

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
-from protocol_lab.domain.durations import Exponential, Fixed, Gamma, LogNormal
+from protocol_lab.domain.durations import DurationModel, Exponential, Fixed, Gamma, LogNormal
+from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim import TaskQueueConfig, load_scenario, simulate
 from protocol_lab.sim.calibration import calibrate, fit_duration
+from protocol_lab.sim.platform import PlatformConfig, QueueLatency
 
 
 def test_fit_duration_picks_the_family_that_made_the_sample() -> None:
@@ -72,3 +75,47 @@ def test_service_desk_password_resets_within_ten_percent() -> None:
     assert worst < 0.10, resets  # type: ignore[operator]
     fitted = cal.signals.filter(pl.col("signal") == "identity_verified").row(0, named=True)
     assert fitted["model"] == "lognormal"
+
+
+def test_platform_latency_is_recovered_from_a_simulator_log() -> None:
+    """Two weeks of the demo day simulated for a replay at 600x with known platform latency:
+    calibration gives back each latency within 10% (wall clock), and the schedule-to-start,
+    a difference of two noisy gaps, within 10% over all queues and 20% on each."""
+    truth_platform = PlatformConfig(
+        workflow_task=LogNormal(median_s=0.025, sigma=0.4),
+        first_workflow_task=Gamma(shape=4, mean_s=0.05),
+        signal_delivery=Fixed(seconds=0.03),
+        default_queue=QueueLatency(
+            schedule_to_start=Exponential(mean_s=0.01),
+            activity_overhead=LogNormal(median_s=0.015, sigma=0.5),
+        ),
+    )
+    truth = (
+        load_scenario("demo_day")
+        .with_horizon(24 * 14, warmup_hours=0)
+        .with_platform(truth_platform, compression=600)
+    )
+    cal = calibrate(simulate(truth).timelines, base=truth, measure=False)
+    fitted = cal.scenario.platform
+    assert fitted.compression == 600
+    assert cal.platform is not None
+    table = cal.platform
+
+    def close(model: DurationModel | None, expected: float, tolerance: float = 0.10) -> bool:
+        return model is not None and abs(model.mean() - expected) <= tolerance * expected
+
+    assert close(fitted.workflow_task, truth_platform.workflow_task.mean()), table
+    assert close(fitted.first_workflow_task, 0.05), table
+    assert close(fitted.signal_delivery, 0.03), table
+    overhead = truth_platform.default_queue.activity_overhead.mean()
+    for queue in TaskQueue:
+        latency = fitted.queue(queue)
+        assert close(latency.activity_overhead, overhead), (queue, table)
+        assert close(latency.schedule_to_start, 0.01, 0.20), (queue, table)
+    s2s = table.filter(pl.col("parameter") == "schedule_to_start")
+    weights = s2s["n"].to_numpy()
+    pooled = float(np.average(s2s["mean_ms"].to_numpy(), weights=weights))
+    assert abs(pooled - 10.0) <= 1.0, table
+    # the overhead is the platform's: the fitted durations of fixed steps do not hold it
+    reset = cal.scenario.durations["Password Reset"]["close_ticket"]
+    assert reset.mean() == pytest.approx(1.0, abs=0.5)

@@ -1,0 +1,235 @@
+"""Measuring the platform's latency on this machine, at the replay's compression, before a replay.
+
+The simulator can only match a compressed replay if it adds the latency the service will add
+(:mod:`protocol_lab.sim.platform`): at 600x, the 20-50 ms of a workflow task or an activity's
+completion become 12-30 simulated seconds per step, and how many depends on this machine and
+its load. :func:`measure_platform` measures them on the service itself, in a warm-up before the
+replay that is compared:
+
+1. the scenario's busiest ``hours`` of its first day (by its arrival profile), with another
+   seed, are simulated and replayed at the same compression against the same service;
+2. the warm-up's timelines are read back and the latencies fitted by the same code calibration
+   uses (:func:`protocol_lab.sim.platform_fit.fit_platform`): workflow tasks, schedule-to-start
+   and activity overhead per task queue. Only the workflows started in the second half of the
+   warm-up count: the first half warms the worker up (imports, connections, the sandbox of each
+   workflow type), which a replay pays once. A measured latency is kept as the sample itself
+   (:func:`~protocol_lab.sim.platform_fit.empirical_model`): its tail (a stall while another
+   process holds the cores) is what the replay will meet, and no family fits it;
+3. what a timeline cannot show comes from the warm-up's own calls: ``workflow_start`` (a
+   ticket's creation, as scheduled, to its workflow's start) and ``signal_delivery`` (a signal,
+   as scheduled, to its ``signal_received``).
+
+The replay that follows is then simulated with these latencies: the simulation is fixed before
+the replay it is compared with, and nothing of that replay's log goes into it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:
+    from protocol_lab.client import AsyncClient
+    from protocol_lab.replay.player import ReplayResult
+    from protocol_lab.sim import Scenario
+    from protocol_lab.sim.platform import PlatformConfig
+
+__all__ = ["PlatformMeasurement", "busiest_slice", "measure_platform", "sent_to_seen"]
+
+
+@dataclass(frozen=True)
+class PlatformMeasurement:
+    """The platform's latency measured in a warm-up replay.
+
+    ``config`` is ready for :meth:`Scenario.with_platform`; ``table`` lists each parameter
+    (parameter, task_queue, n, model, mean_ms, source); ``workflows`` counts the warm-up's
+    workflows and ``wall_s`` its wall-clock time.
+    """
+
+    config: PlatformConfig
+    table: pl.DataFrame
+    workflows: int
+    wall_s: float
+
+    def line(self) -> str:
+        """One line for a terminal: the main latencies in wall-clock milliseconds."""
+        by = {
+            (r["parameter"], r["task_queue"]): r["mean_ms"]
+            for r in self.table.iter_rows(named=True)
+        }
+        overhead = [v for (p, _), v in by.items() if p == "activity_overhead"]
+        parts = [
+            f"start {by.get(('workflow_start', None), 0.0):.0f} ms",
+            f"workflow task {by.get(('workflow_task', None), 0.0):.0f} ms",
+            f"first task {by.get(('first_workflow_task', None), 0.0):.0f} ms",
+            f"signal {by.get(('signal_delivery', None), 0.0):.0f} ms",
+            f"activity overhead {float(np.mean(overhead)) if overhead else 0.0:.0f} ms",
+        ]
+        return (
+            f"platform latency measured on {self.workflows} warm-up workflows "
+            f"({self.wall_s:.0f} s): " + ", ".join(parts)
+        )
+
+
+def busiest_slice(scenario: Scenario, hours: float) -> Scenario:
+    """The scenario's busiest ``hours`` of its first day (by the arrival profile), with
+    another seed, no drain and no platform latency of its own."""
+    from protocol_lab.sim.platform import PlatformConfig
+
+    window = max(1, math.ceil(hours))
+    factors = scenario.arrivals.profile.hourly_factors(scenario.start, 24 + window)
+    sums = [float(factors[h : h + window].sum()) for h in range(24)]
+    best = int(np.argmax(sums))
+    return scenario.model_copy(
+        update={
+            "name": f"{scenario.name} (warm-up)",
+            "start": scenario.start + timedelta(hours=best),
+            "horizon_hours": float(hours),
+            "warmup_hours": 0.0,
+            "drain": False,
+            "seed": scenario.seed + 1,
+            "platform": PlatformConfig(),
+        }
+    )
+
+
+def sent_to_seen(played: ReplayResult, events: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock seconds from the scripted call to what it caused on the service.
+
+    Returns (workflow starts: a ticket's creation to its workflow's ``workflow_started``,
+    signals: a signal to the ``signal_received`` of its step), both from the due time of the
+    call, as the simulator's script sends it; ``events`` are on the script's simulated clock.
+    """
+    script = played.script
+    c = played.compression
+    origin = script.origin
+    created = {a.ticket: a.at_s for a in script.actions if a.kind == "create_ticket"}
+    seconds = (pl.col("timestamp") - pl.lit(origin)).dt.total_microseconds() / 1e6
+    frame = events.with_columns(seconds.alias("at_s"), pl.col("event").cast(pl.String))
+    started = dict(
+        frame.filter(pl.col("event") == "workflow_started")
+        .select("workflow_id", "at_s")
+        .iter_rows()
+    )
+    starts = []
+    for spec in script.workflows:
+        real = played.workflows.get(spec.workflow)
+        if real in started and spec.ticket in created:
+            starts.append((started[real] - created[spec.ticket]) / c)
+    received = frame.filter(pl.col("event") == "signal_received").select("workflow_id", "at_s")
+    by_workflow: dict[str, list[float]] = {}
+    for workflow_id, at_s in received.iter_rows():
+        by_workflow.setdefault(workflow_id, []).append(at_s)
+    signals = []
+    for action in script.actions:
+        if action.kind != "signal" or action.workflow is None:
+            continue
+        seen = [
+            t
+            for t in by_workflow.get(played.workflows.get(action.workflow, ""), [])
+            if t >= action.at_s
+        ]
+        if seen:
+            signals.append((min(seen) - action.at_s) / c)
+    return np.asarray(starts, dtype=np.float64), np.asarray(signals, dtype=np.float64)
+
+
+async def measure_platform(
+    scenario: Scenario,
+    client: AsyncClient,
+    *,
+    compression: float,
+    hours: float = 3.0,
+    concurrency: int = 16,
+    temporal_address: str | None = None,
+    temporal_namespace: str = "default",
+) -> PlatformMeasurement:
+    """Replay the scenario's busiest ``hours`` against the service and fit the platform's
+    latency at ``compression`` (see the module docstring)."""
+    from protocol_lab.domain.queues import TaskQueue
+    from protocol_lab.replay.player import replay_async
+    from protocol_lab.replay.readback import load_replayed
+    from protocol_lab.replay.script import ReplayScript
+    from protocol_lab.sim.platform_fit import (
+        empirical_model,
+        fit_platform,
+        known_fixed_durations,
+    )
+
+    began = time.monotonic()
+    warm = busiest_slice(scenario, hours)
+    script, _ = ReplayScript.from_simulation(warm, until_hours=hours)
+    played = await replay_async(
+        script, client, compression=compression, concurrency=concurrency, progress=False
+    )
+    real = await load_replayed(
+        played,
+        client,
+        temporal_address=temporal_address,
+        temporal_namespace=temporal_namespace,
+        cut=False,
+    )
+    half = script.origin + timedelta(hours=hours / 2)
+    late = (
+        real.workflows.select("workflow_id", "started_at")
+        .collect()
+        .filter(pl.col("started_at") >= half)["workflow_id"]
+        .to_list()
+    )
+    events = real.events.collect().filter(pl.col("workflow_id").is_in(late))
+    steps = real.steps().collect().filter(pl.col("workflow_id").is_in(late))
+    catalog = scenario.load_catalog()
+    starts, signals = sent_to_seen(played, events)
+    start_model = empirical_model(starts)
+    fitted = fit_platform(
+        events,
+        steps,
+        catalog=catalog,
+        compression=compression,
+        known_durations=known_fixed_durations(catalog, scenario.durations),
+        capacities={q: scenario.task_queue(q).capacity for q in TaskQueue},
+        workflow_start=start_model,
+        fit=empirical_model,
+    )
+    config = fitted.config
+    extra = [
+        {
+            "parameter": "workflow_start",
+            "task_queue": None,
+            "n": len(starts),
+            "model": start_model.dist,
+            "mean_ms": float(start_model.mean()) * 1000,
+            "source": "ticket created (as scheduled) to workflow started",
+        }
+    ]
+    if len(signals) >= 3:
+        delivery = empirical_model(signals)
+        config = config.model_copy(update={"signal_delivery": delivery})
+        extra.append(
+            {
+                "parameter": "signal_delivery",
+                "task_queue": None,
+                "n": len(signals),
+                "model": delivery.dist,
+                "mean_ms": float(delivery.mean()) * 1000,
+                "source": "signal sent (as scheduled) to signal received",
+            }
+        )
+    table = pl.concat(
+        [
+            pl.DataFrame(extra, schema=fitted.rows.schema),
+            fitted.rows.filter(~pl.col("parameter").is_in([r["parameter"] for r in extra])),
+        ]
+    )
+    return PlatformMeasurement(
+        config=config,
+        table=table,
+        workflows=len(late),
+        wall_s=time.monotonic() - began,
+    )

@@ -1,0 +1,165 @@
+"""The closed loop's targets, computed from one turn of the loop: met or not, by how much, why.
+
+:func:`loop_targets` reads a :class:`~protocol_lab.replay.pipeline.LoopResult` and checks:
+
+- **cycle time**: the two-sample Kolmogorov-Smirnov statistic between simulation and service
+  is at most :data:`CYCLE_KS` (0.10) for every workflow with at least :data:`MIN_CASES` (30)
+  cases on both sides;
+- **activity steps**: KS at most :data:`STEP_KS` (0.20) for every activity step;
+- **calibration from the service's log**: every p50 and p95 of cycle time and signal wait per
+  task queue within 10% when the calibrated scenario is simulated, queue waits within 10% or
+  1 s (:func:`protocol_lab.sim.calibration.calibration_error`);
+- **calibration from the simulator's log** (parameters known): the same table, within 10%.
+
+A row not met says by how much (``excess``: measured less the limit) and why, with what the
+run measured: for a KS statistic, the probability that two samples of those sizes drawn from
+one distribution would differ by more than the limit (sampling noise alone), the statistic's
+p-value and the two sides' p50/p95; for a calibration error, the observed and simulated values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from protocol_lab.replay.pipeline import LoopResult
+    from protocol_lab.sim.calibration import Calibration
+
+__all__ = ["CYCLE_KS", "MIN_CASES", "STEP_KS", "TARGET_SCHEMA", "loop_targets", "target_lines"]
+
+CYCLE_KS: Final = 0.10
+STEP_KS: Final = 0.20
+MIN_CASES: Final = 30
+
+TARGET_SCHEMA: Final = {
+    "target": pl.String,
+    "scope": pl.String,
+    "n": pl.Int64,
+    "measured": pl.Float64,
+    "limit": pl.Float64,
+    "met": pl.Boolean,
+    "excess": pl.Float64,
+    "why": pl.String,
+}
+
+
+def _noise(ks_limit: float, n: int, m: int) -> tuple[float, float]:
+    """(probability that KS exceeds the limit by sampling alone, 95% critical value)."""
+    from scipy import stats
+
+    scale = math.sqrt(n * m / (n + m))
+    return float(stats.kstwobign.sf(ks_limit * scale)), 1.358 / scale
+
+
+def _ks_rows(table: pl.DataFrame, *, target: str, label: Any, limit: float) -> list[dict[str, Any]]:
+    rows = []
+    for row in table.iter_rows(named=True):
+        ks = row["ks"]
+        if ks is None:
+            continue
+        n_sim, n_real = int(row["n_sim"]), int(row["n_real"])
+        met = ks <= limit
+        why = ""
+        if not met:
+            chance, critical = _noise(limit, n_sim, n_real)
+            why = (
+                f"KS {ks:.3f} is {ks - limit:.3f} over {limit:.2f}; with {n_sim} simulated and "
+                f"{n_real} real cases, sampling alone exceeds {limit:.2f} with probability "
+                f"{chance:.0%} (95% critical value {critical:.2f}, p = {row['ks_pvalue']:.2g}); "
+                f"p50 {row['p50_sim_s']:.1f} s simulated vs {row['p50_real_s']:.1f} s real, "
+                f"p95 {row['p95_sim_s']:.1f} s vs {row['p95_real_s']:.1f} s"
+            )
+        rows.append(
+            {
+                "target": target,
+                "scope": label(row),
+                "n": min(n_sim, n_real),
+                "measured": float(ks),
+                "limit": limit,
+                "met": met,
+                "excess": max(0.0, ks - limit),
+                "why": why,
+            }
+        )
+    return rows
+
+
+def _calibration_rows(calibration: Calibration | None, *, target: str) -> list[dict[str, Any]]:
+    from protocol_lab.sim.calibration import TARGET_QUEUE_WAIT_S, TARGET_RELATIVE_ERROR
+
+    if calibration is None or calibration.error is None:
+        return []
+    rows = []
+    for row in calibration.error.iter_rows(named=True):
+        if row["simulated_s"] is None:
+            met, why, excess = False, "the calibrated scenario produced none of these", None
+        else:
+            met = bool(row["within_target"])
+            excess = max(0.0, row["relative_error"] - TARGET_RELATIVE_ERROR)
+            why = ""
+            if not met:
+                why = (
+                    f"{row['relative_error']:.0%} is {excess:.0%} over 10%"
+                    + (
+                        f" (and {row['absolute_error_s']:.1f} s over {TARGET_QUEUE_WAIT_S:.0f} s)"
+                        if row["quantity"] == "queue_wait"
+                        else ""
+                    )
+                    + f": observed {row['observed_s']:.1f} s from {row.get('n_observed') or 0} "
+                    f"values, calibrated simulation {row['simulated_s']:.1f} s"
+                )
+        rows.append(
+            {
+                "target": target,
+                "scope": f"{row['task_queue']} {row['quantity']} {row['stat']}",
+                "n": row.get("n_observed"),
+                "measured": row["relative_error"],
+                "limit": TARGET_RELATIVE_ERROR,
+                "met": met,
+                "excess": excess,
+                "why": why,
+            }
+        )
+    return rows
+
+
+def loop_targets(loop: LoopResult) -> pl.DataFrame:
+    """The targets of one turn of the loop (see the module docstring), one row each."""
+    comparison = loop.comparison
+    by = comparison.by
+    cycles = comparison.cycle_times.filter(
+        (pl.col("n_sim") >= MIN_CASES) & (pl.col("n_real") >= MIN_CASES)
+    )
+    steps = comparison.steps.filter(pl.col("kind") == "activity")
+    rows = _ks_rows(
+        cycles, target="cycle-time KS <= 0.10 (>= 30 cases)", label=lambda r: r[by], limit=CYCLE_KS
+    )
+    rows += _ks_rows(
+        steps,
+        target="activity-step KS <= 0.20",
+        label=lambda r: f"{r['workflow_name']} / {r['step']}",
+        limit=STEP_KS,
+    )
+    rows += _calibration_rows(
+        loop.calibration, target="calibration from the service's log within 10% (or 1 s)"
+    )
+    rows += _calibration_rows(
+        loop.known_calibration, target="calibration from the simulator's log within 10% (or 1 s)"
+    )
+    return pl.DataFrame(rows, schema=TARGET_SCHEMA)
+
+
+def target_lines(targets: pl.DataFrame) -> list[str]:
+    """One line per target: how many of its rows are met, and the worst row."""
+    lines = []
+    for (target,), part in targets.group_by(["target"], maintain_order=True):
+        met = int(part["met"].sum())
+        worst = part.sort("excess", descending=True, nulls_last=True).row(0, named=True)
+        line = f"{target}: {met} of {part.height} met"
+        if met < part.height:
+            line += f"; worst {worst['scope']} at {worst['measured']:.3f}"
+        lines.append(line)
+    return lines

@@ -1,0 +1,423 @@
+"""Fitting the platform's latency (:mod:`protocol_lab.sim.platform`) from timelines.
+
+A timeline shows the platform's latency only in the gaps between events, so each parameter is
+read from the gaps that hold it (times on the log's clock, divided by ``compression`` to give
+wall-clock seconds):
+
+- ``workflow_task``: from an activity's end to the next signal wait's start, and from the last
+  step's end to ``workflow_completed`` (a workflow task and nothing else);
+- ``first_workflow_task``: from ``workflow_started`` to a first step that is a signal wait;
+- ``signal_delivery``: from a signal's receipt (or a wait's timeout) to the next signal wait;
+- ``schedule_to_start`` per task queue: the gap before an activity that follows an activity,
+  less the workflow task in it (the difference of the two samples' means and variances, see
+  :func:`deconvolve`), counting only activities that found a free slot (fewer activities running
+  on the queue than its capacity when the gap began), so that waiting for a worker is left to
+  the worker model;
+- where no pure gap exists (a plan without signal waits) the same difference is taken from the
+  gaps before activities;
+- ``activity_overhead`` per task queue: an activity's active time less its known duration, from
+  the steps whose duration model in the base scenario is fixed (the rest of a step's time is
+  its own work, which calibration fits as the step's duration);
+- ``workflow_start`` (the rule engine's time from the ticket event to the workflow's start) is
+  not in a timeline; the replay pipeline measures it from its own calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from protocol_lab.domain.catalog import ActivityStep, Catalog, SignalStep
+from protocol_lab.domain.durations import DurationModel, Empirical, Fixed
+from protocol_lab.domain.queues import TaskQueue
+from protocol_lab.sim.platform import PlatformConfig, QueueLatency
+
+__all__ = [
+    "PlatformFit",
+    "deconvolve",
+    "empirical_model",
+    "fit_model",
+    "fit_platform",
+    "known_fixed_durations",
+    "platform_rows",
+    "ready_when_full",
+]
+
+_MIN = 3
+
+
+@dataclass(frozen=True)
+class PlatformFit:
+    """The fitted platform and the samples behind it.
+
+    ``rows`` has one row per fitted parameter: parameter, task_queue, n (gaps used), mean_ms
+    and p95_ms (wall clock, of the fitted model), model (its family) and source (which gaps).
+    ``overhead_moments`` maps a task queue to the mean and variance (simulated seconds) of its
+    activity overhead, for the duration fits to take out.
+    """
+
+    config: PlatformConfig
+    rows: pl.DataFrame
+    overhead_moments: dict[TaskQueue, tuple[float, float]]
+
+
+def deconvolve(values: np.ndarray, other_mean: float, other_var: float) -> np.ndarray:
+    """Samples of X from samples of X + Y, Y independent with the given mean and variance.
+
+    The sample is shifted by Y's mean and its spread around the mean narrowed so that its
+    variance is the difference of the variances (the shape of the sample is kept); values are
+    clipped at zero.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) == 0 or (other_mean == 0 and other_var == 0):
+        return x
+    mean, var = float(x.mean()), float(x.var())
+    rest = max(var - other_var, 0.0)
+    factor = np.sqrt(rest / var) if var > 0 else 0.0
+    return np.maximum(mean - other_mean + (x - mean) * factor, 0.0)
+
+
+def fit_model(values: np.ndarray) -> DurationModel:
+    """The best fit of a sample of latencies (a near-zero sample is Fixed(0))."""
+    from protocol_lab.sim.calibration import fit_duration
+
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) == 0 or float(np.mean(x)) <= 1e-7:
+        return Fixed(seconds=0.0)
+    return fit_duration(np.maximum(x, 0.0)).model
+
+
+_MAX_EMPIRICAL = 5000
+
+
+def empirical_model(values: np.ndarray) -> DurationModel:
+    """The sample itself as the model (resampled; at most 5,000 values kept, evenly spaced
+    quantiles beyond that), for measured latencies whose tails no family fits."""
+    x = np.asarray(values, dtype=np.float64)
+    x = np.maximum(x[np.isfinite(x)], 0.0)
+    if len(x) == 0 or float(np.mean(x)) <= 1e-7:
+        return Fixed(seconds=0.0)
+    if len(x) > _MAX_EMPIRICAL:
+        x = np.quantile(x, np.linspace(0.0, 1.0, _MAX_EMPIRICAL))
+    return Empirical(values_s=tuple(float(v) for v in np.sort(x)))
+
+
+def _moments(model: DurationModel, sample: np.ndarray) -> tuple[float, float]:
+    if isinstance(model, Fixed):
+        return model.seconds, 0.0
+    return float(model.mean()), float(np.var(sample)) if len(sample) else 0.0
+
+
+def _kinds(catalog: Catalog) -> pl.DataFrame:
+    rows = [
+        (plan.name, step.id, "signal" if isinstance(step, SignalStep) else "activity")
+        for plan in catalog.values()
+        for step in plan.steps
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"workflow_name": pl.String, "step": pl.String, "kind": pl.String},
+        orient="row",
+    )
+
+
+def _gaps(events: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """Every gap before a step's start or a completion, with what came before it."""
+    kinds = _kinds(catalog)
+    frame = (
+        events.sort("workflow_id", "timestamp", maintain_order=True)
+        .with_columns(
+            pl.col("event").cast(pl.String),
+            pl.col("task_queue").cast(pl.String),
+            pl.col("workflow_name").cast(pl.String),
+        )
+        .join(kinds, on=["workflow_name", "step"], how="left")
+        .with_columns(
+            pl.col("event").shift(1).over("workflow_id").alias("prev_event"),
+            pl.col("kind").shift(1).over("workflow_id").alias("prev_kind"),
+            pl.col("timestamp").shift(1).over("workflow_id").alias("prev_ts"),
+        )
+        .with_columns(
+            ((pl.col("timestamp") - pl.col("prev_ts")).dt.total_microseconds() / 1e6).alias("gap_s")
+        )
+    )
+    attempt = pl.col("attempt") if "attempt" in frame.columns else pl.lit(None)
+    after = (
+        pl.when(pl.col("prev_event") == "workflow_started")
+        .then(pl.lit("first"))
+        .when((pl.col("prev_event") == "activity_completed") & (pl.col("prev_kind") == "activity"))
+        .then(pl.lit("task"))
+        .when(
+            (pl.col("prev_event") == "signal_received")
+            | ((pl.col("prev_event") == "activity_completed") & (pl.col("prev_kind") == "signal"))
+        )
+        .then(pl.lit("delivery"))
+        .otherwise(None)
+    )
+    return (
+        frame.filter(
+            (
+                (pl.col("event") == "activity_started")
+                & pl.col("kind").is_not_null()
+                & (attempt.fill_null(1) <= 1)
+            )
+            | (pl.col("event") == "workflow_completed")
+        )
+        .with_columns(
+            after.alias("after"),
+            pl.when(pl.col("event") == "workflow_completed")
+            .then(pl.lit("close"))
+            .otherwise(pl.col("kind"))
+            .alias("what"),
+        )
+        .filter(pl.col("after").is_not_null() & pl.col("gap_s").is_not_null())
+        .select("task_queue", "after", "what", "prev_ts", "timestamp", "gap_s")
+    )
+
+
+def _free_slot(
+    gaps: pl.DataFrame, steps: pl.DataFrame, capacities: Mapping[TaskQueue, int] | None
+) -> pl.Series:
+    """True for each gap whose activity found a worker slot free when the gap began."""
+    free = np.ones(gaps.height, dtype=bool)
+    if not capacities or gaps.height == 0:
+        return pl.Series("free", free)
+    busy = steps.filter(pl.col("kind").cast(pl.String).is_in(["activity", "compensation"]))
+    for queue, capacity in capacities.items():
+        mine = (gaps["task_queue"] == queue.value).to_numpy()
+        if not mine.any():
+            continue
+        part = busy.filter(pl.col("task_queue").cast(pl.String) == queue.value)
+        starts = np.sort(part["start"].dt.epoch("us").to_numpy())
+        ends = np.sort(part["end"].dt.epoch("us").to_numpy())
+        ready = gaps["prev_ts"].dt.epoch("us").to_numpy()[mine]
+        began = gaps["timestamp"].dt.epoch("us").to_numpy()[mine]
+        running = np.searchsorted(starts, ready, "right") - np.searchsorted(ends, ready, "right")
+        running -= (began <= ready).astype(np.int64)  # the activity itself, started at once
+        free[np.flatnonzero(mine)] = running < capacity
+    return pl.Series("free", free)
+
+
+def ready_when_full(
+    events: pl.DataFrame,
+    steps: pl.DataFrame,
+    *,
+    catalog: Catalog,
+    capacities: Mapping[TaskQueue, int],
+) -> dict[TaskQueue, tuple[int, int]]:
+    """Per task queue: (activities that became ready while ``capacity`` others ran, all
+    activities), from the gaps before activities; the first count shows waits for a worker."""
+    gaps = _gaps(events, catalog).filter(pl.col("what") == "activity")
+    gaps = gaps.with_columns(_free_slot(gaps, steps, capacities))
+    out: dict[TaskQueue, tuple[int, int]] = {}
+    for queue in capacities:
+        mine = gaps.filter(pl.col("task_queue") == queue.value)
+        out[queue] = (int((~mine["free"]).sum()), mine.height)
+    return out
+
+
+def fit_platform(
+    events: pl.DataFrame,
+    steps: pl.DataFrame,
+    *,
+    catalog: Catalog,
+    compression: float,
+    known_durations: Mapping[tuple[str, str], float] | None = None,
+    capacities: Mapping[TaskQueue, int] | None = None,
+    workflow_start: DurationModel | None = None,
+    fit: Callable[[np.ndarray], DurationModel] = fit_model,
+) -> PlatformFit:
+    """Fit the platform's latency from a log's events and steps (see the module docstring).
+
+    ``known_durations`` maps (workflow name, step id) to a fixed duration in the log's seconds;
+    ``capacities`` gives the worker slots per task queue (to leave out activities that waited
+    for one); ``workflow_start`` is kept as given (a timeline cannot show it); ``fit`` turns a
+    sample of wall-clock seconds into a model (a family by AIC; :func:`empirical_model` keeps
+    the sample).
+    """
+    c = float(compression)
+    gaps = _gaps(events, catalog)
+    gaps = gaps.with_columns(_free_slot(gaps, steps, capacities)).with_columns(
+        (pl.col("gap_s") / c).alias("wall_s")
+    )
+
+    def sample(after: str, what: tuple[str, ...], queue: str | None = None) -> np.ndarray:
+        cond = (pl.col("after") == after) & pl.col("what").is_in(list(what)) & pl.col("free")
+        if queue is not None:
+            cond &= pl.col("task_queue") == queue
+        return gaps.filter(cond)["wall_s"].to_numpy()
+
+    rows: list[dict[str, object]] = []
+
+    def row(parameter: str, queue: str | None, n: int, model: DurationModel, source: str) -> None:
+        rows.append(
+            {
+                "parameter": parameter,
+                "task_queue": queue,
+                "n": n,
+                "model": model.dist,
+                "mean_ms": float(model.mean()) * 1000,
+                "source": source,
+            }
+        )
+
+    # the workflow task: pure gaps first, else the gaps before activities (no schedule-to-start)
+    pure_task = sample("task", ("signal", "close"))
+    task_from_activities = len(pure_task) < _MIN
+    task_sample = sample("task", ("activity",)) if task_from_activities else pure_task
+    task = fit(task_sample)
+    task_moments = _moments(task, task_sample)
+    row(
+        "workflow_task",
+        None,
+        len(task_sample),
+        task,
+        "gaps before activities" if task_from_activities else "gaps before waits and closes",
+    )
+
+    queues: dict[TaskQueue, QueueLatency] = {}
+    s2s_moments: dict[TaskQueue, tuple[float, float]] = {}
+    overhead_moments: dict[TaskQueue, tuple[float, float]] = {}
+    overheads = _overheads(steps, known_durations or {}, c)
+    pooled = np.concatenate(list(overheads.values())) if overheads else np.zeros(0)
+    for queue in TaskQueue:
+        gaps_q = sample("task", ("activity",), queue.value)
+        if task_from_activities or len(gaps_q) < _MIN:
+            s2s: DurationModel = Fixed(seconds=0.0)
+            s2s_sample = np.zeros(0)
+        else:
+            s2s_sample = deconvolve(gaps_q, *task_moments)
+            s2s = fit(s2s_sample)
+        s2s_moments[queue] = _moments(s2s, s2s_sample)
+        own = overheads.get(queue.value, np.zeros(0))
+        o_sample = own if len(own) >= _MIN else pooled
+        overhead = fit(o_sample) if len(o_sample) >= _MIN else Fixed(seconds=0.0)
+        o_mean, o_var = _moments(overhead, o_sample)
+        overhead_moments[queue] = (o_mean * c, o_var * c * c)
+        if len(gaps_q) or len(own):
+            row("schedule_to_start", queue.value, len(gaps_q), s2s, "gaps before activities")
+            row(
+                "activity_overhead",
+                queue.value,
+                len(o_sample),
+                overhead,
+                "fixed-duration steps" + ("" if len(own) >= _MIN else ", all queues"),
+            )
+        queues[queue] = QueueLatency(schedule_to_start=s2s, activity_overhead=overhead)
+
+    def with_fallback(after: str, name: str) -> DurationModel | None:
+        pure = sample(after, ("signal",))
+        if len(pure) >= _MIN:
+            model = fit(pure)
+            row(name, None, len(pure), model, "gaps before signal waits")
+            return model
+        mixed = gaps.filter(
+            (pl.col("after") == after) & (pl.col("what") == "activity") & pl.col("free")
+        )
+        if mixed.height < _MIN:
+            return None
+        means = [s2s_moments[TaskQueue(q)] for q in mixed["task_queue"].to_list()]
+        other_mean = float(np.mean([m for m, _ in means]))
+        other_var = float(np.mean([v for _, v in means]))
+        model = fit(deconvolve(mixed["wall_s"].to_numpy(), other_mean, other_var))
+        row(name, None, mixed.height, model, "gaps before activities")
+        return model
+
+    first = with_fallback("first", "first_workflow_task")
+    delivery = with_fallback("delivery", "signal_delivery")
+    start = workflow_start if workflow_start is not None else Fixed(seconds=0.0)
+    config = PlatformConfig(
+        compression=c,
+        workflow_start=start,
+        first_workflow_task=first,
+        workflow_task=task,
+        signal_delivery=delivery,
+        queues=queues,
+    )
+    return PlatformFit(
+        config=config,
+        rows=pl.DataFrame(
+            rows,
+            schema={
+                "parameter": pl.String,
+                "task_queue": pl.String,
+                "n": pl.Int64,
+                "model": pl.String,
+                "mean_ms": pl.Float64,
+                "source": pl.String,
+            },
+        ),
+        overhead_moments=overhead_moments,
+    )
+
+
+def _overheads(
+    steps: pl.DataFrame, known: Mapping[tuple[str, str], float], compression: float
+) -> dict[str, np.ndarray]:
+    """Per task queue: active time less the known fixed duration, in wall-clock seconds."""
+    if not known:
+        return {}
+    table = pl.DataFrame(
+        [(w, s, float(v)) for (w, s), v in known.items()],
+        schema={"workflow_name": pl.String, "step": pl.String, "fixed_s": pl.Float64},
+        orient="row",
+    )
+    done = (
+        steps.filter(
+            (pl.col("kind").cast(pl.String) == "activity") & (pl.col("outcome") == "completed")
+        )
+        .with_columns(pl.col("workflow_name").cast(pl.String), pl.col("task_queue").cast(pl.String))
+        .join(table, on=["workflow_name", "step"], how="inner")
+        .with_columns(((pl.col("active_s") - pl.col("fixed_s")) / compression).alias("o"))
+    )
+    return {
+        str(queue): part["o"].to_numpy()
+        for (queue,), part in done.group_by(["task_queue"], maintain_order=True)
+    }
+
+
+def known_fixed_durations(
+    catalog: Catalog, scenario_durations: Mapping[str, Mapping[str, DurationModel]]
+) -> dict[tuple[str, str], float]:
+    """(workflow, step) -> seconds for every activity step whose duration model is fixed."""
+    out: dict[tuple[str, str], float] = {}
+    for plan in catalog.values():
+        for step in plan.steps:
+            if not isinstance(step, ActivityStep):
+                continue
+            model = scenario_durations.get(plan.name, {}).get(step.id, step.duration)
+            if isinstance(model, Fixed):
+                out[(plan.name, step.id)] = model.seconds
+    return out
+
+
+def platform_rows(config: PlatformConfig) -> pl.DataFrame:
+    """A platform config as a table: parameter, task_queue, model, mean_ms (wall clock)."""
+    rows: list[tuple[str, str | None, str, float]] = []
+
+    def add(name: str, queue: str | None, model: DurationModel | None) -> None:
+        if model is not None:
+            rows.append((name, queue, model.dist, float(model.mean()) * 1000))
+
+    add("workflow_start", None, config.workflow_start)
+    add("first_workflow_task", None, config.first_workflow_task or config.workflow_task)
+    add("workflow_task", None, config.workflow_task)
+    add("signal_delivery", None, config.signal_delivery or config.workflow_task)
+    for queue in TaskQueue:
+        latency = config.queue(queue)
+        add("schedule_to_start", queue.value, latency.schedule_to_start)
+        add("activity_overhead", queue.value, latency.activity_overhead)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "parameter": pl.String,
+            "task_queue": pl.String,
+            "model": pl.String,
+            "mean_ms": pl.Float64,
+        },
+        orient="row",
+    )
