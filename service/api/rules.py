@@ -148,7 +148,9 @@ class RulePublic(BaseModel):
     created_at: int
     updated_at: int
     schedule_interval_s: float | None = Field(
-        default=None, description="scheduled rules on an interval: seconds between runs"
+        default=None,
+        description="scheduled rules given an interval: seconds between runs (a scheduled rule "
+        "given neither this nor schedule_cron runs hourly)",
     )
     schedule_cron: str | None = Field(
         default=None, description="scheduled rules on a cron expression (UTC)"

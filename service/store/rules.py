@@ -119,8 +119,8 @@ def rule_model(row: RuleRow) -> Rule:
 
 
 def rule_dict(row: RuleRow) -> dict[str, Any]:
-    """The API shape of a rule: the action(s) as written, the schedule of a scheduled rule (an
-    interval, hourly by default, or a cron expression); no secret."""
+    """The API shape of a rule: the action(s) and the schedule of a scheduled rule as written
+    (an interval or a cron expression; neither means hourly); no secret."""
     body: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
@@ -134,8 +134,8 @@ def rule_dict(row: RuleRow) -> dict[str, Any]:
     if row.trigger == Trigger.SCHEDULED.value:
         if row.schedule_cron is not None:
             body["schedule_cron"] = row.schedule_cron
-        else:
-            body["schedule_interval_s"] = row.schedule_interval_s or 3600.0
+        elif row.schedule_interval_s is not None:
+            body["schedule_interval_s"] = row.schedule_interval_s
     return body
 
 

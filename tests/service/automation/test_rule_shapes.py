@@ -73,12 +73,14 @@ async def test_scheduled_rules_show_their_schedule_and_nothing_of_webhooks(
 ) -> None:
     body = {**P1_RULE, "trigger": "scheduled", "conditions": {"idle_hours": 48}, "enabled": False}
     hourly = await _create(api, write_headers, body)
-    assert set(hourly) & TRIGGER_FIELDS == {"schedule_interval_s"}
-    assert hourly["schedule_interval_s"] == 3600
+    assert set(hourly) & TRIGGER_FIELDS == set()  # as sent: no schedule given, hourly
+    every = await _create(api, write_headers, {**body, "schedule_interval_s": 600})
+    assert set(every) & TRIGGER_FIELDS == {"schedule_interval_s"}
+    assert every["schedule_interval_s"] == 600
     cron = await _create(api, write_headers, {**body, "schedule_cron": "0 9 * * mon-fri"})
     assert set(cron) & TRIGGER_FIELDS == {"schedule_cron"}
     assert cron["schedule_cron"] == "0 9 * * mon-fri"
-    for rule in (hourly, cron):
+    for rule in (hourly, every, cron):
         await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -147,8 +148,13 @@ async def test_spec_example_starts_sla_escalation_as_scheduled(
     )
     assert r.status_code == 201, r.text
     rule = r.json()
+    # The page's answer exactly: what was sent, with id, state and times; the schedule is hourly.
+    sent = json.loads(r.request.content)
+    assert set(rule) == {*sent, "id", "enabled", "created_at", "updated_at"}
+    assert {k: rule[k] for k in sent} == sent
     assert rule["enabled"] is True
-    assert rule["schedule_interval_s"] == 3600
+    desc = await temporal_client.get_schedule_handle(schedule_id(rule["id"])).describe()
+    assert desc.schedule.spec.intervals[0].every.total_seconds() == 3600
     await _run_once(temporal_client, rule["id"])
     [fired] = await executions(api, rule["id"], write_headers)
     assert fired["ticket_id"] == ticket["id"]
