@@ -204,7 +204,7 @@ async def test_an_update_on_a_closed_workflow_is_a_conflict(
         headers=admin_headers,
         json={"name": "VPN Access Revocation", "task_queue": "itsm-network"},
     )
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     workflow_id = created.json()["id"]
     assert app_state.temporal is not None
     handle = app_state.temporal.get_workflow_handle(workflow_id)
