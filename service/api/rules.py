@@ -13,11 +13,17 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from protocol_lab.domain import Rule, RuleCycleError, RuleError, StartWorkflowAction, Trigger
 from protocol_lab.domain.cron import MAX_CRON_CHARS
-from protocol_lab.domain.rules import MAX_ACTIONS, ActionType
+from protocol_lab.domain.rules import (
+    MAX_ACTIONS,
+    ActionType,
+    SendNotificationAction,
+    UpdateFieldAction,
+)
+from protocol_lab.domain.tickets import WRITABLE_FIELDS
 from service.api.deps import (
     AdminAuth,
     ReadAuth,
@@ -74,7 +80,40 @@ _CRON_DOC = (
     "(minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly"
 )
 
-ActionBody = Annotated[dict[str, Any], Field(max_length=MAX_DICT_KEYS)]
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` references written out in place."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[str(node["$ref"]).rsplit("/", 1)[-1]])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
+def _action_schema() -> dict[str, Any]:
+    """The OpenAPI shape of an action: one of the three, ``type`` first and required."""
+    shapes = []
+    for model in (StartWorkflowAction, SendNotificationAction, UpdateFieldAction):
+        shape = _inlined(model.model_json_schema())
+        shape["required"] = ["type", *shape.get("required", [])]
+        shapes.append(shape)
+    shapes[-1]["properties"]["field"]["enum"] = sorted(WRITABLE_FIELDS)
+    return {"oneOf": shapes, "description": _ACTION_DOC}
+
+
+# Parsed as a plain object, so that errors name the action's fields as written (the domain
+# model validates it); documented in the OpenAPI as the three action shapes.
+ActionBody = Annotated[
+    dict[str, Any], Field(max_length=MAX_DICT_KEYS), WithJsonSchema(_action_schema())
+]
 
 
 class RuleCreate(BaseModel):
@@ -138,10 +177,10 @@ class RulePublic(BaseModel):
     name: str
     trigger: Trigger
     conditions: dict[str, Any]
-    action: dict[str, Any] | None = Field(
+    action: ActionBody | None = Field(
         default=None, description="the rule's action as sent (absent when it has actions)"
     )
-    actions: list[dict[str, Any]] | None = Field(
+    actions: list[ActionBody] | None = Field(
         default=None, description="the rule's actions as sent (absent when it has one action)"
     )
     enabled: bool
