@@ -228,7 +228,7 @@ def _updaters(rules: Sequence[tuple[str, Rule]]) -> list[_Updater]:
                 # Two writers of unknown, different values: never settles on its own.
                 values: list[Any] = [_Written(member), _Written(member)]
             else:
-                values = [action.value]
+                values = [action.constant]
             found.extend(
                 _Updater(member, action.field, value, constraints, changing, label, k)
                 for value in values

@@ -53,7 +53,12 @@ from protocol_lab.domain.cron import parse_cron
 from protocol_lab.domain.errors import RuleError
 from protocol_lab.domain.paths import DATA_DIR
 from protocol_lab.domain.queues import TaskQueue
-from protocol_lab.domain.templates import TemplateError, has_placeholders, validate_template
+from protocol_lab.domain.templates import (
+    TemplateError,
+    has_placeholders,
+    render_template,
+    validate_template,
+)
 from protocol_lab.domain.tickets import DERIVED_FIELDS, TICKET_FIELDS, WRITABLE_FIELDS
 from protocol_lab.domain.timeline import TriggerType
 
@@ -194,6 +199,11 @@ class UpdateFieldAction(_ActionModel):
     def templated(self) -> bool:
         """Whether the value is only known when the action runs (it has placeholders)."""
         return self.value is not None and has_placeholders(self.value)
+
+    @property
+    def constant(self) -> str | None:
+        """The value written when it has no placeholders (``{{`` and ``}}`` read as braces)."""
+        return None if self.value is None else render_template(self.value, {})
 
 
 Action = Annotated[

@@ -190,7 +190,7 @@ class RuleEngine:
                 desk.update(ticket, {action.field: value}, depth=depth + 1)
 
             return update_templated
-        fields = {action.field: action.value}
+        fields = {action.field: action.constant}
 
         def update_field(ticket: Ticket, depth: int) -> None:
             desk.update(ticket, fields, depth=depth + 1)

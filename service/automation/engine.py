@@ -203,9 +203,9 @@ def describe_action(
 def _field_value(
     action: UpdateFieldAction, ticket: Mapping[str, Any] | None, *, rule_id: str | None, rule: Rule
 ) -> str | None:
-    """The value an update_field action writes: its templated value rendered for the ticket."""
+    """The value an update_field action writes: its template rendered for the ticket."""
     if action.value is None or not action.templated:
-        return action.value
+        return action.constant
     return _render(action.value, ticket, rule_id=rule_id, rule=rule)
 
 
