@@ -172,6 +172,7 @@ def write_demo_report(
     targets: pl.DataFrame | None = None,
     platform: PlatformMeasurement | None = None,
     known_calibration: Calibration | None = None,
+    drift: pl.DataFrame | None = None,
 ) -> Path:
     """``out/report.html``: the loop's targets (met or not, by how much, why), the platform's
     latency measured before the replay, the service's SLA by queue, throughput and cumulative
@@ -238,6 +239,14 @@ def write_demo_report(
                 title="Platform latency (wall clock)",
             ),
         ]
+    if drift is not None:
+        sections.append(
+            frame_html(
+                drift.with_columns(pl.col(pl.Float64).round(2)),
+                title="Platform latency before the replay (warm-up) and during it (fitted from "
+                "its log), wall clock ms",
+            )
+        )
     sections += [
         "<h2>The service</h2>",
         tl._repr_html_(),
@@ -308,7 +317,7 @@ def run_demo(
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
     from protocol_lab.replay import run_closed_loop
-    from protocol_lab.replay.targets import loop_targets, target_lines
+    from protocol_lab.replay.targets import loop_targets, platform_drift, target_lines
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
 
@@ -354,6 +363,7 @@ def run_demo(
                 targets=targets,
                 platform=loop.platform,
                 known_calibration=loop.known_calibration,
+                drift=platform_drift(loop),
             )
             for line in target_lines(targets):
                 echo(line)

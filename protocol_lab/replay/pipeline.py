@@ -65,8 +65,8 @@ class LoopResult:
     ``simulated`` is the simulation's timelines cut at the script's end (what ``real`` is
     compared with); ``calibration`` is ``None`` when it was not asked for or failed, and then
     ``calibration_failure`` says why (for a failure). ``platform`` is the latency measured
-    before the replay (None when not measured); ``known_calibration`` is calibration from the
-    simulation's own log (known parameters), with ``compression`` the replay's.
+    before the replay (None when not measured); ``known_calibration`` is calibration from a week
+    simulated with the scenario's own (known) parameters; ``compression`` is the replay's.
     """
 
     script: ReplayScript

@@ -14,21 +14,35 @@
 A row not met says by how much (``excess``: measured less the limit) and why, with what the
 run measured: for a KS statistic, the probability that two samples of those sizes drawn from
 one distribution would differ by more than the limit (sampling noise alone), the statistic's
-p-value and the two sides' p50/p95; for a calibration error, the observed and simulated values.
+p-value and the two sides' p50/p95, how far the platform's latency during the replay (fitted
+from its log) drifted from the warm-up's measurement the simulation used
+(:func:`platform_drift`), and for a step the service does not emulate (anything but an
+integration call runs its real work at once) that the simulator draws the catalog's duration;
+for a calibration error, the observed and simulated values and how many were observed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
 if TYPE_CHECKING:
+    from protocol_lab.domain.catalog import Catalog
     from protocol_lab.replay.pipeline import LoopResult
     from protocol_lab.sim.calibration import Calibration
 
-__all__ = ["CYCLE_KS", "MIN_CASES", "STEP_KS", "TARGET_SCHEMA", "loop_targets", "target_lines"]
+__all__ = [
+    "CYCLE_KS",
+    "MIN_CASES",
+    "STEP_KS",
+    "TARGET_SCHEMA",
+    "loop_targets",
+    "platform_drift",
+    "target_lines",
+]
 
 CYCLE_KS: Final = 0.10
 STEP_KS: Final = 0.20
@@ -54,7 +68,72 @@ def _noise(ks_limit: float, n: int, m: int) -> tuple[float, float]:
     return float(stats.kstwobign.sf(ks_limit * scale)), 1.358 / scale
 
 
-def _ks_rows(table: pl.DataFrame, *, target: str, label: Any, limit: float) -> list[dict[str, Any]]:
+def platform_drift(loop: LoopResult) -> pl.DataFrame | None:
+    """The platform's latency measured before the replay beside the one fitted from the
+    replay's own log: parameter, task_queue, warm_up_ms, replay_ms, ratio (None without
+    both)."""
+    if loop.platform is None or loop.calibration is None or loop.calibration.platform is None:
+        return None
+    before = loop.platform.table.select(
+        "parameter", "task_queue", pl.col("mean_ms").alias("warm_up_ms")
+    )
+    during = loop.calibration.platform.select(
+        "parameter", "task_queue", pl.col("mean_ms").alias("replay_ms")
+    )
+    return before.join(
+        during, on=["parameter", "task_queue"], how="inner", nulls_equal=True
+    ).with_columns(
+        pl.when(pl.col("warm_up_ms") > 0)
+        .then(pl.col("replay_ms") / pl.col("warm_up_ms"))
+        .otherwise(None)
+        .alias("ratio")
+    )
+
+
+def _drift_note(drift: pl.DataFrame | None) -> str:
+    if drift is None:
+        return ""
+    parts = []
+    task = drift.filter(pl.col("parameter") == "workflow_task")
+    if task.height:
+        parts.append(
+            f"workflow task {task['replay_ms'][0]:.0f} ms in the replay vs "
+            f"{task['warm_up_ms'][0]:.0f} ms in the warm-up"
+        )
+    overhead = drift.filter(pl.col("parameter") == "activity_overhead")
+    if overhead.height:
+        parts.append(
+            f"activity overhead {float(overhead['replay_ms'].mean()):.0f} vs "  # type: ignore[arg-type]
+            f"{float(overhead['warm_up_ms'].mean()):.0f} ms"  # type: ignore[arg-type]
+        )
+    return ("; platform latency " + ", ".join(parts)) if parts else ""
+
+
+def _emulation_note(catalog: Catalog | None, workflow: str, step_id: str) -> str:
+    from protocol_lab.domain.catalog import ActivityKind, ActivityStep
+
+    if catalog is None or workflow not in catalog:
+        return ""
+    try:
+        step = catalog[workflow].step(step_id)
+    except KeyError:
+        return ""
+    if not isinstance(step, ActivityStep) or step.activity is ActivityKind.INTEGRATION:
+        return ""
+    return (
+        f"; a {step.activity.value} step: the service does its real work at once, while the "
+        f"simulator draws the catalog's duration (mean {step.duration.mean():.0f} s)"
+    )
+
+
+def _ks_rows(
+    table: pl.DataFrame,
+    *,
+    target: str,
+    label: Any,
+    limit: float,
+    note: Callable[[dict[str, Any]], str] = lambda _: "",
+) -> list[dict[str, Any]]:
     rows = []
     for row in table.iter_rows(named=True):
         ks = row["ks"]
@@ -70,7 +149,7 @@ def _ks_rows(table: pl.DataFrame, *, target: str, label: Any, limit: float) -> l
                 f"{n_real} real cases, sampling alone exceeds {limit:.2f} with probability "
                 f"{chance:.0%} (95% critical value {critical:.2f}, p = {row['ks_pvalue']:.2g}); "
                 f"p50 {row['p50_sim_s']:.1f} s simulated vs {row['p50_real_s']:.1f} s real, "
-                f"p95 {row['p95_sim_s']:.1f} s vs {row['p95_real_s']:.1f} s"
+                f"p95 {row['p95_sim_s']:.1f} s vs {row['p95_real_s']:.1f} s" + note(row)
             )
         rows.append(
             {
@@ -134,14 +213,24 @@ def loop_targets(loop: LoopResult) -> pl.DataFrame:
         (pl.col("n_sim") >= MIN_CASES) & (pl.col("n_real") >= MIN_CASES)
     )
     steps = comparison.steps.filter(pl.col("kind") == "activity")
+    drift = _drift_note(platform_drift(loop))
+    try:
+        catalog: Catalog | None = loop.simulation.scenario.load_catalog()
+    except Exception:  # the table is still worth having without the catalog's notes
+        catalog = None
     rows = _ks_rows(
-        cycles, target="cycle-time KS <= 0.10 (>= 30 cases)", label=lambda r: r[by], limit=CYCLE_KS
+        cycles,
+        target="cycle-time KS <= 0.10 (>= 30 cases)",
+        label=lambda r: r[by],
+        limit=CYCLE_KS,
+        note=lambda _: drift,
     )
     rows += _ks_rows(
         steps,
         target="activity-step KS <= 0.20",
         label=lambda r: f"{r['workflow_name']} / {r['step']}",
         limit=STEP_KS,
+        note=lambda r: _emulation_note(catalog, r["workflow_name"], r["step"]) + drift,
     )
     rows += _calibration_rows(
         loop.calibration, target="calibration from the service's log within 10% (or 1 s)"
