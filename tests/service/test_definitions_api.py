@@ -210,3 +210,27 @@ async def test_an_unknown_name_lists_the_defined_ones(
     assert response.status_code == 400
     assert name in response.json()["message"]
     assert "Password Reset" in response.json()["message"]
+
+
+async def test_every_create_is_documented_as_201(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+    paths = document["paths"]
+    creates = [
+        "/v1/workflows",
+        "/v1/automation/rules",
+        "/v1/tickets",
+        "/v1/workflow-definitions",
+        "/v1/workflow-definitions/{name}",
+    ]
+    for path in creates:
+        answers = paths[path]["post"]["responses"]
+        assert "201" in answers, path
+        assert "200" not in answers, path
+    put = paths["/v1/workflow-definitions/{name}"]["put"]["responses"]
+    assert {"200", "201", "403", "409"} <= set(put)
+    listed = paths["/v1/workflow-definitions"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["$ref"].endswith(
+        "WorkflowDefinitionList"
+    )
+    start = paths["/v1/workflows/{workflow_id}/start"]["post"]["responses"]
+    assert {"200", "409"} <= set(start)
