@@ -440,7 +440,8 @@ def calibrate(
     # -- human and external waits ---------------------------------------------------------
     signal_rows = []
     signal_configs: dict[str, SignalConfig] = {}
-    received = steps.filter(pl.col("kind") == "signal")
+    # waits a timeout ended are censored (below), not waits that ended with the signal
+    received = steps.filter((pl.col("kind") == "signal") & (pl.col("outcome") != "timed_out"))
     failed_events = events.filter(pl.col("event").cast(pl.String) == "workflow_failed")
     for (wf_name, step_id), part in received.group_by(
         ["workflow_name", "step"], maintain_order=True

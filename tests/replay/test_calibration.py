@@ -119,3 +119,18 @@ def test_platform_latency_is_recovered_from_a_simulator_log() -> None:
     # the overhead is the platform's: the fitted durations of fixed steps do not hold it
     reset = cal.scenario.durations["Password Reset"]["close_ticket"]
     assert reset.mean() == pytest.approx(1.0, abs=0.5)
+
+
+def test_waits_a_timeout_ended_are_censored_not_fitted_as_answers() -> None:
+    """VPN revocations whose security confirmation timed out (and went on) count as waits of
+    at least the timeout, not as answers at the timeout: the fit keeps the truth's shape."""
+    truth = load_scenario("demo_day").with_horizon(24 * 7, warmup_hours=0)
+    observed = simulate(truth).timelines
+    steps = observed.steps().collect()
+    waits = steps.filter(pl.col("step") == "security_confirmation")
+    assert (waits["outcome"] == "timed_out").sum() > 0
+    cal = calibrate(observed, base=truth, measure=False)
+    fitted = cal.signals.filter(pl.col("step") == "security_confirmation").row(0, named=True)
+    assert fitted["n"] == (waits["outcome"] != "timed_out").sum()
+    assert fitted["model"] == "lognormal"
+    assert fitted["ks"] < 0.15
