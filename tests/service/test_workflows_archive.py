@@ -468,3 +468,35 @@ async def test_ids_of_the_older_11_character_form_read_and_list_in_order(
         assert got.json()["id"] == workflow_id
         if status is not None:
             assert got.json()["status"] == status
+
+
+async def test_the_archive_orders_old_and_new_ids_together(store: Sessions) -> None:
+    base = 1_800_000_000.0
+    # alternately the older 11-character form and the 14-character one, one second apart
+    ids = [new_workflow_id(now=base + i)[: 14 if i % 2 == 0 else 17] for i in range(4)]
+    assert [len(i) for i in ids] == [14, 17, 14, 17]
+    async with store() as session:
+        for wid in ids:
+            await upsert_archived(
+                session,
+                workflow_id=wid,
+                name="Password Reset",
+                task_queue="itsm-workflows",
+                trigger_type="manual",
+                status="completed",
+                reason=None,
+                started_at=base,
+                completed_at=base + 1,
+                protocol_order=order_of(wid),
+                steps_completed=1,
+                steps_total=1,
+                timeline=[],
+                archived_at=base + 10,
+            )
+        assert [r.id for r in await list_archived(session, limit=10)] == ids[::-1]
+        older = await list_archived(session, below=order_of(ids[2]), limit=10)
+        assert [r.id for r in older] == [ids[1], ids[0]]
+        for wid in ids:
+            row = await get_archived(session, workflow_id=wid)
+            assert row is not None
+            assert row.protocol_order == order_of(wid)
