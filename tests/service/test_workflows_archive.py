@@ -471,7 +471,7 @@ async def test_ids_of_the_older_11_character_form_read_and_list_in_order(
 
 
 async def test_the_archive_orders_old_and_new_ids_together(store: Sessions) -> None:
-    base = 1_800_000_000.0
+    base = 1_750_000_000.0  # a second of its own in the module's store
     # alternately the older 11-character form and the 14-character one, one second apart
     ids = [new_workflow_id(now=base + i)[: 14 if i % 2 == 0 else 17] for i in range(4)]
     assert [len(i) for i in ids] == [14, 17, 14, 17]
@@ -493,8 +493,13 @@ async def test_the_archive_orders_old_and_new_ids_together(store: Sessions) -> N
                 timeline=[],
                 archived_at=base + 10,
             )
-        assert [r.id for r in await list_archived(session, limit=10)] == ids[::-1]
-        older = await list_archived(session, below=order_of(ids[2]), limit=10)
+        mine = await list_archived(
+            session, above=order_of(ids[0]) - 1, below=order_of(ids[-1]) + 1, limit=10
+        )
+        assert [r.id for r in mine] == ids[::-1]
+        older = await list_archived(
+            session, above=order_of(ids[0]) - 1, below=order_of(ids[2]), limit=10
+        )
         assert [r.id for r in older] == [ids[1], ids[0]]
         for wid in ids:
             row = await get_archived(session, workflow_id=wid)
