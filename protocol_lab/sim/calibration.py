@@ -18,7 +18,9 @@ and fits, one concern at a time:
   capacity; where none waited, the fitted capacity keeps a margin above it;
 - **the platform's latency** (:mod:`protocol_lab.sim.platform_fit`): workflow tasks,
   schedule-to-start and activity overhead per task queue, in wall-clock seconds at the log's
-  compression; the overhead is taken out of the step durations, so that it is not counted twice.
+  compression, each kept as its sample (an empirical model: a loaded machine's stalls make
+  tails no family fits); the overhead is taken out of the step durations, so that it is not
+  counted twice.
 
 :func:`calibration_error` simulates the fitted scenario (a few replications pooled) and
 compares p50/p95 cycle times, worker-queue waits and signal waits per task queue with the
@@ -45,6 +47,7 @@ from protocol_lab.domain.sla import BusinessCalendar
 from protocol_lab.domain.tickets import Priority
 from protocol_lab.sim.platform_fit import (
     deconvolve,
+    empirical_model,
     fit_platform,
     known_fixed_durations,
     ready_when_full,
@@ -396,6 +399,7 @@ def calibrate(
         known_durations=known_fixed_durations(catalog, base.durations if base is not None else {}),
         capacities={q: cfg.capacity for q, cfg in queues.items()},
         workflow_start=base.platform.workflow_start if base is not None else None,
+        fit=empirical_model,
     )
 
     # -- activity durations and failures -------------------------------------------------
