@@ -8,7 +8,7 @@ simulator runs the very same ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -158,6 +158,14 @@ class WorkflowPlan(_Model):
     def signals(self) -> frozenset[str]:
         """Names of every signal this plan can take."""
         return frozenset(s.signal for s in self.steps if isinstance(s, SignalStep))
+
+    def awaited_signals(self, index: int, over: Collection[str]) -> list[str]:
+        """Names of the signals the plan still acts on, standing at step ``index`` with the
+        signal steps ``over`` (received or timed out) behind it, in plan order."""
+        names = (
+            s.signal for s in self.steps[index:] if isinstance(s, SignalStep) and s.id not in over
+        )
+        return list(dict.fromkeys(names))
 
     def step(self, step_id: str) -> ActivityStep | SignalStep:
         """The step with this id."""

@@ -31,8 +31,11 @@ actor), ``actor`` from a signal's payload (``approved_by`` or ``by``);
   (outcome ``failed`` / ``timed_out`` / ``cancelled``);
 - a plan's memo upsert recording a signal wait -> ``activity_started`` ("Awaiting manager
   approval"); a wait that timed out and went on -> ``activity_completed``;
-- an accepted ``signal`` update of a plan -> ``signal_received`` (the step's completion text and
-  the payload); accepted ``pause`` / ``resume`` updates -> ``workflow_paused`` /
+- a plan's memo upsert recording a signal it took -> ``signal_received`` (the step's completion
+  text, or the decision of a rejection; outcome ``completed`` or ``rejected``; the sender as
+  actor), so a signal the plan ignored leaves no event (its WorkflowExecutionSignaled is not
+  mapped); an accepted ``signal`` update (how signals arrived before they were Temporal
+  signals) maps the same way; accepted ``pause`` / ``resume`` updates -> ``workflow_paused`` /
   ``workflow_resumed``; any other accepted update and WorkflowExecutionSignaled ->
   ``signal_received`` (step: the plan step waiting for that name, from ``signal_steps``);
 - the closing event -> ``workflow_completed`` (also ContinuedAsNew), ``workflow_failed`` (with
@@ -55,6 +58,7 @@ from protocol_lab.domain.wire import (
     CANCELLED_FAILURE_TYPE,
     MEMO_STATE,
     PAUSE_UPDATE,
+    PLAN_SIGNAL,
     RESUME_UPDATE,
     SIGNAL_UPDATE,
     WORKFLOW_TYPE,
@@ -165,6 +169,7 @@ async def build_timeline(
     steps_of: Mapping[str, str] = signal_steps or {}
     result = HistoryTimeline(plan_input=None)
     plan: WorkflowPlan | None = None
+    plan_steps: set[str] = set()
     is_plan = False
     name, queue, trigger = workflow_name or "", task_queue or "", trigger_type or "manual"
     activities: dict[int, _Activity] = {}
@@ -210,6 +215,7 @@ async def build_timeline(
                 [inp] = await decoder.decode(attrs.input.payloads, [PlanInput])
                 result.plan_input = inp
                 plan = WorkflowPlan.model_validate(inp.plan)
+                plan_steps = {step.id for step in plan.steps}
                 name, queue, trigger = inp.name, inp.task_queue, inp.trigger_type
             backoff = attrs.first_workflow_task_backoff.ToTimedelta().total_seconds()
             result.started_at = at + backoff
@@ -297,6 +303,21 @@ async def build_timeline(
                 add(
                     EventType.ACTIVITY_STARTED, at, transition.get("detail"), transition.get("step")
                 )
+            elif transition.get("event") == "signal_received" and plan is not None:
+                step_id = transition.get("step")
+                target = plan.step(step_id) if step_id in plan_steps else None
+                decision = transition.get("decision")
+                rejected = isinstance(target, SignalStep) and decision in target.reject_values
+                add(
+                    EventType.SIGNAL_RECEIVED,
+                    at,
+                    details.signal_received(target, decision if rejected else None)
+                    if isinstance(target, SignalStep)
+                    else str(step_id),
+                    step_id,
+                    outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
+                    actor=transition.get("actor"),
+                )
             elif transition.get("event") == "signal_timeout":
                 add(
                     EventType.ACTIVITY_COMPLETED,
@@ -342,6 +363,8 @@ async def build_timeline(
                 add(EventType.SIGNAL_RECEIVED, at, update, steps_of.get(update, update))
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = event.workflow_execution_signaled_event_attributes.signal_name
+            if is_plan and signal == PLAN_SIGNAL:
+                continue  # mapped from the memo upsert that records whether the plan took it
             add(EventType.SIGNAL_RECEIVED, at, signal, steps_of.get(signal, signal))
         elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             cause = event.workflow_execution_cancel_requested_event_attributes.cause

@@ -275,18 +275,17 @@ def validate_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 def wire_events(events: Sequence[TimelineEvent], *, precise: bool = False) -> list[dict[str, Any]]:
     """The API's timeline array: event, timestamp (whole Unix seconds; with ``precise``, a float
-    with the sub-second part), detail, and beside them the structured fields that apply
-    (``step``, ``attempt``, ``outcome``, ``actor``; a field that is null is left out)."""
-    out: list[dict[str, Any]] = []
-    for e in events:
-        item: dict[str, Any] = {
+    with the sub-second part), detail, and beside them the structured fields ``step``,
+    ``attempt``, ``outcome`` and ``actor`` (null where they do not apply)."""
+    return [
+        {
             "event": e.event,
             "timestamp": float(e.timestamp) if precise else int(e.timestamp),
             "detail": e.detail,
+            "step": e.step,
+            "attempt": e.attempt,
+            "outcome": e.outcome,
+            "actor": e.actor,
         }
-        for name in ("step", "attempt", "outcome", "actor"):
-            value = getattr(e, name)
-            if value is not None:
-                item[name] = value
-        out.append(item)
-    return out
+        for e in events
+    ]

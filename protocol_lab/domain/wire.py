@@ -16,6 +16,7 @@ __all__ = [
     "CANCELLED_FAILURE_TYPE",
     "MEMO_STATE",
     "PAUSE_UPDATE",
+    "PLAN_SIGNAL",
     "RESUME_UPDATE",
     "SIGNAL_UPDATE",
     "STATE_QUERY",
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 WORKFLOW_TYPE: Final = "ProtocolPlan"
+# A plan's signals arrive as this Temporal signal (the server keeps it durably, so it is taken
+# even when no worker runs at the time); SIGNAL_UPDATE, the update that carried them before, is
+# still handled for executions that began then.
+PLAN_SIGNAL: Final = "plan_signal"
 SIGNAL_UPDATE: Final = "signal"
 PAUSE_UPDATE: Final = "pause"
 RESUME_UPDATE: Final = "resume"
@@ -97,10 +102,14 @@ class StepOutcome:
 
 @dataclass
 class SignalInput:
-    """A signal delivered through the ``signal`` update."""
+    """A signal for a plan step (the :data:`PLAN_SIGNAL` signal's argument).
+
+    ``request_id`` (from the request's Idempotency-Key) makes a repeated delivery a no-op.
+    """
 
     signal_name: str
     payload: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
 
 
 @dataclass
@@ -122,5 +131,10 @@ class WorkflowState:
     awaiting_signal: str | None = None
     paused: bool = False
     signals_received: list[str] = field(default_factory=list)
+    # every signal the plan has, and those it still acts on (its steps not yet over)
+    plan_signals: list[str] | None = None
+    awaited_signals: list[str] | None = None
+    # the request ids of the signals it took (a retried request is answered as the first)
+    signal_requests: list[str] | None = None
     # last transition, for the timeline: {"event": ..., "step": ..., "detail": ...}
     transition: dict[str, Any] | None = None

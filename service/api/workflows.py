@@ -290,29 +290,26 @@ async def status_of(
     "/{workflow_id}/signal",
     response_model=SignalResult,
     summary="Send a signal to a workflow",
-    responses=_control_responses(SignalResult),
+    responses=_CONFLICT,
 )
 async def signal(
     principal: WriteAuth,
     state: StateDep,
     workflow_id: WorkflowId,
     body: SignalRequest,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Deliver a signal; answered after the workflow accepted it (4xx if it cannot take it).
+    """Send a signal (a Temporal signal, kept durably: taken even if no worker runs now).
 
-    202 with ``accepted`` false when the workflow has not taken it within a few seconds.
+    ``accepted`` says, from the workflow's recorded state, whether it will act on the signal;
+    when false, ``reason`` says why and nothing was sent. 409 for a closed or draft workflow.
     """
-    return await _within_bound(
-        response,
-        signal_workflow(
-            state,
-            workflow_id,
-            signal_name=body.signal_name,
-            payload=body.payload,
-            update_id=_update_id(principal, "signal", idempotency_key),
-        ),
+    return await signal_workflow(
+        state,
+        workflow_id,
+        signal_name=body.signal_name,
+        payload=body.payload,
+        update_id=_update_id(principal, "signal", idempotency_key),
     )
 
 

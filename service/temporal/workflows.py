@@ -9,9 +9,14 @@ input and walks its steps:
   cancels as the plan says (``on_timeout``); a ``payload.decision`` among ``reject_values``
   ends the workflow as failed.
 
-Signals, pause and resume arrive as Updates with validators, so the caller learns at once
-whether the workflow took them. A signal for a later step of the plan is kept until that
-step is reached; a signal the plan does not have, or whose step is already over, is refused.
+Signals arrive as the Temporal signal ``plan_signal``, which the server keeps durably: one sent
+while no worker runs is taken when a worker comes back. The API answers whether the workflow will
+act on it from the state the workflow records in its memo (the plan's signals and those it still
+awaits). A signal for a later step of the plan is kept until that step is reached; a signal the
+plan does not have, or whose step is already over, is ignored (and the API said so); a repeated
+``request_id`` is ignored too. Pause and resume are Updates with validators, so the caller learns
+at once whether the workflow took them; the ``signal`` update that carried signals before is kept
+for executions that began with it.
 Cancellation (and any failure) runs the compensations of the completed steps in reverse.
 
 Every timer and emulated duration is divided by the input's ``time_scale``. Status, name,
@@ -51,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         CANCELLED_FAILURE_TYPE,
         MEMO_STATE,
         PAUSE_UPDATE,
+        PLAN_SIGNAL,
         RESUME_UPDATE,
         SIGNAL_UPDATE,
         STATE_QUERY,
@@ -119,6 +125,8 @@ class PlanWorkflow:
         # step id -> the signal that satisfies it (arrived early or on time)
         self.received: dict[str, SignalInput] = {}
         self.waits_over: set[str] = set()
+        self.signal_requests: set[str] = set()  # every request id seen
+        self.requests_taken: list[str] = []  # those of the signals taken
 
     # -- the plan ------------------------------------------------------------------------------
 
@@ -332,6 +340,11 @@ class PlanWorkflow:
             ),
             paused=self.paused,
             signals_received=sorted(s.signal_name for s in self.received.values()),
+            plan_signals=sorted(self.plan.signals),
+            awaited_signals=[]
+            if self.finished
+            else self.plan.awaited_signals(self.index, {*self.received, *self.waits_over}),
+            signal_requests=list(self.requests_taken),
             transition=transition,
         )
 
@@ -357,9 +370,35 @@ class PlanWorkflow:
                 return step
         return None
 
+    @workflow.signal(name=PLAN_SIGNAL)
+    def take_signal(self, sig: SignalInput) -> None:
+        """Take a signal for a plan step; ignore one the plan will not act on, or a repeat."""
+        if sig.request_id is not None:
+            if sig.request_id in self.signal_requests:
+                return
+            self.signal_requests.add(sig.request_id)
+        step = None if self.finished else self._signal_target(sig.signal_name)
+        if step is None:
+            workflow.logger.info("signal %r not awaited: ignored", sig.signal_name)
+            return
+        self.received[step.id] = sig
+        if sig.request_id is not None:
+            self.requests_taken.append(sig.request_id)
+        decision = sig.payload.get("decision")
+        who = sig.payload.get("approved_by") or sig.payload.get("by")
+        self._publish(
+            transition={
+                "event": "signal_received",
+                "step": step.id,
+                "decision": decision if isinstance(decision, str) else None,
+                "actor": who if isinstance(who, str) and who else None,
+            }
+        )
+
     @workflow.update(name=SIGNAL_UPDATE)
     async def signal(self, sig: SignalInput) -> WorkflowState:
-        """Take a signal; answer once the workflow has moved past the wait it satisfies."""
+        """Take a signal sent as an update (before signals became durable Temporal signals);
+        answer once the workflow has moved past the wait it satisfies."""
         step = self._signal_target(sig.signal_name)
         assert step is not None  # the validator guarantees it
         self.received[step.id] = sig

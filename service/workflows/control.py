@@ -1,8 +1,10 @@
 """Acting on a running workflow: signal, cancel, pause, resume.
 
-Signals, pause and resume are Temporal Updates whose validators run in the workflow, so the
-answer says what the workflow did: 400 for a signal its plan does not have, 409 for one whose
-step is over, for a closed or not yet started workflow, or for pausing a paused one. An
+A signal is a Temporal signal, kept durably by the server, answered at once from the state the
+workflow recorded: ``accepted`` false with a reason for a signal it will not act on (its plan
+does not have it, or its step is over), 409 for a closed or not yet started workflow. Pause and
+resume are Temporal Updates whose validators run in the workflow, so the answer says what the
+workflow did: 409 for a closed or not yet started workflow, or for pausing a paused one. An
 ``update_id`` (from the request's Idempotency-Key) makes a retried request answer the first one.
 Cancel asks Temporal to cancel with a reason; the workflow compensates its completed steps in
 reverse and ends.
@@ -30,9 +32,10 @@ from temporalio.service import RPCError
 
 from protocol_lab.domain import wire_events
 from protocol_lab.domain.wire import (
+    MEMO_STATE,
     PAUSE_UPDATE,
+    PLAN_SIGNAL,
     RESUME_UPDATE,
-    SIGNAL_UPDATE,
     ControlInput,
     SignalInput,
     WorkflowState,
@@ -81,9 +84,12 @@ async def _require_running(ctx: TemporalContext, workflow_id: str, action: str) 
     if status["status"] in ("completed", "failed", "archived"):
         raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot {action} it")
     if status["status"] == "draft":
+        until = status["started_at"]
         raise ApiError.conflict(
-            f"workflow {workflow_id} has not started yet (draft until {status['started_at']});"
-            f" cannot {action} it"
+            f"workflow {workflow_id} has not started yet (draft until {until}); cannot {action} it"
+            if until is not None
+            else f"workflow {workflow_id} is a draft: POST /v1/workflows/{workflow_id}/start"
+            f" starts it; cannot {action} it before"
         )
 
 
@@ -132,37 +138,58 @@ async def signal_workflow(
     payload: dict[str, Any],
     update_id: str | None = None,
 ) -> dict[str, Any]:
-    """Deliver a signal; answer once the workflow took it (and moved on, if it was waiting).
+    """Send a plan signal as a Temporal signal, which the server keeps durably (it is taken even
+    if no worker runs now); answer at once whether the workflow will act on it.
 
-    Raises :class:`ControlPendingError` (``accepted`` false) when it has not within the wait.
+    The answer comes from the state the workflow recorded (its memo): ``accepted`` false with a
+    ``reason``, and nothing sent, for a signal its plan does not have or whose step is over;
+    409 for a closed or not yet started workflow. ``update_id`` (from the Idempotency-Key)
+    travels with the signal, so the workflow takes a repeated request once.
     """
-    state = await _update(
-        ctx,
-        workflow_id,
-        update=SIGNAL_UPDATE,
-        arg=SignalInput(signal_name=signal_name, payload=payload),
-        update_id=update_id,
-        action=f"signal {signal_name!r} to",
-    )
-    if state is None:
-        now = await get_status(ctx, workflow_id)
-        raise ControlPendingError(
-            workflow_id,
-            {
-                "id": workflow_id,
-                "signal_name": signal_name,
-                "accepted": False,
-                "status": now["status"],
-                "current_step": now["current_step"],
-            },
-        )
-    return {
+    await _require_running(ctx, workflow_id, f"signal {signal_name!r} to")
+    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    with temporal_errors(workflow_id):
+        desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
+    answer: dict[str, Any] = {
         "id": workflow_id,
         "signal_name": signal_name,
-        "accepted": True,
-        "status": state.status,
-        "current_step": state.current_step,
+        "accepted": False,
+        "reason": _refusal(state, signal_name),
+        "status": state.get("status", "active"),
+        "current_step": state.get("current_step"),
     }
+    taken = state.get("signal_requests")
+    if update_id is not None and isinstance(taken, list) and update_id in taken:
+        return {**answer, "accepted": True, "reason": None}  # a retry of a signal it took
+    if answer["reason"] is not None:
+        return answer
+    try:
+        with temporal_errors(workflow_id):
+            await handle.signal(
+                PLAN_SIGNAL,
+                SignalInput(signal_name=signal_name, payload=payload, request_id=update_id),
+                rpc_timeout=RPC_TIMEOUT,
+            )
+    except ApiError:
+        # closed since its state was read: say so as for any closed workflow
+        await _require_running(ctx, workflow_id, f"signal {signal_name!r} to")
+        raise
+    return {**answer, "accepted": True}
+
+
+def _refusal(state: dict[str, Any], signal_name: str) -> str | None:
+    """Why the workflow would not act on ``signal_name``, from its recorded state (None: it
+    would). A state recorded before the workflow kept its signals there answers None."""
+    known, awaited = state.get("plan_signals"), state.get("awaited_signals")
+    if not isinstance(known, list) or not isinstance(awaited, list):
+        return None
+    if signal_name not in known:
+        names = ", ".join(known) or "none"
+        return f"the workflow takes no signal {signal_name!r}; its signals: {names}"
+    if signal_name not in awaited:
+        return f"signal {signal_name!r} is no longer awaited (already received or timed out)"
+    return None
 
 
 _CONTROL_FIELDS: Final = ("id", "status", "current_step", "steps_completed", "steps_total")

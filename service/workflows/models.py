@@ -103,6 +103,9 @@ class Workflow(BaseModel):
     completed_at: UnixTime | None = Field(
         description="Unix seconds it closed, null while running; a float with timestamps=float"
     )
+    ticket_id: str | None = Field(
+        default=None, description="the ticket the workflow was started for (its input's ticket_id)"
+    )
     timeline: list[TimelineEntry]
 
 
@@ -261,11 +264,19 @@ class SignalRequest(BaseModel):
 
 
 class SignalResult(BaseModel):
-    """The workflow's answer to a signal."""
+    """The answer to a signal: whether the workflow will act on it, from its recorded state."""
 
     id: str
     signal_name: str
-    accepted: bool
+    accepted: bool = Field(
+        description="true: sent durably (taken even if no worker runs now); false: not sent,"
+        " the workflow would not act on it (see reason)"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="why the signal was not accepted: its plan has no such signal, or its step"
+        " is over (already received or timed out)",
+    )
     status: WorkflowStatus
     current_step: str | None
 

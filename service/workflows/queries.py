@@ -162,6 +162,7 @@ def _base_view(
         "task_queue": task_queue,
         "started_at": _ts(execution_time, precise),
         "completed_at": _ts(close_time, precise),
+        "ticket_id": search.get(sa.TICKET_ID),
     }
 
 
@@ -187,6 +188,7 @@ def archived_view(row: ArchivedWorkflow, *, precise: bool = False) -> dict[str, 
         "task_queue": row.task_queue,
         "started_at": _seconds(row.started_at, precise),
         "completed_at": _seconds(row.completed_at, precise),
+        "ticket_id": row.ticket_id,
         "timeline": wire_events(archived_timeline(row), precise=precise),
     }
 
@@ -227,6 +229,7 @@ def draft_view(row: DraftWorkflow) -> dict[str, Any]:
         "task_queue": row.task_queue,
         "started_at": None,
         "completed_at": None,
+        "ticket_id": row.ticket_id,
         "timeline": [],
     }
 

@@ -88,6 +88,8 @@ def initial_state(plan: WorkflowPlan, *, status: str) -> WorkflowState:
         steps_completed=0,
         steps_total=len(plan.steps),
         awaiting_signal=first.signal if isinstance(first, SignalStep) else None,
+        plan_signals=sorted(plan.signals),
+        awaited_signals=plan.awaited_signals(0, ()),
     )
 
 
@@ -165,6 +167,10 @@ async def start_workflow(
                 "event": EventType.WORKFLOW_STARTED.value,
                 "timestamp": int(now),
                 "detail": details.workflow_started(trigger_type, data),
+                "step": None,
+                "attempt": None,
+                "outcome": None,
+                "actor": None,
             }
         )
     return {
@@ -175,6 +181,7 @@ async def start_workflow(
         "task_queue": task_queue,
         "started_at": int(started),
         "completed_at": None,
+        "ticket_id": ticket if isinstance(ticket, str) and ticket else None,
         "timeline": timeline,
     }
 

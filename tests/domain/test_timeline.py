@@ -122,6 +122,53 @@ def test_wire_form_uses_unix_seconds() -> None:
     event = TimelineEvent(
         "wf_1", "x", "itsm-fleet", "manual", "workflow_started", 1708819200.7, "Manually initiated"
     )
+    nulls = {"step": None, "attempt": None, "outcome": None, "actor": None}
     assert wire_events([event]) == [
-        {"event": "workflow_started", "timestamp": 1708819200, "detail": "Manually initiated"}
+        {
+            "event": "workflow_started",
+            "timestamp": 1708819200,
+            "detail": "Manually initiated",
+            **nulls,
+        }
     ]
+    failed = TimelineEvent(
+        "wf_1",
+        "x",
+        "itsm-fleet",
+        "manual",
+        "activity_failed",
+        1708819201.25,
+        "Checking failed: directory failed (emulated)",
+        step="check",
+        attempt=3,
+        outcome="failed",
+    )
+    assert wire_events([failed], precise=True)[0] == {
+        "event": "activity_failed",
+        "timestamp": 1708819201.25,
+        "detail": "Checking failed: directory failed (emulated)",
+        "step": "check",
+        "attempt": 3,
+        "outcome": "failed",
+        "actor": None,
+    }
+
+
+def test_structured_fields_are_validated() -> None:
+    row = {
+        "workflow_id": "wf_1",
+        "workflow_name": "x",
+        "task_queue": "itsm-fleet",
+        "trigger_type": "manual",
+        "event": "activity_completed",
+        "timestamp": 1708819200,
+    }
+    assert validate_record({**row, "attempt": 2, "outcome": "completed"})["attempt"] == 2
+    with pytest.raises(TimelineSchemaError, match="attempt"):
+        validate_record({**row, "attempt": 0})
+    with pytest.raises(TimelineSchemaError, match="attempt"):
+        validate_record({**row, "attempt": "2"})
+    with pytest.raises(TimelineSchemaError, match="outcome"):
+        validate_record({**row, "outcome": "exploded"})
+    frame = events_to_frame([{**row, "attempt": 2, "outcome": "timed_out", "actor": "alice"}])
+    assert frame.select("attempt", "outcome", "actor").row(0) == (2, "timed_out", "alice")

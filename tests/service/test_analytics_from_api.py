@@ -32,7 +32,7 @@ async def test_timelines_from_the_live_api_match_the_workflows(
                 "input": {"ticket_id": f"TKT-9{n}"},
             },
         )
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code == 201, answer.text
         created.append(answer.json()["id"])
     for workflow_id in created:
         answer = await api.post(

@@ -8,6 +8,7 @@ listening. Both share the test service's store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +17,17 @@ import httpx
 import pytest
 from live_server import serving
 from temporalio.client import Client
+from waiting import eventually
 
+from protocol_lab.domain.history import build_timeline
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput
 from service.app import create_app
 from service.settings import Settings
 from service.stack import free_port
 from service.state import AppState
 from service.temporal.ids import new_workflow_id
+from service.temporal.resources import WorkerResources
+from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.starter import initial_state
 
@@ -87,11 +92,13 @@ async def test_control_without_a_worker_answers_within_the_bound(
             client.post(f"/v1/workflows/{wf}/resume"),
             client.post(f"/v1/workflows/{wf}/cancel"),
         )
-    assert signal.status_code == 202, signal.text
+    # a signal is durable: accepted although no worker runs (see the test below)
+    assert signal.status_code == 200, signal.text
     assert signal.json() == {
         "id": wf,
         "signal_name": "approval_received",
-        "accepted": False,
+        "accepted": True,
+        "reason": None,
         "status": "active",
         "current_step": "Checking asset availability",
     }
@@ -132,3 +139,43 @@ async def test_a_cancel_retried_after_a_failed_attempt_cancels(
     assert again.json()["status"] == "failed"
     assert again.json()["timeline"][-1]["event"] == "workflow_cancelled"
     assert again.json()["timeline"][-1]["detail"] == "Withdrawn"
+
+
+async def test_a_signal_sent_while_no_worker_runs_is_taken_when_one_comes(
+    app_state: AppState,
+    temporal_client: Client,
+    service_settings: Settings,
+    live_url: str,
+    write_headers: dict[str, str],
+) -> None:
+    wf = await _unserved_workflow(app_state, temporal_client)
+    async with httpx.AsyncClient(
+        base_url=live_url, headers=write_headers, timeout=ANSWER_WITHIN_S
+    ) as client:
+        sent = await client.post(f"/v1/workflows/{wf}/signal", json=APPROVAL)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["accepted"] is True
+        unknown = await client.post(f"/v1/workflows/{wf}/signal", json={"signal_name": "bribe"})
+        assert unknown.status_code == 200
+        assert unknown.json()["accepted"] is False
+        assert "approval_received" in unknown.json()["reason"]
+        resources = await WorkerResources.open(service_settings, temporal=temporal_client)
+        try:
+            workers = build_workers(temporal_client, resources, task_queues=[UNSERVED_QUEUE])
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in workers:
+                    await stack.enter_async_context(worker)
+
+                async def past_the_approval() -> bool:
+                    status = (await client.get(f"/v1/workflows/{wf}/status")).json()
+                    return int(status["steps_completed"]) >= 2
+
+                await eventually(past_the_approval, within_s=60, every_s=0.2)
+        finally:
+            await resources.close()
+    handle = temporal_client.get_workflow_handle(wf)
+    history = await handle.fetch_history()
+    timeline = await build_timeline(wf, history.events)
+    received = [e for e in timeline.events if e.event == "signal_received"]
+    assert [(e.step, e.outcome) for e in received] == [("manager_approval", "completed")]
+    await handle.terminate(reason="test over")

@@ -80,6 +80,7 @@ async def test_models_carry_the_spec_fields_and_enums(document: dict[str, Any]) 
         "started_at",
         "completed_at",
         "timeline",
+        "ticket_id",  # beside the page's fields: the structured fields the analyses read
     }
     assert schemas["WorkflowStatus"]["enum"] == [
         "draft",
@@ -91,7 +92,22 @@ async def test_models_carry_the_spec_fields_and_enums(document: dict[str, Any]) 
     ]
     assert schemas["TriggerType"]["enum"] == ["automatic", "manual", "scheduled", "event_based"]
     assert len(schemas["TaskQueue"]["enum"]) == 5
-    assert set(schemas["TimelineEntry"]["properties"]) == {"event", "timestamp", "detail"}
+    assert set(schemas["TimelineEntry"]["properties"]) == {
+        "event",
+        "timestamp",
+        "detail",
+        "step",
+        "attempt",
+        "outcome",
+        "actor",
+    }
+    assert schemas["Outcome"]["enum"] == [
+        "completed",
+        "timed_out",
+        "rejected",
+        "cancelled",
+        "failed",
+    ]
     assert len(schemas["EventType"]["enum"]) == 12
     assert set(schemas["WorkflowCreate"]["required"]) == {"name", "task_queue"}
     assert set(schemas["SignalRequest"]["required"]) == {"signal_name"}
@@ -101,6 +117,7 @@ async def test_models_carry_the_spec_fields_and_enums(document: dict[str, Any]) 
         "id",
         "signal_name",
         "accepted",
+        "reason",  # why a signal was not accepted
         "status",
         "current_step",
     }
