@@ -241,7 +241,9 @@ class Deleted(BaseModel):
 
 
 class ExecutionPublic(BaseModel):
-    """One firing of a rule: when, on what, conditions seen, action, outcome, ids produced."""
+    """One action of one firing of a rule: when, on what, conditions seen, the action as sent,
+    outcome, ids produced. A rule with several actions has one execution per action, with the
+    same ``event`` and its ``action_index``."""
 
     id: str
     rule_id: str
@@ -251,7 +253,10 @@ class ExecutionPublic(BaseModel):
     event_id: int | None
     ticket_id: str | None
     depth: int
-    conditions: list[dict[str, Any]]
+    conditions: list[dict[str, Any]] = Field(
+        description="each check made: field, op, expected, actual, passed, and group (where in "
+        "the all/any groups, e.g. any[1].all[0]; absent at the top level)"
+    )
     action: dict[str, Any]
     action_index: int = Field(description="which of the rule's actions (0 for the first)")
     outcome: Literal["pending", "succeeded", "failed", "loop_stopped"]
@@ -296,7 +301,7 @@ class DryRunResult(BaseModel):
     matched: bool
     enabled: bool
     reason: str
-    checks: list[dict[str, Any]]
+    checks: list[dict[str, Any]] = Field(description="each check made, as in an execution")
     action: dict[str, Any] = Field(description="what the first action would do")
     actions: list[dict[str, Any]] = Field(description="what each action would do, in order")
     ticket_id: str | None
