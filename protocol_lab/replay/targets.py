@@ -189,6 +189,12 @@ def _calibration_rows(calibration: Calibration | None, *, target: str) -> list[d
                     )
                     + f": observed {row['observed_s']:.1f} s from {row.get('n_observed') or 0} "
                     f"values, calibrated simulation {row['simulated_s']:.1f} s"
+                    + (
+                        f"; the observed {row['stat']} itself is known only to "
+                        f"+/-{row['observed_spread']:.0%} from that sample (90% interval)"
+                        if row.get("observed_spread") is not None
+                        else ""
+                    )
                 )
         rows.append(
             {

@@ -549,6 +549,38 @@ def observed_measures(timelines: Timelines) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed")
 
 
+_Z90 = 1.645
+
+
+def _quantile_spread(obs: pl.DataFrame) -> pl.DataFrame:
+    """Per task queue, quantity and stat: how precisely the sample pins its p50/p95 down, as
+    the half-width of a distribution-free 90% interval (order statistics around q*n) over the
+    quantile (floor 1 s), column ``observed_spread``."""
+    rows = []
+    for (queue, quantity), part in obs.group_by(["task_queue", "quantity"]):
+        x = np.sort(part["value_s"].drop_nulls().to_numpy())
+        n = len(x)
+        for stat, q in (("p50", 0.5), ("p95", 0.95)):
+            if n == 0:
+                continue
+            half = _Z90 * math.sqrt(n * q * (1 - q))
+            lo = min(n - 1, max(0, math.floor(n * q - half) - 1))
+            hi = min(n - 1, max(0, math.ceil(n * q + half) - 1))
+            value = float(np.quantile(x, q))
+            spread = (float(x[hi]) - float(x[lo])) / 2 / max(value, 1.0)
+            rows.append((str(queue), str(quantity), stat, spread))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "task_queue": pl.String,
+            "quantity": pl.String,
+            "stat": pl.String,
+            "observed_spread": pl.Float64,
+        },
+        orient="row",
+    )
+
+
 def calibration_error(
     observed: Timelines,
     scenario: Scenario,
@@ -558,10 +590,11 @@ def calibration_error(
     """Simulate ``scenario`` and compare p50/p95 per task queue and quantity with ``observed``.
 
     Columns: task_queue, quantity, stat (p50 / p95), observed_s, simulated_s, n_observed,
-    absolute_error_s, relative_error (absolute error over the observed value, with a floor of
-    one second so that near-zero waits do not divide by zero), and ``within_target``: within
-    :data:`TARGET_RELATIVE_ERROR` (10%), or for queue waits within that or
-    :data:`TARGET_QUEUE_WAIT_S` (1 s).
+    observed_spread (how precisely the observed sample pins the quantile down: half-width of a
+    distribution-free 90% interval, relative), absolute_error_s, relative_error (absolute error
+    over the observed value, with a floor of one second so that near-zero waits do not divide
+    by zero), and ``within_target``: within :data:`TARGET_RELATIVE_ERROR` (10%), or for queue
+    waits within that or :data:`TARGET_QUEUE_WAIT_S` (1 s).
     """
     from protocol_lab.sim.model import simulate
 
@@ -587,6 +620,7 @@ def calibration_error(
         quantiles(obs, "observed_s")
         .join(quantiles(sim, "simulated_s"), on=["task_queue", "quantity", "stat"], how="left")
         .join(counts, on=["task_queue", "quantity"], how="left")
+        .join(_quantile_spread(obs), on=["task_queue", "quantity", "stat"], how="left")
     )
     return (
         table.with_columns(
