@@ -68,6 +68,7 @@ __all__ = [
     "MAX_CONDITION_DEPTH",
     "MAX_CONDITION_TERMS",
     "OPERATORS",
+    "WRITABLE_MAX_CHARS",
     "Action",
     "ActionType",
     "ConditionCheck",
@@ -93,6 +94,9 @@ GROUP_KEYS: Final = ("all", "any")
 MAX_CONDITION_DEPTH: Final = 4
 MAX_CONDITION_TERMS: Final = 100
 MAX_ACTIONS: Final = 10
+# The longest value the ticket API takes for each free-text field an update_field may set; a
+# templated value is cut to it when rendered.
+WRITABLE_MAX_CHARS: Final = {"title": 200, "description": 10_000, "category": 64, "assignee": 128}
 
 
 class Trigger(StrEnum):
@@ -193,7 +197,16 @@ class UpdateFieldAction(_ActionModel):
         allowed = WRITABLE_FIELDS[self.field]
         if allowed is not None and self.value not in allowed:
             raise ValueError(f"value for {self.field} must be one of {sorted(allowed)}")
+        limit = self.max_chars
+        constant = self.constant
+        if limit is not None and not self.templated and len(constant or "") > limit:
+            raise ValueError(f"value for {self.field}: at most {limit} characters")
         return self
+
+    @property
+    def max_chars(self) -> int | None:
+        """The longest value the field takes (a rendered template is cut to it)."""
+        return WRITABLE_MAX_CHARS.get(self.field)
 
     @property
     def templated(self) -> bool:

@@ -42,7 +42,7 @@ from protocol_lab.domain.rules import (
     condition_fields,
     match_conditions,
 )
-from protocol_lab.domain.templates import render_template, template_values
+from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, template_values
 from protocol_lab.domain.tickets import DERIVED_FIELDS
 from protocol_lab.sim.tickets import Ticket
 
@@ -184,9 +184,11 @@ class RuleEngine:
         if action.value is not None and action.templated:
             template = action.value
             name = rule.name
+            limit = action.max_chars or MAX_RENDERED_CHARS
 
             def update_templated(ticket: Ticket, depth: int) -> None:
-                value = render_template(template, template_values(ticket.record, rule_name=name))
+                values = template_values(ticket.record, rule_name=name)
+                value = render_template(template, values, limit=limit)
                 desk.update(ticket, {action.field: value}, depth=depth + 1)
 
             return update_templated

@@ -54,7 +54,7 @@ from protocol_lab.domain import (
     match_conditions,
 )
 from protocol_lab.domain.rules import is_group
-from protocol_lab.domain.templates import render_template, template_values
+from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, template_values
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
 from service.automation.transient import is_transient
@@ -121,9 +121,15 @@ def action_event_key(event_key: str, position: int) -> str:
 
 
 def _render(
-    template: str, ticket: Mapping[str, Any] | None, *, rule_id: str | None, rule: Rule
+    template: str,
+    ticket: Mapping[str, Any] | None,
+    *,
+    rule_id: str | None,
+    rule: Rule,
+    limit: int = MAX_RENDERED_CHARS,
 ) -> str:
-    return render_template(template, template_values(ticket, rule_id=rule_id, rule_name=rule.name))
+    values = template_values(ticket, rule_id=rule_id, rule_name=rule.name)
+    return render_template(template, values, limit=limit)
 
 
 def _checks(result: MatchResult) -> list[dict[str, Any]]:
@@ -206,7 +212,8 @@ def _field_value(
     """The value an update_field action writes: its template rendered for the ticket."""
     if action.value is None or not action.templated:
         return action.constant
-    return _render(action.value, ticket, rule_id=rule_id, rule=rule)
+    limit = action.max_chars or MAX_RENDERED_CHARS
+    return _render(action.value, ticket, rule_id=rule_id, rule=rule, limit=limit)
 
 
 def _rule_of(ctx: AutomationContext, row: RuleRow) -> Rule:

@@ -250,6 +250,34 @@ async def test_a_failed_action_stops_the_actions_after_it(
     await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
 
 
+async def test_a_templated_value_is_cut_to_what_the_field_takes(
+    api: httpx.AsyncClient,
+    worker: None,
+    read_headers: dict[str, str],
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    rule = await _rule(
+        api,
+        write_headers,
+        {
+            "name": "Title from the description",
+            "trigger": "on_ticket_created",
+            "conditions": {"category": "retitle"},
+            "action": {"type": "update_field", "field": "title", "value": "{{ticket.description}}"},
+        },
+    )
+    ticket = await _ticket(
+        api, write_headers, title="Short", category="retitle", description="word " * 100
+    )
+    [done] = await settled(api, rule["id"], read_headers, 1)
+    assert done["outcome"] == "succeeded", done
+    title = (await api.get(f"/v1/tickets/{ticket['id']}", headers=read_headers)).json()["title"]
+    assert len(title) == 200
+    assert title == ("word " * 100)[:199] + "…"
+    await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
@@ -291,6 +319,10 @@ async def test_a_failed_action_stops_the_actions_after_it(
         (
             {"action": {"type": "send_notification", "recipient": "o", "message": "{{ticket}}"}},
             "action.message: unknown placeholder '{{ticket}}'",
+        ),
+        (
+            {"action": {"type": "update_field", "field": "title", "value": "x" * 201}},
+            "value for title: at most 200 characters",
         ),
     ],
 )
