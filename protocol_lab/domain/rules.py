@@ -191,7 +191,7 @@ class UpdateFieldAction(_ActionModel):
         return value
 
     @model_validator(mode="after")
-    def _writable(self) -> UpdateFieldAction:
+    def _writable(self, info: ValidationInfo) -> UpdateFieldAction:
         if self.field not in WRITABLE_FIELDS:
             raise ValueError(f"field must be one of {sorted(WRITABLE_FIELDS)}")
         allowed = WRITABLE_FIELDS[self.field]
@@ -199,7 +199,8 @@ class UpdateFieldAction(_ActionModel):
             raise ValueError(f"value for {self.field} must be one of {sorted(allowed)}")
         limit = self.max_chars
         constant = self.constant
-        if limit is not None and not self.templated and len(constant or "") > limit:
+        too_long = limit is not None and not self.templated and len(constant or "") > limit
+        if too_long and not _stored(info):
             raise ValueError(f"value for {self.field}: at most {limit} characters")
         return self
 

@@ -455,3 +455,12 @@ def test_cron_fields_follow_cron_including_either_day_field() -> None:
     for _ in range(7):
         times.append(next_fire("0 9 1,15 * sun", times[-1]))
     assert [t.day for t in times[1:]] == [8, 15, 22, 29, 1, 6, 13]
+
+
+def test_a_value_longer_than_its_field_is_refused_but_a_stored_one_still_loads() -> None:
+    raw = _rule(action={"type": "update_field", "field": "title", "value": "x" * 201})
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        Rule.model_validate(raw)
+    assert Rule.model_validate(raw, context={"stored": True}).steps[0].type == "update_field"
+    templated = _rule(action={"type": "update_field", "field": "title", "value": "{title}" * 50})
+    assert Rule.model_validate(templated).steps[0].type == "update_field"  # cut when rendered
