@@ -34,8 +34,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from protocol_lab.domain.catalog import SignalStep
+
 if TYPE_CHECKING:
     from protocol_lab.client import AsyncClient
+    from protocol_lab.domain.catalog import Catalog
     from protocol_lab.replay.player import ReplayResult
     from protocol_lab.sim import Scenario
     from protocol_lab.sim.platform import PlatformConfig
@@ -99,12 +102,16 @@ def busiest_slice(scenario: Scenario, hours: float) -> Scenario:
     )
 
 
-def sent_to_seen(played: ReplayResult, events: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def sent_to_seen(
+    played: ReplayResult, events: pl.DataFrame, catalog: Catalog
+) -> tuple[np.ndarray, np.ndarray]:
     """Wall-clock seconds from the scripted call to what it caused on the service.
 
     Returns (workflow starts: a ticket's creation to its workflow's ``workflow_started``,
-    signals: a signal to the ``signal_received`` of its step), both from the due time of the
-    call, as the simulator's script sends it; ``events`` are on the script's simulated clock.
+    signals: a signal to the ``signal_received`` of the wait it answered), both from the due
+    time of the call, as the simulator's script sends it; ``events`` are on the script's
+    simulated clock. A signal counts only if its wait had begun on the service when it was
+    sent: one sent earlier is taken when the wait begins, which is not delivery.
     """
     script = played.script
     c = played.compression
@@ -122,21 +129,38 @@ def sent_to_seen(played: ReplayResult, events: pl.DataFrame) -> tuple[np.ndarray
         real = played.workflows.get(spec.workflow)
         if real in started and spec.ticket in created:
             starts.append((started[real] - created[spec.ticket]) / c)
-    received = frame.filter(pl.col("event") == "signal_received").select("workflow_id", "at_s")
-    by_workflow: dict[str, list[float]] = {}
-    for workflow_id, at_s in received.iter_rows():
-        by_workflow.setdefault(workflow_id, []).append(at_s)
+    # (workflow, signal name) -> [(wait began, signal received)]
+    waits: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    began: dict[tuple[str, str], float] = {}
+    rows = frame.filter(pl.col("event").is_in(["activity_started", "signal_received"])).sort(
+        "workflow_id", "at_s"
+    )
+    for workflow_id, name, step_id, event, at_s in rows.select(
+        "workflow_id", "workflow_name", "step", "event", "at_s"
+    ).iter_rows():
+        plan = catalog.get(name)
+        if plan is None or step_id is None:
+            continue
+        try:
+            step = plan.step(step_id)
+        except KeyError:
+            continue
+        if not isinstance(step, SignalStep):
+            continue
+        if event == "activity_started":
+            began[(workflow_id, step_id)] = at_s
+        elif (workflow_id, step_id) in began:
+            pair = (began.pop((workflow_id, step_id)), at_s)
+            waits.setdefault((workflow_id, step.signal), []).append(pair)
     signals = []
     for action in script.actions:
-        if action.kind != "signal" or action.workflow is None:
+        real = played.workflows.get(action.workflow or "")
+        if action.kind != "signal" or real is None or action.signal_name is None:
             continue
-        seen = [
-            t
-            for t in by_workflow.get(played.workflows.get(action.workflow, ""), [])
-            if t >= action.at_s
-        ]
-        if seen:
-            signals.append((min(seen) - action.at_s) / c)
+        for start, seen in waits.get((real, action.signal_name), []):
+            if start <= action.at_s <= seen:
+                signals.append((seen - action.at_s) / c)
+                break
     return np.asarray(starts, dtype=np.float64), np.asarray(signals, dtype=np.float64)
 
 
@@ -185,7 +209,7 @@ async def measure_platform(
     events = real.events.collect().filter(pl.col("workflow_id").is_in(late))
     steps = real.steps().collect().filter(pl.col("workflow_id").is_in(late))
     catalog = scenario.load_catalog()
-    starts, signals = sent_to_seen(played, events)
+    starts, signals = sent_to_seen(played, events, catalog)
     start_model = empirical_model(starts)
     fitted = fit_platform(
         events,
@@ -218,7 +242,7 @@ async def measure_platform(
                 "n": len(signals),
                 "model": delivery.dist,
                 "mean_ms": float(delivery.mean()) * 1000,
-                "source": "signal sent (as scheduled) to signal received",
+                "source": "signal sent (as scheduled, its wait begun) to signal received",
             }
         )
     table = pl.concat(

@@ -4,6 +4,7 @@ the replay, the table of its targets, and ``protocol-lab replay`` through it."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,17 @@ from typer.testing import CliRunner
 from protocol_lab.cli import app
 from protocol_lab.client import AsyncClient
 from protocol_lab.demo import ServiceHandle
-from protocol_lab.replay import LoopResult, ReplayScript, patient_retry, run_closed_loop_async
+from protocol_lab.domain import load_catalog
+from protocol_lab.replay import (
+    Action,
+    LoopResult,
+    ReplayResult,
+    ReplayScript,
+    ScriptedWorkflow,
+    patient_retry,
+    run_closed_loop_async,
+)
+from protocol_lab.replay.measure import sent_to_seen
 from protocol_lab.replay.pipeline import describe
 from protocol_lab.replay.targets import CYCLE_KS, STEP_KS, loop_targets, target_lines
 from protocol_lab.sim import SimulationResult, load_scenario
@@ -115,3 +126,62 @@ def test_the_loop_simulates_with_the_measured_platform_and_checks_its_targets(
     from_service = targets.filter(pl.col("target").str.contains("service"))
     assert from_service.height == loop.calibration.error.height
     assert len(target_lines(targets)) == targets["target"].n_unique()
+
+
+def test_delivery_counts_only_signals_sent_while_their_wait_was_open() -> None:
+    """A signal sent before the service's wait began is taken when the wait begins: that is no
+    delivery latency, and the warm-up's measurement leaves it out."""
+    origin = datetime(2026, 11, 3, tzinfo=UTC)
+    script = ReplayScript(
+        name="two resets",
+        origin=origin,
+        actions=(
+            Action(at_s=0.0, kind="create_ticket", ticket="T1"),
+            Action(at_s=0.0, kind="create_ticket", ticket="T2"),
+            Action(
+                at_s=10.0,
+                kind="signal",
+                ticket="T2",
+                workflow="w2",
+                signal_name="identity_verified",
+            ),
+            Action(
+                at_s=100.0,
+                kind="signal",
+                ticket="T1",
+                workflow="w1",
+                signal_name="identity_verified",
+            ),
+        ),
+        workflows=(
+            ScriptedWorkflow("w1", "T1", "Password Reset", 0, 0.0),
+            ScriptedWorkflow("w2", "T2", "Password Reset", 0, 0.0),
+        ),
+    )
+    played = ReplayResult(
+        script=script,
+        run_id="t",
+        compression=600.0,
+        started_at=origin,
+        workflows={"w1": "r1", "w2": "r2"},
+    )
+    rows = [
+        ("r1", "workflow_started", None, 6.0),
+        ("r1", "activity_started", "verify_identity", 30.0),
+        ("r1", "signal_received", "verify_identity", 106.0),
+        ("r2", "workflow_started", None, 6.0),
+        ("r2", "activity_started", "verify_identity", 30.0),
+        ("r2", "signal_received", "verify_identity", 30.0),
+    ]
+    events = pl.DataFrame(
+        {
+            "workflow_id": [r[0] for r in rows],
+            "workflow_name": ["Password Reset"] * len(rows),
+            "event": [r[1] for r in rows],
+            "step": [r[2] for r in rows],
+            "timestamp": [origin + timedelta(seconds=r[3]) for r in rows],
+        }
+    )
+    starts, signals = sent_to_seen(played, events, load_catalog())
+    assert starts.tolist() == pytest.approx([6.0 / 600, 6.0 / 600])
+    assert signals.tolist() == pytest.approx([6.0 / 600])
