@@ -8,8 +8,8 @@ SLA rules:
 
 - a workflow's target is the most specific one that applies: ``workflow_name`` beats
   ``priority`` beats ``task_queue``;
-- targets with ``business_hours: true`` are measured in business time (the SLA calendar),
-  the others in wall-clock time;
+- targets with ``business_hours: true`` are measured in business time (on the target's named
+  calendar, else the SLA file's calendar), the others in wall-clock time;
 - closed workflows (completed or failed) have ``met`` or ``breached``; cancelled ones are
   ``cancelled`` and left out of attainment; open ones are ``breached`` once over the target,
   ``at_risk`` once past ``at_risk_fraction`` of it, ``on_track`` otherwise;
@@ -102,7 +102,7 @@ def percentiles(
 
 def _targets_frame(targets: Sequence[SlaTarget], column: str) -> pl.LazyFrame | None:
     rows = [
-        (t.scope[1], t.target_seconds, t.business_hours, t.at_risk_fraction)
+        (t.scope[1], t.target_seconds, t.business_hours, t.at_risk_fraction, t.calendar)
         for t in targets
         if t.scope[0] == column
     ]
@@ -116,6 +116,7 @@ def _targets_frame(targets: Sequence[SlaTarget], column: str) -> pl.LazyFrame | 
             f"target_s{suffix}": pl.Float64,
             f"business_hours{suffix}": pl.Boolean,
             f"at_risk_fraction{suffix}": pl.Float64,
+            f"calendar{suffix}": pl.String,
         },
         orient="row",
     ).unique(subset=column, keep="first")
@@ -167,6 +168,7 @@ def sla_status(
             pick("target_s").alias("target_s"),
             pick("business_hours").fill_null(value=False).alias("business_hours"),
             pick("at_risk_fraction").alias("__at_risk_fraction"),
+            pick("calendar").alias("__calendar"),
         )
     else:
         lf = lf.with_columns(
@@ -174,12 +176,17 @@ def sla_status(
             pl.lit(None, dtype=pl.Float64).alias("target_s"),
             pl.lit(value=False).alias("business_hours"),
             pl.lit(None, dtype=pl.Float64).alias("__at_risk_fraction"),
+            pl.lit(None, dtype=pl.String).alias("__calendar"),
         )
-    measured = (
-        pl.when(pl.col("business_hours"))
-        .then(pl.col("elapsed_business_s"))
-        .otherwise(pl.col("elapsed_s"))
-    )
+    business = pl.col("elapsed_business_s")
+    until = pl.coalesce("completed_at", _as_of(as_of))
+    for name, calendar in cfg.calendars.items():
+        business = (
+            pl.when(pl.col("__calendar") == name)
+            .then(business_seconds(pl.col("started_at"), until, calendar))
+            .otherwise(business)
+        )
+    measured = pl.when(pl.col("business_hours")).then(business).otherwise(pl.col("elapsed_s"))
     lf = lf.with_columns(measured.alias("measured_s"))
     over = pl.col("measured_s") > pl.col("target_s")
     outcome: pl.Expr = pl.col("outcome").cast(pl.String)

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import yaml
 
-from protocol_lab.domain import DATA_DIR, TIMELINE_SCHEMA, Rule, load_catalog
+from protocol_lab.domain import DATA_DIR, TIMELINE_SCHEMA, Rule, SignalStep, details, load_catalog
 from protocol_lab.sim import Scenario, SignalConfig, load_scenario, simulate
 from protocol_lab.sim.results import SimulationResult
 
@@ -73,18 +73,19 @@ def test_events_follow_the_schema_and_the_plans_texts(day: SimulationResult) -> 
     events = day.events
     assert events.schema == TIMELINE_SCHEMA
     catalog = load_catalog()
-    texts = {
-        (plan.name, step.id): {step.detail, step.done}
-        for plan in catalog.values()
-        for step in plan.steps
-    }
     steps = events.filter(pl.col("event").is_in(["activity_completed", "signal_received"]))
-    for name, step, detail in steps.select("workflow_name", "step", "detail").unique().iter_rows():
-        assert detail in texts[(name, step)] or detail.endswith("no response in time, continued"), (
-            name,
-            step,
-            detail,
-        )
+    rows = steps.select("workflow_name", "step", "detail", pl.col("outcome").cast(pl.String))
+    for name, step_id, detail, outcome in rows.unique().iter_rows():
+        step = catalog[name].step(step_id)
+        if outcome == "timed_out":
+            assert isinstance(step, SignalStep)
+            expected = details.signal_timed_out(step)
+        elif outcome == "rejected":
+            assert isinstance(step, SignalStep)
+            expected = details.signal_received(step, step.reject_values[0])
+        else:
+            expected = details.step_done(step)
+        assert detail == expected, (name, step_id, outcome)
     started = events.filter(event="workflow_started")
     assert started["detail"].str.starts_with("Triggered by ticket TKT-").all()
     per_wf = events.group_by("workflow_id").agg(
