@@ -6,9 +6,12 @@ never imports the service at import time.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 app = typer.Typer(
     help="protocol-lab: ITSM workflow analytics, simulation and the Workflows & Automation API.",
@@ -379,6 +382,112 @@ def events_redrive(
         raise typer.Exit(1) from None
     ids = ", ".join(str(i) for i in result["event_ids"])
     typer.echo(f"re-queued {result['requeued']} event(s)" + (f": {ids}" if ids else ""))
+
+
+db = typer.Typer(
+    help="The store's schema migrations (DATABASE_URL, or SQLite in STATE_DIR). The API and "
+    "the worker apply them when they start; these commands do it by hand.",
+    no_args_is_help=True,
+)
+app.add_typer(db, name="db")
+
+
+@db.command(
+    "upgrade",
+    help="Bring the database to the newest schema revision (or --to one), keeping every row.\n\n"
+    "Examples:\n\n"
+    "  protocol-lab db upgrade\n\n"
+    "  DATABASE_URL=postgresql+asyncpg://user:pw@db/protocol protocol-lab db upgrade",
+)
+def db_upgrade(
+    to: Annotated[str, typer.Option(help="target revision")] = "head",
+) -> None:
+    """Apply the migrations; print the revision before and after."""
+    import asyncio
+
+    from service.store.migrate import current_revision, upgrade
+
+    async def run() -> tuple[str | None, str | None]:
+        engine = _store_engine()
+        try:
+            before = await current_revision(engine)
+            await upgrade(engine, to)
+            return before, await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = asyncio.run(run())
+    typer.echo(f"schema revision {before or 'none'} -> {after}")
+
+
+@db.command(
+    "current",
+    help="Print the database's schema revision and the newest one this version knows.\n\n"
+    "Example:\n\n  protocol-lab db current",
+)
+def db_current() -> None:
+    """Print ``revision <current> (newest <head>)``."""
+    import asyncio
+
+    from service.store.migrate import current_revision, head_revision
+
+    async def run() -> str | None:
+        engine = _store_engine()
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"revision {asyncio.run(run()) or 'none'} (newest {head_revision()})")
+
+
+def _store_engine() -> AsyncEngine:
+    """An engine on the configured store (the SQLite file in STATE_DIR when none is)."""
+    from service.private_files import private_dir
+    from service.settings import get_settings
+    from service.store.db import make_engine
+
+    settings = get_settings()
+    if settings.database_url is None:
+        private_dir(settings.state_dir)
+    return make_engine(settings.database_url or settings.sqlite_url)
+
+
+logs = typer.Typer(
+    help="Event logs from other systems (ServiceNow, Jira, XES) as protocol-lab timelines.",
+    no_args_is_help=True,
+)
+app.add_typer(logs, name="logs")
+
+
+@logs.command(
+    "import",
+    help="Read a CSV, Parquet, JSON lines, JSON (Jira) or XES[.gz] log through a preset "
+    "(servicenow, jira, xes) or a column mapping (YAML/JSON file of LogMapping fields; with a "
+    "preset, the fields it changes) and write its timelines as Parquet (events, and the case "
+    "attributes in <out>.workflows.parquet) for `protocol-lab report` and Timelines.from_file.",
+)
+def logs_import(
+    source: Annotated[str, typer.Argument(help="the log file")],
+    out: Annotated[str, typer.Option(help="the Parquet file to write")],
+    preset: Annotated[str | None, typer.Option(help="servicenow, jira or xes")] = None,
+    mapping: Annotated[str | None, typer.Option(help="YAML or JSON file of mapping fields")] = None,
+    set_aside: Annotated[
+        bool,
+        typer.Option("--set-aside", help="leave bad rows out and list them, instead of stopping"),
+    ] = False,
+) -> None:
+    """Import a foreign log; one readable line and exit 1 on a bad file or row."""
+    from protocol_lab.analytics.log_import import import_log
+    from protocol_lab.domain import ProtocolLabError
+
+    try:
+        lines = import_log(source, out, preset=preset, mapping=mapping, set_aside=set_aside)
+    except ProtocolLabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in lines:
+        typer.echo(line)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ workflow twice leaves one row (with its first ``archived_at``).
 
 ``ticket_id`` is the workflow's ``ProtocolTicketId`` search attribute, so a list filtered by
 ticket finds archived workflows too. Tables made before the column existed get it (nullable)
-when the schema is created (:func:`upgrade_archive_table`); rows archived before then have none.
+from the store's first migration; rows archived before then have none.
 """
 
 from __future__ import annotations
@@ -18,15 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Connection,
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    event,
-    inspect,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,7 +38,6 @@ __all__ = [
     "archived_timeline",
     "get_archived",
     "list_archived",
-    "upgrade_archive_table",
     "upsert_archived",
 ]
 
@@ -199,28 +194,3 @@ async def list_archived(
         query = query.order_by(ArchivedWorkflow.protocol_order.asc(), ArchivedWorkflow.id.asc())
     result = await session.execute(query.limit(limit))
     return list(result.scalars())
-
-
-def upgrade_archive_table(connection: Connection) -> None:
-    """Add the ``ticket_id`` column and its index to an archive table made before they existed
-    (idempotent)."""
-    table = ArchivedWorkflow.__tablename__
-    if not inspect(connection).has_table(table):
-        return
-    have = {c["name"] for c in inspect(connection).get_columns(table)}
-    if "ticket_id" not in have:
-        kind = ArchivedWorkflow.__table__.c.ticket_id.type.compile(dialect=connection.dialect)
-        # A process racing us to it: PostgreSQL skips it; SQLite says "duplicate column", which
-        # create_schema takes as a race and retries.
-        guard = " IF NOT EXISTS" if connection.dialect.name == "postgresql" else ""
-        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN{guard} ticket_id {kind}")
-    connection.exec_driver_sql(
-        f"CREATE INDEX IF NOT EXISTS ix_workflow_archive_ticket_order"
-        f" ON {table} (ticket_id, protocol_order)"
-    )
-
-
-@event.listens_for(Base.metadata, "after_create")
-def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
-    # create_all fires this whether or not it created the table (see service.store.outbox).
-    upgrade_archive_table(connection)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from service.private_files import private_dir, private_file, sqlite_path
+from service.store import migrate
 
 __all__ = ["Base", "create_schema", "insert_or_fetch", "make_engine", "make_sessionmaker"]
 
@@ -59,23 +59,9 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
-    # Importing the table modules registers them on Base.metadata.
-    from service.store import tables  # noqa: F401
-
-    # Processes starting together on a fresh database (API and worker) may race to create the
-    # same table; the loser sees "already exists", and a second pass then finds every table.
-    for attempt in range(3):
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
-                raise
-            if attempt == 2:
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+    """Bring the store's schema to the newest migration (idempotent; safe for processes that
+    start together on one database, see ``service.store.migrate``)."""
+    await migrate.upgrade(engine)
 
 
 async def insert_or_fetch(

@@ -13,9 +13,8 @@ Maintenance prunes ``done`` events only, so failed ones stay re-drivable.
 
 Event ids are never reused, on any backend (SQLite ``AUTOINCREMENT``, a PostgreSQL sequence):
 the executions (``event:<id>``) and the audit jobs (``audit-event-<id>``) are keyed by them, so a
-reused id would find an older event's firings and silently not fire. The schema is made with
-``create_all``, which leaves existing tables as they are; :func:`upgrade_outbox_table` therefore
-brings an older table up to date each time the schema is created (see its docstring).
+reused id would find an older event's firings and silently not fire. A table made without
+``AUTOINCREMENT`` by an older version is rebuilt with it by the store's first migration.
 """
 
 from __future__ import annotations
@@ -26,30 +25,24 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Float,
     Index,
     Integer,
-    MetaData,
     String,
-    Table,
     Text,
     delete,
-    event,
     exists,
     func,
-    inspect,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from service.store.db import Base
 from service.store.executions import ExecutionRow
@@ -70,7 +63,6 @@ __all__ = [
     "redrive_events",
     "release_event",
     "renew_lease",
-    "upgrade_outbox_table",
     "wake_dispatchers",
     "wakeup_signal",
 ]
@@ -395,102 +387,3 @@ _AUDIT_JOB_PREFIX: Final = "audit-event-"
 def audit_job_id(event_id: int) -> str:
     """The id of the audit job of an event (one per event: BullMQ and the trail dedupe on it)."""
     return f"{_AUDIT_JOB_PREFIX}{event_id}"
-
-
-def upgrade_outbox_table(connection: Connection) -> None:
-    """Bring an outbox table made by an older version up to date (idempotent, cheap when done).
-
-    ``create_all`` leaves an existing table as it is. On SQLite, a table made without
-    ``AUTOINCREMENT`` is rebuilt with it, rows kept, inside one write transaction; its id
-    sequence then starts above every id that may have been handed out already: the largest
-    still in the table, in the executions (``event_id``) and in the audit trail
-    (``audit-event-<id>``), so even ids whose rows were pruned are not handed out again.
-    On every backend, columns added since the table was made are added (they are nullable).
-    PostgreSQL's sequence never reused ids.
-    """
-    if connection.dialect.name == "sqlite":
-        if _sqlite_up_to_date(connection):
-            return
-        # Take the write lock first, then look again: another process may have upgraded it.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            if not _sqlite_up_to_date(connection):
-                _rebuild_sqlite(connection)
-            connection.exec_driver_sql("COMMIT")
-        except BaseException:
-            connection.exec_driver_sql("ROLLBACK")
-            raise
-        return
-    have = _columns(connection)
-    for column in OutboxRow.__table__.columns:
-        if column.name not in have:
-            kind = column.type.compile(dialect=connection.dialect)
-            connection.exec_driver_sql(
-                f"ALTER TABLE {column.table.name} ADD COLUMN IF NOT EXISTS {column.name} {kind}"
-            )
-
-
-def _columns(connection: Connection) -> set[str]:
-    return {c["name"] for c in inspect(connection).get_columns(OutboxRow.__tablename__)}
-
-
-def _sqlite_up_to_date(connection: Connection) -> bool:
-    sql = connection.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-        (OutboxRow.__tablename__,),
-    ).scalar()
-    if sql is None:
-        return True
-    return "AUTOINCREMENT" in str(sql).upper() and _columns(connection) >= set(
-        OutboxRow.__table__.columns.keys()
-    )
-
-
-def _rebuild_sqlite(connection: Connection) -> None:
-    table = cast(Table, OutboxRow.__table__)
-    name = table.name
-    have = _columns(connection)
-    copied = ", ".join(c.name for c in table.columns if c.name in have)
-    new = table.to_metadata(MetaData(), name=f"{name}_new")
-    connection.execute(CreateTable(new))
-    connection.exec_driver_sql(
-        f"INSERT INTO {name}_new ({copied}) SELECT {copied} FROM {name} ORDER BY id"
-    )
-    connection.exec_driver_sql(f"DROP TABLE {name}")
-    connection.exec_driver_sql(f"ALTER TABLE {name}_new RENAME TO {name}")
-    for index in table.indexes:
-        connection.execute(CreateIndex(index))
-    floor = max(
-        connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {name}").scalar() or 0,
-        connection.exec_driver_sql(
-            f"SELECT COALESCE(MAX(event_id), 0) FROM {ExecutionRow.__tablename__}"
-        ).scalar()
-        or 0,
-        _largest_audited_event(connection),
-    )
-    connection.exec_driver_sql(
-        "DELETE FROM sqlite_sequence WHERE name IN (?, ?)", (name, f"{name}_new")
-    )
-    connection.exec_driver_sql(
-        "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, int(floor))
-    )
-
-
-def _largest_audited_event(connection: Connection) -> int:
-    if not connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
-    ).scalar():
-        return 0
-    start = len(_AUDIT_JOB_PREFIX) + 1
-    found = connection.exec_driver_sql(
-        f"SELECT MAX(CAST(SUBSTR(job_id, {start}) AS INTEGER)) FROM audit_log WHERE job_id LIKE ?",
-        (_AUDIT_JOB_PREFIX + "%",),
-    ).scalar()
-    return int(found or 0)
-
-
-@event.listens_for(Base.metadata, "after_create")
-def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
-    # create_all fires this whether or not it created the table: the one hook every process
-    # that opens the store goes through (service.store.db.create_schema).
-    upgrade_outbox_table(connection)

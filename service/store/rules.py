@@ -2,9 +2,9 @@
 
 ``action`` holds the action as it was written (one object), or the list of ``actions``; each
 action also has a row in ``automation_rule_actions`` (its position, type and workflow name), so
-that the rule list filters by action type and workflow in SQL with its keyset cursor. Tables
-made before the cron column or the actions table existed are brought up to date when the schema
-is created (:func:`upgrade_rules_tables`).
+that the rule list filters by action type and workflow in SQL with its keyset cursor. The
+store's second migration adds the cron column and the actions table to older databases and
+lists the actions of the rules stored before.
 """
 
 from __future__ import annotations
@@ -17,22 +17,17 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Connection,
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     and_,
     delete,
-    event,
     func,
-    inspect,
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,7 +49,6 @@ __all__ = [
     "rule_model",
     "rules_version",
     "save_rule",
-    "upgrade_rules_tables",
 ]
 
 
@@ -298,44 +292,3 @@ async def list_rules(
     if not newest_first:
         rows.reverse()
     return rows, has_more
-
-
-def upgrade_rules_tables(connection: Connection) -> None:
-    """Add the ``schedule_cron`` column to a rules table made before it existed, and action
-    rows for rules stored before the actions table (idempotent)."""
-    table = RuleRow.__tablename__
-    if not inspect(connection).has_table(table):
-        return
-    have = {c["name"] for c in inspect(connection).get_columns(table)}
-    if "schedule_cron" not in have:
-        kind = RuleRow.__table__.c.schedule_cron.type.compile(dialect=connection.dialect)
-        # A process racing us to it: PostgreSQL skips it; SQLite says "duplicate column", which
-        # create_schema takes as a race and retries.
-        guard = " IF NOT EXISTS" if connection.dialect.name == "postgresql" else ""
-        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN{guard} schedule_cron {kind}")
-    if not inspect(connection).has_table(RuleActionRow.__tablename__):
-        return
-    listed = select(RuleActionRow.rule_id)
-    missing = connection.execute(
-        select(RuleRow.id, RuleRow.action).where(RuleRow.id.not_in(listed))
-    ).all()
-    rows = [
-        {
-            "rule_id": r.rule_id,
-            "position": r.position,
-            "type": r.type,
-            "workflow_name": r.workflow_name,
-        }
-        for rule_id, action in missing
-        for r in _action_rows(rule_id, action)
-    ]
-    if rows:
-        # Another process may be filling in the same rows: the first insert wins.
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        connection.execute(insert(RuleActionRow).on_conflict_do_nothing(), rows)
-
-
-@event.listens_for(Base.metadata, "after_create")
-def _upgrade_after_create(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
-    # create_all fires this whether or not it created the tables (see service.store.outbox).
-    upgrade_rules_tables(connection)

@@ -160,6 +160,7 @@ async def _old_database(path: Path) -> None:
     await create_schema(engine)
     await engine.dispose()
     db = sqlite3.connect(path)
+    db.execute("DROP TABLE alembic_version")  # made before migrations: no version recorded
     db.execute("DROP TABLE outbox_events")
     db.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox_events'")
     db.execute(OLD_OUTBOX)

@@ -1,0 +1,79 @@
+"""Schema migrations of the store (Alembic revisions in ``service/store/migrations/versions``).
+
+Every process that opens the store brings it to the newest revision first
+(:func:`upgrade`, called by ``create_schema``); ``protocol-lab db upgrade`` does the same by
+hand. Processes that start together on one database take turns: on SQLite the upgrade runs in
+one ``BEGIN IMMEDIATE`` transaction (the database's write lock), on PostgreSQL in one
+transaction holding an advisory lock of the schema; the second finds the work done.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ["HEAD", "current_revision", "head_revision", "upgrade"]
+
+HEAD: Final = "head"
+_SCRIPTS: Final = "service.store:migrations"
+# The first key of PostgreSQL's two-key advisory lock: "protocol-lab migrations".
+_LOCK_NAMESPACE: Final = 0x504C4D47
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", _SCRIPTS)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of the service knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the store has no migrations")
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None: never migrated, or empty)."""
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = HEAD) -> None:
+    """Bring the database to ``revision`` (the newest by default); nothing to do is cheap.
+
+    A database made before migrations existed (tables, no version) is adopted: the first
+    revisions keep what is there and add what it lacks.
+    """
+
+    def run(connection: Connection) -> None:
+        command.upgrade(_config(connection), revision)
+
+    async with engine.connect() as conn:
+        await _take_turn(conn)
+        await conn.run_sync(run)
+        await conn.commit()
+
+
+async def _take_turn(conn: AsyncConnection) -> None:
+    """Begin the migration's transaction holding the lock other processes wait on."""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(current_schema()))"),
+            {"namespace": _LOCK_NAMESPACE},
+        )
