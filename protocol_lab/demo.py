@@ -173,6 +173,7 @@ def write_demo_report(
     platform: PlatformMeasurement | None = None,
     known_calibration: Calibration | None = None,
     drift: pl.DataFrame | None = None,
+    by_hour: pl.DataFrame | None = None,
 ) -> Path:
     """``out/report.html``: the loop's targets (met or not, by how much, why), the platform's
     latency measured before the replay, the service's SLA by queue, throughput and cumulative
@@ -247,6 +248,13 @@ def write_demo_report(
                 "its log), wall clock ms",
             )
         )
+    if by_hour is not None:
+        sections.append(
+            frame_html(
+                by_hour.with_columns(pl.col(pl.Float64).round(1)),
+                title="The service's workflow task per simulated hour of the replay (wall ms)",
+            )
+        )
     sections += [
         "<h2>The service</h2>",
         tl._repr_html_(),
@@ -317,7 +325,12 @@ def run_demo(
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
     from protocol_lab.replay import run_closed_loop
-    from protocol_lab.replay.targets import loop_targets, platform_drift, target_lines
+    from protocol_lab.replay.targets import (
+        latency_by_hour,
+        loop_targets,
+        platform_drift,
+        target_lines,
+    )
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
 
@@ -364,6 +377,7 @@ def run_demo(
                 platform=loop.platform,
                 known_calibration=loop.known_calibration,
                 drift=platform_drift(loop),
+                by_hour=latency_by_hour(loop),
             )
             for line in target_lines(targets):
                 echo(line)

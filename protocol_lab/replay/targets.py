@@ -39,6 +39,7 @@ __all__ = [
     "MIN_CASES",
     "STEP_KS",
     "TARGET_SCHEMA",
+    "latency_by_hour",
     "loop_targets",
     "platform_drift",
     "target_lines",
@@ -90,7 +91,22 @@ def platform_drift(loop: LoopResult) -> pl.DataFrame | None:
     )
 
 
-def _drift_note(drift: pl.DataFrame | None) -> str:
+def latency_by_hour(loop: LoopResult) -> pl.DataFrame | None:
+    """The service's workflow task per simulated hour of the replay (wall-clock ms), from its
+    log (:func:`protocol_lab.sim.platform_fit.workflow_task_by_hour`); None if unreadable."""
+    from protocol_lab.sim.platform_fit import workflow_task_by_hour
+
+    try:
+        return workflow_task_by_hour(
+            loop.real.events.collect(),
+            catalog=loop.simulation.scenario.load_catalog(),
+            compression=loop.compression,
+        )
+    except Exception:  # the table is an explanation; the targets stand without it
+        return None
+
+
+def _drift_note(drift: pl.DataFrame | None, by_hour: pl.DataFrame | None = None) -> str:
     if drift is None:
         return ""
     parts = []
@@ -106,6 +122,15 @@ def _drift_note(drift: pl.DataFrame | None) -> str:
             f"activity overhead {float(overhead['replay_ms'].mean()):.0f} vs "  # type: ignore[arg-type]
             f"{float(overhead['warm_up_ms'].mean()):.0f} ms"  # type: ignore[arg-type]
         )
+    if by_hour is not None and by_hour.height:
+        busy = by_hour.filter(pl.col("n") >= 5)
+        if busy.height:
+            peak = busy.sort("p50_ms", descending=True).row(0, named=True)
+            calm = float(busy["p50_ms"].min())  # type: ignore[arg-type]
+            parts.append(
+                f"the replay's workflow task p50 ranged from {calm:.0f} ms to "
+                f"{peak['p50_ms']:.0f} ms (hour {peak['hour']:%H:00})"
+            )
     return ("; platform latency " + ", ".join(parts)) if parts else ""
 
 
@@ -219,7 +244,7 @@ def loop_targets(loop: LoopResult) -> pl.DataFrame:
         (pl.col("n_sim") >= MIN_CASES) & (pl.col("n_real") >= MIN_CASES)
     )
     steps = comparison.steps.filter(pl.col("kind") == "activity")
-    drift = _drift_note(platform_drift(loop))
+    drift = _drift_note(platform_drift(loop), latency_by_hour(loop))
     try:
         catalog: Catalog | None = loop.simulation.scenario.load_catalog()
     except Exception:  # the table is still worth having without the catalog's notes

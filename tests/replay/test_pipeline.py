@@ -27,7 +27,13 @@ from protocol_lab.replay import (
 )
 from protocol_lab.replay.measure import sent_to_seen
 from protocol_lab.replay.pipeline import describe
-from protocol_lab.replay.targets import CYCLE_KS, STEP_KS, loop_targets, target_lines
+from protocol_lab.replay.targets import (
+    CYCLE_KS,
+    STEP_KS,
+    latency_by_hour,
+    loop_targets,
+    target_lines,
+)
 from protocol_lab.sim import SimulationResult, load_scenario
 
 from .conftest import COMPRESSION
@@ -126,6 +132,11 @@ def test_the_loop_simulates_with_the_measured_platform_and_checks_its_targets(
     from_service = targets.filter(pl.col("target").str.contains("service"))
     assert from_service.height == loop.calibration.error.height
     assert len(target_lines(targets)) == targets["target"].n_unique()
+    by_hour = latency_by_hour(loop)
+    assert by_hour is not None
+    assert by_hour.columns == ["hour", "n", "p50_ms", "mean_ms"]
+    assert by_hour["n"].sum() > 0
+    assert (by_hour["p50_ms"] > 0).all()
 
 
 def test_delivery_counts_only_signals_sent_while_their_wait_was_open() -> None:
