@@ -1,8 +1,10 @@
 """Workflow timelines into dataframes: loading, SLA and throughput analyses, pictures, exports.
 
 Start with :class:`Timelines` (``Timelines.from_file``, ``from_frame``, ``from_records``,
-``from_api``, ``from_temporal``). The analyses are functions that take and return polars
-frames (lazy in, lazy out); ``Timelines`` has collected shortcuts for notebooks::
+``from_api``, ``from_temporal``, and ``from_log`` for logs other systems wrote: ServiceNow,
+Jira, XES, or any CSV / Parquet / JSON lines through a :class:`LogMapping`). The analyses
+are functions that take and return polars frames (lazy in, lazy out); ``Timelines`` has
+collected shortcuts for notebooks::
 
     tl = Timelines.from_file("data/samples/timelines.parquet")
     tl.sla(by="task_queue")          # SLA table by queue
@@ -23,6 +25,7 @@ from protocol_lab.analytics.flow import (
     littles_law,
     throughput,
 )
+from protocol_lab.analytics.log_mapping import LogMapping
 from protocol_lab.analytics.outcomes import failure_rates, failure_reasons, variants
 from protocol_lab.analytics.sla import (
     SLA_STATES,
@@ -46,6 +49,7 @@ from protocol_lab.analytics.timelines import (
     PlotNamespace,
     Timelines,
 )
+from protocol_lab.analytics.vocabulary import FOREIGN_SCHEMA, Vocabulary
 from protocol_lab.domain import DATA_DIR
 
 SAMPLE_PATH = DATA_DIR / "samples" / "timelines.parquet"
@@ -53,15 +57,18 @@ SAMPLE_PATH = DATA_DIR / "samples" / "timelines.parquet"
 
 __all__ = [
     "ENGINE",
+    "FOREIGN_SCHEMA",
     "OUTCOMES",
     "REJECTED_SCHEMA",
     "SAMPLE_PATH",
     "SLA_STATES",
     "WORKFLOW_SCHEMA",
+    "LogMapping",
     "OnError",
     "PlotNamespace",
     "SlaSummary",
     "Timelines",
+    "Vocabulary",
     "activity_label",
     "arrival_stats",
     "arrivals_by_hour",

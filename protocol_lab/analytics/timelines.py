@@ -18,6 +18,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import polars as pl
 
 from protocol_lab.analytics._frames import ENGINE
+from protocol_lab.analytics.vocabulary import (
+    VOCABULARY_KEY,
+    Vocabulary,
+    schema_for,
+    vocabulary_of,
+)
 from protocol_lab.domain import (
     OPTIONAL_COLUMNS,
     TIMELINE_COLUMNS,
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from protocol_lab.analytics.logs import LogMapping
     from protocol_lab.analytics.sla import SlaSummary
     from protocol_lab.domain import SlaConfig
 
@@ -82,6 +89,8 @@ _ENUM_VALUES: Final[dict[str, list[str]]] = {
     "event": [e.value for e in EventType],
 }
 _REQUIRED: Final = ("workflow_id", "workflow_name", "task_queue", "trigger_type", "event")
+# a foreign log may have no groups or channels; its names are its own, so only presence counts
+_REQUIRED_FOREIGN: Final = ("workflow_id", "workflow_name", "event")
 _TERMINAL_OUTCOME: Final = {
     EventType.WORKFLOW_COMPLETED.value: "completed",
     EventType.WORKFLOW_FAILED.value: "failed",
@@ -123,13 +132,16 @@ def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
 
 
 def _checked(
-    frame: pl.DataFrame | pl.LazyFrame,
+    frame: pl.DataFrame | pl.LazyFrame, vocabulary: Vocabulary = "protocol-lab"
 ) -> tuple[pl.LazyFrame, pl.Expr]:
     """Normalise a raw frame to string/datetime columns and give the per-row problem expression.
 
     The problem expression is null for a good row and ``"field: message"`` for the first
-    failing field of a bad one.
+    failing field of a bad one. A foreign vocabulary checks presence, times and attempts, not
+    names.
     """
+    own = vocabulary == "protocol-lab"
+    target = schema_for(vocabulary)
     lf = frame.lazy()
     names = lf.collect_schema().names()
     missing = [c for c in TIMELINE_COLUMNS if c not in names and c not in OPTIONAL_COLUMNS]
@@ -145,7 +157,7 @@ def _checked(
             exprs.append(pl.col(name).cast(pl.Int32, strict=False).alias(name))
         elif name == "timestamp":
             exprs.append(_parse_timestamp(schema[name]).alias(name))
-        elif schema[name] == TIMELINE_SCHEMA[name]:
+        elif schema[name] == target[name]:
             exprs.append(pl.col(name))  # already typed: Enum values are valid by construction
         else:
             exprs.append(pl.col(name).cast(pl.String).alias(name))
@@ -159,9 +171,9 @@ def _checked(
         [*exprs, pl.col("__ts_missing"), pl.col("__attempt_given")]
     )
     checks: list[tuple[pl.Expr, str]] = []
-    for name in _REQUIRED:
+    for name in _REQUIRED if own else _REQUIRED_FOREIGN:
         checks.append(((pl.col(name).is_null() | (pl.col(name) == "")), f"{name}: is required"))
-        if name in _ENUM_VALUES and schema.get(name) != TIMELINE_SCHEMA[name]:
+        if own and name in _ENUM_VALUES and schema.get(name) != TIMELINE_SCHEMA[name]:
             allowed = _ENUM_VALUES[name]
             checks.append(
                 (
@@ -177,7 +189,7 @@ def _checked(
             "attempt: must be a whole number from 1",
         )
     )
-    if schema.get("outcome", TIMELINE_SCHEMA["outcome"]) != TIMELINE_SCHEMA["outcome"]:
+    if own and schema.get("outcome", TIMELINE_SCHEMA["outcome"]) != TIMELINE_SCHEMA["outcome"]:
         allowed = [o.value for o in Outcome]
         checks.append(
             (
@@ -191,17 +203,21 @@ def _checked(
     return lf, problem
 
 
-def _cast(lf: pl.LazyFrame) -> pl.LazyFrame:
-    return lf.select([pl.col(n).cast(d) for n, d in TIMELINE_SCHEMA.items()])
+def _cast(lf: pl.LazyFrame, vocabulary: Vocabulary = "protocol-lab") -> pl.LazyFrame:
+    return lf.select([pl.col(n).cast(d) for n, d in schema_for(vocabulary).items()])
 
 
 def _validate_frame(
-    frame: pl.DataFrame | pl.LazyFrame, *, on_error: OnError, check: bool
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    on_error: OnError,
+    check: bool,
+    vocabulary: Vocabulary = "protocol-lab",
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """Row-check a frame; raise on the first bad row or split good rows from rejected ones."""
-    lf, problem = _checked(frame)
+    lf, problem = _checked(frame, vocabulary)
     if not check:
-        return _cast(lf), REJECTED_SCHEMA.to_frame()
+        return _cast(lf, vocabulary), REJECTED_SCHEMA.to_frame()
     flagged = lf.with_row_index("__row").with_columns(problem.alias("__problem"))
     bad = (
         flagged.filter(pl.col("__problem").is_not_null())
@@ -216,9 +232,9 @@ def _validate_frame(
         if bad.height:
             first = bad.row(0, named=True)
             raise TimelineSchemaError(first["error"], row=first["row"], field=first["field"])
-        return _cast(lf), bad
+        return _cast(lf, vocabulary), bad
     good = flagged.filter(pl.col("__problem").is_null())
-    return _cast(good), bad
+    return _cast(good, vocabulary), bad
 
 
 def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -349,8 +365,10 @@ def _steps_from_catalog(events: pl.LazyFrame) -> pl.LazyFrame:
 class Timelines:
     """Workflow timelines: a lazy events frame and a lazy one-row-per-workflow frame.
 
-    ``events`` follows :data:`~protocol_lab.domain.TIMELINE_SCHEMA`; ``workflows`` has the
-    columns of :data:`WORKFLOW_SCHEMA` plus any attribute columns given at construction
+    ``events`` follows :data:`~protocol_lab.domain.TIMELINE_SCHEMA`, or for a log another
+    system wrote (:meth:`from_log`) :data:`~protocol_lab.analytics.vocabulary.FOREIGN_SCHEMA`
+    (see :attr:`vocabulary`); ``workflows`` has the columns of :data:`WORKFLOW_SCHEMA` (queue
+    and trigger as strings for a foreign log) plus any attribute columns given at construction
     (``priority``, ``ticket_id``, ...). ``rejected`` lists rows set aside at load.
     """
 
@@ -367,17 +385,22 @@ class Timelines:
         *,
         on_error: OnError = "raise",
         check: bool = True,
+        vocabulary: Vocabulary = "protocol-lab",
     ) -> Timelines:
         """Timelines from an events frame (polars or pandas) and optional workflow attributes.
 
         ``attributes`` is keyed by ``workflow_id``; its other columns are joined onto
         :attr:`workflows`. ``check=False`` skips the row check (for frames already in the
-        schema, e.g. produced by this library or the simulator).
+        schema, e.g. produced by this library or the simulator). ``vocabulary="foreign"``
+        takes queue, trigger, event and outcome names as the frame has them (a log another
+        system wrote); the default checks them against protocol-lab's own.
         """
         if not isinstance(events, pl.DataFrame | pl.LazyFrame):
             events = pl.from_pandas(events)
-        if check or events.lazy().collect_schema() != TIMELINE_SCHEMA:
-            lf, rejected = _validate_frame(events, on_error=on_error, check=check)
+        if check or events.lazy().collect_schema() != schema_for(vocabulary):
+            lf, rejected = _validate_frame(
+                events, on_error=on_error, check=check, vocabulary=vocabulary
+            )
         else:
             lf, rejected = events.lazy(), REJECTED_SCHEMA.to_frame()
         workflows = _workflows(lf)
@@ -466,7 +489,8 @@ class Timelines:
         JSON may hold a list of timeline rows, a list of API workflow objects, or an API page
         (``{"data": [...]}``). Parquet and CSV are scanned lazily. A Parquet file written by
         :meth:`write_parquet` carries workflow attributes in a sidecar
-        ``<name>.workflows.parquet`` which is joined automatically.
+        ``<name>.workflows.parquet`` which is joined automatically, and, written from a
+        foreign log, the mark that loads it in the foreign vocabulary.
         """
         file = Path(path)
         suffix = file.suffix.lower()
@@ -474,7 +498,13 @@ class Timelines:
             side = file.with_suffix(".workflows.parquet")
             if attributes is None and side.exists():
                 attributes = pl.scan_parquet(side)
-            return cls.from_frame(pl.scan_parquet(file), attributes, on_error=on_error)
+            marked = pl.read_parquet_metadata(file).get(VOCABULARY_KEY) == "foreign"
+            return cls.from_frame(
+                pl.scan_parquet(file),
+                attributes,
+                on_error=on_error,
+                vocabulary="foreign" if marked else "protocol-lab",
+            )
         if suffix == ".csv":
             lf = pl.scan_csv(file, schema_overrides={"detail": pl.String, "step": pl.String})
             return cls.from_frame(lf, attributes, on_error=on_error)
@@ -501,6 +531,27 @@ class Timelines:
         raise TimelineSchemaError(f"{file}: unsupported file type {suffix!r}")
 
     @classmethod
+    def from_log(
+        cls,
+        source: str | Path | pl.DataFrame | pl.LazyFrame | pd.DataFrame,
+        *,
+        mapping: LogMapping | Mapping[str, Any] | None = None,
+        preset: str | None = None,
+        on_error: OnError = "raise",
+    ) -> Timelines:
+        """Timelines from an event log another system wrote (see
+        :func:`protocol_lab.analytics.logs.read_log`): CSV, Parquet, JSON lines or XES (plain
+        or ``.gz``), or a frame, read through a ``preset`` (``servicenow``, ``jira``, ``xes``)
+        and/or a column ``mapping`` (a :class:`~protocol_lab.analytics.logs.LogMapping`, or a
+        dict of its fields that overrides the preset's). The result speaks the foreign
+        vocabulary; a bad row raises naming the source row and column, or with
+        ``on_error="set_aside"`` is listed in :attr:`rejected`.
+        """
+        from protocol_lab.analytics.logs import read_log
+
+        return read_log(source, mapping=mapping, preset=preset, on_error=on_error)
+
+    @classmethod
     def from_api(
         cls,
         client: Any,
@@ -513,12 +564,13 @@ class Timelines:
         """Timelines from the protocol-lab API, following every page, with a progress bar.
 
         ``client`` is a :class:`protocol_lab.client.Client`; its ``iter_workflows`` yields
-        API workflow objects, whose ``timeline`` rows are flattened and checked.
+        API workflow objects, whose JSON (``.raw``) ``timeline`` rows are flattened and checked.
         """
         from tqdm.auto import tqdm
 
         workflows = client.iter_workflows(status=status, task_queue=task_queue, page_size=100)
-        items = list(tqdm(workflows, desc="workflows", unit="wf", disable=not progress))
+        bar = tqdm(workflows, desc="workflows", unit="wf", disable=not progress)
+        items = [workflow.raw for workflow in bar]
         return cls.from_records(items, on_error=on_error)
 
     @classmethod
@@ -539,7 +591,7 @@ class Timelines:
             async for item in client.aiter_workflows(
                 status=status, task_queue=task_queue, page_size=100
             ):
-                items.append(item)
+                items.append(item.raw)
                 bar.update()
         return cls.from_records(items, on_error=on_error)
 
@@ -563,6 +615,12 @@ class Timelines:
         return cls.from_records(rows, pl.DataFrame(attrs) if attrs else None)
 
     # ------------------------------------------------------------------ accessors
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """``protocol-lab`` for the service's and simulator's timelines, ``foreign`` for a log
+        read with :meth:`from_log` (its queue, trigger and event names are its own)."""
+        return vocabulary_of(self.events.collect_schema())
+
     def collect(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Both frames, collected: ``(events, workflows)``."""
         events, workflows = pl.collect_all([self.events, self.workflows], engine=ENGINE)
@@ -591,7 +649,8 @@ class Timelines:
     def write_parquet(self, path: str | Path) -> Path:
         """Write events to ``path`` and extra workflow attributes to the ``.workflows`` sidecar."""
         file = Path(path)
-        self.events.sink_parquet(file)
+        foreign = self.vocabulary == "foreign"
+        self.events.sink_parquet(file, metadata={VOCABULARY_KEY: "foreign"} if foreign else None)
         extra = [c for c in self.workflows.collect_schema().names() if c not in WORKFLOW_SCHEMA]
         if extra:
             self.workflows.select("workflow_id", *extra).sink_parquet(
