@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default", description="Temporal namespace")
     temporal_tls: bool = Field(default=False, description="use TLS to reach Temporal")
     temporal_api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
+    temporal_profile: str | None = Field(
+        default=None,
+        description="profile of the Temporal SDK's client configuration (TOML file and TEMPORAL_*"
+        " variables: address, namespace, API key, mTLS certificates); explicit settings win",
+    )
+    temporal_config_file: Path | None = Field(
+        default=None, description="the SDK's client configuration file (default: its own place)"
+    )
     # URLs may hold passwords: kept out of the repr.
     database_url: str | None = Field(
         default=None,
@@ -56,6 +64,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="address the API binds")
     port: int = Field(default=3000, ge=0, le=65535, description="port of the API")
+    metrics_address: str | None = Field(
+        default=None,
+        description="host:port where the worker serves Prometheus metrics (the Temporal SDK's "
+        "and its own); unset: none (the API serves its own at /metrics)",
+    )
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body accepted (bytes); more: 413"
     )
@@ -78,7 +91,17 @@ class Settings(BaseSettings):
         "calls to an origin with no known key go out unsigned",
     )
     smtp_host: str | None = Field(default=None, description="SMTP host for the email queue")
-    smtp_port: int = Field(default=25, description="SMTP port")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        default="none",
+        description="none (plain, port 25), starttls (upgrade, usually 587) or ssl (implicit TLS,"
+        " usually 465)",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login (needs TLS)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificates to trust for the relay (default: the system's)"
+    )
     notification_webhook_url: str | None = Field(
         default=None, description="where notification jobs are also POSTed"
     )
@@ -134,6 +157,17 @@ class Settings(BaseSettings):
         return {name.strip(): item.strip() for name, _, item in pairs}
 
     @model_validator(mode="after")
+    def _smtp_login_over_tls(self) -> Settings:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("SMTP_USERNAME and SMTP_PASSWORD go together")
+        if self.smtp_username is not None and self.smtp_security == "none":
+            raise ValueError(
+                "an SMTP login needs SMTP_SECURITY=starttls or ssl: the password would cross in"
+                " clear"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:
         if self.environment == "production":
             defaults = [
@@ -153,6 +187,8 @@ class Settings(BaseSettings):
         found = {"integration_secret": self.integration_secret}
         if self.temporal_api_key is not None:
             found["temporal_api_key"] = self.temporal_api_key
+        if self.smtp_password is not None:
+            found["smtp_password"] = self.smtp_password
         found |= {f"signing_secrets[{o}]": s for o, s in self.signing_secrets.items()}
         return found
 

@@ -1,7 +1,8 @@
 """The email and notification queues.
 
-email: one message over SMTP to ``settings.smtp_host``; the job id is the Message-ID, so a
-receiving system can drop a duplicate sent by a retried job. notification: stored once per job
+email: one message over SMTP to ``settings.smtp_host`` (plain, STARTTLS or implicit TLS, with a
+login when configured); the job id is the Message-ID, so a receiving system can drop a duplicate
+sent by a retried job. notification: stored once per job
 (visible on its ticket) and POSTed on to ``settings.notification_webhook_url`` when set.
 """
 
@@ -9,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from email.message import EmailMessage
 from typing import Any
 
 from bullmq import Job, UnrecoverableError
 
 from service.jobs.signing import destination_secret, signed_headers
+from service.settings import Settings
 from service.store.notifications import add_notification, mark_delivered
 from service.store.tickets import get_ticket
 from service.temporal.resources import WorkerResources
 
-__all__ = ["SENDER", "process_email", "process_notification"]
+__all__ = ["SENDER", "process_email", "process_notification", "send_message"]
 
 SENDER = "protocol@localhost"
+_SMTP_TIMEOUT_S = 30
 
 
 async def _ticket(resources: WorkerResources, ticket_id: Any) -> dict[str, Any]:
@@ -31,9 +35,32 @@ async def _ticket(resources: WorkerResources, ticket_id: Any) -> dict[str, Any]:
         return await get_ticket(session, ticket_id=ticket_id) or {}
 
 
-def _send(host: str, port: int, message: EmailMessage) -> None:
-    with smtplib.SMTP(host, port, timeout=30) as smtp:
-        smtp.send_message(message)
+def send_message(settings: Settings, host: str, message: EmailMessage) -> None:
+    """One message through the relay: plain, upgraded with STARTTLS or over implicit TLS, with a
+    login when one is configured. A refusal that a retry cannot mend (a bad login, a relay
+    without STARTTLS, a certificate that does not verify) ends the job."""
+    context = ssl.create_default_context(
+        cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    )
+    port = settings.smtp_port
+    try:
+        smtp = (
+            smtplib.SMTP_SSL(host, port, timeout=_SMTP_TIMEOUT_S, context=context)
+            if settings.smtp_security == "ssl"
+            else smtplib.SMTP(host, port, timeout=_SMTP_TIMEOUT_S)
+        )
+        with smtp:
+            if settings.smtp_security == "starttls":
+                smtp.starttls(context=context)
+            if settings.smtp_username is not None and settings.smtp_password is not None:
+                smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+            smtp.send_message(message)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise UnrecoverableError(f"email: the relay refused the login ({exc.smtp_code})") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise UnrecoverableError(f"email: the relay does not support {exc}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise UnrecoverableError(f"email: the relay's certificate: {exc.verify_message}") from None
 
 
 async def process_email(resources: WorkerResources, job: Job) -> dict[str, Any]:
@@ -57,7 +84,7 @@ async def process_email(resources: WorkerResources, job: Job) -> dict[str, Any]:
     if data.get("ticket_id"):
         message["X-Protocol-Ticket"] = str(data["ticket_id"])
     message.set_content(str(data.get("body") or data.get("message") or default_subject))
-    await asyncio.to_thread(_send, settings.smtp_host, settings.smtp_port, message)
+    await asyncio.to_thread(send_message, settings, settings.smtp_host, message)
     return {"sent_to": str(to), "message_id": message["Message-ID"]}
 
 
