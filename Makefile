@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m protocol_lab._client._unasync --check
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

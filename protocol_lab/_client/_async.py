@@ -1,12 +1,17 @@
-"""``AsyncClient``: the asynchronous twin of the protocol-lab API client (I/O only)."""
+"""``AsyncClient``: the asynchronous twin of the protocol-lab API client (I/O only).
+
+This module is the source of both twins: ``_sync.py`` is generated from it by
+``python -m protocol_lab._client._unasync`` (``make lint`` and the client tests check that
+the generated file is current), so the two clients cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic
 
 import httpx
 
@@ -16,24 +21,121 @@ from protocol_lab._client._base import (
     DEFAULT_TIMEOUT,
     USE_CLIENT_DEFAULT,
     JSONObject,
+    ModelT,
     TimeoutTypes,
     UseClientDefault,
     _BaseClient,
 )
 from protocol_lab._client._endpoints import NOT_GIVEN, Call, Listing, NotGiven
-from protocol_lab._client._pagination import DEFAULT_PAGE_SIZE, Emit, Fetch
+from protocol_lab._client._pagination import DEFAULT_PAGE_SIZE, Emit, Fetch, PaginationError
 from protocol_lab._client._retry import RetryPolicy, Sleep
+from protocol_lab._client.models import (
+    CancelResult,
+    ControlResult,
+    Deleted,
+    DryRunResult,
+    PageData,
+    QueueList,
+    Rule,
+    RuleExecution,
+    SecretRotated,
+    SignalResult,
+    Ticket,
+    ToggleResult,
+    Workflow,
+    WorkflowDefinition,
+    WorkflowDefinitionList,
+    WorkflowStatus,
+    warn_subscript,
+)
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "AsyncPage"]
+
+
+class AsyncPage(Generic[ModelT]):
+    """One page of a list, which can fetch the pages after it.
+
+    ``data`` holds this page's items (models) in list order, ``has_more`` tells whether more
+    follow, ``raw`` is the page's JSON as received. ``async for item in page`` walks every
+    item from this page to the end of the list, fetching the next pages as it goes (a page
+    fetched with ``ending_before`` walks backwards, nearest item first, as the ``aiter_*``
+    methods do); :meth:`next_page` fetches just the next one.
+    """
+
+    def __init__(
+        self,
+        content: PageData[ModelT],
+        *,
+        fetch: Callable[[str], Awaitable[AsyncPage[ModelT]]],
+        cursor: str | None = None,
+        backward: bool = False,
+    ) -> None:
+        self._content = content
+        self._fetch = fetch
+        self._cursor = cursor
+        self._backward = backward
+
+    @property
+    def data(self) -> list[ModelT]:
+        """This page's items, in list order."""
+        return self._content.data
+
+    @property
+    def has_more(self) -> bool:
+        """Whether the list goes on after this page (before it, for a backward page)."""
+        return self._content.has_more
+
+    @property
+    def raw(self) -> JSONObject:
+        """The page's JSON as received: ``{"has_more": ..., "data": [...]}``."""
+        return self._content.raw
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The id the next page starts after (ends before, backwards); None at the end."""
+        if not self.has_more or not self.data:
+            return None
+        ids = [item["id"] for item in self.raw["data"]]
+        return str(ids[0] if self._backward else ids[-1])
+
+    async def next_page(self) -> AsyncPage[ModelT] | None:
+        """The page after this one, or None when this is the last."""
+        cursor = self.next_cursor
+        if cursor is None:
+            return None
+        if cursor == self._cursor:
+            raise PaginationError(f"the list did not advance past cursor {cursor!r}")
+        return await self._fetch(cursor)
+
+    async def __aiter__(self) -> AsyncIterator[ModelT]:
+        """Every item from this page on, fetching the following pages as needed."""
+        page: AsyncPage[ModelT] | None = self
+        while page is not None:
+            for item in page.data[::-1] if page._backward else page.data:
+                yield item
+            page = await page.next_page()
+
+    def __getitem__(self, key: str) -> Any:
+        """Deprecated dict-style read of the page's JSON (``page["data"]``): use ``.data``
+        (models) or ``.raw``."""
+        warn_subscript(type(self).__name__, key)
+        return self.raw[key]
+
+    def __repr__(self) -> str:
+        """Class, item count and ``has_more``."""
+        return f"{type(self).__name__}(items={len(self.data)}, has_more={self.has_more})"
 
 
 class AsyncClient(_BaseClient):
-    """Asynchronous client of the protocol-lab API, the twin of :class:`Client`.
+    """Asynchronous client of the protocol-lab API.
 
-    Same arguments and methods as ``Client``, as coroutines; iterators are named ``aiter_*``
-    and are async iterators. ``transport`` replaces the network (``httpx.MockTransport`` in
-    tests) and ``sleep`` the pause between retries (an awaitable function). Use it as an async
-    context manager or call :meth:`aclose`.
+    ``AsyncClient(base_url=..., token=...)`` talks to the service at ``base_url`` (default
+    ``http://localhost:3000``) with a bearer ``token``. Methods return typed models
+    (:mod:`protocol_lab._client.models`, each with its JSON as received in ``.raw``), one
+    page of a list as an ``AsyncPage``; :meth:`request` and :meth:`apaginate` reach any path
+    and return plain JSON. Errors are raised as the :class:`ApiError` tree. ``transport``
+    replaces the network (e.g. ``httpx.MockTransport`` in tests) and ``sleep`` the pause
+    between retries. Use it as an async context manager or call :meth:`aclose`.
     """
 
     def __init__(
@@ -114,7 +216,8 @@ class AsyncClient(_BaseClient):
         idempotency_key: str | None = None,
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 (per-request HTTP timeout, as in httpx)
     ) -> Any:
-        """Call ``method path`` (e.g. ``"GET", "/v1/workflows"``) and return its JSON value."""
+        """Call ``method path`` (e.g. ``"GET", "/v1/workflows"``) and return its JSON value
+        as received (the raw access to any endpoint)."""
         request = self.build_request(
             method,
             path,
@@ -125,53 +228,79 @@ class AsyncClient(_BaseClient):
         )
         return self._decode(await self.send(request))
 
-    async def _call(self, call: Call) -> JSONObject:
-        return self._decode_object(await self.send(self._build_call(call)))
+    async def _call(self, call: Call, model: type[ModelT]) -> ModelT:
+        return self._decode_model(await self.send(self._build_call(call)), model)
 
     async def _page(
         self,
         listing: Listing,
+        item: type[ModelT],
         *,
         limit: int | None,
         starting_after: str | None,
         ending_before: str | None,
-    ) -> JSONObject:
+    ) -> AsyncPage[ModelT]:
         call = self._page_call(
             listing, limit=limit, starting_after=starting_after, ending_before=ending_before
         )
-        return await self._call(call)
+        content = self._decode_page(await self.send(self._build_call(call)), item)
+        backward = ending_before is not None
+
+        async def fetch(cursor: str) -> AsyncPage[ModelT]:
+            return await self._page(
+                listing,
+                item,
+                limit=limit,
+                starting_after=None if backward else cursor,
+                ending_before=cursor if backward else None,
+            )
+
+        return AsyncPage(
+            content, fetch=fetch, cursor=ending_before or starting_after, backward=backward
+        )
 
     def _iterate(
         self,
         listing: Listing,
+        item: type[ModelT],
         *,
         page_size: int,
         starting_after: str | None = None,
         ending_before: str | None = None,
-    ) -> AsyncIterator[JSONObject]:
+    ) -> AsyncIterator[ModelT]:
         flow = self._cursor_flow(
             listing,
             page_size=page_size,
             starting_after=starting_after,
             ending_before=ending_before,
         )
-        return self._drive_pages(flow, listing.path)
+        return self._drive_pages(flow, listing.path, item)
 
     async def _drive_pages(
-        self, flow: Generator[Fetch | Emit, JSONObject | None, None], path: str
-    ) -> AsyncIterator[JSONObject]:
+        self,
+        flow: Generator[Fetch | Emit, JSONObject | None, None],
+        path: str,
+        item: type[ModelT],
+    ) -> AsyncIterator[ModelT]:
         reply: JSONObject | None = None
+        models: dict[int, ModelT] = {}
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration:
                 return
             if isinstance(step, Fetch):
-                reply = await self._call(Call("GET", path, params=step.params))
+                request = self._build_call(Call("GET", path, params=step.params))
+                page = self._decode_page(await self.send(request), item)
+                # The flow hands back the page's own JSON items: map each to its model.
+                models = {
+                    id(raw): model for raw, model in zip(page.raw["data"], page.data, strict=True)
+                }
+                reply = page.raw
             else:
                 reply = None
-                for item in step.items:
-                    yield item
+                for raw in step.items:
+                    yield models[id(raw)]
 
     def apaginate(
         self,
@@ -182,18 +311,36 @@ class AsyncClient(_BaseClient):
         starting_after: str | None = None,
         ending_before: str | None = None,
     ) -> AsyncIterator[JSONObject]:
-        """Every item of the list at ``path``, fetching pages of ``page_size`` as needed.
+        """Every item of the list at ``path`` as JSON received, fetching pages of
+        ``page_size`` as needed (the raw access to any list).
 
         Forwards from the start (or from ``starting_after``); backwards from
         ``ending_before``, nearest item first.
         """
-        listing = Listing(path, ep.query(**dict(params or {})))
-        return self._iterate(
-            listing,
+        flow = self._cursor_flow(
+            Listing(path, ep.query(**dict(params or {}))),
             page_size=page_size,
             starting_after=starting_after,
             ending_before=ending_before,
         )
+        return self._drive_raw_pages(flow, path)
+
+    async def _drive_raw_pages(
+        self, flow: Generator[Fetch | Emit, JSONObject | None, None], path: str
+    ) -> AsyncIterator[JSONObject]:
+        reply: JSONObject | None = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration:
+                return
+            if isinstance(step, Fetch):
+                request = self._build_call(Call("GET", path, params=step.params))
+                reply = self._decode_object(await self.send(request))
+            else:
+                reply = None
+                for raw in step.items:
+                    yield raw
 
     # -- workflows -------------------------------------------------------------------------
 
@@ -203,24 +350,39 @@ class AsyncClient(_BaseClient):
         status: str | None = None,
         task_queue: str | None = None,
         ticket_id: str | None = None,
+        name: str | None = None,
+        trigger_type: str | None = None,
+        created_after: datetime | float | None = None,
+        created_before: datetime | float | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
         precise_timestamps: bool = False,
-    ) -> JSONObject:
-        """One page of workflows: ``{"has_more": bool, "data": [workflow, ...]}``.
+    ) -> AsyncPage[Workflow]:
+        """One page of workflows (iterate it to go on across pages).
 
-        ``ticket_id`` (``TKT-<n>``) keeps those started for that ticket; ``precise_timestamps``
-        gives every timestamp as float Unix seconds with the sub-second part.
+        Filters: ``status``, ``task_queue``, ``ticket_id`` (``TKT-<n>``: those started for
+        that ticket), ``name`` (the definition), ``trigger_type``, and the creation time
+        range ``created_after`` / ``created_before`` (Unix seconds or aware datetimes).
+        ``precise_timestamps`` gives every timestamp as float Unix seconds with the
+        sub-second part.
         """
         listing = ep.workflows(
             status=status,
             task_queue=task_queue,
             ticket_id=ticket_id,
+            name=name,
+            trigger_type=trigger_type,
+            created_after=created_after,
+            created_before=created_before,
             precise_timestamps=precise_timestamps,
         )
         return await self._page(
-            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+            listing,
+            Workflow,
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
         )
 
     def aiter_workflows(
@@ -229,18 +391,26 @@ class AsyncClient(_BaseClient):
         status: str | None = None,
         task_queue: str | None = None,
         ticket_id: str | None = None,
+        name: str | None = None,
+        trigger_type: str | None = None,
+        created_after: datetime | float | None = None,
+        created_before: datetime | float | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         precise_timestamps: bool = False,
-    ) -> AsyncIterator[JSONObject]:
-        """Every workflow matching the filters (``ticket_id``: started for that ticket), across
-        pages; ``precise_timestamps``: float, sub-second timestamps."""
+    ) -> AsyncIterator[Workflow]:
+        """Every workflow matching the filters (as in :meth:`list_workflows`), across pages;
+        ``precise_timestamps``: float, sub-second timestamps."""
         listing = ep.workflows(
             status=status,
             task_queue=task_queue,
             ticket_id=ticket_id,
+            name=name,
+            trigger_type=trigger_type,
+            created_after=created_after,
+            created_before=created_before,
             precise_timestamps=precise_timestamps,
         )
-        return self._iterate(listing, page_size=page_size)
+        return self._iterate(listing, Workflow, page_size=page_size)
 
     async def create_workflow(
         self,
@@ -250,41 +420,47 @@ class AsyncClient(_BaseClient):
         trigger_type: str | None = None,
         input: Mapping[str, Any] | None = None,
         start_at: datetime | float | None = None,
+        schedule: Mapping[str, Any] | None = None,
         time_scale: float | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
-        """Create and start a workflow.
+    ) -> Workflow:
+        """Create a workflow of the defined workflow ``name``; it starts at once unless
+        scheduled.
 
-        ``start_at`` (Unix seconds or an aware datetime) delays a scheduled one; ``time_scale``
-        divides its timers and durations (default: the server's).
+        A ``scheduled`` one starts at ``start_at`` (Unix seconds or an aware datetime), recurs
+        on ``schedule`` (``{"cron": "0 9 * * MON-FRI"}`` or ``{"interval_s": 3600}``), or
+        with neither is a draft that :meth:`start_workflow` starts; ``time_scale`` divides
+        its timers and durations (default: the server's).
         """
-        return await self._call(
-            ep.create_workflow(
-                name=name,
-                task_queue=task_queue,
-                trigger_type=trigger_type,
-                input=input,
-                start_at=start_at,
-                time_scale=time_scale,
-                idempotency_key=idempotency_key,
-            )
+        call = ep.create_workflow(
+            name=name,
+            task_queue=task_queue,
+            trigger_type=trigger_type,
+            input=input,
+            start_at=start_at,
+            schedule=schedule,
+            time_scale=time_scale,
+            idempotency_key=idempotency_key,
         )
+        return await self._call(call, Workflow)
 
-    async def get_workflow(
-        self, workflow_id: str, *, precise_timestamps: bool = False
-    ) -> JSONObject:
+    async def start_workflow(self, workflow_id: str) -> Workflow:
+        """Start a draft (a scheduled workflow created without a start time)."""
+        return await self._call(ep.start_workflow(workflow_id), Workflow)
+
+    async def get_workflow(self, workflow_id: str, *, precise_timestamps: bool = False) -> Workflow:
         """A workflow with its full timeline (``precise_timestamps``: float Unix seconds with
         the sub-second part, instead of whole seconds)."""
         call = ep.get_workflow(workflow_id, precise_timestamps=precise_timestamps)
-        return await self._call(call)
+        return await self._call(call, Workflow)
 
     async def get_workflow_status(
         self, workflow_id: str, *, precise_timestamps: bool = False
-    ) -> JSONObject:
+    ) -> WorkflowStatus:
         """A workflow's status summary (current step, steps completed / total, elapsed;
         ``precise_timestamps``: a float, sub-second ``started_at``)."""
         call = ep.get_workflow_status(workflow_id, precise_timestamps=precise_timestamps)
-        return await self._call(call)
+        return await self._call(call, WorkflowStatus)
 
     async def signal_workflow(
         self,
@@ -293,16 +469,16 @@ class AsyncClient(_BaseClient):
         signal_name: str,
         payload: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
-        """Send signal ``signal_name`` to a running workflow; the answer says if accepted."""
-        return await self._call(
-            ep.signal_workflow(
-                workflow_id,
-                signal_name=signal_name,
-                payload=payload,
-                idempotency_key=idempotency_key,
-            )
+    ) -> SignalResult:
+        """Send signal ``signal_name`` to a workflow; ``accepted`` says whether it was sent
+        (durably) and otherwise ``reason`` why the workflow would not act on it."""
+        call = ep.signal_workflow(
+            workflow_id,
+            signal_name=signal_name,
+            payload=payload,
+            idempotency_key=idempotency_key,
         )
+        return await self._call(call, SignalResult)
 
     async def cancel_workflow(
         self,
@@ -310,11 +486,10 @@ class AsyncClient(_BaseClient):
         *,
         reason: str | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
+    ) -> CancelResult:
         """Cancel a workflow (its compensations run; its status becomes failed)."""
-        return await self._call(
-            ep.cancel_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
-        )
+        call = ep.cancel_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
+        return await self._call(call, CancelResult)
 
     async def pause_workflow(
         self,
@@ -322,10 +497,10 @@ class AsyncClient(_BaseClient):
         *,
         reason: str | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
+    ) -> ControlResult:
         """Pause a running workflow (``reason`` goes to its timeline)."""
         call = ep.pause_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
-        return await self._call(call)
+        return await self._call(call, ControlResult)
 
     async def resume_workflow(
         self,
@@ -333,10 +508,63 @@ class AsyncClient(_BaseClient):
         *,
         reason: str | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
+    ) -> ControlResult:
         """Resume a paused workflow (``reason`` goes to its timeline)."""
         call = ep.resume_workflow(workflow_id, reason=reason, idempotency_key=idempotency_key)
-        return await self._call(call)
+        return await self._call(call, ControlResult)
+
+    # -- workflow definitions --------------------------------------------------------------
+
+    async def list_workflow_definitions(self) -> WorkflowDefinitionList:
+        """The newest version of every defined workflow (``.data``)."""
+        return await self._call(ep.workflow_definitions(), WorkflowDefinitionList)
+
+    async def get_workflow_definition(
+        self, name: str, *, version: int | None = None
+    ) -> WorkflowDefinition:
+        """A workflow definition: its newest version, or ``version``."""
+        call = ep.get_workflow_definition(name, version=version)
+        return await self._call(call, WorkflowDefinition)
+
+    async def create_workflow_definition(
+        self,
+        *,
+        name: str,
+        task_queue: str,
+        steps: Sequence[Mapping[str, Any]],
+        description: str | None = None,
+        category: str | None = None,
+    ) -> WorkflowDefinition:
+        """Add a workflow definition (admin): version 1 of ``name``, validated like the
+        catalog's YAML; workflows and rules can start it at once."""
+        call = ep.create_workflow_definition(
+            name=name,
+            task_queue=task_queue,
+            steps=steps,
+            description=description,
+            category=category,
+        )
+        return await self._call(call, WorkflowDefinition)
+
+    async def update_workflow_definition(
+        self,
+        name: str,
+        *,
+        task_queue: str,
+        steps: Sequence[Mapping[str, Any]],
+        description: str | None = None,
+        category: str | None = None,
+    ) -> WorkflowDefinition:
+        """Store the next version of a definition (admin; a body equal to the newest version
+        stores nothing and answers that version). Running workflows keep their version."""
+        call = ep.update_workflow_definition(
+            name,
+            task_queue=task_queue,
+            steps=steps,
+            description=description,
+            category=category,
+        )
+        return await self._call(call, WorkflowDefinition)
 
     # -- automation rules ------------------------------------------------------------------
 
@@ -345,14 +573,19 @@ class AsyncClient(_BaseClient):
         *,
         trigger: str | None = None,
         enabled: bool | None = None,
+        action_type: str | None = None,
+        workflow_name: str | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
-    ) -> JSONObject:
-        """One page of automation rules."""
-        listing = ep.rules(trigger=trigger, enabled=enabled)
+    ) -> AsyncPage[Rule]:
+        """One page of automation rules (iterate it to go on across pages), filtered by
+        trigger, enabled state, an action's type and the workflow an action starts."""
+        listing = ep.rules(
+            trigger=trigger, enabled=enabled, action_type=action_type, workflow_name=workflow_name
+        )
         return await self._page(
-            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+            listing, Rule, limit=limit, starting_after=starting_after, ending_before=ending_before
         )
 
     def aiter_rules(
@@ -360,41 +593,53 @@ class AsyncClient(_BaseClient):
         *,
         trigger: str | None = None,
         enabled: bool | None = None,
+        action_type: str | None = None,
+        workflow_name: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[JSONObject]:
-        """Every automation rule matching the filters, across pages."""
-        return self._iterate(ep.rules(trigger=trigger, enabled=enabled), page_size=page_size)
+    ) -> AsyncIterator[Rule]:
+        """Every automation rule matching the filters (as in :meth:`list_rules`), across
+        pages."""
+        listing = ep.rules(
+            trigger=trigger, enabled=enabled, action_type=action_type, workflow_name=workflow_name
+        )
+        return self._iterate(listing, Rule, page_size=page_size)
 
     async def create_rule(
         self,
         *,
         name: str,
         trigger: str,
-        action: Mapping[str, Any],
+        action: Mapping[str, Any] | None = None,
+        actions: Sequence[Mapping[str, Any]] | None = None,
         conditions: Mapping[str, Any] | None = None,
         enabled: bool | None = None,
         schedule_interval_s: float | None = None,
+        schedule_cron: str | None = None,
         extra: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
-        """Create an automation rule (``schedule_interval_s``: how often a scheduled rule
-        runs; ``extra``: further body fields, sent as given)."""
-        return await self._call(
-            ep.create_rule(
-                name=name,
-                trigger=trigger,
-                action=action,
-                conditions=conditions,
-                enabled=enabled,
-                schedule_interval_s=schedule_interval_s,
-                extra=extra,
-                idempotency_key=idempotency_key,
-            )
-        )
+    ) -> Rule:
+        """Create an automation rule with ``action`` or ``actions`` (run in order).
 
-    async def get_rule(self, rule_id: str) -> JSONObject:
+        A scheduled rule runs every ``schedule_interval_s`` or on ``schedule_cron`` (UTC);
+        ``extra``: further body fields, sent as given (``webhook_url``, say).
+        """
+        call = ep.create_rule(
+            name=name,
+            trigger=trigger,
+            action=action,
+            actions=actions,
+            conditions=conditions,
+            enabled=enabled,
+            schedule_interval_s=schedule_interval_s,
+            schedule_cron=schedule_cron,
+            extra=extra,
+            idempotency_key=idempotency_key,
+        )
+        return await self._call(call, Rule)
+
+    async def get_rule(self, rule_id: str) -> Rule:
         """An automation rule."""
-        return await self._call(ep.get_rule(rule_id))
+        return await self._call(ep.get_rule(rule_id), Rule)
 
     async def update_rule(
         self,
@@ -404,36 +649,44 @@ class AsyncClient(_BaseClient):
         trigger: str | NotGiven = NOT_GIVEN,
         conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        actions: Sequence[Mapping[str, Any]] | NotGiven = NOT_GIVEN,
         enabled: bool | NotGiven = NOT_GIVEN,
         schedule_interval_s: float | NotGiven | None = NOT_GIVEN,
+        schedule_cron: str | NotGiven | None = NOT_GIVEN,
         extra: Mapping[str, Any] | None = None,
-    ) -> JSONObject:
+    ) -> Rule:
         """Change the given fields of a rule (PATCH); fields not passed are left alone."""
-        return await self._call(
-            ep.update_rule(
-                rule_id,
-                name=name,
-                trigger=trigger,
-                conditions=conditions,
-                action=action,
-                enabled=enabled,
-                schedule_interval_s=schedule_interval_s,
-                extra=extra,
-            )
+        call = ep.update_rule(
+            rule_id,
+            name=name,
+            trigger=trigger,
+            conditions=conditions,
+            action=action,
+            actions=actions,
+            enabled=enabled,
+            schedule_interval_s=schedule_interval_s,
+            schedule_cron=schedule_cron,
+            extra=extra,
         )
+        return await self._call(call, Rule)
 
-    async def delete_rule(self, rule_id: str) -> JSONObject | None:
-        """Delete a rule; returns the API's answer (None when it sends no body)."""
+    async def delete_rule(self, rule_id: str) -> Deleted | None:
+        """Delete a rule (admin); returns the API's answer (None when it sends no body)."""
         response = await self.send(self._build_call(ep.delete_rule(rule_id)))
-        return self._decode_optional_object(response)
+        answer = self._decode_optional_object(response)
+        return None if answer is None else self._validate(response, Deleted, answer)
 
-    async def toggle_rule(self, rule_id: str) -> JSONObject:
+    async def toggle_rule(self, rule_id: str) -> ToggleResult:
         """Flip a rule's enabled state.
 
         Not retried once it may have reached the server: the API does not deduplicate
         toggles, and a second one would undo the first.
         """
-        return await self._call(ep.toggle_rule(rule_id))
+        return await self._call(ep.toggle_rule(rule_id), ToggleResult)
+
+    async def rotate_rule_secret(self, rule_id: str) -> SecretRotated:
+        """A new signing secret for a webhook rule (shown only in this answer)."""
+        return await self._call(ep.rotate_rule_secret(rule_id), SecretRotated)
 
     async def list_rule_executions(
         self,
@@ -442,11 +695,12 @@ class AsyncClient(_BaseClient):
         ticket_id: str | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
-    ) -> JSONObject:
+    ) -> AsyncPage[RuleExecution]:
         """One page of a rule's executions (its firings and what they produced), optionally
         only those on ticket ``ticket_id``; this list pages forwards only."""
         return await self._page(
             ep.rule_executions(rule_id, ticket_id=ticket_id),
+            RuleExecution,
             limit=limit,
             starting_after=starting_after,
             ending_before=None,
@@ -458,10 +712,10 @@ class AsyncClient(_BaseClient):
         *,
         ticket_id: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[JSONObject]:
+    ) -> AsyncIterator[RuleExecution]:
         """Every execution of a rule (optionally only those on one ticket), across pages."""
         listing = ep.rule_executions(rule_id, ticket_id=ticket_id)
-        return self._iterate(listing, page_size=page_size)
+        return self._iterate(listing, RuleExecution, page_size=page_size)
 
     async def test_rule(
         self,
@@ -471,22 +725,21 @@ class AsyncClient(_BaseClient):
         ticket: Mapping[str, Any] | None = None,
         previous: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
-    ) -> JSONObject:
+    ) -> DryRunResult:
         """Dry-run a rule (nothing is done): would it fire, why, and what would it do.
 
         On a stored ticket (``ticket_id``, fields overridden by ``ticket``) or a ``ticket``
         given inline; ``previous`` is the ticket before the change (on_ticket_updated rules),
         ``payload`` the request body (webhook rules).
         """
-        return await self._call(
-            ep.dry_run_rule(
-                rule_id,
-                ticket_id=ticket_id,
-                ticket=ticket,
-                previous=previous,
-                payload=payload,
-            )
+        call = ep.dry_run_rule(
+            rule_id,
+            ticket_id=ticket_id,
+            ticket=ticket,
+            previous=previous,
+            payload=payload,
         )
+        return await self._call(call, DryRunResult)
 
     # -- tickets ---------------------------------------------------------------------------
 
@@ -501,8 +754,8 @@ class AsyncClient(_BaseClient):
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
-    ) -> JSONObject:
-        """One page of tickets."""
+    ) -> AsyncPage[Ticket]:
+        """One page of tickets (iterate it to go on across pages)."""
         listing = ep.tickets(
             status=status,
             priority=priority,
@@ -511,7 +764,11 @@ class AsyncClient(_BaseClient):
             requester=requester,
         )
         return await self._page(
-            listing, limit=limit, starting_after=starting_after, ending_before=ending_before
+            listing,
+            Ticket,
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
         )
 
     def aiter_tickets(
@@ -523,7 +780,7 @@ class AsyncClient(_BaseClient):
         assignee: str | None = None,
         requester: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[JSONObject]:
+    ) -> AsyncIterator[Ticket]:
         """Every ticket matching the filters, across pages."""
         listing = ep.tickets(
             status=status,
@@ -532,7 +789,7 @@ class AsyncClient(_BaseClient):
             assignee=assignee,
             requester=requester,
         )
-        return self._iterate(listing, page_size=page_size)
+        return self._iterate(listing, Ticket, page_size=page_size)
 
     async def create_ticket(
         self,
@@ -546,25 +803,24 @@ class AsyncClient(_BaseClient):
         requester: str | None = None,
         extra: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONObject:
+    ) -> Ticket:
         """Create a ticket (the rules of trigger on_ticket_created are evaluated on it)."""
-        return await self._call(
-            ep.create_ticket(
-                title=title,
-                description=description,
-                category=category,
-                priority=priority,
-                status=status,
-                assignee=assignee,
-                requester=requester,
-                extra=extra,
-                idempotency_key=idempotency_key,
-            )
+        call = ep.create_ticket(
+            title=title,
+            description=description,
+            category=category,
+            priority=priority,
+            status=status,
+            assignee=assignee,
+            requester=requester,
+            extra=extra,
+            idempotency_key=idempotency_key,
         )
+        return await self._call(call, Ticket)
 
-    async def get_ticket(self, ticket_id: str) -> JSONObject:
+    async def get_ticket(self, ticket_id: str) -> Ticket:
         """A ticket."""
-        return await self._call(ep.get_ticket(ticket_id))
+        return await self._call(ep.get_ticket(ticket_id), Ticket)
 
     async def update_ticket(
         self,
@@ -578,24 +834,23 @@ class AsyncClient(_BaseClient):
         assignee: str | NotGiven | None = NOT_GIVEN,
         requester: str | NotGiven | None = NOT_GIVEN,
         extra: Mapping[str, Any] | None = None,
-    ) -> JSONObject:
+    ) -> Ticket:
         """Change the given fields of a ticket (PATCH; ``None`` clears a field)."""
-        return await self._call(
-            ep.update_ticket(
-                ticket_id,
-                title=title,
-                description=description,
-                category=category,
-                priority=priority,
-                status=status,
-                assignee=assignee,
-                requester=requester,
-                extra=extra,
-            )
+        call = ep.update_ticket(
+            ticket_id,
+            title=title,
+            description=description,
+            category=category,
+            priority=priority,
+            status=status,
+            assignee=assignee,
+            requester=requester,
+            extra=extra,
         )
+        return await self._call(call, Ticket)
 
     # -- jobs ------------------------------------------------------------------------------
 
-    async def get_job_queues(self) -> JSONObject:
-        """Job counts per state for each background queue."""
-        return await self._call(ep.get_job_queues())
+    async def get_job_queues(self) -> QueueList:
+        """Job counts per state for each background queue (``.data``)."""
+        return await self._call(ep.get_job_queues(), QueueList)

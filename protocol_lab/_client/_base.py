@@ -11,9 +11,10 @@ from __future__ import annotations
 import random as random_module
 import uuid
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
+import pydantic
 
 from protocol_lab._client._endpoints import Call, Listing
 from protocol_lab._client._errors import ApiDecodeError, status_error_from
@@ -23,6 +24,7 @@ from protocol_lab._client._pagination import (
     Emit,
     Fetch,
     cursor_flow,
+    parse_page,
 )
 from protocol_lab._client._retry import (
     IDEMPOTENCY_HEADER,
@@ -32,14 +34,17 @@ from protocol_lab._client._retry import (
     Sleep,
     retry_flow,
 )
+from protocol_lab._client.models import ApiModel, PageData
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
     "JSONObject",
+    "ModelT",
     "TimeoutTypes",
     "UseClientDefault",
+    "page_model",
 ]
 
 JSONObject = dict[str, Any]
@@ -59,6 +64,14 @@ class UseClientDefault:
 
 
 USE_CLIENT_DEFAULT: Final = UseClientDefault()
+
+ModelT = TypeVar("ModelT", bound=ApiModel)
+
+
+def page_model(item: type[ModelT]) -> type[PageData[ModelT]]:
+    """The model of a page of ``item`` (``PageData[item]``)."""
+    model: type[PageData[ModelT]] = PageData[item]  # type: ignore[valid-type]
+    return model
 
 
 def _as_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
@@ -257,3 +270,31 @@ class _BaseClient:
             cls._decode(response)
             return None
         return cls._decode_object(response)
+
+    @staticmethod
+    def _validate(response: httpx.Response, model: type[ModelT], value: JSONObject) -> ModelT:
+        try:
+            return model.from_json(value)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(body)"
+            raise ApiDecodeError(
+                f"{response.request.method} {response.request.url}: the answer is not a "
+                f"{model.__name__}: {where}: {first['msg']} ({exc.error_count()} problem(s))",
+                request=response.request,
+                response=response,
+            ) from exc
+
+    @classmethod
+    def _decode_model(cls, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        """The answer as ``model`` (its JSON in ``.raw``); ApiDecodeError when it does not
+        have the model's shape."""
+        return cls._validate(response, model, cls._decode_object(response))
+
+    @classmethod
+    def _decode_page(cls, response: httpx.Response, item: type[ModelT]) -> PageData[ModelT]:
+        """A list answer as a page of ``item``: PaginationError when it is not a page at all,
+        ApiDecodeError when an item does not have the model's shape."""
+        value = cls._decode_object(response)
+        parse_page(value)
+        return cls._validate(response, page_model(item), value)

@@ -12,7 +12,7 @@ rendered as the API reads them (booleans as ``true`` / ``false``, enums by value
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -28,25 +28,31 @@ __all__ = [
     "create_rule",
     "create_ticket",
     "create_workflow",
+    "create_workflow_definition",
     "delete_rule",
     "dry_run_rule",
     "get_job_queues",
     "get_rule",
     "get_ticket",
     "get_workflow",
+    "get_workflow_definition",
     "get_workflow_status",
     "pause_workflow",
     "query",
     "resource_path",
     "resume_workflow",
+    "rotate_rule_secret",
     "rule_executions",
     "rules",
     "signal_workflow",
+    "start_workflow",
     "tickets",
     "toggle_rule",
     "unix_seconds",
     "update_rule",
     "update_ticket",
+    "update_workflow_definition",
+    "workflow_definitions",
     "workflows",
 ]
 
@@ -79,6 +85,7 @@ WORKFLOWS: Final = "/v1/workflows"
 RULES: Final = "/v1/automation/rules"
 TICKETS: Final = "/v1/tickets"
 JOB_QUEUES: Final = "/v1/jobs/queues"
+DEFINITIONS: Final = "/v1/workflow-definitions"
 
 
 @dataclass(frozen=True)
@@ -174,9 +181,14 @@ def workflows(
     status: str | None = None,
     task_queue: str | None = None,
     ticket_id: str | None = None,
+    name: str | None = None,
+    trigger_type: str | None = None,
+    created_after: datetime | float | None = None,
+    created_before: datetime | float | None = None,
     precise_timestamps: bool = False,
 ) -> Listing:
-    """GET /v1/workflows, filtered by status, task queue and ticket (``TKT-<n>``).
+    """GET /v1/workflows, filtered by status, task queue, ticket (``TKT-<n>``), definition
+    name, trigger type and creation time (Unix seconds or aware datetimes).
 
     ``precise_timestamps`` asks for float Unix seconds with the sub-second part.
     """
@@ -184,6 +196,10 @@ def workflows(
         status=status,
         task_queue=task_queue,
         ticket_id=ticket_id,
+        name=name,
+        trigger_type=trigger_type,
+        created_after=unix_seconds(created_after),
+        created_before=unix_seconds(created_before),
         timestamps=_timestamps(precise_timestamps),
     )
     return Listing(WORKFLOWS, params)
@@ -196,19 +212,31 @@ def create_workflow(
     trigger_type: str | None = None,
     input: Mapping[str, Any] | None = None,
     start_at: datetime | float | None = None,
+    schedule: Mapping[str, Any] | None = None,
     time_scale: float | None = None,
     idempotency_key: str | None = None,
 ) -> Call:
-    """POST /v1/workflows."""
+    """POST /v1/workflows (``schedule``: ``{"cron": ...}`` or ``{"interval_s": ...}``)."""
     payload = body(
         name=name,
         task_queue=task_queue,
         trigger_type=trigger_type,
         input=dict(input) if input is not None else None,
         start_at=unix_seconds(start_at),
+        schedule=dict(schedule) if schedule is not None else None,
         time_scale=time_scale,
     )
     return Call("POST", WORKFLOWS, json=payload, idempotency_key=idempotency_key)
+
+
+def start_workflow(workflow_id: str) -> Call:
+    """POST /v1/workflows/{id}/start: start a draft.
+
+    Sent without an idempotency key (the API does not deduplicate it), so it is retried only
+    when it cannot have reached the server.
+    """
+    path = resource_path(WORKFLOWS, workflow_id, "start")
+    return Call("POST", path, auto_idempotency_key=False)
 
 
 def get_workflow(workflow_id: str, *, precise_timestamps: bool = False) -> Call:
@@ -264,31 +292,50 @@ def resume_workflow(
 # -- automation rules --------------------------------------------------------------------
 
 
-def rules(*, trigger: str | None = None, enabled: bool | None = None) -> Listing:
-    """GET /v1/automation/rules, filtered by trigger and enabled state."""
-    return Listing(RULES, query(trigger=trigger, enabled=enabled))
+def rules(
+    *,
+    trigger: str | None = None,
+    enabled: bool | None = None,
+    action_type: str | None = None,
+    workflow_name: str | None = None,
+) -> Listing:
+    """GET /v1/automation/rules, filtered by trigger, enabled state, the type of one of its
+    actions and the workflow one of its actions starts."""
+    params = query(
+        trigger=trigger, enabled=enabled, action_type=action_type, workflow_name=workflow_name
+    )
+    return Listing(RULES, params)
+
+
+def _actions(actions: Sequence[Mapping[str, Any]] | None) -> list[JSONObject] | None:
+    return [dict(a) for a in actions] if actions is not None else None
 
 
 def create_rule(
     *,
     name: str,
     trigger: str,
-    action: Mapping[str, Any],
+    action: Mapping[str, Any] | None = None,
+    actions: Sequence[Mapping[str, Any]] | None = None,
     conditions: Mapping[str, Any] | None = None,
     enabled: bool | None = None,
     schedule_interval_s: float | None = None,
+    schedule_cron: str | None = None,
     extra: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> Call:
-    """POST /v1/automation/rules (``schedule_interval_s``: how often a scheduled rule runs)."""
+    """POST /v1/automation/rules with ``action`` or ``actions`` (several, run in order); a
+    scheduled rule runs every ``schedule_interval_s`` or on ``schedule_cron`` (UTC)."""
     payload = body(
         extra,
         name=name,
         trigger=trigger,
         conditions=dict(conditions) if conditions is not None else None,
-        action=dict(action),
+        action=dict(action) if action is not None else None,
+        actions=_actions(actions),
         enabled=enabled,
         schedule_interval_s=schedule_interval_s,
+        schedule_cron=schedule_cron,
     )
     return Call("POST", RULES, json=payload, idempotency_key=idempotency_key)
 
@@ -305,8 +352,10 @@ def update_rule(
     trigger: str | NotGiven = NOT_GIVEN,
     conditions: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
     action: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+    actions: Sequence[Mapping[str, Any]] | NotGiven = NOT_GIVEN,
     enabled: bool | NotGiven = NOT_GIVEN,
     schedule_interval_s: float | NotGiven | None = NOT_GIVEN,
+    schedule_cron: str | NotGiven | None = NOT_GIVEN,
     extra: Mapping[str, Any] | None = None,
 ) -> Call:
     """PATCH /v1/automation/rules/{id} with the fields given."""
@@ -316,8 +365,10 @@ def update_rule(
         trigger=trigger,
         conditions=dict(conditions) if isinstance(conditions, Mapping) else conditions,
         action=dict(action) if isinstance(action, Mapping) else action,
+        actions=actions if isinstance(actions, NotGiven) else _actions(actions),
         enabled=enabled,
         schedule_interval_s=schedule_interval_s,
+        schedule_cron=schedule_cron,
     )
     return Call("PATCH", resource_path(RULES, rule_id), json=payload)
 
@@ -335,6 +386,16 @@ def toggle_rule(rule_id: str) -> Call:
     """
     path = resource_path(RULES, rule_id, "toggle")
     return Call("POST", path, json={}, auto_idempotency_key=False)
+
+
+def rotate_rule_secret(rule_id: str) -> Call:
+    """POST /v1/automation/rules/{id}/secret: a new signing secret for a webhook rule.
+
+    Sent without an idempotency key: the API does not deduplicate it, and a replay would
+    rotate again, so it is retried only when it cannot have reached the server.
+    """
+    path = resource_path(RULES, rule_id, "secret")
+    return Call("POST", path, auto_idempotency_key=False)
 
 
 def rule_executions(rule_id: str, *, ticket_id: str | None = None) -> Listing:
@@ -367,6 +428,66 @@ def dry_run_rule(
     )
     path = resource_path(RULES, rule_id, "test")
     return Call("POST", path, json=data)
+
+
+# -- workflow definitions ----------------------------------------------------------------
+
+
+def workflow_definitions() -> Call:
+    """GET /v1/workflow-definitions: the newest version of every defined workflow."""
+    return Call("GET", DEFINITIONS)
+
+
+def get_workflow_definition(name: str, *, version: int | None = None) -> Call:
+    """GET /v1/workflow-definitions/{name} (its newest version, or ``version``)."""
+    return Call("GET", resource_path(DEFINITIONS, name), params=query(version=version))
+
+
+def _definition(
+    task_queue: str,
+    steps: Sequence[Mapping[str, Any]],
+    description: str | None,
+    category: str | None,
+    name: str | None = None,
+) -> JSONObject:
+    return body(
+        name=name,
+        task_queue=task_queue,
+        description=description,
+        category=category,
+        steps=[dict(step) for step in steps],
+    )
+
+
+def create_workflow_definition(
+    *,
+    name: str,
+    task_queue: str,
+    steps: Sequence[Mapping[str, Any]],
+    description: str | None = None,
+    category: str | None = None,
+) -> Call:
+    """POST /v1/workflow-definitions: a new definition (version 1).
+
+    Sent without an idempotency key (the API answers a second create of the name with 409),
+    so it is retried only when it cannot have reached the server.
+    """
+    payload = _definition(task_queue, steps, description, category, name=name)
+    return Call("POST", DEFINITIONS, json=payload, auto_idempotency_key=False)
+
+
+def update_workflow_definition(
+    name: str,
+    *,
+    task_queue: str,
+    steps: Sequence[Mapping[str, Any]],
+    description: str | None = None,
+    category: str | None = None,
+) -> Call:
+    """PUT /v1/workflow-definitions/{name}: the next version (a body equal to the newest
+    version stores nothing, so a replay is harmless)."""
+    payload = _definition(task_queue, steps, description, category)
+    return Call("PUT", resource_path(DEFINITIONS, name), json=payload)
 
 
 # -- tickets -----------------------------------------------------------------------------

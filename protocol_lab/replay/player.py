@@ -141,7 +141,7 @@ class _Resolver:
                 w async for w in self.client.aiter_workflows(ticket_id=ticket, page_size=100)
             ]
         # The list is newest first; only started workflows are in it.
-        return [w["id"] for w in reversed(workflows) if w.get("name") == workflow_name]
+        return [w.id for w in reversed(workflows) if w.name == workflow_name]
 
     async def resolve(
         self, ticket: str, workflow_name: str, ordinal: int, *, within_s: float
@@ -194,9 +194,9 @@ async def replay_async(
     await install_rules(client, script.rules)
     rules_by_workflow: dict[str, list[str]] = {}
     async for rule in client.aiter_rules(page_size=100):
-        action = rule.get("action") or {}
-        if action.get("type") == "start_workflow" and rule.get("enabled", True):
-            rules_by_workflow.setdefault(str(action.get("workflow_name")), []).append(rule["id"])
+        action = rule.raw.get("action") or {}
+        if action.get("type") == "start_workflow" and rule.enabled:
+            rules_by_workflow.setdefault(str(action.get("workflow_name")), []).append(rule.id)
     gate = asyncio.Semaphore(max(1, concurrency))
     resolver = _Resolver(client, rules_by_workflow, gate)
     expected = {w.workflow: w for w in script.workflows}
@@ -252,9 +252,9 @@ async def replay_async(
             except BaseException as exc:
                 tickets[action.ticket].set_exception(exc)
                 raise
-            tickets[action.ticket].set_result(ticket["id"])
-            result.tickets[action.ticket] = ticket["id"]
-            return "ok", ticket["id"]
+            tickets[action.ticket].set_result(ticket.id)
+            result.tickets[action.ticket] = ticket.id
+            return "ok", ticket.id
         if action.kind == "update_ticket":
             real = await real_ticket(action.ticket)
             status = action.fields.get("status", "resolved")
@@ -289,7 +289,7 @@ async def replay_async(
                         raise
                     await asyncio.sleep(0.25)
                     continue
-                return ("ok" if answer.get("accepted", True) else "refused"), workflow_id
+                return ("ok" if answer.accepted else "refused"), workflow_id
         reason = str(action.payload.get("reason", "cancelled by replay"))
         async with gate:
             await client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
@@ -363,7 +363,7 @@ async def install_rules(client: AsyncClient, rules: Sequence[Rule]) -> list[str]
     """Create the ticket-event rules the service does not have yet (by name); their ids."""
     existing: dict[str, str] = {}
     async for rule in client.aiter_rules(page_size=100):
-        existing[str(rule.get("name"))] = str(rule["id"])
+        existing[rule.name] = rule.id
     ids = []
     for spec in rules:
         if spec.trigger not in REPLAYED_TRIGGERS or not spec.enabled:
@@ -384,7 +384,7 @@ async def install_rules(client: AsyncClient, rules: Sequence[Rule]) -> list[str]
             enabled=True,
             idempotency_key=f"replay-rule-{digest}",
         )
-        ids.append(str(created["id"]))
+        ids.append(created.id)
     return ids
 
 
@@ -438,9 +438,9 @@ async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
     )
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        status = await client.get_workflow_status(workflow["id"])
-        if status.get("current_step") is not None or status.get("status") != "active":
+        status = await client.get_workflow_status(workflow.id)
+        if status.current_step is not None or status.status != "active":
             break
         await asyncio.sleep(0.2)
     with contextlib.suppress(Exception):
-        await client.cancel_workflow(workflow["id"], reason="warm-up done")
+        await client.cancel_workflow(workflow.id, reason="warm-up done")

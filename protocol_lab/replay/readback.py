@@ -42,7 +42,7 @@ async def _fetch_api(client: AsyncClient, ids: Sequence[str], concurrency: int) 
 
     async def one(workflow_id: str) -> Any:
         async with gate:
-            return await client.get_workflow(workflow_id, precise_timestamps=True)
+            return (await client.get_workflow(workflow_id, precise_timestamps=True)).raw
 
     return list(await asyncio.gather(*(one(w) for w in ids)))
 

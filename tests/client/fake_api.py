@@ -1,6 +1,7 @@
 """A small in-memory fake of the protocol-lab API, served to the client through MockTransport.
 
-It follows the API's conventions (bearer tokens, ``{"type", "message"}`` errors, cursor
+It answers in the API's shapes (the client parses every answer into its models) and follows
+its conventions (bearer tokens, ``{"type", "message"}`` errors, cursor
 pagination with ``limit`` / ``starting_after`` / ``ending_before``, ``Idempotency-Key`` replay
 on POSTs) over workflows, automation rules and their executions, tickets and job queues, and
 can inject faults: error statuses (with ``Retry-After``), connection errors before a request
@@ -99,6 +100,33 @@ class FakeApi:
             }
             ids.append(wf_id)
         return ids
+
+    def seed_executions(self, rule_id: str, count: int) -> list[str]:
+        """Give rule ``rule_id`` ``count`` executions (on TKT-0 and TKT-1 in turn); their ids."""
+        rule = self.rules[rule_id]
+        self.executions[rule_id] = [
+            {
+                "id": f"exec_{n}",
+                "rule_id": rule_id,
+                "rule_name": rule["name"],
+                "trigger": rule["trigger"],
+                "event": "ticket_created",
+                "event_id": n,
+                "ticket_id": f"TKT-{n % 2}",
+                "depth": 0,
+                "conditions": [],
+                "action": rule["action"],
+                "action_index": 0,
+                "outcome": "succeeded",
+                "detail": None,
+                "workflow_id": None,
+                "job_id": None,
+                "fired_at": NOW + n,
+                "finished_at": NOW + n,
+            }
+            for n in range(count)
+        ]
+        return [e["id"] for e in self.executions[rule_id]]
 
     def requests_to(self, method: str, path: str) -> list[Seen]:
         """The requests received for ``method path``."""
@@ -219,20 +247,26 @@ class FakeApi:
             "task_queue": body["task_queue"],
             "started_at": None if scheduled else NOW,
             "completed_at": None,
+            "ticket_id": body.get("input", {}).get("ticket_id"),
             "timeline": [] if scheduled else [{"event": "workflow_started", "timestamp": NOW}],
-            "input": body.get("input", {}),
-            "time_scale": body.get("time_scale"),
-            "start_at": body.get("start_at"),
         }
         self.workflows[wf_id] = workflow
-        return 200, workflow
+        return 201, workflow
 
     def _get_workflow(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
         return 200, self._workflow(wf_id)
 
     def _workflow_status(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
         wf = self._workflow(wf_id)
-        return 200, {"id": wf_id, "status": wf["status"], "steps_completed": 0, "steps_total": 3}
+        return 200, {
+            "id": wf_id,
+            "status": wf["status"],
+            "current_step": None,
+            "steps_completed": 0,
+            "steps_total": 3,
+            "started_at": wf["started_at"],
+            "elapsed_seconds": 0,
+        }
 
     def _signal(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
         wf = self._workflow(wf_id)
@@ -242,8 +276,9 @@ class FakeApi:
             "id": wf_id,
             "signal_name": body["signal_name"],
             "accepted": accepted,
+            "reason": None if accepted else f"the workflow is {wf['status']}",
             "status": wf["status"],
-            "payload": body.get("payload"),
+            "current_step": None,
         }
 
     def _cancel(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
@@ -264,7 +299,13 @@ class FakeApi:
         event = "workflow_paused" if dst == "paused" else "workflow_resumed"
         detail = (seen.body or {}).get("reason") or ""
         wf["timeline"].append({"event": event, "timestamp": NOW, "detail": detail})
-        return 200, wf
+        return 200, {
+            "id": wf_id,
+            "status": dst,
+            "current_step": None,
+            "steps_completed": 0,
+            "steps_total": 3,
+        }
 
     def _pause(self, seen: Seen, wf_id: str) -> tuple[int, Any]:
         return self._transition(seen, wf_id, src="active", dst="paused")
@@ -304,14 +345,15 @@ class FakeApi:
         }
         self.rules[rule_id] = rule
         self.executions[rule_id] = []
-        return 200, rule
+        return 201, rule
 
     def _get_rule(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         return 200, self._rule(rule_id)
 
     def _patch_rule(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         rule = self._rule(rule_id)
-        rule.update(seen.body or {})
+        # As the API: a null field is left as it was.
+        rule.update({k: v for k, v in (seen.body or {}).items() if v is not None})
         return 200, rule
 
     def _delete_rule(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
@@ -322,7 +364,12 @@ class FakeApi:
     def _toggle_rule(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         rule = self._rule(rule_id)
         rule["enabled"] = not rule["enabled"]
-        return 200, {"id": rule_id, "name": rule["name"], "enabled": rule["enabled"]}
+        return 200, {
+            "id": rule_id,
+            "name": rule["name"],
+            "enabled": rule["enabled"],
+            "toggled_at": NOW,
+        }
 
     def _executions(self, seen: Seen, rule_id: str) -> tuple[int, Any]:
         self._rule(rule_id)
@@ -339,7 +386,17 @@ class FakeApi:
         if not ticket and "payload" not in body:
             raise FakeApiError(400, "invalid_request", "give ticket_id, ticket or payload")
         fires = all(ticket.get(k) == v for k, v in rule["conditions"].items())
-        return 200, {"rule_id": rule_id, "would_fire": fires, "action": rule["action"]}
+        return 200, {
+            "rule_id": rule_id,
+            "would_fire": fires and rule["enabled"],
+            "matched": fires,
+            "enabled": rule["enabled"],
+            "reason": "conditions hold" if fires else "a condition does not hold",
+            "checks": [],
+            "action": rule["action"],
+            "actions": [rule["action"]],
+            "ticket_id": body.get("ticket_id"),
+        }
 
     # -- tickets ---------------------------------------------------------------------------
 
@@ -355,10 +412,12 @@ class FakeApi:
     def _create_ticket(self, seen: Seen) -> tuple[int, Any]:
         body = _require(seen.body, "title")
         ticket_id = f"TKT-{next(self._ids)}"
-        ticket = {"id": ticket_id, "status": "open", "priority": "P3", **body}
+        optional = ("description", "category", "assignee", "requester")
+        ticket = {"id": ticket_id, "status": "open", "priority": "P3", **dict.fromkeys(optional)}
+        ticket.update(body)
         ticket.update(created_at=NOW, updated_at=NOW, last_activity_at=NOW)
         self.tickets[ticket_id] = ticket
-        return 200, ticket
+        return 201, ticket
 
     def _get_ticket(self, seen: Seen, ticket_id: str) -> tuple[int, Any]:
         return 200, self._ticket(ticket_id)
@@ -370,7 +429,11 @@ class FakeApi:
 
     def _job_queues(self, seen: Seen) -> tuple[int, Any]:
         counts = {"waiting": 0, "active": 0, "completed": 3, "failed": 1, "delayed": 0}
-        return 200, {"data": [{"name": q, "counts": counts} for q in ("email", "notification")]}
+        queues = [
+            {"name": q, "purpose": f"{q} jobs", "concurrency": 2, "counts": counts}
+            for q in ("email", "notification")
+        ]
+        return 200, {"data": queues}
 
 
 def _error(

@@ -80,7 +80,8 @@ async def test_read_only_token_cannot_write(fake: FakeApi) -> None:
     async with AsyncClient(
         base_url="http://api.test", token=READ_ONLY_TOKEN, transport=fake.transport
     ) as api:
-        assert await api.list_rules() == {"has_more": False, "data": []}
+        page = await api.list_rules()
+        assert (page.has_more, page.data) == (False, [])
         with pytest.raises(PermissionDeniedError) as info:
             await api.create_ticket(title="Printer on fire")
     assert info.value.status_code == 403
@@ -97,7 +98,7 @@ async def test_workflow_lifecycle(aclient: AsyncClient, fake: FakeApi) -> None:
         trigger_type="manual",
         input={"ticket_id": "TKT-5102", "user_id": "usr_9xKmPq"},
     )
-    assert wf["status"] == "active"
+    assert wf.status == "active"
     (post,) = fake.requests_to("POST", "/v1/workflows")
     assert post.body == {
         "name": "VPN Access Revocation",
@@ -107,27 +108,27 @@ async def test_workflow_lifecycle(aclient: AsyncClient, fake: FakeApi) -> None:
     }
     uuid.UUID(post.headers["Idempotency-Key"])
 
-    wf_id = wf["id"]
-    assert (await aclient.get_workflow(wf_id))["name"] == "VPN Access Revocation"
-    assert (await aclient.get_workflow_status(wf_id))["status"] == "active"
+    wf_id = wf.id
+    assert (await aclient.get_workflow(wf_id)).name == "VPN Access Revocation"
+    assert (await aclient.get_workflow_status(wf_id)).status == "active"
     signal = await aclient.signal_workflow(
         wf_id, signal_name="approval_received", payload={"decision": "approved"}
     )
-    assert signal["accepted"] is True
-    assert signal["payload"] == {"decision": "approved"}
+    assert signal.accepted is True
+    assert (signal.signal_name, signal.reason) == ("approval_received", None)
     paused = await aclient.pause_workflow(wf_id, reason="Waiting for stock")
-    assert paused["status"] == "paused"
-    assert paused["timeline"][-1]["detail"] == "Waiting for stock"
+    assert paused.status == "paused"
+    assert fake.workflows[wf_id]["timeline"][-1]["detail"] == "Waiting for stock"
     assert fake.seen[-1].body == {"reason": "Waiting for stock"}
     with pytest.raises(ConflictError) as info:
         await aclient.pause_workflow(wf_id)
     assert info.value.status_code == 409
     assert info.value.type == "conflict"
-    assert (await aclient.resume_workflow(wf_id))["status"] == "active"
+    assert (await aclient.resume_workflow(wf_id)).status == "active"
     assert fake.seen[-1].body == {}
     cancelled = await aclient.cancel_workflow(wf_id, reason="Duplicate request")
-    assert cancelled["status"] == "failed"
-    assert cancelled["timeline"][0]["detail"] == "Duplicate request"
+    assert cancelled.status == "failed"
+    assert cancelled.timeline[0].detail == "Duplicate request"
     keys = [s.headers["Idempotency-Key"] for s in fake.seen if s.method == "POST"]
     assert len(keys) == len(set(keys)) == 6
 
@@ -142,7 +143,7 @@ async def test_scheduled_workflow_start_at_is_sent_as_unix_seconds(
         trigger_type="scheduled",
         start_at=when,
     )
-    assert wf["status"] == "draft"
+    assert wf.status == "draft"
     assert fake.seen[0].body["start_at"] == int(when.timestamp())
     await aclient.create_workflow(
         name="SLA Escalation", task_queue="itsm-workflows", start_at=1708732800.5, time_scale=60.0
@@ -173,7 +174,7 @@ async def test_unknown_workflow_is_not_found_and_ids_are_quoted(
 
 async def test_iter_workflows_follows_cursors_forwards(aclient: AsyncClient, fake: FakeApi) -> None:
     ids = fake.seed_workflows(25)
-    assert [w["id"] async for w in aclient.aiter_workflows(page_size=10)] == ids
+    assert [w.id async for w in aclient.aiter_workflows(page_size=10)] == ids
     pages = fake.requests_to("GET", "/v1/workflows")
     assert [p.params for p in pages] == [
         {"limit": "10"},
@@ -190,8 +191,8 @@ async def test_iter_workflows_filters_and_default_page_size(
     found = [
         item async for item in aclient.aiter_workflows(status="completed", task_queue="itsm-fleet")
     ]
-    assert [w["status"] for w in found] == ["completed"] * 4
-    assert {w["task_queue"] for w in found} == {"itsm-fleet"}
+    assert [w.status for w in found] == ["completed"] * 4
+    assert {w.task_queue for w in found} == {"itsm-fleet"}
     (page,) = fake.requests_to("GET", "/v1/workflows")
     assert page.params == {"status": "completed", "task_queue": "itsm-fleet", "limit": "100"}
 
@@ -209,7 +210,7 @@ async def test_ticket_filter_and_precise_timestamps_are_sent(
             ticket_id="TKT-12", page_size=2, precise_timestamps=True
         )
     ]
-    assert [w["id"] for w in found] == ids
+    assert [w.id for w in found] == ids
     await aclient.list_workflows(ticket_id="TKT-12")
     await aclient.get_workflow(ids[0], precise_timestamps=True)
     await aclient.get_workflow_status(ids[0], precise_timestamps=True)
@@ -234,7 +235,7 @@ async def test_iterators_are_lazy_and_check_page_size_at_once(
     fake.seed_workflows(5)
     iterator = aclient.aiter_workflows(page_size=2)
     assert fake.seen == []
-    assert (await anext(iterator))["id"] == "wf_0001"
+    assert (await anext(iterator)).id == "wf_0001"
     assert len(fake.seen) == 1
     with pytest.raises(ValueError, match="page_size"):
         aclient.aiter_workflows(page_size=101)
@@ -247,7 +248,8 @@ async def test_pagination_backwards_walks_away_from_the_cursor(
 ) -> None:
     ids = fake.seed_workflows(7)
     page = await aclient.list_workflows(limit=2, ending_before=ids[5])
-    assert page == {"has_more": True, "data": [fake.workflows[ids[3]], fake.workflows[ids[4]]]}
+    assert page.raw == {"has_more": True, "data": [fake.workflows[ids[3]], fake.workflows[ids[4]]]}
+    assert [w.id for w in page.data] == [ids[3], ids[4]]
     back = [
         w["id"] async for w in aclient.apaginate("/v1/workflows", page_size=2, ending_before=ids[5])
     ]
@@ -262,11 +264,11 @@ async def test_pagination_backwards_walks_away_from_the_cursor(
 async def test_list_page_and_limit_checks(aclient: AsyncClient, fake: FakeApi) -> None:
     ids = fake.seed_workflows(12)
     page = await aclient.list_workflows()
-    assert page["has_more"] is True
-    assert [w["id"] for w in page["data"]] == ids[:10]
+    assert page.has_more is True
+    assert [w.id for w in page.data] == ids[:10]
     page = await aclient.list_workflows(limit=5, starting_after=ids[9])
-    assert page["has_more"] is False
-    assert [w["id"] for w in page["data"]] == ids[10:]
+    assert page.has_more is False
+    assert [w.id for w in page.data] == ids[10:]
     with pytest.raises(ValueError, match="limit"):
         await aclient.list_workflows(limit=500)
     with pytest.raises(ValueError, match="not both"):
@@ -289,17 +291,17 @@ async def test_rules_crud_toggle_test_and_executions(aclient: AsyncClient, fake:
         conditions={"priority": "P1", "category": "incident"},
         action=action,
     )
-    rule_id = rule["id"]
-    assert rule["enabled"] is True
+    rule_id = rule.id
+    assert rule.enabled is True
     assert "enabled" not in fake.seen[0].body
-    assert (await aclient.get_rule(rule_id))["action"] == action
-    assert (await aclient.toggle_rule(rule_id))["enabled"] is False
+    assert (await aclient.get_rule(rule_id)).raw["action"] == action
+    assert (await aclient.toggle_rule(rule_id)).enabled is False
     assert [item async for item in aclient.aiter_rules(enabled=True)] == []
-    assert [r["id"] async for r in aclient.aiter_rules(enabled=False)] == [rule_id]
+    assert [r.id async for r in aclient.aiter_rules(enabled=False)] == [rule_id]
     assert fake.seen[-1].params == {"enabled": "false", "limit": "100"}
     updated = await aclient.update_rule(rule_id, name="P1 to on-call", conditions=None)
     assert fake.seen[-1].body == {"name": "P1 to on-call", "conditions": None}
-    assert updated["name"] == "P1 to on-call"
+    assert updated.name == "P1 to on-call"
     await aclient.update_rule(rule_id, enabled=True, conditions={"priority": "P1"})
     assert fake.seen[-1].method == "PATCH"
     assert "Idempotency-Key" not in fake.seen[-1].headers
@@ -307,37 +309,37 @@ async def test_rules_crud_toggle_test_and_executions(aclient: AsyncClient, fake:
     ticket = await aclient.create_ticket(
         title="Core switch down", priority="P1", category="incident"
     )
-    assert (await aclient.test_rule(rule_id, ticket_id=ticket["id"]))["would_fire"] is True
-    assert (await aclient.test_rule(rule_id, ticket={"priority": "P4"}))["would_fire"] is False
+    assert (await aclient.test_rule(rule_id, ticket_id=ticket.id)).would_fire is True
+    assert (await aclient.test_rule(rule_id, ticket={"priority": "P4"})).would_fire is False
     dry = await aclient.test_rule(
         rule_id,
-        ticket_id=ticket["id"],
+        ticket_id=ticket.id,
         ticket={"priority": "P3"},
         previous={"priority": "P2"},
     )
-    assert dry["would_fire"] is False
+    assert dry.would_fire is False
     assert fake.seen[-1].body == {
-        "ticket_id": ticket["id"],
+        "ticket_id": ticket.id,
         "ticket": {"priority": "P3"},
         "previous": {"priority": "P2"},
     }
 
-    fake.executions[rule_id] = [
-        {"id": f"exec_{n}", "outcome": "fired", "ticket_id": f"TKT-{n % 2}"} for n in range(5)
-    ]
-    got = [e["id"] async for e in aclient.aiter_rule_executions(rule_id, page_size=2)]
+    fake.seed_executions(rule_id, 5)
+    got = [e.id async for e in aclient.aiter_rule_executions(rule_id, page_size=2)]
     assert got == [f"exec_{n}" for n in range(5)]
-    on_one = [e["id"] async for e in aclient.aiter_rule_executions(rule_id, ticket_id="TKT-1")]
+    on_one = [e.id async for e in aclient.aiter_rule_executions(rule_id, ticket_id="TKT-1")]
     assert on_one == ["exec_1", "exec_3"]
     assert fake.seen[-1].params == {"ticket_id": "TKT-1", "limit": "100"}
     page = await aclient.list_rule_executions(rule_id, ticket_id="TKT-0", limit=2)
-    assert [e["id"] for e in page["data"]] == ["exec_0", "exec_2"]
-    assert page["has_more"] is True
+    assert [e.id for e in page.data] == ["exec_0", "exec_2"]
+    assert page.has_more is True
     page = await aclient.list_rule_executions(rule_id, ticket_id="TKT-0", starting_after="exec_2")
-    assert [e["id"] for e in page["data"]] == ["exec_4"]
-    assert page["has_more"] is False
+    assert [e.id for e in page.data] == ["exec_4"]
+    assert page.has_more is False
 
-    assert await aclient.delete_rule(rule_id) == {"id": rule_id, "deleted": True}
+    deleted = await aclient.delete_rule(rule_id)
+    assert deleted is not None
+    assert deleted.raw == {"id": rule_id, "deleted": True}
     with pytest.raises(NotFoundError):
         await aclient.get_rule(rule_id)
     with pytest.raises(InvalidRequestError, match="unknown trigger"):
@@ -360,22 +362,22 @@ async def test_tickets_create_update_and_filtered_iteration(
         item
         async for item in aclient.aiter_tickets(priority="P1", category="incident", page_size=1)
     ]
-    assert [t["title"] for t in p1] == ["Ticket 1", "Ticket 3", "Ticket 5"]
-    ticket_id = p1[0]["id"]
+    assert [t.title for t in p1] == ["Ticket 1", "Ticket 3", "Ticket 5"]
+    ticket_id = p1[0].id
     updated = await aclient.update_ticket(ticket_id, status="in_progress", assignee=None)
     assert fake.seen[-1].body == {"status": "in_progress", "assignee": None}
-    assert updated["status"] == "in_progress"
-    assert (await aclient.get_ticket(ticket_id))["assignee"] is None
-    assert [t["id"] async for t in aclient.aiter_tickets(status="in_progress")] == [ticket_id]
+    assert updated.status == "in_progress"
+    assert (await aclient.get_ticket(ticket_id)).assignee is None
+    assert [t.id async for t in aclient.aiter_tickets(status="in_progress")] == [ticket_id]
     page = await aclient.list_tickets(assignee="usr_1", limit=1)
-    assert page["has_more"] is True
-    assert [t["title"] for t in page["data"]] == ["Ticket 0"]
-    assert [t["title"] async for t in aclient.aiter_tickets(requester="usr_9")] == ["Ticket 4"]
+    assert page.has_more is True
+    assert [t.title for t in page.data] == ["Ticket 0"]
+    assert [t.title async for t in aclient.aiter_tickets(requester="usr_9")] == ["Ticket 4"]
 
 
 async def test_job_queues(aclient: AsyncClient) -> None:
     queues = await aclient.get_job_queues()
-    assert [q["name"] for q in queues["data"]] == ["email", "notification"]
+    assert [q.name for q in queues.data] == ["email", "notification"]
 
 
 async def test_generic_request_decodes_json_empty_and_refuses_non_json(
@@ -411,7 +413,7 @@ async def test_post_retried_on_5xx_with_the_same_idempotency_key(
     posts = fake.requests_to("POST", "/v1/workflows")
     assert len(posts) == 3
     assert len({p.headers["Idempotency-Key"] for p in posts}) == 1
-    assert list(fake.workflows) == [wf["id"]]
+    assert list(fake.workflows) == [wf.id]
     assert sleeps == [0.5, 1.0]
 
 
@@ -422,9 +424,9 @@ async def test_lost_response_is_replayed_not_duplicated(
     ticket = await aclient.create_ticket(title="VPN down", idempotency_key="key-123")
     posts = fake.requests_to("POST", "/v1/tickets")
     assert [p.headers["Idempotency-Key"] for p in posts] == ["key-123"] * 3
-    assert list(fake.tickets) == [ticket["id"]]
+    assert list(fake.tickets) == [ticket.id]
     again = await aclient.create_ticket(title="VPN down", idempotency_key="key-123")
-    assert again == ticket
+    assert again.raw == ticket.raw
     with pytest.raises(ConflictError, match="idempotency key"):
         await aclient.create_ticket(title="Other", idempotency_key="key-123")
 
@@ -433,7 +435,7 @@ async def test_retry_after_is_honoured(
     aclient: AsyncClient, fake: FakeApi, sleeps: list[float]
 ) -> None:
     fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3"))
-    assert (await aclient.list_rules())["data"] == []
+    assert (await aclient.list_rules()).data == []
     assert sleeps == [3.0]
     assert len(fake.seen) == 2
 
@@ -466,7 +468,7 @@ async def test_connect_errors_are_retried_then_raised(
     aclient: AsyncClient, fake: FakeApi, sleeps: list[float]
 ) -> None:
     fake.inject(Fault("connect"))
-    assert (await aclient.list_tickets())["data"] == []
+    assert (await aclient.list_tickets()).data == []
     fake.inject(*[Fault("connect")] * 4)
     with pytest.raises(ApiRequestError) as info:
         await aclient.list_tickets()
@@ -500,11 +502,11 @@ async def test_patch_is_not_retried_on_5xx_but_is_on_connect_errors(
     ticket = await aclient.create_ticket(title="Disk full")
     fake.inject(Fault("status", status=503))
     with pytest.raises(ApiServerError):
-        await aclient.update_ticket(ticket["id"], status="pending")
-    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket['id']}")) == 1
+        await aclient.update_ticket(ticket.id, status="pending")
+    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket.id}")) == 1
     fake.inject(Fault("connect"))
-    assert (await aclient.update_ticket(ticket["id"], status="pending"))["status"] == "pending"
-    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket['id']}")) == 3
+    assert (await aclient.update_ticket(ticket.id, status="pending")).status == "pending"
+    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket.id}")) == 3
 
 
 async def test_retries_can_be_disabled(fake: FakeApi) -> None:
@@ -525,9 +527,9 @@ async def test_pagination_retries_a_failed_page(
 ) -> None:
     ids = fake.seed_workflows(4)
     iterator = aclient.aiter_workflows(page_size=2)
-    assert [(await anext(iterator))["id"], (await anext(iterator))["id"]] == ids[:2]
+    assert [(await anext(iterator)).id, (await anext(iterator)).id] == ids[:2]
     fake.inject(Fault("status", status=503, retry_after="1"))
-    assert [w["id"] async for w in iterator] == ids[2:]
+    assert [w.id async for w in iterator] == ids[2:]
     assert sleeps == [1.0]
 
 
@@ -538,17 +540,21 @@ async def test_toggle_is_never_replayed_once_it_may_have_arrived(
         name="Escalate stale tickets after 24h",
         trigger="scheduled",
         conditions={"status": "open", "idle_hours": 24},
-        action={"type": "start_workflow", "workflow_name": "SLA Escalation"},
+        action={
+            "type": "start_workflow",
+            "workflow_name": "SLA Escalation",
+            "task_queue": "itsm-high-priority",
+        },
     )
-    path = f"/v1/automation/rules/{rule['id']}/toggle"
+    path = f"/v1/automation/rules/{rule.id}/toggle"
     fake.inject(Fault("lost"))
     with pytest.raises(ApiTimeoutError):
-        await aclient.toggle_rule(rule["id"])
+        await aclient.toggle_rule(rule.id)
     (sent,) = fake.requests_to("POST", path)
     assert "Idempotency-Key" not in sent.headers
-    assert fake.rules[rule["id"]]["enabled"] is False  # toggled once, not twice
+    assert fake.rules[rule.id]["enabled"] is False  # toggled once, not twice
     fake.inject(Fault("connect"))
-    assert (await aclient.toggle_rule(rule["id"]))["enabled"] is True
+    assert (await aclient.toggle_rule(rule.id)).enabled is True
     assert len(fake.requests_to("POST", path)) == 3
 
 

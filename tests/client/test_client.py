@@ -69,7 +69,8 @@ def test_missing_token_is_an_authentication_error(fake: FakeApi) -> None:
 
 def test_read_only_token_cannot_write(fake: FakeApi) -> None:
     with Client(base_url="http://api.test", token=READ_ONLY_TOKEN, transport=fake.transport) as api:
-        assert api.list_rules() == {"has_more": False, "data": []}
+        page = api.list_rules()
+        assert (page.has_more, page.data) == (False, [])
         with pytest.raises(PermissionDeniedError) as info:
             api.create_ticket(title="Printer on fire")
     assert info.value.status_code == 403
@@ -86,7 +87,7 @@ def test_workflow_lifecycle(client: Client, fake: FakeApi) -> None:
         trigger_type="manual",
         input={"ticket_id": "TKT-5102", "user_id": "usr_9xKmPq"},
     )
-    assert wf["status"] == "active"
+    assert wf.status == "active"
     (post,) = fake.requests_to("POST", "/v1/workflows")
     assert post.body == {
         "name": "VPN Access Revocation",
@@ -96,27 +97,27 @@ def test_workflow_lifecycle(client: Client, fake: FakeApi) -> None:
     }
     uuid.UUID(post.headers["Idempotency-Key"])
 
-    wf_id = wf["id"]
-    assert client.get_workflow(wf_id)["name"] == "VPN Access Revocation"
-    assert client.get_workflow_status(wf_id)["status"] == "active"
+    wf_id = wf.id
+    assert client.get_workflow(wf_id).name == "VPN Access Revocation"
+    assert client.get_workflow_status(wf_id).status == "active"
     signal = client.signal_workflow(
         wf_id, signal_name="approval_received", payload={"decision": "approved"}
     )
-    assert signal["accepted"] is True
-    assert signal["payload"] == {"decision": "approved"}
+    assert signal.accepted is True
+    assert (signal.signal_name, signal.reason) == ("approval_received", None)
     paused = client.pause_workflow(wf_id, reason="Waiting for stock")
-    assert paused["status"] == "paused"
-    assert paused["timeline"][-1]["detail"] == "Waiting for stock"
+    assert paused.status == "paused"
+    assert fake.workflows[wf_id]["timeline"][-1]["detail"] == "Waiting for stock"
     assert fake.seen[-1].body == {"reason": "Waiting for stock"}
     with pytest.raises(ConflictError) as info:
         client.pause_workflow(wf_id)
     assert info.value.status_code == 409
     assert info.value.type == "conflict"
-    assert client.resume_workflow(wf_id)["status"] == "active"
+    assert client.resume_workflow(wf_id).status == "active"
     assert fake.seen[-1].body == {}
     cancelled = client.cancel_workflow(wf_id, reason="Duplicate request")
-    assert cancelled["status"] == "failed"
-    assert cancelled["timeline"][0]["detail"] == "Duplicate request"
+    assert cancelled.status == "failed"
+    assert cancelled.timeline[0].detail == "Duplicate request"
     keys = [s.headers["Idempotency-Key"] for s in fake.seen if s.method == "POST"]
     assert len(keys) == len(set(keys)) == 6
 
@@ -129,7 +130,7 @@ def test_scheduled_workflow_start_at_is_sent_as_unix_seconds(client: Client, fak
         trigger_type="scheduled",
         start_at=when,
     )
-    assert wf["status"] == "draft"
+    assert wf.status == "draft"
     assert fake.seen[0].body["start_at"] == int(when.timestamp())
     client.create_workflow(
         name="SLA Escalation", task_queue="itsm-workflows", start_at=1708732800.5, time_scale=60.0
@@ -158,7 +159,7 @@ def test_unknown_workflow_is_not_found_and_ids_are_quoted(client: Client, fake: 
 
 def test_iter_workflows_follows_cursors_forwards(client: Client, fake: FakeApi) -> None:
     ids = fake.seed_workflows(25)
-    assert [w["id"] for w in client.iter_workflows(page_size=10)] == ids
+    assert [w.id for w in client.iter_workflows(page_size=10)] == ids
     pages = fake.requests_to("GET", "/v1/workflows")
     assert [p.params for p in pages] == [
         {"limit": "10"},
@@ -171,8 +172,8 @@ def test_iter_workflows_filters_and_default_page_size(client: Client, fake: Fake
     fake.seed_workflows(12, task_queue="itsm-fleet")
     fake.seed_workflows(3, task_queue="itsm-network")
     found = list(client.iter_workflows(status="completed", task_queue="itsm-fleet"))
-    assert [w["status"] for w in found] == ["completed"] * 4
-    assert {w["task_queue"] for w in found} == {"itsm-fleet"}
+    assert [w.status for w in found] == ["completed"] * 4
+    assert {w.task_queue for w in found} == {"itsm-fleet"}
     (page,) = fake.requests_to("GET", "/v1/workflows")
     assert page.params == {"status": "completed", "task_queue": "itsm-fleet", "limit": "100"}
 
@@ -181,7 +182,7 @@ def test_ticket_filter_and_precise_timestamps_are_sent(client: Client, fake: Fak
     ids = fake.seed_workflows(3)
     client.list_workflows(ticket_id="TKT-12", status="active", limit=2, precise_timestamps=True)
     found = list(client.iter_workflows(ticket_id="TKT-12", page_size=2, precise_timestamps=True))
-    assert [w["id"] for w in found] == ids
+    assert [w.id for w in found] == ids
     client.list_workflows(ticket_id="TKT-12")
     client.get_workflow(ids[0], precise_timestamps=True)
     client.get_workflow_status(ids[0], precise_timestamps=True)
@@ -204,7 +205,7 @@ def test_iterators_are_lazy_and_check_page_size_at_once(client: Client, fake: Fa
     fake.seed_workflows(5)
     iterator = client.iter_workflows(page_size=2)
     assert fake.seen == []
-    assert next(iterator)["id"] == "wf_0001"
+    assert next(iterator).id == "wf_0001"
     assert len(fake.seen) == 1
     with pytest.raises(ValueError, match="page_size"):
         client.iter_workflows(page_size=101)
@@ -215,7 +216,8 @@ def test_iterators_are_lazy_and_check_page_size_at_once(client: Client, fake: Fa
 def test_pagination_backwards_walks_away_from_the_cursor(client: Client, fake: FakeApi) -> None:
     ids = fake.seed_workflows(7)
     page = client.list_workflows(limit=2, ending_before=ids[5])
-    assert page == {"has_more": True, "data": [fake.workflows[ids[3]], fake.workflows[ids[4]]]}
+    assert page.raw == {"has_more": True, "data": [fake.workflows[ids[3]], fake.workflows[ids[4]]]}
+    assert [w.id for w in page.data] == [ids[3], ids[4]]
     back = [w["id"] for w in client.paginate("/v1/workflows", page_size=2, ending_before=ids[5])]
     assert back == [ids[4], ids[3], ids[2], ids[1], ids[0]]
     forward = [
@@ -227,11 +229,11 @@ def test_pagination_backwards_walks_away_from_the_cursor(client: Client, fake: F
 def test_list_page_and_limit_checks(client: Client, fake: FakeApi) -> None:
     ids = fake.seed_workflows(12)
     page = client.list_workflows()
-    assert page["has_more"] is True
-    assert [w["id"] for w in page["data"]] == ids[:10]
+    assert page.has_more is True
+    assert [w.id for w in page.data] == ids[:10]
     page = client.list_workflows(limit=5, starting_after=ids[9])
-    assert page["has_more"] is False
-    assert [w["id"] for w in page["data"]] == ids[10:]
+    assert page.has_more is False
+    assert [w.id for w in page.data] == ids[10:]
     with pytest.raises(ValueError, match="limit"):
         client.list_workflows(limit=500)
     with pytest.raises(ValueError, match="not both"):
@@ -254,53 +256,53 @@ def test_rules_crud_toggle_test_and_executions(client: Client, fake: FakeApi) ->
         conditions={"priority": "P1", "category": "incident"},
         action=action,
     )
-    rule_id = rule["id"]
-    assert rule["enabled"] is True
+    rule_id = rule.id
+    assert rule.enabled is True
     assert "enabled" not in fake.seen[0].body
-    assert client.get_rule(rule_id)["action"] == action
-    assert client.toggle_rule(rule_id)["enabled"] is False
+    assert client.get_rule(rule_id).raw["action"] == action
+    assert client.toggle_rule(rule_id).enabled is False
     assert list(client.iter_rules(enabled=True)) == []
-    assert [r["id"] for r in client.iter_rules(enabled=False)] == [rule_id]
+    assert [r.id for r in client.iter_rules(enabled=False)] == [rule_id]
     assert fake.seen[-1].params == {"enabled": "false", "limit": "100"}
     updated = client.update_rule(rule_id, name="P1 to on-call", conditions=None)
     assert fake.seen[-1].body == {"name": "P1 to on-call", "conditions": None}
-    assert updated["name"] == "P1 to on-call"
+    assert updated.name == "P1 to on-call"
     client.update_rule(rule_id, enabled=True, conditions={"priority": "P1"})
     assert fake.seen[-1].method == "PATCH"
     assert "Idempotency-Key" not in fake.seen[-1].headers
 
     ticket = client.create_ticket(title="Core switch down", priority="P1", category="incident")
-    assert client.test_rule(rule_id, ticket_id=ticket["id"])["would_fire"] is True
-    assert client.test_rule(rule_id, ticket={"priority": "P4"})["would_fire"] is False
+    assert client.test_rule(rule_id, ticket_id=ticket.id).would_fire is True
+    assert client.test_rule(rule_id, ticket={"priority": "P4"}).would_fire is False
     dry = client.test_rule(
         rule_id,
-        ticket_id=ticket["id"],
+        ticket_id=ticket.id,
         ticket={"priority": "P3"},
         previous={"priority": "P2"},
     )
-    assert dry["would_fire"] is False
+    assert dry.would_fire is False
     assert fake.seen[-1].body == {
-        "ticket_id": ticket["id"],
+        "ticket_id": ticket.id,
         "ticket": {"priority": "P3"},
         "previous": {"priority": "P2"},
     }
 
-    fake.executions[rule_id] = [
-        {"id": f"exec_{n}", "outcome": "fired", "ticket_id": f"TKT-{n % 2}"} for n in range(5)
-    ]
-    got = [e["id"] for e in client.iter_rule_executions(rule_id, page_size=2)]
+    fake.seed_executions(rule_id, 5)
+    got = [e.id for e in client.iter_rule_executions(rule_id, page_size=2)]
     assert got == [f"exec_{n}" for n in range(5)]
-    on_one = [e["id"] for e in client.iter_rule_executions(rule_id, ticket_id="TKT-1")]
+    on_one = [e.id for e in client.iter_rule_executions(rule_id, ticket_id="TKT-1")]
     assert on_one == ["exec_1", "exec_3"]
     assert fake.seen[-1].params == {"ticket_id": "TKT-1", "limit": "100"}
     page = client.list_rule_executions(rule_id, ticket_id="TKT-0", limit=2)
-    assert [e["id"] for e in page["data"]] == ["exec_0", "exec_2"]
-    assert page["has_more"] is True
+    assert [e.id for e in page.data] == ["exec_0", "exec_2"]
+    assert page.has_more is True
     page = client.list_rule_executions(rule_id, ticket_id="TKT-0", starting_after="exec_2")
-    assert [e["id"] for e in page["data"]] == ["exec_4"]
-    assert page["has_more"] is False
+    assert [e.id for e in page.data] == ["exec_4"]
+    assert page.has_more is False
 
-    assert client.delete_rule(rule_id) == {"id": rule_id, "deleted": True}
+    deleted = client.delete_rule(rule_id)
+    assert deleted is not None
+    assert deleted.raw == {"id": rule_id, "deleted": True}
     with pytest.raises(NotFoundError):
         client.get_rule(rule_id)
     with pytest.raises(InvalidRequestError, match="unknown trigger"):
@@ -318,22 +320,22 @@ def test_tickets_create_update_and_filtered_iteration(client: Client, fake: Fake
         )
     assert "assignee" not in fake.seen[-1].body
     p1 = list(client.iter_tickets(priority="P1", category="incident", page_size=1))
-    assert [t["title"] for t in p1] == ["Ticket 1", "Ticket 3", "Ticket 5"]
-    ticket_id = p1[0]["id"]
+    assert [t.title for t in p1] == ["Ticket 1", "Ticket 3", "Ticket 5"]
+    ticket_id = p1[0].id
     updated = client.update_ticket(ticket_id, status="in_progress", assignee=None)
     assert fake.seen[-1].body == {"status": "in_progress", "assignee": None}
-    assert updated["status"] == "in_progress"
-    assert client.get_ticket(ticket_id)["assignee"] is None
-    assert [t["id"] for t in client.iter_tickets(status="in_progress")] == [ticket_id]
+    assert updated.status == "in_progress"
+    assert client.get_ticket(ticket_id).assignee is None
+    assert [t.id for t in client.iter_tickets(status="in_progress")] == [ticket_id]
     page = client.list_tickets(assignee="usr_1", limit=1)
-    assert page["has_more"] is True
-    assert [t["title"] for t in page["data"]] == ["Ticket 0"]
-    assert [t["title"] for t in client.iter_tickets(requester="usr_9")] == ["Ticket 4"]
+    assert page.has_more is True
+    assert [t.title for t in page.data] == ["Ticket 0"]
+    assert [t.title for t in client.iter_tickets(requester="usr_9")] == ["Ticket 4"]
 
 
 def test_job_queues(client: Client) -> None:
     queues = client.get_job_queues()
-    assert [q["name"] for q in queues["data"]] == ["email", "notification"]
+    assert [q.name for q in queues.data] == ["email", "notification"]
 
 
 def test_generic_request_decodes_json_empty_and_refuses_non_json(client: Client) -> None:
@@ -367,7 +369,7 @@ def test_post_retried_on_5xx_with_the_same_idempotency_key(
     posts = fake.requests_to("POST", "/v1/workflows")
     assert len(posts) == 3
     assert len({p.headers["Idempotency-Key"] for p in posts}) == 1
-    assert list(fake.workflows) == [wf["id"]]
+    assert list(fake.workflows) == [wf.id]
     assert sleeps == [0.5, 1.0]
 
 
@@ -376,16 +378,16 @@ def test_lost_response_is_replayed_not_duplicated(client: Client, fake: FakeApi)
     ticket = client.create_ticket(title="VPN down", idempotency_key="key-123")
     posts = fake.requests_to("POST", "/v1/tickets")
     assert [p.headers["Idempotency-Key"] for p in posts] == ["key-123"] * 3
-    assert list(fake.tickets) == [ticket["id"]]
+    assert list(fake.tickets) == [ticket.id]
     again = client.create_ticket(title="VPN down", idempotency_key="key-123")
-    assert again == ticket
+    assert again.raw == ticket.raw
     with pytest.raises(ConflictError, match="idempotency key"):
         client.create_ticket(title="Other", idempotency_key="key-123")
 
 
 def test_retry_after_is_honoured(client: Client, fake: FakeApi, sleeps: list[float]) -> None:
     fake.inject(Fault("status", status=429, type="rate_limited", retry_after="3"))
-    assert client.list_rules()["data"] == []
+    assert client.list_rules().data == []
     assert sleeps == [3.0]
     assert len(fake.seen) == 2
 
@@ -418,7 +420,7 @@ def test_connect_errors_are_retried_then_raised(
     client: Client, fake: FakeApi, sleeps: list[float]
 ) -> None:
     fake.inject(Fault("connect"))
-    assert client.list_tickets()["data"] == []
+    assert client.list_tickets().data == []
     fake.inject(*[Fault("connect")] * 4)
     with pytest.raises(ApiRequestError) as info:
         client.list_tickets()
@@ -452,11 +454,11 @@ def test_patch_is_not_retried_on_5xx_but_is_on_connect_errors(
     ticket = client.create_ticket(title="Disk full")
     fake.inject(Fault("status", status=503))
     with pytest.raises(ApiServerError):
-        client.update_ticket(ticket["id"], status="pending")
-    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket['id']}")) == 1
+        client.update_ticket(ticket.id, status="pending")
+    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket.id}")) == 1
     fake.inject(Fault("connect"))
-    assert client.update_ticket(ticket["id"], status="pending")["status"] == "pending"
-    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket['id']}")) == 3
+    assert client.update_ticket(ticket.id, status="pending").status == "pending"
+    assert len(fake.requests_to("PATCH", f"/v1/tickets/{ticket.id}")) == 3
 
 
 def test_retries_can_be_disabled(fake: FakeApi) -> None:
@@ -479,9 +481,9 @@ def test_pagination_retries_a_failed_page(
 ) -> None:
     ids = fake.seed_workflows(4)
     iterator = client.iter_workflows(page_size=2)
-    assert [next(iterator)["id"], next(iterator)["id"]] == ids[:2]
+    assert [next(iterator).id, next(iterator).id] == ids[:2]
     fake.inject(Fault("status", status=503, retry_after="1"))
-    assert [w["id"] for w in iterator] == ids[2:]
+    assert [w.id for w in iterator] == ids[2:]
     assert sleeps == [1.0]
 
 
@@ -490,17 +492,21 @@ def test_toggle_is_never_replayed_once_it_may_have_arrived(client: Client, fake:
         name="Escalate stale tickets after 24h",
         trigger="scheduled",
         conditions={"status": "open", "idle_hours": 24},
-        action={"type": "start_workflow", "workflow_name": "SLA Escalation"},
+        action={
+            "type": "start_workflow",
+            "workflow_name": "SLA Escalation",
+            "task_queue": "itsm-high-priority",
+        },
     )
-    path = f"/v1/automation/rules/{rule['id']}/toggle"
+    path = f"/v1/automation/rules/{rule.id}/toggle"
     fake.inject(Fault("lost"))
     with pytest.raises(ApiTimeoutError):
-        client.toggle_rule(rule["id"])
+        client.toggle_rule(rule.id)
     (sent,) = fake.requests_to("POST", path)
     assert "Idempotency-Key" not in sent.headers
-    assert fake.rules[rule["id"]]["enabled"] is False  # toggled once, not twice
+    assert fake.rules[rule.id]["enabled"] is False  # toggled once, not twice
     fake.inject(Fault("connect"))
-    assert (client.toggle_rule(rule["id"]))["enabled"] is True
+    assert (client.toggle_rule(rule.id)).enabled is True
     assert len(fake.requests_to("POST", path)) == 3
 
 

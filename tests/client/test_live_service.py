@@ -27,17 +27,31 @@ from live_server import serving
 from temporalio.client import Client as TemporalClient
 from waiting import eventually, eventually_sync
 
+from protocol_lab._client.models import MODELS, PAGES, PageData
 from protocol_lab.client import (
     AsyncClient,
     AuthenticationError,
     Client,
+    ConflictError,
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    QueueList,
+    Rule,
+    SendNotificationAction,
+    SignalResult,
+    StartWorkflowAction,
+    Ticket,
+    Workflow,
+    WorkflowDefinition,
+    WorkflowState,
+    WorkflowStatus,
 )
 from service.app import create_app
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal
+
+from .openapi_shapes import differences
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -110,33 +124,33 @@ async def test_tickets_round_trip_with_idempotency_and_both_directions(live_app:
         again = await api.create_ticket(
             title="VPN broken", category="network", priority="P2", idempotency_key="client-live-1"
         )
-        assert again["id"] == first["id"]
+        assert again.id == first.id
         others = [
             await api.create_ticket(title=f"Laptop {n}", category="hardware", priority="P3")
             for n in range(4)
         ]
-        created = [first["id"], *(t["id"] for t in others)]
+        created = [first.id, *(t.id for t in others)]
 
-        listed = [t["id"] async for t in api.aiter_tickets(page_size=2)]
+        listed = [t.id async for t in api.aiter_tickets(page_size=2)]
         assert sorted(listed) == sorted(created)  # the replay made no second ticket
         assert listed == sorted(created, key=lambda i: int(i[4:]), reverse=True)  # newest first
         page = await api.list_tickets(limit=2)
-        assert page["has_more"] is True
-        assert [t["id"] for t in page["data"]] == listed[:2]
+        assert page.has_more is True
+        assert [t.id for t in page.data] == listed[:2]
         backwards = [
             t["id"]
             async for t in api.apaginate("/v1/tickets", page_size=2, ending_before=listed[-1])
         ]
         assert backwards == listed[-2::-1]  # walking away from the cursor, nearest first
 
-        hardware = [t["id"] async for t in api.aiter_tickets(category="hardware", priority="P3")]
-        assert sorted(hardware) == sorted(t["id"] for t in others)
+        hardware = [t.id async for t in api.aiter_tickets(category="hardware", priority="P3")]
+        assert sorted(hardware) == sorted(t.id for t in others)
 
-        updated = await api.update_ticket(first["id"], status="in_progress", assignee="bob")
-        assert (updated["status"], updated["assignee"]) == ("in_progress", "bob")
-        cleared = await api.update_ticket(first["id"], assignee=None)
-        assert cleared["assignee"] is None
-        assert (await api.get_ticket(first["id"]))["status"] == "in_progress"
+        updated = await api.update_ticket(first.id, status="in_progress", assignee="bob")
+        assert (updated.status, updated.assignee) == ("in_progress", "bob")
+        cleared = await api.update_ticket(first.id, assignee=None)
+        assert cleared.assignee is None
+        assert (await api.get_ticket(first.id)).status == "in_progress"
         with pytest.raises(NotFoundError) as info:
             await api.get_ticket("TKT-999999")
         assert info.value.type == "not_found"
@@ -155,28 +169,31 @@ async def test_rules_toggle_dry_run_and_executions(live_app: FastAPI) -> None:
             action=P1_ACTION,
             enabled=False,
         )
-        rule_id = rule["id"]
-        assert rule["id"].startswith("rule_")
-        assert rule["enabled"] is False
-        assert rule_id in [r["id"] async for r in api.aiter_rules(enabled=False)]
-        assert rule_id not in [r["id"] async for r in api.aiter_rules(enabled=True)]
+        rule_id = rule.id
+        assert rule.id.startswith("rule_")
+        assert rule.enabled is False
+        assert rule_id in [r.id async for r in api.aiter_rules(enabled=False)]
+        assert rule_id not in [r.id async for r in api.aiter_rules(enabled=True)]
 
         dry = await api.test_rule(rule_id, ticket={"priority": "P1", "category": "incident"})
-        assert dry["matched"] is True
-        assert dry["would_fire"] is False  # disabled
-        assert (await api.toggle_rule(rule_id))["enabled"] is True
-        assert (await api.toggle_rule(rule_id))["enabled"] is False
+        assert dry.matched is True
+        assert dry.would_fire is False  # disabled
+        assert (await api.toggle_rule(rule_id)).enabled is True
+        assert (await api.toggle_rule(rule_id)).enabled is False
 
         renamed = await api.update_rule(rule_id, name="P1 to on-call")
-        assert renamed["name"] == "P1 to on-call"
-        assert renamed["conditions"] == {"priority": "P1", "category": "incident"}
-        assert await api.list_rule_executions(rule_id) == {"has_more": False, "data": []}
+        assert renamed.name == "P1 to on-call"
+        assert renamed.conditions == {"priority": "P1", "category": "incident"}
+        executions = await api.list_rule_executions(rule_id)
+        assert (executions.has_more, executions.data) == (False, [])
         assert [e async for e in api.aiter_rule_executions(rule_id)] == []
 
         with pytest.raises(PermissionDeniedError, match="admin"):
             await api.delete_rule(rule_id)  # deleting takes the admin scope
         async with _client(live_app, ADMIN_TOKEN) as admin:
-            assert await admin.delete_rule(rule_id) == {"id": rule_id, "deleted": True}
+            deleted = await admin.delete_rule(rule_id)
+            assert deleted is not None
+            assert deleted.raw == {"id": rule_id, "deleted": True}
         with pytest.raises(NotFoundError):
             await api.get_rule(rule_id)
         with pytest.raises(InvalidRequestError, match="trigger"):
@@ -185,9 +202,9 @@ async def test_rules_toggle_dry_run_and_executions(live_app: FastAPI) -> None:
 
 async def test_scopes_and_tokens_map_to_errors(live_app: FastAPI) -> None:
     async with _client(live_app, READ_TOKEN) as reader:
-        assert isinstance(await reader.get_job_queues(), dict)
+        assert isinstance(await reader.get_job_queues(), QueueList)
         page = await reader.list_rules(limit=1)
-        assert set(page) >= {"has_more", "data"}
+        assert set(page.raw) >= {"has_more", "data"}
         with pytest.raises(PermissionDeniedError) as info:
             await reader.create_ticket(title="read-only")
         assert (info.value.status_code, info.value.type) == (403, "permission_error")
@@ -208,12 +225,10 @@ def test_sync_client_over_real_http(live_url: str) -> None:
             )
             for n in range(3)
         ]
-        assert (
-            api.create_ticket(title="Printer 0", category="hardware", idempotency_key="http-0")
-            == (created[0])
-        )
-        listed = [t["id"] for t in api.iter_tickets(category="hardware", page_size=1)]
-        assert listed == [t["id"] for t in reversed(created)]
+        again = api.create_ticket(title="Printer 0", category="hardware", idempotency_key="http-0")
+        assert again.raw == created[0].raw
+        listed = [t.id for t in api.iter_tickets(category="hardware", page_size=1)]
+        assert listed == [t.id for t in reversed(created)]
         backwards = [
             t["id"] for t in api.paginate("/v1/tickets", page_size=1, ending_before=listed[-1])
         ]
@@ -221,9 +236,9 @@ def test_sync_client_over_real_http(live_url: str) -> None:
         rule = api.create_rule(
             name="P1 to on-call", trigger="on_ticket_created", action=P1_ACTION, enabled=False
         )
-        assert api.get_rule(rule["id"])["enabled"] is False
-        assert api.update_ticket(created[1]["id"], priority="P1")["priority"] == "P1"
-        assert [t["id"] for t in api.iter_tickets(priority="P1")] == [created[1]["id"]]
+        assert api.get_rule(rule.id).enabled is False
+        assert api.update_ticket(created[1].id, priority="P1").priority == "P1"
+        assert [t.id for t in api.iter_tickets(priority="P1")] == [created[1].id]
         with pytest.raises(NotFoundError):
             api.get_ticket("TKT-424242")
 
@@ -265,33 +280,33 @@ async def test_async_client_lists_by_ticket_with_precise_timestamps(
     started: list[str] = []
     try:
         async with _client(live_app, WRITE_TOKEN) as api:
-            mine = [(await api.create_workflow(**_draft(one)))["id"] for _ in range(3)]
-            theirs = [(await api.create_workflow(**_draft(two)))["id"] for _ in range(2)]
+            mine = [(await api.create_workflow(**_draft(one))).id for _ in range(3)]
+            theirs = [(await api.create_workflow(**_draft(two))).id for _ in range(2)]
             started += mine + theirs
 
             async def lists(ticket: str, expected: list[str]) -> bool:
-                found = [w["id"] async for w in api.aiter_workflows(ticket_id=ticket, page_size=2)]
+                found = [w.id async for w in api.aiter_workflows(ticket_id=ticket, page_size=2)]
                 return found == expected
 
             await eventually(lambda: lists(one, mine[::-1]), within_s=20, every_s=0.2)
             await eventually(lambda: lists(two, theirs[::-1]), within_s=20, every_s=0.2)
             page = await api.list_workflows(ticket_id=one, limit=2, status="draft")
-            assert ([w["id"] for w in page["data"]], page["has_more"]) == (mine[:0:-1], True)
+            assert ([w.id for w in page.data], page.has_more) == (mine[:0:-1], True)
 
             precise = await api.list_workflows(ticket_id=two, precise_timestamps=True)
             whole = await api.list_workflows(ticket_id=two)
-            assert [w["id"] for w in precise["data"]] == theirs[::-1]
-            for p, w in zip(precise["data"], whole["data"], strict=True):
-                _floors(p["started_at"], w["started_at"])
+            assert [w.id for w in precise.data] == theirs[::-1]
+            for p, w in zip(precise.data, whole.data, strict=True):
+                _floors(p.started_at, w.started_at)
             assert [
-                w["id"] async for w in api.aiter_workflows(ticket_id=two, precise_timestamps=True)
+                w.id async for w in api.aiter_workflows(ticket_id=two, precise_timestamps=True)
             ] == theirs[::-1]
             got = await api.get_workflow(mine[0], precise_timestamps=True)
-            _floors(got["started_at"], (await api.get_workflow(mine[0]))["started_at"])
-            assert got["started_at"] != math.floor(got["started_at"])  # start_at had a fraction
+            _floors(got.started_at, (await api.get_workflow(mine[0])).started_at)
+            assert got.started_at != math.floor(got.started_at)  # start_at had a fraction
             status = await api.get_workflow_status(mine[0], precise_timestamps=True)
-            assert status["started_at"] == got["started_at"]
-            _floors(status["started_at"], (await api.get_workflow_status(mine[0]))["started_at"])
+            assert status.started_at == got.started_at
+            _floors(status.started_at, (await api.get_workflow_status(mine[0])).started_at)
 
             with pytest.raises(InvalidRequestError) as bad:
                 await api.list_workflows(ticket_id="TKT-12x")
@@ -308,26 +323,25 @@ async def test_sync_client_lists_by_ticket_with_precise_timestamps_over_http(
 
     def drive() -> None:
         with Client(base_url=live_url, token=WRITE_TOKEN) as api:
-            mine = [api.create_workflow(**_draft(ticket))["id"] for _ in range(2)]
+            mine = [api.create_workflow(**_draft(ticket)).id for _ in range(2)]
             started.extend(mine)
-            started.append(api.create_workflow(**_draft(other))["id"])
+            started.append(api.create_workflow(**_draft(other)).id)
             eventually_sync(
                 lambda: (
-                    [w["id"] for w in api.iter_workflows(ticket_id=ticket, page_size=1)]
-                    == mine[::-1]
+                    [w.id for w in api.iter_workflows(ticket_id=ticket, page_size=1)] == mine[::-1]
                 ),
                 within_s=20,
                 every_s=0.2,
             )
             precise = api.list_workflows(ticket_id=ticket, precise_timestamps=True)
             whole = api.list_workflows(ticket_id=ticket)
-            assert [w["id"] for w in precise["data"]] == mine[::-1]
-            for p, w in zip(precise["data"], whole["data"], strict=True):
-                _floors(p["started_at"], w["started_at"])
+            assert [w.id for w in precise.data] == mine[::-1]
+            for p, w in zip(precise.data, whole.data, strict=True):
+                _floors(p.started_at, w.started_at)
             got = api.get_workflow(mine[0], precise_timestamps=True)
-            _floors(got["started_at"], api.get_workflow(mine[0])["started_at"])
+            _floors(got.started_at, api.get_workflow(mine[0]).started_at)
             status = api.get_workflow_status(mine[0], precise_timestamps=True)
-            _floors(status["started_at"], api.get_workflow_status(mine[0])["started_at"])
+            _floors(status.started_at, api.get_workflow_status(mine[0]).started_at)
             with pytest.raises(InvalidRequestError):
                 api.list_workflows(ticket_id="TKT-")
 
@@ -335,3 +349,142 @@ async def test_sync_client_lists_by_ticket_with_precise_timestamps_over_http(
         await asyncio.to_thread(drive)
     finally:
         await _terminate(temporal_client, started)
+
+
+# -- the typed answers against the served contract -------------------------------------------
+
+
+def test_the_models_agree_with_the_served_openapi_document(live_url: str) -> None:
+    with Client(base_url=live_url, token=READ_TOKEN) as api:
+        spec = api.request("GET", "/openapi.json")
+    schemas = spec["components"]["schemas"]
+    problems = [
+        line
+        for model in MODELS
+        for line in (
+            differences(model, schemas[model.openapi_schema], schemas)
+            if model.openapi_schema in schemas
+            else [f"{model.__name__}: the service serves no schema {model.openapi_schema!r}"]
+        )
+    ]
+    for page_schema, item in PAGES.items():
+        if page_schema not in schemas:
+            problems.append(f"the service serves no schema {page_schema!r}")
+            continue
+        problems += differences(PageData[item], schemas[page_schema], schemas)  # type: ignore[valid-type]
+    assert problems == []
+    assert len(MODELS) >= 17  # every typed answer is compared
+
+
+async def test_typed_answers_for_definitions_drafts_signals_and_rules(
+    live_app: FastAPI, temporal_client: TemporalClient
+) -> None:
+    name = f"Client typed check {secrets.token_hex(4)}"
+    ticket = _new_ticket()
+    steps = [
+        {
+            "kind": "signal",
+            "id": "owner_ok",
+            "signal": "owner_approved",
+            "detail": "Awaiting the owner",
+            "done": "Owner approved",
+            "timeout_s": 3600,
+        }
+    ]
+    started: list[str] = []
+    try:
+        async with _client(live_app, ADMIN_TOKEN) as admin:
+            made = await admin.create_workflow_definition(
+                name=name, task_queue="itsm-workflows", steps=steps, category="access"
+            )
+            assert isinstance(made, WorkflowDefinition)
+            assert (made.version, made.builtin, made.signals) == (1, False, ["owner_approved"])
+            assert made.steps[0].kind == "signal"
+            listed = await admin.list_workflow_definitions()
+            assert name in [d.name for d in listed.data]
+            again = await admin.update_workflow_definition(
+                name, task_queue="itsm-workflows", steps=steps, category="access"
+            )
+            assert again.version == 1  # the same body stores nothing
+            assert (await admin.get_workflow_definition(name, version=1)).raw == made.raw
+
+        async with _client(live_app, WRITE_TOKEN) as api:
+            draft = await api.create_workflow(
+                name=name,
+                task_queue="itsm-workflows",
+                trigger_type="scheduled",
+                input={"ticket_id": ticket},
+            )
+            started.append(draft.id)
+            assert isinstance(draft, Workflow)
+            assert (draft.status, draft.ticket_id) == (WorkflowState.DRAFT, ticket)
+            running = await api.start_workflow(draft.id)
+            assert running.status is WorkflowState.ACTIVE
+            with pytest.raises(ConflictError):
+                await api.start_workflow(draft.id)  # a draft starts once
+            status = await api.get_workflow_status(draft.id)
+            assert isinstance(status, WorkflowStatus)
+            assert status.steps_total == 1
+            refused = await api.signal_workflow(draft.id, signal_name="no_such_signal")
+            assert isinstance(refused, SignalResult)
+            assert refused.accepted is False
+            assert refused.reason
+            assert refused.raw["accepted"] is False
+            by_name = [w.id async for w in api.aiter_workflows(name=name)]
+            assert by_name == [draft.id]
+
+            rule = await api.create_rule(
+                name=f"{name} rule",
+                trigger="on_ticket_created",
+                conditions={"any": [{"priority": "P1"}, {"category": "access"}]},
+                actions=[
+                    {
+                        "type": "start_workflow",
+                        "workflow_name": name,
+                        "task_queue": "itsm-workflows",
+                    },
+                    {
+                        "type": "send_notification",
+                        "recipient": "owner",
+                        "message": "{{ticket.title}} needs you",
+                    },
+                ],
+                enabled=False,
+            )
+            assert isinstance(rule, Rule)
+            first, second = rule.actions or []
+            assert isinstance(first, StartWorkflowAction)
+            assert isinstance(second, SendNotificationAction)
+            assert first.trigger_type == "automatic"  # the model's default ...
+            assert "trigger_type" not in rule.raw["actions"][0]  # ... the answer as written
+            assert rule.action is None
+            assert "action" not in rule.raw
+            mine = [r.id async for r in api.aiter_rules(workflow_name=name)]
+            assert mine == [rule.id]
+            page = await api.list_rules(action_type="send_notification", limit=100)
+            assert rule.id in [r.id for r in page.data]
+            with pytest.warns(DeprecationWarning, match=r"\.raw\['id'\]"):
+                assert rule["id"] == rule.id  # the dict-style read of before, deprecated
+    finally:
+        await _terminate(temporal_client, started)
+
+
+async def test_pages_iterate_across_pages_forwards_and_backwards(live_app: FastAPI) -> None:
+    requester = f"pages-{secrets.token_hex(4)}"
+    async with _client(live_app, WRITE_TOKEN) as api:
+        made = [
+            (await api.create_ticket(title=f"Page {n}", requester=requester)).id for n in range(5)
+        ]
+        newest_first = made[::-1]
+        page = await api.list_tickets(requester=requester, limit=2)
+        assert isinstance(page.data[0], Ticket)
+        assert ([t.id for t in page.data], page.has_more) == (newest_first[:2], True)
+        assert [t.id async for t in page] == newest_first  # on across the next pages
+        second = await page.next_page()
+        assert second is not None
+        assert [t.id for t in second.data] == newest_first[2:4]
+        last = await second.next_page()
+        assert last is not None
+        assert (last.has_more, await last.next_page()) == (False, None)
+        back = await api.list_tickets(requester=requester, limit=2, ending_before=newest_first[4])
+        assert [t.id async for t in back] == newest_first[3::-1]  # nearest first

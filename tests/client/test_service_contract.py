@@ -3,7 +3,10 @@
 The client is driven through a MockTransport that checks each request against
 ``service.app.create_app().openapi()``: the path and method exist, every query parameter and
 body field is declared, required body fields are present, and every POST the service
-deduplicates carries an ``Idempotency-Key``. The app is only built, not started.
+deduplicates carries an ``Idempotency-Key``. Each request is answered with an example of the
+operation's documented success schema (every required field, the first enum value), which the
+client must parse into its model, so a method that expects another model than the operation
+answers fails. The app is only built, not started.
 """
 
 from __future__ import annotations
@@ -41,6 +44,45 @@ class OpenApiChecker:
             if option.get("type") != "null":
                 return self._resolve(option)
         return schema
+
+    def example(self, schema: JSONObject, name: str = "") -> Any:
+        """A value of ``schema``: required fields (and constants), one alternative, one array
+        item."""
+        while "$ref" in schema:
+            schema = self.spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return schema["enum"][0]
+        if "oneOf" in schema:
+            # The last shape: for steps a signal step, free of the cross-field rules an
+            # activity step has (an integration step names its integration).
+            return self.example(schema["oneOf"][-1], name)
+        if "anyOf" in schema:
+            real = [o for o in schema["anyOf"] if o.get("type") != "null"]
+            return self.example(real[0], name) if real else None
+        kind = schema.get("type")
+        if kind == "object" and "properties" in schema:
+            required = schema.get("required", [])
+            return {
+                field: self.example(prop, field)
+                for field, prop in schema["properties"].items()
+                if field in required or "const" in prop  # an answer carries its tags
+            }
+        examples: JSONObject = {"object": {}, "string": "x_1", "integer": 1, "number": 1.5}
+        if kind == "array":
+            return [self.example(schema.get("items", {}), name)]
+        if kind == "boolean":
+            return name != "has_more"  # a one-page list
+        return examples.get(str(kind))
+
+    def answer(self, op: JSONObject) -> httpx.Response:
+        """The operation's first documented success, with an example body."""
+        code = min(c for c in op["responses"] if c.startswith("2"))
+        content = op["responses"][code].get("content", {}).get("application/json")
+        if content is None:
+            return httpx.Response(int(code))
+        return httpx.Response(int(code), json=self.example(content["schema"]))
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode("ascii").split("?")[0]
@@ -81,9 +123,7 @@ class OpenApiChecker:
                     self.problems.append(f"{where}: required body field {name!r} missing")
         elif op.get("requestBody", {}).get("required"):
             self.problems.append(f"{where}: a body is required")
-        if "limit" in queries:
-            return httpx.Response(200, json={"has_more": False, "data": [{"id": "x_1"}]})
-        return httpx.Response(200, json={"id": "x_1"})
+        return self.answer(op)
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +145,51 @@ def api(checker: OpenApiChecker) -> Iterator[Client]:
 def test_every_client_request_is_declared_by_the_service(
     api: Client, checker: OpenApiChecker
 ) -> None:
-    action = {"type": "start_workflow", "workflow_name": "SLA Escalation"}
+    action = {
+        "type": "start_workflow",
+        "workflow_name": "SLA Escalation",
+        "task_queue": "itsm-high-priority",
+    }
     api.list_workflows(status="active", task_queue="itsm-network", limit=5, starting_after="wf_1")
     api.list_workflows(ending_before="wf_9")
     list(api.iter_workflows(status="failed", task_queue="itsm-fleet", page_size=50))
     api.list_workflows(ticket_id="TKT-1", precise_timestamps=True)
     list(api.iter_workflows(ticket_id="TKT-1", precise_timestamps=True))
+    api.list_workflows(
+        name="SLA Escalation",
+        trigger_type="scheduled",
+        created_after=1_700_000_000,
+        created_before=1_800_000_000.5,
+    )
+    api.start_workflow("wf_1")
+    api.create_workflow(
+        name="SLA Escalation",
+        task_queue="itsm-workflows",
+        trigger_type="scheduled",
+        schedule={"cron": "0 9 * * MON-FRI"},
+    )
+    api.list_workflow_definitions()
+    api.get_workflow_definition("SLA Escalation", version=1)
+    step = {"kind": "signal", "id": "ok", "signal": "ok", "detail": "d", "done": "d"}
+    api.create_workflow_definition(
+        name="Mailbox", task_queue="itsm-workflows", steps=[step | {"timeout_s": 60}]
+    )
+    api.update_workflow_definition(
+        "Mailbox",
+        task_queue="itsm-workflows",
+        steps=[step | {"timeout_s": 60}],
+        description="d",
+        category="access",
+    )
+    api.list_rules(action_type="start_workflow", workflow_name="SLA Escalation", limit=1)
+    api.create_rule(
+        name="Daily digest",
+        trigger="scheduled",
+        actions=[action, action],
+        schedule_cron="0 9 * * *",
+    )
+    api.update_rule("rule_1", actions=[action], schedule_cron=None)
+    api.rotate_rule_secret("rule_1")
     api.get_workflow("wf_1", precise_timestamps=True)
     api.get_workflow_status("wf_1", precise_timestamps=True)
     api.create_workflow(
@@ -185,6 +264,12 @@ def test_every_client_request_is_declared_by_the_service(
         ("POST", "/v1/workflows/{workflow_id}/cancel"),
         ("POST", "/v1/workflows/{workflow_id}/pause"),
         ("POST", "/v1/workflows/{workflow_id}/resume"),
+        ("POST", "/v1/workflows/{workflow_id}/start"),
+        ("GET", "/v1/workflow-definitions"),
+        ("POST", "/v1/workflow-definitions"),
+        ("GET", "/v1/workflow-definitions/{name}"),
+        ("PUT", "/v1/workflow-definitions/{name}"),
+        ("POST", "/v1/automation/rules/{rule_id}/secret"),
         ("GET", "/v1/automation/rules"),
         ("POST", "/v1/automation/rules"),
         ("GET", "/v1/automation/rules/{rule_id}"),
