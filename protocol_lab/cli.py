@@ -75,6 +75,11 @@ def up(
                 typer.echo(f"Redis      {stack.redis_url}")
                 if api:
                     typer.echo(f"API        {stack.api_url}  (docs: {stack.api_url}/docs)")
+                    typer.echo(
+                        f"Metrics    {stack.api_url}/metrics  (ready: {stack.api_url}/readyz)"
+                    )
+                if worker:
+                    typer.echo(f"Worker metrics http://{stack.worker_metrics_address}/metrics")
                 typer.echo("running; Ctrl-C to stop")
                 stack.supervise(report=lambda line: typer.echo(line, err=True))
         except KeyboardInterrupt:

@@ -14,6 +14,8 @@ from service.api.errors import ErrorBody, install_error_handlers
 from service.api.main import api_router
 from service.api.openapi import install_openapi
 from service.jobs.producer import JobProducer
+from service.observability.health import health_router
+from service.observability.metrics import MetricsMiddleware
 from service.private_files import private_dir
 from service.settings import Settings, get_settings
 from service.state import AppState
@@ -73,10 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)  # outermost: times every answer, 413s included
     app.include_router(api_router)
-
-    @app.get("/healthz", tags=["health"], include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health_router)
 
     return app

@@ -323,6 +323,8 @@ class Stack:
         self.children: list[ChildProcess] = []
         """Every process this stack started, in start order (Temporal, Redis, worker, API)."""
         self.env: dict[str, str] = {}
+        # Where the worker serves its Prometheus metrics (METRICS_ADDRESS, or a free port).
+        self.worker_metrics_address = settings.metrics_address or f"127.0.0.1:{free_port()}"
 
     @property
     def temporal_address(self) -> str:
@@ -370,6 +372,7 @@ class Stack:
                 "DATABASE_URL": self.settings.database_url or self.settings.sqlite_url,
                 "STATE_DIR": str(state),
                 "TIME_SCALE": str(self.settings.time_scale),
+                "METRICS_ADDRESS": self.worker_metrics_address,
                 "API_TOKENS": ";".join(
                     f"{token}={','.join(scopes)}"
                     for token, scopes in self.settings.api_tokens.items()

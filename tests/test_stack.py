@@ -287,6 +287,23 @@ def test_up_restarts_crashed_parts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         status = f"/v1/workflows/{workflow}/status"
         eventually_sync(lambda: up.get(status)["status"] == "completed", within_s=120)
 
+        # Operable: ready, and metrics from the API and from the worker's Temporal runtime.
+        ready = httpx.get(f"http://127.0.0.1:{up.port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert set(ready.json()["checks"].values()) == {"ok"}
+        metrics = httpx.get(f"http://127.0.0.1:{up.port}/metrics", timeout=10).text
+        assert 'protocol_workflow_starts_total{task_queue="itsm-network"' in metrics, metrics
+        assert 'protocol_queue_jobs{queue="email",state="waiting"}' in metrics, metrics
+        worker_metrics = output.split("Worker metrics ")[1].split()[0]
+
+        def worker_counted_the_completion() -> bool:
+            with contextlib.suppress(httpx.TransportError):
+                text = httpx.get(worker_metrics, timeout=10).text
+                return "temporal_workflow_completed" in text and "itsm-network" in text
+            return False
+
+        eventually_sync(worker_counted_the_completion, within_s=30)
+
         temporal, redis = up.pid_of("start-dev"), up.pid_of("redis-server")
         assert temporal is not None
         assert redis is not None

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import CreateIndex
 
+from service.observability import metrics
 from service.store.db import Base, insert_or_fetch
 from service.store.ids import new_id
 
@@ -162,13 +163,18 @@ async def claim_execution(
         created_at=stamp,
         finished_at=stamp if outcome != "pending" else None,
     )
-    return await insert_or_fetch(
+    stored, created = await insert_or_fetch(
         session,
         row,
         select(ExecutionRow).where(
             ExecutionRow.rule_id == rule_id, ExecutionRow.event_key == event_key
         ),
     )
+    if created:
+        metrics.rule_fired(trigger)
+        if outcome != "pending":
+            metrics.rule_executed(outcome)
+    return stored, created
 
 
 async def finish_execution(
@@ -193,6 +199,7 @@ async def finish_execution(
         await session.commit()
     else:
         await session.flush()
+    metrics.rule_executed(outcome)
 
 
 async def fail_pending_executions(
@@ -213,7 +220,9 @@ async def fail_pending_executions(
         .execution_options(synchronize_session=False)
     )
     await session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    failed = int(getattr(result, "rowcount", 0) or 0)
+    metrics.rule_executed("failed", failed)
+    return failed
 
 
 async def list_executions(

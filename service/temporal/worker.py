@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from protocol_lab.domain import TaskQueue
+from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
 from service.temporal.activities import StepActivities
 from service.temporal.client import connect
@@ -61,9 +62,12 @@ PASSTHROUGH_MODULES = (
     "fastapi",
     "starlette",
     "protocol_lab",
+    "prometheus_client",
     # plain data modules of the service that the workflow module imports
     "service.settings",
     "service.temporal.search_attributes",
+    # process-wide metrics, counted by the store and the starter that workflow modules import
+    "service.observability.metrics",
 )
 
 
@@ -163,6 +167,8 @@ async def main(
     """Run the worker until interrupted (or until ``stop`` is set)."""
     settings = settings or get_settings()
     if client is None:
+        if settings.metrics_address:
+            serve_worker_metrics(settings.metrics_address)
         client = await connect_when_ready(settings)
     own_stop = stop is None
     stop = stop or asyncio.Event()

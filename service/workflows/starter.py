@@ -38,6 +38,7 @@ from protocol_lab.domain import (
 )
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.api.errors import ApiError
+from service.observability import metrics
 from service.store.idempotency import claim_key, request_fingerprint
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
@@ -159,6 +160,7 @@ async def start_workflow(
         from service.workflows.queries import get_workflow
 
         return await get_workflow(ctx, workflow_id)
+    metrics.workflow_started(task_queue, trigger_type)
     started = start_at if delay is not None and start_at is not None else now
     timeline = []
     if delay is None:

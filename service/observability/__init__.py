@@ -1,0 +1,1 @@
+"""Operating the service: metrics (Prometheus), readiness checks and the logging set-up."""

@@ -1,0 +1,163 @@
+"""``/metrics`` on the real service: request latency by route template, workflow starts, rule
+firings and how their executions ended, the outbox's lag, BullMQ job counts per queue and state,
+and workflows per task queue and status from Temporal's visibility."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from waiting import eventually
+
+from protocol_lab.domain import JobQueue, TaskQueue
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+NOTIFY_RULE = {
+    "name": "Metrics: tell the desk about P4 requests",
+    "trigger": "on_ticket_created",
+    "conditions": {"priority": "P4"},
+    "action": {
+        "type": "send_notification",
+        "channel": "email",
+        "recipient": "desk@example.com",
+        "message": "New request {{ticket.title}}",
+    },
+}
+
+
+async def _scrape(api: httpx.AsyncClient) -> Samples:
+    r = await api.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(r.text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_requests_are_timed_by_route_template(
+    api: httpx.AsyncClient, read_headers: dict[str, str]
+) -> None:
+    before = await _scrape(api)
+    for _ in range(3):
+        r = await api.get("/v1/workflows/wf_doesnotexist0000", headers=read_headers)
+        assert r.status_code in (400, 404), r.text
+    r = await api.get("/no/such/page")
+    assert r.status_code == 404
+    after = await _scrape(api)
+    route = {"method": "GET", "route": "/v1/workflows/{workflow_id}", "status": str(r.status_code)}
+    timed = [
+        key
+        for key in after
+        if key[0] == "protocol_http_request_duration_seconds_count"
+        and dict(key[1]).get("route") == "/v1/workflows/{workflow_id}"
+    ]
+    assert timed, sorted(k[0] for k in after)
+    labels = dict(timed[0][1])
+    grown = _value(after, timed[0][0], **labels) - _value(before, timed[0][0], **labels)
+    assert grown == 3, (route, labels)
+    unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
+    count = "protocol_http_request_duration_seconds_count"
+    assert _value(after, count, **unmatched) - _value(before, count, **unmatched) == 1
+    # The ids themselves never become labels: the label set stays bounded.
+    assert not any("wf_doesnotexist" in str(key) for key in after)
+
+
+async def test_workflow_starts_and_workflows_by_status(
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str]
+) -> None:
+    labels = {"task_queue": "itsm-workflows", "trigger_type": "manual"}
+    before = _value(await _scrape(api), "protocol_workflow_starts_total", **labels)
+    r = await api.post(
+        "/v1/workflows",
+        headers=write_headers,
+        json={"name": "Password Reset", "task_queue": "itsm-workflows", "trigger_type": "manual"},
+    )
+    assert r.status_code == 201, r.text
+    after = await _scrape(api)
+    assert _value(after, "protocol_workflow_starts_total", **labels) == before + 1
+    # Every task queue and status has its gauge; the new workflow is counted by visibility.
+    for queue in TaskQueue:
+        assert (
+            "protocol_workflows",
+            frozenset({"task_queue": queue.value, "status": "completed"}.items()),
+        ) in after
+
+    async def counted() -> bool:
+        samples = await _scrape(api)
+        return (
+            sum(
+                _value(samples, "protocol_workflows", task_queue="itsm-workflows", status=status)
+                for status in ("running", "completed", "failed")
+            )
+            >= 1
+        )
+
+    await eventually(counted, within_s=30)
+
+
+async def test_rule_firings_outbox_and_queues(
+    api: httpx.AsyncClient,
+    worker: None,
+    write_headers: dict[str, str],
+) -> None:
+    before = await _scrape(api)
+    for queue in JobQueue:
+        for state in ("waiting", "active", "completed", "failed", "delayed", "paused"):
+            assert (
+                "protocol_queue_jobs",
+                frozenset({"queue": queue.value, "state": state}.items()),
+            ) in before
+    assert ("protocol_outbox_lag_seconds", frozenset()) in before
+
+    r = await api.post("/v1/automation/rules", headers=write_headers, json=NOTIFY_RULE)
+    assert r.status_code == 201, r.text
+    r = await api.post(
+        "/v1/tickets", headers=write_headers, json={"title": "New laptop", "priority": "P4"}
+    )
+    assert r.status_code == 201, r.text
+    fired = {"trigger": "on_ticket_created"}
+
+    async def settled() -> Samples | None:
+        samples = await _scrape(api)
+        firings = _value(samples, "protocol_rule_firings_total", **fired)
+        succeeded = _value(samples, "protocol_rule_executions_total", outcome="succeeded")
+        events = sum(
+            _value(samples, "protocol_outbox_events", status=s)
+            for s in ("pending", "processing", "done", "failed")
+        )
+        grew = (
+            firings > _value(before, "protocol_rule_firings_total", **fired)
+            and succeeded > _value(before, "protocol_rule_executions_total", outcome="succeeded")
+            and events
+            > sum(
+                _value(before, "protocol_outbox_events", status=s)
+                for s in ("pending", "processing", "done", "failed")
+            )
+        )
+        return samples if grew else None
+
+    samples = await eventually(settled, within_s=30)
+    # The notification job went onto the email queue (in some state).
+    assert (
+        sum(
+            value
+            for (name, labels), value in samples.items()
+            if name == "protocol_queue_jobs" and dict(labels)["queue"] == JobQueue.EMAIL.value
+        )
+        >= 1
+    )
+    # Nothing is waiting any more: the lag reads zero once every event is processed.
+
+    async def caught_up() -> bool:
+        return _value(await _scrape(api), "protocol_outbox_lag_seconds") == 0.0
+
+    await eventually(caught_up, within_s=30)
