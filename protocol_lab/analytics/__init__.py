@@ -17,6 +17,7 @@ faster there than in polars' default streaming engine.
 
 from protocol_lab.analytics._frames import ENGINE
 from protocol_lab.analytics.calendar import business_clock, business_seconds
+from protocol_lab.analytics.conformance import Conformance, conformance
 from protocol_lab.analytics.export import pm4py_frame, to_pm4py, write_ocel2_json, write_xes
 from protocol_lab.analytics.flow import (
     arrival_stats,
@@ -63,6 +64,7 @@ __all__ = [
     "SAMPLE_PATH",
     "SLA_STATES",
     "WORKFLOW_SCHEMA",
+    "Conformance",
     "LogMapping",
     "OnError",
     "PlotNamespace",
@@ -75,6 +77,7 @@ __all__ = [
     "bottlenecks",
     "business_clock",
     "business_seconds",
+    "conformance",
     "cumulative_flow",
     "cycle_times",
     "directly_follows",

@@ -44,9 +44,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from protocol_lab.analytics.conformance import Conformance
     from protocol_lab.analytics.logs import LogMapping
     from protocol_lab.analytics.sla import SlaSummary
-    from protocol_lab.domain import SlaConfig
+    from protocol_lab.domain import Catalog, SlaConfig
 
 __all__ = [
     "OUTCOMES",
@@ -733,6 +734,13 @@ class Timelines:
         from protocol_lab.analytics.outcomes import failure_reasons
 
         return failure_reasons(self.workflows, by=by).collect(engine=ENGINE)
+
+    def conformance(self, *, catalog: Catalog | None = None) -> Conformance:
+        """Fitness of every case to its plan in the catalog, per workflow, and the deviating
+        cases (see :func:`~protocol_lab.analytics.conformance.conformance`)."""
+        from protocol_lab.analytics.conformance import conformance
+
+        return conformance(self, catalog=catalog)
 
     def variants(self) -> pl.DataFrame:
         """Step-sequence variants with frequency and cycle time."""
