@@ -91,13 +91,28 @@ def up(
 
 @app.command(help="Serve the API with uvicorn.\n\n" + _SETTINGS_HELP)
 def serve(
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 3000,
+    host: Annotated[
+        str | None, typer.Option(help="bind address (default: HOST, else 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: PORT, else 3000)")] = None,
 ) -> None:
-    """Run the FastAPI app."""
+    """Run the FastAPI app, logging through the service's set-up (uvicorn's access log too)."""
     import uvicorn
 
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="warning")
+    from service.observability.logging import configure_logging
+    from service.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_config=None,
+        log_level="info",
+        access_log=True,
+    )
 
 
 @app.command(help="Run a Temporal worker (all five task queues) and the BullMQ processors.")
@@ -105,8 +120,11 @@ def worker() -> None:
     """Poll the task queues until interrupted."""
     import asyncio
 
+    from service.observability.logging import configure_logging
+    from service.settings import get_settings
     from service.temporal.worker import main as worker_main
 
+    configure_logging(get_settings())
     asyncio.run(worker_main())
 
 

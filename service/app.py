@@ -15,6 +15,7 @@ from service.api.main import api_router
 from service.api.openapi import install_openapi
 from service.jobs.producer import JobProducer
 from service.observability.health import health_router
+from service.observability.logging import RequestIdMiddleware
 from service.observability.metrics import MetricsMiddleware
 from service.private_files import private_dir
 from service.settings import Settings, get_settings
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware)  # outermost: times every answer, 413s included
+    app.add_middleware(MetricsMiddleware)  # times every answer, 413s included
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     app.include_router(api_router)
     app.include_router(health_router)
 
