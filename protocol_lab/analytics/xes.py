@@ -31,32 +31,7 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-class _Columns:
-    """Rows gathered column by column (a key first seen late is null in earlier rows)."""
-
-    def __init__(self) -> None:
-        self.columns: dict[str, list[str | None]] = {}
-        self.height = 0
-
-    def add(self, values: dict[str, str]) -> None:
-        for key, value in values.items():
-            column = self.columns.get(key)
-            if column is None:
-                column = self.columns[key] = [None] * self.height
-            column.append(value)
-        self.height += 1
-        for column in self.columns.values():
-            if len(column) < self.height:
-                column.append(None)
-
-    def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            {k: pl.Series(k, v, dtype=pl.String) for k, v in self.columns.items()},
-            schema={k: pl.String for k in self.columns},
-        )
+    return tag[tag.index("}") + 1 :] if tag[:1] == "{" else tag
 
 
 def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
@@ -74,47 +49,44 @@ def read_xes(path: str | Path) -> pl.DataFrame:
     ``<log>`` root.
     """
     file = Path(path)
-    rows = _Columns()
-    stack: list[str] = []
-    trace: dict[str, str] = {}
-    event: dict[str, str] = {}
+    rows: list[dict[str, str]] = []
+    keys: dict[str, None] = {}  # every key seen, in order of first appearance
+    events: list[dict[str, str]] = []  # of the trace being read; its attributes come at its end
     try:
         with _open(file) as handle:
-            for kind, element in iterparse(handle, events=("start", "end")):
+            parser = iterparse(handle, events=("end",))
+            for _, element in parser:
                 tag = _local(element.tag)
-                if kind == "start":
-                    if not stack and tag != "log":
-                        raise TimelineSchemaError(f"{file.name}: not an XES log (root <{tag}>)")
-                    stack.append(tag)
-                    if tag == "trace":
-                        trace = {}
-                    elif tag == "event":
-                        event = {}
-                    continue
-                stack.pop()
-                parent = stack[-1] if stack else ""
-                if tag in _ATTRIBUTES:
-                    _take(element, parent, trace, event)
-                elif tag == "event":
-                    rows.add({**{CASE_PREFIX + k: v for k, v in trace.items()}, **event})
-                    if parent == "trace":
-                        continue  # freed with its trace, which still has attributes to read
-                    element.clear()
+                if tag == "event":
+                    events.append(_attributes(element))
                 elif tag == "trace":
-                    element.clear()
+                    trace = {CASE_PREFIX + k: v for k, v in _attributes(element).items()}
+                    keys.update(dict.fromkeys(trace))
+                    for event in events:
+                        keys.update(dict.fromkeys(event))
+                        rows.append({**trace, **event})
+                    events = []
+                    element.clear()  # the trace and its events are read: free them
+            root = parser.root  # type: ignore[attr-defined]
     except SyntaxError as exc:  # ParseError; gzip's BadGzipFile is an OSError
         raise TimelineSchemaError(f"{file.name}: not well-formed XML ({exc})") from None
     except (OSError, EOFError) as exc:
         raise TimelineSchemaError(f"{file.name}: cannot be read ({exc})") from None
-    return rows.frame()
+    if root is None or _local(root.tag) != "log":
+        tag = "none" if root is None else _local(root.tag)
+        raise TimelineSchemaError(f"{file.name}: not an XES log (root <{tag}>)")
+    if not rows:
+        raise TimelineSchemaError(f"{file.name}: no events in any trace")
+    return pl.from_dicts(rows, schema=dict.fromkeys(keys, pl.String))
 
 
-def _take(element: Element, parent: str, trace: dict[str, str], event: dict[str, str]) -> None:
-    key = element.get("key")
-    value = element.get("value")
-    if key is None or value is None:
-        return
-    if parent == "event":
-        event[key] = value
-    elif parent == "trace":
-        trace[key] = value
+def _attributes(element: Element) -> dict[str, str]:
+    """The attributes directly inside an event or trace (nested ones are not read)."""
+    out: dict[str, str] = {}
+    for child in element:
+        if _local(child.tag) in _ATTRIBUTES:
+            key = child.get("key")
+            value = child.get("value")
+            if key is not None and value is not None:
+                out[key] = value
+    return out

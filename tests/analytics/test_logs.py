@@ -211,6 +211,10 @@ def test_not_an_xes_file_is_refused(tmp_path: Path) -> None:
     other.write_text("<html/>")
     with pytest.raises(TimelineSchemaError, match="not an XES log"):
         Timelines.from_log(other)
+    empty = tmp_path / "empty.xes"
+    empty.write_text('<log><trace><string key="concept:name" value="a"/></trace></log>')
+    with pytest.raises(TimelineSchemaError, match="no events"):
+        Timelines.from_log(empty)
 
 
 # ---------------------------------------------------------------------------- readers, mappings
