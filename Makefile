@@ -3,6 +3,8 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
+# the library and the extras the service and the tests need (pyproject.toml lists them)
+EXTRAS := --extra service --extra temporal
 
 .PHONY: demo test lint format notebook bench up clean
 
@@ -10,7 +12,7 @@ $(UV):
 	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen $(EXTRAS) --python $(PYTHON)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +35,7 @@ notebook: $(STAMP)
 	$(VENV)/bin/jupyter-execute notebooks/*.ipynb
 
 bench: $(STAMP)
-	$(UV) sync --frozen --group bench
+	$(UV) sync --frozen $(EXTRAS) --group bench
 	$(VENV)/bin/python benchmarks/api_throughput.py
 	$(VENV)/bin/python benchmarks/analytics_vs_pm4py.py
 	$(VENV)/bin/python benchmarks/sim_vs_ciw.py

@@ -6,7 +6,9 @@ never imports the service at import time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -18,6 +20,56 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _show_version(value: bool) -> None:
+    """Print the installed version and stop (the ``--version`` option)."""
+    if value:
+        from protocol_lab import __version__
+
+        typer.echo(f"protocol-lab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """The options before any command."""
+
+
+def _needs_extra(extra: str) -> Callable[[_Command], _Command]:
+    """Stop the command with one line naming ``extra`` when that extra is not installed.
+
+    The check runs when the command runs, so its ``--help`` reads without the extra.
+    """
+
+    def decorate(command: _Command) -> _Command:
+        @functools.wraps(command)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            from protocol_lab.domain.extras import install_hint, missing_requirements
+
+            missing = missing_requirements(extra)
+            if missing:
+                typer.echo(
+                    f"error: this command needs the '{extra}' extra "
+                    f"({', '.join(missing)} not installed): {install_hint(extra)}",
+                    err=True,
+                )
+                raise typer.Exit(1)
+            return command(*args, **kwargs)
+
+        return cast(_Command, checked)
+
+    return decorate
+
 
 _SETTINGS_HELP = """
 Settings come from environment variables (or a .env file):
@@ -50,6 +102,7 @@ SMTP_HOST / SMTP_PORT / NOTIFICATION_WEBHOOK_URL: outbound e-mail, webhooks
     help="Run the whole stack on this machine until Ctrl-C; a part that exits is restarted.\n\n"
     + _SETTINGS_HELP
 )
+@_needs_extra("service")
 def up(
     worker: Annotated[bool, typer.Option(help="also run the Temporal worker")] = True,
     api: Annotated[bool, typer.Option(help="also run the API")] = True,
@@ -90,6 +143,7 @@ def up(
 
 
 @app.command(help="Serve the API with uvicorn.\n\n" + _SETTINGS_HELP)
+@_needs_extra("service")
 def serve(
     host: Annotated[
         str | None, typer.Option(help="bind address (default: HOST, else 127.0.0.1)")
@@ -116,6 +170,7 @@ def serve(
 
 
 @app.command(help="Run a Temporal worker (all five task queues) and the BullMQ processors.")
+@_needs_extra("service")
 def worker() -> None:
     """Poll the task queues until interrupted."""
     import asyncio
@@ -243,6 +298,7 @@ def calibrate(
 
 
 @app.command(help="Simulated service-desk day replayed against the embedded stack; HTML report.")
+@_needs_extra("service")
 def demo(
     out: Annotated[str, typer.Option(help="output folder (report.html, pictures, state)")] = "out",
     scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo_day",
@@ -422,6 +478,7 @@ app.add_typer(db, name="db")
     "  protocol-lab db upgrade\n\n"
     "  DATABASE_URL=postgresql+asyncpg://user:pw@db/protocol protocol-lab db upgrade",
 )
+@_needs_extra("service")
 def db_upgrade(
     to: Annotated[str, typer.Option(help="target revision")] = "head",
 ) -> None:
@@ -448,6 +505,7 @@ def db_upgrade(
     help="Print the database's schema revision and the newest one this version knows.\n\n"
     "Example:\n\n  protocol-lab db current",
 )
+@_needs_extra("service")
 def db_current() -> None:
     """Print ``revision <current> (newest <head>)``."""
     import asyncio

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol_lab.domain import details
 from protocol_lab.domain.catalog import SignalStep, WorkflowPlan
+from protocol_lab.domain.extras import MissingExtraError
 from protocol_lab.domain.timeline import EventType, Outcome, TimelineEvent
 from protocol_lab.domain.wire import (
     CANCELLED_FAILURE_TYPE,
@@ -162,8 +163,11 @@ async def build_timeline(
     ``signal_steps`` maps a signal or update name to the plan step waiting for it (unknown names
     are kept as the step). A plan's own input overrides all four. Events are ordered by time.
     """
-    from temporalio.api.enums.v1 import EventType as HistoryEventType
-    from temporalio.converter import DataConverter
+    try:
+        from temporalio.api.enums.v1 import EventType as HistoryEventType
+        from temporalio.converter import DataConverter
+    except ImportError as exc:
+        raise MissingExtraError("temporal", "Mapping a Temporal history", exc.name) from exc
 
     decoder = converter or DataConverter.default
     steps_of: Mapping[str, str] = signal_steps or {}

@@ -51,9 +51,13 @@ async def _fetch_temporal(
     address: str, namespace: str, ids: Sequence[str], concurrency: int
 ) -> list[dict[str, Any]]:
     """Exact (sub-second) timelines from the histories, with the shared history mapper."""
-    from temporalio.client import Client as TemporalClient
-
+    from protocol_lab.domain.extras import MissingExtraError
     from protocol_lab.domain.history import build_timeline
+
+    try:
+        from temporalio.client import Client as TemporalClient
+    except ImportError as exc:
+        raise MissingExtraError("temporal", "Reading timelines from Temporal", exc.name) from exc
 
     client = await TemporalClient.connect(address, namespace=namespace)
     gate = asyncio.Semaphore(max(1, concurrency))
