@@ -273,6 +273,7 @@ Action = Annotated[
     StartWorkflowAction | SendNotificationAction | UpdateFieldAction,
     Field(discriminator="type"),
 ]
+"""One action of a rule, told apart by its ``type``."""
 
 
 class Rule(ApiModel):

@@ -99,6 +99,55 @@ def differences(model: type[BaseModel], served: JSONObject, spec_defs: JSONObjec
             problems.append(f"{name}.{field}: served as {said}, the model disagrees")
         mine_shape = ours.shape(my_props[field])
         served_shape = theirs.shape(served_props[field])
-        if mine_shape != served_shape:
-            problems.append(f"{name}.{field}: model {mine_shape!r} != served {served_shape!r}")
+        problems += shape_differences(f"{name}.{field}", mine_shape, served_shape)
     return problems
+
+
+def _brief(shape: Shape) -> str:
+    """A short name of a shape for a message (an object by its field names)."""
+    if isinstance(shape, tuple) and shape[0] == "object":
+        return "object{" + ",".join(sorted(field for field, _, _ in shape[1])) + "}"
+    return repr(shape)
+
+
+def shape_differences(path: str, mine: Shape, served: Shape) -> list[str]:
+    """Where two shapes differ, as lines naming the path down to the difference."""
+    if mine == served:
+        return []
+    tagged = isinstance(mine, tuple) and isinstance(served, tuple)
+    if tagged and mine[0] == served[0] == "object":
+        mine_fields = {f: (req, shape) for f, req, shape in mine[1]}
+        served_fields = {f: (req, shape) for f, req, shape in served[1]}
+        lines = [
+            f"{path}.{f}: in the model, not served"
+            for f in sorted(set(mine_fields) - set(served_fields))
+        ]
+        lines += [
+            f"{path}.{f}: served, not in the model"
+            for f in sorted(set(served_fields) - set(mine_fields))
+        ]
+        for f in sorted(set(mine_fields) & set(served_fields)):
+            (my_req, my_shape), (served_req, served_shape) = mine_fields[f], served_fields[f]
+            if my_req != served_req:
+                said = "required" if served_req else "optional"
+                lines.append(f"{path}.{f}: served as {said}, the model disagrees")
+            lines += shape_differences(f"{path}.{f}", my_shape, served_shape)
+        return lines
+    if tagged and mine[0] == served[0] == "array":
+        return shape_differences(f"{path}[]", mine[1], served[1])
+    if tagged and mine[0] == served[0] == "union":
+        only_mine = {_brief(shape): shape for shape in mine[1] - served[1]}
+        only_served = {_brief(shape): shape for shape in served[1] - mine[1]}
+        if len(only_mine) == len(only_served) == 1:  # one alternative changed: say how
+            return shape_differences(path, *only_mine.values(), *only_served.values())
+        lines = []
+        for brief in sorted(set(only_mine) & set(only_served)):  # the same fields, changed
+            lines += shape_differences(f"{path}<{brief}>", only_mine[brief], only_served[brief])
+        mine_left = sorted(set(only_mine) - set(only_served))
+        served_left = sorted(set(only_served) - set(only_mine))
+        if mine_left or served_left:
+            lines.append(
+                f"{path}: alternatives only in the model {mine_left}, only served {served_left}"
+            )
+        return lines
+    return [f"{path}: model {mine!r} != served {served!r}"]

@@ -15,7 +15,9 @@ from protocol_lab.client import (
     Client,
     Page,
     PaginationError,
+    Rule,
     SignalResult,
+    StartWorkflowAction,
     TimelineEntry,
     Workflow,
     WorkflowState,
@@ -158,3 +160,18 @@ def test_the_comparison_catches_each_kind_of_drift(schemas: dict[str, Any]) -> N
     ]
     (kind,) = differences(WrongType, served, schemas)
     assert kind == "WrongType.accepted: model 'integer' != served 'boolean'"
+
+
+def test_the_comparison_names_the_nested_field_that_drifted(schemas: dict[str, Any]) -> None:
+    class LaxStart(StartWorkflowAction):
+        type: Literal["start_workflow"] = "start_workflow"
+
+    class OneActionRule(Rule):
+        action: LaxStart | None = None
+
+    start = "object{input,task_queue,trigger_type,type,workflow_name}"
+    assert differences(OneActionRule, schemas["RulePublic"], schemas) == [
+        f"OneActionRule.action<{start}>.type: served as required, the model disagrees",
+        "OneActionRule.action: alternatives only in the model [], only served "
+        "['object{channel,message,recipient,subject,type}', 'object{field,type,value}']",
+    ]
