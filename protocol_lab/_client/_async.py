@@ -121,6 +121,11 @@ class AsyncPage(Generic[ModelT]):
         warn_subscript(type(self).__name__, key)
         return self.raw[key]
 
+    def __contains__(self, key: object) -> bool:
+        """Deprecated dict-style test of a key of the page's JSON: use ``.raw``."""
+        warn_subscript(type(self).__name__, str(key))
+        return key in self.raw
+
     def __repr__(self) -> str:
         """Class, item count and ``has_more``."""
         return f"{type(self).__name__}(items={len(self.data)}, has_more={self.has_more})"

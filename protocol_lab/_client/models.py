@@ -106,6 +106,14 @@ class ApiModel(BaseModel):
         warn_subscript(type(self).__name__, key)
         return self.raw.get(key, default)
 
+    def __contains__(self, key: object) -> bool:
+        """Deprecated dict-style test of a key of the raw JSON (``"reason" in answer``).
+
+        Kept so that such a test does not silently become False: use :attr:`raw`.
+        """
+        warn_subscript(type(self).__name__, str(key))
+        return key in self.raw
+
 
 def warn_subscript(model: str, key: str) -> None:
     """Warn that dict-style reads of a client answer are deprecated (the models replace them)."""

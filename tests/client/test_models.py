@@ -73,9 +73,13 @@ def test_dict_style_reads_still_work_with_a_deprecation_warning(
         assert answer["accepted"] is True
     with pytest.warns(DeprecationWarning, match="missing"):
         assert answer.get("missing", "default") == "default"
+    with pytest.warns(DeprecationWarning, match="reason"):
+        assert "reason" in answer  # not silently False
     page = client.list_workflows()
     with pytest.warns(DeprecationWarning, match="Page"):
         assert page["data"][0]["id"] == wf_id
+    with pytest.warns(DeprecationWarning, match="has_more"):
+        assert "has_more" in page
 
 
 def test_a_sync_page_walks_on_across_pages(client: Client, fake: FakeApi) -> None:
