@@ -36,7 +36,6 @@ _WORDS: Final[tuple[tuple[str, str], ...]] = (
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
     (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
-    (r"\bAwaitable\[(.+?)\]", r"\1"),
     (r"\bAwaitable, ", ""),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsyncClient\b", "Client"),
@@ -65,9 +64,25 @@ _SYNC_NOTE: Final = (
 )
 
 
+def _unwrap_awaitable(text: str) -> str:
+    """``Awaitable[X]`` -> ``X``, finding the bracket that closes it (X may hold brackets)."""
+    out: list[str] = []
+    start = 0
+    for match in re.finditer(r"\bAwaitable\[", text):
+        if match.start() < start:
+            continue  # nested inside one already unwrapped
+        depth, end = 1, match.end()
+        while depth:
+            depth += {"[": 1, "]": -1}.get(text[end], 0)
+            end += 1
+        out += [text[start : match.start()], _unwrap_awaitable(text[match.end() : end - 1])]
+        start = end
+    return "".join([*out, text[start:]])
+
+
 def unasync(source: str) -> str:
     """The sync twin of the async module text ``source``, before ruff sorts and formats it."""
-    text = _SOURCE_NOTE.sub(lambda _: _SYNC_NOTE, source, count=1)
+    text = _unwrap_awaitable(_SOURCE_NOTE.sub(lambda _: _SYNC_NOTE, source, count=1))
     for pattern, replacement in _WORDS:
         text = re.sub(pattern, replacement, text)
     return HEADER + text

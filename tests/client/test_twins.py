@@ -44,6 +44,7 @@ def test_unasync_rewrites_the_async_vocabulary() -> None:
         "    async def aclose(self) -> None:\n"
         "        async with httpx.AsyncClient() as c:\n"
         "            await c.aclose()\n"
+        "    f: Callable[[Awaitable[dict[str, int]], int], Awaitable[None]]\n"
     )
     assert unasync(source).splitlines()[1:] == [
         "import time",
@@ -54,4 +55,5 @@ def test_unasync_rewrites_the_async_vocabulary() -> None:
         "    def close(self) -> None:",
         "        with httpx.Client() as c:",
         "            c.close()",
+        "    f: Callable[[dict[str, int], int], None]",
     ]
