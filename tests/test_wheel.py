@@ -118,17 +118,17 @@ def _normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _uv() -> str:
+def _uv(*args: str, cwd: Path = REPOSITORY) -> subprocess.CompletedProcess[str]:
     found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
     if not Path(found).exists():
         pytest.fail("uv is needed to build and install the wheel (make installs it)")
-    return found
+    return subprocess.run(
+        [found, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def _uv_ok(*args: str, cwd: Path = REPOSITORY) -> None:
-    done = subprocess.run(
-        [_uv(), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = _uv(*args, cwd=cwd)
     assert done.returncode == 0, f"uv {' '.join(args)}:\n{done.stderr[-3000:]}"
 
 
@@ -159,7 +159,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _environment(root: Path, requirement: str, constraints: Path) -> Environment:
     _uv_ok("venv", "--quiet", "--python", sys.executable, str(root), cwd=root.parent)
     python = str(root / "bin" / "python")
-    _uv_ok("pip", "install", "--quiet", "--python", python, "-c", str(constraints), requirement)
+    install = ("pip", "install", "--quiet", "--python", python, "-c", str(constraints), requirement)
+    # from uv's cache when it holds every pinned package, else from the index
+    if _uv(*install, "--offline").returncode != 0:
+        _uv_ok(*install)
     workdir = root.parent / "work"
     workdir.mkdir(exist_ok=True)
     return Environment(root=root, workdir=workdir)
