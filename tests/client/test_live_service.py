@@ -38,6 +38,7 @@ from protocol_lab.client import (
     PermissionDeniedError,
     QueueList,
     Rule,
+    SecretRotated,
     SendNotificationAction,
     SignalResult,
     StartWorkflowAction,
@@ -465,6 +466,16 @@ async def test_typed_answers_for_definitions_drafts_signals_and_rules(
             assert rule.id in [r.id for r in page.data]
             with pytest.warns(DeprecationWarning, match=r"\.raw\['id'\]"):
                 assert rule["id"] == rule.id  # the dict-style read of before, deprecated
+
+            hook = await api.create_rule(
+                name=f"{name} hook", trigger="webhook", action=P1_ACTION, enabled=False
+            )
+            assert hook.secret  # shown once, when created ...
+            read = await api.get_rule(hook.id)
+            assert (read.secret, "secret" in read.raw) == (None, False)  # ... never after
+            rotated = await api.rotate_rule_secret(hook.id)
+            assert isinstance(rotated, SecretRotated)
+            assert (rotated.id, rotated.secret != hook.secret) == (hook.id, True)
     finally:
         await _terminate(temporal_client, started)
 
