@@ -231,13 +231,13 @@ def _narrowed(frame: pl.DataFrame, mapping: LogMapping) -> pl.DataFrame:
 
 
 def case_attributes(rows: pl.LazyFrame, mapping: LogMapping) -> pl.DataFrame | None:
-    """One row per case with its attributes (the last value the case gives each), or None."""
+    """One row per case with its attributes (the last value the case gives each), or None;
+    ``rows`` are in case and time order."""
     named = _attribute_columns(rows.collect_schema(), mapping)
     if not named:
         return None
     frame = (
-        rows.sort("__case", "__ts", "__order", ROW, nulls_last=True)
-        .group_by("__case", maintain_order=True)
+        rows.group_by("__case", maintain_order=True)
         .agg(pl.col(column).drop_nulls().last().alias(name) for name, column in named.items())
         .rename({"__case": "workflow_id"})
         .collect(engine=ENGINE)
@@ -259,7 +259,8 @@ def read_log(
         rows = chosen.prepare(rows, resolved)
     rows, schema = _present(rows, resolved, named)
     lf, problem = _checked_rows(rows, schema, resolved)
-    flagged = lf.with_columns(problem.alias("__problem"))
+    # one pass over the source: the checked rows are split into bad and good afterwards
+    flagged = lf.with_columns(problem.alias("__problem")).collect(engine=ENGINE)
     parts = pl.col("__problem").str.split_exact(": ", 1)
     bad = (
         flagged.filter(pl.col("__problem").is_not_null())
@@ -269,12 +270,15 @@ def read_log(
             parts.struct.field("field_1").alias("error"),
         )
         .sort("row")
-        .collect(engine=ENGINE)
     )
     if bad.height and on_error == "raise":
         first = bad.row(0, named=True)
         raise TimelineSchemaError(first["error"], row=first["row"], field=first["field"])
-    good = flagged.filter(pl.col("__problem").is_null()).collect(engine=ENGINE).lazy()
+    good = (
+        flagged.filter(pl.col("__problem").is_null())
+        .sort("__case", "__ts", "__order", ROW, nulls_last=True)
+        .lazy()
+    )
     events = log_events(good, resolved).collect(engine=ENGINE)
     timelines = Timelines.from_frame(
         events, case_attributes(good, resolved), check=False, vocabulary="foreign"

@@ -34,6 +34,35 @@ def _local(tag: str) -> str:
     return tag[tag.index("}") + 1 :] if tag[:1] == "{" else tag
 
 
+class _Rows:
+    """Rows kept column by column, grouped by their set of keys (the events of a log mostly
+    share one), and numbered so the file's order comes back."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, ...], tuple[list[int], list[list[str]]]] = {}
+        self.count = 0
+
+    def add(self, row: dict[str, str]) -> None:
+        keys = tuple(row)
+        group = self.groups.get(keys)
+        if group is None:
+            group = self.groups[keys] = ([], [[] for _ in keys])
+        group[0].append(self.count)
+        for column, value in zip(group[1], row.values(), strict=True):
+            column.append(value)
+        self.count += 1
+
+    def frame(self) -> pl.DataFrame:
+        parts = [
+            pl.DataFrame(
+                [pl.Series("__n", numbers, dtype=pl.Int64)]
+                + [pl.Series(k, c, dtype=pl.String) for k, c in zip(keys, columns, strict=True)]
+            )
+            for keys, (numbers, columns) in self.groups.items()
+        ]
+        return pl.concat(parts, how="diagonal").sort("__n").drop("__n")
+
+
 def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
     with path.open("rb") as probe:
         magic = probe.read(2)
@@ -49,8 +78,7 @@ def read_xes(path: str | Path) -> pl.DataFrame:
     ``<log>`` root.
     """
     file = Path(path)
-    rows: list[dict[str, str]] = []
-    keys: dict[str, None] = {}  # every key seen, in order of first appearance
+    rows = _Rows()
     events: list[dict[str, str]] = []  # of the trace being read; its attributes come at its end
     try:
         with _open(file) as handle:
@@ -61,10 +89,8 @@ def read_xes(path: str | Path) -> pl.DataFrame:
                     events.append(_attributes(element))
                 elif tag == "trace":
                     trace = {CASE_PREFIX + k: v for k, v in _attributes(element).items()}
-                    keys.update(dict.fromkeys(trace))
                     for event in events:
-                        keys.update(dict.fromkeys(event))
-                        rows.append({**trace, **event})
+                        rows.add({**trace, **event})
                     events = []
                     element.clear()  # the trace and its events are read: free them
             root = parser.root  # type: ignore[attr-defined]
@@ -75,9 +101,9 @@ def read_xes(path: str | Path) -> pl.DataFrame:
     if root is None or _local(root.tag) != "log":
         tag = "none" if root is None else _local(root.tag)
         raise TimelineSchemaError(f"{file.name}: not an XES log (root <{tag}>)")
-    if not rows:
+    if not rows.count:
         raise TimelineSchemaError(f"{file.name}: no events in any trace")
-    return pl.from_dicts(rows, schema=dict.fromkeys(keys, pl.String))
+    return rows.frame()
 
 
 def _attributes(element: Element) -> dict[str, str]:
