@@ -226,12 +226,15 @@ def test_the_command_gives_its_version(base: Environment) -> None:
     assert done.stdout.strip() == f"protocol-lab {PROJECT['version']}"
 
 
-def test_what_needs_an_extra_names_it(base: Environment) -> None:
+def test_what_needs_an_extra_names_it_and_its_help_reads_without(base: Environment) -> None:
     for command in (["up"], ["db", "current"]):
         done = base.run("protocol-lab", *command)
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "pip install 'protocol-lab[service]'" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr, done.stderr
+    described = base.run("protocol-lab", "up", "--help")
+    assert described.returncode == 0, described.stderr
+    assert "TEMPORAL_ADDRESS" in described.stdout
     message = base.python_ok("-c", TEMPORAL_WITHOUT_EXTRA)
     assert "pip install 'protocol-lab[temporal]'" in message, message
 
