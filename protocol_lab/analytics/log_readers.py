@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["ROW", "read_rows", "source_kind"]
 
 ROW: Final = "__row"
-"""The column numbering the source rows (zero-based; a CSV's data row r is line r + 2)."""
+"""The column numbering the source rows, from 0: a CSV's data row r is line r + 2, an XES row
+the r-th event, a Jira search answer's row its r-th changelog item (an issue without changes
+counts one)."""
 
 
 def source_kind(source: str | Path | object) -> str:

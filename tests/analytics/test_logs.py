@@ -328,6 +328,8 @@ def test_cli_imports_a_log_and_reports_a_bad_row_in_one_line(tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     assert "4 cases (3 closed), 40 events" in res.output
     assert Timelines.from_file(out).vocabulary == "foreign"
+    report = CliRunner().invoke(app, ["report", str(out), "--out", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output  # the HTML report reads an imported log
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("time_zone: Europe/Amsterdam\nattributes: [made_sla]\n")
     res = CliRunner().invoke(
