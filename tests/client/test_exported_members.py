@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 
 import protocol_lab.client as client_module
 from protocol_lab._client import _errors
@@ -51,3 +52,29 @@ def test_twin_methods_take_the_same_parameters() -> None:
         for param in sync_params.values():
             other = async_params[param.name]
             assert (param.kind, param.default) == (other.kind, other.default), (name, param.name)
+
+
+def _mentions_a_model(annotation: object) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, client_module.ApiModel):
+        return True
+    return any(_mentions_a_model(arg) for arg in typing.get_args(annotation))
+
+
+def test_every_endpoint_method_answers_a_model() -> None:
+    raw_by_design = {"request", "paginate", "send", "build_request", "new_idempotency_key"}
+    for twin in (client_module.Client, client_module.AsyncClient):
+        for name, member in vars(twin).items():
+            if name.startswith("_") or not inspect.isfunction(member):
+                continue
+            if name in raw_by_design | {"apaginate", "close", "aclose"}:
+                continue
+            answer = typing.get_type_hints(member)["return"]
+            assert _mentions_a_model(answer), f"{twin.__name__}.{name} answers {answer}"
+
+
+def test_every_model_is_exported() -> None:
+    from protocol_lab._client.models import MODELS
+
+    exported = set(client_module.__all__)
+    assert {m.__name__ for m in MODELS} <= exported
+    assert {"Page", "AsyncPage", "PageData", "ApiModel", "WorkflowState"} <= exported
