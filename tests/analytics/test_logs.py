@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from protocol_lab.analytics import FOREIGN_SCHEMA, SAMPLE_PATH, LogMapping, Timelines
+from protocol_lab.analytics import (
+    FOREIGN_SCHEMA,
+    SAMPLE_PATH,
+    LogMapping,
+    Timelines,
+    to_pm4py,
+    write_xes,
+)
 from protocol_lab.cli import app
 from protocol_lab.domain import TIMELINE_SCHEMA, TimelineSchemaError
 
@@ -319,6 +329,31 @@ def test_own_logs_stay_typed_and_checked(tmp_path: Path) -> None:
     assert own.events.collect_schema() == TIMELINE_SCHEMA
 
 
+def test_the_analyses_plots_and_exports_read_a_foreign_log(tmp_path: Path) -> None:
+    tl = Timelines.from_log(SERVICENOW, preset="servicenow")
+    assert tl.variants()["n"].sum() == 4
+    assert tl.failure_rates(by="task_queue")["workflows"].sum() == 4
+    assert tl.throughput(every="1d")["arrivals"].sum() == 4
+    assert tl.cumulative_flow(every="1d").height > 0
+    assert tl.littles_law().height == 1
+    for figure in (
+        tl.plot.cumulative_flow(),
+        tl.plot.cycle_time_ecdf(),
+        tl.plot.step_durations(),
+        tl.plot.swimlanes(["INC0000045"]),
+    ):
+        assert figure.axes
+    assert "4 workflows" in tl._repr_html_()
+    assert set(to_pm4py(tl)["case:concept:name"]) == {
+        "INC0000045",
+        "INC0000047",
+        "INC0000057",
+        "INC0000060",
+    }
+    xes = write_xes(tl, tmp_path / "incidents.xes")
+    assert Timelines.from_log(xes).workflows.collect().height == 4
+
+
 # ---------------------------------------------------------------------------------- CLI
 def test_cli_imports_a_log_and_reports_a_bad_row_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "incidents.parquet"
@@ -404,3 +439,53 @@ def test_import_is_linear_in_the_log_at_100x(cases: int) -> None:
         "Awaiting User Info": 2 * 3600.0 * cases,
         "Resolved": 4 * 3600.0 * cases,
     }
+
+
+# ---------------------------------------------------------------------------------- properties
+@st.composite
+def _state_logs(draw: st.DrawFn) -> pl.DataFrame:
+    """A few cases of random state snapshots, minutes apart (equal times too), some closed."""
+    states = st.sampled_from(["New", "Active", "Awaiting User Info", "Resolved"])
+    rows: list[tuple[str, str, str, str]] = []
+    for case in range(draw(st.integers(1, 4))):
+        minute = 0
+        path = draw(
+            st.lists(st.tuples(states, st.sampled_from(["G1", "G2"])), min_size=1, max_size=8)
+        )
+        if draw(st.booleans()):
+            path.append(("Closed", path[-1][1]))
+        for state, group in path:
+            minute += draw(st.integers(0, 90))
+            at = datetime(2016, 3, 1, tzinfo=UTC) + timedelta(minutes=minute)
+            rows.append((f"INC{case}", state, at.strftime("%d-%m-%Y %H:%M"), group))
+    return pl.DataFrame(
+        rows,
+        schema=["number", "incident_state", "sys_updated_at", "assignment_group"],
+        orient="row",
+    ).with_columns(pl.int_range(pl.len()).cast(pl.String).alias("sys_mod_count"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(log=_state_logs())
+def test_intervals_cover_each_case_from_first_update_to_close(log: pl.DataFrame) -> None:
+    tl = Timelines.from_log(log, preset="servicenow")
+    steps = tl.steps().collect()
+    workflows = tl.workflows.collect()
+    for case in workflows.iter_rows(named=True):
+        rows = log.filter(pl.col("number") == case["workflow_id"])
+        mine = steps.filter(pl.col("workflow_id") == case["workflow_id"])
+        first = _utc(rows["sys_updated_at"][0])
+        last = _utc(rows["sys_updated_at"][-1])
+        closed = rows["incident_state"][-1] == "Closed"
+        assert case["outcome"] == ("completed" if closed else "open")
+        # the intervals tile the case: each starts where the one before ended
+        assert mine["start"].to_list()[1:] == mine["end"].to_list()[:-1]
+        if mine.height:
+            assert mine["start"][0] == first
+        assert (mine["active_s"] >= 0).all()
+        if closed:
+            assert sum(mine["active_s"]) == pytest.approx((last - first).total_seconds())
+            assert case["completed_at"] >= last
+        # neighbouring intervals differ in state or group
+        keys = list(zip(mine["step"], mine["task_queue"], strict=True))
+        assert all(a != b for a, b in pairwise(keys))
