@@ -28,6 +28,9 @@ INTERVAL_KEYS: Final = ("__label", "__group", "__resource")
 """A state log's interval ends when any of these changes: state, group, resource."""
 
 _LIFECYCLE: Final = {"start": "activity_started", "complete": "activity_completed"}
+_GIVEN: Final = frozenset(
+    {"workflow_id", "event", "timestamp", "step", "detail", "task_queue", "actor", "trigger_type"}
+)
 
 
 def _ordered(rows: pl.LazyFrame) -> pl.LazyFrame:
@@ -149,24 +152,14 @@ def log_events(rows: pl.LazyFrame, mapping: LogMapping) -> pl.LazyFrame:
     return (
         pl.concat(parts, how="vertical_relaxed")
         .sort("workflow_id", "timestamp", "__seq")
-        .select(
-            pl.col(name).cast(dtype)
-            if name
-            in (
-                "workflow_id",
-                "event",
-                "timestamp",
-                "step",
-                "detail",
-                "task_queue",
-                "actor",
-                "trigger_type",
-            )
-            else (
-                pl.lit(mapping.process, dtype=pl.String)
-                if name == "workflow_name"
-                else pl.lit(None, dtype=dtype)
-            ).alias(name)
-            for name, dtype in FOREIGN_SCHEMA.items()
-        )
+        .select(_column(name, dtype, mapping) for name, dtype in FOREIGN_SCHEMA.items())
     )
+
+
+def _column(name: str, dtype: pl.DataType, mapping: LogMapping) -> pl.Expr:
+    """A timeline column of the events built above: given, the process name, or null."""
+    if name in _GIVEN:
+        return pl.col(name).cast(dtype)
+    if name == "workflow_name":
+        return pl.lit(mapping.process, dtype=pl.String).alias(name)
+    return pl.lit(None, dtype=dtype).alias(name)

@@ -210,19 +210,17 @@ def _narrowed(frame: pl.DataFrame, mapping: LogMapping) -> pl.DataFrame:
         if given.len() == 0:
             out.append(column)
             continue
-        lowered = given.str.strip_chars().str.to_lowercase()
-        candidates: list[pl.Expr] = [
-            column.str.strip_chars().str.to_integer(strict=False),
-            column.str.strip_chars().cast(pl.Float64, strict=False),
-            column.str.strip_chars()
-            .str.to_lowercase()
-            .replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean),
+        text = column.str.strip_chars()
+        candidates = [
+            text.str.to_integer(strict=False),
+            text.cast(pl.Float64, strict=False),
+            text.str.to_lowercase().replace_strict(
+                {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
+            ),
             mapping.time(name, pl.String()),
         ]
         chosen = column
-        for candidate in candidates:
-            if candidate is candidates[2] and not lowered.is_in(["true", "false"]).all():
-                continue
+        for candidate in candidates:  # the first that reads every given value
             if frame.select(candidate.drop_nulls().len()).item() == given.len():
                 chosen = candidate
                 break
