@@ -181,10 +181,17 @@ def _checked_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             f"mapping: unknown keys {unknown}; known: {sorted(known)}", field=unknown[0]
         )
     fields = dict(data)
-    for name in _TUPLES:
-        value = fields.get(name)
-        if isinstance(value, str):
-            fields[name] = (value,)
-        elif value is not None:
-            fields[name] = tuple(str(v) for v in value)
+    for name, value in fields.items():
+        if name in _TUPLES:
+            if isinstance(value, str):
+                fields[name] = (value,)
+            elif isinstance(value, list | tuple):
+                fields[name] = tuple(str(v) for v in value)
+            else:
+                raise TimelineSchemaError(f"mapping: {name} must be a list of names", field=name)
+        elif name == "complete_cases":
+            if not isinstance(value, bool):
+                raise TimelineSchemaError(f"mapping: {name} must be true or false", field=name)
+        elif value is not None and not isinstance(value, str):
+            raise TimelineSchemaError(f"mapping: {name} must be text", field=name)
     return fields

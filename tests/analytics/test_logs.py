@@ -288,6 +288,10 @@ def test_mapping_and_preset_errors_are_plain() -> None:
         Timelines.from_log(SERVICENOW)
     with pytest.raises(TimelineSchemaError, match="unknown keys \\['stat'\\]"):
         Timelines.from_log(SERVICENOW, preset="servicenow", mapping={"stat": "x"})
+    with pytest.raises(TimelineSchemaError, match="case must be text"):
+        LogMapping.from_dict({"case": 5, "timestamp": "t", "state": "s"})
+    with pytest.raises(TimelineSchemaError, match="final must be a list"):
+        LogMapping.from_dict({"case": "c", "timestamp": "t", "state": "s", "final": 3})
     with pytest.raises(TimelineSchemaError, match="activity column or a state column"):
         LogMapping(case="a", timestamp="b")
     with pytest.raises(TimelineSchemaError, match="unknown time zone"):
