@@ -1,8 +1,8 @@
 """Read a foreign log's rows, as the file has them, numbered from 0 in the ``__row`` column.
 
-CSV (every column read as text, so a stray value never changes a column's type), Parquet,
-JSON lines, JSON (a list of rows, or a Jira search page / list of issues with their changelog)
-and XES (plain or gzip). A frame (polars or pandas) is numbered as it comes.
+CSV, plain or gzip (every column read as text, so a stray value never changes a column's
+type), Parquet, JSON lines, JSON (a list of rows, or a Jira search page / list of issues with
+their changelog) and XES (plain or gzip). A frame (polars or pandas) is numbered as it comes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ counts one)."""
 
 
 def source_kind(source: str | Path | object) -> str:
-    """The reader a source takes: ``csv``, ``parquet``, ``jsonl``, ``json``, ``xes``, ``frame``."""
+    """The reader a source takes: ``csv``, ``csv.gz``, ``parquet``, ``jsonl``, ``json``, ``xes``,
+    ``frame``."""
     if not isinstance(source, str | Path):
         return "frame"
     name = Path(source).name.lower()
@@ -36,6 +37,7 @@ def source_kind(source: str | Path | object) -> str:
         return "xes"
     for suffix, kind in (
         (".csv", "csv"),
+        (".csv.gz", "csv.gz"),
         (".parquet", "parquet"),
         (".jsonl", "jsonl"),
         (".ndjson", "jsonl"),
@@ -44,7 +46,8 @@ def source_kind(source: str | Path | object) -> str:
         if name.endswith(suffix):
             return kind
     raise TimelineSchemaError(
-        f"{Path(source).name}: unsupported log file (.csv, .parquet, .jsonl, .json, .xes[.gz])"
+        f"{Path(source).name}: unsupported log file "
+        "(.csv[.gz], .parquet, .jsonl, .ndjson, .json, .xes[.gz])"
     )
 
 
@@ -61,6 +64,8 @@ def read_rows(source: str | Path | pl.DataFrame | pl.LazyFrame | pd.DataFrame) -
         raise TimelineSchemaError(f"{file}: no such file")
     if kind == "csv":
         return pl.scan_csv(file, infer_schema=False, row_index_name=ROW)
+    if kind == "csv.gz":  # decompressed in memory: a compressed file cannot be scanned
+        return pl.read_csv(file, infer_schema=False, row_index_name=ROW).lazy()
     if kind == "parquet":
         return pl.scan_parquet(file).with_row_index(ROW)
     if kind == "xes":

@@ -228,12 +228,16 @@ def test_not_an_xes_file_is_refused(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- readers, mappings
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "frame"])
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "jsonl", "frame"])
 def test_other_readers_give_the_same_timelines(tmp_path: Path, fmt: str) -> None:
     raw = pl.read_csv(SERVICENOW, infer_schema=False)
     expected = Timelines.from_log(SERVICENOW, preset="servicenow").events.collect()
     source: Any
-    if fmt == "parquet":
+    if fmt == "csv.gz":
+        source = tmp_path / "log.csv.gz"
+        with SERVICENOW.open("rb") as src, gzip.open(source, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    elif fmt == "parquet":
         source = tmp_path / "log.parquet"
         raw.write_parquet(source)
     elif fmt == "jsonl":
