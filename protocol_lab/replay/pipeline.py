@@ -4,7 +4,9 @@
 URL and token) take a scenario, or a script with the simulation it came from, and a running
 service whose ``TIME_SCALE`` equals ``compression``:
 
-1. **simulate**: :meth:`ReplayScript.from_simulation` (skipped when a script is given); with
+1. **simulate**: :meth:`ReplayScript.from_simulation` (skipped when a script is given) of the
+   scenario as the service runs it (:meth:`Scenario.as_the_service_runs`: the steps the service
+   does itself take no time of their own there, only the platform's latency); with
    ``measure_platform``, the scenario is first given the platform's latency measured on this
    service at this compression in a warm-up replay of its busiest hours
    (:func:`~protocol_lab.replay.measure.measure_platform`), so the simulation adds what the
@@ -152,6 +154,7 @@ async def run_closed_loop_async(
             raise ValueError("the platform can be measured only for a scenario, not a script")
         script = source
     else:
+        source = source.as_the_service_runs()
         if measure:
             platform = await measure_platform(
                 source,

@@ -31,7 +31,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from protocol_lab.domain.catalog import ActivityStep, Catalog, SignalStep, load_catalog
+from protocol_lab.domain.catalog import (
+    ActivityKind,
+    ActivityStep,
+    Catalog,
+    SignalStep,
+    load_catalog,
+)
 from protocol_lab.domain.durations import DurationModel, Fixed, LogNormal
 from protocol_lab.domain.errors import ScenarioError
 from protocol_lab.domain.paths import DATA_DIR
@@ -354,6 +360,23 @@ class Scenario(_Frozen):
         if compression is not None:
             platform = platform.at_compression(compression)
         return self.model_copy(update={"platform": platform})
+
+    def as_the_service_runs(self, catalog: Catalog | None = None) -> Scenario:
+        """A copy whose steps take the time they take on the service: a step the service does
+        itself (a ticket update, an asset record, a job on a queue: anything but an integration
+        call, which it emulates with the plan's duration) and every compensation (the service
+        emulates an integration's undo at once) take no time of their own, so what is left of
+        them is the platform's latency (:attr:`platform`). For a simulation that a replay against
+        the service is compared with."""
+        plans = catalog if catalog is not None else self.load_catalog()
+        durations = {name: dict(steps) for name, steps in self.durations.items()}
+        for plan in plans.values():
+            for step in plan.steps:
+                if isinstance(step, ActivityStep) and step.activity is not ActivityKind.INTEGRATION:
+                    durations.setdefault(plan.name, {})[step.id] = Fixed(seconds=0.0)
+        return self.model_copy(
+            update={"durations": durations, "compensation_duration": Fixed(seconds=0.0)}
+        )
 
     def with_seed(self, seed: int) -> Scenario:
         """A copy with another seed."""

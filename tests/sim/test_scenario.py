@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from protocol_lab.domain import Rule, ScenarioError, TaskQueue
+from protocol_lab.domain import ActivityKind, ActivityStep, Fixed, Rule, ScenarioError, TaskQueue
 from protocol_lab.sim import SCENARIO_DIR, Scenario, load_scenario, save_scenario
 
 
@@ -91,3 +91,21 @@ def test_with_rules_removes_by_name_and_rejects_unknown_names() -> None:
     ]
     with pytest.raises(ScenarioError, match="no rule named"):
         s.with_rules(remove=["Nope"])
+
+
+def test_the_scenario_as_the_service_runs_it() -> None:
+    scenario = load_scenario("demo_day")
+    served = scenario.as_the_service_runs()
+    catalog = scenario.load_catalog()
+    laptop = catalog["Laptop Provisioning - New Hire"]
+    overrides = served.durations[laptop.name]
+    for step in laptop.steps:
+        if not isinstance(step, ActivityStep):
+            assert step.id not in overrides
+        elif step.activity is ActivityKind.INTEGRATION:
+            # emulated by the service with the plan's (or the scenario's) duration
+            assert overrides.get(step.id) == scenario.durations.get(laptop.name, {}).get(step.id)
+        else:
+            assert overrides[step.id] == Fixed(seconds=0.0)
+    assert served.compensation_duration == Fixed(seconds=0.0)
+    assert scenario.compensation_duration != served.compensation_duration  # a copy
