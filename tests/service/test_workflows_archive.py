@@ -114,7 +114,7 @@ async def test_a_closed_workflow_is_archived_and_still_readable(
             "/v1/workflows/archive", headers=admin_headers, json={"older_than_s": 0}
         )
         assert response.status_code == 200, response.text
-        assert response.json()["archived"] >= 0
+        assert isinstance(response.json()["archived"], int)  # others may be archived too
         got = (await api.get(f"/v1/workflows/{wf}", headers=write_headers)).json()
         return bool(got["status"] == "archived")
 
@@ -355,7 +355,7 @@ async def test_archiving_into_postgresql(
         assert (await get_status(ctx, wf))["status"] == "archived"
         page, _ = await list_workflows(ctx, status="archived", limit=100)
         assert [w["id"] for w in page].count(wf) == 1
-        assert await archive_closed_workflows(ctx, older_than_s=0) >= 0
+        await archive_closed_workflows(ctx, older_than_s=0)  # again: nothing twice
         async with ctx.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(ArchivedWorkflow)) >= 1
             assert list(await archived_rows(session, workflow_ids=[wf])) == [wf]
@@ -387,7 +387,7 @@ async def test_daily_maintenance_archives_closed_workflows(
         async def archived_by_maintenance() -> ArchivedWorkflow | None:
             outcome = await process_maintenance(resources, job)
             assert "archive_error" not in outcome
-            assert outcome["archived_workflows"] >= 0
+            assert isinstance(outcome["archived_workflows"], int)
             async with resources.sessionmaker() as session:
                 return await get_archived(session, workflow_id=wf)
 
