@@ -15,7 +15,29 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-app = typer.Typer(
+
+class _CommandLine(typer.Typer):
+    """The ``protocol-lab`` command: an error ends it with one line on stderr and exit code 1
+    (130 on Ctrl-C), not a traceback; ``PROTOCOL_LAB_TRACEBACK=1`` shows the traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line."""
+        import os
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise SystemExit(130) from None
+        except Exception as exc:
+            if os.environ.get("PROTOCOL_LAB_TRACEBACK"):
+                raise
+            text = " ".join(str(exc).split()) or "no details"
+            typer.echo(f"error: {text} ({type(exc).__name__})", err=True)
+            raise SystemExit(1) from None
+
+
+app = _CommandLine(
     help="protocol-lab: ITSM workflow analytics, simulation and the Workflows & Automation API.",
     no_args_is_help=True,
     add_completion=False,
@@ -418,6 +440,13 @@ def plan(
         )
     result.figure.savefig(figure, dpi=120)
     typer.echo(f"cost {result.cost:g}; picture: {figure}")
+    unmet = [queue for queue, met in result.met.items() if not met]
+    if unmet:
+        typer.echo(
+            f"error: target not met for {', '.join(unmet)} with at most {max_workers} workers",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 events = typer.Typer(
@@ -569,6 +598,68 @@ def logs_import(
         raise typer.Exit(1) from None
     for line in lines:
         typer.echo(line)
+
+
+_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "up": (
+        "protocol-lab up",
+        "PORT=8080 STATE_DIR=/var/lib/protocol-lab protocol-lab up",
+        "protocol-lab up --no-worker",
+    ),
+    "serve": (
+        "protocol-lab serve",
+        "HOST=0.0.0.0 PORT=8080 DATABASE_URL=postgresql+asyncpg://app:pw@db/protocol "
+        "protocol-lab serve",
+        "protocol-lab serve --port 3001",
+    ),
+    "worker": (
+        "protocol-lab worker",
+        "TEMPORAL_ADDRESS=temporal:7233 REDIS_URL=redis://redis:6379/0 "
+        "METRICS_ADDRESS=0.0.0.0:9464 protocol-lab worker",
+    ),
+    "report": (
+        "protocol-lab report timelines.parquet",
+        "protocol-lab report timelines.ndjson --out weekly --by workflow_name --every 1w",
+    ),
+    "replay": (
+        "protocol-lab replay demo_day --token $TOKEN --until-hours 6",
+        "protocol-lab replay demo_day --base-url http://api:3000 --compression 600 --calibrate",
+    ),
+    "calibrate": (
+        "protocol-lab calibrate timelines.parquet",
+        "protocol-lab calibrate timelines.parquet --base demo_day --out out/fitted.yaml",
+    ),
+    "demo": ("protocol-lab demo", "protocol-lab demo --until-hours 12 --out out/demo --hold"),
+    "simulate": (
+        "protocol-lab simulate service_desk_month --out month.parquet",
+        "protocol-lab simulate demo_day --horizon-hours 24 --seed 7 --metrics queues.parquet",
+    ),
+    "plan": (
+        "protocol-lab plan  (targets from data/sla.yaml; exit code 1 when one cannot be met)",
+        "protocol-lab plan service_desk_month --target itsm-fleet=48h "
+        "--target 'itsm-workflows:p99<=2h' --max-workers 20",
+    ),
+    "logs_import": (
+        "protocol-lab logs import incidents.csv --preset servicenow --out incidents.parquet",
+        "protocol-lab logs import export.csv --mapping mapping.yaml --out tl.parquet --set-aside",
+    ),
+    "events_redrive": (
+        "protocol-lab events redrive --all",
+        "PROTOCOL_LAB_TOKEN=$ADMIN protocol-lab events redrive 17 18 --base-url http://api:3000",
+    ),
+}
+
+
+def _add_examples(group: typer.Typer) -> None:
+    """Show each command's examples after its options in ``--help``."""
+    for info in group.registered_commands:
+        examples = _EXAMPLES.get(getattr(info.callback, "__name__", ""))
+        if examples and not info.epilog:
+            info.epilog = "Examples:\n\n" + "\n\n".join(examples)
+
+
+for _group in (app, *(g.typer_instance for g in app.registered_groups if g.typer_instance)):
+    _add_examples(_group)
 
 
 if __name__ == "__main__":
