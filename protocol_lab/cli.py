@@ -132,6 +132,7 @@ def up(
     """Start the embedded stack, restart any part that exits, stop on Ctrl-C or SIGTERM."""
     import secrets
 
+    from service.observability.logging import configure_logging
     from service.settings import get_settings
     from service.stack import Stack, StackError, terminate_on_sigterm
 
@@ -140,6 +141,7 @@ def up(
         token = "dev_" + secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"api_tokens": {token: ["admin"]}})
         typer.echo(f"development token (admin): {token}")
+    configure_logging(settings)
     stack = Stack(settings, with_worker=worker, with_api=api)
     with terminate_on_sigterm():
         try:
