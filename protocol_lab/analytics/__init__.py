@@ -26,8 +26,20 @@ from protocol_lab.analytics.flow import (
     littles_law,
     throughput,
 )
+from protocol_lab.analytics.itsm import (
+    handover_matrix,
+    handovers,
+    reassignment_summary,
+    reassignments,
+    reopen_rate,
+    reopens,
+    sla_agreement,
+    time_in_state,
+    workload,
+)
 from protocol_lab.analytics.log_mapping import LogMapping
 from protocol_lab.analytics.outcomes import failure_rates, failure_reasons, variants
+from protocol_lab.analytics.process_map import ProcessMap, draw_process_map, process_map
 from protocol_lab.analytics.sla import (
     SLA_STATES,
     SlaSummary,
@@ -36,6 +48,7 @@ from protocol_lab.analytics.sla import (
     sla_status,
     sla_summary,
 )
+from protocol_lab.analytics.states import DEFAULT_PAUSING, DEFAULT_STOPPING, step_intervals
 from protocol_lab.analytics.steps import (
     activity_label,
     bottlenecks,
@@ -57,6 +70,8 @@ SAMPLE_PATH = DATA_DIR / "samples" / "timelines.parquet"
 """The shipped sample of workflow timelines (see ``data/samples/make_sample.py``)."""
 
 __all__ = [
+    "DEFAULT_PAUSING",
+    "DEFAULT_STOPPING",
     "ENGINE",
     "FOREIGN_SCHEMA",
     "OUTCOMES",
@@ -68,6 +83,7 @@ __all__ = [
     "LogMapping",
     "OnError",
     "PlotNamespace",
+    "ProcessMap",
     "SlaSummary",
     "Timelines",
     "Vocabulary",
@@ -81,17 +97,29 @@ __all__ = [
     "cumulative_flow",
     "cycle_times",
     "directly_follows",
+    "draw_process_map",
     "failure_rates",
     "failure_reasons",
+    "handover_matrix",
+    "handovers",
     "littles_law",
     "percentiles",
     "pm4py_frame",
+    "process_map",
+    "reassignment_summary",
+    "reassignments",
+    "reopen_rate",
+    "reopens",
+    "sla_agreement",
     "sla_status",
     "sla_summary",
     "step_durations",
+    "step_intervals",
     "throughput",
+    "time_in_state",
     "to_pm4py",
     "variants",
+    "workload",
     "write_ocel2_json",
     "write_xes",
 ]

@@ -7,13 +7,17 @@ defaults to the latest event in the data, so analyses of a stored sample are rep
 SLA rules:
 
 - a workflow's target is the most specific one that applies: ``workflow_name`` beats
-  ``priority`` beats ``task_queue``;
+  ``priority`` beats ``category`` beats ``task_queue`` (a target's ``task_queue`` or, for a
+  foreign log's groups, ``group``);
 - targets with ``business_hours: true`` are measured in business time (on the target's named
   calendar, else the SLA file's calendar), the others in wall-clock time;
 - closed workflows (completed or failed) have ``met`` or ``breached``; cancelled ones are
   ``cancelled`` and left out of attainment; open ones are ``breached`` once over the target,
   ``at_risk`` once past ``at_risk_fraction`` of it, ``on_track`` otherwise;
-- ``time_to_breach_s`` is target minus measured time: the margin left (negative: exceeded by).
+- ``time_to_breach_s`` is target minus measured time: the margin left (negative: exceeded by);
+- given the events, the clock pauses in pausing states and stops when the case is resolved
+  (:mod:`protocol_lab.analytics.states`): a resolved case counts as closed, and the time it
+  spent waiting is not measured, on the target's calendar.
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ import polars as pl
 
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
 from protocol_lab.analytics.calendar import business_seconds
+from protocol_lab.analytics.states import (
+    DEFAULT_PAUSING,
+    DEFAULT_STOPPING,
+    clock_stops,
+    pause_intervals,
+    step_intervals,
+)
 
 if TYPE_CHECKING:
     from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
@@ -127,19 +138,27 @@ def sla_status(
     *,
     config: SlaConfig | None = None,
     as_of: datetime | None = None,
+    events: pl.DataFrame | pl.LazyFrame | None = None,
+    pausing: Sequence[str] = DEFAULT_PAUSING,
+    stopping: Sequence[str] = DEFAULT_STOPPING,
 ) -> FrameT:
     """Add the SLA target, measured time, state and time to breach of every workflow.
 
-    New columns: ``target_scope``, ``target_s``, ``business_hours``, ``measured_s``,
-    ``sla_state`` (one of :data:`SLA_STATES`), ``time_to_breach_s``, plus those of
-    :func:`cycle_times`. ``config`` defaults to ``data/sla.yaml``.
+    New columns: ``target_scope``, ``target_s``, ``business_hours``, ``clock_stopped_at``
+    (when the clock stopped: resolved, else closed; null while it runs), ``paused_s`` (time
+    the clock stood still before that, on the target's clock), ``measured_s``, ``sla_state``
+    (one of :data:`SLA_STATES`), ``time_to_breach_s``, plus those of :func:`cycle_times`.
+    ``config`` defaults to ``data/sla.yaml``. With ``events`` (the timelines' events), the
+    clock pauses in the ``pausing`` states or steps and stops at the last entry into a
+    ``stopping`` one (see :mod:`protocol_lab.analytics.states`); without, it runs from start
+    to close.
     """
     from protocol_lab.domain import load_sla_config
 
     cfg = config if config is not None else load_sla_config()
     lf = cycle_times(workflows.lazy(), calendar=cfg.calendar, as_of=as_of)
     names = lf.collect_schema().names()
-    scopes = [c for c in ("workflow_name", "priority", "task_queue") if c in names]
+    scopes = [c for c in ("workflow_name", "priority", "category", "task_queue") if c in names]
     joined: list[str] = []
     for column in scopes:
         lookup = _targets_frame(cfg.targets, column)
@@ -178,16 +197,34 @@ def sla_status(
             pl.lit(None, dtype=pl.Float64).alias("__at_risk_fraction"),
             pl.lit(None, dtype=pl.String).alias("__calendar"),
         )
-    business = pl.col("elapsed_business_s")
-    until = pl.coalesce("completed_at", _as_of(as_of))
+    if events is not None:
+        intervals = step_intervals(events.lazy())
+        lf = lf.join(clock_stops(intervals, stopping).drop("reopens"), on="workflow_id", how="left")
+        lf = lf.with_columns(pl.coalesce("stopped_at", "completed_at").alias("clock_stopped_at"))
+        until = pl.coalesce("clock_stopped_at", _as_of(as_of))
+        lf = lf.with_columns(until.alias("__until"))
+        paused = _paused(lf, pause_intervals(intervals, pausing, stopping), cfg)
+        lf = lf.join(paused, on="workflow_id", how="left", maintain_order="left").with_columns(
+            pl.col("paused_s").fill_null(0.0)
+        )
+        wall = seconds(pl.col("__until") - pl.col("started_at"))
+        business = business_seconds(pl.col("started_at"), pl.col("__until"), cfg.calendar)
+        lf = lf.drop("stopped_at")
+    else:
+        lf = lf.with_columns(
+            pl.col("completed_at").alias("clock_stopped_at"), pl.lit(0.0).alias("paused_s")
+        )
+        until = pl.coalesce("completed_at", _as_of(as_of))
+        wall = pl.col("elapsed_s")
+        business = pl.col("elapsed_business_s")
     for name, calendar in cfg.calendars.items():
         business = (
             pl.when(pl.col("__calendar") == name)
             .then(business_seconds(pl.col("started_at"), until, calendar))
             .otherwise(business)
         )
-    measured = pl.when(pl.col("business_hours")).then(business).otherwise(pl.col("elapsed_s"))
-    lf = lf.with_columns(measured.alias("measured_s"))
+    measured = pl.when(pl.col("business_hours")).then(business).otherwise(wall)
+    lf = lf.with_columns((measured - pl.col("paused_s")).alias("measured_s"))
     over = pl.col("measured_s") > pl.col("target_s")
     outcome: pl.Expr = pl.col("outcome").cast(pl.String)
     state = (
@@ -195,7 +232,7 @@ def sla_status(
         .then(pl.lit("cancelled"))
         .when(pl.col("target_s").is_null())
         .then(pl.lit("no_target"))
-        .when(outcome != "open")
+        .when(pl.col("clock_stopped_at").is_not_null())
         .then(pl.when(over).then(pl.lit("breached")).otherwise(pl.lit("met")))
         .when(over)
         .then(pl.lit("breached"))
@@ -211,6 +248,34 @@ def sla_status(
     return same_kind(workflows, out)
 
 
+def _paused(workflows: pl.LazyFrame, pauses: pl.LazyFrame, cfg: SlaConfig) -> pl.LazyFrame:
+    """``paused_s`` per workflow with a pause: its pauses clipped to its clock's run
+    (``started_at`` to ``__until``), on its target's calendar when it counts business time."""
+    clock = ("workflow_id", "started_at", "__until", "business_hours", "__calendar")
+    bounds = workflows.select(clock)
+    clipped = (
+        pauses.join(bounds, on="workflow_id", how="inner")
+        .with_columns(
+            pl.max_horizontal("start", "started_at").alias("__s"),
+            pl.min_horizontal(pl.coalesce("end", "__until"), "__until").alias("__e"),
+        )
+        .filter(pl.col("__e") > pl.col("__s"))
+    )
+    business = business_seconds(pl.col("__s"), pl.col("__e"), cfg.calendar)
+    for name, calendar in cfg.calendars.items():
+        business = (
+            pl.when(pl.col("__calendar") == name)
+            .then(business_seconds(pl.col("__s"), pl.col("__e"), calendar))
+            .otherwise(business)
+        )
+    length = (
+        pl.when(pl.col("business_hours"))
+        .then(business)
+        .otherwise(seconds(pl.col("__e") - pl.col("__s")))
+    )
+    return clipped.group_by("workflow_id").agg(length.sum().alias("paused_s"))
+
+
 def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
     """Attainment and breach rates per group, from the output of :func:`sla_status`.
 
@@ -221,7 +286,11 @@ def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
     """
     keys: list[str] = group_keys(by)
     state = pl.col("sla_state").cast(pl.String)
-    is_open = pl.col("outcome").cast(pl.String) == "open"
+    # open: the clock still runs (a resolved case waiting to be closed is done for its SLA)
+    if "clock_stopped_at" in status.lazy().collect_schema().names():
+        is_open = pl.col("clock_stopped_at").is_null()
+    else:
+        is_open = pl.col("outcome").cast(pl.String) == "open"
     closed_time = pl.col("measured_s").filter(state.is_in(["met", "breached"]) & ~is_open) / 3600
     aggs = [
         pl.len().alias("workflows"),

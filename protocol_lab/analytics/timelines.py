@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from protocol_lab.analytics.conformance import Conformance
+    from protocol_lab.analytics.itsm import Level
     from protocol_lab.analytics.logs import LogMapping
+    from protocol_lab.analytics.process_map import ProcessMap
     from protocol_lab.analytics.sla import SlaSummary
     from protocol_lab.domain import Catalog, SlaConfig
 
@@ -668,21 +670,137 @@ class Timelines:
         *,
         config: SlaConfig | None = None,
         as_of: datetime | None = None,
+        pausing: Sequence[str] | None = None,
+        stopping: Sequence[str] | None = None,
     ) -> SlaSummary:
-        """SLA attainment table per group (see :func:`~protocol_lab.analytics.sla.sla_summary`)."""
+        """SLA attainment table per group (see :func:`~protocol_lab.analytics.sla.sla_summary`),
+        the clock paused in ``pausing`` states and stopped at the last ``stopping`` one
+        (defaults: :mod:`protocol_lab.analytics.states`)."""
         from protocol_lab.analytics._frames import group_keys
-        from protocol_lab.analytics.sla import SlaSummary, sla_status, sla_summary
+        from protocol_lab.analytics.sla import SlaSummary, sla_summary
 
-        status = sla_status(self.workflows, config=config, as_of=as_of)
+        status = self.sla_status(config=config, as_of=as_of, pausing=pausing, stopping=stopping)
         return SlaSummary(sla_summary(status, by=by).collect(engine=ENGINE), by=group_keys(by))
 
     def sla_status(
-        self, *, config: SlaConfig | None = None, as_of: datetime | None = None
+        self,
+        *,
+        config: SlaConfig | None = None,
+        as_of: datetime | None = None,
+        pausing: Sequence[str] | None = None,
+        stopping: Sequence[str] | None = None,
     ) -> pl.LazyFrame:
-        """Per-workflow SLA target, state and time to breach (lazy)."""
+        """Per-workflow SLA target, state and time to breach (lazy; see
+        :func:`~protocol_lab.analytics.sla.sla_status`, given these timelines' events)."""
         from protocol_lab.analytics.sla import sla_status
+        from protocol_lab.analytics.states import DEFAULT_PAUSING, DEFAULT_STOPPING
 
-        return sla_status(self.workflows, config=config, as_of=as_of)
+        return sla_status(
+            self.workflows,
+            config=config,
+            as_of=as_of,
+            events=self.events,
+            pausing=DEFAULT_PAUSING if pausing is None else pausing,
+            stopping=DEFAULT_STOPPING if stopping is None else stopping,
+        )
+
+    def sla_agreement(
+        self,
+        *,
+        flag: str = "made_sla",
+        by: str | Sequence[str] | None = None,
+        config: SlaConfig | None = None,
+        as_of: datetime | None = None,
+        pausing: Sequence[str] | None = None,
+        stopping: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Agreement of computed SLA attainment with the log's own flag (ServiceNow's
+        ``made_sla``; see :func:`~protocol_lab.analytics.itsm.sla_agreement`)."""
+        from protocol_lab.analytics.itsm import sla_agreement
+
+        status = self.sla_status(config=config, as_of=as_of, pausing=pausing, stopping=stopping)
+        return sla_agreement(status, flag=flag, by=by).collect(engine=ENGINE)
+
+    def time_in_state(self, *, by: str | Sequence[str] = "step") -> pl.DataFrame:
+        """Time in each state (or step) per case, summarised (see
+        :func:`~protocol_lab.analytics.itsm.time_in_state`)."""
+        from protocol_lab.analytics.itsm import time_in_state
+
+        return time_in_state(self.steps(), by=by).collect(engine=ENGINE)
+
+    def reassignments(self, *, level: Level = "task_queue") -> pl.DataFrame:
+        """Per case: handlers, reassignments, ping-pongs and route, with the case attributes
+        (see :func:`~protocol_lab.analytics.itsm.reassignments`)."""
+        from protocol_lab.analytics.itsm import reassignments
+
+        return reassignments(self.events, level=level, workflows=self.workflows).collect(
+            engine=ENGINE
+        )
+
+    def reassignment_summary(
+        self, *, by: str | Sequence[str] | None = None, level: Level = "task_queue"
+    ) -> pl.DataFrame:
+        """Reassigned and ping-pong shares per group (see
+        :func:`~protocol_lab.analytics.itsm.reassignment_summary`)."""
+        from protocol_lab.analytics.itsm import reassignment_summary, reassignments
+
+        per_case = reassignments(self.events, level=level, workflows=self.workflows)
+        return reassignment_summary(per_case, by=by).collect(engine=ENGINE)
+
+    def handovers(self, *, level: Level = "task_queue", matrix: bool = False) -> pl.DataFrame:
+        """Handovers between groups (or resources), as pairs or, with ``matrix``, as a
+        handover matrix (see :func:`~protocol_lab.analytics.itsm.handovers`)."""
+        from protocol_lab.analytics.itsm import handover_matrix, handovers
+
+        pairs = handovers(self.events, level=level).collect(engine=ENGINE)
+        return handover_matrix(pairs) if matrix else pairs
+
+    def workload(
+        self,
+        *,
+        level: Level = "actor",
+        pausing: Sequence[str] | None = None,
+        stopping: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Cases, time held, backlog and handovers per resource or group (see
+        :func:`~protocol_lab.analytics.itsm.workload`)."""
+        from protocol_lab.analytics.itsm import workload
+        from protocol_lab.analytics.states import DEFAULT_PAUSING, DEFAULT_STOPPING
+
+        return workload(
+            self.events,
+            level=level,
+            pausing=DEFAULT_PAUSING if pausing is None else pausing,
+            stopping=DEFAULT_STOPPING if stopping is None else stopping,
+        ).collect(engine=ENGINE)
+
+    def reopens(self, *, stopping: Sequence[str] | None = None) -> pl.DataFrame:
+        """Per case: resolved or not, and how often reopened, with the case attributes (see
+        :func:`~protocol_lab.analytics.itsm.reopens`)."""
+        from protocol_lab.analytics.itsm import reopens
+        from protocol_lab.analytics.states import DEFAULT_STOPPING
+
+        return reopens(
+            self.events,
+            stopping=DEFAULT_STOPPING if stopping is None else stopping,
+            workflows=self.workflows,
+        ).collect(engine=ENGINE)
+
+    def reopen_rate(
+        self, *, by: str | Sequence[str] | None = None, stopping: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Reopened share of resolved cases per group (see
+        :func:`~protocol_lab.analytics.itsm.reopen_rate`)."""
+        from protocol_lab.analytics.itsm import reopen_rate
+
+        return reopen_rate(self.reopens(stopping=stopping), by=by)
+
+    def process_map(self) -> ProcessMap:
+        """The directly-follows graph of states or steps with frequencies and times (see
+        :func:`~protocol_lab.analytics.process_map.process_map`); ``.plot()`` draws it."""
+        from protocol_lab.analytics.process_map import process_map
+
+        return process_map(self.events)
 
     def steps(self) -> pl.LazyFrame:
         """Step instances with wait, human wait and active time, and workflow attributes (lazy)."""
@@ -798,6 +916,12 @@ class PlotNamespace:
         from protocol_lab.analytics.plots import step_duration_boxplots
 
         return step_duration_boxplots(self._tl, workflow_name=workflow_name)
+
+    def process_map(self, *, max_edges: int = 40) -> Figure:
+        """The process map (directly-follows graph with counts and times)."""
+        from protocol_lab.analytics.process_map import draw_process_map, process_map
+
+        return draw_process_map(process_map(self._tl.events), max_edges=max_edges)
 
     def swimlanes(self, workflow_ids: Sequence[str]) -> Figure:
         """Swimlane timeline of the given workflows."""

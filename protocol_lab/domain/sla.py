@@ -18,13 +18,18 @@ __all__ = ["BusinessCalendar", "SlaConfig", "SlaTarget", "load_sla_config"]
 
 
 class SlaTarget(BaseModel):
-    """A cycle-time target for one scope (exactly one of task_queue, workflow_name, priority)."""
+    """A cycle-time target for one scope: exactly one of task_queue, workflow_name, priority,
+    category, or group (a foreign log's group in its own words, e.g. a ServiceNow assignment
+    group: the timeline's ``task_queue`` column, which ``task_queue`` here names only from
+    protocol-lab's own queues)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     task_queue: TaskQueue | None = None
     workflow_name: str | None = None
     priority: str | None = None
+    category: str | None = None
+    group: str | None = None
     target_hours: float = Field(gt=0)
     business_hours: bool = False
     at_risk_fraction: float = Field(default=0.8, gt=0, lt=1)
@@ -36,9 +41,12 @@ class SlaTarget(BaseModel):
 
     @model_validator(mode="after")
     def _one_scope(self) -> SlaTarget:
-        scopes = [s for s in (self.task_queue, self.workflow_name, self.priority) if s is not None]
+        given = (self.task_queue, self.workflow_name, self.priority, self.category, self.group)
+        scopes = [s for s in given if s is not None]
         if len(scopes) != 1:
-            raise ValueError("give exactly one of task_queue, workflow_name, priority")
+            raise ValueError(
+                "give exactly one of task_queue, workflow_name, priority, category, group"
+            )
         return self
 
     @property
@@ -46,8 +54,12 @@ class SlaTarget(BaseModel):
         """(column, value) this target applies to."""
         if self.task_queue is not None:
             return ("task_queue", self.task_queue.value)
+        if self.group is not None:
+            return ("task_queue", self.group)
         if self.workflow_name is not None:
             return ("workflow_name", self.workflow_name)
+        if self.category is not None:
+            return ("category", self.category)
         return ("priority", str(self.priority))
 
     @property
