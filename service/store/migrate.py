@@ -15,15 +15,20 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["HEAD", "current_revision", "head_revision", "upgrade"]
+__all__ = ["HEAD", "SchemaError", "current_revision", "head_revision", "upgrade"]
 
 HEAD: Final = "head"
 _SCRIPTS: Final = "service.store:migrations"
 # The first key of PostgreSQL's two-key advisory lock: "protocol-lab migrations".
 _LOCK_NAMESPACE: Final = 0x504C4D47
+
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be brought to the revision asked for."""
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -56,11 +61,24 @@ async def upgrade(engine: AsyncEngine, revision: str = HEAD) -> None:
     """Bring the database to ``revision`` (the newest by default); nothing to do is cheap.
 
     A database made before migrations existed (tables, no version) is adopted: the first
-    revisions keep what is there and add what it lacks.
+    revisions keep what is there and add what it lacks. :class:`SchemaError` for a database
+    at a revision this version does not know (a newer one migrated it) or an unknown target.
     """
 
     def run(connection: Connection) -> None:
-        command.upgrade(_config(connection), revision)
+        config = _config(connection)
+        scripts = ScriptDirectory.from_config(config)
+        at = MigrationContext.configure(connection).get_current_revision()
+        if at is not None and at not in {script.revision for script in scripts.walk_revisions()}:
+            raise SchemaError(
+                f"the database is at schema revision {at!r}, which this version of protocol-lab"
+                f" does not know (its newest is {scripts.get_current_head()!r}): run the newer"
+                " version that migrated it, or restore a backup"
+            )
+        try:
+            command.upgrade(config, revision)
+        except CommandError as exc:
+            raise SchemaError(f"cannot upgrade the database to {revision!r}: {exc}") from exc
 
     async with engine.connect() as conn:
         await _take_turn(conn)

@@ -24,7 +24,7 @@ from stores import Backend, empty_database
 
 from service.store import tables  # noqa: F401  (every table on Base.metadata)
 from service.store.db import Base, create_schema, make_engine, make_sessionmaker
-from service.store.migrate import current_revision, head_revision, upgrade
+from service.store.migrate import SchemaError, current_revision, head_revision, upgrade
 from service.store.outbox import add_event
 from service.store.rules import get_rule, list_rules, rule_model
 
@@ -197,6 +197,18 @@ async def _same_database(engine: AsyncEngine) -> AsyncEngine:
     async with engine.connect() as conn:
         schema = (await conn.execute(sa.text("SELECT current_schema()"))).scalar_one()
     return make_engine(url, connect_args={"server_settings": {"search_path": schema}})
+
+
+async def test_a_database_of_a_newer_version_is_refused_with_a_reason(tmp_path: Path) -> None:
+    async with empty_database("sqlite", folder=tmp_path) as engine:
+        await create_schema(engine)
+        with pytest.raises(SchemaError, match="cannot upgrade the database to 'nope'"):
+            await upgrade(engine, "nope")
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaError, match="revision '9999', which this version"):
+            await create_schema(engine)
+        assert await current_revision(engine) == "9999"  # nothing was changed
 
 
 def test_the_command_applies_the_migrations(tmp_path: Path) -> None:
