@@ -87,7 +87,8 @@ def process_map(events: pl.DataFrame | pl.LazyFrame) -> ProcessMap:
         .otherwise(1)
         .alias("__rank")
     )
-    ordered = path.sort("workflow_id", "timestamp", "__rank").drop("__rank")
+    # stable: visits at the same minute keep the log's order
+    ordered = path.sort("workflow_id", "timestamp", "__rank", maintain_order=True).drop("__rank")
     edges = directly_follows(ordered, activity="step")
     hours = seconds(pl.col("end") - pl.col("start")) / 3600
     nodes = visits.group_by(pl.col("step").alias("node")).agg(
