@@ -42,6 +42,8 @@ __all__ = [
 log = logging.getLogger("service.observability.metrics")
 
 SCRAPE_WAIT_S: Final = 2.0
+# Any other method a client makes up counts as "other": labels stay a bounded set.
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _WORKFLOW_STATUSES: Final = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut")
 
 REQUEST_SECONDS = Histogram(
@@ -159,8 +161,11 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
+            method = scope.get("method", "")
             REQUEST_SECONDS.labels(
-                method=scope.get("method", ""), route=_template(scope), status=str(status)
+                method=method if method in _METHODS else "other",
+                route=_template(scope),
+                status=str(status),
             ).observe(time.perf_counter() - started)
 
 

@@ -65,6 +65,11 @@ async def test_requests_are_timed_by_route_template(
     assert _value(after, count, **route) - _value(before, count, **route) == 3, route
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
     assert _value(after, count, **unmatched) - _value(before, count, **unmatched) == 1
+    made_up = await api.request("BREW", "/v1/workflows")
+    assert made_up.status_code in (401, 405), made_up.text
+    brewed = await _scrape(api)
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in brewed)
+    assert any(dict(labels).get("method") == "other" for _, labels in brewed)
     # The ids themselves never become labels: the label set stays bounded.
     assert not any("wf_doesnotexist" in str(key) for key in after)
 
