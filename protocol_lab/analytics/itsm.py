@@ -234,7 +234,12 @@ def reopens(
         .unique(maintain_order=True)
         .join(entered, on="workflow_id", how="left", maintain_order="left")
         .join(closed, on="workflow_id", how="left", maintain_order="left")
-        .join(stops.select("workflow_id", "reopens"), on="workflow_id", how="left")
+        .join(
+            stops.select("workflow_id", "reopens"),
+            on="workflow_id",
+            how="left",
+            maintain_order="left",
+        )
         .select(
             "workflow_id",
             (pl.col("__entered").fill_null(False) | pl.col("__closed").fill_null(False)).alias(

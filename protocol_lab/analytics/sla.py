@@ -273,7 +273,13 @@ def _paused(workflows: pl.LazyFrame, pauses: pl.LazyFrame, cfg: SlaConfig) -> pl
         .then(business)
         .otherwise(seconds(pl.col("__e") - pl.col("__s")))
     )
-    return clipped.group_by("workflow_id").agg(length.sum().alias("paused_s"))
+    # the length is a column before the aggregate: the calendar's clock runs once on the whole
+    # column, not once per workflow
+    return (
+        clipped.with_columns(length.alias("__length"))
+        .group_by("workflow_id")
+        .agg(pl.col("__length").sum().alias("paused_s"))
+    )
 
 
 def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:

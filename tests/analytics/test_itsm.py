@@ -358,3 +358,24 @@ def test_the_analyses_give_the_same_answers_per_case_at_100x(cases: int) -> None
     states = dict(tl.time_in_state().select("step", "total_h").iter_rows())
     assert states == {"Active": 5.0 * cases, "Resolved": 2.0 * cases, "New": 1.0 * cases}
     assert tl.process_map().edges.filter(pl.col("source") == START)["n"].to_list() == [cases]
+
+
+def test_the_calendar_clock_runs_on_whole_columns_not_per_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from protocol_lab.domain.business_time import BusinessTime
+
+    calls: list[int] = []
+    clock = BusinessTime.clock
+
+    def counted(self: BusinessTime, t: Any) -> Any:
+        calls.append(len(t))
+        return clock(self, t)
+
+    monkeypatch.setattr(BusinessTime, "clock", counted)
+    tl = Timelines.from_log(_ping_pong_log(2_000), preset="servicenow").cache()
+    business = _config([{"priority": "3 - Moderate", "target_hours": 8, "business_hours": True}])
+    status = tl.sla_status(config=business).collect()
+    # 8 h from New at midnight to the last resolution at 07:00 is all outside 08:00-18:00
+    assert status["measured_s"].to_list() == [0.0] * 2_000
+    assert len(calls) <= 12
