@@ -30,6 +30,7 @@ WORKFLOW_KEYS = {
     "started_at",
     "completed_at",
     "timeline",
+    "ticket_id",  # beside the page's fields: the ticket it was started for
 }
 STATUS_KEYS = {
     "id",
