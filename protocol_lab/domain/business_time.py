@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -76,6 +77,9 @@ class BusinessTime:
         self._starts = np.empty(0)
         self._ends = np.empty(0)
         self._cum = np.empty(0)  # working seconds from the anchor to each interval's start
+        # polars runs the clock of several columns at once on one shared calendar: building
+        # years and reading the arrays take turns (the arrays are replaced, never changed)
+        self._lock = threading.RLock()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -148,14 +152,14 @@ class BusinessTime:
         finite = t[np.isfinite(t)]
         if not finite.size:
             return np.full(t.shape, np.nan)
-        self._cover_instants(float(finite.min()), float(finite.max()))
-        i = np.searchsorted(self._starts, np.nan_to_num(t, nan=self._starts[0]), "right") - 1
+        with self._lock:
+            self._cover_instants(float(finite.min()), float(finite.max()))
+            starts, ends, cum = self._starts, self._ends, self._cum
+        i = np.searchsorted(starts, np.nan_to_num(t, nan=starts[0]), "right") - 1
         inside = i >= 0
         j = np.where(inside, i, 0)
-        length = self._ends[j] - self._starts[j]
-        value = np.where(
-            inside, self._cum[j] + np.clip(t - self._starts[j], 0.0, length), self._cum[0]
-        )
+        length = ends[j] - starts[j]
+        value = np.where(inside, cum[j] + np.clip(t - starts[j], 0.0, length), cum[0])
         return np.where(np.isfinite(t), value, np.nan)
 
     def at(self, t: float) -> float:
@@ -168,24 +172,26 @@ class BusinessTime:
 
     def is_open(self, t: float) -> bool:
         """Whether the instant ``t`` falls in working hours."""
-        self._cover_instants(t, t)
-        i = int(np.searchsorted(self._starts, t, "right")) - 1
-        return i >= 0 and t < self._ends[i]
+        with self._lock:
+            self._cover_instants(t, t)
+            i = int(np.searchsorted(self._starts, t, "right")) - 1
+            return i >= 0 and t < self._ends[i]
 
     def add(self, t: float, seconds: float) -> float:
         """The instant at which ``seconds`` of working time after ``t`` are done."""
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"business seconds must be finite and >= 0, got {seconds}")
-        target = self.at(t) + seconds
-        assert self._first_year is not None
-        assert self._last_year is not None
-        limit = self._last_year + _MAX_YEARS
-        while self._cum[-1] + (self._ends[-1] - self._starts[-1]) < target:
-            if self._last_year >= limit:
-                raise ValueError(f"{seconds} business seconds run past {limit}")
-            self._cover(self._first_year, self._last_year + _CHUNK_YEARS)
-        j = int(np.searchsorted(self._cum, target, "right")) - 1
-        return float(self._starts[j] + (target - self._cum[j]))
+        with self._lock:
+            target = self.at(t) + seconds
+            assert self._first_year is not None
+            assert self._last_year is not None
+            limit = self._last_year + _MAX_YEARS
+            while self._cum[-1] + (self._ends[-1] - self._starts[-1]) < target:
+                if self._last_year >= limit:
+                    raise ValueError(f"{seconds} business seconds run past {limit}")
+                self._cover(self._first_year, self._last_year + _CHUNK_YEARS)
+            j = int(np.searchsorted(self._cum, target, "right")) - 1
+            return float(self._starts[j] + (target - self._cum[j]))
 
 
 @functools.lru_cache(maxsize=64)

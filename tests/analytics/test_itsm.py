@@ -379,3 +379,27 @@ def test_the_calendar_clock_runs_on_whole_columns_not_per_case(
     # 8 h from New at midnight to the last resolution at 07:00 is all outside 08:00-18:00
     assert status["measured_s"].to_list() == [0.0] * 2_000
     assert len(calls) <= 12
+
+
+def test_a_shared_calendar_answers_columns_clocked_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from protocol_lab.domain import BusinessCalendar
+    from protocol_lab.domain.business_time import BusinessTime
+
+    calendar = BusinessCalendar(timezone="Europe/London", country="GB", subdivision="ENG")
+    # each column reaches other years, so the intervals grow while other columns read them
+    columns = [
+        np.array([datetime(2000 + k, 1, 1, tzinfo=UTC).timestamp() + h * 3600.0 for h in range(48)])
+        for k in range(0, 40, 3)
+    ]
+    expected = [BusinessTime(calendar).clock(c) for c in columns]
+    for _ in range(5):
+        shared = BusinessTime(calendar)
+        with ThreadPoolExecutor(max_workers=len(columns)) as pool:
+            answers = list(pool.map(shared.clock, columns))
+        # the anchor is the first year built, so compare differences along each column
+        for got, want in zip(answers, expected, strict=True):
+            np.testing.assert_allclose(np.diff(got), np.diff(want))
