@@ -38,7 +38,8 @@ _TERMINAL = ("workflow_completed", "workflow_failed", "workflow_cancelled")
 @dataclass(frozen=True)
 class ProcessMap:
     """``nodes``: ``node``, ``visits``, ``cases``, ``mean_h`` / ``median_h`` (time in it per
-    visit, ended visits); ``edges``: ``source``, ``target``, ``n``, ``mean_s``,
+    ended visit, from its first interval's start to its last one's end; zero for an instant);
+    ``edges``: ``source``, ``target``, ``n``, ``mean_s``,
     ``median_s``, ``min_s``, ``max_s`` (the directly-follows graph), most frequent first."""
 
     nodes: pl.DataFrame
@@ -53,15 +54,19 @@ def process_map(events: pl.DataFrame | pl.LazyFrame) -> ProcessMap:
     """The process map of the timelines' ``events`` (see the module docstring)."""
     lf = events.lazy()
     case = pl.col("workflow_id")
+    new_visit = pl.col("step").ne_missing(pl.col("step").shift(1)) | case.ne_missing(case.shift(1))
     visits = (
         step_intervals(lf)
         .select("workflow_id", "step", "start", "end")
-        .filter(pl.col("step").ne_missing(pl.col("step").shift(1)) | case.ne_missing(case.shift(1)))
-        .with_columns(
-            pl.when(case.shift(-1) == case).then(pl.col("start").shift(-1)).alias("__next"),
+        .with_columns(new_visit.cum_sum().alias("__visit"))
+        .group_by("__visit", maintain_order=True)
+        .agg(
+            pl.col("workflow_id").first(),
+            pl.col("step").first(),
+            pl.col("start").first(),
+            pl.col("end").last(),
         )
-        .with_columns(pl.coalesce("__next", "end").alias("end"))
-        .drop("__next")
+        .drop("__visit")
     )
     bounds = lf.group_by("workflow_id").agg(
         pl.col("timestamp").min().alias("__first"),

@@ -2,7 +2,9 @@
 
 A step interval runs from an ``activity_started`` to the next event of the same case and step
 that ends it (``activity_completed``, ``activity_failed`` or ``signal_received``); one that
-nothing ended yet is open (``end`` null). For a state log read with
+nothing ended yet is open (``end`` null). An ending event that no start opened (an activity
+log with ``complete`` events only, as many XES logs are) is an instant: it starts and ends at
+its own time. For a state log read with
 :meth:`Timelines.from_log` the intervals are the time in each state; for protocol-lab's own
 timelines, the activities and signal waits. :func:`~protocol_lab.analytics.steps.step_durations`
 gives the ended ones with their waits; the SLA clock also needs the open one a case sits in.
@@ -62,7 +64,7 @@ def step_intervals(events: FrameT) -> FrameT:
     """One row per step interval, ended or open, in case and time order.
 
     Columns: ``workflow_id``, ``step``, ``task_queue`` (the group), ``actor``, ``start``,
-    ``end`` (null while open).
+    ``end`` (null while open; equal to ``start`` for an ending event no start opened).
     """
     event = pl.col("event").cast(pl.String)
     lf = (
@@ -80,15 +82,24 @@ def step_intervals(events: FrameT) -> FrameT:
         .with_columns(
             pl.col("__event").shift(-1).over("workflow_id", "step").alias("__next"),
             pl.col("timestamp").shift(-1).over("workflow_id", "step").alias("__next_at"),
+            pl.col("__event").shift(1).over("workflow_id", "step").alias("__before"),
         )
-        .filter(pl.col("__event") == "activity_started")
+        .with_columns(pl.col("__event").is_in(list(_ENDS)).alias("__ends"))
+        .filter(
+            (pl.col("__event") == "activity_started")
+            | (pl.col("__ends") & pl.col("__before").ne_missing("activity_started"))
+        )
         .select(
             "workflow_id",
             "step",
             "task_queue",
             "actor",
             pl.col("timestamp").alias("start"),
-            pl.when(pl.col("__next").is_in(list(_ENDS))).then(pl.col("__next_at")).alias("end"),
+            pl.when(pl.col("__ends"))
+            .then(pl.col("timestamp"))
+            .when(pl.col("__next").is_in(list(_ENDS)))
+            .then(pl.col("__next_at"))
+            .alias("end"),
         )
     )
     return same_kind(events, lf)

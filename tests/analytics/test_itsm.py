@@ -324,11 +324,41 @@ def test_process_map_counts_and_times_and_its_picture() -> None:
     nodes = {r["node"]: r for r in pm.nodes.iter_rows(named=True)}
     assert (nodes["Active"]["visits"], nodes["Active"]["cases"]) == (6, 4)
     assert (nodes[START]["visits"], nodes[END]["visits"]) == (4, 3)
+    # ended Active visits: INC45 197 min (across its two groups) and 154, INC47 50 and 82,
+    # INC60 343
+    assert nodes["Active"]["median_h"] == pytest.approx(154 / 60)
     figure = pm.plot()
     assert isinstance(figure, Figure)
     arrows = [p for p in figure.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == pm.edges.height
     assert isinstance(_incidents().plot.process_map(max_edges=3), Figure)
+
+
+def test_process_map_of_an_xes_log_with_complete_only_activities() -> None:
+    tl = Timelines.from_log(FIXTURES / "incidents_lifecycle.xes", preset="xes")
+    edges = {
+        (r["source"], r["target"]): r["n"] for r in tl.process_map().edges.iter_rows(named=True)
+    }
+    # Register has only complete events: an instant, still a node of the map
+    assert edges == {
+        (START, "Register"): 2,
+        ("Register", "Diagnose"): 1,
+        ("Register", "Resolve"): 1,
+        ("Diagnose", "Resolve"): 1,
+        ("Resolve", END): 2,
+    }
+
+
+def test_jira_assignee_changes_are_reassignments_of_resources() -> None:
+    tl = Timelines.from_log(JIRA, preset="jira")
+    routes = dict(tl.reassignments(level="actor").select("workflow_id", "route").iter_rows())
+    assert routes == {
+        "ITSM-12": "Mia Krystof",
+        "ITSM-13": "Emma Richards > Raj Patel",
+        "ITSM-14": None,
+    }
+    # Jira has no groups: no group reassignments, every case counted
+    assert tl.reassignments()["reassignments"].to_list() == [0, 0, 0]
 
 
 def test_protocol_labs_own_timelines_have_no_reassignments() -> None:
