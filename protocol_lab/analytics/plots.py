@@ -11,7 +11,7 @@ Each function takes a :class:`~protocol_lab.analytics.Timelines` or the frame it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,7 @@ __all__ = [
     "arrivals_heatmap",
     "cumulative_flow_diagram",
     "cycle_time_ecdf",
+    "handover_heatmap",
     "step_duration_boxplots",
     "swimlanes",
     "throughput_run_chart",
@@ -233,6 +234,37 @@ def step_duration_boxplots(
     axes.set_xlabel(f"{measure.removesuffix('_s')} (hours)")
     axes.set_title("Step durations" + (f": {workflow_name}" if workflow_name else ""))
     axes.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def handover_heatmap(
+    data: Timelines | pl.DataFrame | pl.LazyFrame,
+    *,
+    level: Literal["task_queue", "actor"] = "task_queue",
+    ax: Axes | None = None,
+) -> Figure:
+    """The handover matrix as a heatmap: who handed cases over (rows) to whom (columns), with
+    the counts written in. ``data`` is timelines or an events frame (see
+    :func:`~protocol_lab.analytics.itsm.handovers`)."""
+    from protocol_lab.analytics.itsm import handover_matrix, handovers
+
+    matrix = handover_matrix(handovers(_events(data), level=level).collect())
+    sources = matrix["source"].to_list()
+    targets = [c for c in matrix.columns if c != "source"]
+    grid = matrix.select(targets).to_numpy().astype(float) if targets else np.zeros((0, 0))
+    fig, axes = _axes(ax, size=(2.0 + 0.9 * len(targets), 1.5 + 0.5 * len(sources)))
+    image = axes.imshow(grid, cmap="Blues", aspect="auto")
+    axes.set_xticks(range(len(targets)), labels=targets, rotation=30, ha="right")
+    axes.set_yticks(range(len(sources)), labels=sources)
+    top = grid.max() if grid.size else 0.0
+    for (i, j), value in np.ndenumerate(grid):
+        if value:
+            colour = "white" if value > top / 2 else "black"
+            axes.text(j, i, f"{value:.0f}", ha="center", va="center", color=colour)
+    axes.set_xlabel("handed over to")
+    axes.set_ylabel("from")
+    axes.set_title(f"Handovers between {'groups' if level == 'task_queue' else 'resources'}")
+    fig.colorbar(image, ax=axes, label="handovers")
     return fig
 
 

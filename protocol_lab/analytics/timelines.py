@@ -917,6 +917,12 @@ class PlotNamespace:
 
         return step_duration_boxplots(self._tl, workflow_name=workflow_name)
 
+    def handovers(self, *, level: Level = "task_queue") -> Figure:
+        """The handover matrix between groups (or resources) as a heatmap."""
+        from protocol_lab.analytics.plots import handover_heatmap
+
+        return handover_heatmap(self._tl, level=level)
+
     def process_map(self, *, max_edges: int = 40) -> Figure:
         """The process map (directly-follows graph with counts and times)."""
         from protocol_lab.analytics.process_map import draw_process_map, process_map

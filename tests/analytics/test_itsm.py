@@ -280,6 +280,9 @@ def test_ping_pong_handovers_and_their_matrix() -> None:
     matrix = tl.handovers(matrix=True)
     assert matrix.columns == ["source", "G1", "G2", "G3"]
     assert matrix.rows() == [("G1", 0, 1, 1), ("G2", 1, 0, 0), ("G3", 1, 0, 0)]
+    heatmap = tl.plot.handovers().axes[0]
+    assert [t.get_text() for t in heatmap.get_xticklabels()] == ["G1", "G2", "G3"]
+    assert sorted(t.get_text() for t in heatmap.texts) == ["1"] * 4
 
 
 def test_workload_by_resource_and_group() -> None:

@@ -82,7 +82,7 @@ def test_notebook_executes_and_shows_tables_and_pictures() -> None:
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     mimes = [m for o in outputs for m in o.get("data", {})]
-    assert mimes.count("image/png") >= 2
+    assert mimes.count("image/png") >= 3  # state durations, handovers, process map
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("SLA attainment by priority" in h for h in html)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
