@@ -14,7 +14,6 @@ sent (or not) by the test on the service's side.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from protocol_lab.sim import Scenario, load_scenario
 from protocol_lab.sim.model import ServiceDeskModel
 from protocol_lab.sim.tickets import Ticket
 from service.temporal.activities import emulated_attempt
+from service.temporal.ids import new_workflow_id
 from service.temporal.workflows import PlanWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(180)]
@@ -221,22 +221,20 @@ def step_input(workflow_id: str, case: Case) -> StepInput:
     )
 
 
-def workflow_id_for(case: Case, label: str) -> str:
-    """A fresh workflow id; for a retried case, one whose first attempt fails and second does
-    not (the emulated system's answers are a function of the id)."""
-    run = int(np.random.default_rng().integers(1 << 30))
-    for n in itertools.count():
-        candidate = f"wf_conformance_{label.replace(' ', '_')}_{run}_{n}"
+def workflow_id_for(case: Case) -> str:
+    """A fresh workflow id of the service's form; for a retried case, one whose first attempt
+    fails and second does not (the emulated system's answers are a function of the id)."""
+    while True:
+        candidate = new_workflow_id()
         if not case.retried:
             return candidate
         first, second = (emulated_attempt(step_input(candidate, case), k)[1] for k in (1, 2))
         if first and not second:
             return candidate
-    raise AssertionError("unreachable")
 
 
-async def run_on_service(client: Client, case: Case, label: str) -> list[Row]:
-    workflow_id = workflow_id_for(case, label)
+async def run_on_service(client: Client, case: Case) -> list[Row]:
+    workflow_id = workflow_id_for(case)
     handle: WorkflowHandle[Any, Any] = await client.start_workflow(
         PlanWorkflow.run,
         PlanInput(
@@ -254,7 +252,7 @@ async def run_on_service(client: Client, case: Case, label: str) -> list[Row]:
 
         async def awaiting() -> bool:
             state = await handle.query(STATE_QUERY, result_type=WorkflowState)
-            return state.awaiting_signal == "approval_received"
+            return bool(state.awaiting_signal == "approval_received")
 
         await eventually(awaiting, within_s=30, every_s=0.05)
         await handle.execute_update(
@@ -274,7 +272,7 @@ async def test_service_and_simulator_write_the_same_timeline(
     label: str, temporal_client: Client, worker: None
 ) -> None:
     case = CASES[label]
-    service = await run_on_service(temporal_client, case, label)
+    service = await run_on_service(temporal_client, case)
     sim = simulated(
         case,
         lambda t: (
@@ -291,7 +289,7 @@ async def test_who_acted_is_a_structured_field(temporal_client: Client, worker: 
     """The sender named in a signal's payload is the ``actor`` of its ``signal_received`` and of
     the rejection that ends the workflow; the detail names them too."""
     case = Case(plan("Conformance actor"), signal={"decision": "denied", "approved_by": "alice"})
-    service = await run_on_service(temporal_client, case, "actor")
+    service = await run_on_service(temporal_client, case)
     assert service[4] == (
         "signal_received",
         "approval",
