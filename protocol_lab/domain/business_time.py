@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -63,8 +65,36 @@ def calendar_holidays(calendar: BusinessCalendar, year: int) -> frozenset[date]:
     return frozenset({d for d in own if d.year == year} | listed)
 
 
+@dataclass(frozen=True)
+class _Intervals:
+    """The working intervals built so far: arrays for columns, lists for one instant at a time
+    (``bisect`` on a list is what a single wait of the simulator can afford), and the instants
+    they answer for (``low`` to ``high``: a year of margin on each side)."""
+
+    first_year: int
+    last_year: int
+    low: float
+    high: float
+    starts: np.ndarray
+    ends: np.ndarray
+    cum: np.ndarray  # working seconds from the anchor to each interval's start
+    starts_list: list[float]
+    ends_list: list[float]
+    cum_list: list[float]
+
+    @property
+    def total(self) -> float:
+        """Working seconds from the anchor to the end of the last interval."""
+        return self.cum_list[-1] + (self.ends_list[-1] - self.starts_list[-1])
+
+
 class BusinessTime:
-    """The working intervals of one calendar, built as needed, with the clock over them."""
+    """The working intervals of one calendar, built as needed, with the clock over them.
+
+    Intervals are replaced, never changed: a reader takes the current :class:`_Intervals` and
+    needs no lock; building more years takes one (polars runs the clock of several columns at
+    once on one shared calendar).
+    """
 
     def __init__(self, calendar: BusinessCalendar) -> None:
         self.calendar = calendar
@@ -72,14 +102,8 @@ class BusinessTime:
         self._open = time.fromisoformat(calendar.start)
         self._close = _clock_time(calendar.end)
         self._weekdays = frozenset(calendar.weekdays)
-        self._first_year: int | None = None
-        self._last_year: int | None = None
-        self._starts = np.empty(0)
-        self._ends = np.empty(0)
-        self._cum = np.empty(0)  # working seconds from the anchor to each interval's start
-        # polars runs the clock of several columns at once on one shared calendar: building
-        # years and reading the arrays take turns (the arrays are replaced, never changed)
-        self._lock = threading.RLock()
+        self._intervals: _Intervals | None = None
+        self._lock = threading.Lock()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -103,45 +127,81 @@ class BusinessTime:
             day += _DAY
         return starts, ends
 
-    def _cover(self, first_year: int, last_year: int) -> None:
-        """Build intervals so that the years ``first_year`` to ``last_year`` are covered."""
-        if self._first_year is None or self._last_year is None:
+    def _new_year(self, year: int) -> float:
+        return datetime(year, 1, 1, tzinfo=self._tz).timestamp()
+
+    def _built(self, first_year: int, last_year: int) -> _Intervals:
+        """The intervals of ``first_year`` to ``last_year``, keeping the anchor of those built
+        before (new years are added around them)."""
+        old = self._intervals
+        if old is None:
             starts, ends = self._year(first_year)
-            self._starts, self._ends = np.asarray(starts), np.asarray(ends)
-            lengths = self._ends - self._starts
-            self._cum = np.concatenate(([0.0], np.cumsum(lengths)[:-1])) if starts else lengths
-            self._first_year = self._last_year = first_year
-        while self._first_year > first_year:
-            year = self._first_year - _CHUNK_YEARS
-            starts, ends = self._year(year)
+            s, e = np.asarray(starts), np.asarray(ends)
+            lengths = e - s
+            cum = np.concatenate(([0.0], np.cumsum(lengths)[:-1])) if starts else lengths
+            built_first = built_last = first_year
+        else:
+            s, e, cum = old.starts, old.ends, old.cum
+            built_first, built_last = old.first_year, old.last_year
+        while built_first > first_year:
+            built_first -= _CHUNK_YEARS
+            starts, ends = self._year(built_first)
             before = np.asarray(ends) - np.asarray(starts)
             head = -np.cumsum(before[::-1])[::-1] if starts else before
-            self._cum = np.concatenate(
-                (head + (self._cum[0] if len(self._cum) else 0.0), self._cum)
-            )
-            self._starts = np.concatenate((starts, self._starts))
-            self._ends = np.concatenate((ends, self._ends))
-            self._first_year = year
-        while self._last_year < last_year:
-            year = self._last_year + _CHUNK_YEARS
-            starts, ends = self._year(year)
+            cum = np.concatenate((head + (cum[0] if len(cum) else 0.0), cum))
+            s, e = np.concatenate((starts, s)), np.concatenate((ends, e))
+        while built_last < last_year:
+            built_last += _CHUNK_YEARS
+            starts, ends = self._year(built_last)
             lengths = np.asarray(ends) - np.asarray(starts)
-            base = self._cum[-1] + (self._ends[-1] - self._starts[-1]) if len(self._cum) else 0.0
+            base = cum[-1] + (e[-1] - s[-1]) if len(cum) else 0.0
             tail = base + np.concatenate(([0.0], np.cumsum(lengths)[:-1])) if starts else lengths
-            self._cum = np.concatenate((self._cum, tail))
-            self._starts = np.concatenate((self._starts, starts))
-            self._ends = np.concatenate((self._ends, ends))
-            self._last_year = year
-
-    def _cover_instants(self, low: float, high: float) -> None:
-        first = datetime.fromtimestamp(low, tz=UTC).astimezone(self._tz).year - 1
-        last = datetime.fromtimestamp(high, tz=UTC).astimezone(self._tz).year + 1
-        self._cover(first, last)
-        if not len(self._starts):
+            cum = np.concatenate((cum, tail))
+            s, e = np.concatenate((s, starts)), np.concatenate((e, ends))
+        if not len(s):
             raise ValueError(
-                f"the business calendar has no working hours in {first}-{last}"
+                f"the business calendar has no working hours in {built_first}-{built_last}"
                 f" (weekdays {sorted(self._weekdays)}, {self.calendar.start}-{self.calendar.end})"
             )
+        return _Intervals(
+            first_year=built_first,
+            last_year=built_last,
+            low=self._new_year(built_first + 1),
+            high=self._new_year(built_last),
+            starts=s,
+            ends=e,
+            cum=cum,
+            starts_list=s.tolist(),
+            ends_list=e.tolist(),
+            cum_list=cum.tolist(),
+        )
+
+    def _covering(self, low: float, high: float) -> _Intervals:
+        """Intervals that answer for every instant from ``low`` to ``high``."""
+        current = self._intervals
+        if current is not None and current.low <= low and high <= current.high:
+            return current
+        with self._lock:
+            first = datetime.fromtimestamp(low, tz=UTC).astimezone(self._tz).year - 1
+            last = datetime.fromtimestamp(high, tz=UTC).astimezone(self._tz).year + 1
+            current = self._intervals
+            if current is not None:
+                first, last = min(first, current.first_year), max(last, current.last_year)
+            self._intervals = self._built(first, last)
+            return self._intervals
+
+    def _beyond(self, intervals: _Intervals, seconds: float) -> _Intervals:
+        """Intervals whose working time reaches ``seconds`` from the anchor."""
+        limit = intervals.last_year + _MAX_YEARS
+        while intervals.total < seconds:
+            if intervals.last_year >= limit:
+                raise ValueError(f"the business calendar has no working time up to {limit}")
+            with self._lock:
+                self._intervals = self._built(
+                    intervals.first_year, intervals.last_year + _CHUNK_YEARS
+                )
+                intervals = self._intervals
+        return intervals
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -152,9 +212,8 @@ class BusinessTime:
         finite = t[np.isfinite(t)]
         if not finite.size:
             return np.full(t.shape, np.nan)
-        with self._lock:
-            self._cover_instants(float(finite.min()), float(finite.max()))
-            starts, ends, cum = self._starts, self._ends, self._cum
+        iv = self._covering(float(finite.min()), float(finite.max()))
+        starts, ends, cum = iv.starts, iv.ends, iv.cum
         i = np.searchsorted(starts, np.nan_to_num(t, nan=starts[0]), "right") - 1
         inside = i >= 0
         j = np.where(inside, i, 0)
@@ -164,7 +223,12 @@ class BusinessTime:
 
     def at(self, t: float) -> float:
         """Working seconds from the anchor up to the instant ``t`` (UTC epoch seconds)."""
-        return float(self.clock(np.asarray([t]))[0])
+        iv = self._covering(t, t)
+        i = bisect_right(iv.starts_list, t) - 1
+        if i < 0:
+            return iv.cum_list[0]
+        start = iv.starts_list[i]
+        return iv.cum_list[i] + min(max(t - start, 0.0), iv.ends_list[i] - start)
 
     def between(self, start: float, end: float) -> float:
         """Working seconds between two instants."""
@@ -172,26 +236,18 @@ class BusinessTime:
 
     def is_open(self, t: float) -> bool:
         """Whether the instant ``t`` falls in working hours."""
-        with self._lock:
-            self._cover_instants(t, t)
-            i = int(np.searchsorted(self._starts, t, "right")) - 1
-            return i >= 0 and t < self._ends[i]
+        iv = self._covering(t, t)
+        i = bisect_right(iv.starts_list, t) - 1
+        return i >= 0 and t < iv.ends_list[i]
 
     def add(self, t: float, seconds: float) -> float:
         """The instant at which ``seconds`` of working time after ``t`` are done."""
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"business seconds must be finite and >= 0, got {seconds}")
-        with self._lock:
-            target = self.at(t) + seconds
-            assert self._first_year is not None
-            assert self._last_year is not None
-            limit = self._last_year + _MAX_YEARS
-            while self._cum[-1] + (self._ends[-1] - self._starts[-1]) < target:
-                if self._last_year >= limit:
-                    raise ValueError(f"{seconds} business seconds run past {limit}")
-                self._cover(self._first_year, self._last_year + _CHUNK_YEARS)
-            j = int(np.searchsorted(self._cum, target, "right")) - 1
-            return float(self._starts[j] + (target - self._cum[j]))
+        target = self.at(t) + seconds
+        iv = self._beyond(self._covering(t, t), target)
+        j = bisect_right(iv.cum_list, target) - 1
+        return iv.starts_list[j] + (target - iv.cum_list[j])
 
 
 @functools.lru_cache(maxsize=64)
