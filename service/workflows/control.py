@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -146,11 +147,17 @@ async def signal_workflow(
     409 for a closed or not yet started workflow. ``update_id`` (from the Idempotency-Key)
     travels with the signal, so the workflow takes a repeated request once.
     """
-    await _require_running(ctx, workflow_id, f"signal {signal_name!r} to")
+    action = f"signal {signal_name!r} to"
     handle = client_of(ctx).get_workflow_handle(workflow_id)
-    with temporal_errors(workflow_id):
-        desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    try:
+        with temporal_errors(workflow_id):
+            desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    except ApiError:
+        await _require_running(ctx, workflow_id, action)  # a draft or an archived workflow
+        raise
     state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
+    if desc.status != WorkflowExecutionStatus.RUNNING or state.get("status") == "draft":
+        await _require_running(ctx, workflow_id, action)  # closed, or not started: 409
     answer: dict[str, Any] = {
         "id": workflow_id,
         "signal_name": signal_name,
@@ -173,7 +180,7 @@ async def signal_workflow(
             )
     except ApiError:
         # closed since its state was read: say so as for any closed workflow
-        await _require_running(ctx, workflow_id, f"signal {signal_name!r} to")
+        await _require_running(ctx, workflow_id, action)
         raise
     return {**answer, "accepted": True}
 
