@@ -14,11 +14,14 @@ Rules come from the scenario (by default ``data/rules/default.yaml``) as
   once per ticket per version of the ticket (the service starts one workflow per rule and ticket,
   and a fired ticket must change before it can match again).
 
-Two exact shortcuts keep this cheap. The matcher is pure, so for rules that read no derived field
-its verdict is memoised on the values of the fields the rules read. For scheduled rules whose
-derived conditions can only become true as time passes (``gt``/``gte`` or a bare threshold on
-``idle_hours``/``age_hours``), a ticket is matched at the first tick at which it can hold, not at
-every tick; other scheduled rules match every candidate ticket at every tick.
+Three exact shortcuts keep this cheap. Event rules are matched through a
+:class:`~protocol_lab.domain.rule_index.RuleIndex`, which matches in full only the rules whose
+equality or membership condition the ticket can satisfy. The matcher is pure, so for rules that
+read no derived field its verdict is memoised on the values of the fields the rules read. For
+scheduled rules whose derived conditions can only become true as time passes (``gt``/``gte`` or
+a bare threshold on ``idle_hours``/``age_hours``), a ticket is matched at the first tick at
+which it can hold, not at every tick; other scheduled rules match every candidate ticket at
+every tick.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from protocol_lab.domain.cron import next_fire
+from protocol_lab.domain.rule_index import RuleIndex
 from protocol_lab.domain.rules import (
     Rule,
     SendNotificationAction,
@@ -56,11 +60,16 @@ _UNMEMOISABLE = frozenset({"id", "created_at", "updated_at", "last_activity_at",
 
 @dataclass(slots=True)
 class _Group:
-    """Rules of one trigger, with the memo of their verdicts when it is exact."""
+    """Rules of one trigger, indexed, with the memo of their verdicts when it is exact."""
 
+    trigger: Trigger
     rules: list[tuple[int, Rule]]
     getter: Callable[[Mapping[str, Any]], Any] | None
     memo: dict[Any, tuple[int, ...]] = field(default_factory=dict)
+    index: RuleIndex[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = RuleIndex(self.rules)
 
 
 @dataclass(slots=True)
@@ -138,8 +147,8 @@ class RuleEngine:
             for i, r in enumerate(self.rules)
             if r.enabled and r.trigger is Trigger.ON_TICKET_UPDATED
         ]
-        self.created = _Group(created, _fields_getter(_read_by(created)))
-        self.updated = _Group(updated, _fields_getter(_read_by(updated)))
+        self.created = _Group(Trigger.ON_TICKET_CREATED, created, _fields_getter(_read_by(created)))
+        self.updated = _Group(Trigger.ON_TICKET_UPDATED, updated, _fields_getter(_read_by(updated)))
         self.scheduled: list[_Scheduled] = []
         for i, rule in enumerate(self.rules):
             if not rule.enabled or rule.trigger is not Trigger.SCHEDULED:
@@ -218,11 +227,8 @@ class RuleEngine:
     def _evaluate(
         group: _Group, record: Mapping[str, Any], previous: Mapping[str, Any] | None, now: float
     ) -> tuple[int, ...]:
-        return tuple(
-            i
-            for i, rule in group.rules
-            if match_conditions(rule.conditions, record, previous=previous, now=now).matched
-        )
+        matched = group.index.matches(group.trigger, record, previous=previous, now=now)
+        return tuple(i for i, _, _ in matched)
 
     def _static_holds(self, sched: _Scheduled, record: Mapping[str, Any]) -> bool:
         now = self.model.env.now
