@@ -602,6 +602,49 @@ def logs_import(
         typer.echo(line)
 
 
+@logs.command(
+    "calibrate",
+    help="Fit a simulation scenario to a foreign log (arrivals by hour of the week, routing "
+    "between states and groups, time in each state, group capacities), write it as YAML, "
+    "simulate it and print p50/p95 of resolution time per priority, log against simulation.",
+)
+def logs_calibrate(
+    source: Annotated[str, typer.Argument(help="the log file")],
+    out: Annotated[str, typer.Option(help="the scenario YAML to write")] = "out/from_log.yaml",
+    preset: Annotated[str | None, typer.Option(help="servicenow, jira or xes")] = None,
+    mapping: Annotated[str | None, typer.Option(help="YAML or JSON file of mapping fields")] = None,
+    replications: Annotated[int, typer.Option(help="simulations pooled for the error")] = 3,
+    seed: Annotated[int, typer.Option(help="the scenario's seed")] = 0,
+) -> None:
+    """Calibrate from a log; exit 1 when a p50/p95 is off by more than the target."""
+    from pathlib import Path
+
+    import polars as pl
+
+    from protocol_lab.analytics import Timelines
+    from protocol_lab.analytics.log_import import load_mapping
+    from protocol_lab.sim import save_scenario
+    from protocol_lab.sim.log_calibration import TARGET_RESOLUTION_ERROR, calibrate_from_log
+
+    fields = load_mapping(mapping) if mapping is not None else None
+    fitted = calibrate_from_log(
+        Timelines.from_log(source, preset=preset, mapping=fields),
+        seed=seed,
+        replications=replications,
+    )
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_scenario(fitted.scenario, target)
+    with pl.Config(tbl_rows=100, tbl_width_chars=160):
+        typer.echo(str(fitted.arrivals))
+        typer.echo(str(fitted.capacities))
+        typer.echo(str(fitted.error))
+    verdict = "within" if fitted.within_target else "NOT within"
+    typer.echo(f"{verdict} {TARGET_RESOLUTION_ERROR:.0%}; scenario written to {target}")
+    if not fitted.within_target:
+        raise typer.Exit(1)
+
+
 _EXAMPLES: dict[str, tuple[str, ...]] = {
     "up": (
         "protocol-lab up",
@@ -644,6 +687,9 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     "logs_import": (
         "protocol-lab logs import incidents.csv --preset servicenow --out incidents.parquet",
         "protocol-lab logs import export.csv --mapping mapping.yaml --out tl.parquet --set-aside",
+    ),
+    "logs_calibrate": (
+        "protocol-lab logs calibrate incidents.csv.gz --preset servicenow --out scenario.yaml",
     ),
     "events_redrive": (
         "protocol-lab events redrive --all",

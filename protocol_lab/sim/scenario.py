@@ -13,7 +13,10 @@ A scenario names everything a run needs, with units in the field names:
 - ``platform``: the service's own latency (rule engine, workflow tasks, schedule-to-start,
   activity overhead) in wall-clock seconds with the replay compression the run stands for
   (:mod:`protocol_lab.sim.platform`; zero by default);
-- horizon, warm-up, seed and the metrics interval.
+- horizon, warm-up, seed and the metrics interval;
+- ``states`` (optional): cases that move through a foreign log's own states instead of the
+  catalog's workflows (:mod:`protocol_lab.sim.state_model`, run by
+  :func:`protocol_lab.sim.state_flow.simulate_states`), one arrival stream per priority.
 
 Paths in a scenario are relative to the ``data`` folder unless absolute. Scenarios are pydantic
 models (frozen, ``extra="forbid"``); :func:`load_scenario` reports the file and field at fault as a
@@ -47,6 +50,7 @@ from protocol_lab.domain.sla import BusinessCalendar, load_sla_config
 from protocol_lab.domain.tickets import Priority
 from protocol_lab.sim.platform import PlatformConfig
 from protocol_lab.sim.profiles import HourOfWeekProfile
+from protocol_lab.sim.state_model import StateModel
 
 __all__ = [
     "SCENARIO_DIR",
@@ -196,6 +200,9 @@ class Scenario(_Frozen):
         default_factory=PlatformConfig,
         description="the service's own latency, wall-clock seconds at a compression",
     )
+    states: StateModel | None = Field(
+        default=None, description="cases through a log's states (one stream per priority)"
+    )
 
     @field_validator("start")
     @classmethod
@@ -209,6 +216,10 @@ class Scenario(_Frozen):
         for probs in self.failure_probabilities.values():
             if any(not 0 <= p <= 1 for p in probs.values()):
                 raise ValueError("failure probabilities must lie in [0, 1]")
+        if self.states is not None and len({s.category for s in self.arrivals.streams}) != len(
+            self.arrivals.streams
+        ):
+            raise ValueError("states: one arrival stream per priority (category) is needed")
         return self
 
     # -- resolved parts -------------------------------------------------------------------
