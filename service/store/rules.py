@@ -234,16 +234,22 @@ async def enabled_rules(session: AsyncSession, *, trigger: Trigger | None = None
     return list((await session.execute(stmt.order_by(RuleRow.created_at, RuleRow.id))).scalars())
 
 
-async def rules_version(session: AsyncSession, *, trigger: Trigger) -> tuple[int, float]:
-    """(count, newest update) of the enabled rules of a trigger: changes when the set changes."""
-    row = (
-        await session.execute(
-            select(func.count(RuleRow.id), func.max(RuleRow.updated_at)).where(
-                RuleRow.enabled.is_(True), RuleRow.trigger == trigger.value
-            )
-        )
-    ).one()
-    return int(row[0] or 0), float(row[1] or 0.0)
+async def rules_version(
+    session: AsyncSession, *, trigger: Trigger | None = None
+) -> tuple[int, float, float]:
+    """(count, newest update, sum of updates) of the enabled rules (of one trigger).
+
+    Changes whenever the enabled set changes: a rule added, deleted, enabled or disabled
+    changes the count or the newest update, and an edit (which stamps ``updated_at``) changes
+    the sum even when it was stamped by a clock behind the newest update.
+    """
+    stmt = select(
+        func.count(RuleRow.id), func.max(RuleRow.updated_at), func.sum(RuleRow.updated_at)
+    ).where(RuleRow.enabled.is_(True))
+    if trigger is not None:
+        stmt = stmt.where(RuleRow.trigger == trigger.value)
+    row = (await session.execute(stmt)).one()
+    return int(row[0] or 0), float(row[1] or 0.0), float(row[2] or 0.0)
 
 
 async def list_rules(
