@@ -6,7 +6,10 @@ worker slots, wait for human signals on a business calendar, retry per their pol
 jobs on rate-limited BullMQ queues. A run emits timelines in the shared schema plus queue
 metrics; :func:`plan_capacity` searches the cheapest workers per queue that meet SLA targets, and
 :func:`compare_rules` measures what a rule change would do before it is enabled;
-:func:`calibrate` fits a scenario to observed timelines and measures its error.
+:func:`calibrate` fits a scenario to observed timelines and measures its error;
+:func:`calibrate_from_log` fits a state-model scenario to a foreign ITSM log (states, routing,
+dwells, group capacities), :func:`simulate_states` runs it and :func:`compare_resolution`
+measures its resolution times against the log's.
 """
 
 from typing import Any
@@ -36,6 +39,7 @@ __all__ = [
     "FittedDuration",
     "HourOfWeekProfile",
     "JobQueueConfig",
+    "LogCalibration",
     "QueueTarget",
     "RateLimit",
     "RuleComparison",
@@ -43,15 +47,19 @@ __all__ = [
     "ServiceDeskModel",
     "SignalConfig",
     "SimulationResult",
+    "StateModel",
     "TaskQueueConfig",
     "calibrate",
+    "calibrate_from_log",
     "calibration_error",
+    "compare_resolution",
     "compare_rules",
     "fit_duration",
     "load_scenario",
     "plan_capacity",
     "save_scenario",
     "simulate",
+    "simulate_states",
 ]
 
 # Planning and what-ifs pull in matplotlib and scipy: imported on first use.
@@ -66,11 +74,16 @@ _LAZY = {
     "calibrate": "protocol_lab.sim.calibration",
     "calibration_error": "protocol_lab.sim.calibration",
     "fit_duration": "protocol_lab.sim.calibration",
+    "LogCalibration": "protocol_lab.sim.log_calibration",
+    "calibrate_from_log": "protocol_lab.sim.log_calibration",
+    "compare_resolution": "protocol_lab.sim.log_calibration",
+    "simulate_states": "protocol_lab.sim.state_flow",
+    "StateModel": "protocol_lab.sim.state_model",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the planning, what-if and calibration names when first asked for."""
+    """Import the planning, what-if, calibration and state-model names when first asked for."""
     if name in _LAZY:
         import importlib
 

@@ -110,9 +110,18 @@ class LogCalibration:
     @property
     def within_target(self) -> bool:
         """Whether every p50/p95 in :attr:`error` is within the target."""
+        return bool(self._measured()["within_target"].all())
+
+    @property
+    def agrees(self) -> bool:
+        """Whether every p50/p95 in :attr:`error` agrees with the log: within the target, or
+        inside the log's own sampling interval where the log cannot tell the target apart."""
+        return bool(self._measured()["agrees"].all())
+
+    def _measured(self) -> pl.DataFrame:
         if self.error is None:
             raise ValueError("measure the error first (compare_resolution)")
-        return bool(self.error["within_target"].all())
+        return self.error
 
 
 # -- resolution times -------------------------------------------------------------------
@@ -161,8 +170,11 @@ def compare_resolution(
     per run), ``log_h``, ``log_low_h`` / ``log_high_h`` (a distribution-free 90% interval of the
     log's quantile: with few cases, a p95 is one of the last few values and the log itself is
     only that precise), ``simulated_h``, ``relative_error`` (|simulated - log| / log),
-    ``within_sampling`` (the simulated value inside that interval) and ``within_target``
-    (relative error at most ``target``; false when a side has no case).
+    ``within_sampling`` (the simulated value inside that interval), ``within_target``
+    (relative error at most ``target``; false when a side has no case), ``log_precise`` (the
+    interval's half-width is within ``target`` of the log's value: the log can tell a
+    ``target`` error at all) and ``agrees``: within the target, or, where the log is not that
+    precise, within its sampling interval.
     """
     runs = [simulated] if not isinstance(simulated, Sequence) else list(simulated)
     observed = resolution_times(log, stopping=stopping)
@@ -207,7 +219,17 @@ def compare_resolution(
             pl.when(pl.col("log_h") > 0).then(error).alias("relative_error"),
             inside.fill_null(False).alias("within_sampling"),
         )
-        .with_columns((pl.col("relative_error") <= target).fill_null(False).alias("within_target"))
+        .with_columns(
+            (pl.col("relative_error") <= target).fill_null(False).alias("within_target"),
+            ((pl.col("log_high_h") - pl.col("log_low_h")) / 2 / pl.col("log_h") <= target)
+            .fill_null(False)
+            .alias("log_precise"),
+        )
+        .with_columns(
+            (pl.col("within_target") | (~pl.col("log_precise") & pl.col("within_sampling"))).alias(
+                "agrees"
+            )
+        )
         .sort("priority", "stat")
     )
 

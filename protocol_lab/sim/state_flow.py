@@ -16,6 +16,7 @@ then stay open, so a simulated log and the log it was fitted from are observed a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,16 @@ class _Choices:
     """Where a node leads: (to_state, to_group, dwell key) with cumulative probabilities."""
 
     targets: tuple[tuple[str | None, str | None, str], ...]
-    cumulative: np.ndarray
+    cumulative: list[float]
+
+    def draw(self, u: float) -> tuple[str | None, str | None, str]:
+        """The target a uniform draw ``u`` picks."""
+        return self.targets[min(bisect_right(self.cumulative, u), len(self.targets) - 1)]
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    total = sum(weights)
+    return [float(c) / total for c in np.cumsum(weights)]
 
 
 def _choices(routing: StateRouting) -> dict[Node, _Choices]:
@@ -55,10 +65,17 @@ def _choices(routing: StateRouting) -> dict[Node, _Choices]:
     return {
         node: _Choices(
             targets=tuple(target for target, _ in pairs),
-            cumulative=np.cumsum([p for _, p in pairs]) / sum(p for _, p in pairs),
+            cumulative=_cumulative([p for _, p in pairs]),
         )
         for node, pairs in grouped.items()
     }
+
+
+def _entries(routing: StateRouting) -> tuple[list[tuple[str, str | None]], list[float]]:
+    return (
+        [(e.state, e.group) for e in routing.entries],
+        _cumulative([e.probability for e in routing.entries]),
+    )
 
 
 class _Router:
@@ -70,6 +87,14 @@ class _Router:
         self.default = _choices(model.default)
         self.own = {name: _choices(r) for name, r in model.priorities.items()}
         self._near: dict[Node, Node | None] = {}
+        self.work = frozenset(model.work_states)
+        self._entries = {name: _entries(r) for name, r in model.priorities.items() if r.entries}
+        self._default_entries = _entries(model.default)
+
+    def entry(self, priority: str, u: float) -> tuple[str, str | None]:
+        """Where a case of ``priority`` begins, for a uniform draw ``u``."""
+        states, cumulative = self._entries.get(priority, self._default_entries)
+        return states[min(bisect_right(cumulative, u), len(states) - 1)]
 
     def _nearest(self, node: Node) -> Node | None:
         if node not in self._near:
@@ -128,11 +153,8 @@ def _case(
     rng: np.random.Generator,
     out: _Recorder,
 ) -> Generator[Any, Any, None]:
-    entries = model.routing(priority).entries or model.default.entries
-    weights = np.asarray([e.probability for e in entries])
-    first = entries[int(rng.choice(len(entries), p=weights / weights.sum()))]
-    state, group = first.state, first.group
-    work = frozenset(model.work_states)
+    state, group = router.entry(priority, rng.random())
+    work = router.work
     visits: dict[str, int] = {}
     out.add(case, "workflow_started", env.now, group=group)
     for _ in range(model.max_steps):
@@ -142,8 +164,7 @@ def _case(
         options = router.choices(priority, node)
         if options is None:
             break
-        k = int(np.searchsorted(options.cumulative, rng.random(), side="right"))
-        to_state, to_group, dwell = options.targets[min(k, len(options.targets) - 1)]
+        to_state, to_group, dwell = options.draw(rng.random())
         hold = dwells[dwell].sample(rng)
         slot = slots.get(group) if group is not None and state in work else None
         if slot is not None:
