@@ -185,8 +185,10 @@ def _max_concurrency(starts: np.ndarray, ends: np.ndarray) -> int:
     return int(np.cumsum(deltas[order]).max())
 
 
-def _profile(started: pl.Series, origin: Any, hours: int) -> HourOfWeekProfile:
-    """Arrivals per hour of the week over how often each hour occurs in the span (UTC)."""
+def _hour_of_week_counts(
+    started: pl.Series, origin: Any, hours: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arrivals per hour of the week (UTC), and how often each hour occurs in the span."""
     started = started.drop_nulls()
     bins = np.asarray(
         (
@@ -199,13 +201,54 @@ def _profile(started: pl.Series, origin: Any, hours: int) -> HourOfWeekProfile:
     for h in range(hours):
         t = origin + timedelta(hours=h)
         exposure[t.weekday() * 24 + t.hour] += 1
+    return counts, exposure
+
+
+def _as_profile(rate: np.ndarray) -> HourOfWeekProfile:
+    if rate.sum() <= 0:
+        rate = np.ones(HOURS_PER_WEEK)
+    return HourOfWeekProfile(timezone="UTC", weights=tuple(float(r) for r in rate))
+
+
+def _profile(started: pl.Series, origin: Any, hours: int) -> HourOfWeekProfile:
+    """Arrivals per hour of the week over how often each hour occurs in the span (UTC)."""
+    counts, exposure = _hour_of_week_counts(started, origin, hours)
     rate = np.divide(counts, exposure, out=np.zeros(HOURS_PER_WEEK), where=exposure > 0)
     seen = exposure > 0
     fill = rate[seen].mean() if seen.any() and rate[seen].mean() > 0 else 1.0
     rate[~seen] = fill
-    if rate.sum() <= 0:
-        rate[:] = 1.0
-    return HourOfWeekProfile(timezone="UTC", weights=tuple(float(r) for r in rate))
+    return _as_profile(rate)
+
+
+PROFILE_PRIOR_ARRIVALS = 4.0
+"""How many arrivals' worth of the pooled profile a workflow's own profile starts from."""
+
+
+def _own_profile(
+    started: pl.Series, pooled: pl.Series, origin: Any, hours: int
+) -> HourOfWeekProfile:
+    """One workflow's hour-of-week profile: its own arrivals, shrunk towards every workflow's.
+
+    Workflows start at different hours (a scheduled escalation at night, a laptop request in
+    office hours), and when a wait runs on the business calendar the hour it starts decides
+    how long it lasts on the clock; one pooled profile would move every workflow's starts to
+    the average hour. A sparse workflow borrows the pooled shape, as a prior worth
+    :data:`PROFILE_PRIOR_ARRIVALS` arrivals; hours the span never saw take the pooled rate.
+    """
+    own, exposure = _hour_of_week_counts(started, origin, hours)
+    every, _ = _hour_of_week_counts(pooled, origin, hours)
+    seen = exposure > 0
+    share = every / max(every.sum(), 1.0)
+    rate = np.divide(
+        own + PROFILE_PRIOR_ARRIVALS * share,
+        exposure,
+        out=np.zeros(HOURS_PER_WEEK),
+        where=seen,
+    )
+    pooled_rate = _profile(pooled, origin, hours).weights
+    scale = own.sum() / max(every.sum(), 1.0)
+    rate[~seen] = np.asarray(pooled_rate)[~seen] * scale
+    return _as_profile(rate)
 
 
 def _slug(index: int) -> str:
@@ -304,7 +347,6 @@ def calibrate(
     origin = first.replace(minute=0, second=0, microsecond=0)
     span_h = max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
     profile = _profile(wf["started_at"], origin, span_h)
-    factors = profile.hourly_factors(origin, span_h)
     streams, rules, arrival_rows = [], [], []
     mix = (
         wf.group_by("workflow_name")
@@ -323,7 +365,13 @@ def calibrate(
     for i, row in enumerate(mix.iter_rows(named=True)):
         if row["workflow_name"] not in catalog:
             continue
-        per_week = row["n"] * HOURS_PER_WEEK / float(factors.sum())
+        own = _own_profile(
+            wf.filter(pl.col("workflow_name") == row["workflow_name"])["started_at"],
+            wf["started_at"],
+            origin,
+            span_h,
+        )
+        per_week = row["n"] * HOURS_PER_WEEK / float(own.hourly_factors(origin, span_h).sum())
         priority = row.get("priority") or "P3"
         category = _slug(i)
         streams.append(
@@ -332,6 +380,7 @@ def calibrate(
                 priority=Priority(priority) if priority in Priority.__members__ else Priority.P3,
                 tickets_per_week=per_week,
                 titles={row["workflow_name"]: 1.0},
+                profile=own,
             )
         )
         trigger = row["trigger"] if row["trigger"] in ("automatic", "event_based") else "automatic"
@@ -391,12 +440,13 @@ def calibrate(
         if compression is not None
         else (base.platform.compression if base is not None else 1.0)
     )
+    known = known_fixed_durations(catalog, base.durations if base is not None else {})
     fitted_platform = fit_platform(
         events,
         steps,
         catalog=catalog,
         compression=c,
-        known_durations=known_fixed_durations(catalog, base.durations if base is not None else {}),
+        known_durations=known,
         capacities={q: cfg.capacity for q, cfg in queues.items()},
         workflow_start=base.platform.workflow_start if base is not None else None,
         fit=empirical_model,
@@ -421,10 +471,17 @@ def calibrate(
             continue
         values = part["active_s"].to_numpy()
         values = values[values < step.timeout_s * 0.999]  # timed-out attempts are cut short
-        # the activity overhead is the platform's, not the step's own work
-        queue = TaskQueue(str(part["task_queue"].cast(pl.String).mode().first()))
-        values = deconvolve(values, *fitted_platform.overhead_moments[queue])
-        fitted = fit_duration(values)
+        if (str(wf_name), str(step_id)) in known:
+            # the platform's overhead was fitted from exactly these steps: what is left of
+            # them is the known duration, and a fit would only model the overhead's noise
+            fitted = FittedDuration(
+                Fixed(seconds=known[(str(wf_name), str(step_id))]), ks=0.0, n=len(values)
+            )
+        else:
+            # the activity overhead is the platform's, not the step's own work
+            queue = TaskQueue(str(part["task_queue"].cast(pl.String).mode().first()))
+            values = deconvolve(values, *fitted_platform.moments_for(queue, step.activity))
+            fitted = fit_duration(values)
         failed = int((part["outcome"] == "failed").sum())
         p_fail = failed / part.height if part.height else 0.0
         durations.setdefault(str(wf_name), {})[str(step_id)] = fitted.model

@@ -25,7 +25,10 @@ Where each latency sits in a simulated workflow (the service's Temporal history 
 
 ``schedule_to_start`` and ``activity_overhead`` are per task queue (``queues``, else
 ``default_queue``); the overhead holds the worker slot, as the service's worker does until it
-has reported the result. :class:`PlatformDelays` is the run-time form: samplers that return
+has reported the result. What an activity does also costs the platform time of its own (a
+ticket update writes the store and its outbox, a job goes to Redis), so ``activities`` can give
+the overhead per activity kind, which then replaces the queue's for steps of that kind.
+:class:`PlatformDelays` is the run-time form: samplers that return
 simulated seconds, or None for a latency that is zero, so a scenario without platform latency
 costs the model nothing.
 """
@@ -36,6 +39,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol_lab.domain.catalog import ActivityKind
 from protocol_lab.domain.durations import (
     DurationModel,
     Empirical,
@@ -97,6 +101,10 @@ class PlatformConfig(_Frozen):
     signal_delivery: DurationModel | None = None
     default_queue: QueueLatency = Field(default_factory=QueueLatency)
     queues: dict[TaskQueue, QueueLatency] = Field(default_factory=dict)
+    activities: dict[ActivityKind, DurationModel] = Field(
+        default_factory=dict,
+        description="activity overhead per activity kind (replaces the queue's for that kind)",
+    )
 
     def queue(self, queue: TaskQueue | str) -> QueueLatency:
         """The latency of a task queue (``default_queue`` when the config is silent)."""
@@ -115,6 +123,7 @@ class PlatformConfig(_Frozen):
         ]
         for latency in self.queues.values():
             models += [latency.schedule_to_start, latency.activity_overhead]
+        models += list(self.activities.values())
         return all(m is None or is_zero(m) for m in models)
 
     def at_compression(self, compression: float) -> PlatformConfig:
@@ -156,6 +165,7 @@ class PlatformDelays:
     """
 
     __slots__ = (
+        "activity_overheads",
         "first_task",
         "overheads",
         "schedule_to_start",
@@ -193,3 +203,7 @@ class PlatformDelays:
             self.overheads[queue] = build(
                 f"activity_overhead:{queue.value}", latency.activity_overhead
             )
+        self.activity_overheads: dict[ActivityKind, Sampler | None] = {
+            kind: build(f"activity_overhead:{kind.value}", model)
+            for kind, model in config.activities.items()
+        }

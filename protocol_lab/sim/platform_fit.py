@@ -17,7 +17,9 @@ wall-clock seconds):
   gaps before activities;
 - ``activity_overhead`` per task queue: an activity's active time less its known duration, from
   the steps whose duration model in the base scenario is fixed (the rest of a step's time is
-  its own work, which calibration fits as the step's duration);
+  its own work, which calibration fits as the step's duration); and per activity kind where
+  a kind has enough such steps (a ticket update writes the store, a job goes to Redis: their
+  costs differ, whatever the queue);
 - ``workflow_start`` (the rule engine's time from the ticket event to the workflow's start) is
   not in a timeline; the replay pipeline measures it from its own calls.
 """
@@ -25,12 +27,12 @@ wall-clock seconds):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from protocol_lab.domain.catalog import ActivityStep, Catalog, SignalStep
+from protocol_lab.domain.catalog import ActivityKind, ActivityStep, Catalog, SignalStep
 from protocol_lab.domain.durations import DurationModel, Empirical, Fixed
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim.platform import PlatformConfig, QueueLatency
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 _MIN = 3
+_MIN_PER_KIND = 8
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,19 @@ class PlatformFit:
     ``rows`` has one row per fitted parameter: parameter, task_queue, n (gaps used), mean_ms
     and p95_ms (wall clock, of the fitted model), model (its family) and source (which gaps).
     ``overhead_moments`` maps a task queue to the mean and variance (simulated seconds) of its
-    activity overhead, for the duration fits to take out.
+    activity overhead, for the duration fits to take out; ``kind_moments`` the same per
+    activity kind, where the kind has its own overhead.
     """
 
     config: PlatformConfig
     rows: pl.DataFrame
     overhead_moments: dict[TaskQueue, tuple[float, float]]
+    kind_moments: dict[ActivityKind, tuple[float, float]] = field(default_factory=dict)
+
+    def moments_for(self, queue: TaskQueue, kind: ActivityKind) -> tuple[float, float]:
+        """The overhead's mean and variance (simulated seconds) for a step of ``kind`` on
+        ``queue``: the kind's own where fitted, else the queue's."""
+        return self.kind_moments.get(kind, self.overhead_moments[queue])
 
 
 def deconvolve(values: np.ndarray, other_mean: float, other_var: float) -> np.ndarray:
@@ -307,8 +317,12 @@ def fit_platform(
     queues: dict[TaskQueue, QueueLatency] = {}
     s2s_moments: dict[TaskQueue, tuple[float, float]] = {}
     overhead_moments: dict[TaskQueue, tuple[float, float]] = {}
-    overheads = _overheads(steps, known_durations or {}, c)
-    pooled = np.concatenate(list(overheads.values())) if overheads else np.zeros(0)
+    overhead_frame = _overheads(steps, known_durations or {}, c, catalog)
+    overheads = {
+        str(queue): part["o"].to_numpy()
+        for (queue,), part in overhead_frame.group_by(["task_queue"], maintain_order=True)
+    }
+    pooled = overhead_frame["o"].to_numpy()
     for queue in TaskQueue:
         gaps_q = sample("task", ("activity",), queue.value)
         if task_from_activities or len(gaps_q) < _MIN:
@@ -352,6 +366,18 @@ def fit_platform(
         row(name, None, mixed.height, model, "gaps before activities")
         return model
 
+    kinds: dict[ActivityKind, DurationModel] = {}
+    kind_moments: dict[ActivityKind, tuple[float, float]] = {}
+    for (kind,), part in overhead_frame.group_by(["kind"], maintain_order=True):
+        k_sample = part["o"].to_numpy()
+        if len(k_sample) < _MIN_PER_KIND:
+            continue
+        model = fit(k_sample)
+        kinds[ActivityKind(str(kind))] = model
+        k_mean, k_var = _moments(model, k_sample)
+        kind_moments[ActivityKind(str(kind))] = (k_mean * c, k_var * c * c)
+        row(f"activity_overhead[{kind}]", None, len(k_sample), model, f"{kind} steps")
+
     first = with_fallback("first", "first_workflow_task")
     delivery = with_fallback("delivery", "signal_delivery")
     start = workflow_start if workflow_start is not None else Fixed(seconds=0.0)
@@ -362,6 +388,7 @@ def fit_platform(
         workflow_task=task,
         signal_delivery=delivery,
         queues=queues,
+        activities=kinds,
     )
     return PlatformFit(
         config=config,
@@ -377,32 +404,51 @@ def fit_platform(
             },
         ),
         overhead_moments=overhead_moments,
+        kind_moments=kind_moments,
     )
 
 
 def _overheads(
-    steps: pl.DataFrame, known: Mapping[tuple[str, str], float], compression: float
-) -> dict[str, np.ndarray]:
-    """Per task queue: active time less the known fixed duration, in wall-clock seconds."""
+    steps: pl.DataFrame,
+    known: Mapping[tuple[str, str], float],
+    compression: float,
+    catalog: Catalog,
+) -> pl.DataFrame:
+    """Active time less the known fixed duration, in wall-clock seconds (``o``), of every
+    completed step whose duration is known, with its ``task_queue`` and activity ``kind``."""
+    schema = {"task_queue": pl.String, "kind": pl.String, "o": pl.Float64}
     if not known:
-        return {}
+        return pl.DataFrame(schema=schema)
+    kinds = {
+        (plan.name, step.id): step.activity.value
+        for plan in catalog.values()
+        for step in plan.steps
+        if isinstance(step, ActivityStep)
+    }
     table = pl.DataFrame(
-        [(w, s, float(v)) for (w, s), v in known.items()],
-        schema={"workflow_name": pl.String, "step": pl.String, "fixed_s": pl.Float64},
+        [(w, s, float(v), kinds.get((w, s))) for (w, s), v in known.items()],
+        schema={
+            "workflow_name": pl.String,
+            "step": pl.String,
+            "fixed_s": pl.Float64,
+            "kind": pl.String,
+        },
         orient="row",
     )
-    done = (
+    return (
         steps.filter(
             (pl.col("kind").cast(pl.String) == "activity") & (pl.col("outcome") == "completed")
         )
         .with_columns(pl.col("workflow_name").cast(pl.String), pl.col("task_queue").cast(pl.String))
+        .drop("kind")
         .join(table, on=["workflow_name", "step"], how="inner")
-        .with_columns(((pl.col("active_s") - pl.col("fixed_s")) / compression).alias("o"))
+        .select(
+            "task_queue",
+            "kind",
+            ((pl.col("active_s") - pl.col("fixed_s")) / compression).alias("o"),
+        )
+        .filter(pl.col("kind").is_not_null())
     )
-    return {
-        str(queue): part["o"].to_numpy()
-        for (queue,), part in done.group_by(["task_queue"], maintain_order=True)
-    }
 
 
 def known_fixed_durations(
@@ -436,6 +482,8 @@ def platform_rows(config: PlatformConfig) -> pl.DataFrame:
         latency = config.queue(queue)
         add("schedule_to_start", queue.value, latency.schedule_to_start)
         add("activity_overhead", queue.value, latency.activity_overhead)
+    for kind, model in config.activities.items():
+        add(f"activity_overhead[{kind.value}]", None, model)
     return pl.DataFrame(
         rows,
         schema={

@@ -76,6 +76,8 @@ class ActivityRun:
     compensation: Compensation | None
     compensation_codes: tuple[int, int]
     compensation_fields: dict[str, Any] | None
+    overhead: Sampler | None = None  # the platform's for this activity kind; None: the queue's
+    compensation_overhead: Sampler | None = None
 
 
 @dataclass(slots=True)
@@ -163,6 +165,10 @@ def _compile_activity(
         compensation_fields=_fields(comp.params)
         if comp is not None and comp.activity is ActivityKind.TICKET_UPDATE
         else None,
+        overhead=model.platform.activity_overheads.get(step.activity),
+        compensation_overhead=(
+            model.platform.activity_overheads.get(comp.activity) if comp is not None else None
+        ),
     )
 
 
@@ -274,7 +280,7 @@ def run_activity(
         if timed_out:
             d = step.timeout_s
             ok = False
-        overhead = pool.activity_overhead
+        overhead = pool.activity_overhead if step.overhead is None else step.overhead
         yield Timeout(env, d if overhead is None else d + overhead())
         pool.release(enqueued, started)
         if ok:
@@ -307,7 +313,11 @@ def compensate(
             yield Timeout(env, pool.schedule_to_start())
         started = env.now
         model.recorder.event(wf, step.compensation_codes[0], started)
-        overhead = pool.activity_overhead
+        overhead = (
+            pool.activity_overhead
+            if step.compensation_overhead is None
+            else step.compensation_overhead
+        )
         d = model.compensation_duration()
         yield env.timeout(d if overhead is None else d + overhead())
         pool.release(enqueued, started)
@@ -359,7 +369,7 @@ def run_workflow(
             if timed_out:
                 d = step.timeout_s
                 ok = False
-            overhead = pool.activity_overhead
+            overhead = pool.activity_overhead if step.overhead is None else step.overhead
             yield Timeout(env, d if overhead is None else d + overhead())
             pool.release(enqueued, started)
             if ok:

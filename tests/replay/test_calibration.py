@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from protocol_lab.domain.catalog import ActivityKind
 from protocol_lab.domain.durations import DurationModel, Exponential, Fixed, Gamma, LogNormal
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim import TaskQueueConfig, load_scenario, simulate
@@ -134,3 +135,64 @@ def test_waits_a_timeout_ended_are_censored_not_fitted_as_answers() -> None:
     assert fitted["n"] == (waits["outcome"] != "timed_out").sum()
     assert fitted["model"] == "lognormal"
     assert fitted["ks"] < 0.15
+
+
+def test_activity_kinds_keep_their_own_overhead() -> None:
+    """A ticket update costs the platform more than putting a job on a queue: the simulator
+    adds each kind's overhead to its steps, and calibration gives each kind back within 10%
+    (wall clock), whatever queue the step ran on; steps of known duration keep it."""
+    truth_platform = PlatformConfig(
+        workflow_task=LogNormal(median_s=0.025, sigma=0.4),
+        default_queue=QueueLatency(activity_overhead=Fixed(seconds=0.010)),
+        activities={
+            ActivityKind.TICKET_UPDATE: LogNormal(median_s=0.030, sigma=0.3),
+            ActivityKind.ENQUEUE_JOB: Gamma(shape=4, mean_s=0.012),
+        },
+    )
+    truth = (
+        load_scenario("demo_day")
+        .as_the_service_runs()
+        .with_horizon(24 * 7, warmup_hours=0)
+        .with_platform(truth_platform, compression=600)
+    )
+    log = simulate(truth).timelines
+    steps = log.steps().collect()
+    close_ticket = steps.filter(pl.col("step") == "close_ticket")["active_s"].mean()
+    email_user = steps.filter(pl.col("step") == "email_user")["active_s"].mean()
+    assert close_ticket == pytest.approx(0.030 * np.exp(0.3**2 / 2) * 600, rel=0.1)
+    assert email_user == pytest.approx(0.012 * 600, rel=0.1)
+
+    cal = calibrate(log, base=truth, measure=False)
+    fitted = cal.scenario.platform.activities
+    for kind, model in truth_platform.activities.items():
+        assert fitted[kind].mean() == pytest.approx(model.mean(), rel=0.1), cal.platform
+    # the known (zero) durations are kept, not refitted from what is left of the overhead
+    assert cal.scenario.durations["Password Reset"]["close_ticket"] == Fixed(seconds=0.0)
+
+
+def test_each_workflow_keeps_the_hours_it_starts_at() -> None:
+    """Escalations start at night, laptops in office hours: calibration gives each workflow
+    its own hour-of-week profile, so a night workflow is not moved to the office hours where
+    most workflows start (its business-hours waits would then end sooner)."""
+    day = load_scenario("demo_day").as_the_service_runs().with_horizon(24 * 7, warmup_hours=0)
+    log = simulate(day).timelines
+    started = log.workflows.select("workflow_name", "started_at").collect()
+    cal = calibrate(log, base=day, measure=False)
+
+    def night_share(hours: np.ndarray) -> float:
+        return float(((hours < 7) | (hours >= 19)).mean())
+
+    for stream in cal.scenario.arrivals.streams:
+        (name,) = stream.titles
+        assert stream.profile is not None
+        weights = np.asarray(stream.profile.weights).reshape(7, 24).sum(axis=0)
+        modelled = float(weights[list(range(7)) + list(range(19, 24))].sum() / weights.sum())
+        hours = started.filter(pl.col("workflow_name") == name)["started_at"].dt.hour()
+        observed = night_share(hours.to_numpy())
+        assert modelled == pytest.approx(observed, abs=0.1), name
+    by_name = {next(iter(s.titles)): s for s in cal.scenario.arrivals.streams}
+    escalation = by_name["SLA Escalation"].profile
+    laptop = by_name["Laptop Provisioning - New Hire"].profile
+    assert escalation is not None
+    assert laptop is not None
+    assert escalation.weights != laptop.weights
