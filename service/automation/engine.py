@@ -41,6 +41,9 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, Literal
 
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
 from protocol_lab.domain import (
     DERIVED_FIELDS,
     JobQueue,
@@ -59,6 +62,7 @@ from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
 from service.automation.transient import is_transient
 from service.jobs.sla import priority_target_s
+from service.observability.tracing import continued_span, continued_span_async, record_failure
 from service.store.executions import (
     ExecutionRow,
     claim_execution,
@@ -343,26 +347,38 @@ async def fire(
     """
     first: tuple[ExecutionRow, bool] | None = None
     blocked: str | None = None
-    for position, action in enumerate(rule.steps):
-        execution, created = await _fire_action(
-            ctx,
-            rule_id=rule_id,
-            rule=rule,
-            action=action,
-            event_key=action_event_key(event_key, position),
-            result=result,
-            ticket=ticket,
-            depth=depth,
-            event_id=event_id,
-            final=final,
-            blocked=blocked,
-        )
-        if first is None:
-            first = (execution, created)
-        if execution.outcome == "failed" and blocked is None:
-            blocked = f"not run: the rule's action at index {position} failed"
+    with continued_span("rule execution", attributes=_rule_span(rule_id, rule, event_key)):
+        for position, action in enumerate(rule.steps):
+            execution, created = await _fire_action(
+                ctx,
+                rule_id=rule_id,
+                rule=rule,
+                action=action,
+                event_key=action_event_key(event_key, position),
+                result=result,
+                ticket=ticket,
+                depth=depth,
+                event_id=event_id,
+                final=final,
+                blocked=blocked,
+            )
+            if first is None:
+                first = (execution, created)
+            if execution.outcome == "failed" and blocked is None:
+                blocked = f"not run: the rule's action at index {position} failed"
     assert first is not None
     return first
+
+
+def _rule_span(rule_id: str, rule: Rule, event_key: str) -> dict[str, AttributeValue]:
+    """The attributes of a rule execution's span."""
+    return {
+        "rule.id": rule_id,
+        "rule.name": rule.name,
+        "rule.trigger": rule.trigger.value,
+        "rule.actions": len(rule.steps),
+        "rule.event_key": event_key,
+    }
 
 
 async def _fire_action(
@@ -652,7 +668,16 @@ async def _process(
         return "busy"
     give_up_at = event.retrying_since + ctx.settings.event_retry_hours * 3600
     failure: Exception | None = None
-    async with _lease_renewed(ctx, event, lease_s=lease_s):
+    async with (
+        # the trace the event was written in (the API request, the rule that updated a ticket)
+        continued_span_async(
+            f"outbox {event.kind}",
+            event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={"outbox.event.id": event.id, "outbox.event.attempt": event.attempts},
+        ) as span,
+        _lease_renewed(ctx, event, lease_s=lease_s),
+    ):
         try:
             await _evaluate(ctx, event)
             # After the rules: a retry caused by Redis re-evaluates harmlessly (executions are
@@ -661,6 +686,7 @@ async def _process(
                 await _side_jobs(ctx, event)
         except Exception as exc:
             failure = exc
+            record_failure(span, exc)
     return await _settle(ctx, event, failure=failure, final=time.time() >= give_up_at)
 
 

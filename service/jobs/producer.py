@@ -5,12 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from bullmq import Queue
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from protocol_lab.domain import JobQueue
+from service.observability.tracing import continued_span, job_telemetry
 
-__all__ = ["DEFAULT_ATTEMPTS", "JobProducer"]
+__all__ = ["DEFAULT_ATTEMPTS", "JobProducer", "messaging_attributes"]
 
 DEFAULT_ATTEMPTS = 5
+
+
+def messaging_attributes(
+    queue: JobQueue, name: str, job_id: str | None, *, operation: str
+) -> dict[str, AttributeValue]:
+    """The OpenTelemetry messaging attributes of a job's spans (adding it, running it)."""
+    attributes: dict[str, AttributeValue] = {
+        "messaging.system": "bullmq",
+        "messaging.destination.name": queue.value,
+        "messaging.operation.type": operation,
+        "bullmq.job.name": name,
+    }
+    if job_id is not None:
+        attributes["messaging.message.id"] = job_id
+    return attributes
 
 
 class JobProducer:
@@ -56,7 +74,17 @@ class JobProducer:
             opts["jobId"] = job_id
         if delay_ms:
             opts["delay"] = delay_ms
-        job = await self.queue(queue).add(name, data, opts)  # type: ignore[arg-type]
+        key = JobQueue(queue)
+        with continued_span(
+            f"send {key.value}",
+            kind=SpanKind.PRODUCER,
+            attributes=messaging_attributes(key, name, job_id, operation="send"),
+        ) as span:
+            telemetry = job_telemetry()
+            if telemetry is not None:  # the runner's span continues this trace
+                opts["telemetry"] = telemetry
+            job = await self.queue(key).add(name, data, opts)  # type: ignore[arg-type]
+            span.set_attribute("messaging.message.id", str(job.id))
         return str(job.id)
 
     async def counts(self) -> dict[str, dict[str, int]]:

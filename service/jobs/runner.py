@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any, Final
 
 from bullmq import Job, Worker
+from opentelemetry.trace import SpanKind
 
 from protocol_lab.domain import JOB_QUEUES, JobQueue
 from service.automation.context import AutomationContext
@@ -33,9 +34,11 @@ from service.jobs.audit import process_audit
 from service.jobs.delivery import process_webhook_delivery
 from service.jobs.inference import process_ai_inference
 from service.jobs.messaging import process_email, process_notification
+from service.jobs.producer import messaging_attributes
 from service.jobs.reports import process_export, process_report
 from service.jobs.sla import process_sla_timer
 from service.jobs.sync import process_maintenance, process_sync
+from service.observability.tracing import continued_span, job_traceparent
 from service.store.outbox import wakeup_signal
 from service.temporal.client import connect
 from service.temporal.resources import WorkerResources
@@ -79,9 +82,20 @@ def open_job_workers(
     for queue in queues or list(JobQueue):
         processor = PROCESSORS[queue]
 
-        async def run(job: Job, _token: str, *, _p: Processor = processor) -> Any:
-            """Run the queue's processor on one job."""
-            return await _p(resources, job)
+        async def run(
+            job: Job, _token: str, *, _p: Processor = processor, _q: JobQueue = queue
+        ) -> Any:
+            """Run the queue's processor on one job, in the trace that added it."""
+            with continued_span(
+                f"process {_q.value}",
+                job_traceparent(job.opts),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    **messaging_attributes(_q, str(job.name), str(job.id), operation="process"),
+                    "bullmq.job.attempt": int(job.attemptsMade) + 1,
+                },
+            ):
+                return await _p(resources, job)
 
         workers.append(
             Worker(

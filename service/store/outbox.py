@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.observability.tracing import current_traceparent
 from service.store.db import Base
 from service.store.executions import ExecutionRow
 
@@ -97,6 +98,8 @@ class OutboxRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # when an operator last re-queued the event (its give-up horizon counts from here)
     requeued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the W3C trace context the event was written in: its processing continues that trace
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,7 @@ class OutboxEvent:
     created_at: float
     attempts: int
     requeued_at: float | None = None
+    traceparent: str | None = None
 
     @property
     def retrying_since(self) -> float:
@@ -130,6 +134,7 @@ def _event(row: OutboxRow) -> OutboxEvent:
         created_at=row.created_at,
         attempts=row.attempts,
         requeued_at=row.requeued_at,
+        traceparent=row.traceparent,
     )
 
 
@@ -142,7 +147,8 @@ async def add_event(
     rule_id: str | None = None,
     depth: int = 0,
 ) -> int:
-    """Stage an event in the caller's transaction (no commit); return its id."""
+    """Stage an event in the caller's transaction (no commit); return its id. The event keeps
+    the current trace context, for its processing to continue the trace."""
     row = OutboxRow(
         kind=kind,
         ticket_id=ticket_id,
@@ -153,6 +159,7 @@ async def add_event(
         lease_until=0.0,
         attempts=0,
         created_at=time.time(),
+        traceparent=current_traceparent(),
     )
     session.add(row)
     await session.flush()

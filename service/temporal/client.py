@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
+from service.observability.tracing import temporal_interceptors
 from service.settings import Settings
 
 __all__ = ["connect", "connect_options"]
@@ -45,5 +46,8 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    """A client for the settings (see the module docstring)."""
-    return await Client.connect(**connect_options(settings), lazy=lazy)
+    """A client for the settings (see the module docstring), tracing what it starts: workers
+    built on it run workflows and activities in the trace of whoever started them."""
+    return await Client.connect(
+        **connect_options(settings), lazy=lazy, interceptors=temporal_interceptors()
+    )

@@ -63,11 +63,14 @@ PASSTHROUGH_MODULES = (
     "starlette",
     "protocol_lab",
     "prometheus_client",
+    # the tracing interceptor's spans inside workflows use the process's tracer provider
+    "opentelemetry",
     # plain data modules of the service that the workflow module imports
     "service.settings",
     "service.temporal.search_attributes",
     # process-wide metrics, counted by the store and the starter that workflow modules import
     "service.observability.metrics",
+    "service.observability.tracing",
 )
 
 

@@ -1,0 +1,315 @@
+"""Traces end to end: one trace from ``POST /v1/tickets`` through the outbox and the rule
+engine, the Temporal workflow and its activity, to the BullMQ jobs they add; on the real
+service, the real worker, Temporal dev server and Redis, with the spans in memory.
+
+The process gets the service's tracer provider (``configure_tracing``) with an in-memory
+exporter; the session's Temporal client, and so its worker, carries the service's tracing
+interceptor as every client of the service does."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from live_server import serving
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from waiting import eventually
+
+from protocol_lab.domain.wire import WORKFLOW_TYPE
+from service.app import create_app
+from service.observability.logging import configure_logging
+from service.observability.tracing import configure_tracing, job_traceparent
+from service.settings import Settings
+
+pytestmark = [pytest.mark.temporal, pytest.mark.redis]
+
+
+@pytest.fixture(scope="module")
+def spans(service_settings: Settings) -> Iterator[InMemorySpanExporter]:
+    """Every span this process finishes, from here on, in memory."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):  # installed earlier in this process
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        assert configure_tracing(service_settings, "test", exporter=exporter)
+    yield exporter
+    exporter.shutdown()  # later spans of the session are not kept
+
+
+def _caller() -> tuple[str, str]:
+    """A made-up caller's trace and span ids (hex) and its ``traceparent`` header."""
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, f"00-{trace_id}-{span_id}-01"
+
+
+def _of_trace(exporter: InMemorySpanExporter, trace_id: str) -> list[ReadableSpan]:
+    return [
+        s
+        for s in exporter.get_finished_spans()
+        if s.context is not None and format(s.context.trace_id, "032x") == trace_id
+    ]
+
+
+def _one(found: Sequence[ReadableSpan], name: str, **attributes: Any) -> ReadableSpan:
+    matching = [
+        s
+        for s in found
+        if s.name == name and all((s.attributes or {}).get(k) == v for k, v in attributes.items())
+    ]
+    assert len(matching) == 1, (name, attributes, sorted(s.name for s in found))
+    return matching[0]
+
+
+def _child_of(span: ReadableSpan, parent: ReadableSpan) -> bool:
+    return (
+        span.parent is not None
+        and parent.context is not None
+        and span.parent.span_id == parent.context.span_id
+    )
+
+
+def _tree(found: Sequence[ReadableSpan]) -> str:
+    """The spans as an indented tree (for failure messages)."""
+    ids = {s.context.span_id for s in found if s.context is not None}
+    children: dict[int | None, list[ReadableSpan]] = {}
+    for s in found:
+        parent = s.parent.span_id if s.parent is not None and s.parent.span_id in ids else None
+        children.setdefault(parent, []).append(s)
+    lines: list[str] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for s in sorted(children.get(parent, []), key=lambda s: s.start_time or 0):
+            attrs = s.attributes or {}
+            lines.append(
+                "  " * depth
+                + s.name
+                + (f" [{attrs['bullmq.job.name']}]" if "bullmq.job.name" in attrs else "")
+            )
+            if s.context is not None:
+                walk(s.context.span_id, depth + 1)
+
+    walk(None, 0)
+    return "\n".join(lines)
+
+
+def _descends_from(
+    span: ReadableSpan, ancestor: ReadableSpan, found: Sequence[ReadableSpan]
+) -> bool:
+    """Whether ``ancestor`` is on the chain of parents of ``span`` among ``found``."""
+    by_id = {s.context.span_id: s for s in found if s.context is not None}
+    current: ReadableSpan | None = span
+    while current is not None and current.parent is not None:
+        if _child_of(current, ancestor):
+            return True
+        current = by_id.get(current.parent.span_id)
+    return False
+
+
+async def test_one_trace_from_the_request_to_the_jobs(
+    spans: InMemorySpanExporter,
+    api: httpx.AsyncClient,
+    worker: None,
+    read_headers: dict[str, str],
+    write_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    name = f"Traced {uuid.uuid4().hex[:8]}"
+    definition = {
+        "task_queue": "itsm-workflows",
+        "description": "Add one audit job.",
+        "category": "access",
+        "steps": [
+            {
+                "id": "audit_it",
+                "kind": "activity",
+                "activity": "enqueue_job",
+                "detail": "Auditing",
+                "done": "Audited",
+                "params": {"queue": "audit", "job": "traced"},
+                "duration": {"dist": "fixed", "seconds": 1},
+            }
+        ],
+    }
+    defined = await api.post(
+        f"/v1/workflow-definitions/{name}", headers=admin_headers, json=definition
+    )
+    assert defined.status_code == 201, defined.text
+    created = await api.post(
+        "/v1/automation/rules",
+        headers=write_headers,
+        json={
+            "name": f"trace {name}",
+            "trigger": "on_ticket_created",
+            "conditions": {"title": name},
+            "actions": [
+                {"type": "start_workflow", "workflow_name": name, "task_queue": "itsm-workflows"},
+                {"type": "send_notification", "recipient": "ops-team", "message": "traced"},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    rule = created.json()
+
+    trace_id, traceparent = _caller()
+    ticket = await api.post(
+        "/v1/tickets",
+        headers={**write_headers, "traceparent": traceparent},
+        json={"title": name, "priority": "P3"},
+    )
+    assert ticket.status_code == 201, ticket.text
+
+    def complete() -> list[ReadableSpan] | None:
+        found = _of_trace(spans, trace_id)
+        names = {s.name for s in found}
+        jobs = {(s.name, (s.attributes or {}).get("bullmq.job.name")) for s in found}
+        wanted_jobs = {
+            ("send audit", "traced"),
+            ("process audit", "traced"),
+            ("process audit", "on_ticket_created"),
+            ("send notification", "rule_notification"),
+            ("process notification", "rule_notification"),
+        }
+        wanted = {
+            "POST /v1/tickets",
+            "outbox on_ticket_created",
+            "rule execution",
+            f"RunWorkflow:{WORKFLOW_TYPE}",
+            "RunActivity:enqueue_job",
+        }
+        return found if wanted_jobs <= jobs and wanted <= names else None
+
+    found = await eventually(complete, within_s=60)
+    tree = _tree(found)
+
+    server = _one(found, "POST /v1/tickets")
+    assert server.kind is SpanKind.SERVER
+    assert server.parent is not None
+    assert server.parent.is_remote
+    assert format(server.parent.span_id, "016x") == traceparent.split("-")[2]
+    assert (server.attributes or {})["http.response.status_code"] == 201
+    assert (server.attributes or {})["http.route"] == "/v1/tickets"
+
+    # The outbox event, written by the endpoint (a span of the request's) and processed in the
+    # API's background or by the worker's dispatcher.
+    event = _one(found, "outbox on_ticket_created")
+    assert event.kind is SpanKind.CONSUMER
+    assert _descends_from(event, server, found), tree
+    endpoint = _one(found, "fastapi.endpoint")
+    assert _child_of(event, endpoint), tree
+    assert _child_of(endpoint, server)
+    execution = _one(found, "rule execution", **{"rule.id": rule["id"]})
+    assert _child_of(execution, event), tree
+    assert (execution.attributes or {})["rule.actions"] == 2
+
+    # temporalio's interceptor: the client's StartWorkflow span travels in the workflow's
+    # headers, and the workflow's spans (its run, the activities it schedules) are its children.
+    started = _one(found, f"StartWorkflow:{WORKFLOW_TYPE}")
+    assert _child_of(started, execution), tree
+    run = _one(found, f"RunWorkflow:{WORKFLOW_TYPE}")
+    assert _child_of(run, started), tree
+    scheduled = _one(found, "StartActivity:enqueue_job")
+    assert _child_of(scheduled, started), tree
+    activity = _one(found, "RunActivity:enqueue_job")
+    assert _child_of(activity, scheduled), tree
+
+    # The workflow's job, added by its activity, run by the job runner.
+    sent = _one(found, "send audit", **{"bullmq.job.name": "traced"})
+    assert sent.kind is SpanKind.PRODUCER
+    assert _child_of(sent, activity), tree
+    processed = _one(found, "process audit", **{"bullmq.job.name": "traced"})
+    assert processed.kind is SpanKind.CONSUMER
+    assert _child_of(processed, sent), tree
+    assert processed.status.status_code is not StatusCode.ERROR
+    attributes = processed.attributes or {}
+    assert attributes["messaging.system"] == "bullmq"
+    assert attributes["messaging.message.id"] == (sent.attributes or {})["messaging.message.id"]
+
+    # The rule's own notification job.
+    notified = _one(found, "send notification")
+    assert _child_of(notified, execution), tree
+    assert _child_of(_one(found, "process notification"), notified)
+
+    # The bookkeeping jobs of the event (its audit entry) continue the same trace.
+    side = _one(found, "process audit", **{"bullmq.job.name": "on_ticket_created"})
+    assert _descends_from(side, event, found), tree
+
+    await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
+
+
+async def test_the_server_span_is_named_by_the_route_template(
+    spans: InMemorySpanExporter, api: httpx.AsyncClient, read_headers: dict[str, str]
+) -> None:
+    trace_id, traceparent = _caller()
+    r = await api.get(
+        "/v1/tickets/TKT-does-not-exist", headers={**read_headers, "traceparent": traceparent}
+    )
+    assert r.status_code == 404, r.text
+    server = _one(_of_trace(spans, trace_id), "GET /v1/tickets/{ticket_id}")
+    assert server.kind is SpanKind.SERVER
+    assert (server.attributes or {})["http.response.status_code"] == 404
+    assert (server.attributes or {})["url.path"] == "/v1/tickets/TKT-does-not-exist"
+
+    # Probes and scrapes are not traced; other requests without a caller's context start a
+    # trace of their own.
+    before = {id(s) for s in spans.get_finished_spans()}
+    assert (await api.get("/healthz")).status_code == 200
+    assert (await api.get("/v1/tickets", headers=read_headers)).status_code == 200
+    fresh = [s for s in spans.get_finished_spans() if id(s) not in before]
+    servers = [s for s in fresh if s.kind is SpanKind.SERVER]
+    assert [s.name for s in servers] == ["GET /v1/tickets"]
+    assert servers[0].parent is None
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Put the root logger and uvicorn's loggers back as they were after the test."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).level)
+        for name in names
+    }
+    propagate = {name: logging.getLogger(name).propagate for name in names}
+    yield
+    for name, (handlers, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate[name]
+
+
+def test_log_lines_of_a_request_carry_its_trace_id(
+    spans: InMemorySpanExporter,
+    service_settings: Settings,
+    read_headers: dict[str, str],
+    restored_logging: None,
+) -> None:
+    out = io.StringIO()
+    trace_id, traceparent = _caller()
+    with serving(create_app(service_settings), name="tracing-api", log_level="info") as url:
+        configure_logging(service_settings, stream=out)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            r = client.get("/v1/tickets", headers={**read_headers, "traceparent": traceparent})
+            assert r.status_code == 200, r.text
+    access = [line for line in out.getvalue().splitlines() if "GET /v1/tickets" in line]
+    assert access, out.getvalue()
+    assert f"trace={trace_id}" in access[0]
+
+
+def test_jobs_carry_the_context_as_bullmq_telemetry_metadata() -> None:
+    traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    metadata = '{"traceparent": "' + traceparent + '"}'
+    assert job_traceparent({"telemetry": {"metadata": metadata}}) == traceparent
+    assert job_traceparent({"attempts": 5}) is None
+    assert job_traceparent({"telemetry": {"metadata": "not json"}}) is None
+    assert job_traceparent(None) is None
