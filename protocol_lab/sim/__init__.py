@@ -57,6 +57,7 @@ __all__ = [
     "fit_duration",
     "load_scenario",
     "plan_capacity",
+    "plot_resolution_ecdf",
     "save_scenario",
     "simulate",
     "simulate_states",
@@ -77,6 +78,7 @@ _LAZY = {
     "LogCalibration": "protocol_lab.sim.log_calibration",
     "calibrate_from_log": "protocol_lab.sim.log_calibration",
     "compare_resolution": "protocol_lab.sim.log_calibration",
+    "plot_resolution_ecdf": "protocol_lab.sim.log_calibration",
     "simulate_states": "protocol_lab.sim.state_flow",
     "StateModel": "protocol_lab.sim.state_model",
 }

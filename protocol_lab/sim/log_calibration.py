@@ -65,6 +65,8 @@ from protocol_lab.sim.scenario import Arrivals, ArrivalStream, Scenario
 from protocol_lab.sim.state_model import StateEntry, StateModel, StateRouting, StateTransition
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from protocol_lab.analytics import Timelines
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "LogCalibration",
     "calibrate_from_log",
     "compare_resolution",
+    "plot_resolution_ecdf",
     "resolution_times",
 ]
 
@@ -106,6 +109,7 @@ class LogCalibration:
     dwells: pl.DataFrame
     capacities: pl.DataFrame
     error: pl.DataFrame | None = None
+    simulated: tuple[Timelines, ...] = ()
 
     @property
     def within_target(self) -> bool:
@@ -259,6 +263,43 @@ def _sampling_interval(observed: pl.DataFrame) -> pl.DataFrame:
         },
         orient="row",
     )
+
+
+def plot_resolution_ecdf(
+    log: Timelines,
+    simulated: Timelines | Sequence[Timelines],
+    *,
+    stopping: Sequence[str] = DEFAULT_STOPPING,
+) -> Figure:
+    """The resolution time's empirical CDF per priority (one panel each, log scale in hours),
+    log against simulation (several runs pooled), p50 and p95 marked."""
+    from matplotlib.figure import Figure
+
+    runs = [simulated] if not isinstance(simulated, Sequence) else list(simulated)
+    observed = resolution_times(log, stopping=stopping)
+    sim = pl.concat([resolution_times(t, stopping=stopping) for t in runs])
+    priorities = sorted(observed["priority"].drop_nulls().unique().to_list())
+    cols = min(4, max(1, len(priorities)))
+    rows = math.ceil(len(priorities) / cols)
+    fig = Figure(figsize=(3.6 * cols, 3.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, priority in zip(axes, priorities, strict=False):
+        for frame, label, style in ((observed, "log", "-"), (sim, "simulated", "--")):
+            x = np.sort(frame.filter(pl.col("priority") == priority)["resolution_h"].to_numpy())
+            if len(x) == 0:
+                continue
+            y = np.arange(1, len(x) + 1) / len(x)
+            ax.step(np.maximum(x, 1e-2), y, where="post", linestyle=style, label=label)
+        ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
+        ax.axhline(0.95, color="grey", linewidth=0.6, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_title(priority)
+        ax.set_xlabel("resolution time (h)")
+        ax.set_ylabel("share of resolved cases")
+        ax.legend(loc="lower right", fontsize="small")
+    for ax in axes[len(priorities) :]:
+        ax.set_visible(False)
+    return fig
 
 
 # -- fitting ----------------------------------------------------------------------------
@@ -633,4 +674,5 @@ def calibrate_from_log(
 
         runs = [simulate_states(scenario, seed=seed + k) for k in range(max(1, replications))]
         result.error = compare_resolution(timelines, runs, stopping=model.stopping)
+        result.simulated = tuple(runs)
     return result

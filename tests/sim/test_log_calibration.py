@@ -27,6 +27,7 @@ from protocol_lab.sim.log_calibration import (
     LogCalibration,
     calibrate_from_log,
     compare_resolution,
+    plot_resolution_ecdf,
     resolution_times,
 )
 from protocol_lab.sim.state_flow import simulate_states
@@ -255,6 +256,20 @@ def test_compare_resolution_of_a_log_with_itself_is_exact(sample: Timelines) -> 
         last["resolved_at"]
         <= workflows.filter(pl.col("workflow_id").is_in(reopened))["resolved_at"].max()
     ).all()  # type: ignore[operator]
+
+
+def test_the_picture_has_a_panel_per_priority_with_both_curves(
+    sample: Timelines, sample_fit: LogCalibration
+) -> None:
+    assert len(sample_fit.simulated) == 3
+    fig = plot_resolution_ecdf(sample, sample_fit.simulated)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == sorted(GEN.PRIORITIES)
+    for ax in panels:
+        assert [line.get_label() for line in ax.get_lines()][:2] == ["log", "simulated"]
+        log_line = ax.get_lines()[0]
+        n = resolution_times(sample).filter(pl.col("priority") == ax.get_title()).height
+        assert len(log_line.get_xdata()) == n
 
 
 def test_unlimited_capacity_on_request(sample: Timelines) -> None:
