@@ -307,7 +307,7 @@ def plot_resolution_ecdf(
 
 def _fit(values: np.ndarray, rng: np.random.Generator) -> tuple[DurationModel, str, float]:
     """The model of a dwell sample (seconds), how it was chosen, and its KS statistic."""
-    x = values[np.isfinite(values) & (values >= 0)]
+    x = np.sort(values[np.isfinite(values) & (values >= 0)])  # one sample, one subsample
     quantiles = np.quantile(x, (np.arange(_QUANTILES) + 0.5) / _QUANTILES) if len(x) else [0.0]
     empirical = Empirical(values_s=tuple(float(round(v, 3)) for v in quantiles))
     if len(x) < MIN_DWELL or float(x.max(initial=0.0)) <= 0:
@@ -361,6 +361,11 @@ def _prepare(timelines: Timelines) -> tuple[pl.DataFrame, pl.DataFrame, datetime
     )
     if intervals.is_empty():
         raise ValueError("the log has no state intervals to calibrate from")
+    if (intervals["end"] == intervals["start"]).all():
+        raise ValueError(
+            "the log's events are instants (complete events only, no state changes): there is "
+            "no time in a state to fit; calibrate from a log of state changes"
+        )
     return intervals, cases, log_end
 
 

@@ -296,6 +296,18 @@ def test_too_few_cases_are_refused(sample: Timelines) -> None:
         calibrate_from_log(few)
 
 
+def test_a_log_of_instants_is_refused(sample: Timelines) -> None:
+    events, workflows = sample.collect()
+    instants = Timelines.from_frame(
+        events.filter(pl.col("event") != "activity_started"),
+        workflows.select("workflow_id", "priority"),
+        check=False,
+        vocabulary="foreign",
+    )
+    with pytest.raises(ValueError, match="instants"):
+        calibrate_from_log(instants)
+
+
 def test_a_scenario_without_states_cannot_be_simulated_as_states() -> None:
     with pytest.raises(ScenarioError, match="no states"):
         simulate_states(load_scenario("mmc_validation"))
