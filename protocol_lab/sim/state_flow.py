@@ -162,7 +162,8 @@ def _case(
         node = (state, group, min(visits[state], model.max_visits))
         out.add(case, "activity_started", env.now, state, group)
         options = router.choices(priority, node)
-        if options is None:
+        if options is None:  # a state the log never left: the case ends in it
+            out.add(case, "activity_completed", env.now, state, group)
             break
         to_state, to_group, dwell = options.draw(rng.random())
         hold = dwells[dwell].sample(rng)
