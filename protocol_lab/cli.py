@@ -110,6 +110,8 @@ API_TOKENS: 'tokA=read;tokB=read,write;tokC=admin'; unset prints a dev token
 
 HOST / PORT: where the API listens (default 127.0.0.1:3000)
 
+API_WORKERS: worker processes of protocol-lab serve (default 1)
+
 STATE_DIR: folder for embedded state (default .protocol-lab)
 
 INTEGRATION_URLS: 'mdm=http://...;directory=http://...' (unset: emulated)
@@ -175,8 +177,13 @@ def serve(
         str | None, typer.Option(help="bind address (default: HOST, else 127.0.0.1)")
     ] = None,
     port: Annotated[int | None, typer.Option(help="port (default: PORT, else 3000)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="worker processes (default: API_WORKERS, else 1)"),
+    ] = None,
 ) -> None:
-    """Run the FastAPI app, logging through the service's set-up (uvicorn's access log too)."""
+    """Run the FastAPI app, logging through the service's set-up (uvicorn's access log too);
+    with several workers each process sets up its own logging."""
     import uvicorn
 
     from service.observability.logging import configure_logging
@@ -186,9 +193,11 @@ def serve(
     settings = get_settings()
     configure_logging(settings)
     configure_tracing(settings, "api")
+    count = settings.api_workers if workers is None else workers
     uvicorn.run(
-        "service.app:create_app",
+        "service.app:create_app" if count == 1 else "service.app:create_worker_app",
         factory=True,
+        workers=count,
         host=host or settings.host,
         port=settings.port if port is None else port,
         log_config=None,

@@ -15,7 +15,7 @@ from service.api.main import api_router
 from service.api.openapi import install_openapi
 from service.jobs.producer import JobProducer
 from service.observability.health import health_router
-from service.observability.logging import RequestIdMiddleware
+from service.observability.logging import RequestIdMiddleware, configure_logging
 from service.observability.metrics import MetricsMiddleware
 from service.observability.tracing import api_telemetry
 from service.private_files import private_dir
@@ -24,7 +24,7 @@ from service.state import AppState
 from service.store.db import create_schema, make_engine, make_sessionmaker
 from service.temporal.client import connect
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_worker_app"]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -84,3 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
 
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The API in one of several worker processes of ``protocol-lab serve --workers``: a worker
+    starts as a new interpreter, so it sets up the service's logging before building the app."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

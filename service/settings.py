@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="address the API binds")
     port: int = Field(default=3000, ge=0, le=65535, description="port of the API")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="worker processes of protocol-lab serve (each keeps its own /metrics"
+        " request counters, so a scrape sees one worker's)",
+    )
     metrics_address: str | None = Field(
         default=None,
         description="host:port where the worker serves Prometheus metrics (the Temporal SDK's "
