@@ -18,10 +18,11 @@ Where each latency sits in a simulated workflow (the service's Temporal history 
       --first_workflow_task--> first step scheduled                    [first workflow task]
       activity: slot granted --schedule_to_start--> activity_started   [ActivityTaskStarted]
                 runs duration + activity_overhead --> activity_completed
-      --workflow_task--> next step scheduled / signal wait begins      [workflow task]
+      --workflow_task--> next activity scheduled                       [workflow task]
+      --wait_task--> signal wait begins                                [workflow task, memo]
       signal wait: signal_received at the signal's arrival
       --signal_delivery--> next step scheduled                         [update's workflow task]
-      --workflow_task--> workflow_completed / failed / cancelled       [closing workflow task]
+      --wait_task--> workflow_completed / failed / cancelled           [closing workflow task]
 
 ``schedule_to_start`` and ``activity_overhead`` are per task queue (``queues``, else
 ``default_queue``); the overhead holds the worker slot, as the service's worker does until it
@@ -87,7 +88,9 @@ class PlatformConfig(_Frozen):
     per wall second; 1 = real time): every latency drawn is multiplied by it.
     ``first_workflow_task`` (None: as ``workflow_task``) is the workflow's first task, which
     also loads the workflow on a worker; ``signal_delivery`` (None: as ``workflow_task``) is the
-    workflow task that takes a signal, or a wait's timeout, and schedules the next step.
+    workflow task that takes a signal, or a wait's timeout, and schedules the next step;
+    ``wait_task`` (None: as ``workflow_task``) is the workflow task that begins a signal wait or
+    closes the workflow, which also records the workflow's state for status reads.
     """
 
     compression: float = Field(default=1.0, gt=0, le=1e6)
@@ -99,6 +102,7 @@ class PlatformConfig(_Frozen):
         default_factory=_zero, description="a step's end to the next step being scheduled"
     )
     signal_delivery: DurationModel | None = None
+    wait_task: DurationModel | None = None
     default_queue: QueueLatency = Field(default_factory=QueueLatency)
     queues: dict[TaskQueue, QueueLatency] = Field(default_factory=dict)
     activities: dict[ActivityKind, DurationModel] = Field(
@@ -118,6 +122,7 @@ class PlatformConfig(_Frozen):
             self.first_workflow_task,
             self.workflow_task,
             self.signal_delivery,
+            self.wait_task,
             self.default_queue.schedule_to_start,
             self.default_queue.activity_overhead,
         ]
@@ -171,6 +176,7 @@ class PlatformDelays:
         "schedule_to_start",
         "signal_delivery",
         "task",
+        "wait_task",
         "workflow_start",
     )
 
@@ -193,6 +199,8 @@ class PlatformDelays:
         self.signal_delivery = (
             build("signal_delivery", delivery) if delivery is not None else self.task
         )
+        wait = config.wait_task
+        self.wait_task = build("wait_task", wait) if wait is not None else self.task
         self.schedule_to_start: dict[TaskQueue, Sampler | None] = {}
         self.overheads: dict[TaskQueue, Sampler | None] = {}
         for queue in TaskQueue:

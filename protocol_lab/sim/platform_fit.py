@@ -5,7 +5,10 @@ read from the gaps that hold it (times on the log's clock, divided by ``compress
 wall-clock seconds):
 
 - ``workflow_task``: from an activity's end to the next signal wait's start, and from the last
-  step's end to ``workflow_completed`` (a workflow task and nothing else);
+  step's end to ``workflow_completed`` (a workflow task and nothing else); but where those
+  gaps are clearly longer than the whole gap before an activity (the service's workflow records
+  its state when a wait begins and when it closes), they become ``wait_task`` and the workflow
+  task is read from the gaps before activities, pooled over the queues;
 - ``first_workflow_task``: from ``workflow_started`` to a first step that is a signal wait;
 - ``signal_delivery``: from a signal's receipt (or a wait's timeout) to the next signal wait;
 - ``schedule_to_start`` per task queue: the gap before an activity that follows an activity,
@@ -302,17 +305,25 @@ def fit_platform(
 
     # the workflow task: pure gaps first, else the gaps before activities (no schedule-to-start)
     pure_task = sample("task", ("signal", "close"))
+    before_activities = sample("task", ("activity",))
     task_from_activities = len(pure_task) < _MIN
-    task_sample = sample("task", ("activity",)) if task_from_activities else pure_task
+    wait: DurationModel | None = None
+    if not task_from_activities and _clearly_below(before_activities, pure_task):
+        # A wait's or a close's workflow task also records the workflow's state, and costs
+        # more than the whole gap before an activity: each is then its own latency, and a
+        # queue's schedule-to-start is only what its gaps add to the others'.
+        wait = fit(pure_task)
+        row("wait_task", None, len(pure_task), wait, "gaps before waits and closes")
+        task_sample = before_activities
+        source = "gaps before activities, all queues"
+    else:
+        task_sample = before_activities if task_from_activities else pure_task
+        source = (
+            "gaps before activities" if task_from_activities else "gaps before waits and closes"
+        )
     task = fit(task_sample)
     task_moments = _moments(task, task_sample)
-    row(
-        "workflow_task",
-        None,
-        len(task_sample),
-        task,
-        "gaps before activities" if task_from_activities else "gaps before waits and closes",
-    )
+    row("workflow_task", None, len(task_sample), task, source)
 
     queues: dict[TaskQueue, QueueLatency] = {}
     s2s_moments: dict[TaskQueue, tuple[float, float]] = {}
@@ -325,7 +336,11 @@ def fit_platform(
     pooled = overhead_frame["o"].to_numpy()
     for queue in TaskQueue:
         gaps_q = sample("task", ("activity",), queue.value)
-        if task_from_activities or len(gaps_q) < _MIN:
+        if (
+            task_from_activities
+            or len(gaps_q) < _MIN
+            or (wait is not None and not _clearly_below(task_sample, gaps_q))
+        ):
             s2s: DurationModel = Fixed(seconds=0.0)
             s2s_sample = np.zeros(0)
         else:
@@ -387,6 +402,7 @@ def fit_platform(
         first_workflow_task=first,
         workflow_task=task,
         signal_delivery=delivery,
+        wait_task=wait,
         queues=queues,
         activities=kinds,
     )
@@ -406,6 +422,15 @@ def fit_platform(
         overhead_moments=overhead_moments,
         kind_moments=kind_moments,
     )
+
+
+def _clearly_below(lower: np.ndarray, higher: np.ndarray) -> bool:
+    """True when ``lower``'s mean is below ``higher``'s by more than twice the standard error
+    of the difference (both samples of at least three)."""
+    if len(lower) < _MIN or len(higher) < _MIN:
+        return False
+    se = float(np.sqrt(np.var(lower) / len(lower) + np.var(higher) / len(higher)))
+    return float(np.mean(higher) - np.mean(lower)) > 2 * se
 
 
 def _overheads(
@@ -478,6 +503,7 @@ def platform_rows(config: PlatformConfig) -> pl.DataFrame:
     add("first_workflow_task", None, config.first_workflow_task or config.workflow_task)
     add("workflow_task", None, config.workflow_task)
     add("signal_delivery", None, config.signal_delivery or config.workflow_task)
+    add("wait_task", None, config.wait_task or config.workflow_task)
     for queue in TaskQueue:
         latency = config.queue(queue)
         add("schedule_to_start", queue.value, latency.schedule_to_start)

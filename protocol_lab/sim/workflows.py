@@ -350,6 +350,8 @@ def run_workflow(
     # the platform's workflow task before each step (None: no latency)
     gap = platform.first_task
     for step in plan.steps:
+        if gap is platform.task and type(step) is not ActivityRun:
+            gap = platform.wait_task  # the workflow task that begins a wait
         if gap is not None:
             yield Timeout(env, gap())
         gap = platform.task
@@ -420,8 +422,8 @@ def run_workflow(
             final = step.timeout_code
         yield from compensate(model, wf, done, pool, ticket)
         break
-    if platform.task is not None:  # the workflow task that closes the workflow
-        yield Timeout(env, platform.task())
+    if platform.wait_task is not None:  # the workflow task that closes the workflow
+        yield Timeout(env, platform.wait_task())
     now = env.now
     if record:
         event(wf, final, now)

@@ -196,3 +196,32 @@ def test_each_workflow_keeps_the_hours_it_starts_at() -> None:
     assert escalation is not None
     assert laptop is not None
     assert escalation.weights != laptop.weights
+
+
+def test_a_slower_wait_task_is_told_apart_from_the_task_before_activities() -> None:
+    """The service's workflow records its state when a wait begins and when it closes, so those
+    workflow tasks cost more than the one before an activity: the simulator puts ``wait_task``
+    there, and calibration gives both back within 10% instead of one mean of the two."""
+    truth_platform = PlatformConfig(
+        workflow_task=LogNormal(median_s=0.020, sigma=0.3),
+        wait_task=LogNormal(median_s=0.045, sigma=0.3),
+        default_queue=QueueLatency(activity_overhead=Fixed(seconds=0.010)),
+    )
+    truth = (
+        load_scenario("demo_day")
+        .as_the_service_runs()
+        .with_horizon(24 * 7, warmup_hours=0)
+        .with_platform(truth_platform, compression=600)
+    )
+    cal = calibrate(simulate(truth).timelines, base=truth, measure=False)
+    fitted = cal.scenario.platform
+    assert fitted.wait_task is not None, cal.platform
+    assert fitted.wait_task.mean() == pytest.approx(
+        truth_platform.wait_task.mean(),  # type: ignore[union-attr]
+        rel=0.1,
+    )
+    assert fitted.workflow_task.mean() == pytest.approx(
+        truth_platform.workflow_task.mean(), rel=0.1
+    ), cal.platform
+    for queue in TaskQueue:
+        assert fitted.queue(queue).schedule_to_start.mean() <= 0.002, (queue, cal.platform)
