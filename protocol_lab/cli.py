@@ -395,6 +395,8 @@ def simulate(
     from protocol_lab.sim import simulate as run
 
     spec = load_scenario(scenario)
+    if spec.states is not None:
+        raise ValueError(f"{scenario} has a states section: run it with protocol-lab logs simulate")
     if horizon_hours is not None:
         spec = spec.with_horizon(
             horizon_hours, warmup_hours=min(spec.warmup_hours, horizon_hours / 2)
@@ -667,6 +669,40 @@ def logs_calibrate(
         raise typer.Exit(1)
 
 
+@logs.command(
+    "simulate",
+    help="Simulate a scenario with a states section (as `logs calibrate` writes) and write its "
+    "timelines as Parquet (events, and each case's priority in <out>.workflows.parquet), "
+    "readable by Timelines.from_file and `protocol-lab report`.",
+)
+def logs_simulate(
+    scenario: Annotated[str, typer.Argument(help="scenario YAML file with a states section")],
+    out: Annotated[str, typer.Option(help="the Parquet file to write")] = "simulated.parquet",
+    seed: Annotated[int | None, typer.Option(help="seed (default: the scenario's)")] = None,
+) -> None:
+    """Run a state-model scenario; print resolution p50/p95 per priority."""
+    import polars as pl
+
+    from protocol_lab.sim import load_scenario
+    from protocol_lab.sim.log_calibration import resolution_times
+    from protocol_lab.sim.state_flow import simulate_states
+
+    simulated = simulate_states(load_scenario(scenario), seed=seed)
+    file = simulated.write_parquet(out)
+    summary = (
+        resolution_times(simulated)
+        .group_by("priority")
+        .agg(
+            pl.len().alias("resolved"),
+            pl.col("resolution_h").quantile(0.5, "linear").round(2).alias("p50_h"),
+            pl.col("resolution_h").quantile(0.95, "linear").round(2).alias("p95_h"),
+        )
+        .sort("priority")
+    )
+    typer.echo(str(summary))
+    typer.echo(f"timelines: {file}")
+
+
 _EXAMPLES: dict[str, tuple[str, ...]] = {
     "up": (
         "protocol-lab up",
@@ -713,6 +749,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     "logs_calibrate": (
         "protocol-lab logs calibrate incidents.csv.gz --preset servicenow --out scenario.yaml",
     ),
+    "logs_simulate": ("protocol-lab logs simulate scenario.yaml --seed 7 --out month.parquet",),
     "events_redrive": (
         "protocol-lab events redrive --all",
         "PROTOCOL_LAB_TOKEN=$ADMIN protocol-lab events redrive 17 18 --base-url http://api:3000",

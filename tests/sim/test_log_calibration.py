@@ -379,3 +379,16 @@ def test_logs_calibrate_writes_the_scenario_and_prints_the_distance(tmp_path: Pa
     assert "3 - Moderate" in res.output
     assert f"scenario written to {out}" in res.output
     assert load_scenario(out).states is not None
+    simulated = tmp_path / "simulated.parquet"
+    res = CliRunner().invoke(
+        app, ["logs", "simulate", str(out), "--seed", "4", "--out", str(simulated)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "p95_h" in res.output
+    again = Timelines.from_file(simulated)
+    assert again.vocabulary == "foreign"
+    assert set(again.workflows.collect()["priority"].to_list()) == set(GEN.PRIORITIES)
+    # the workflow simulator does not take a states scenario
+    res = CliRunner().invoke(app, ["simulate", str(out), "--out", str(tmp_path / "x.parquet")])
+    assert isinstance(res.exception, ValueError)
+    assert "logs simulate" in str(res.exception)
