@@ -393,6 +393,15 @@ def _windowed(intervals: pl.DataFrame, log_end: datetime) -> pl.DataFrame:
     )
 
 
+_LEVEL_FIELDS: Final = {
+    5: ("state", "group", "visit", "to_state"),
+    4: ("state", "visit", "to_state"),
+    3: ("state", "to_state"),
+    2: ("state",),
+}
+"""A dwell sample's fields besides the priority, by the length of its key."""
+
+
 class _Dwells:
     """Dwell samples by key, fitted once each, chosen from the most specific level."""
 
@@ -400,18 +409,12 @@ class _Dwells:
         self.rng = np.random.default_rng(seed)
         frame = used.with_columns(pl.col("visit").clip(upper_bound=max_visits))
         self.samples: dict[tuple[object, ...], np.ndarray] = {}
-        levels = (
-            ("priority", "state", "group", "visit", "to_state"),
-            ("priority", "state", "visit", "to_state"),
-            ("priority", "state", "to_state"),
-            ("priority", "state"),
-        )
-        for cols in levels:
+        for depth, fields in _LEVEL_FIELDS.items():
             for pooled in (False, True):
-                keys = list(cols[1:]) if pooled else list(cols)
+                keys = list(fields) if pooled else ["priority", *fields]
                 for row in frame.group_by(keys).agg(pl.col("dwell_s")).iter_rows():
                     key = ((_POOLED,) if pooled else ()) + tuple(row[:-1])
-                    self.samples[(len(cols), *key)] = np.asarray(row[-1], dtype=np.float64)
+                    self.samples[(depth, *key)] = np.asarray(row[-1], dtype=np.float64)
         self.models: dict[str, DurationModel] = {}
         self.rows: list[dict[str, object]] = []
 
@@ -461,11 +464,7 @@ class _Dwells:
         values: np.ndarray,
         scale: float,
     ) -> str:
-        fields = ("state", "group", "visit", "to_state")[: depth - 1]
-        if depth == 4:
-            fields = ("state", "visit", "to_state")
-        elif depth == 3:
-            fields = ("state", "to_state")
+        fields = _LEVEL_FIELDS[depth]
         parts = [
             f"{f}={'end' if v is None and f == 'to_state' else v}"
             for f, v in zip(fields, rest, strict=True)
