@@ -7,6 +7,12 @@ dispatcher that dies leaves a lease that expires, and the event is claimed again
 repeats is made harmless by the executions table (one row per event and rule). The claim count
 (``attempts``) fences a holder: renewing, releasing and finishing only act on the holder's claim.
 
+The dispatcher works in batches: :func:`claim_events` claims up to N events in one statement
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so dispatchers in several processes take different
+events without waiting for each other; SQLite's single writer makes the statement atomic), and
+:func:`renew_leases`, :func:`finish_events` and :func:`unclaim_events` act on a batch of claims
+in one statement each.
+
 An event that cannot be processed before its give-up horizon ends ``failed``; an operator
 re-queues failed events with :func:`redrive_events` (failed executions go back to ``pending``).
 Maintenance prunes ``done`` events only, so failed ones stay re-drivable.
@@ -39,6 +45,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,14 +63,18 @@ __all__ = [
     "add_event",
     "audit_job_id",
     "claim_event",
+    "claim_events",
     "fail_event",
     "finish_event",
+    "finish_events",
     "get_event",
     "pending_event_ids",
     "prune_events",
     "redrive_events",
     "release_event",
     "renew_lease",
+    "renew_leases",
+    "unclaim_events",
     "wake_dispatchers",
     "wakeup_signal",
 ]
@@ -258,6 +269,104 @@ async def release_event(
     return await _set(
         session, _held(event_id, attempt), lease_until=time.time() + retry_in_s, error=error
     )
+
+
+def _claimable(now: float) -> ColumnElement[bool]:
+    """Pending, or claimed by a holder whose lease ran out (or released for a retry now due)."""
+    return or_(
+        OutboxRow.status == "pending",
+        (OutboxRow.status == "processing") & (OutboxRow.lease_until < now),
+    )
+
+
+async def claim_events(
+    session: AsyncSession, *, limit: int, lease_s: float = LEASE_SECONDS
+) -> list[OutboxEvent]:
+    """Claim up to ``limit`` claimable events at once for ``lease_s`` seconds, oldest first
+    (commits).
+
+    One statement: on PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so dispatchers
+    claiming at the same time take different events instead of waiting for each other; SQLite
+    runs the statement under its single writer lock. Each claim counts an attempt.
+    """
+    now = time.time()
+    picked = (
+        select(OutboxRow.id)
+        .where(_claimable(now))
+        .order_by(OutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    result = await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(select(picked.c.id)), _claimable(now))
+        .values(status="processing", lease_until=now + lease_s, attempts=OutboxRow.attempts + 1)
+        .returning(OutboxRow),
+        execution_options={"synchronize_session": False},
+    )
+    events = sorted((_event(row) for row in result.scalars()), key=lambda e: e.id)
+    await session.commit()
+    return events
+
+
+Claim = tuple[int, int]  # (event id, attempt): one claim of an event
+
+
+def _claims_held(claims: Sequence[Claim]) -> ColumnElement[bool]:
+    """The events of these claims, while the claims still hold them."""
+    return (OutboxRow.status == "processing") & tuple_(OutboxRow.id, OutboxRow.attempts).in_(
+        list(claims)
+    )
+
+
+async def renew_leases(
+    session: AsyncSession, *, claims: Sequence[Claim], lease_s: float = LEASE_SECONDS
+) -> set[int]:
+    """Extend the leases of these claims by ``lease_s`` from now (commits); return the ids of
+    the events still held (a claim that was lost is not renewed)."""
+    if not claims:
+        return set()
+    result = await session.execute(
+        update(OutboxRow)
+        .where(_claims_held(claims))
+        .values(lease_until=time.time() + lease_s)
+        .returning(OutboxRow.id),
+        execution_options={"synchronize_session": False},
+    )
+    held = set(result.scalars())
+    await session.commit()
+    return held
+
+
+async def finish_events(session: AsyncSession, *, claims: Sequence[Claim]) -> int:
+    """Mark the events of these claims done in one statement (commits); return how many (a
+    claim that was lost finishes nothing)."""
+    if not claims:
+        return 0
+    result = await session.execute(
+        update(OutboxRow)
+        .where(_claims_held(claims))
+        .values(status="done", processed_at=time.time(), error=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def unclaim_events(session: AsyncSession, *, claims: Sequence[Claim]) -> int:
+    """Give back claims whose events were not worked on (commits): claimable again at once,
+    and the attempt the claim counted is not counted."""
+    if not claims:
+        return 0
+    result = await session.execute(
+        update(OutboxRow)
+        .where(_claims_held(claims))
+        .values(lease_until=0.0, attempts=OutboxRow.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def get_event(session: AsyncSession, *, event_id: int) -> OutboxRow | None:
