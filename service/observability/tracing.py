@@ -67,9 +67,14 @@ _TRACEPARENT: Final = "traceparent"
 UNTRACED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+# Made once: before a provider is installed it is OpenTelemetry's proxy, which turns into the
+# provider's tracer as soon as one is.
+_TRACER: Final = trace.get_tracer(INSTRUMENTATION)
+
+
 def tracer() -> trace.Tracer:
     """The service's tracer (a no-op one until :func:`configure_tracing` installed a provider)."""
-    return trace.get_tracer(INSTRUMENTATION)
+    return _TRACER
 
 
 def _traces_endpoint(settings: Settings) -> str | None:
