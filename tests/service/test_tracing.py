@@ -4,32 +4,43 @@ service, the real worker, Temporal dev server and Redis, with the spans in memor
 
 The process gets the service's tracer provider (``configure_tracing``) with an in-memory
 exporter; the session's Temporal client, and so its worker, carries the service's tracing
-interceptor as every client of the service does."""
+interceptor as every client of the service does. A real ``protocol-lab serve`` with
+``OTEL_EXPORTER_OTLP_ENDPOINT`` set exports its spans to a local OTLP/HTTP receiver."""
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from live_server import serving
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from waiting import eventually
+from waiting import eventually, eventually_sync
 
 from protocol_lab.domain.wire import WORKFLOW_TYPE
 from service.app import create_app
 from service.observability.logging import configure_logging
 from service.observability.tracing import configure_tracing, job_traceparent
 from service.settings import Settings
+from service.stack import free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -313,3 +324,99 @@ def test_jobs_carry_the_context_as_bullmq_telemetry_metadata() -> None:
     assert job_traceparent({"attempts": 5}) is None
     assert job_traceparent({"telemetry": {"metadata": "not json"}}) is None
     assert job_traceparent(None) is None
+
+
+SERVER = ProtoSpan.SpanKind.SPAN_KIND_SERVER
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace receiver: keeps each request's path and decoded spans."""
+
+    received: list[tuple[str, ExportTraceServiceRequest]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.received.append((self.path, ExportTraceServiceRequest.FromString(body)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[tuple[str, ExportTraceServiceRequest]]]]:
+    """A local OTLP/HTTP receiver: its base URL and what it received."""
+    received: list[tuple[str, ExportTraceServiceRequest]] = []
+    handler = type("Collector", (_Collector,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, name="otlp-collector", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_serve_exports_its_spans_over_otlp_when_an_endpoint_is_set(
+    tmp_path: Path, collector: tuple[str, list[tuple[str, ExportTraceServiceRequest]]]
+) -> None:
+    endpoint, received = collector
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "STATE_DIR": str(tmp_path / "state"),
+        # Nothing listens there: the API starts all the same (lazy Temporal client).
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "API_TOKENS": "otlp-test-token=read",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds between the exporter's batches
+    }
+    for name in ("DATABASE_URL", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        env.pop(name, None)
+    log_path = tmp_path / "serve.log"
+    trace_id, traceparent = _caller()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "protocol_lab.cli", "serve"], env=env, stdout=log, stderr=log
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def answered() -> bool:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    r = httpx.get(
+                        f"{url}/v1/tickets",
+                        headers={
+                            "Authorization": "Bearer otlp-test-token",
+                            "traceparent": traceparent,
+                        },
+                        timeout=5,
+                    )
+                except httpx.TransportError:
+                    return False
+                assert r.status_code == 200, r.text
+                return True
+
+            eventually_sync(answered, within_s=60, every_s=0.2)
+
+            def exported() -> tuple[str, str, str] | None:
+                for path, request in list(received):
+                    for resource_spans in request.resource_spans:
+                        service = {
+                            a.key: a.value.string_value for a in resource_spans.resource.attributes
+                        }.get("service.name", "")
+                        for scope_spans in resource_spans.scope_spans:
+                            for span in scope_spans.spans:
+                                if span.trace_id.hex() == trace_id and span.kind == SERVER:
+                                    return path, service, span.name
+                return None
+
+            path, service, name = eventually_sync(exported, within_s=30)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    assert (path, service, name) == ("/v1/traces", "protocol-lab-api", "GET /v1/tickets")
