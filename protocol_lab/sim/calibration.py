@@ -31,7 +31,7 @@ target (10%, or 1 s for a queue wait).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ from protocol_lab.domain.rules import Rule, StartWorkflowAction, Trigger
 from protocol_lab.domain.sla import BusinessCalendar
 from protocol_lab.domain.tickets import Priority
 from protocol_lab.sim.platform_fit import (
+    PlatformFit,
     deconvolve,
     empirical_model,
     fit_platform,
@@ -306,48 +307,14 @@ def _timeouts(events: pl.DataFrame, workflow_name: str, step: SignalStep) -> pl.
     )
 
 
-def calibrate(
-    timelines: Timelines,
-    *,
-    base: Scenario | None = None,
-    catalog: Catalog | None = None,
-    name: str = "Calibrated",
-    seed: int = 0,
-    measure: bool = True,
-    replications: int = 3,
-    compression: float | None = None,
-) -> Calibration:
-    """Fit a scenario to ``timelines`` (see the module docstring).
-
-    ``base`` gives the catalog, calendar, signal calendars, slots per worker, the durations
-    known to be fixed and the platform's ``workflow_start`` to start from (default: the shipped
-    catalog and data/sla.yaml). ``compression`` is the log's simulated seconds per wall second
-    (default: the base's platform compression, else 1): the platform's latency is fitted in
-    wall-clock seconds (:mod:`protocol_lab.sim.platform_fit`) and :attr:`Calibration.platform`
-    lists it. With ``measure``, the fitted scenario is simulated ``replications`` times and
-    :attr:`Calibration.error` is filled.
-    """
-    from protocol_lab.domain import load_catalog
-    from protocol_lab.domain.sla import load_sla_config
-
-    events, wf = timelines.collect()
-    if wf.height == 0:
-        raise ValueError("no workflows to calibrate from")
-    catalog = (
-        catalog
-        if catalog is not None
-        else (base.load_catalog() if base is not None else load_catalog())
-    )
-    calendar = base.business_calendar() if base is not None else load_sla_config().calendar
-    steps = timelines.steps().collect().with_columns(pl.col("kind").cast(pl.String))
-
-    # -- arrivals ---------------------------------------------------------------------
-    first: datetime = wf["started_at"].min()  # type: ignore[assignment]
-    last: datetime = wf["started_at"].max()  # type: ignore[assignment]
-    origin = first.replace(minute=0, second=0, microsecond=0)
-    span_h = max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
-    profile = _profile(wf["started_at"], origin, span_h)
-    streams, rules, arrival_rows = [], [], []
+def _fit_arrivals(
+    wf: pl.DataFrame, catalog: Catalog, origin: datetime, span_h: int
+) -> tuple[Arrivals, tuple[Rule, ...], pl.DataFrame]:
+    """One ticket stream per workflow name at its observed rate and with its own hour-of-week
+    profile, and an inline rule per stream that starts that workflow on its observed queue."""
+    streams: list[ArrivalStream] = []
+    rules: list[Rule] = []
+    arrival_rows: list[dict[str, Any]] = []
     mix = (
         wf.group_by("workflow_name")
         .agg(
@@ -399,10 +366,17 @@ def calibrate(
         arrival_rows.append(
             {"workflow_name": row["workflow_name"], "workflows": row["n"], "per_week": per_week}
         )
+    arrivals = Arrivals(profile=_profile(wf["started_at"], origin, span_h), streams=tuple(streams))
+    return arrivals, tuple(rules), pl.DataFrame(arrival_rows, infer_schema_length=None)
 
-    # -- workers ------------------------------------------------------------------------
+
+def _fit_workers(
+    events: pl.DataFrame, steps: pl.DataFrame, catalog: Catalog, base: Scenario | None
+) -> tuple[dict[TaskQueue, TaskQueueConfig], pl.DataFrame]:
+    """Workers per task queue: the peak of activities running at once, with a margin above it
+    where no activity ever waited for a worker."""
     queues: dict[TaskQueue, TaskQueueConfig] = {}
-    worker_rows = []
+    worker_rows: list[dict[str, Any]] = []
     busy = steps.filter(pl.col("kind").is_in(["activity", "compensation"]))
     for queue in TaskQueue:
         part = busy.filter(pl.col("task_queue").cast(pl.String) == queue.value)
@@ -433,29 +407,20 @@ def calibrate(
                 "slots": slots,
             }
         )
+    return queues, pl.DataFrame(worker_rows, infer_schema_length=None)
 
-    # -- the platform's latency ---------------------------------------------------------
-    c = (
-        compression
-        if compression is not None
-        else (base.platform.compression if base is not None else 1.0)
-    )
-    known = known_fixed_durations(catalog, base.durations if base is not None else {})
-    fitted_platform = fit_platform(
-        events,
-        steps,
-        catalog=catalog,
-        compression=c,
-        known_durations=known,
-        capacities={q: cfg.capacity for q, cfg in queues.items()},
-        workflow_start=base.platform.workflow_start if base is not None else None,
-        fit=empirical_model,
-    )
 
-    # -- activity durations and failures -------------------------------------------------
+def _fit_activities(
+    steps: pl.DataFrame,
+    catalog: Catalog,
+    known: Mapping[tuple[str, str], float],
+    platform: PlatformFit,
+) -> tuple[dict[str, dict[str, DurationModel]], dict[str, dict[str, float]], pl.DataFrame]:
+    """Per plan step: its duration model (the platform's overhead taken out first; a known
+    fixed duration kept) and its failure probability."""
     durations: dict[str, dict[str, DurationModel]] = {}
     failures: dict[str, dict[str, float]] = {}
-    duration_rows = []
+    duration_rows: list[dict[str, Any]] = []
     attempts = steps.filter(pl.col("kind") == "activity")
     for (wf_name, step_id), part in attempts.group_by(
         ["workflow_name", "step"], maintain_order=True
@@ -480,7 +445,7 @@ def calibrate(
         else:
             # the activity overhead is the platform's, not the step's own work
             queue = TaskQueue(str(part["task_queue"].cast(pl.String).mode().first()))
-            values = deconvolve(values, *fitted_platform.moments_for(queue, step.activity))
+            values = deconvolve(values, *platform.moments_for(queue, step.activity))
             fitted = fit_duration(values)
         failed = int((part["outcome"] == "failed").sum())
         p_fail = failed / part.height if part.height else 0.0
@@ -497,9 +462,19 @@ def calibrate(
                 "failure_probability": p_fail,
             }
         )
+    return durations, failures, pl.DataFrame(duration_rows, infer_schema_length=None)
 
-    # -- human and external waits ---------------------------------------------------------
-    signal_rows = []
+
+def _fit_signals(
+    events: pl.DataFrame,
+    steps: pl.DataFrame,
+    catalog: Catalog,
+    base: Scenario | None,
+    calendar: BusinessCalendar,
+) -> tuple[dict[str, SignalConfig], pl.DataFrame]:
+    """Per signal: its response model (business seconds for people at work; waits a timeout
+    ended are censored) and its rejection probability."""
+    signal_rows: list[dict[str, Any]] = []
     signal_configs: dict[str, SignalConfig] = {}
     # waits a timeout ended are censored (below), not waits that ended with the signal
     received = steps.filter((pl.col("kind") == "signal") & (pl.col("outcome") != "timed_out"))
@@ -546,7 +521,68 @@ def calibrate(
                 "reject_probability": p_reject,
             }
         )
+    return signal_configs, pl.DataFrame(signal_rows, infer_schema_length=None)
 
+
+def calibrate(
+    timelines: Timelines,
+    *,
+    base: Scenario | None = None,
+    catalog: Catalog | None = None,
+    name: str = "Calibrated",
+    seed: int = 0,
+    measure: bool = True,
+    replications: int = 3,
+    compression: float | None = None,
+) -> Calibration:
+    """Fit a scenario to ``timelines`` (see the module docstring).
+
+    ``base`` gives the catalog, calendar, signal calendars, slots per worker, the durations
+    known to be fixed and the platform's ``workflow_start`` to start from (default: the shipped
+    catalog and data/sla.yaml). ``compression`` is the log's simulated seconds per wall second
+    (default: the base's platform compression, else 1): the platform's latency is fitted in
+    wall-clock seconds (:mod:`protocol_lab.sim.platform_fit`) and :attr:`Calibration.platform`
+    lists it. With ``measure``, the fitted scenario is simulated ``replications`` times and
+    :attr:`Calibration.error` is filled.
+    """
+    from protocol_lab.domain import load_catalog
+    from protocol_lab.domain.sla import load_sla_config
+
+    events, wf = timelines.collect()
+    if wf.height == 0:
+        raise ValueError("no workflows to calibrate from")
+    catalog = (
+        catalog
+        if catalog is not None
+        else (base.load_catalog() if base is not None else load_catalog())
+    )
+    calendar = base.business_calendar() if base is not None else load_sla_config().calendar
+    steps = timelines.steps().collect().with_columns(pl.col("kind").cast(pl.String))
+
+    first: datetime = wf["started_at"].min()  # type: ignore[assignment]
+    last: datetime = wf["started_at"].max()  # type: ignore[assignment]
+    origin = first.replace(minute=0, second=0, microsecond=0)
+    span_h = max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
+    arrivals, rules, arrival_rows = _fit_arrivals(wf, catalog, origin, span_h)
+    queues, worker_rows = _fit_workers(events, steps, catalog, base)
+    c = (
+        compression
+        if compression is not None
+        else (base.platform.compression if base is not None else 1.0)
+    )
+    known = known_fixed_durations(catalog, base.durations if base is not None else {})
+    fitted_platform = fit_platform(
+        events,
+        steps,
+        catalog=catalog,
+        compression=c,
+        known_durations=known,
+        capacities={q: cfg.capacity for q, cfg in queues.items()},
+        workflow_start=base.platform.workflow_start if base is not None else None,
+        fit=empirical_model,
+    )
+    durations, failures, duration_rows = _fit_activities(steps, catalog, known, fitted_platform)
+    signal_configs, signal_rows = _fit_signals(events, steps, catalog, base, calendar)
     scenario = Scenario(
         name=name,
         description="Fitted from observed timelines by protocol_lab.sim.calibration.",
@@ -556,8 +592,8 @@ def calibrate(
         drain=True,
         seed=seed,
         catalog=base.catalog if base is not None else "workflows",
-        rules=tuple(rules),
-        arrivals=Arrivals(profile=profile, streams=tuple(streams)),
+        rules=rules,
+        arrivals=arrivals,
         task_queues=queues,
         job_queues=dict(base.job_queues) if base is not None else {},
         signals=signal_configs,
@@ -568,10 +604,10 @@ def calibrate(
     )
     result = Calibration(
         scenario=scenario,
-        durations=pl.DataFrame(duration_rows, infer_schema_length=None),
-        signals=pl.DataFrame(signal_rows, infer_schema_length=None),
-        workers=pl.DataFrame(worker_rows, infer_schema_length=None),
-        arrivals=pl.DataFrame(arrival_rows, infer_schema_length=None),
+        durations=duration_rows,
+        signals=signal_rows,
+        workers=worker_rows,
+        arrivals=arrival_rows,
         platform=fitted_platform.rows,
     )
     if measure:

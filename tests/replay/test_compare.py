@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from protocol_lab.analytics import Timelines
 from protocol_lab.compare import compare, distribution_distances
@@ -62,3 +63,35 @@ def test_html_section_states_the_distances(tmp_path: Path) -> None:
     assert (tmp_path / "sim_vs_real_steps.png").stat().st_size > 1000
     lines = comparison.summary_lines()
     assert lines[-1].startswith("all workflows")
+
+
+def _day(seed: int) -> Timelines:
+    return simulate(load_scenario("demo_day"), seed=seed).timelines
+
+
+def test_more_simulations_join_the_activity_steps_only() -> None:
+    """Further replications widen the simulated side of the activity rows (the model's
+    distribution instead of one draw of it); signal waits and cycle times stay paired with the
+    replayed run, and the distances of a step to another seed of the same model shrink."""
+    replayed, reality = _day(1), _day(2)
+    more = [_day(seed) for seed in range(3, 12)]
+    alone = compare(replayed, reality)
+    pooled = compare(replayed, reality, more_simulations=more)
+    assert_frame_equal(
+        pooled.cycle_times.sort("workflow_name"), alone.cycle_times.sort("workflow_name")
+    )
+    key = ["workflow_name", "step", "kind"]
+    joined = alone.steps.select(*key, "n_sim", "ks").join(
+        pooled.steps.select(
+            *key, pl.col("n_sim").alias("n_pooled"), pl.col("ks").alias("ks_pooled")
+        ),
+        on=key,
+    )
+    signals = joined.filter(pl.col("kind") == "signal")
+    activities = joined.filter(pl.col("kind") == "activity")
+    assert signals.height > 0
+    assert activities.height > 0
+    assert (signals["n_pooled"] == signals["n_sim"]).all()
+    assert (activities["n_pooled"] > 5 * activities["n_sim"]).all()
+    # the same model on both sides: a one-run simulated side is noisier than ten runs
+    assert activities["ks_pooled"].mean() < activities["ks"].mean()
