@@ -17,7 +17,7 @@ from service.jobs.producer import JobProducer
 from service.observability.health import health_router
 from service.observability.logging import RequestIdMiddleware, configure_logging
 from service.observability.metrics import MetricsMiddleware
-from service.observability.tracing import api_telemetry
+from service.observability.tracing import api_telemetry, configure_tracing
 from service.private_files import private_dir
 from service.settings import Settings, get_settings
 from service.state import AppState
@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_worker_app() -> FastAPI:
     """The API in one of several worker processes of ``protocol-lab serve --workers``: a worker
-    starts as a new interpreter, so it sets up the service's logging before building the app."""
+    starts as a new interpreter, so it sets up the service's logging and tracing (as ``serve``
+    does in its own process) before building the app."""
     settings = get_settings()
     configure_logging(settings)
+    configure_tracing(settings, "api")
     return create_app(settings)

@@ -30,8 +30,9 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="API token; scopes read, write, admin")
 
 
-def get_state(request: Request) -> AppState:
-    """The application state built by the lifespan."""
+async def get_state(request: Request) -> AppState:
+    """The application state built by the lifespan (a coroutine: FastAPI runs a plain function
+    dependency in a worker thread, a thread hop on every request)."""
     state: AppState = request.app.state.protocol
     return state
 
