@@ -47,7 +47,7 @@ actor), ``actor`` from a signal's payload (``approved_by`` or ``by``);
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +145,333 @@ def _is_step_id(activity_id: str) -> bool:
     return bool(activity_id) and not activity_id.isdigit()
 
 
+class _Mapper:
+    """The mapping of one execution's history: what it has seen so far, and one handler per
+    kind of history event (:func:`build_timeline` dispatches to them)."""
+
+    def __init__(
+        self,
+        workflow_id: str,
+        decoder: DataConverter,
+        *,
+        workflow_name: str | None,
+        task_queue: str | None,
+        trigger_type: str | None,
+        signal_steps: Mapping[str, str] | None,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.decoder = decoder
+        self.steps_of: Mapping[str, str] = signal_steps or {}
+        self.result = HistoryTimeline(plan_input=None)
+        self.plan: WorkflowPlan | None = None
+        self.plan_steps: set[str] = set()
+        self.is_plan = False
+        self.name, self.queue = workflow_name or "", task_queue or ""
+        self.trigger = trigger_type or "manual"
+        self.activities: dict[int, _Activity] = {}
+        # scheduled event id -> activity id, until started or closed
+        self.unstarted: dict[int, str] = {}
+        self.signalled: set[str] = set()
+        self.started = False
+
+    def add(
+        self,
+        kind: EventType,
+        at: float,
+        detail: str | None,
+        step: str | None = None,
+        *,
+        attempt: int | None = None,
+        outcome: Outcome | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Append one timeline event, labelled with the execution's name, queue and trigger."""
+        self.result.events.append(
+            TimelineEvent(
+                workflow_id=self.workflow_id,
+                workflow_name=self.name,
+                task_queue=self.queue,
+                trigger_type=self.trigger,
+                event=kind.value,
+                timestamp=at,
+                detail=detail,
+                step=step,
+                attempt=attempt,
+                outcome=outcome.value if outcome is not None else None,
+                actor=actor,
+            )
+        )
+
+    def activity(self, scheduled_event_id: int) -> _Activity:
+        """The activity scheduled by that event (a placeholder if the history lacks it)."""
+        return self.activities.setdefault(scheduled_event_id, _unknown())
+
+    # -- the execution ------------------------------------------------------------------
+
+    async def execution_started(self, event: HistoryEvent, at: float) -> None:
+        attrs = event.workflow_execution_started_event_attributes
+        self.is_plan = attrs.workflow_type.name == WORKFLOW_TYPE
+        self.name = self.name or attrs.workflow_type.name
+        self.queue = self.queue or attrs.task_queue.name
+        if self.is_plan:
+            [inp] = await self.decoder.decode(attrs.input.payloads, [PlanInput])
+            self.result.plan_input = inp
+            self.plan = WorkflowPlan.model_validate(inp.plan)
+            self.plan_steps = {step.id for step in self.plan.steps}
+            self.name, self.queue, self.trigger = inp.name, inp.task_queue, inp.trigger_type
+        backoff = attrs.first_workflow_task_backoff.ToTimedelta().total_seconds()
+        self.result.started_at = at + backoff
+
+    async def workflow_task_scheduled(self, event: HistoryEvent, at: float) -> None:
+        if self.started:
+            return
+        self.started = True
+        if self.result.cancel_reason is not None:
+            # cancelled while still a draft: it never started
+            self.result.started_at = None
+            return
+        self.result.started_at = at
+        if self.is_plan:
+            plan_input = self.result.plan_input
+            inputs = plan_input.input if plan_input else {}
+            self.add(EventType.WORKFLOW_STARTED, at, details.workflow_started(self.trigger, inputs))
+        else:
+            self.add(EventType.WORKFLOW_STARTED, at, "Workflow started")
+
+    async def cancel_requested(self, event: HistoryEvent, at: float) -> None:
+        cause = event.workflow_execution_cancel_requested_event_attributes.cause
+        self.result.cancel_reason = cause or details.CANCELLED_BY_USER
+
+    async def completed(self, event: HistoryEvent, at: float) -> None:
+        self.result.closed_at = at
+        self.add(
+            EventType.WORKFLOW_COMPLETED, at, details.WORKFLOW_COMPLETED, outcome=Outcome.COMPLETED
+        )
+
+    async def failed(self, event: HistoryEvent, at: float) -> None:
+        self.result.closed_at = at
+        failure = event.workflow_execution_failed_event_attributes.failure
+        facts = await _failure_facts(failure, self.decoder) if self.is_plan else {}
+        cancelled = failure.application_failure_info.type == CANCELLED_FAILURE_TYPE
+        self.add(
+            EventType.WORKFLOW_CANCELLED if cancelled else EventType.WORKFLOW_FAILED,
+            at,
+            failure.message if facts else _failure_message(failure),
+            facts.get("step"),
+            outcome=Outcome(
+                facts.get("outcome", Outcome.CANCELLED if cancelled else Outcome.FAILED)
+            ),
+            actor=facts.get("actor"),
+        )
+
+    async def cancelled(self, event: HistoryEvent, at: float) -> None:
+        self.result.closed_at = at
+        self.add(
+            EventType.WORKFLOW_CANCELLED,
+            at,
+            self.result.cancel_reason or details.CANCELLED_BY_USER,
+            outcome=Outcome.CANCELLED,
+        )
+
+    async def terminated(self, event: HistoryEvent, at: float) -> None:
+        self.result.closed_at = at
+        reason = event.workflow_execution_terminated_event_attributes.reason
+        self.add(
+            EventType.WORKFLOW_FAILED,
+            at,
+            f"Terminated: {reason}" if reason else "Terminated",
+            outcome=Outcome.FAILED,
+        )
+
+    async def timed_out(self, event: HistoryEvent, at: float) -> None:
+        self.result.closed_at = at
+        self.add(EventType.WORKFLOW_FAILED, at, "Timed out", outcome=Outcome.TIMED_OUT)
+
+    # -- activities ---------------------------------------------------------------------
+
+    async def activity_scheduled(self, event: HistoryEvent, at: float) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        if self.is_plan:
+            [step_in] = await self.decoder.decode(attrs.input.payloads, [StepInput])
+            self.activities[event.event_id] = _Activity(
+                step_in.step_id, step_in.detail, step_in.done, step_in.compensation
+            )
+        else:
+            type_name = attrs.activity_type.name
+            step = attrs.activity_id if _is_step_id(attrs.activity_id) else type_name
+            self.activities[event.event_id] = _Activity(step, type_name, type_name)
+        self.unstarted[event.event_id] = attrs.activity_id
+
+    async def activity_started(self, event: HistoryEvent, at: float) -> None:
+        attrs = event.activity_task_started_event_attributes
+        self.unstarted.pop(attrs.scheduled_event_id, None)
+        act = self.activity(attrs.scheduled_event_id)
+        act.attempt = attrs.attempt or 1
+        self.add(
+            EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
+            at,
+            act.detail,
+            act.step,
+            attempt=act.attempt,
+        )
+
+    async def activity_completed(self, event: HistoryEvent, at: float) -> None:
+        sid = event.activity_task_completed_event_attributes.scheduled_event_id
+        self.unstarted.pop(sid, None)
+        act = self.activity(sid)
+        self.add(
+            EventType.COMPENSATION_COMPLETED if act.compensation else EventType.ACTIVITY_COMPLETED,
+            at,
+            act.done,
+            act.step,
+            attempt=act.attempt,
+            outcome=Outcome.COMPLETED,
+        )
+
+    def _activity_ended(self, sid: int, at: float, how: Outcome, text: str) -> None:
+        self.unstarted.pop(sid, None)
+        act = self.activity(sid)
+        self.add(EventType.ACTIVITY_FAILED, at, text, act.step, attempt=act.attempt, outcome=how)
+
+    async def activity_failed(self, event: HistoryEvent, at: float) -> None:
+        attrs = event.activity_task_failed_event_attributes
+        act = self.activity(attrs.scheduled_event_id)
+        cause = attrs.failure.message or "failed"
+        text = details.activity_failed(act.detail, cause)
+        self._activity_ended(attrs.scheduled_event_id, at, Outcome.FAILED, text)
+
+    async def activity_timed_out(self, event: HistoryEvent, at: float) -> None:
+        sid = event.activity_task_timed_out_event_attributes.scheduled_event_id
+        text = details.activity_timed_out(self.activity(sid).detail)
+        self._activity_ended(sid, at, Outcome.TIMED_OUT, text)
+
+    async def activity_cancelled(self, event: HistoryEvent, at: float) -> None:
+        sid = event.activity_task_canceled_event_attributes.scheduled_event_id
+        text = f"{self.activity(sid).detail} cancelled"
+        self._activity_ended(sid, at, Outcome.CANCELLED, text)
+
+    # -- signals, updates and the plan's recorded state ----------------------------------
+
+    async def properties_modified(self, event: HistoryEvent, at: float) -> None:
+        if not self.is_plan:
+            return
+        memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+        if MEMO_STATE not in memo:
+            return
+        [state] = await self.decoder.decode([memo[MEMO_STATE]], [dict])
+        transition = state.get("transition") if isinstance(state, dict) else None
+        if not isinstance(transition, dict):
+            return
+        what = transition.get("event")
+        if what == "signal_wait":
+            self.add(
+                EventType.ACTIVITY_STARTED, at, transition.get("detail"), transition.get("step")
+            )
+        elif what == "signal_received" and self.plan is not None:
+            step_id = transition.get("step")
+            target = self.plan.step(step_id) if step_id in self.plan_steps else None
+            decision = transition.get("decision")
+            rejected = isinstance(target, SignalStep) and decision in target.reject_values
+            self.add(
+                EventType.SIGNAL_RECEIVED,
+                at,
+                details.signal_received(target, decision if rejected else None)
+                if isinstance(target, SignalStep)
+                else str(step_id),
+                step_id,
+                outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
+                actor=transition.get("actor"),
+            )
+        elif what == "signal_timeout":
+            self.add(
+                EventType.ACTIVITY_COMPLETED,
+                at,
+                transition.get("detail"),
+                transition.get("step"),
+                outcome=Outcome.TIMED_OUT,
+            )
+
+    async def update_accepted(self, event: HistoryEvent, at: float) -> None:
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        update = request.input.name
+        if self.is_plan and update == SIGNAL_UPDATE:
+            [sig] = await self.decoder.decode(request.input.args.payloads, [SignalInput])
+            target = _signal_step(self.plan, sig.signal_name, self.signalled)
+            decision = sig.payload.get("decision")
+            rejected = target is not None and decision in target.reject_values
+            if target is not None:
+                self.signalled.add(target.id)
+            self.add(
+                EventType.SIGNAL_RECEIVED,
+                at,
+                details.signal_received(target, decision if isinstance(decision, str) else None)
+                if target is not None
+                else sig.signal_name,
+                target.id if target else None,
+                outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
+                actor=_actor(sig.payload),
+            )
+        elif self.is_plan and update in (PAUSE_UPDATE, RESUME_UPDATE):
+            reason, actor = "", None
+            if request.input.args.payloads:
+                [control] = await self.decoder.decode(request.input.args.payloads, [dict])
+                if isinstance(control, dict):
+                    reason, actor = str(control.get("reason") or ""), _actor(control)
+            paused = update == PAUSE_UPDATE
+            self.add(
+                EventType.WORKFLOW_PAUSED if paused else EventType.WORKFLOW_RESUMED,
+                at,
+                reason or (details.PAUSED_BY_USER if paused else details.RESUMED_BY_USER),
+                actor=actor,
+            )
+        else:
+            self.add(EventType.SIGNAL_RECEIVED, at, update, self.steps_of.get(update, update))
+
+    async def signaled(self, event: HistoryEvent, at: float) -> None:
+        signal = event.workflow_execution_signaled_event_attributes.signal_name
+        if self.is_plan and signal == PLAN_SIGNAL:
+            return  # mapped from the memo upsert that records whether the plan took it
+        self.add(EventType.SIGNAL_RECEIVED, at, signal, self.steps_of.get(signal, signal))
+
+    def finish(self) -> HistoryTimeline:
+        """The timeline, ordered by time, with its labels and the activities not yet started."""
+        result = self.result
+        result.unstarted = {
+            activity_id: self.activities[sid] for sid, activity_id in self.unstarted.items()
+        }
+        result.labels = (self.workflow_id, self.name, self.queue, self.trigger)
+        # ActivityTaskStarted of a retried activity is written when it closes, with its own
+        # (earlier) time; sorted() is stable, so equal times keep the history's order
+        result.events = sorted(result.events, key=lambda e: e.timestamp)
+        return result
+
+
+def _handlers(mapper: _Mapper) -> dict[int, Callable[[HistoryEvent, float], Awaitable[None]]]:
+    """History event type -> the mapper's handler; other types leave no timeline event."""
+    from temporalio.api.enums.v1 import EventType as History
+
+    return {
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: mapper.execution_started,
+        History.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: mapper.workflow_task_scheduled,
+        History.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: mapper.activity_scheduled,
+        History.EVENT_TYPE_ACTIVITY_TASK_STARTED: mapper.activity_started,
+        History.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: mapper.activity_completed,
+        History.EVENT_TYPE_ACTIVITY_TASK_FAILED: mapper.activity_failed,
+        History.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: mapper.activity_timed_out,
+        History.EVENT_TYPE_ACTIVITY_TASK_CANCELED: mapper.activity_cancelled,
+        History.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED: mapper.properties_modified,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: mapper.update_accepted,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: mapper.signaled,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED: mapper.cancel_requested,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: mapper.completed,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: mapper.completed,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: mapper.failed,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: mapper.cancelled,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: mapper.terminated,
+        History.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: mapper.timed_out,
+    }
+
+
 async def build_timeline(
     workflow_id: str,
     events: Iterable[HistoryEvent],
@@ -164,267 +491,24 @@ async def build_timeline(
     are kept as the step). A plan's own input overrides all four. Events are ordered by time.
     """
     try:
-        from temporalio.api.enums.v1 import EventType as HistoryEventType
         from temporalio.converter import DataConverter
     except ImportError as exc:
         raise MissingExtraError("temporal", "Mapping a Temporal history", exc.name) from exc
 
-    decoder = converter or DataConverter.default
-    steps_of: Mapping[str, str] = signal_steps or {}
-    result = HistoryTimeline(plan_input=None)
-    plan: WorkflowPlan | None = None
-    plan_steps: set[str] = set()
-    is_plan = False
-    name, queue, trigger = workflow_name or "", task_queue or "", trigger_type or "manual"
-    activities: dict[int, _Activity] = {}
-    unstarted: dict[int, str] = {}  # scheduled event id -> activity id, until started or closed
-    signalled: set[str] = set()
-    started = False
-
-    def add(
-        kind: EventType,
-        at: float,
-        detail: str | None,
-        step: str | None = None,
-        *,
-        attempt: int | None = None,
-        outcome: Outcome | None = None,
-        actor: str | None = None,
-    ) -> None:
-        result.events.append(
-            TimelineEvent(
-                workflow_id=workflow_id,
-                workflow_name=name,
-                task_queue=queue,
-                trigger_type=trigger,
-                event=kind.value,
-                timestamp=at,
-                detail=detail,
-                step=step,
-                attempt=attempt,
-                outcome=outcome.value if outcome is not None else None,
-                actor=actor,
-            )
-        )
-
+    mapper = _Mapper(
+        workflow_id,
+        converter or DataConverter.default,
+        workflow_name=workflow_name,
+        task_queue=task_queue,
+        trigger_type=trigger_type,
+        signal_steps=signal_steps,
+    )
+    handlers = _handlers(mapper)
     for event in events:
-        kind = event.event_type
-        at = _ts(event)
-        if kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            attrs = event.workflow_execution_started_event_attributes
-            is_plan = attrs.workflow_type.name == WORKFLOW_TYPE
-            name = name or attrs.workflow_type.name
-            queue = queue or attrs.task_queue.name
-            if is_plan:
-                [inp] = await decoder.decode(attrs.input.payloads, [PlanInput])
-                result.plan_input = inp
-                plan = WorkflowPlan.model_validate(inp.plan)
-                plan_steps = {step.id for step in plan.steps}
-                name, queue, trigger = inp.name, inp.task_queue, inp.trigger_type
-            backoff = attrs.first_workflow_task_backoff.ToTimedelta().total_seconds()
-            result.started_at = at + backoff
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED and not started:
-            started = True
-            if result.cancel_reason is not None:
-                # cancelled while still a draft: it never started
-                result.started_at = None
-                continue
-            result.started_at = at
-            if is_plan:
-                inputs = result.plan_input.input if result.plan_input else {}
-                add(EventType.WORKFLOW_STARTED, at, details.workflow_started(trigger, inputs))
-            else:
-                add(EventType.WORKFLOW_STARTED, at, "Workflow started")
-        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs_s = event.activity_task_scheduled_event_attributes
-            if is_plan:
-                [step_in] = await decoder.decode(attrs_s.input.payloads, [StepInput])
-                activities[event.event_id] = _Activity(
-                    step_in.step_id, step_in.detail, step_in.done, step_in.compensation
-                )
-            else:
-                type_name = attrs_s.activity_type.name
-                step = attrs_s.activity_id if _is_step_id(attrs_s.activity_id) else type_name
-                activities[event.event_id] = _Activity(step, type_name, type_name)
-            unstarted[event.event_id] = attrs_s.activity_id
-        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            attrs_st = event.activity_task_started_event_attributes
-            sid = attrs_st.scheduled_event_id
-            unstarted.pop(sid, None)
-            act = activities.setdefault(sid, _unknown())
-            act.attempt = attrs_st.attempt or 1
-            add(
-                EventType.COMPENSATION_STARTED if act.compensation else EventType.ACTIVITY_STARTED,
-                at,
-                act.detail,
-                act.step,
-                attempt=act.attempt,
-            )
-        elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            attrs_c = event.activity_task_completed_event_attributes
-            unstarted.pop(attrs_c.scheduled_event_id, None)
-            act = activities.setdefault(attrs_c.scheduled_event_id, _unknown())
-            add(
-                EventType.COMPENSATION_COMPLETED
-                if act.compensation
-                else EventType.ACTIVITY_COMPLETED,
-                at,
-                act.done,
-                act.step,
-                attempt=act.attempt,
-                outcome=Outcome.COMPLETED,
-            )
-        elif kind in (
-            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-            HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
-        ):
-            if kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-                attrs_f = event.activity_task_failed_event_attributes
-                sid = attrs_f.scheduled_event_id
-                act = activities.setdefault(sid, _unknown())
-                cause = attrs_f.failure.message or "failed"
-                how, text = Outcome.FAILED, details.activity_failed(act.detail, cause)
-            elif kind == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-                sid = event.activity_task_timed_out_event_attributes.scheduled_event_id
-                act = activities.setdefault(sid, _unknown())
-                how, text = Outcome.TIMED_OUT, details.activity_timed_out(act.detail)
-            else:
-                sid = event.activity_task_canceled_event_attributes.scheduled_event_id
-                act = activities.setdefault(sid, _unknown())
-                how, text = Outcome.CANCELLED, f"{act.detail} cancelled"
-            unstarted.pop(sid, None)
-            add(EventType.ACTIVITY_FAILED, at, text, act.step, attempt=act.attempt, outcome=how)
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED and is_plan:
-            memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
-            if MEMO_STATE not in memo:
-                continue
-            [state] = await decoder.decode([memo[MEMO_STATE]], [dict])
-            transition = state.get("transition") if isinstance(state, dict) else None
-            if not isinstance(transition, dict):
-                continue
-            if transition.get("event") == "signal_wait":
-                add(
-                    EventType.ACTIVITY_STARTED, at, transition.get("detail"), transition.get("step")
-                )
-            elif transition.get("event") == "signal_received" and plan is not None:
-                step_id = transition.get("step")
-                target = plan.step(step_id) if step_id in plan_steps else None
-                decision = transition.get("decision")
-                rejected = isinstance(target, SignalStep) and decision in target.reject_values
-                add(
-                    EventType.SIGNAL_RECEIVED,
-                    at,
-                    details.signal_received(target, decision if rejected else None)
-                    if isinstance(target, SignalStep)
-                    else str(step_id),
-                    step_id,
-                    outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
-                    actor=transition.get("actor"),
-                )
-            elif transition.get("event") == "signal_timeout":
-                add(
-                    EventType.ACTIVITY_COMPLETED,
-                    at,
-                    transition.get("detail"),
-                    transition.get("step"),
-                    outcome=Outcome.TIMED_OUT,
-                )
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            update = request.input.name
-            if is_plan and update == SIGNAL_UPDATE:
-                [sig] = await decoder.decode(request.input.args.payloads, [SignalInput])
-                target = _signal_step(plan, sig.signal_name, signalled)
-                decision = sig.payload.get("decision")
-                rejected = target is not None and decision in target.reject_values
-                if target is not None:
-                    signalled.add(target.id)
-                add(
-                    EventType.SIGNAL_RECEIVED,
-                    at,
-                    details.signal_received(target, decision if isinstance(decision, str) else None)
-                    if target is not None
-                    else sig.signal_name,
-                    target.id if target else None,
-                    outcome=Outcome.REJECTED if rejected else Outcome.COMPLETED,
-                    actor=_actor(sig.payload),
-                )
-            elif is_plan and update in (PAUSE_UPDATE, RESUME_UPDATE):
-                reason, actor = "", None
-                if request.input.args.payloads:
-                    [control] = await decoder.decode(request.input.args.payloads, [dict])
-                    if isinstance(control, dict):
-                        reason, actor = str(control.get("reason") or ""), _actor(control)
-                paused = update == PAUSE_UPDATE
-                add(
-                    EventType.WORKFLOW_PAUSED if paused else EventType.WORKFLOW_RESUMED,
-                    at,
-                    reason or (details.PAUSED_BY_USER if paused else details.RESUMED_BY_USER),
-                    actor=actor,
-                )
-            else:
-                add(EventType.SIGNAL_RECEIVED, at, update, steps_of.get(update, update))
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            signal = event.workflow_execution_signaled_event_attributes.signal_name
-            if is_plan and signal == PLAN_SIGNAL:
-                continue  # mapped from the memo upsert that records whether the plan took it
-            add(EventType.SIGNAL_RECEIVED, at, signal, steps_of.get(signal, signal))
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
-            cause = event.workflow_execution_cancel_requested_event_attributes.cause
-            result.cancel_reason = cause or details.CANCELLED_BY_USER
-        elif kind in (
-            HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-            HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-        ):
-            result.closed_at = at
-            add(
-                EventType.WORKFLOW_COMPLETED,
-                at,
-                details.WORKFLOW_COMPLETED,
-                outcome=Outcome.COMPLETED,
-            )
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            result.closed_at = at
-            failure = event.workflow_execution_failed_event_attributes.failure
-            facts = await _failure_facts(failure, decoder) if is_plan else {}
-            cancelled = failure.application_failure_info.type == CANCELLED_FAILURE_TYPE
-            add(
-                EventType.WORKFLOW_CANCELLED if cancelled else EventType.WORKFLOW_FAILED,
-                at,
-                failure.message if facts else _failure_message(failure),
-                facts.get("step"),
-                outcome=Outcome(
-                    facts.get("outcome", Outcome.CANCELLED if cancelled else Outcome.FAILED)
-                ),
-                actor=facts.get("actor"),
-            )
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-            result.closed_at = at
-            add(
-                EventType.WORKFLOW_CANCELLED,
-                at,
-                result.cancel_reason or details.CANCELLED_BY_USER,
-                outcome=Outcome.CANCELLED,
-            )
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
-            result.closed_at = at
-            reason = event.workflow_execution_terminated_event_attributes.reason
-            add(
-                EventType.WORKFLOW_FAILED,
-                at,
-                f"Terminated: {reason}" if reason else "Terminated",
-                outcome=Outcome.FAILED,
-            )
-        elif kind == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-            result.closed_at = at
-            add(EventType.WORKFLOW_FAILED, at, "Timed out", outcome=Outcome.TIMED_OUT)
-    result.unstarted = {activity_id: activities[sid] for sid, activity_id in unstarted.items()}
-    result.labels = (workflow_id, name, queue, trigger)
-    # ActivityTaskStarted of a retried activity is written when it closes, with its own
-    # (earlier) time; sorted() is stable, so equal times keep the history's order
-    result.events = sorted(result.events, key=lambda e: e.timestamp)
-    return result
+        handler = handlers.get(event.event_type)
+        if handler is not None:
+            await handler(event, _ts(event))
+    return mapper.finish()
 
 
 def add_running_activities(timeline: HistoryTimeline, started_at: Mapping[str, float]) -> None:
