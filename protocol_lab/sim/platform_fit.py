@@ -258,6 +258,176 @@ def ready_when_full(
     return out
 
 
+_ROW_SCHEMA = {
+    "parameter": pl.String,
+    "task_queue": pl.String,
+    "n": pl.Int64,
+    "model": pl.String,
+    "mean_ms": pl.Float64,
+    "source": pl.String,
+}
+
+_Moments = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class _TaskFit:
+    """The workflow task, the wait task where the log tells them apart, and their samples."""
+
+    task: DurationModel
+    sample: np.ndarray
+    moments: _Moments
+    wait: DurationModel | None
+    from_activities: bool  # no pure gap: the task was read from the gaps before activities
+
+
+class _Fitter:
+    """One log's gaps (wall-clock seconds, with whether a worker slot was free) and the rows
+    of what has been fitted from them, one method per parameter group."""
+
+    def __init__(
+        self, gaps: pl.DataFrame, fit: Callable[[np.ndarray], DurationModel], compression: float
+    ) -> None:
+        self.gaps = gaps
+        self.fit = fit
+        self.c = compression
+        self.rows: list[dict[str, object]] = []
+
+    def sample(self, after: str, what: tuple[str, ...], queue: str | None = None) -> np.ndarray:
+        """The free-slot gaps after ``after`` before one of ``what`` (on ``queue``)."""
+        cond = (pl.col("after") == after) & pl.col("what").is_in(list(what)) & pl.col("free")
+        if queue is not None:
+            cond &= pl.col("task_queue") == queue
+        return self.gaps.filter(cond)["wall_s"].to_numpy()
+
+    def row(
+        self, parameter: str, queue: str | None, n: int, model: DurationModel, source: str
+    ) -> None:
+        """Record one fitted parameter."""
+        self.rows.append(
+            {
+                "parameter": parameter,
+                "task_queue": queue,
+                "n": n,
+                "model": model.dist,
+                "mean_ms": float(model.mean()) * 1000,
+                "source": source,
+            }
+        )
+
+    def table(self) -> pl.DataFrame:
+        """Every fitted parameter as a row."""
+        return pl.DataFrame(self.rows, schema=_ROW_SCHEMA)
+
+    def tasks(self) -> _TaskFit:
+        """The workflow task: pure gaps first, else the gaps before activities (then there is
+        no schedule-to-start); a wait task where pure gaps are clearly the longer."""
+        pure = self.sample("task", ("signal", "close"))
+        before_activities = self.sample("task", ("activity",))
+        from_activities = len(pure) < _MIN
+        wait: DurationModel | None = None
+        if not from_activities and _clearly_below(before_activities, pure):
+            # A wait's or a close's workflow task also records the workflow's state, and costs
+            # more than the whole gap before an activity: each is then its own latency, and a
+            # queue's schedule-to-start is only what its gaps add to the others'.
+            wait = self.fit(pure)
+            self.row("wait_task", None, len(pure), wait, "gaps before waits and closes")
+            sample, source = before_activities, "gaps before activities, all queues"
+        elif from_activities:
+            sample, source = before_activities, "gaps before activities"
+        else:
+            sample, source = pure, "gaps before waits and closes"
+        task = self.fit(sample)
+        self.row("workflow_task", None, len(sample), task, source)
+        return _TaskFit(task, sample, _moments(task, sample), wait, from_activities)
+
+    def queues(
+        self, tasks: _TaskFit, overheads: pl.DataFrame
+    ) -> tuple[dict[TaskQueue, QueueLatency], dict[TaskQueue, _Moments], dict[TaskQueue, _Moments]]:
+        """Per task queue: schedule-to-start (its gaps before activities less the workflow
+        task) and activity overhead (its own steps of known duration, else every queue's);
+        with the moments of both (the overhead's in the log's seconds)."""
+        c = self.c
+        by_queue = {
+            str(queue): part["o"].to_numpy()
+            for (queue,), part in overheads.group_by(["task_queue"], maintain_order=True)
+        }
+        pooled = overheads["o"].to_numpy()
+        latencies: dict[TaskQueue, QueueLatency] = {}
+        s2s_moments: dict[TaskQueue, _Moments] = {}
+        overhead_moments: dict[TaskQueue, _Moments] = {}
+        for queue in TaskQueue:
+            gaps_q = self.sample("task", ("activity",), queue.value)
+            if (
+                tasks.from_activities
+                or len(gaps_q) < _MIN
+                or (tasks.wait is not None and not _clearly_below(tasks.sample, gaps_q))
+            ):
+                s2s: DurationModel = Fixed(seconds=0.0)
+                s2s_sample = np.zeros(0)
+            else:
+                s2s_sample = deconvolve(gaps_q, *tasks.moments)
+                s2s = self.fit(s2s_sample)
+            s2s_moments[queue] = _moments(s2s, s2s_sample)
+            own = by_queue.get(queue.value, np.zeros(0))
+            o_sample = own if len(own) >= _MIN else pooled
+            overhead = self.fit(o_sample) if len(o_sample) >= _MIN else Fixed(seconds=0.0)
+            o_mean, o_var = _moments(overhead, o_sample)
+            overhead_moments[queue] = (o_mean * c, o_var * c * c)
+            if len(gaps_q) or len(own):
+                self.row(
+                    "schedule_to_start", queue.value, len(gaps_q), s2s, "gaps before activities"
+                )
+                self.row(
+                    "activity_overhead",
+                    queue.value,
+                    len(o_sample),
+                    overhead,
+                    "fixed-duration steps" + ("" if len(own) >= _MIN else ", all queues"),
+                )
+            latencies[queue] = QueueLatency(schedule_to_start=s2s, activity_overhead=overhead)
+        return latencies, s2s_moments, overhead_moments
+
+    def kinds(
+        self, overheads: pl.DataFrame
+    ) -> tuple[dict[ActivityKind, DurationModel], dict[ActivityKind, _Moments]]:
+        """The activity overhead of each kind with enough steps of known duration."""
+        kinds: dict[ActivityKind, DurationModel] = {}
+        moments: dict[ActivityKind, _Moments] = {}
+        for (kind,), part in overheads.group_by(["kind"], maintain_order=True):
+            sample = part["o"].to_numpy()
+            if len(sample) < _MIN_PER_KIND:
+                continue
+            model = self.fit(sample)
+            kinds[ActivityKind(str(kind))] = model
+            mean, var = _moments(model, sample)
+            moments[ActivityKind(str(kind))] = (mean * self.c, var * self.c * self.c)
+            self.row(f"activity_overhead[{kind}]", None, len(sample), model, f"{kind} steps")
+        return kinds, moments
+
+    def before_step(
+        self, after: str, name: str, s2s_moments: Mapping[TaskQueue, _Moments]
+    ) -> DurationModel | None:
+        """The gap after ``after`` (the first task, a signal's delivery): from the gaps before
+        signal waits, else from those before activities less their schedule-to-start."""
+        pure = self.sample(after, ("signal",))
+        if len(pure) >= _MIN:
+            model = self.fit(pure)
+            self.row(name, None, len(pure), model, "gaps before signal waits")
+            return model
+        mixed = self.gaps.filter(
+            (pl.col("after") == after) & (pl.col("what") == "activity") & pl.col("free")
+        )
+        if mixed.height < _MIN:
+            return None
+        means = [s2s_moments[TaskQueue(q)] for q in mixed["task_queue"].to_list()]
+        other_mean = float(np.mean([m for m, _ in means]))
+        other_var = float(np.mean([v for _, v in means]))
+        model = self.fit(deconvolve(mixed["wall_s"].to_numpy(), other_mean, other_var))
+        self.row(name, None, mixed.height, model, "gaps before activities")
+        return model
+
+
 def fit_platform(
     events: pl.DataFrame,
     steps: pl.DataFrame,
@@ -282,143 +452,24 @@ def fit_platform(
     gaps = gaps.with_columns(_free_slot(gaps, steps, capacities)).with_columns(
         (pl.col("gap_s") / c).alias("wall_s")
     )
-
-    def sample(after: str, what: tuple[str, ...], queue: str | None = None) -> np.ndarray:
-        cond = (pl.col("after") == after) & pl.col("what").is_in(list(what)) & pl.col("free")
-        if queue is not None:
-            cond &= pl.col("task_queue") == queue
-        return gaps.filter(cond)["wall_s"].to_numpy()
-
-    rows: list[dict[str, object]] = []
-
-    def row(parameter: str, queue: str | None, n: int, model: DurationModel, source: str) -> None:
-        rows.append(
-            {
-                "parameter": parameter,
-                "task_queue": queue,
-                "n": n,
-                "model": model.dist,
-                "mean_ms": float(model.mean()) * 1000,
-                "source": source,
-            }
-        )
-
-    # the workflow task: pure gaps first, else the gaps before activities (no schedule-to-start)
-    pure_task = sample("task", ("signal", "close"))
-    before_activities = sample("task", ("activity",))
-    task_from_activities = len(pure_task) < _MIN
-    wait: DurationModel | None = None
-    if not task_from_activities and _clearly_below(before_activities, pure_task):
-        # A wait's or a close's workflow task also records the workflow's state, and costs
-        # more than the whole gap before an activity: each is then its own latency, and a
-        # queue's schedule-to-start is only what its gaps add to the others'.
-        wait = fit(pure_task)
-        row("wait_task", None, len(pure_task), wait, "gaps before waits and closes")
-        task_sample = before_activities
-        source = "gaps before activities, all queues"
-    else:
-        task_sample = before_activities if task_from_activities else pure_task
-        source = (
-            "gaps before activities" if task_from_activities else "gaps before waits and closes"
-        )
-    task = fit(task_sample)
-    task_moments = _moments(task, task_sample)
-    row("workflow_task", None, len(task_sample), task, source)
-
-    queues: dict[TaskQueue, QueueLatency] = {}
-    s2s_moments: dict[TaskQueue, tuple[float, float]] = {}
-    overhead_moments: dict[TaskQueue, tuple[float, float]] = {}
-    overhead_frame = _overheads(steps, known_durations or {}, c, catalog)
-    overheads = {
-        str(queue): part["o"].to_numpy()
-        for (queue,), part in overhead_frame.group_by(["task_queue"], maintain_order=True)
-    }
-    pooled = overhead_frame["o"].to_numpy()
-    for queue in TaskQueue:
-        gaps_q = sample("task", ("activity",), queue.value)
-        if (
-            task_from_activities
-            or len(gaps_q) < _MIN
-            or (wait is not None and not _clearly_below(task_sample, gaps_q))
-        ):
-            s2s: DurationModel = Fixed(seconds=0.0)
-            s2s_sample = np.zeros(0)
-        else:
-            s2s_sample = deconvolve(gaps_q, *task_moments)
-            s2s = fit(s2s_sample)
-        s2s_moments[queue] = _moments(s2s, s2s_sample)
-        own = overheads.get(queue.value, np.zeros(0))
-        o_sample = own if len(own) >= _MIN else pooled
-        overhead = fit(o_sample) if len(o_sample) >= _MIN else Fixed(seconds=0.0)
-        o_mean, o_var = _moments(overhead, o_sample)
-        overhead_moments[queue] = (o_mean * c, o_var * c * c)
-        if len(gaps_q) or len(own):
-            row("schedule_to_start", queue.value, len(gaps_q), s2s, "gaps before activities")
-            row(
-                "activity_overhead",
-                queue.value,
-                len(o_sample),
-                overhead,
-                "fixed-duration steps" + ("" if len(own) >= _MIN else ", all queues"),
-            )
-        queues[queue] = QueueLatency(schedule_to_start=s2s, activity_overhead=overhead)
-
-    def with_fallback(after: str, name: str) -> DurationModel | None:
-        pure = sample(after, ("signal",))
-        if len(pure) >= _MIN:
-            model = fit(pure)
-            row(name, None, len(pure), model, "gaps before signal waits")
-            return model
-        mixed = gaps.filter(
-            (pl.col("after") == after) & (pl.col("what") == "activity") & pl.col("free")
-        )
-        if mixed.height < _MIN:
-            return None
-        means = [s2s_moments[TaskQueue(q)] for q in mixed["task_queue"].to_list()]
-        other_mean = float(np.mean([m for m, _ in means]))
-        other_var = float(np.mean([v for _, v in means]))
-        model = fit(deconvolve(mixed["wall_s"].to_numpy(), other_mean, other_var))
-        row(name, None, mixed.height, model, "gaps before activities")
-        return model
-
-    kinds: dict[ActivityKind, DurationModel] = {}
-    kind_moments: dict[ActivityKind, tuple[float, float]] = {}
-    for (kind,), part in overhead_frame.group_by(["kind"], maintain_order=True):
-        k_sample = part["o"].to_numpy()
-        if len(k_sample) < _MIN_PER_KIND:
-            continue
-        model = fit(k_sample)
-        kinds[ActivityKind(str(kind))] = model
-        k_mean, k_var = _moments(model, k_sample)
-        kind_moments[ActivityKind(str(kind))] = (k_mean * c, k_var * c * c)
-        row(f"activity_overhead[{kind}]", None, len(k_sample), model, f"{kind} steps")
-
-    first = with_fallback("first", "first_workflow_task")
-    delivery = with_fallback("delivery", "signal_delivery")
-    start = workflow_start if workflow_start is not None else Fixed(seconds=0.0)
+    fitter = _Fitter(gaps, fit, c)
+    tasks = fitter.tasks()
+    overheads = _overheads(steps, known_durations or {}, c, catalog)
+    queues, s2s_moments, overhead_moments = fitter.queues(tasks, overheads)
+    kinds, kind_moments = fitter.kinds(overheads)
     config = PlatformConfig(
         compression=c,
-        workflow_start=start,
-        first_workflow_task=first,
-        workflow_task=task,
-        signal_delivery=delivery,
-        wait_task=wait,
+        workflow_start=workflow_start if workflow_start is not None else Fixed(seconds=0.0),
+        first_workflow_task=fitter.before_step("first", "first_workflow_task", s2s_moments),
+        workflow_task=tasks.task,
+        signal_delivery=fitter.before_step("delivery", "signal_delivery", s2s_moments),
+        wait_task=tasks.wait,
         queues=queues,
         activities=kinds,
     )
     return PlatformFit(
         config=config,
-        rows=pl.DataFrame(
-            rows,
-            schema={
-                "parameter": pl.String,
-                "task_queue": pl.String,
-                "n": pl.Int64,
-                "model": pl.String,
-                "mean_ms": pl.Float64,
-                "source": pl.String,
-            },
-        ),
+        rows=fitter.table(),
         overhead_moments=overhead_moments,
         kind_moments=kind_moments,
     )

@@ -24,9 +24,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from waiting import eventually
 
+from protocol_lab.domain import TaskQueue
 from service.app import create_app
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal
@@ -63,9 +67,23 @@ async def worker(service_settings: Settings, temporal_client: Client) -> AsyncIt
     """The worker, in-process, on the five task queues for the whole session."""
     stop = asyncio.Event()
     task = asyncio.create_task(worker_main(temporal_client, settings=service_settings, stop=stop))
-    await asyncio.sleep(0.2)
-    if task.done():
-        task.result()
+
+    async def polling() -> bool:
+        if task.done():
+            task.result()  # the worker failed to start: raise its error
+        for queue in TaskQueue:
+            answer = await temporal_client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=temporal_client.namespace,
+                    task_queue=TaskQueueRef(name=queue.value),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+            if not answer.pollers:
+                return False
+        return True
+
+    await eventually(polling, within_s=60, every_s=0.2)
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
