@@ -160,37 +160,12 @@ _PICTURES = (
 )
 
 
-def write_demo_report(
-    *,
-    out: Path,
-    real: Timelines,
-    comparison: Comparison,
-    replay_result: ReplayResult,
-    simulation: SimulationResult,
-    title: str,
-    calibration: Calibration | None = None,
-    targets: pl.DataFrame | None = None,
-    platform: PlatformMeasurement | None = None,
-    known_calibration: Calibration | None = None,
-    drift: pl.DataFrame | None = None,
-    by_hour: pl.DataFrame | None = None,
-) -> Path:
-    """``out/report.html``: the loop's targets (met or not, by how much, why), the platform's
-    latency measured before the replay, the service's SLA by queue, throughput and cumulative
-    flow, then simulation against reality with the measured distances and the calibrations;
-    PNG pictures beside it."""
-
+def _save_pictures(out: Path, tl: Timelines) -> None:
+    """The service's pictures (:data:`_PICTURES`) as PNG files in ``out``."""
     import matplotlib.pyplot as plt
-    import polars as pl
 
     from protocol_lab.analytics import plots
-    from protocol_lab.analytics.report import html_page
-    from protocol_lab.analytics.reprs import frame_html, sla_html
 
-    out.mkdir(parents=True, exist_ok=True)
-    script = replay_result.script
-    as_of = script.origin + timedelta(seconds=script.end_s)
-    tl = real.cache()
     figures = (
         plots.cumulative_flow_diagram(tl, every="1h"),
         plots.throughput_run_chart(tl, every="1h"),
@@ -200,21 +175,15 @@ def write_demo_report(
     for (name, _), figure in zip(_PICTURES, figures, strict=True):
         figure.savefig(out / name, dpi=90)
         plt.close(figure)
-    sla = tl.sla(by="task_queue", as_of=as_of)
-    sla_frame = sla.frame.with_columns(pl.col(pl.Float64).fill_nan(None))
-    intro = (
-        f"<p>Scenario <b>{html.escape(script.name)}</b>: {simulation.tickets} simulated tickets, "
-        f"{len(script)} API calls replayed at {replay_result.compression:g} simulated seconds "
-        f"per second in {replay_result.wall_s:.0f} s of wall time; "
-        f"{len(replay_result.workflows)} workflows started by the service's rules. Times are "
-        f"on the simulated clock, from {script.origin:%Y-%m-%d %H:%M} UTC, cut at "
-        f"{script.end_s / 3600:.0f} h.</p>"
-    )
-    pictures = "".join(
-        f"<h3>{html.escape(caption)}</h3><img src='{name}' style='max-width:100%'>"
-        for name, caption in _PICTURES
-    )
-    sections = [intro]
+
+
+def _target_sections(targets: pl.DataFrame | None) -> list[str]:
+    """The loop's targets: how many rows were met, and the table."""
+    import polars as pl
+
+    from protocol_lab.analytics.reprs import frame_html
+
+    sections: list[str] = []
     if targets is not None:
         met = int(targets["met"].sum())
         sections += [
@@ -228,6 +197,18 @@ def write_demo_report(
                 targets.with_columns(pl.col(pl.Float64).round(3)), title="Targets of this run"
             ),
         ]
+    return sections
+
+
+def _platform_sections(
+    platform: PlatformMeasurement | None, drift: pl.DataFrame | None, by_hour: pl.DataFrame | None
+) -> list[str]:
+    """The platform's latency measured before the replay, its drift, and its course by hour."""
+    import polars as pl
+
+    from protocol_lab.analytics.reprs import frame_html
+
+    sections: list[str] = []
     if platform is not None:
         sections += [
             "<h2>The platform's own latency</h2>",
@@ -255,15 +236,18 @@ def write_demo_report(
                 title="The service's workflow task per simulated hour of the replay (wall ms)",
             )
         )
-    sections += [
-        "<h2>The service</h2>",
-        tl._repr_html_(),
-        sla_html(sla_frame, by=sla.by),
-        frame_html(tl.failure_rates(by="task_queue"), title="Outcomes by task queue"),
-        pictures,
-        comparison.to_html(out),
-        frame_html(replay_result.summary(), title="Replayed calls"),
-    ]
+    return sections
+
+
+def _calibration_sections(
+    calibration: Calibration | None, known_calibration: Calibration | None
+) -> list[str]:
+    """Calibration from the service's log, and from the simulator's log of known parameters."""
+    import polars as pl
+
+    from protocol_lab.analytics.reprs import frame_html
+
+    sections: list[str] = []
     if calibration is not None and calibration.error is not None:
         sections += [
             "<h2>A scenario calibrated from the service's log</h2><p>Arrivals, step durations, "
@@ -298,6 +282,64 @@ def write_demo_report(
                 title="Calibration error (known parameters)",
             ),
         ]
+    return sections
+
+
+def write_demo_report(
+    *,
+    out: Path,
+    real: Timelines,
+    comparison: Comparison,
+    replay_result: ReplayResult,
+    simulation: SimulationResult,
+    title: str,
+    calibration: Calibration | None = None,
+    targets: pl.DataFrame | None = None,
+    platform: PlatformMeasurement | None = None,
+    known_calibration: Calibration | None = None,
+    drift: pl.DataFrame | None = None,
+    by_hour: pl.DataFrame | None = None,
+) -> Path:
+    """``out/report.html``: the loop's targets (met or not, by how much, why), the platform's
+    latency measured before the replay, the service's SLA by queue, throughput and cumulative
+    flow, then simulation against reality with the measured distances and the calibrations;
+    PNG pictures beside it."""
+
+    import polars as pl
+
+    from protocol_lab.analytics.report import html_page
+    from protocol_lab.analytics.reprs import frame_html, sla_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    script = replay_result.script
+    as_of = script.origin + timedelta(seconds=script.end_s)
+    tl = real.cache()
+    _save_pictures(out, tl)
+    sla = tl.sla(by="task_queue", as_of=as_of)
+    sla_frame = sla.frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    intro = (
+        f"<p>Scenario <b>{html.escape(script.name)}</b>: {simulation.tickets} simulated tickets, "
+        f"{len(script)} API calls replayed at {replay_result.compression:g} simulated seconds "
+        f"per second in {replay_result.wall_s:.0f} s of wall time; "
+        f"{len(replay_result.workflows)} workflows started by the service's rules. Times are "
+        f"on the simulated clock, from {script.origin:%Y-%m-%d %H:%M} UTC, cut at "
+        f"{script.end_s / 3600:.0f} h.</p>"
+    )
+    pictures = "".join(
+        f"<h3>{html.escape(caption)}</h3><img src='{name}' style='max-width:100%'>"
+        for name, caption in _PICTURES
+    )
+    sections = [intro, *_target_sections(targets), *_platform_sections(platform, drift, by_hour)]
+    sections += [
+        "<h2>The service</h2>",
+        tl._repr_html_(),
+        sla_html(sla_frame, by=sla.by),
+        frame_html(tl.failure_rates(by="task_queue"), title="Outcomes by task queue"),
+        pictures,
+        comparison.to_html(out),
+        frame_html(replay_result.summary(), title="Replayed calls"),
+    ]
+    sections += _calibration_sections(calibration, known_calibration)
     page = html_page(title, sections)
     report = out / "report.html"
     report.write_text(page, encoding="utf-8")
