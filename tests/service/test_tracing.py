@@ -33,12 +33,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util._once import Once
 from waiting import eventually, eventually_sync
 
 from protocol_lab.domain.wire import WORKFLOW_TYPE
 from service.app import create_app
 from service.observability.logging import configure_logging
-from service.observability.tracing import configure_tracing, job_traceparent
+from service.observability.tracing import configure_tracing, job_traceparent, tracer
 from service.settings import Settings
 from service.stack import free_port
 
@@ -47,15 +48,29 @@ pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 @pytest.fixture(scope="module")
 def spans(service_settings: Settings) -> Iterator[InMemorySpanExporter]:
-    """Every span this process finishes, from here on, in memory."""
+    """Every span this process finishes while this module runs, in memory."""
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):  # installed earlier in this process
+    if isinstance(provider, TracerProvider):  # installed before this module: left as it is
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    else:
-        assert configure_tracing(service_settings, "test", exporter=exporter)
+        yield exporter
+        exporter.shutdown()
+        return
+    assert configure_tracing(service_settings, "test", exporter=exporter)
     yield exporter
-    exporter.shutdown()  # later spans of the session are not kept
+    exporter.shutdown()
+    _uninstall_tracer_provider()
+
+
+def _uninstall_tracer_provider() -> None:
+    """No tracer provider again, so the tests after this module run untraced, as the service
+    does by default. OpenTelemetry offers no public way; its own test utilities reset the same
+    globals."""
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    proxy = tracer()
+    if isinstance(proxy, trace.ProxyTracer):  # it had turned into the SDK's tracer
+        proxy._real_tracer = None
 
 
 def _caller() -> tuple[str, str]:
