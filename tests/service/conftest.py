@@ -24,9 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from pollers import polled
 from temporalio.client import Client
 from waiting import eventually
 
@@ -71,17 +69,7 @@ async def worker(service_settings: Settings, temporal_client: Client) -> AsyncIt
     async def polling() -> bool:
         if task.done():
             task.result()  # the worker failed to start: raise its error
-        for queue in TaskQueue:
-            answer = await temporal_client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=temporal_client.namespace,
-                    task_queue=TaskQueueRef(name=queue.value),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                )
-            )
-            if not answer.pollers:
-                return False
-        return True
+        return await polled(temporal_client, (queue.value for queue in TaskQueue))
 
     await eventually(polling, within_s=60, every_s=0.2)
     yield

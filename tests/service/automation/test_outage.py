@@ -24,9 +24,8 @@ from typing import Any, Final
 import httpx
 import pytest
 from bullmq import Queue
+from pollers import polled
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from waiting import eventually
 
@@ -148,21 +147,13 @@ async def _worker_polling(outage: Outage) -> None:
     """Wait until the worker polls each task queue (it has started; it may start slowly)."""
     client = await Client.connect(outage.temporal.address)
 
-    async def polled() -> bool:
+    async def worker_polls() -> bool:
         outage.check_alive()
-        for queue in TaskQueue:
-            answer = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueueRef(name=queue.value),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                )
-            )
-            if not answer.pollers:
-                return False
-        return True
+        return await polled(
+            client, (queue.value for queue in TaskQueue), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+        )
 
-    await eventually(polled, within_s=120, every_s=0.5)
+    await eventually(worker_polls, within_s=120, every_s=0.5)
 
 
 async def _sit_out(outage: Outage, *, since: float) -> None:
