@@ -3,9 +3,14 @@
 Lists come from Temporal visibility through the search attributes. Visibility on SQLite has no
 ORDER BY and lags by up to a few hundred milliseconds, so a page is gathered by windows of
 ``ProtocolOrder`` (the time-ordered integer inside each id): each window is fetched whole and
-sorted in memory, and windows widen until the page is full or nothing older (or newer, for
-``ending_before``) remains. Because every workflow in the range between the cursor and the
-page's last item was fetched, pages neither skip nor repeat a workflow.
+sorted in memory, and windows widen until the page is full or they reach the oldest (or, for
+``ending_before``, the newest) order there can be; whether anything older remains is never
+counted, as SQLite visibility would count every older workflow to answer. Because every
+workflow in the range between the cursor and the page's last item was fetched, pages neither
+skip nor repeat a workflow. A ticket's workflows are the exception: when there are at most
+``_SMALL_SET`` of them they are fetched whole by the ticket alone (visibility then reads them
+through the ticket's index, whereas windows reaching back to a ticket's oldest workflow would
+walk every newer one) and the cursor applies in memory.
 
 Archived workflows (closed, then moved from Temporal to the store's timeline archive) are read
 from the archive: by id when Temporal does not know the id (or knows it as closed while its
@@ -89,7 +94,11 @@ _FAILED = ("Failed", "Canceled", "Terminated", "TimedOut")
 _WINDOW_S = 30.0
 _TOO_MANY = 400
 _HISTORY_CONCURRENCY = 16
+# A ticket filter matching at most this many workflows is read whole and ordered in memory.
+_SMALL_SET = 1000
 MAX_NAME_FILTER = 200
+# Above every ProtocolOrder (orders are below 2**63).
+_ORDER_CEILING = 2**63
 
 
 def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | None) -> str:
@@ -468,15 +477,22 @@ def _window(base: str, lower: int | None, upper: int | None) -> str:
 
 
 async def _gather_older(
-    ctx: TemporalContext, base: str, upper: int | None, need: int
+    ctx: TemporalContext, base: str, upper: int | None, need: int, floor: int = 0
 ) -> list[_Item]:
-    """At least ``need`` items with order < ``upper`` (all there are, if fewer), newest ones."""
+    """At least ``need`` items with ``floor`` <= order < ``upper`` (all there are, if fewer),
+    newest ones.
+
+    Windows widen until the page is full or they reach ``floor``. Whether anything older
+    remains is not asked: SQLite visibility counts every older workflow to answer that, so a
+    page would cost the whole list; an empty window costs an index probe, and widening by 4
+    reaches from now back to 1970 in about 14 of them.
+    """
     width = int(_WINDOW_S * ORDER_PER_SECOND)
     top = upper
     anchor = upper if upper is not None else int(time.time() * ORDER_PER_SECOND)
     collected: list[_Item] = []
     while True:
-        lower = anchor - width
+        lower = max(anchor - width, floor)
         window = _window(base, lower, top)
         count = await _count(ctx, window)
         if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
@@ -484,29 +500,52 @@ async def _gather_older(
             continue
         if count:
             collected += await _fetch(ctx, window)
-        if len(collected) >= need or await _count(ctx, _window(base, None, lower)) == 0:
+        if len(collected) >= need or lower <= floor:
             return collected
         top = anchor = lower
         width *= 4
 
 
-async def _gather_newer(ctx: TemporalContext, base: str, lower: int, need: int) -> list[_Item]:
-    """At least ``need`` items with order > ``lower`` (all there are, if fewer), oldest ones."""
+async def _gather_newer(
+    ctx: TemporalContext, base: str, lower: int, need: int, ceiling: int = _ORDER_CEILING
+) -> list[_Item]:
+    """At least ``need`` items with ``lower`` < order < ``ceiling`` (all there are, if fewer),
+    oldest ones; windows widen as in :func:`_gather_older`, up to ``ceiling``."""
     width = int(_WINDOW_S * ORDER_PER_SECOND)
     bottom = lower + 1
     collected: list[_Item] = []
     while True:
-        top = bottom + width
+        top = min(bottom + width, ceiling)
         count = await _count(ctx, _window(base, bottom, top))
         if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
             width //= 8
             continue
         if count:
             collected += await _fetch(ctx, _window(base, bottom, top))
-        if len(collected) >= need or await _count(ctx, _window(base, top, None)) == 0:
+        if len(collected) >= need or top >= ceiling:
             return collected
         bottom = top
         width *= 4
+
+
+async def _small_set(
+    ctx: TemporalContext, query: str, lowest: int | None, ceiling: int | None
+) -> list[_Item] | None:
+    """Every item of ``query`` with ``lowest`` <= order < ``ceiling``, or None when the query
+    matches more than ``_SMALL_SET``.
+
+    For a selective filter (a ticket's workflows): without a ``ProtocolOrder`` range, visibility
+    finds the matches through the filter's own index, so this costs the matches, not the
+    namespace; with the range, SQLite visibility walks the range instead and the windows that
+    reach back to a ticket's oldest workflow walk every newer one.
+    """
+    if await _count(ctx, query) > _SMALL_SET:
+        return None
+    return [
+        item
+        for item in await _fetch(ctx, query)
+        if (lowest is None or item.order >= lowest) and (ceiling is None or item.order < ceiling)
+    ]
 
 
 async def _view_of(
@@ -589,6 +628,12 @@ async def list_workflows(
     if base is None and archived is None and drafts is None:
         return [], False
     need = limit + 1
+    unbounded = _filters(status, task_queue, ticket_id, name=name, trigger_type=trigger_type)
+    small = (
+        await _small_set(ctx, unbounded, lowest, ceiling)
+        if ticket_id is not None and unbounded is not None
+        else None
+    )
     # Later sources win for an id in two of them: a started draft is Temporal's, an archived
     # workflow the archive's.
     entries: dict[str, _Entry] = {}
@@ -599,7 +644,13 @@ async def list_workflows(
         if drafts is not None:
             entries.update((row.id, row) for row in await _store_drafts(drafts, window))
         if base is not None:
-            items = await _gather_newer(ctx, base, above, need)
+            items = (
+                small
+                if small is not None
+                else await _gather_newer(
+                    ctx, base, above, need, _ORDER_CEILING if ceiling is None else ceiling
+                )
+            )
             entries.update((i.workflow_id, i) for i in items if i.order > pivot)
         if archived is not None:
             entries.update((row.id, row) for row in await _store_archived(archived, window))
@@ -615,7 +666,11 @@ async def list_workflows(
         if drafts is not None:
             entries.update((row.id, row) for row in await _store_drafts(drafts, window))
         if base is not None:
-            items = await _gather_older(ctx, base, upper, need)
+            items = (
+                small
+                if small is not None
+                else await _gather_older(ctx, base, upper, need, lowest or 0)
+            )
             entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
         if archived is not None:
             entries.update((row.id, row) for row in await _store_archived(archived, window))
