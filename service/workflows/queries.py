@@ -516,12 +516,14 @@ async def _gather_newer(
     collected: list[_Item] = []
     while True:
         top = min(bottom + width, ceiling)
-        count = await _count(ctx, _window(base, bottom, top))
+        # No bound at the very top: visibility's integers stop below it.
+        window = _window(base, bottom, None if top >= _ORDER_CEILING else top)
+        count = await _count(ctx, window)
         if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
             width //= 8
             continue
         if count:
-            collected += await _fetch(ctx, _window(base, bottom, top))
+            collected += await _fetch(ctx, window)
         if len(collected) >= need or top >= ceiling:
             return collected
         bottom = top
