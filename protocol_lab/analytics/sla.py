@@ -15,9 +15,10 @@ SLA rules:
   ``cancelled`` and left out of attainment; open ones are ``breached`` once over the target,
   ``at_risk`` once past ``at_risk_fraction`` of it, ``on_track`` otherwise;
 - ``time_to_breach_s`` is target minus measured time: the margin left (negative: exceeded by);
-- given the events, the clock pauses in pausing states and stops when the case is resolved
+- given the events, the clock pauses in pausing states and while the workflow is paused
+  (``workflow_paused`` to ``workflow_resumed``), and stops when the case is resolved
   (:mod:`protocol_lab.analytics.states`): a resolved case counts as closed, and the time it
-  spent waiting is not measured, on the target's calendar.
+  spent waiting is not measured, on the target's calendar (overlapping pauses count once).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from protocol_lab.analytics.states import (
     clock_stops,
     pause_intervals,
     step_intervals,
+    workflow_pauses,
 )
 
 if TYPE_CHECKING:
@@ -203,7 +205,11 @@ def sla_status(
         lf = lf.with_columns(pl.coalesce("stopped_at", "completed_at").alias("clock_stopped_at"))
         until = pl.coalesce("clock_stopped_at", _as_of(as_of))
         lf = lf.with_columns(until.alias("__until"))
-        paused = _paused(lf, pause_intervals(intervals, pausing, stopping), cfg)
+        pauses = pl.concat(
+            [pause_intervals(intervals, pausing, stopping), workflow_pauses(events.lazy())],
+            how="vertical_relaxed",
+        )
+        paused = _paused(lf, pauses, cfg)
         lf = lf.join(paused, on="workflow_id", how="left", maintain_order="left").with_columns(
             pl.col("paused_s").fill_null(0.0)
         )
@@ -260,6 +266,23 @@ def _paused(workflows: pl.LazyFrame, pauses: pl.LazyFrame, cfg: SlaConfig) -> pl
             pl.min_horizontal(pl.coalesce("end", "__until"), "__until").alias("__e"),
         )
         .filter(pl.col("__e") > pl.col("__s"))
+        .sort("workflow_id", "__s")
+        # overlapping pauses (a paused workflow in a waiting state) count once: merge them
+        .with_columns(pl.col("__e").cum_max().shift(1).over("workflow_id").alias("__reach"))
+        .with_columns(
+            (pl.col("__s") > pl.col("__reach"))
+            .fill_null(value=True)
+            .cum_sum()
+            .over("workflow_id")
+            .alias("__run")
+        )
+        .group_by("workflow_id", "__run")
+        .agg(
+            pl.col("__s").min(),
+            pl.col("__e").max(),
+            pl.col("business_hours").first(),
+            pl.col("__calendar").first(),
+        )
     )
     business = business_seconds(pl.col("__s"), pl.col("__e"), cfg.calendar)
     for name, calendar in cfg.calendars.items():

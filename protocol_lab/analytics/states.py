@@ -105,6 +105,22 @@ def step_intervals(events: FrameT) -> FrameT:
     return same_kind(events, lf)
 
 
+def workflow_pauses(events: FrameT) -> FrameT:
+    """The intervals a workflow was paused (``workflow_paused`` until the next
+    ``workflow_resumed``): ``workflow_id``, ``start``, ``end`` (null while still paused)."""
+    event = pl.col("event").cast(pl.String)
+    lf = (
+        events.lazy()
+        .filter(event.is_in(["workflow_paused", "workflow_resumed"]))
+        .select("workflow_id", "timestamp", event.alias("__event"))
+        .sort("workflow_id", "timestamp", maintain_order=True)
+        .with_columns(pl.col("timestamp").shift(-1).over("workflow_id").alias("end"))
+        .filter(pl.col("__event") == "workflow_paused")
+        .select("workflow_id", pl.col("timestamp").alias("start"), "end")
+    )
+    return same_kind(events, lf)
+
+
 def clock_stops(intervals: FrameT, stopping: Sequence[str] = DEFAULT_STOPPING) -> FrameT:
     """When each case entered a stopping state for the last time: ``workflow_id``,
     ``stopped_at`` (null when it never did, or left it again and is elsewhere now), and

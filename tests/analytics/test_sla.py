@@ -167,3 +167,57 @@ def test_group_with_nothing_closed_has_null_attainment_and_renders() -> None:
     assert table["Only Open"]["breach_rate"] is None
     assert table["Reset"]["attainment"] == pytest.approx(1.0)
     assert "Only Open" in summary._repr_html_()
+
+
+def test_a_paused_workflow_stops_the_sla_clock_until_resumed() -> None:
+    """workflow_paused to workflow_resumed is time the clock stands still: a workflow paused
+    for 2 h of its 3 h meets the queue's 2 h target; one still paused counts to the as-of
+    instant only its time before the pause; one paused twice counts both pauses."""
+    rows = [
+        row("paused", "workflow_started", 0),
+        row("paused", "workflow_paused", 30),
+        row("paused", "workflow_resumed", 150),
+        row("paused", "workflow_completed", 180),
+        row("still_paused", "workflow_started", 0),
+        row("still_paused", "workflow_paused", 60),
+        row("twice", "workflow_started", 0),
+        row("twice", "workflow_paused", 10),
+        row("twice", "workflow_resumed", 40),
+        row("twice", "workflow_paused", 100),
+        row("twice", "workflow_resumed", 130),
+        row("twice", "workflow_completed", 180),
+        row("plain", "workflow_started", 0),
+        row("plain", "workflow_completed", 180),
+        row("clock", "workflow_started", 600),
+        row("clock", "workflow_completed", 600),
+    ]
+    tl = Timelines.from_frame(frame(rows))
+    status = {
+        r["workflow_id"]: r for r in tl.sla_status(config=CONFIG).collect().iter_rows(named=True)
+    }
+    assert status["paused"]["paused_s"] == 2 * 3600
+    assert status["paused"]["measured_s"] == 3600
+    assert status["paused"]["sla_state"] == "met"
+    assert status["still_paused"]["paused_s"] == 540 * 60
+    assert status["still_paused"]["measured_s"] == 3600
+    assert status["still_paused"]["sla_state"] == "on_track"
+    assert status["twice"]["paused_s"] == 60 * 60
+    assert status["plain"]["paused_s"] == 0
+    assert status["plain"]["sla_state"] == "breached"
+
+
+def test_a_pause_inside_a_waiting_state_counts_once() -> None:
+    """Paused from 60 to 120 while waiting on the user from 30 to 90: the clock stands still
+    from 30 to 120 (90 minutes), not 60 + 60."""
+    rows = [
+        row("overlap", "workflow_started", 0),
+        row("overlap", "activity_started", 30, step="Awaiting User Info"),
+        row("overlap", "workflow_paused", 60),
+        row("overlap", "activity_completed", 90, step="Awaiting User Info", outcome="completed"),
+        row("overlap", "workflow_resumed", 120),
+        row("overlap", "workflow_completed", 180),
+    ]
+    tl = Timelines.from_frame(frame(rows), check=False)
+    [status] = tl.sla_status(config=CONFIG).collect().iter_rows(named=True)
+    assert status["paused_s"] == 90 * 60
+    assert status["measured_s"] == 90 * 60
