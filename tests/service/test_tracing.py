@@ -435,3 +435,26 @@ def test_serve_exports_its_spans_over_otlp_when_an_endpoint_is_set(
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
     assert (path, service, name) == ("/v1/traces", "protocol-lab-api", "GET /v1/tickets")
+
+
+def test_without_an_endpoint_nothing_is_installed(service_settings: Settings) -> None:
+    before = trace.get_tracer_provider()
+    off = service_settings.model_copy(
+        update={"otel_exporter_otlp_endpoint": None, "otel_exporter_otlp_traces_endpoint": None}
+    )
+    assert configure_tracing(off, "api") is False
+    assert trace.get_tracer_provider() is before
+
+
+def test_the_endpoint_names_where_traces_go() -> None:
+    from service.observability.tracing import _traces_endpoint
+
+    base = Settings(
+        otel_exporter_otlp_endpoint="http://collector:4318/",
+        otel_exporter_otlp_traces_endpoint=None,
+    )
+    assert _traces_endpoint(base) == "http://collector:4318/v1/traces"
+    full = base.model_copy(update={"otel_exporter_otlp_traces_endpoint": "http://other/traces"})
+    assert _traces_endpoint(full) == "http://other/traces"
+    none = base.model_copy(update={"otel_exporter_otlp_endpoint": None})
+    assert _traces_endpoint(none) is None
