@@ -76,21 +76,26 @@ def _needs_extra(extra: str) -> Callable[[_Command], _Command]:
     def decorate(command: _Command) -> _Command:
         @functools.wraps(command)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            from protocol_lab.domain.extras import install_hint, missing_requirements
-
-            missing = missing_requirements(extra)
-            if missing:
-                typer.echo(
-                    f"error: this command needs the '{extra}' extra "
-                    f"({', '.join(missing)} not installed): {install_hint(extra)}",
-                    err=True,
-                )
-                raise typer.Exit(1)
+            _require_extra(extra)
             return command(*args, **kwargs)
 
         return cast(_Command, checked)
 
     return decorate
+
+
+def _require_extra(extra: str) -> None:
+    """Stop with one line naming ``extra`` when it is not installed."""
+    from protocol_lab.domain.extras import install_hint, missing_requirements
+
+    missing = missing_requirements(extra)
+    if missing:
+        typer.echo(
+            f"error: this command needs the '{extra}' extra "
+            f"({', '.join(missing)} not installed): {install_hint(extra)}",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 _SETTINGS_HELP = """
@@ -206,12 +211,31 @@ def serve(
     )
 
 
-@app.command(help="Run a Temporal worker (all five task queues) and the BullMQ processors.")
-@_needs_extra("service")
-def worker() -> None:
+@app.command(
+    help="Run a Temporal worker (all five task queues) and the BullMQ processors; with --sim, "
+    "only a simulation worker (replications of sweeps; needs only the 'temporal' extra)."
+)
+def worker(
+    sim: Annotated[bool, typer.Option("--sim", help="run only a simulation worker")] = False,
+    processes: Annotated[
+        int | None, typer.Option(help="--sim: replications at once (default: cores)")
+    ] = None,
+    task_queue: Annotated[
+        str | None,
+        typer.Option(help="--sim: task queue (default: SIMULATION_TASK_QUEUE, else its own)"),
+    ] = None,
+    temporal: Annotated[
+        str | None, typer.Option(help="--sim: Temporal host:port (default: the settings)")
+    ] = None,
+) -> None:
     """Poll the task queues until interrupted."""
     import asyncio
 
+    if sim:
+        _require_extra("temporal")
+        asyncio.run(_simulation_worker(temporal, task_queue, processes))
+        return
+    _require_extra("service")
     from service.observability.logging import configure_logging
     from service.observability.tracing import configure_tracing
     from service.settings import get_settings
@@ -220,6 +244,26 @@ def worker() -> None:
     configure_logging(get_settings())
     configure_tracing(get_settings(), "worker")
     asyncio.run(worker_main())
+
+
+async def _simulation_worker(
+    address: str | None, task_queue: str | None, processes: int | None
+) -> None:
+    """Connect and run the simulation worker until SIGINT/SIGTERM."""
+    from temporalio.client import Client
+
+    from protocol_lab.sim.sweeps_temporal import (
+        run_simulation_worker,
+        simulation_connect_options,
+        simulation_task_queue,
+    )
+
+    options = simulation_connect_options(address)
+    client = await Client.connect(**options)
+    typer.echo(
+        f"simulation worker on {simulation_task_queue(task_queue)!r} at {options['target_host']}"
+    )
+    await run_simulation_worker(client, task_queue=task_queue, processes=processes)
 
 
 @app.command(help="Write an HTML SLA and throughput report (with PNG pictures) from timelines.")
@@ -435,6 +479,13 @@ def plan(
     max_workers: Annotated[int, typer.Option(help="upper bound per queue")] = 40,
     processes: Annotated[int, typer.Option(help="worker processes (at most 2)")] = 2,
     figure: Annotated[str, typer.Option(help="where to save the picture")] = "capacity.png",
+    temporal: Annotated[
+        str | None,
+        typer.Option(help="run replications on simulation workers of this Temporal host:port"),
+    ] = None,
+    on_temporal: Annotated[
+        bool, typer.Option(help="run replications on Temporal as the settings say")
+    ] = False,
 ) -> None:
     """Plan capacity; print workers per queue and save the SLA-against-workers picture."""
     from protocol_lab.sim import load_scenario
@@ -448,8 +499,19 @@ def plan(
     if tickets_per_week is not None:
         spec = spec.with_forecast(tickets_per_week=tickets_per_week)
     targets = [parse_target(t) for t in target] if target else list(targets_from_sla())
+    runner = None
+    if temporal or on_temporal:
+        _require_extra("temporal")
+        from protocol_lab.sim.sweeps_temporal import TemporalRunner
+
+        runner = TemporalRunner(temporal)
     result = plan_capacity(
-        spec, targets, replications=replications, max_workers=max_workers, processes=processes
+        spec,
+        targets,
+        replications=replications,
+        max_workers=max_workers,
+        processes=processes,
+        runner=runner,
     )
     for row in result.verification.iter_rows(named=True):
         typer.echo(

@@ -42,6 +42,7 @@ from protocol_lab.domain.sla import SlaConfig, load_sla_config
 from protocol_lab.sim.plots import plot_capacity
 from protocol_lab.sim.replications import (
     MAX_PROCESSES,
+    ReplicationRunner,
     process_pool,
     queue_values,
     run_replications,
@@ -171,11 +172,15 @@ def plan_capacity(
     confidence: float = 0.95,
     progress: bool = True,
     max_rounds: int = 12,
+    runner: ReplicationRunner | None = None,
 ) -> CapacityPlan:
     """Search the fewest workers per targeted task queue meeting every target; see the module.
 
     ``targets`` are :class:`QueueTarget` objects, or a mapping of task queue to hours (p95 cycle
     time). Queues without a target keep the scenario's workers. Returns a :class:`CapacityPlan`.
+    A ``runner`` (e.g. a ``TemporalRunner``) runs the replications instead of local processes;
+    ``processes`` still sets how many configurations a round tries, so the search, and its
+    answer, are the same wherever the replications run.
     """
     if isinstance(targets, Mapping):
         targets = [QueueTarget(task_queue=TaskQueue(q), max_hours=h) for q, h in targets.items()]
@@ -188,12 +193,14 @@ def plan_capacity(
     slots = {q: scenario.task_queue(q).slots for q in queues}
 
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(process_pool(processes)) if processes > 1 else None
+        local = runner is None and processes > 1
+        pool = stack.enter_context(process_pool(processes)) if local else None
         return _plan(
             scenario,
             targets,
             slots=slots,
             pool=pool,
+            runner=runner,
             replications=replications,
             max_workers=max_workers,
             processes=processes,
@@ -209,6 +216,7 @@ def _plan(
     *,
     slots: Mapping[TaskQueue, int],
     pool: ProcessPoolExecutor | None,
+    runner: ReplicationRunner | None,
     replications: int,
     max_workers: int,
     processes: int,
@@ -226,6 +234,7 @@ def _plan(
             progress=progress,
             description=what,
             pool=pool,
+            runner=runner,
         )
 
     # 1. pilot with ample workers: offered load (where to start) and the best attainable

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -28,8 +28,10 @@ from protocol_lab.sim.scenario import Scenario
 
 __all__ = [
     "MAX_PROCESSES",
+    "ReplicationRunner",
     "process_pool",
     "replication_seeds",
+    "run_replication",
     "run_replications",
     "summarise",
 ]
@@ -92,11 +94,28 @@ def _peak_busy(result: SimulationResult) -> dict[str, float]:
     return {str(q): float(v or 0.0) for q, v in peaks.iter_rows()}
 
 
-def _run(payload: tuple[str, int]) -> dict[str, Any]:
-    scenario_json, seed = payload
+def run_replication(scenario_json: str, seed: int) -> dict[str, Any]:
+    """Simulate one replication of a scenario (given as JSON) and return its summary."""
     scenario = Scenario.model_validate_json(scenario_json)
     result = simulate(scenario, rng=np.random.default_rng(seed), record_events=False)
     return summarise(result)
+
+
+def _run(payload: tuple[str, int]) -> dict[str, Any]:
+    return run_replication(*payload)
+
+
+class ReplicationRunner(Protocol):
+    """Runs replications elsewhere than the local pool (e.g. ``TemporalRunner`` on Temporal)."""
+
+    def run(
+        self,
+        payloads: Sequence[tuple[str, int]],
+        *,
+        on_finished: Callable[[int], object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The summary of each (scenario JSON, seed) in order; ``on_finished(n)`` as runs end."""
+        ...
 
 
 def run_replications(
@@ -107,12 +126,14 @@ def run_replications(
     progress: bool = True,
     description: str = "simulating",
     pool: ProcessPoolExecutor | None = None,
+    runner: ReplicationRunner | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Run every scenario ``replications`` times; returns summaries per scenario, per seed.
 
     ``processes`` > 1 runs them in that many worker processes (at most :data:`MAX_PROCESSES`),
     in ``pool`` when given (see :func:`process_pool`, to pay the start-up once for many calls);
-    a progress bar counts finished runs.
+    a progress bar counts finished runs. With a ``runner`` (e.g. a ``TemporalRunner``) the runs
+    go to it instead, with the same seeds, and come back in the same order.
     """
     jobs = [
         (k, r, (s.model_dump_json(), seed))
@@ -122,6 +143,11 @@ def run_replications(
     out: list[list[dict[str, Any]]] = [[{} for _ in range(replications)] for _ in scenarios]
     bar = tqdm(total=len(jobs), desc=description, disable=not progress, leave=False)
     try:
+        if runner is not None:
+            summaries = runner.run([payload for _, _, payload in jobs], on_finished=bar.update)
+            for (k, r, _), summary in zip(jobs, summaries, strict=True):
+                out[k][r] = summary
+            return out
         workers = max(1, min(processes, MAX_PROCESSES, len(jobs)))
         if workers == 1:
             for k, r, payload in jobs:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from protocol_lab.domain.rules import Rule
 from protocol_lab.sim.plots import plot_rule_comparison
-from protocol_lab.sim.replications import MAX_PROCESSES, run_replications
+from protocol_lab.sim.replications import MAX_PROCESSES, ReplicationRunner, run_replications
 from protocol_lab.sim.scenario import Scenario
 
 __all__ = ["RuleComparison", "compare_rules", "compare_scenarios"]
@@ -65,14 +65,19 @@ def compare_scenarios(
     replications: int = 3,
     processes: int = MAX_PROCESSES,
     progress: bool = True,
+    runner: ReplicationRunner | None = None,
 ) -> RuleComparison:
-    """Simulate two scenarios with the same seeds and compare them per queue and per rule."""
+    """Simulate two scenarios with the same seeds and compare them per queue and per rule.
+
+    A ``runner`` (e.g. a ``TemporalRunner``) runs the replications instead of local processes.
+    """
     base_runs, var_runs = run_replications(
         [baseline, variant.with_seed(baseline.seed)],
         replications=replications,
         processes=processes,
         progress=progress,
         description="what-if",
+        runner=runner,
     )
     base, var = _mean_rows(base_runs), _mean_rows(var_runs)
     rows = []
@@ -120,9 +125,18 @@ def compare_rules(
     replications: int = 3,
     processes: int = MAX_PROCESSES,
     progress: bool = True,
+    runner: ReplicationRunner | None = None,
 ) -> RuleComparison:
-    """Compare the scenario with a rule change (added, removed by name, replaced by name)."""
+    """Compare the scenario with a rule change (added, removed by name, replaced by name).
+
+    A ``runner`` (e.g. a ``TemporalRunner``) runs the replications instead of local processes.
+    """
     variant = scenario.with_rules(add=add, remove=remove, replace=replace)
     return compare_scenarios(
-        scenario, variant, replications=replications, processes=processes, progress=progress
+        scenario,
+        variant,
+        replications=replications,
+        processes=processes,
+        progress=progress,
+        runner=runner,
     )

@@ -1,0 +1,370 @@
+"""Sweeps on Temporal: replications as activities on a simulation task queue, on any machines.
+
+A simulation worker (:func:`run_simulation_worker`, ``protocol-lab worker --sim``) polls the
+simulation task queue (``protocol-lab-simulation`` unless ``SIMULATION_TASK_QUEUE`` or an argument
+names another) and runs each replication in a process of its own pool: the simulator is
+CPU-bound and holds the GIL, so one worker runs as many replications at once as it has processes
+(by default its cores), and more machines running workers make a sweep faster.
+
+The client side is :class:`TemporalRunner`, which :func:`run_replications`,
+:func:`plan_capacity` and :func:`compare_rules` accept as ``runner=``: the same seeds as the local
+pool, the same summaries in the same order, so the answer does not depend on where it ran.
+
+This module needs the ``temporal`` extra (temporalio) and nothing of the service; with the
+service installed, connections read the service's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import timedelta
+from multiprocessing.managers import SyncManager
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError
+from temporalio.worker import SharedStateManager, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from protocol_lab.domain.errors import ProtocolLabError
+from protocol_lab.sim.replications import run_replication
+from protocol_lab.sim.sweep_workflow import (
+    SIMULATE_REPLICATION,
+    ReplicationInput,
+    ReplicationJob,
+    SweepInput,
+    SweepWorkflow,
+)
+
+__all__ = [
+    "DEFAULT_SIMULATION_TASK_QUEUE",
+    "NoSimulationWorkerError",
+    "SweepFailedError",
+    "TemporalRunner",
+    "run_simulation_worker",
+    "simulate_replication",
+    "simulation_connect_options",
+    "simulation_task_queue",
+]
+
+DEFAULT_SIMULATION_TASK_QUEUE = "protocol-lab-simulation"
+_TASK_QUEUE_ENV = "SIMULATION_TASK_QUEUE"
+_LOCAL = "localhost:7233"
+
+
+class NoSimulationWorkerError(ProtocolLabError):
+    """Temporal is reachable but no simulation worker polls the simulation task queue."""
+
+
+class SweepFailedError(ProtocolLabError):
+    """A sweep failed on Temporal (a replication failed every attempt)."""
+
+
+def simulation_task_queue(name: str | None = None) -> str:
+    """``name``, else ``SIMULATION_TASK_QUEUE``, else ``protocol-lab-simulation``."""
+    return name or os.environ.get(_TASK_QUEUE_ENV) or DEFAULT_SIMULATION_TASK_QUEUE
+
+
+def simulation_connect_options(
+    address: str | None = None, *, namespace: str | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of :meth:`temporalio.client.Client.connect` for sweeps.
+
+    With the service installed, the service's settings (``TEMPORAL_ADDRESS``, its namespace, TLS,
+    API key, the SDK profile, a ``.env`` file); without it, the Temporal SDK's own client
+    configuration (its profile and ``TEMPORAL_*`` variables). ``address`` and ``namespace`` win.
+    """
+    try:
+        from service.settings import get_settings
+        from service.temporal.client import connect_options
+    except ImportError:
+        options: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    else:
+        options = connect_options(get_settings())
+    if address:
+        options["target_host"] = address
+    options.setdefault("target_host", _LOCAL)
+    if namespace:
+        options["namespace"] = namespace
+    return options
+
+
+# --- the worker side -------------------------------------------------------------------------
+
+
+@activity.defn(name=SIMULATE_REPLICATION)
+def simulate_replication(replication: ReplicationInput) -> str:
+    """Simulate one replication; its summary as JSON (runs in a process of the worker's pool).
+
+    It heartbeats while it runs, so a worker that dies is noticed within the heartbeat timeout
+    and the replication runs again on a live worker.
+    """
+    with _heartbeating():
+        return json.dumps(run_replication(replication.scenario_json, replication.seed))
+
+
+@contextlib.contextmanager
+def _heartbeating() -> Iterator[None]:
+    """Heartbeat from a thread while the simulation (which never yields) runs in this one."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        yield
+        return
+    every = max(0.1, timeout.total_seconds() / 4)
+    stop = threading.Event()
+    context = contextvars.copy_context()  # the activity's context, which holds its heartbeat
+
+    def beat() -> None:
+        while not stop.wait(every):
+            context.run(activity.heartbeat)
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _ignore_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+async def run_simulation_worker(
+    client: Client,
+    *,
+    task_queue: str | None = None,
+    processes: int | None = None,
+    stop: asyncio.Event | None = None,
+    graceful_shutdown: timedelta = timedelta(seconds=5),
+) -> None:
+    """Poll the simulation task queue until ``stop`` is set (or SIGINT/SIGTERM without one).
+
+    ``processes`` (default: the machine's cores) is both the size of the process pool that runs
+    replications and the worker's activity slots, so it never takes more than it can run.
+    """
+    processes = max(1, processes or os.cpu_count() or 1)
+    queue = simulation_task_queue(task_queue)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    spawn = mp.get_context("spawn")
+    # The helpers ignore SIGINT/SIGTERM: Ctrl-C (or a stop) reaches the whole process group, and
+    # only this process acts on it, shutting them down after the replications they are running.
+    manager = SyncManager(ctx=spawn)
+    manager.start(_ignore_stop_signals)
+    with (
+        manager,
+        ProcessPoolExecutor(
+            max_workers=processes, mp_context=spawn, initializer=_ignore_stop_signals
+        ) as pool,
+    ):
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=[SweepWorkflow],
+            activities=[simulate_replication],
+            activity_executor=pool,
+            shared_state_manager=SharedStateManager.create_from_multiprocessing(manager),
+            max_concurrent_activities=processes,
+            graceful_shutdown_timeout=graceful_shutdown,
+            # the workflow module imports protocol_lab's package, which loads numpy: load it once
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("protocol_lab")
+            ),
+        )
+        running = asyncio.create_task(worker.run(), name=f"worker:{queue}")
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([running, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if worker.is_running:
+                await worker.shutdown()
+            stopper.cancel()
+            await asyncio.gather(running, stopper, return_exceptions=True)
+        if running.done() and not running.cancelled() and running.exception() is not None:
+            raise running.exception()  # type: ignore[misc]
+
+
+# --- the client side -------------------------------------------------------------------------
+
+
+class TemporalRunner:
+    """Runs replications on the simulation workers of a Temporal cluster.
+
+    Each call submits its replications through sweep workflows (``SimulationSweep``, at most
+    ``sweep_size`` replications each) that fan them out as activities and return the summaries
+    in order. A workflow per sweep rather than one per replication: the scenario JSON travels
+    once per sweep, the start costs one request instead of one per replication, and the sweep is
+    durable: its id is a digest of its content, so the same call made again (after the client
+    was restarted) attaches to the sweep still running instead of starting it over. Progress is
+    the workflow's ``finished`` query, read every ``poll_s`` seconds.
+
+    Before it starts a sweep the runner waits at most ``wait_for_worker_s`` seconds for a worker
+    to poll the task queue, then raises :class:`NoSimulationWorkerError`. (A schedule-to-start
+    timeout on the activities would also fire on a long backlog served by live workers.)
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        namespace: str | None = None,
+        task_queue: str | None = None,
+        connect_options: Mapping[str, Any] | None = None,
+        wait_for_worker_s: float = 60.0,
+        heartbeat_timeout_s: float = 30.0,
+        sweep_size: int = 100,
+        poll_s: float = 0.5,
+    ) -> None:
+        """Connect to ``address`` (or as :func:`simulation_connect_options` says) when run."""
+        self.connect_options = (
+            dict(connect_options)
+            if connect_options is not None
+            else simulation_connect_options(address, namespace=namespace)
+        )
+        self.task_queue = simulation_task_queue(task_queue)
+        self.wait_for_worker_s = wait_for_worker_s
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.sweep_size = max(1, sweep_size)
+        self.poll_s = poll_s
+
+    def run(
+        self,
+        payloads: Sequence[tuple[str, int]],
+        *,
+        on_finished: Callable[[int], object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The summary of each (scenario JSON, seed), in order; ``on_finished(n)`` as runs end.
+
+        Callable from code with or without a running event loop (a notebook has one): then it
+        runs in a thread of its own.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run_async(payloads, on_finished=on_finished))
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(
+                asyncio.run, self.run_async(payloads, on_finished=on_finished)
+            ).result()
+
+    async def run_async(
+        self,
+        payloads: Sequence[tuple[str, int]],
+        *,
+        on_finished: Callable[[int], object] | None = None,
+        client: Client | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`run` for async code, on ``client`` when given."""
+        if not payloads:
+            return []
+        client = client or await Client.connect(**self.connect_options)
+        await self._wait_for_worker(client)
+        chunks = [
+            payloads[i : i + self.sweep_size] for i in range(0, len(payloads), self.sweep_size)
+        ]
+        results = await asyncio.gather(
+            *(self._sweep(client, chunk, on_finished or (lambda _: None)) for chunk in chunks)
+        )
+        return [summary for chunk in results for summary in chunk]
+
+    async def _wait_for_worker(self, client: Client) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_for_worker_s
+        while not await _polled(client, self.task_queue):
+            if loop.time() >= deadline:
+                raise NoSimulationWorkerError(
+                    f"no simulation worker polls task queue {self.task_queue!r} at "
+                    f"{self.connect_options['target_host']} (waited "
+                    f"{self.wait_for_worker_s:g} s); start one: protocol-lab worker --sim"
+                )
+            await asyncio.sleep(min(1.0, max(0.0, deadline - loop.time())))
+
+    async def _sweep(
+        self,
+        client: Client,
+        payloads: Sequence[tuple[str, int]],
+        on_finished: Callable[[int], object],
+    ) -> list[dict[str, Any]]:
+        scenarios = list(dict.fromkeys(scenario for scenario, _ in payloads))
+        index = {scenario: k for k, scenario in enumerate(scenarios)}
+        sweep = SweepInput(
+            scenarios=scenarios,
+            jobs=[ReplicationJob(index[scenario], seed) for scenario, seed in payloads],
+            heartbeat_timeout_s=self.heartbeat_timeout_s,
+        )
+        content = json.dumps([self.task_queue, scenarios, [list(p) for p in payloads]])
+        sweep_id = "simulation-sweep-" + hashlib.sha256(content.encode()).hexdigest()[:24]
+        handle = await client.start_workflow(
+            SweepWorkflow.run,
+            sweep,
+            id=sweep_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        result = asyncio.ensure_future(handle.result())
+        reported = 0
+        try:
+            while not (await asyncio.wait({result}, timeout=self.poll_s))[0]:
+                with contextlib.suppress(
+                    RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError
+                ):
+                    finished = await handle.query(
+                        SweepWorkflow.finished, rpc_timeout=timedelta(seconds=5)
+                    )
+                    if finished > reported:
+                        on_finished(finished - reported)
+                        reported = finished
+            summaries: list[dict[str, Any]] = [json.loads(text) for text in result.result()]
+        except WorkflowFailureError as exc:
+            cause: BaseException = exc
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            raise SweepFailedError(f"simulation sweep {sweep_id} failed: {cause}") from exc
+        finally:
+            result.cancel()
+        on_finished(len(summaries) - reported)
+        return summaries
+
+
+async def _polled(client: Client, task_queue: str) -> bool:
+    """Whether a worker polls ``task_queue`` for both workflow and activity tasks."""
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueueRef(name=task_queue),
+                task_queue_type=kind,
+            )
+        )
+        if not answer.pollers:
+            return False
+    return True
