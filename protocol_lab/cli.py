@@ -781,6 +781,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "protocol-lab worker",
         "TEMPORAL_ADDRESS=temporal:7233 REDIS_URL=redis://redis:6379/0 "
         "METRICS_ADDRESS=0.0.0.0:9464 protocol-lab worker",
+        "protocol-lab worker --sim --temporal temporal:7233  (replications of sweeps)",
     ),
     "report": (
         "protocol-lab report timelines.parquet",
@@ -803,6 +804,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "protocol-lab plan  (targets from data/sla.yaml; exit code 1 when one cannot be met)",
         "protocol-lab plan service_desk_month --target itsm-fleet=48h "
         "--target 'itsm-workflows:p99<=2h' --max-workers 20",
+        "protocol-lab plan service_desk_month --temporal temporal:7233  (on worker --sim)",
     ),
     "logs_import": (
         "protocol-lab logs import incidents.csv --preset servicenow --out incidents.parquet",
