@@ -290,6 +290,12 @@ async def claim_events(
     runs the statement under its single writer lock. Each claim counts an attempt.
     """
     now = time.time()
+    # A read first: an idle dispatcher's polls (and its pass after the API took the event it was
+    # woken for) then never take SQLite's writer lock from the writers that have work.
+    first = await session.execute(select(OutboxRow.id).where(_claimable(now)).limit(1))
+    if first.first() is None:
+        await session.rollback()
+        return []
     picked = (
         select(OutboxRow.id)
         .where(_claimable(now))
