@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from typer.testing import CliRunner
 from waiting import eventually
 
+from protocol_lab.cli import app
 from protocol_lab.domain import TaskQueue
 from protocol_lab.sim import load_scenario
 from protocol_lab.sim.planning import QueueTarget, plan_capacity
@@ -118,9 +120,11 @@ def test_replications_on_temporal_equal_the_local_pool(
     # the replications really differ from each other: equality is not between constants
     assert not _same(remote[0][0], remote[0][1])
 
+    # in sweeps of at most 3 (two workflows), progress counted as results come
     steps: list[int] = []
     payloads = [(scenarios[0].model_dump_json(), s) for s in replication_seeds(7, 4)]
-    again = runner.run(payloads, on_finished=steps.append)
+    batched = TemporalRunner(temporal_server.address, task_queue=queue, sweep_size=3)
+    again = batched.run(payloads, on_finished=steps.append)
     assert sum(steps) == 4
     assert _same(again, [run_replications_one(p) for p in payloads])
 
@@ -206,3 +210,37 @@ async def test_a_worker_dying_mid_sweep_loses_no_replication(
     started = await eventually(attempts, within_s=30)  # the visibility store lags a little
     assert len(started) == len(payloads)
     assert max(started) >= 2  # the replication the dead worker was running ran again
+
+
+def test_plan_command_on_temporal_prints_the_local_plan(
+    temporal_server: EmbeddedTemporal,
+    worker_factory: list[SimulationWorker],
+    tmp_path: Path,
+) -> None:
+    queue = "sim-test-cli"
+    worker_factory.append(_start(temporal_server, queue, tmp_path))
+    command = [
+        "plan",
+        "demo_day",
+        "--horizon-hours",
+        "6",
+        "--target",
+        "itsm-fleet=48h",
+        "--replications",
+        "2",
+        "--processes",
+        "1",
+        "--max-workers",
+        "10",
+        "--figure",
+        str(tmp_path / "capacity.png"),
+    ]
+    env = {"SIMULATION_TASK_QUEUE": queue}
+    remote = CliRunner().invoke(app, [*command, "--temporal", temporal_server.address], env=env)
+    local = CliRunner().invoke(app, command)
+
+    assert remote.exit_code == 0, remote.output
+    assert local.exit_code == 0, local.output
+    table = [line for line in remote.stdout.splitlines() if "workers" in line]
+    assert table
+    assert table == [line for line in local.stdout.splitlines() if "workers" in line]
