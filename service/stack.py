@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from protocol_lab.domain.queues import TaskQueue
 from service.parent_death import spawn, with_parent_death_signal
 from service.private_files import PRIVATE_UMASK, open_private, private_dir
 from service.settings import Settings
@@ -241,6 +242,42 @@ class EmbeddedTemporal:
         self.child.stop()
 
 
+async def _wait_worker_polling(
+    settings: Settings, worker: ChildProcess, queues: Sequence[str], *, within_s: float
+) -> None:
+    """Wait until every one of ``queues`` has a workflow poller and an activity poller."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from service.temporal.client import connect
+
+    client = await connect(settings)
+    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+
+    async def polled() -> bool:
+        for queue in queues:
+            for kind in kinds:
+                answer = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace,
+                        task_queue=TaskQueue(name=queue),
+                        task_queue_type=kind,
+                    )
+                )
+                if not answer.pollers:
+                    return False
+        return True
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        worker.check_alive()
+        if await polled():
+            return
+        await asyncio.sleep(0.2)
+    raise StackError(f"the worker is not polling after {within_s:.0f}s; see {worker.log_path}")
+
+
 async def _wait_temporal_ready(address: str, namespace: str, *, within_s: float) -> None:
     from temporalio.client import Client
 
@@ -381,6 +418,17 @@ class Stack:
             cli = _bin("protocol-lab")
             if self.with_worker:
                 self._start_child("worker", [cli, "worker"], probe=None)
+                # ready means at work: a replay or a client started at once would otherwise
+                # find its workflows waiting for a worker that is still importing
+                here = {"temporal_address": self.temporal_address}
+                asyncio.run(
+                    _wait_worker_polling(
+                        self.settings.model_copy(update=here),
+                        self.children[-1],
+                        self.settings.worker_task_queues or [q.value for q in TaskQueue],
+                        within_s=120.0,
+                    )
+                )
             if self.with_api:
                 self._start_child(
                     "api",

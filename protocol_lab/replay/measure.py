@@ -39,6 +39,7 @@ from protocol_lab.domain.catalog import SignalStep
 if TYPE_CHECKING:
     from protocol_lab.client import AsyncClient
     from protocol_lab.domain.catalog import Catalog
+    from protocol_lab.domain.durations import DurationModel
     from protocol_lab.replay.player import ReplayResult
     from protocol_lab.sim import Scenario
     from protocol_lab.sim.platform import PlatformConfig
@@ -177,9 +178,6 @@ async def measure_platform(
     """Replay the scenario's busiest ``hours`` against the service and fit the platform's
     latency at ``compression`` (see the module docstring)."""
     from protocol_lab.domain.queues import TaskQueue
-    from protocol_lab.replay.player import replay_async
-    from protocol_lab.replay.readback import load_replayed
-    from protocol_lab.replay.script import ReplayScript
     from protocol_lab.sim.platform_fit import (
         empirical_model,
         fit_platform,
@@ -187,6 +185,78 @@ async def measure_platform(
     )
 
     began = time.monotonic()
+    played, events, steps = await _warm_up_log(
+        scenario,
+        client,
+        compression=compression,
+        hours=hours,
+        concurrency=concurrency,
+        temporal_address=temporal_address,
+        temporal_namespace=temporal_namespace,
+    )
+    catalog = scenario.load_catalog()
+    starts, signals = sent_to_seen(played, events, catalog)
+    start_model = empirical_model(starts)
+    fitted = fit_platform(
+        events,
+        steps,
+        catalog=catalog,
+        compression=compression,
+        known_durations=known_fixed_durations(catalog, scenario.durations),
+        capacities={q: scenario.task_queue(q).capacity for q in TaskQueue},
+        workflow_start=start_model,
+        fit=empirical_model,
+    )
+    config = fitted.config
+    extra = [
+        _row(
+            "workflow_start",
+            len(starts),
+            start_model,
+            "ticket created (as scheduled) to workflow started",
+        )
+    ]
+    if len(signals) >= 3:
+        delivery = empirical_model(signals)
+        config = config.model_copy(update={"signal_delivery": delivery})
+        extra.append(
+            _row(
+                "signal_delivery",
+                len(signals),
+                delivery,
+                "signal sent (as scheduled, its wait begun) to signal received",
+            )
+        )
+    table = pl.concat(
+        [
+            pl.DataFrame(extra, schema=fitted.rows.schema),
+            fitted.rows.filter(~pl.col("parameter").is_in([r["parameter"] for r in extra])),
+        ]
+    )
+    return PlatformMeasurement(
+        config=config,
+        table=table,
+        workflows=events["workflow_id"].n_unique(),
+        wall_s=time.monotonic() - began,
+    )
+
+
+async def _warm_up_log(
+    scenario: Scenario,
+    client: AsyncClient,
+    *,
+    compression: float,
+    hours: float,
+    concurrency: int,
+    temporal_address: str | None,
+    temporal_namespace: str,
+) -> tuple[ReplayResult, pl.DataFrame, pl.DataFrame]:
+    """Replay the busiest ``hours`` and read them back: the played script, and the events and
+    steps of the workflows started in its second half (the first half warms the worker up)."""
+    from protocol_lab.replay.player import replay_async
+    from protocol_lab.replay.readback import load_replayed
+    from protocol_lab.replay.script import ReplayScript
+
     warm = busiest_slice(scenario, hours)
     script, _ = ReplayScript.from_simulation(warm, until_hours=hours)
     played = await replay_async(
@@ -208,52 +278,16 @@ async def measure_platform(
     )
     events = real.events.collect().filter(pl.col("workflow_id").is_in(late))
     steps = real.steps().collect().filter(pl.col("workflow_id").is_in(late))
-    catalog = scenario.load_catalog()
-    starts, signals = sent_to_seen(played, events, catalog)
-    start_model = empirical_model(starts)
-    fitted = fit_platform(
-        events,
-        steps,
-        catalog=catalog,
-        compression=compression,
-        known_durations=known_fixed_durations(catalog, scenario.durations),
-        capacities={q: scenario.task_queue(q).capacity for q in TaskQueue},
-        workflow_start=start_model,
-        fit=empirical_model,
-    )
-    config = fitted.config
-    extra = [
-        {
-            "parameter": "workflow_start",
-            "task_queue": None,
-            "n": len(starts),
-            "model": start_model.dist,
-            "mean_ms": float(start_model.mean()) * 1000,
-            "source": "ticket created (as scheduled) to workflow started",
-        }
-    ]
-    if len(signals) >= 3:
-        delivery = empirical_model(signals)
-        config = config.model_copy(update={"signal_delivery": delivery})
-        extra.append(
-            {
-                "parameter": "signal_delivery",
-                "task_queue": None,
-                "n": len(signals),
-                "model": delivery.dist,
-                "mean_ms": float(delivery.mean()) * 1000,
-                "source": "signal sent (as scheduled, its wait begun) to signal received",
-            }
-        )
-    table = pl.concat(
-        [
-            pl.DataFrame(extra, schema=fitted.rows.schema),
-            fitted.rows.filter(~pl.col("parameter").is_in([r["parameter"] for r in extra])),
-        ]
-    )
-    return PlatformMeasurement(
-        config=config,
-        table=table,
-        workflows=len(late),
-        wall_s=time.monotonic() - began,
-    )
+    return played, events, steps
+
+
+def _row(parameter: str, n: int, model: DurationModel, source: str) -> dict[str, object]:
+    """A measured latency as a row of the platform table (wall-clock ms)."""
+    return {
+        "parameter": parameter,
+        "task_queue": None,
+        "n": n,
+        "model": model.dist,
+        "mean_ms": float(model.mean()) * 1000,
+        "source": source,
+    }
