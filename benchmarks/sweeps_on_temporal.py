@@ -1,7 +1,7 @@
 """Benchmark: one sweep of replications on Temporal simulation workers against the local pool.
 
 The same sweep (``--replications`` runs, 40 by default, of ``mmc_validation`` shortened to
-``--horizon-hours``, 48 by default: about a second a run on an idle core) four ways, one after
+``--horizon-hours``, 120 by default: half a second to a second a run) four ways, one after
 the other, each after a warm-up sweep of two runs (processes started, modules imported):
 
 - the local pool with 1 process (``run_replications(processes=1)``: in this process, no pool);
@@ -100,7 +100,7 @@ def main() -> None:
     """Run the four ways and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=40)
-    parser.add_argument("--horizon-hours", type=float, default=48.0)
+    parser.add_argument("--horizon-hours", type=float, default=120.0)
     args = parser.parse_args()
     n = args.replications
     base = load_scenario("mmc_validation")
