@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -31,6 +32,7 @@ from protocol_lab.sim.replications import replication_seeds, run_replications
 from protocol_lab.sim.scenario import Scenario
 from protocol_lab.sim.sweeps_temporal import NoSimulationWorkerError, TemporalRunner
 from protocol_lab.sim.validation import mmc_scenario
+from protocol_lab.sim.whatif import compare_rules
 from service.parent_death import spawn, with_parent_death_signal
 from service.stack import EmbeddedTemporal
 
@@ -165,6 +167,27 @@ def test_plan_capacity_on_temporal_equals_the_local_plan(
     assert remote.workers == local.workers
     assert remote.sweep.equals(local.sweep)
     assert remote.verification.equals(local.verification)
+
+
+def test_a_rule_what_if_on_temporal_equals_the_local_one(
+    temporal_server: EmbeddedTemporal,
+    worker_factory: list[SimulationWorker],
+    tmp_path: Path,
+) -> None:
+    queue = "sim-test-whatif"
+    worker_factory.append(_start(temporal_server, queue, tmp_path))
+    scenario = load_scenario("service_desk_month").with_horizon(6, warmup_hours=0)
+    remove = ["Provision laptops for new hires"]
+    runner = TemporalRunner(temporal_server.address, task_queue=queue)
+
+    remote = compare_rules(scenario, remove=remove, replications=2, progress=False, runner=runner)
+    local = compare_rules(scenario, remove=remove, replications=2, progress=False, processes=1)
+
+    assert remote.queues.equals(local.queues)
+    assert remote.rules.equals(local.rules)
+    laptops = remote.rules.filter(pl.col("rule") == "Provision laptops for new hires")
+    assert laptops["baseline_executions"][0] > 0
+    assert laptops["variant_executions"][0] is None
 
 
 def test_no_simulation_worker_is_one_clear_error(temporal_server: EmbeddedTemporal) -> None:
