@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import hashlib
 import json
 import multiprocessing as mp
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
-from multiprocessing.managers import SyncManager
 from typing import Any
 
 from temporalio import activity
@@ -44,7 +41,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
-from temporalio.worker import SharedStateManager, Worker
+from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from protocol_lab.domain.errors import ProtocolLabError
@@ -60,10 +57,11 @@ from protocol_lab.sim.sweep_workflow import (
 __all__ = [
     "DEFAULT_SIMULATION_TASK_QUEUE",
     "NoSimulationWorkerError",
+    "SimulationActivities",
     "SweepFailedError",
     "TemporalRunner",
+    "replication_summary_json",
     "run_simulation_worker",
-    "simulate_replication",
     "simulation_connect_options",
     "simulation_task_queue",
 ]
@@ -113,39 +111,37 @@ def simulation_connect_options(
 # --- the worker side -------------------------------------------------------------------------
 
 
-@activity.defn(name=SIMULATE_REPLICATION)
-def simulate_replication(replication: ReplicationInput) -> str:
-    """Simulate one replication; its summary as JSON (runs in a process of the worker's pool).
+def replication_summary_json(scenario_json: str, seed: int) -> str:
+    """One replication's summary as JSON (what a process of the worker's pool runs)."""
+    return json.dumps(run_replication(scenario_json, seed))
 
-    It heartbeats while it runs, so a worker that dies is noticed within the heartbeat timeout
-    and the replication runs again on a live worker.
+
+class SimulationActivities:
+    """The simulation worker's activity: each replication runs in a process of ``pool``.
+
+    The activity itself is async, on the worker's event loop: it hands the replication to the
+    pool and heartbeats while it waits, so a worker that dies is noticed within the heartbeat
+    timeout and its replication runs again on a live worker. (Temporal's own process executor
+    would carry the heartbeats through a multiprocessing manager, two more processes' worth of
+    round trips for every replication.)
     """
-    with _heartbeating():
-        return json.dumps(run_replication(replication.scenario_json, replication.seed))
 
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        """Run replications in ``pool``."""
+        self.pool = pool
 
-@contextlib.contextmanager
-def _heartbeating() -> Iterator[None]:
-    """Heartbeat from a thread while the simulation (which never yields) runs in this one."""
-    timeout = activity.info().heartbeat_timeout
-    if not timeout:
-        yield
-        return
-    every = max(0.1, timeout.total_seconds() / 4)
-    stop = threading.Event()
-    context = contextvars.copy_context()  # the activity's context, which holds its heartbeat
-
-    def beat() -> None:
-        while not stop.wait(every):
-            context.run(activity.heartbeat)
-
-    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    @activity.defn(name=SIMULATE_REPLICATION)
+    async def simulate_replication(self, replication: ReplicationInput) -> str:
+        """Simulate one replication; its summary as JSON."""
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(
+            self.pool, replication_summary_json, replication.scenario_json, replication.seed
+        )
+        timeout = activity.info().heartbeat_timeout
+        every = max(0.1, timeout.total_seconds() / 4) if timeout else None
+        while not (await asyncio.wait({work}, timeout=every))[0]:
+            activity.heartbeat()
+        return work.result()
 
 
 def _ignore_stop_signals() -> None:
@@ -175,23 +171,16 @@ async def run_simulation_worker(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
     spawn = mp.get_context("spawn")
-    # The helpers ignore SIGINT/SIGTERM: Ctrl-C (or a stop) reaches the whole process group, and
-    # only this process acts on it, shutting them down after the replications they are running.
-    manager = SyncManager(ctx=spawn)
-    manager.start(_ignore_stop_signals)
-    with (
-        manager,
-        ProcessPoolExecutor(
-            max_workers=processes, mp_context=spawn, initializer=_ignore_stop_signals
-        ) as pool,
-    ):
+    # The pool's processes ignore SIGINT/SIGTERM: Ctrl-C (or a stop) reaches the whole process
+    # group, and only this process acts on it, shutting the pool down after what it is running.
+    with ProcessPoolExecutor(
+        max_workers=processes, mp_context=spawn, initializer=_ignore_stop_signals
+    ) as pool:
         worker = Worker(
             client,
             task_queue=queue,
             workflows=[SweepWorkflow],
-            activities=[simulate_replication],
-            activity_executor=pool,
-            shared_state_manager=SharedStateManager.create_from_multiprocessing(manager),
+            activities=[SimulationActivities(pool).simulate_replication],
             max_concurrent_activities=processes,
             graceful_shutdown_timeout=graceful_shutdown,
             # the workflow module imports protocol_lab's package, which loads numpy: load it once
