@@ -8,11 +8,11 @@ retry and is raised as ``ActionError``; Temporal being unavailable is raised as 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
+from service.workflows import definitions, starter
 
 __all__ = ["ActionError", "start_rule_workflow", "workflow_defined"]
 
@@ -23,7 +23,6 @@ class ActionError(Exception):
 
 async def workflow_defined(ctx: AutomationContext, name: str) -> bool:
     """True when ``name`` is a defined workflow: the catalog's or one stored over the API."""
-    definitions = importlib.import_module("service.workflows.definitions")
     return bool(await definitions.workflow_defined(ctx, name))
 
 
@@ -38,7 +37,6 @@ async def start_rule_workflow(
 ) -> str:
     """Start the newest version of workflow ``name`` (catalog or stored definition) under
     ``workflow_id``; return the id (idempotent)."""
-    starter = importlib.import_module("service.workflows.starter")
     try:
         started = await starter.start_workflow(
             ctx,

@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from types import ModuleType
 from typing import Any
 
 from temporalio.client import Client
@@ -24,6 +23,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from protocol_lab.domain import TaskQueue
+from service.automation import temporal as automation
+from service.jobs import runner as job_runner
 from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
 from service.temporal.activities import StepActivities
@@ -81,26 +82,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def _optional(module: str) -> ModuleType | None:
-    """Import a part of the service that may not be installed; other import errors propagate."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-
-
-def _automation() -> ModuleType | None:
-    return _optional("service.automation.temporal")
-
-
-def _runner() -> ModuleType | None:
-    return _optional("service.jobs.runner")
-
-
 def build_workers(
     client: Client,
     resources: WorkerResources,
@@ -113,17 +94,14 @@ def build_workers(
         task_queues or resources.settings.worker_task_queues or [q.value for q in TaskQueue]
     )
     steps = StepActivities(resources).all()
-    automation = _automation()
     workers = []
     for queue in queues:
         workflows: list[type] = [PlanWorkflow]
         activities: list[Callable[..., Any]] = list(steps)
-        if automation is not None and queue == AUTOMATION_QUEUE:
-            workflows += list(automation.workflows())
-            activities += list(automation.activities(resources))
-        if queue == AUTOMATION_QUEUE:  # what the Schedules of recurring workflows start
-            workflows += list(recurring.workflows())
-            activities += list(recurring.activities(resources))
+        if queue == AUTOMATION_QUEUE:
+            # the rule engine's own workflows, and what the Schedules of recurring workflows start
+            workflows += [*automation.workflows(), *recurring.workflows()]
+            activities += [*automation.activities(resources), *recurring.activities(resources)]
         workers.append(
             Worker(
                 client,
@@ -151,11 +129,8 @@ async def connect_when_ready(settings: Settings, *, within_s: float = 60.0) -> C
 
 
 async def _background(resources: WorkerResources, stop: asyncio.Event) -> None:
-    runner = _runner()
-    if runner is None:
-        return
     try:
-        await runner.run_background(resources, stop=stop)
+        await job_runner.run_background(resources, stop=stop)
     except Exception:
         # The workflow workers keep running; the failure is logged for the operator.
         log.exception("background job loops stopped with an error")
