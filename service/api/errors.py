@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from protocol_lab.domain import ProtocolLabError
+from service.store.idempotency import KeyReusedError
 
 __all__ = [
     "ApiError",
@@ -107,6 +108,10 @@ def install_error_handlers(app: FastAPI) -> None:
         type_ = _TYPE_BY_STATUS.get(exc.status_code, "api_error")
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         return _body(exc.status_code, type_, str(exc.detail), headers)
+
+    @app.exception_handler(KeyReusedError)
+    async def _key_reused(_: Request, exc: KeyReusedError) -> JSONResponse:
+        return _body(409, "conflict", str(exc))
 
     @app.exception_handler(ProtocolLabError)
     async def _domain(_: Request, exc: ProtocolLabError) -> JSONResponse:

@@ -38,7 +38,7 @@ from service.automation.cycles import check_rule_set
 from service.automation.engine import dry_run
 from service.automation.schedules import delete_rule_schedule, sync_rule_schedule
 from service.store.executions import list_executions
-from service.store.idempotency import request_fingerprint, stage_key
+from service.store.idempotency import claim_idempotency_key
 from service.store.ids import new_id
 from service.store.rules import (
     RuleRow,
@@ -432,19 +432,16 @@ async def create(
     rule_id = new_id("rule")
     await _check_cycles(session, rule_id=rule_id, rule=rule)
     if idempotency_key is not None:
-        fingerprint = request_fingerprint(body.model_dump(mode="json"))
-        claimed, fresh = await stage_key(
+        claim = await claim_idempotency_key(
             session,
             scope=idempotency_scope(principal, "rules"),
             key=idempotency_key,
-            fingerprint=fingerprint,
+            request=body.model_dump(mode="json"),
             resource_id=rule_id,
             ttl_s=state.settings.idempotency_ttl_s,
         )
-        if not fresh:
-            if claimed.fingerprint != fingerprint:
-                raise ApiError.conflict("Idempotency-Key was used with a different request")
-            existing = await get_rule(session, rule_id=claimed.resource_id)
+        if not claim.first:
+            existing = await get_rule(session, rule_id=claim.resource_id)
             if existing is None:
                 raise ApiError.conflict("the rule created with this Idempotency-Key is gone")
             return _public(existing, with_secret=True)

@@ -17,7 +17,7 @@ from service.api.deps import ReadAuth, SessionDep, StateDep, WriteAuth, idempote
 from service.api.errors import ApiError
 from service.automation.context import AutomationContext
 from service.automation.engine import process_event
-from service.store.idempotency import IdempotencyKey, request_fingerprint, stage_key
+from service.store.idempotency import KeyClaim, claim_idempotency_key
 from service.store.notifications import get_suggestion, list_notifications
 from service.store.outbox import wake_dispatchers
 from service.store.tickets import (
@@ -141,22 +141,19 @@ async def create(
 ) -> TicketPublic:
     """Create a ticket; the enabled on_ticket_created rules are evaluated on it."""
     fields = body.model_dump(mode="json")
-    claimed: IdempotencyKey | None = None
+    claim: KeyClaim | None = None
     if idempotency_key is not None:
         # Claimed in the ticket's transaction: the id is filled in once the ticket has one.
-        fingerprint = request_fingerprint(fields)
-        claimed, fresh = await stage_key(
+        claim = await claim_idempotency_key(
             session,
             scope=idempotency_scope(principal, "tickets"),
             key=idempotency_key,
-            fingerprint=fingerprint,
+            request=fields,
             resource_id="",
             ttl_s=state.settings.idempotency_ttl_s,
         )
-        if not fresh:
-            if claimed.fingerprint != fingerprint:
-                raise ApiError.conflict("Idempotency-Key was used with a different request")
-            existing = await get_ticket(session, ticket_id=claimed.resource_id)
+        if not claim.first:
+            existing = await get_ticket(session, ticket_id=claim.resource_id)
             if existing is None:
                 raise ApiError.conflict("the ticket created with this Idempotency-Key is gone")
             return TicketPublic.model_validate(existing)
@@ -164,8 +161,8 @@ async def create(
         ticket, event_id = await stage_ticket(session, fields=fields, actor="api")
     except TicketError as exc:
         raise ApiError.invalid(str(exc)) from exc
-    if claimed is not None:
-        claimed.resource_id = ticket["id"]
+    if claim is not None:
+        claim.row.resource_id = ticket["id"]
     await session.commit()
     wake_dispatchers()
     background.add_task(_process, state, event_id)

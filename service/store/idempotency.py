@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Float, String, Text, delete, select
@@ -24,7 +25,9 @@ from service.store.db import Base
 __all__ = [
     "DEFAULT_TTL_S",
     "IdempotencyKey",
-    "claim_key",
+    "KeyClaim",
+    "KeyReusedError",
+    "claim_idempotency_key",
     "prune_expired_keys",
     "request_fingerprint",
     "stage_key",
@@ -97,21 +100,49 @@ async def stage_key(
     return found.scalar_one(), False
 
 
-async def claim_key(
+class KeyReusedError(Exception):
+    """An Idempotency-Key presented again with a different request (the API answers 409)."""
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """An Idempotency-Key presented with a request.
+
+    ``first``: this request is the first with the key, and goes on to make the resource named
+    ``resource_id``; otherwise an earlier request with the same body made it, and the answer is
+    that resource.
+    """
+
+    row: IdempotencyKey
+    first: bool
+
+    @property
+    def resource_id(self) -> str:
+        """The resource the key stands for."""
+        return self.row.resource_id
+
+
+async def claim_idempotency_key(
     session: AsyncSession,
     *,
     scope: str,
     key: str,
-    fingerprint: str,
+    request: Any,
     resource_id: str,
     ttl_s: float = DEFAULT_TTL_S,
-) -> tuple[IdempotencyKey, bool]:
-    """:func:`stage_key`, committed at once: for resources that live outside the store.
+    commit: bool = False,
+) -> KeyClaim:
+    """Present ``key`` with ``request`` (its body, hashed) for ``resource_id``: the one way every
+    endpoint that takes an Idempotency-Key uses it.
 
-    Such a claim names the resource before it exists (a workflow id, say); a request retried
-    after a failure finds the claim and completes the same resource.
+    Without ``commit`` the claim is staged in the session's transaction (:func:`stage_key`) and
+    commits with the resource it protects; with ``commit`` it commits at once, for resources
+    that live outside the store (a workflow id named before the workflow is started, so a
+    retry after a failure completes the same one). Raises :class:`KeyReusedError` when the key
+    was used with another request.
     """
-    row, fresh = await stage_key(
+    fingerprint = request_fingerprint(request)
+    row, first = await stage_key(
         session,
         scope=scope,
         key=key,
@@ -119,9 +150,13 @@ async def claim_key(
         resource_id=resource_id,
         ttl_s=ttl_s,
     )
-    if fresh:
+    if not first and row.fingerprint != fingerprint:
+        raise KeyReusedError(
+            "this Idempotency-Key was used with a different request; use a new key"
+        )
+    if first and commit:
         await session.commit()
-    return row, fresh
+    return KeyClaim(row, first)
 
 
 async def prune_expired_keys(

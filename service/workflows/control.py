@@ -42,7 +42,7 @@ from protocol_lab.domain.wire import (
     WorkflowState,
 )
 from service.api.errors import ApiError
-from service.store.idempotency import DEFAULT_TTL_S, claim_key, request_fingerprint
+from service.store.idempotency import DEFAULT_TTL_S, claim_idempotency_key
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
 from service.workflows.queries import get_status, get_timeline
 
@@ -254,18 +254,16 @@ async def claim_cancel_key(
 
     The same key with a different workflow or reason is a 409 conflict.
     """
-    fingerprint = request_fingerprint({"workflow_id": workflow_id, "reason": reason})
-    row, claimed = await claim_key(
+    claim = await claim_idempotency_key(
         session,
         scope=scope,
         key=key,
-        fingerprint=fingerprint,
+        request={"workflow_id": workflow_id, "reason": reason},
         resource_id=workflow_id,
         ttl_s=ttl_s,
+        commit=True,
     )
-    if not claimed and row.fingerprint != fingerprint:
-        raise ApiError.conflict("this Idempotency-Key was used with a different request")
-    return not claimed
+    return not claim.first
 
 
 async def _request_cancel(ctx: TemporalContext, workflow_id: str, *, reason: str) -> None:

@@ -39,7 +39,7 @@ from protocol_lab.domain import (
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.api.errors import ApiError
 from service.observability import metrics
-from service.store.idempotency import claim_key, request_fingerprint
+from service.store.idempotency import claim_idempotency_key
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
 from service.temporal.workflows import PlanWorkflow
@@ -227,20 +227,16 @@ async def create_workflow(
         raise ApiError.invalid("give start_at (one time) or schedule (recurring), not both")
     workflow_id: str | None = None
     if idempotency_key is not None:
-        fingerprint = request_fingerprint(request.model_dump(mode="json", exclude_none=True))
-        row, claimed = await claim_key(
+        claim = await claim_idempotency_key(
             session,
             scope=key_scope,
             key=idempotency_key,
-            fingerprint=fingerprint,
+            request=request.model_dump(mode="json", exclude_none=True),
             resource_id=new_workflow_id(),
             ttl_s=ctx.settings.idempotency_ttl_s,
+            commit=True,
         )
-        if not claimed and row.fingerprint != fingerprint:
-            raise ApiError.conflict(
-                "this Idempotency-Key was used with a different request; use a new key"
-            )
-        workflow_id = row.resource_id
+        workflow_id = claim.resource_id
     if scheduled and request.start_at is None:
         from service.workflows.drafts import create_draft
 

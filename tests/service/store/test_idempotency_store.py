@@ -11,7 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.store.idempotency import IdempotencyKey, prune_expired_keys, stage_key
+from service.store.idempotency import (
+    IdempotencyKey,
+    KeyReusedError,
+    claim_idempotency_key,
+    prune_expired_keys,
+    stage_key,
+)
 from service.store.tickets import TicketRow, stage_ticket
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -102,3 +108,30 @@ async def test_keys_are_per_scope_and_expire(sessionmaker: Sessions) -> None:
         # at now + 2 TTL: b's claim (made at now) is past its TTL, a's renewal is not
         assert await prune_expired_keys(session, ttl_s=TTL_S, now=now + 2 * TTL_S) >= 1
     assert [(c.scope, c.resource_id) for c in await _claims(sessionmaker, key)] == [("a", "r4")]
+
+
+async def test_one_claim_helper_one_meaning_of_first(sessionmaker: Sessions) -> None:
+    """claim_idempotency_key: the first request with a key is ``first`` and names the resource;
+    the same request again is not first and gets that resource; another request with the key
+    is refused; ``commit`` makes the claim hold without anything else being written."""
+    key = uuid.uuid4().hex
+    body = {"title": "Printer offline"}
+    async with sessionmaker() as session:
+        first = await claim_idempotency_key(
+            session, scope="s", key=key, request=body, resource_id="wf_1", commit=True
+        )
+    assert first.first
+    assert first.resource_id == "wf_1"
+    async with sessionmaker() as session:
+        again = await claim_idempotency_key(
+            session, scope="s", key=key, request=dict(body), resource_id="wf_2", commit=True
+        )
+    assert not again.first
+    assert again.resource_id == "wf_1"
+    async with sessionmaker() as session:
+        with pytest.raises(KeyReusedError, match="different request"):
+            await claim_idempotency_key(
+                session, scope="s", key=key, request={"title": "Other"}, resource_id="wf_3"
+            )
+    [stored] = await _claims(sessionmaker, key)
+    assert stored.resource_id == "wf_1"
