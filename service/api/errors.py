@@ -1,5 +1,8 @@
 """API errors: JSON ``{"type", "message"}`` with the right status, never a traceback.
 
+Routers raise :class:`ApiError`; the layers below them raise the kinds of
+:mod:`service.errors`, which this module alone maps to statuses (:func:`status_of`).
+
 Types: invalid_request (400), authentication_error (401), permission_error (403),
 not_found (404), conflict (409), rate_limited (429), api_error (5xx).
 """
@@ -16,7 +19,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from protocol_lab.domain import ProtocolLabError
-from service.store.idempotency import KeyReusedError
+from service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+    UnavailableError,
+)
 
 __all__ = [
     "ApiError",
@@ -77,6 +86,22 @@ class ApiError(Exception):
         return cls(503, message, type="api_error")
 
 
+_STATUS_BY_ERROR: dict[type[ServiceError], int] = {
+    InvalidRequestError: 400,
+    NotFoundError: 404,
+    ConflictError: 409,
+    UnavailableError: 503,
+}
+
+
+def status_of(error: ServiceError) -> int:
+    """The status code the API answers a service error with (500 for a kind it does not know)."""
+    for kind in type(error).__mro__:
+        if kind in _STATUS_BY_ERROR:
+            return _STATUS_BY_ERROR[kind]  # type: ignore[index]
+    return 500
+
+
 def _body(
     status: int, type_: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -109,9 +134,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         return _body(exc.status_code, type_, str(exc.detail), headers)
 
-    @app.exception_handler(KeyReusedError)
-    async def _key_reused(_: Request, exc: KeyReusedError) -> JSONResponse:
-        return _body(409, "conflict", str(exc))
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
+        status = status_of(exc)
+        return _body(status, _TYPE_BY_STATUS.get(status, "api_error"), exc.message)
 
     @app.exception_handler(ProtocolLabError)
     async def _domain(_: Request, exc: ProtocolLabError) -> JSONResponse:

@@ -25,6 +25,7 @@ from service.api.deps import (
     idempotency_scope,
 )
 from service.api.errors import ApiError, ErrorBody
+from service.errors import NotFoundError
 from service.workflows import (
     archive_closed_workflows,
     cancel_workflow,
@@ -114,12 +115,8 @@ async def _within_bound(
     except ControlPendingError as pending:
         response.status_code = HTTPStatus.ACCEPTED
         return pending.answer
-    except ApiError as exc:
-        if (
-            exc.status_code == 404
-            and state is not None
-            and await find_draft(state, workflow_id) is not None
-        ):
+    except NotFoundError:
+        if state is not None and await find_draft(state, workflow_id) is not None:
             raise ApiError.conflict(
                 f"workflow {workflow_id} is a draft: POST /v1/workflows/{workflow_id}/start"
                 " starts it"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.api.errors import ApiError
 from service.automation.context import AutomationContext
+from service.errors import ServiceError, UnavailableError
 from service.workflows import definitions, starter
 
 __all__ = ["ActionError", "start_rule_workflow", "workflow_defined"]
@@ -46,8 +46,8 @@ async def start_rule_workflow(
             input=input,
             workflow_id=workflow_id,
         )
-    except ApiError as exc:
-        if exc.status_code < 500:
+    except ServiceError as exc:
+        if not isinstance(exc, UnavailableError):
             raise ActionError(exc.message) from exc
         raise
     return str(started.get("id", workflow_id)) if isinstance(started, dict) else workflow_id

@@ -8,7 +8,7 @@ Anything else is permanent: an :class:`~service.automation.starting.ActionError`
 refusal; retrying it cannot help.
 
 The whole chain of causes is looked at, since the workflow service re-raises Temporal's errors as
-its API errors (``raise ApiError.unavailable(...) from None`` keeps the original as the context).
+its own errors (``raise UnavailableError(...) from None`` keeps the original as the context).
 """
 
 from __future__ import annotations

@@ -98,14 +98,14 @@ async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str,
             session, ttl_s=resources.settings.idempotency_ttl_s
         )
     if resources.temporal is not None:
-        from service.api.errors import ApiError
+        from service.errors import ServiceError
         from service.workflows.archive import archive_closed_workflows
 
         try:
             outcome["archived_workflows"] = await archive_closed_workflows(
                 resources, older_than_s=resources.settings.archive_after_s
             )
-        except ApiError as exc:
+        except ServiceError as exc:
             log.warning("archiving closed workflows failed: %s", exc.message)
             outcome["archive_error"] = exc.message
     return outcome

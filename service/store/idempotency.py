@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.errors import ConflictError
 from service.store.db import Base
 
 __all__ = [
@@ -100,7 +101,7 @@ async def stage_key(
     return found.scalar_one(), False
 
 
-class KeyReusedError(Exception):
+class KeyReusedError(ConflictError):
     """An Idempotency-Key presented again with a different request (the API answers 409)."""
 
 

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from protocol_lab.domain import EventType
 from protocol_lab.domain.history import HistoryTimeline
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
-from service.api.errors import ApiError
+from service.errors import InvalidRequestError, NotFoundError, ServiceError, UnavailableError
 from service.store.archive import archived_rows, upsert_archived
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
@@ -84,7 +84,7 @@ async def _delete(ctx: ArchiveContext, execution: WorkflowExecution) -> None:
         )
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:  # gone already: someone else archived it
-            raise ApiError.unavailable(
+            raise UnavailableError(
                 f"Temporal did not delete {execution.id} ({exc.message}); it stays archived and"
                 " is deleted on the next run"
             ) from None
@@ -94,8 +94,8 @@ async def _archive_one(ctx: ArchiveContext, execution: WorkflowExecution) -> boo
     """Copy one closed execution into the archive, then delete it; False if it was gone."""
     try:
         timeline = await get_timeline(ctx, execution.id)
-    except ApiError as exc:
-        if exc.status_code == 404:  # deleted already; visibility lags behind
+    except ServiceError as exc:
+        if isinstance(exc, NotFoundError):  # deleted already; visibility lags behind
             return False
         raise
     search = execution.typed_search_attributes
@@ -138,13 +138,13 @@ async def archive_closed_workflows(
     """Archive up to ``limit`` workflows closed more than ``older_than_s`` seconds ago.
 
     Returns how many were archived (copied to the archive and deleted from Temporal). Raises
-    :class:`ApiError` 400 for a negative age or a limit out of range, 503 when Temporal is
+    :class:`InvalidRequestError` for a negative age or a limit out of range, 503 when Temporal is
     unavailable.
     """
     if older_than_s < 0:
-        raise ApiError.invalid("older_than_s must be zero or more")
+        raise InvalidRequestError("older_than_s must be zero or more")
     if not 1 <= limit <= MAX_ARCHIVE_LIMIT:
-        raise ApiError.invalid(f"limit must be between 1 and {MAX_ARCHIVE_LIMIT}")
+        raise InvalidRequestError(f"limit must be between 1 and {MAX_ARCHIVE_LIMIT}")
     client = client_of(ctx)
     query = _closed_before(time.time() - older_than_s)
     with temporal_errors():

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import Catalog
-from service.api.errors import ApiError
+from service.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
 from service.settings import Settings
 
 __all__ = [
@@ -68,7 +68,7 @@ def sessionmaker_of(ctx: TemporalContext) -> async_sessionmaker[AsyncSession] | 
 def client_of(ctx: TemporalContext) -> Client:
     """The context's client; 503 when there is none."""
     if ctx.temporal is None:
-        raise ApiError.unavailable("no Temporal client is configured")
+        raise UnavailableError("no Temporal client is configured")
     return ctx.temporal
 
 
@@ -91,16 +91,16 @@ def temporal_errors(workflow_id: str | None = None) -> Iterator[None]:
     except RPCError as exc:
         if _closed_or_refused(exc):
             where = f"workflow {workflow_id}" if workflow_id is not None else "the workflow"
-            raise ApiError.conflict(f"{where} cannot take this now: {exc.message}") from None
+            raise ConflictError(f"{where} cannot take this now: {exc.message}") from None
         if exc.status == RPCStatusCode.NOT_FOUND and workflow_id is not None:
-            raise ApiError.not_found(f"no workflow {workflow_id!r}") from None
+            raise NotFoundError(f"no workflow {workflow_id!r}") from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise ApiError.invalid(f"Temporal refused the request: {exc.message}") from None
-        raise ApiError.unavailable(
+            raise InvalidRequestError(f"Temporal refused the request: {exc.message}") from None
+        raise UnavailableError(
             f"Temporal is unavailable ({exc.status.name if exc.status else 'error'}); retry"
         ) from None
     except RuntimeError as exc:
         # The lazy client raises RuntimeError when it cannot connect.
         if "connect" in str(exc).lower():
-            raise ApiError.unavailable("Temporal is unavailable; retry") from None
+            raise UnavailableError("Temporal is unavailable; retry") from None
         raise

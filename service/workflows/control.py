@@ -41,7 +41,7 @@ from protocol_lab.domain.wire import (
     SignalInput,
     WorkflowState,
 )
-from service.api.errors import ApiError
+from service.errors import ConflictError, InvalidRequestError, ServiceError, UnavailableError
 from service.store.idempotency import DEFAULT_TTL_S, claim_idempotency_key
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
 from service.workflows.queries import get_status, get_timeline
@@ -62,7 +62,7 @@ CONTROL_WAIT_S: Final = 4.0
 _POLL_TIMEOUT: Final = timedelta(seconds=CONTROL_WAIT_S + 5)
 
 
-class ControlPendingError(ApiError):
+class ControlPendingError(UnavailableError):
     """The workflow did not take a request within ``CONTROL_WAIT_S``.
 
     ``answer`` is the endpoint's answer as the workflow stands (the API sends it with 202). A
@@ -71,11 +71,9 @@ class ControlPendingError(ApiError):
 
     def __init__(self, workflow_id: str, answer: dict[str, Any]) -> None:
         super().__init__(
-            503,
             f"workflow {workflow_id} has not taken the request within {CONTROL_WAIT_S:g} s (is a"
             f" worker polling its task queue?); follow GET /v1/workflows/{workflow_id}/status, or"
             " retry with the same Idempotency-Key for the outcome",
-            type="api_error",
         )
         self.answer = answer
 
@@ -83,10 +81,10 @@ class ControlPendingError(ApiError):
 async def _require_running(ctx: TemporalContext, workflow_id: str, action: str) -> None:
     status = await get_status(ctx, workflow_id)
     if status["status"] in ("completed", "failed", "archived"):
-        raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot {action} it")
+        raise ConflictError(f"workflow {workflow_id} is {status['status']}; cannot {action} it")
     if status["status"] == "draft":
         until = status["started_at"]
-        raise ApiError.conflict(
+        raise ConflictError(
             f"workflow {workflow_id} has not started yet (draft until {until}); cannot {action} it"
             if until is not None
             else f"workflow {workflow_id} is a draft: POST /v1/workflows/{workflow_id}/start"
@@ -122,13 +120,13 @@ async def _update(
         cause = exc.cause
         if isinstance(cause, ApplicationError):
             if cause.type == "UnknownSignal":
-                raise ApiError.invalid(cause.message) from None
-            raise ApiError.conflict(f"workflow {workflow_id}: {cause.message}") from None
-        raise ApiError.conflict(f"workflow {workflow_id} refused {action}: {exc}") from None
+                raise InvalidRequestError(cause.message) from None
+            raise ConflictError(f"workflow {workflow_id}: {cause.message}") from None
+        raise ConflictError(f"workflow {workflow_id} refused {action}: {exc}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return None
     except RPCError as exc:  # pragma: no cover - translated by temporal_errors
-        raise ApiError.unavailable(str(exc)) from None
+        raise UnavailableError(str(exc)) from None
 
 
 async def signal_workflow(
@@ -152,7 +150,7 @@ async def signal_workflow(
     try:
         with temporal_errors(workflow_id):
             desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
-    except ApiError:
+    except ServiceError:
         await _require_running(ctx, workflow_id, action)  # a draft or an archived workflow
         raise
     state: dict[str, Any] = await desc.memo_value(MEMO_STATE, default={}, type_hint=dict)
@@ -178,7 +176,7 @@ async def signal_workflow(
                 SignalInput(signal_name=signal_name, payload=payload, request_id=update_id),
                 rpc_timeout=RPC_TIMEOUT,
             )
-    except ApiError:
+    except ServiceError:
         # closed since its state was read: say so as for any closed workflow
         await _require_running(ctx, workflow_id, action)
         raise
@@ -271,7 +269,7 @@ async def _request_cancel(ctx: TemporalContext, workflow_id: str, *, reason: str
     try:
         with temporal_errors(workflow_id):
             await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
-    except ApiError:
+    except ServiceError:
         # A workflow that ended since its status was read cannot be cancelled: answer its end.
         if (await get_status(ctx, workflow_id))["status"] not in ("completed", "failed"):
             raise
@@ -295,7 +293,7 @@ async def cancel_workflow(
     # An archived workflow is no longer in Temporal: even a retried cancel cannot wait on it.
     closed = status["status"] in ("completed", "failed")
     if status["status"] == "archived" or (closed and not repeat):
-        raise ApiError.conflict(f"workflow {workflow_id} is {status['status']}; cannot cancel it")
+        raise ConflictError(f"workflow {workflow_id} is {status['status']}; cannot cancel it")
     requested = time.time()
     if not closed:
         # Asking again for a cancel already requested changes nothing in Temporal.

@@ -17,7 +17,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from protocol_lab.domain import ActivityStep, SignalStep, WorkflowPlan
-from service.api.errors import ApiError
+from service.errors import ConflictError, InvalidRequestError, UnavailableError
 from service.store.definitions import (
     VersionTakenError,
     count_definition_names,
@@ -133,11 +133,12 @@ async def defined_names(ctx: TemporalContext) -> list[str]:
 
 
 async def require_definition(ctx: TemporalContext, name: str) -> Definition:
-    """The newest version of ``name``; ApiError 400 naming the known workflows when unknown."""
+    """The newest version of ``name``; InvalidRequestError naming the known workflows when
+    unknown."""
     found = await find_definition(ctx, name)
     if found is None:
         known = ", ".join(await defined_names(ctx))
-        raise ApiError.invalid(f"unknown workflow name {name[:100]!r}; known: {known}")
+        raise InvalidRequestError(f"unknown workflow name {name[:100]!r}; known: {known}")
     return found
 
 
@@ -148,23 +149,23 @@ def _too_long(value: str | None, limit: int) -> bool:
 def _check_bounds(plan: WorkflowPlan, size: int) -> None:
     limits = LIMITS
     if size > limits.plan_bytes:
-        raise ApiError.invalid(f"the definition is {size} bytes; at most {limits.plan_bytes}")
+        raise InvalidRequestError(f"the definition is {size} bytes; at most {limits.plan_bytes}")
     if len(plan.steps) > limits.steps:
-        raise ApiError.invalid(f"steps: at most {limits.steps} steps")
+        raise InvalidRequestError(f"steps: at most {limits.steps} steps")
     if _too_long(plan.description, 2000) or _too_long(plan.category, limits.id_chars):
-        raise ApiError.invalid("description or category too long (2000 and 64 characters)")
+        raise InvalidRequestError("description or category too long (2000 and 64 characters)")
     for index, step in enumerate(plan.steps):
         where = f"steps.{index}"
         if _too_long(step.id, limits.id_chars):
-            raise ApiError.invalid(f"{where}.id: at most {limits.id_chars} characters")
+            raise InvalidRequestError(f"{where}.id: at most {limits.id_chars} characters")
         if _too_long(step.detail, limits.text_chars) or _too_long(step.done, limits.text_chars):
-            raise ApiError.invalid(
+            raise InvalidRequestError(
                 f"{where}: detail and done take at most {limits.text_chars} characters"
             )
         if step.timeout_s > limits.timeout_s:
-            raise ApiError.invalid(f"{where}.timeout_s: at most {limits.timeout_s:g} s")
+            raise InvalidRequestError(f"{where}.timeout_s: at most {limits.timeout_s:g} s")
         if isinstance(step, SignalStep) and _too_long(step.signal, limits.id_chars):
-            raise ApiError.invalid(f"{where}.signal: at most {limits.id_chars} characters")
+            raise InvalidRequestError(f"{where}.signal: at most {limits.id_chars} characters")
         if isinstance(step, ActivityStep):
             _check_activity(step, where)
 
@@ -172,15 +173,17 @@ def _check_bounds(plan: WorkflowPlan, size: int) -> None:
 def _check_activity(step: ActivityStep, where: str) -> None:
     limits = LIMITS
     if _too_long(step.integration, limits.id_chars):
-        raise ApiError.invalid(f"{where}.integration: at most {limits.id_chars} characters")
+        raise InvalidRequestError(f"{where}.integration: at most {limits.id_chars} characters")
     retry = step.retry
     if max(retry.initial_interval_s, retry.max_interval_s) > limits.retry_interval_s:
-        raise ApiError.invalid(f"{where}.retry: intervals of at most {limits.retry_interval_s:g} s")
+        raise InvalidRequestError(
+            f"{where}.retry: intervals of at most {limits.retry_interval_s:g} s"
+        )
     params = [step.params] + ([step.compensation.params] if step.compensation else [])
     if any(len(json.dumps(p)) > limits.params_bytes for p in params):
-        raise ApiError.invalid(f"{where}.params: at most {limits.params_bytes} bytes of JSON")
+        raise InvalidRequestError(f"{where}.params: at most {limits.params_bytes} bytes of JSON")
     if step.compensation is not None and _too_long(step.compensation.detail, limits.text_chars):
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"{where}.compensation.detail: at most {limits.text_chars} characters"
         )
 
@@ -193,14 +196,14 @@ def _describe(error: ValidationError) -> str:
 
 def validate_definition(name: str, body: dict[str, Any]) -> WorkflowPlan:
     """The plan of ``body`` named ``name``, validated like the catalog's YAML and bounded;
-    ApiError 400 naming the field otherwise."""
+    InvalidRequestError naming the field otherwise."""
     given = body.get("name")
     if given is not None and given != name:
-        raise ApiError.invalid(f"name: {given!r} differs from the name in the path {name!r}")
+        raise InvalidRequestError(f"name: {given!r} differs from the name in the path {name!r}")
     try:
         plan = WorkflowPlan.model_validate({**body, "name": name})
     except ValidationError as exc:
-        raise ApiError.invalid(_describe(exc)) from None
+        raise InvalidRequestError(_describe(exc)) from None
     _check_bounds(plan, len(plan.model_dump_json()))
     return plan
 
@@ -223,10 +226,10 @@ async def save_definition(
     plan = validate_definition(name, body)
     maker = sessionmaker_of(ctx)
     if maker is None:
-        raise ApiError.unavailable("no store is configured for workflow definitions")
+        raise UnavailableError("no store is configured for workflow definitions")
     current = await find_definition(ctx, name)
     if current is not None and create_only:
-        raise ApiError.conflict(
+        raise ConflictError(
             f"workflow {name!r} is defined (version {current.version});"
             f" PUT /v1/workflow-definitions/{name} adds a version"
         )
@@ -235,11 +238,11 @@ async def save_definition(
     async with maker() as session:
         if current is None or current.builtin:
             if await count_definition_names(session) >= LIMITS.stored_names:
-                raise ApiError.conflict(
+                raise ConflictError(
                     f"the store holds {LIMITS.stored_names} workflow definitions, its limit"
                 )
         elif await count_versions(session, name=name) >= LIMITS.versions_per_name:
-            raise ApiError.conflict(
+            raise ConflictError(
                 f"workflow {name!r} has {LIMITS.versions_per_name} versions, the limit"
             )
         version = BUILTIN_VERSION if current is None else current.version + 1
@@ -252,7 +255,7 @@ async def save_definition(
                 created_by=created_by,
             )
         except VersionTakenError:
-            raise ApiError.conflict(
+            raise ConflictError(
                 f"workflow {name!r} changed while this request was stored; send it again"
             ) from None
     return _stored(row), True

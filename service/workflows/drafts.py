@@ -26,7 +26,7 @@ from typing import Any, Final
 from sqlalchemy.exc import IntegrityError
 
 from protocol_lab.domain import TriggerType, WorkflowPlan
-from service.api.errors import ApiError
+from service.errors import ConflictError, NotFoundError, ServiceError, UnavailableError
 from service.store.drafts import (
     count_drafts,
     delete_draft,
@@ -74,21 +74,21 @@ async def create_draft(
     if repeated:
         try:
             return await get_workflow(ctx, workflow_id)
-        except ApiError as exc:
-            if exc.status_code != 404:
+        except ServiceError as exc:
+            if not isinstance(exc, NotFoundError):
                 raise
     maker = sessionmaker_of(ctx)
     if maker is None:
-        raise ApiError.unavailable("no store is configured for draft workflows")
+        raise UnavailableError("no store is configured for draft workflows")
     definition = await require_definition(ctx, request.name)
     schedule = None if request.schedule is None else request.schedule.model_dump(exclude_none=True)
     async with maker() as session:
         if await count_drafts(session) >= MAX_DRAFTS:
-            raise ApiError.conflict(f"{MAX_DRAFTS} draft workflows wait already; start some")
+            raise ConflictError(f"{MAX_DRAFTS} draft workflows wait already; start some")
         if schedule is not None and (
             await count_drafts(session, recurring_of=caller) >= MAX_SCHEDULES_PER_CALLER
         ):
-            raise ApiError.conflict(
+            raise ConflictError(
                 f"this token has {MAX_SCHEDULES_PER_CALLER} recurring workflows, the limit;"
                 " cancel one first"
             )
@@ -131,12 +131,12 @@ async def start_draft(ctx: TemporalContext, workflow_id: str) -> dict[str, Any]:
     row = await find_draft(ctx, workflow_id)
     if row is None:
         workflow = await get_workflow(ctx, workflow_id)
-        raise ApiError.conflict(
+        raise ConflictError(
             f"workflow {workflow_id} is {workflow['status']}, not a draft waiting for /start"
             + (" (it starts at its start_at)" if workflow["status"] == "draft" else "")
         )
     if draft_schedule(row) is not None:
-        raise ApiError.conflict(
+        raise ConflictError(
             f"workflow {workflow_id} is recurring: its schedule starts its runs (cancel it to"
             " stop them)"
         )

@@ -54,7 +54,7 @@ from protocol_lab.domain import TaskQueue, TriggerType, WorkflowStatus, wire_eve
 from protocol_lab.domain.history import HistoryTimeline, add_running_activities, build_timeline
 from protocol_lab.domain.tickets import ticket_number
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
-from service.api.errors import ApiError
+from service.errors import InvalidRequestError, NotFoundError, ServiceError
 from service.store.archive import (
     ArchivedWorkflow,
     archived_rows,
@@ -129,7 +129,7 @@ async def _describe(ctx: TemporalContext, workflow_id: str) -> WorkflowExecution
     with temporal_errors(workflow_id):
         desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     if desc.workflow_type != WORKFLOW_TYPE:
-        raise ApiError.not_found(f"no workflow {workflow_id!r}")
+        raise NotFoundError(f"no workflow {workflow_id!r}")
     return desc
 
 
@@ -266,7 +266,7 @@ async def get_workflow(
         _describe(ctx, workflow_id), get_timeline(ctx, workflow_id), return_exceptions=True
     )
     for outcome in (described, read):
-        if isinstance(outcome, ApiError) and outcome.status_code == 404:
+        if isinstance(outcome, NotFoundError):
             row = await _archived(ctx, workflow_id)
             if row is not None:
                 return archived_view(row, precise=precise)
@@ -309,8 +309,8 @@ async def get_status(
     ``started_at``."""
     try:
         desc = await _describe(ctx, workflow_id)
-    except ApiError as exc:
-        if exc.status_code != 404:
+    except ServiceError as exc:
+        if not isinstance(exc, NotFoundError):
             raise
         row = await _archived(ctx, workflow_id)
         if row is not None:
@@ -433,16 +433,16 @@ async def _cursor_order(ctx: TemporalContext, cursor: str) -> int:
         return order_of(cursor)
     try:
         desc = await _describe(ctx, cursor)
-    except ApiError as exc:
-        if exc.status_code == 404:
+    except ServiceError as exc:
+        if isinstance(exc, NotFoundError):
             row = await _archived(ctx, cursor)
             if row is not None:
                 return row.protocol_order
-            raise ApiError.invalid(f"cursor {cursor!r} is not a workflow id") from None
+            raise InvalidRequestError(f"cursor {cursor!r} is not a workflow id") from None
         raise
     value = desc.typed_search_attributes.get(sa.ORDER)
     if value is None:
-        raise ApiError.invalid(f"cursor {cursor!r} is not a workflow of this API")
+        raise InvalidRequestError(f"cursor {cursor!r} is not a workflow of this API")
     return int(value)
 
 
@@ -566,8 +566,8 @@ async def _view_of(
     async with gate:
         try:
             timeline = await get_timeline(ctx, item.workflow_id)
-        except ApiError as exc:
-            if exc.status_code != 404:
+        except ServiceError as exc:
+            if not isinstance(exc, NotFoundError):
                 raise
             timeline = None
     events = timeline.events if timeline is not None else []
@@ -597,7 +597,7 @@ async def list_workflows(
     Every given filter must hold: ``status``, ``task_queue``, ``ticket_id`` (``TKT-<n>``: the
     workflows started for that ticket), ``name``, ``trigger_type`` and the creation time range
     ``created_after`` <= created < ``created_before`` (Unix seconds). ``precise`` gives float
-    timestamps. Bad values are ApiError 400.
+    timestamps. Bad values raise InvalidRequestError.
     """
     filters = ListFilters(
         status=status,
@@ -692,37 +692,37 @@ MAX_CREATED_S = 9_000_000_000.0
 def _check_list_request(
     filters: ListFilters, limit: int, starting_after: str | None, ending_before: str | None
 ) -> None:
-    """ApiError 400 for a bad limit, cursor pair or filter value."""
+    """InvalidRequestError for a bad limit, cursor pair or filter value."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError.invalid(f"limit must be between 1 and {MAX_LIMIT}")
+        raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}")
     if starting_after is not None and ending_before is not None:
-        raise ApiError.invalid("give starting_after or ending_before, not both")
+        raise InvalidRequestError("give starting_after or ending_before, not both")
     status, task_queue, ticket_id = filters.status, filters.task_queue, filters.ticket_id
     if status is not None and status not in {s.value for s in WorkflowStatus}:
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"unknown status {status!r}; one of: {', '.join(s.value for s in WorkflowStatus)}"
         )
     if task_queue is not None and task_queue not in {q.value for q in TaskQueue}:
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"unknown task queue {task_queue!r}; one of: {', '.join(q.value for q in TaskQueue)}"
         )
     trigger = filters.trigger_type
     if trigger is not None and trigger not in {t.value for t in TriggerType}:
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"unknown trigger_type {trigger!r}; one of: {', '.join(t.value for t in TriggerType)}"
         )
     if ticket_id is not None and ticket_number(ticket_id) is None:
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"ticket_id {ticket_id[:40]!r} is not a ticket id (TKT- and 1 to 12 digits)"
         )
     if filters.name is not None and not 1 <= len(filters.name) <= MAX_NAME_FILTER:
-        raise ApiError.invalid(f"name must have 1 to {MAX_NAME_FILTER} characters")
+        raise InvalidRequestError(f"name must have 1 to {MAX_NAME_FILTER} characters")
     after, before = filters.created_after, filters.created_before
     for label, value in (("created_after", after), ("created_before", before)):
         if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_CREATED_S):
-            raise ApiError.invalid(f"{label} must be Unix seconds from 0 to {MAX_CREATED_S:.0f}")
+            raise InvalidRequestError(f"{label} must be Unix seconds from 0 to {MAX_CREATED_S:.0f}")
     if after is not None and before is not None and after >= before:
-        raise ApiError.invalid("created_after must be earlier than created_before")
+        raise InvalidRequestError("created_after must be earlier than created_before")
 
 
 @dataclass(frozen=True)

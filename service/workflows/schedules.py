@@ -25,7 +25,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import TaskQueue
-from service.api.errors import ApiError
+from service.errors import InvalidRequestError, ServiceError
 from service.workflows.context import RPC_TIMEOUT, temporal_errors
 from service.workflows.recurring import RecurringRunInput, RecurringWorkflowRun
 
@@ -60,7 +60,8 @@ async def create_recurring_schedule(
 ) -> None:
     """Create the schedule of recurring workflow ``workflow_id`` (idempotent).
 
-    ApiError 400 when Temporal refuses the cron expression, 503 when it is unavailable.
+    InvalidRequestError when Temporal refuses the cron expression, UnavailableError when it
+    is unavailable.
     """
     action = ScheduleActionStartWorkflow(
         RecurringWorkflowRun.run,
@@ -83,9 +84,9 @@ async def create_recurring_schedule(
             )
     except ScheduleAlreadyRunningError:
         return
-    except ApiError as exc:
-        if exc.status_code == 400 and schedule.get("cron") is not None:
-            raise ApiError.invalid(f"schedule.cron: {exc.message}") from None
+    except ServiceError as exc:
+        if isinstance(exc, InvalidRequestError) and schedule.get("cron") is not None:
+            raise InvalidRequestError(f"schedule.cron: {exc.message}") from None
         raise
 
 

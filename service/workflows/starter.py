@@ -37,7 +37,7 @@ from protocol_lab.domain import (
     details,
 )
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
-from service.api.errors import ApiError
+from service.errors import InvalidRequestError
 from service.observability import metrics
 from service.store.idempotency import claim_idempotency_key
 from service.temporal import search_attributes as sa
@@ -61,20 +61,20 @@ async def resolve_plan(
     ctx: TemporalContext, *, name: str, task_queue: str, trigger_type: str
 ) -> WorkflowPlan:
     """The newest definition of ``name`` (catalog or stored, :mod:`service.workflows.definitions`);
-    ApiError 400 for an unknown name, queue or trigger type."""
+    InvalidRequestError for an unknown name, queue or trigger type."""
     plan = (await require_definition(ctx, name)).plan
     check_queue_and_trigger(task_queue=task_queue, trigger_type=trigger_type)
     return plan
 
 
 def check_queue_and_trigger(*, task_queue: str, trigger_type: str) -> None:
-    """ApiError 400 for an unknown task queue or trigger type."""
+    """InvalidRequestError for an unknown task queue or trigger type."""
     queues = [q.value for q in TaskQueue]
     if task_queue not in queues:
-        raise ApiError.invalid(f"unknown task queue {task_queue!r}; one of: {', '.join(queues)}")
+        raise InvalidRequestError(f"unknown task queue {task_queue!r}; one of: {', '.join(queues)}")
     triggers = [t.value for t in TriggerType]
     if trigger_type not in triggers:
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             f"unknown trigger_type {trigger_type!r}; one of: {', '.join(triggers)}"
         )
 
@@ -109,7 +109,7 @@ async def start_workflow(
     """Start a plan execution (at ``start_at`` if in the future: draft until then).
 
     ``plan`` (a draft's snapshot) runs instead of the newest definition of ``name``. Returns
-    the workflow object of the spec. Raises :class:`ApiError` 400 for an unknown name, task
+    the workflow object of the spec. Raises :class:`InvalidRequestError` for an unknown name, task
     queue or trigger type, 503 when Temporal is unavailable.
     """
     if plan is None:
@@ -219,12 +219,12 @@ async def create_workflow(
     )
     scheduled = trigger == TriggerType.SCHEDULED.value
     if not scheduled and (request.start_at is not None or request.schedule is not None):
-        raise ApiError.invalid(
+        raise InvalidRequestError(
             "start_at and schedule are only for trigger_type scheduled"
             " (it starts at start_at, recurs on schedule, or waits as a draft for /start)"
         )
     if request.start_at is not None and request.schedule is not None:
-        raise ApiError.invalid("give start_at (one time) or schedule (recurring), not both")
+        raise InvalidRequestError("give start_at (one time) or schedule (recurring), not both")
     workflow_id: str | None = None
     if idempotency_key is not None:
         claim = await claim_idempotency_key(

@@ -16,9 +16,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import Rule
 from protocol_lab.domain.wire import PAUSE_UPDATE, ControlInput
-from service.api.errors import ApiError
+from service.api.errors import status_of
 from service.automation.context import AutomationContext
 from service.automation.schedules import delete_rule_schedule, reconcile_schedules, schedule_id
+from service.errors import ConflictError, ServiceError
 from service.state import AppState
 from service.store.ids import new_id
 from service.store.rules import delete_rule, insert_rule, new_rule_row
@@ -214,10 +215,9 @@ async def test_an_update_on_a_closed_workflow_is_a_conflict(
         with temporal_errors(workflow_id):
             await handle.execute_update(PAUSE_UPDATE, ControlInput(reason="late"))
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ConflictError) as caught:
         await pause_late()
-    assert caught.value.status_code == 409, caught.value.message
-    assert caught.value.type == "conflict"
+    assert status_of(caught.value) == 409, caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -236,9 +236,9 @@ def test_temporal_refusing_an_operation_is_a_conflict(status: RPCStatusCode, exp
         with temporal_errors("wf_refusing"):
             raise refusal
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         refused()
-    assert caught.value.status_code == expected, caught.value.message
+    assert status_of(caught.value) == expected, caught.value.message
 
 
 async def test_one_unschedulable_rule_does_not_stop_reconciliation(

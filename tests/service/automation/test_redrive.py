@@ -37,12 +37,12 @@ from waiting import eventually
 
 from protocol_lab.cli import app as cli
 from protocol_lab.domain import Catalog, JobQueue
-from service.api.errors import ApiError
 from service.app import create_app
 from service.automation.context import AutomationContext
 from service.automation.engine import RETRY_FIRST_S, process_event
 from service.automation.starting import ActionError
 from service.automation.transient import is_transient
+from service.errors import UnavailableError
 from service.jobs.producer import JobProducer
 from service.settings import Settings
 from service.stack import free_port
@@ -105,7 +105,7 @@ def _rpc(status: RPCStatusCode) -> RPCError:
         (_raised(ConnectionResetError(), via=RuntimeError), True),
         (_through_temporal_errors(_rpc(RPCStatusCode.INVALID_ARGUMENT)), False),
         (_through_temporal_errors(_rpc(RPCStatusCode.PERMISSION_DENIED)), False),
-        (ApiError.unavailable("no Temporal client is configured"), False),
+        (UnavailableError("no Temporal client is configured"), False),
         (ActionError("no workflow named 'X'"), False),
         (KeyError("ticket"), False),
         (ValueError("'on_ticket_exploded' is not a valid Trigger"), False),

@@ -24,8 +24,8 @@ from waiting import eventually
 
 from protocol_lab.domain import Catalog, load_catalog
 from protocol_lab.domain.history import build_timeline
-from service.api.errors import ApiError
 from service.app import create_app
+from service.errors import ServiceError
 from service.settings import Settings
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
 from service.temporal.resources import WorkerResources
@@ -126,7 +126,7 @@ async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
                     payload={"method": "sms"},
                     update_id=f"verify-{wf}",
                 )
-            except ApiError:
+            except ServiceError:
                 return False
             return True
 
