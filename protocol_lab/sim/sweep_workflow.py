@@ -1,8 +1,9 @@
 """The sweep workflow: one Temporal workflow fans a batch of replications out as activities.
 
-This module holds only what the workflow sandbox loads (the standard library and temporalio);
-the activity that simulates, the worker and the client side are in
-:mod:`protocol_lab.sim.sweeps_temporal`.
+The workflow class is made on first use (:func:`sweep_workflow`), so this module imports without
+the ``temporal`` extra; the activity, the worker and the client side are in
+:mod:`protocol_lab.sim.sweeps_temporal`. It only awaits activities, so the worker runs it
+outside the sandbox.
 """
 
 from __future__ import annotations
@@ -10,21 +11,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-
-from temporalio import workflow
-from temporalio.common import RetryPolicy
+from functools import cache
 
 __all__ = [
     "SIMULATE_REPLICATION",
+    "SWEEP_WORKFLOW",
     "ReplicationInput",
     "ReplicationJob",
     "SweepInput",
-    "SweepWorkflow",
+    "sweep_workflow",
 ]
 
-# The activity's registered name: the workflow refers to it by name, so the sandbox never
-# imports the simulator.
+# The activity's registered name: the workflow refers to it by name, never to the simulator.
 SIMULATE_REPLICATION = "simulate_replication"
+SWEEP_WORKFLOW = "SimulationSweep"
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class SweepInput:
     max_attempts: int = 5
 
 
-@workflow.defn(name="SimulationSweep")
-class SweepWorkflow:
+class _SweepWorkflow:
     """Runs every replication of the input as an activity; returns the summaries in job order.
 
     Summaries travel as JSON text made by the activity, so they come back exactly as the local
@@ -68,9 +67,10 @@ class SweepWorkflow:
         """No replication finished yet."""
         self._finished = 0
 
-    @workflow.run
     async def run(self, sweep: SweepInput) -> list[str]:
         """Fan the replications out and gather their summaries (each as JSON text)."""
+        from temporalio import workflow
+        from temporalio.common import RetryPolicy
 
         async def one(job: ReplicationJob) -> str:
             summary: str = await workflow.execute_activity(
@@ -89,7 +89,17 @@ class SweepWorkflow:
 
         return list(await asyncio.gather(*(one(job) for job in sweep.jobs)))
 
-    @workflow.query
     def finished(self) -> int:
         """How many replications have finished (the client's progress bar reads it)."""
         return self._finished
+
+
+@cache
+def sweep_workflow() -> type:
+    """The ``SimulationSweep`` workflow class, declared to temporalio on first use."""
+    from temporalio import workflow
+
+    # the decorators, applied here so that importing this module needs no temporalio
+    _SweepWorkflow.run = workflow.run(_SweepWorkflow.run)  # type: ignore[method-assign]
+    _SweepWorkflow.finished = workflow.query(_SweepWorkflow.finished)  # type: ignore[method-assign]
+    return workflow.defn(name=SWEEP_WORKFLOW, sandboxed=False)(_SweepWorkflow)

@@ -10,8 +10,8 @@ The client side is :class:`TemporalRunner`, which :func:`run_replications`,
 :func:`plan_capacity` and :func:`compare_rules` accept as ``runner=``: the same seeds as the local
 pool, the same summaries in the same order, so the answer does not depend on where it ran.
 
-This module needs the ``temporal`` extra (temporalio) and nothing of the service; with the
-service installed, connections read the service's settings.
+What it does needs the ``temporal`` extra (temporalio, imported on use) and nothing of the
+service; with the service installed, connections read the service's settings.
 """
 
 from __future__ import annotations
@@ -26,42 +26,31 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
-
-from temporalio import activity
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import (
-    Client,
-    WorkflowFailureError,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.envconfig import ClientConfig
-from temporalio.service import RPCError
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from typing import TYPE_CHECKING, Any
 
 from protocol_lab.domain.errors import ProtocolLabError
+from protocol_lab.domain.extras import MissingExtraError
 from protocol_lab.sim.replications import run_replication
 from protocol_lab.sim.sweep_workflow import (
     SIMULATE_REPLICATION,
+    SWEEP_WORKFLOW,
     ReplicationInput,
     ReplicationJob,
     SweepInput,
-    SweepWorkflow,
+    sweep_workflow,
 )
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 __all__ = [
     "DEFAULT_SIMULATION_TASK_QUEUE",
     "NoSimulationWorkerError",
-    "SimulationActivities",
     "SweepFailedError",
     "TemporalRunner",
     "replication_summary_json",
     "run_simulation_worker",
+    "simulation_activity",
     "simulation_connect_options",
     "simulation_task_queue",
 ]
@@ -94,6 +83,10 @@ def simulation_connect_options(
     configuration (its profile and ``TEMPORAL_*`` variables). ``address`` and ``namespace`` win.
     """
     try:
+        from temporalio.envconfig import ClientConfig
+    except ImportError as exc:
+        raise MissingExtraError("temporal", "Sweeps on Temporal", exc.name) from None
+    try:
         from service.settings import get_settings
         from service.temporal.client import connect_options
     except ImportError:
@@ -116,7 +109,7 @@ def replication_summary_json(scenario_json: str, seed: int) -> str:
     return json.dumps(run_replication(scenario_json, seed))
 
 
-class SimulationActivities:
+def simulation_activity(pool: ProcessPoolExecutor) -> Callable[..., Any]:
     """The simulation worker's activity: each replication runs in a process of ``pool``.
 
     The activity itself is async, on the worker's event loop: it hands the replication to the
@@ -125,23 +118,21 @@ class SimulationActivities:
     would carry the heartbeats through a multiprocessing manager, two more processes' worth of
     round trips for every replication.)
     """
-
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        """Run replications in ``pool``."""
-        self.pool = pool
+    from temporalio import activity
 
     @activity.defn(name=SIMULATE_REPLICATION)
-    async def simulate_replication(self, replication: ReplicationInput) -> str:
-        """Simulate one replication; its summary as JSON."""
+    async def simulate_replication(replication: ReplicationInput) -> str:
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(
-            self.pool, replication_summary_json, replication.scenario_json, replication.seed
+            pool, replication_summary_json, replication.scenario_json, replication.seed
         )
         timeout = activity.info().heartbeat_timeout
         every = max(0.1, timeout.total_seconds() / 4) if timeout else None
         while not (await asyncio.wait({work}, timeout=every))[0]:
             activity.heartbeat()
         return work.result()
+
+    return simulate_replication
 
 
 def _warm() -> None:
@@ -166,6 +157,8 @@ async def run_simulation_worker(
     ``processes`` (default: the machine's cores) is both the size of the process pool that runs
     replications and the worker's activity slots, so it never takes more than it can run.
     """
+    from temporalio.worker import Worker
+
     processes = max(1, processes or os.cpu_count() or 1)
     queue = simulation_task_queue(task_queue)
     if stop is None:
@@ -187,14 +180,10 @@ async def run_simulation_worker(
         worker = Worker(
             client,
             task_queue=queue,
-            workflows=[SweepWorkflow],
-            activities=[SimulationActivities(pool).simulate_replication],
+            workflows=[sweep_workflow()],
+            activities=[simulation_activity(pool)],
             max_concurrent_activities=processes,
             graceful_shutdown_timeout=graceful_shutdown,
-            # the workflow module imports protocol_lab's package, which loads numpy: load it once
-            workflow_runner=SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules("protocol_lab")
-            ),
         )
         running = asyncio.create_task(worker.run(), name=f"worker:{queue}")
         stopper = asyncio.create_task(stop.wait())
@@ -280,6 +269,8 @@ class TemporalRunner:
         client: Client | None = None,
     ) -> list[dict[str, Any]]:
         """:meth:`run` for async code, on ``client`` when given."""
+        from temporalio.client import Client
+
         if not payloads:
             return []
         client = client or await Client.connect(**self.connect_options)
@@ -310,6 +301,14 @@ class TemporalRunner:
         payloads: Sequence[tuple[str, int]],
         on_finished: Callable[[int], object],
     ) -> list[dict[str, Any]]:
+        from temporalio.client import (
+            WorkflowFailureError,
+            WorkflowQueryFailedError,
+            WorkflowQueryRejectedError,
+        )
+        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        from temporalio.service import RPCError
+
         scenarios = list(dict.fromkeys(scenario for scenario, _ in payloads))
         index = {scenario: k for k, scenario in enumerate(scenarios)}
         sweep = SweepInput(
@@ -320,9 +319,10 @@ class TemporalRunner:
         content = json.dumps([self.task_queue, scenarios, [list(p) for p in payloads]])
         sweep_id = "simulation-sweep-" + hashlib.sha256(content.encode()).hexdigest()[:24]
         handle = await client.start_workflow(
-            SweepWorkflow.run,
+            SWEEP_WORKFLOW,
             sweep,
             id=sweep_id,
+            result_type=list[str],
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -335,7 +335,7 @@ class TemporalRunner:
                     RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError
                 ):
                     finished = await handle.query(
-                        SweepWorkflow.finished, rpc_timeout=timedelta(seconds=5)
+                        "finished", result_type=int, rpc_timeout=timedelta(seconds=5)
                     )
                     if finished > reported:
                         on_finished(finished - reported)
@@ -354,6 +354,10 @@ class TemporalRunner:
 
 async def _polled(client: Client, task_queue: str) -> bool:
     """Whether a worker polls ``task_queue`` for both workflow and activity tasks."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
     for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
         answer = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
