@@ -91,7 +91,8 @@ class ServiceDeskModel:
         )
         self.uniform = self.uniform_sampler("uniform")
         self.clock = BusinessClock(
-            scenario.business_calendar(),
+            # the SLA file's calendar is read (and its holidays loaded) only if a wait needs it
+            scenario.calendar if scenario.calendar is not None else scenario.business_calendar,
             origin=scenario.start,
             days=int(scenario.horizon_hours / 24) + 30,
         )
