@@ -89,7 +89,7 @@ def variants(
     coded = lf.select(
         "workflow_id",
         "timestamp",
-        label_codes(activity).alias("__label"),
+        label_codes(activity, event_dtype=lf.collect_schema().get("event")).alias("__label"),
     ).sort("timestamp", maintain_order=True)
     per_case = coded.group_by("workflow_id").agg(
         pl.col("__label").to_physical().alias("__codes"),

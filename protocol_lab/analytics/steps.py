@@ -227,19 +227,29 @@ def activity_label() -> pl.Expr:
     return pl.coalesce(pl.col("step"), pl.col("event").cast(pl.String))
 
 
-def label_codes(activity: str | pl.Expr | None = None) -> pl.Expr:
+def label_codes(
+    activity: str | pl.Expr | None = None, *, event_dtype: pl.DataType | None = None
+) -> pl.Expr:
     """An activity label as a Categorical, for cheap sorting and grouping.
 
     ``activity`` is a column name, an expression, or None for :func:`activity_label`, which
     is then built from categoricals of ``step`` and ``event`` rather than by spelling out a
-    string per row first.
+    string per row first. ``event_dtype`` is the frame's ``event`` type: for an Enum (the
+    timeline schema's) the categorical is looked up from the few enum codes instead of being
+    cast row by row through strings.
     """
     if activity is None:
-        return pl.coalesce(
-            pl.col("step").cast(pl.Categorical), pl.col("event").cast(pl.Categorical)
-        )
+        return pl.coalesce(pl.col("step").cast(pl.Categorical), _event_categorical(event_dtype))
     label = pl.col(activity) if isinstance(activity, str) else activity
     return label.cast(pl.String).cast(pl.Categorical)
+
+
+def _event_categorical(event_dtype: pl.DataType | None) -> pl.Expr:
+    """``event`` as a Categorical: for an Enum, its categories gathered by the row's code."""
+    if isinstance(event_dtype, pl.Enum):
+        names = pl.Series(event_dtype.categories, dtype=pl.String).cast(pl.Categorical)
+        return pl.lit(names).gather(pl.col("event").to_physical())
+    return pl.col("event").cast(pl.Categorical)
 
 
 def directly_follows(
@@ -255,11 +265,12 @@ def directly_follows(
     Columns: ``source``, ``target``, ``n``, ``mean_s``, ``median_s``, ``min_s``, ``max_s``.
     """
     same_case = pl.col("__case").shift(-1) == pl.col("__case")
+    schema = events.lazy().collect_schema()
     lf = (
         events.lazy()
         .select(
             case_codes(case).alias("__case"),
-            label_codes(activity).alias("source"),
+            label_codes(activity, event_dtype=schema.get("event")).alias("source"),
             pl.col("timestamp"),
         )
         # (case, time) order as two stable sorts: by time (next to free on a log already in
