@@ -246,6 +246,17 @@ def worker(
     asyncio.run(worker_main())
 
 
+def _service_connect_options() -> dict[str, Any] | None:
+    """The service's Temporal connection settings when the service is installed, else None
+    (the sweeps then read the Temporal SDK's own configuration)."""
+    try:
+        from service.settings import get_settings
+        from service.temporal.client import connect_options
+    except ImportError:
+        return None
+    return connect_options(get_settings())
+
+
 async def _simulation_worker(
     address: str | None, task_queue: str | None, processes: int | None
 ) -> None:
@@ -258,7 +269,7 @@ async def _simulation_worker(
         simulation_task_queue,
     )
 
-    options = simulation_connect_options(address)
+    options = simulation_connect_options(address, base=_service_connect_options())
     client = await Client.connect(**options)
     typer.echo(
         f"simulation worker on {simulation_task_queue(task_queue)!r} at {options['target_host']}"
@@ -502,9 +513,11 @@ def plan(
     runner = None
     if temporal or on_temporal:
         _require_extra("temporal")
-        from protocol_lab.sim.sweeps_temporal import TemporalRunner
+        from protocol_lab.sim.sweeps_temporal import TemporalRunner, simulation_connect_options
 
-        runner = TemporalRunner(temporal)
+        runner = TemporalRunner(
+            connect_options=simulation_connect_options(temporal, base=_service_connect_options())
+        )
     result = plan_capacity(
         spec,
         targets,

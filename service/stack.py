@@ -246,33 +246,14 @@ async def _wait_worker_polling(
     settings: Settings, worker: ChildProcess, queues: Sequence[str], *, within_s: float
 ) -> None:
     """Wait until every one of ``queues`` has a workflow poller and an activity poller."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
+    from protocol_lab.polling import polled
     from service.temporal.client import connect
 
     client = await connect(settings)
-    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-
-    async def polled() -> bool:
-        for queue in queues:
-            for kind in kinds:
-                answer = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=client.namespace,
-                        task_queue=TaskQueue(name=queue),
-                        task_queue_type=kind,
-                    )
-                )
-                if not answer.pollers:
-                    return False
-        return True
-
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         worker.check_alive()
-        if await polled():
+        if await polled(client, queues):
             return
         await asyncio.sleep(0.2)
     raise StackError(f"the worker is not polling after {within_s:.0f}s; see {worker.log_path}")

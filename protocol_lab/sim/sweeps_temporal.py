@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol_lab.domain.errors import ProtocolLabError
 from protocol_lab.domain.extras import MissingExtraError
+from protocol_lab.polling import polled
 from protocol_lab.sim.replications import run_replication
 from protocol_lab.sim.sweep_workflow import (
     SIMULATE_REPLICATION,
@@ -74,25 +75,25 @@ def simulation_task_queue(name: str | None = None) -> str:
 
 
 def simulation_connect_options(
-    address: str | None = None, *, namespace: str | None = None
+    address: str | None = None,
+    *,
+    namespace: str | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of :meth:`temporalio.client.Client.connect` for sweeps.
 
-    With the service installed, the service's settings (``TEMPORAL_ADDRESS``, its namespace, TLS,
-    API key, the SDK profile, a ``.env`` file); without it, the Temporal SDK's own client
-    configuration (its profile and ``TEMPORAL_*`` variables). ``address`` and ``namespace`` win.
+    ``base`` (the command line passes the service's settings when the service is installed:
+    ``TEMPORAL_ADDRESS``, its namespace, TLS, API key, a ``.env`` file), else the Temporal
+    SDK's own client configuration (its profile and ``TEMPORAL_*`` variables); ``address`` and
+    ``namespace`` win.
     """
     try:
         from temporalio.envconfig import ClientConfig
     except ImportError as exc:
         raise MissingExtraError("temporal", "Sweeps on Temporal", exc.name) from None
-    try:
-        from service.settings import get_settings
-        from service.temporal.client import connect_options
-    except ImportError:
-        options: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
-    else:
-        options = connect_options(get_settings())
+    options: dict[str, Any] = (
+        dict(base) if base is not None else dict(ClientConfig.load_client_connect_config())
+    )
     if address:
         options["target_host"] = address
     options.setdefault("target_host", _LOCAL)
@@ -286,7 +287,7 @@ class TemporalRunner:
     async def _wait_for_worker(self, client: Client) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_for_worker_s
-        while not await _polled(client, self.task_queue):
+        while not await polled(client, [self.task_queue]):
             if loop.time() >= deadline:
                 raise NoSimulationWorkerError(
                     f"no simulation worker polls task queue {self.task_queue!r} at "
@@ -350,22 +351,3 @@ class TemporalRunner:
             result.cancel()
         on_finished(len(summaries) - reported)
         return summaries
-
-
-async def _polled(client: Client, task_queue: str) -> bool:
-    """Whether a worker polls ``task_queue`` for both workflow and activity tasks."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-        answer = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueueRef(name=task_queue),
-                task_queue_type=kind,
-            )
-        )
-        if not answer.pollers:
-            return False
-    return True

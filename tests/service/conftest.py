@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pollers import polled
 from temporalio.client import Client
 from waiting import eventually
 
 from protocol_lab.domain import TaskQueue
+from protocol_lab.polling import polled
 from service.app import create_app
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal
@@ -69,7 +69,7 @@ async def worker(service_settings: Settings, temporal_client: Client) -> AsyncIt
     async def polling() -> bool:
         if task.done():
             task.result()  # the worker failed to start: raise its error
-        return await polled(temporal_client, (queue.value for queue in TaskQueue))
+        return await polled(temporal_client, (queue.value for queue in TaskQueue), ["workflow"])
 
     await eventually(polling, within_s=60, every_s=0.2)
     yield

@@ -24,12 +24,11 @@ from typing import Any, Final
 import httpx
 import pytest
 from bullmq import Queue
-from pollers import polled
-from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 from waiting import eventually
 
 from protocol_lab.domain import JobQueue, TaskQueue
+from protocol_lab.polling import polled
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal, Stack, free_port
 
@@ -149,9 +148,7 @@ async def _worker_polling(outage: Outage) -> None:
 
     async def worker_polls() -> bool:
         outage.check_alive()
-        return await polled(
-            client, (queue.value for queue in TaskQueue), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
-        )
+        return await polled(client, (queue.value for queue in TaskQueue), ["activity"])
 
     await eventually(worker_polls, within_s=120, every_s=0.5)
 
