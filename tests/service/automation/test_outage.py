@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.temporal, pytest.mark.redis, pytest.mark.slow, pytest.
 # Far beyond what an event survived before (4 retries, 0.5 + 1 + 2 + 4 s), beyond Temporal's
 # client-side RPC retries (~10 s) and BullMQ's reconnection backoff (at most 20 s between tries):
 # an outage that only the dispatcher's own patience bridges.
-OUTAGE_S: Final = 60.0
+OUTAGE_S: Final = 40.0
 BEFORE, DURING, AFTER = 6, 6, 4  # tickets created before, during and after the outage
 TICKETS: Final = BEFORE + DURING + AFTER
 # Once the part is back: its backoff (at most 60 s between tries), then the work itself.
@@ -336,7 +336,7 @@ async def test_a_temporal_outage_in_a_burst_loses_and_repeats_no_firing(
         start=outage.temporal.start,
     )
     await _verify_exactly_once(
-        outage, api, capsys, label="Temporal down 60 s", tickets=tickets, rules=rules
+        outage, api, capsys, label=f"Temporal down {OUTAGE_S:.0f} s", tickets=tickets, rules=rules
     )
 
 
@@ -348,7 +348,7 @@ async def test_a_redis_outage_in_a_burst_loses_and_repeats_no_firing(
         outage, api, "outage-redis", rules=rules, stop=outage.redis.stop, start=outage.redis.start
     )
     claims = await _verify_exactly_once(
-        outage, api, capsys, label="Redis down 60 s", tickets=tickets, rules=rules
+        outage, api, capsys, label=f"Redis down {OUTAGE_S:.0f} s", tickets=tickets, rules=rules
     )
     # The events waiting for Redis were held by their dispatcher all along (its lease renewed),
     # never taken over by a second one.

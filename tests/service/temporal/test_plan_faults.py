@@ -1,6 +1,6 @@
 """Faults, on a Temporal dev server of their own (the session's is not disturbed):
 
-- the worker process is killed with SIGKILL while 200 workflows are mid-flight; a new worker
+- the worker process is killed with SIGKILL while 120 workflows are mid-flight; a new worker
   takes over, every workflow completes and no timeline misses or repeats a step;
 - the Temporal server is stopped and restarted on the same state file; running workflows go on,
   and while it is down the API answers 503 with a JSON error.
@@ -132,7 +132,7 @@ async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
 
         await eventually(answered, within_s=150, every_s=0.1)
 
-    ids = await asyncio.gather(*(launch(i) for i in range(200)))
+    ids = await asyncio.gather(*(launch(i) for i in range(120)))
     first = worker_process(ctx.settings, "worker-1", "itsm-workflows")
     first.start()
     verifying = asyncio.gather(*(verify(wf) for wf in ids))
