@@ -39,7 +39,6 @@ from protocol_lab.domain.catalog import SignalStep
 if TYPE_CHECKING:
     from protocol_lab.client import AsyncClient
     from protocol_lab.domain.catalog import Catalog
-    from protocol_lab.domain.durations import DurationModel
     from protocol_lab.replay.player import ReplayResult
     from protocol_lab.sim import Scenario
     from protocol_lab.sim.platform import PlatformConfig
@@ -182,6 +181,7 @@ async def measure_platform(
         empirical_model,
         fit_platform,
         known_fixed_durations,
+        latency_row,
     )
 
     began = time.monotonic()
@@ -209,8 +209,9 @@ async def measure_platform(
     )
     config = fitted.config
     extra = [
-        _row(
+        latency_row(
             "workflow_start",
+            None,
             len(starts),
             start_model,
             "ticket created (as scheduled) to workflow started",
@@ -220,8 +221,9 @@ async def measure_platform(
         delivery = empirical_model(signals)
         config = config.model_copy(update={"signal_delivery": delivery})
         extra.append(
-            _row(
+            latency_row(
                 "signal_delivery",
+                None,
                 len(signals),
                 delivery,
                 "signal sent (as scheduled, its wait begun) to signal received",
@@ -279,15 +281,3 @@ async def _warm_up_log(
     events = real.events.collect().filter(pl.col("workflow_id").is_in(late))
     steps = real.steps().collect().filter(pl.col("workflow_id").is_in(late))
     return played, events, steps
-
-
-def _row(parameter: str, n: int, model: DurationModel, source: str) -> dict[str, object]:
-    """A measured latency as a row of the platform table (wall-clock ms)."""
-    return {
-        "parameter": parameter,
-        "task_queue": None,
-        "n": n,
-        "model": model.dist,
-        "mean_ms": float(model.mean()) * 1000,
-        "source": source,
-    }

@@ -47,6 +47,7 @@ __all__ = [
     "fit_model",
     "fit_platform",
     "known_fixed_durations",
+    "latency_row",
     "platform_rows",
     "ready_when_full",
     "workflow_task_by_hour",
@@ -281,6 +282,20 @@ class _TaskFit:
     from_activities: bool  # no pure gap: the task was read from the gaps before activities
 
 
+def latency_row(
+    parameter: str, queue: str | None, n: int, model: DurationModel, source: str
+) -> dict[str, object]:
+    """One latency as a row of a platform table (:data:`_ROW_SCHEMA`; mean in wall ms)."""
+    return {
+        "parameter": parameter,
+        "task_queue": queue,
+        "n": n,
+        "model": model.dist,
+        "mean_ms": float(model.mean()) * 1000,
+        "source": source,
+    }
+
+
 class _Fitter:
     """One log's gaps (wall-clock seconds, with whether a worker slot was free) and the rows
     of what has been fitted from them, one method per parameter group."""
@@ -304,16 +319,7 @@ class _Fitter:
         self, parameter: str, queue: str | None, n: int, model: DurationModel, source: str
     ) -> None:
         """Record one fitted parameter."""
-        self.rows.append(
-            {
-                "parameter": parameter,
-                "task_queue": queue,
-                "n": n,
-                "model": model.dist,
-                "mean_ms": float(model.mean()) * 1000,
-                "source": source,
-            }
-        )
+        self.rows.append(latency_row(parameter, queue, n, model, source))
 
     def table(self) -> pl.DataFrame:
         """Every fitted parameter as a row."""
