@@ -1,0 +1,1 @@
+"""Automation rules as the API serves them: the schemas (:mod:`.models`) and the service."""
