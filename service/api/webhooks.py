@@ -20,7 +20,6 @@ from pydantic import BaseModel
 from protocol_lab.domain import Trigger
 from service.api.deps import SessionDep, StateDep
 from service.api.errors import ApiError
-from service.api.tickets import _process
 from service.jobs.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -29,6 +28,7 @@ from service.jobs.signing import (
 )
 from service.store.outbox import add_event, wake_dispatchers
 from service.store.rules import get_rule
+from service.tickets.service import process_event_now
 
 __all__ = ["REPLAY_WINDOW_S", "router"]
 
@@ -99,5 +99,5 @@ async def deliver(
     )
     await session.commit()
     wake_dispatchers()
-    background.add_task(_process, state, event_id)
+    background.add_task(process_event_now, state, event_id)
     return WebhookAccepted(accepted=True, rule_id=rule_id, event_id=event_id)
