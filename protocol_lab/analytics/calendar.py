@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from protocol_lab.domain.business_time import business_time
-
 if TYPE_CHECKING:
     from protocol_lab.domain import BusinessCalendar
 
@@ -33,6 +31,9 @@ def working_day_seconds(calendar: BusinessCalendar) -> float:
 
 def business_clock(t: pl.Expr, calendar: BusinessCalendar) -> pl.Expr:
     """Working seconds from a fixed origin up to ``t`` (a tz-aware Datetime expression)."""
+    # imported here: it loads numpy, pydantic and YAML, which only business time needs
+    from protocol_lab.domain.business_time import business_time
+
     clock = business_time(calendar).clock
 
     def batch(values: pl.Series) -> pl.Series:

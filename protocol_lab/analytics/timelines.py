@@ -34,7 +34,6 @@ from protocol_lab.domain import (
     TimelineEvent,
     TimelineSchemaError,
     TriggerType,
-    details,
     validate_record,
 )
 
@@ -325,6 +324,9 @@ def _api_rows(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _api_attributes(workflow: Mapping[str, Any]) -> dict[str, Any]:
+    # imported here: the detail texts load the catalog (pydantic, YAML), which a file load skips
+    from protocol_lab.domain import details
+
     ticket = workflow.get("ticket_id")
     if ticket is None:
         for item in workflow.get("timeline") or []:
