@@ -184,121 +184,126 @@ async def replay_async(
     the service at the same simulated instant as the script's end. ``on_action`` is called
     (index, action) as each action is issued (tests use it to disturb the service midway).
     """
-    from tqdm.auto import tqdm
-
-    from protocol_lab.client import ApiRequestError, ApiStatusError, ConflictError, NotFoundError
-
     if compression <= 0:
         raise ValueError("compression must be positive")
-    run_id = run_id or uuid.uuid4().hex[:12]
     await install_rules(client, script.rules)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    resolver = _Resolver(client, await _rules_by_workflow(client), gate)
+    player = _Player(
+        script,
+        client,
+        run_id=run_id or uuid.uuid4().hex[:12],
+        compression=compression,
+        gate=gate,
+        resolver=resolver,
+        resolve_within_s=resolve_within_s,
+    )
+    return await player.play(progress=progress, wait_until_end=wait_until_end, on_action=on_action)
+
+
+async def _rules_by_workflow(client: AsyncClient) -> dict[str, list[str]]:
+    """The ids of the enabled rules that start each workflow, by workflow name."""
     rules_by_workflow: dict[str, list[str]] = {}
     async for rule in client.aiter_rules(page_size=100):
         action = rule.raw.get("action") or {}
         if action.get("type") == "start_workflow" and rule.enabled:
             rules_by_workflow.setdefault(str(action.get("workflow_name")), []).append(rule.id)
-    gate = asyncio.Semaphore(max(1, concurrency))
-    resolver = _Resolver(client, rules_by_workflow, gate)
-    expected = {w.workflow: w for w in script.workflows}
-    loop = asyncio.get_running_loop()
-    tickets: dict[str, asyncio.Future[str]] = {}
-    for action in script.actions:
-        if action.kind == "create_ticket" and action.ticket not in tickets:
-            tickets[action.ticket] = loop.create_future()
-    began = time.time() + 0.2
-    result = ReplayResult(
-        script=script,
-        run_id=run_id,
-        compression=compression,
-        started_at=datetime.fromtimestamp(began, tz=UTC),
-    )
-    bar = tqdm(total=len(script.actions), desc="replay", unit="call", disable=not progress)
+    return rules_by_workflow
 
-    async def real_ticket(name: str) -> str:
-        future = tickets.get(name)
-        if future is None:
-            raise LookupError(f"ticket {name} is never created by the script")
-        return await asyncio.shield(future)
 
-    async def real_workflow(action: Action) -> str:
-        assert action.workflow is not None
-        ticket = await real_ticket(action.ticket)
-        known = result.workflows.get(action.workflow)
-        if known is not None:
-            return known
-        spec = expected.get(action.workflow)
-        name = spec.workflow_name if spec is not None else ""
-        ordinal = spec.ordinal if spec is not None else 0
-        found = await resolver.resolve(ticket, name, ordinal, within_s=resolve_within_s)
-        if found is None:
-            raise LookupError(f"no {name!r} workflow started for ticket {ticket}")
-        result.workflows[action.workflow] = found
-        return found
+class _Player:
+    """One playing of a script: issues each action on time and records how it went."""
 
-    async def perform(index: int, action: Action) -> tuple[str, str]:
-        key = f"replay-{run_id}-{index}"
-        if action.kind == "create_ticket":
-            try:
-                async with gate:
-                    ticket = await client.create_ticket(
-                        title=str(action.fields.get("title", "Replayed ticket")),
-                        description=action.fields.get("description"),
-                        category=action.fields.get("category"),
-                        priority=action.fields.get("priority"),
-                        status=action.fields.get("status"),
-                        requester=f"replay-{run_id}",
-                        idempotency_key=key,
-                    )
-            except BaseException as exc:
-                tickets[action.ticket].set_exception(exc)
-                raise
-            tickets[action.ticket].set_result(ticket.id)
-            result.tickets[action.ticket] = ticket.id
-            return "ok", ticket.id
-        if action.kind == "update_ticket":
-            real = await real_ticket(action.ticket)
-            status = action.fields.get("status", "resolved")
-            deadline = time.monotonic() + resolve_within_s
-            while True:
-                try:
-                    async with gate:
-                        await client.update_ticket(real, status=status)
-                except ApiRequestError:
-                    # the answer was lost (the API restarted mid-request); setting the same
-                    # status again changes nothing if the first request went through
-                    if time.monotonic() >= deadline:
-                        raise
-                    await asyncio.sleep(0.25)
-                    continue
-                return "ok", real
-        workflow_id = await real_workflow(action)
-        if action.kind == "signal":
-            deadline = time.monotonic() + resolve_within_s
-            while True:
-                try:
-                    async with gate:
-                        answer = await client.signal_workflow(
-                            workflow_id,
-                            signal_name=str(action.signal_name),
-                            payload=dict(action.payload),
-                            idempotency_key=key,
-                        )
-                except NotFoundError:
-                    # started a moment ago and not yet visible: try again shortly
-                    if time.monotonic() >= deadline:
-                        raise
-                    await asyncio.sleep(0.25)
-                    continue
-                return ("ok" if answer.accepted else "refused"), workflow_id
-        reason = str(action.payload.get("reason", "cancelled by replay"))
-        async with gate:
-            await client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
-        return "ok", workflow_id
+    def __init__(
+        self,
+        script: ReplayScript,
+        client: AsyncClient,
+        *,
+        run_id: str,
+        compression: float,
+        gate: asyncio.Semaphore,
+        resolver: _Resolver,
+        resolve_within_s: float,
+    ) -> None:
+        self.script = script
+        self.client = client
+        self.run_id = run_id
+        self.compression = compression
+        self.gate = gate
+        self.resolver = resolver
+        self.resolve_within_s = resolve_within_s
+        self.expected = {w.workflow: w for w in script.workflows}
+        loop = asyncio.get_running_loop()
+        # One future per scripted ticket: actions on it wait until its creation answered.
+        self.tickets: dict[str, asyncio.Future[str]] = {}
+        for action in script.actions:
+            if action.kind == "create_ticket" and action.ticket not in self.tickets:
+                self.tickets[action.ticket] = loop.create_future()
+        self.began = time.time() + 0.2
+        self.result = ReplayResult(
+            script=script,
+            run_id=run_id,
+            compression=compression,
+            started_at=datetime.fromtimestamp(self.began, tz=UTC),
+        )
 
-    async def run(index: int, action: Action, due: float) -> None:
+    async def play(
+        self,
+        *,
+        progress: bool,
+        wait_until_end: bool,
+        on_action: Callable[[int, Action], None] | None,
+    ) -> ReplayResult:
+        """Issue every action at its due time, then find the workflows no action touched."""
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(self.script.actions), desc="replay", unit="call", disable=not progress)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for index, action in enumerate(self.script.actions):
+                due = self.began + action.at_s / self.compression
+                delay = due - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if on_action is not None:
+                    on_action(index, action)
+                tasks.append(asyncio.create_task(self._run(index, action, due, bar)))
+            await asyncio.gather(*tasks)
+            await self._resolve_untouched_workflows()
+            if wait_until_end:
+                rest = self.began + self.script.end_s / self.compression - time.time()
+                if rest > 0:
+                    await asyncio.sleep(rest)
+        finally:
+            for task in tasks:
+                task.cancel()
+            bar.close()
+        self.result.outcomes.sort(key=lambda o: o.index)
+        self.result.wall_s = time.time() - self.began
+        return self.result
+
+    async def _resolve_untouched_workflows(self) -> None:
+        """Every workflow the script expects, also those that got no signal."""
+        result = self.result
+        for spec in self.script.workflows:
+            if spec.workflow in result.workflows or spec.ticket not in result.tickets:
+                continue
+            found = await self.resolver.resolve(
+                result.tickets[spec.ticket],
+                spec.workflow_name,
+                spec.ordinal,
+                within_s=1.0,
+            )
+            if found is not None:
+                result.workflows[spec.workflow] = found
+
+    async def _run(self, index: int, action: Action, due: float, bar: Any) -> None:
+        """Perform one action and record its outcome (a refusal or error is an outcome)."""
+        from protocol_lab.client import ApiStatusError, ConflictError
+
         lag = max(0.0, time.time() - due)
         try:
-            status, detail = await perform(index, action)
+            status, detail = await self._perform(index, action)
         except ConflictError as exc:
             status, detail = "refused", str(exc)
         except (ApiStatusError, LookupError) as exc:
@@ -307,7 +312,7 @@ async def replay_async(
             status, detail = "error", f"{type(exc).__name__}: {exc}"
         finally:
             bar.update(1)
-        result.outcomes.append(
+        self.result.outcomes.append(
             ActionOutcome(
                 index=index,
                 kind=action.kind,
@@ -318,40 +323,109 @@ async def replay_async(
             )
         )
 
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        for index, action in enumerate(script.actions):
-            due = began + action.at_s / compression
-            delay = due - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if on_action is not None:
-                on_action(index, action)
-            tasks.append(asyncio.create_task(run(index, action, due)))
-        await asyncio.gather(*tasks)
-        # Every workflow the script expects, also those that got no signal.
-        for spec in script.workflows:
-            if spec.workflow in result.workflows or spec.ticket not in result.tickets:
+    async def _perform(self, index: int, action: Action) -> tuple[str, str]:
+        """Make the call ``action`` stands for; its status and the real id it touched."""
+        key = f"replay-{self.run_id}-{index}"
+        if action.kind == "create_ticket":
+            return await self._create_ticket(action, key)
+        if action.kind == "update_ticket":
+            return await self._update_ticket(action)
+        workflow_id = await self._real_workflow(action)
+        if action.kind == "signal":
+            return await self._signal(action, workflow_id, key)
+        return await self._cancel(action, workflow_id, key)
+
+    async def _real_ticket(self, name: str) -> str:
+        """The real id of scripted ticket ``name``, once its creation has answered."""
+        future = self.tickets.get(name)
+        if future is None:
+            raise LookupError(f"ticket {name} is never created by the script")
+        return await asyncio.shield(future)
+
+    async def _real_workflow(self, action: Action) -> str:
+        """The real id of the workflow ``action`` addresses (found in its ticket's list)."""
+        assert action.workflow is not None
+        ticket = await self._real_ticket(action.ticket)
+        known = self.result.workflows.get(action.workflow)
+        if known is not None:
+            return known
+        spec = self.expected.get(action.workflow)
+        name = spec.workflow_name if spec is not None else ""
+        ordinal = spec.ordinal if spec is not None else 0
+        found = await self.resolver.resolve(ticket, name, ordinal, within_s=self.resolve_within_s)
+        if found is None:
+            raise LookupError(f"no {name!r} workflow started for ticket {ticket}")
+        self.result.workflows[action.workflow] = found
+        return found
+
+    async def _create_ticket(self, action: Action, key: str) -> tuple[str, str]:
+        """Create the scripted ticket; its future answers every action waiting on it."""
+        try:
+            async with self.gate:
+                ticket = await self.client.create_ticket(
+                    title=str(action.fields.get("title", "Replayed ticket")),
+                    description=action.fields.get("description"),
+                    category=action.fields.get("category"),
+                    priority=action.fields.get("priority"),
+                    status=action.fields.get("status"),
+                    requester=f"replay-{self.run_id}",
+                    idempotency_key=key,
+                )
+        except BaseException as exc:
+            self.tickets[action.ticket].set_exception(exc)
+            raise
+        self.tickets[action.ticket].set_result(ticket.id)
+        self.result.tickets[action.ticket] = ticket.id
+        return "ok", ticket.id
+
+    async def _update_ticket(self, action: Action) -> tuple[str, str]:
+        """Set the ticket's status, again if the answer was lost (it is idempotent)."""
+        from protocol_lab.client import ApiRequestError
+
+        real = await self._real_ticket(action.ticket)
+        status = action.fields.get("status", "resolved")
+        deadline = time.monotonic() + self.resolve_within_s
+        while True:
+            try:
+                async with self.gate:
+                    await self.client.update_ticket(real, status=status)
+            except ApiRequestError:
+                # the answer was lost (the API restarted mid-request); setting the same
+                # status again changes nothing if the first request went through
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.25)
                 continue
-            found = await resolver.resolve(
-                result.tickets[spec.ticket],
-                spec.workflow_name,
-                spec.ordinal,
-                within_s=1.0,
-            )
-            if found is not None:
-                result.workflows[spec.workflow] = found
-        if wait_until_end:
-            rest = began + script.end_s / compression - time.time()
-            if rest > 0:
-                await asyncio.sleep(rest)
-    finally:
-        for task in tasks:
-            task.cancel()
-        bar.close()
-    result.outcomes.sort(key=lambda o: o.index)
-    result.wall_s = time.time() - began
-    return result
+            return "ok", real
+
+    async def _signal(self, action: Action, workflow_id: str, key: str) -> tuple[str, str]:
+        """Send the scripted signal; ``refused`` when the workflow does not accept it."""
+        from protocol_lab.client import NotFoundError
+
+        deadline = time.monotonic() + self.resolve_within_s
+        while True:
+            try:
+                async with self.gate:
+                    answer = await self.client.signal_workflow(
+                        workflow_id,
+                        signal_name=str(action.signal_name),
+                        payload=dict(action.payload),
+                        idempotency_key=key,
+                    )
+            except NotFoundError:
+                # started a moment ago and not yet visible: try again shortly
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.25)
+                continue
+            return ("ok" if answer.accepted else "refused"), workflow_id
+
+    async def _cancel(self, action: Action, workflow_id: str, key: str) -> tuple[str, str]:
+        """Cancel the workflow with the scripted reason."""
+        reason = str(action.payload.get("reason", "cancelled by replay"))
+        async with self.gate:
+            await self.client.cancel_workflow(workflow_id, reason=reason, idempotency_key=key)
+        return "ok", workflow_id
 
 
 REPLAYED_TRIGGERS: Final = (Trigger.ON_TICKET_CREATED, Trigger.ON_TICKET_UPDATED)
