@@ -224,112 +224,205 @@ def _plan(
     progress: bool,
     max_rounds: int,
 ) -> CapacityPlan:
-    queues = [t.task_queue for t in targets]
+    """The three stages of the search (see the module), in order."""
+    planner = _Planner(
+        scenario=scenario,
+        targets=targets,
+        slots=slots,
+        pool=pool,
+        runner=runner,
+        replications=replications,
+        max_workers=max_workers,
+        processes=processes,
+        confidence=confidence,
+        progress=progress,
+    )
+    guess, goal = planner.pilot()
+    chosen, rows = planner.search(guess, goal, max_rounds=max_rounds)
+    vrows = planner.verify(chosen, goal, rows)
+    return planner.plan(chosen, rows, vrows)
 
-    def runs(configs: Sequence[Mapping[TaskQueue, int]], what: str) -> list[list[dict[str, Any]]]:
+
+@dataclass(frozen=True)
+class _Planner:
+    """What every stage of one capacity search shares: the scenario, targets and how to run."""
+
+    scenario: Scenario
+    targets: tuple[QueueTarget, ...]
+    slots: Mapping[TaskQueue, int]
+    pool: ProcessPoolExecutor | None
+    runner: ReplicationRunner | None
+    replications: int
+    max_workers: int
+    processes: int
+    confidence: float
+    progress: bool
+
+    @property
+    def queues(self) -> list[TaskQueue]:
+        """The targeted task queues, in the targets' order."""
+        return [t.task_queue for t in self.targets]
+
+    def runs(
+        self, configs: Sequence[Mapping[TaskQueue, int]], what: str
+    ) -> list[list[dict[str, Any]]]:
+        """The replications' summaries of each configuration of workers."""
         return run_replications(
-            [scenario.with_workers({q.value: n for q, n in cfg.items()}) for cfg in configs],
-            replications=replications,
-            processes=processes,
-            progress=progress,
+            [self.scenario.with_workers({q.value: n for q, n in cfg.items()}) for cfg in configs],
+            replications=self.replications,
+            processes=self.processes,
+            progress=self.progress,
             description=what,
-            pool=pool,
-            runner=runner,
+            pool=self.pool,
+            runner=self.runner,
         )
 
-    # 1. pilot with ample workers: offered load (where to start) and the best attainable
-    pilot = runs([{q: max_workers for q in queues}], "pilot")[0]
-    guess: dict[TaskQueue, int] = {}
-    goal: dict[TaskQueue, float] = {}
-    for t in targets:
-        q = t.task_queue
-        peak = queue_values(pilot, queue=q, key="peak_busy")
-        guess[q] = max(1, math.ceil(max(peak, default=0.0) / slots[q]))
-        best = _stats(pilot, t, level=confidence)["ci_high_h"] or 0.0
-        # a target that ample workers miss cannot be met: aim for "as good as it gets"
-        goal[q] = t.max_hours if best <= t.max_hours else best * 1.05
+    def pilot(self) -> tuple[dict[TaskQueue, int], dict[TaskQueue, float]]:
+        """Stage 1, ample workers: each queue's first guess (offered load) and its goal."""
+        pilot = self.runs([{q: self.max_workers for q in self.queues}], "pilot")[0]
+        guess: dict[TaskQueue, int] = {}
+        goal: dict[TaskQueue, float] = {}
+        for t in self.targets:
+            q = t.task_queue
+            peak = queue_values(pilot, queue=q, key="peak_busy")
+            guess[q] = max(1, math.ceil(max(peak, default=0.0) / self.slots[q]))
+            best = _stats(pilot, t, level=self.confidence)["ci_high_h"] or 0.0
+            # a target that ample workers miss cannot be met: aim for "as good as it gets"
+            goal[q] = t.max_hours if best <= t.max_hours else best * 1.05
+        return guess, goal
 
-    # 2. search each queue's fewest workers meeting its goal, all queues in each configuration
-    rows: list[dict[str, Any]] = []
-    tested: dict[TaskQueue, dict[int, bool]] = {q: {} for q in queues}
-    chosen: dict[TaskQueue, int] = {}
-    width = max(1, min(MAX_PROCESSES, processes))
-    for _ in range(max_rounds):
+    def search(
+        self,
+        guess: Mapping[TaskQueue, int],
+        goal: Mapping[TaskQueue, float],
+        *,
+        max_rounds: int,
+    ) -> tuple[dict[TaskQueue, int], list[dict[str, Any]]]:
+        """Stage 2: each queue's fewest workers meeting its goal; the chosen and the sweep rows.
+
+        All open queues are tried in each configuration, as queues share no workers.
+        """
+        rows: list[dict[str, Any]] = []
+        tested: dict[TaskQueue, dict[int, bool]] = {q: {} for q in self.queues}
+        chosen: dict[TaskQueue, int] = {}
+        width = max(1, min(MAX_PROCESSES, self.processes))
+        for _ in range(max_rounds):
+            plans = self._next_counts(tested, chosen, guess=guess, width=width)
+            open_queues = [q for q in plans if plans[q]]
+            if not open_queues:
+                break
+            configs = self._configs(plans, chosen)
+            for cfg, summaries in zip(configs, self.runs(configs, "sweep"), strict=True):
+                for t in self.targets:
+                    q = t.task_queue
+                    if q not in open_queues or cfg[q] in tested[q]:
+                        continue
+                    st = _stats(summaries, t, level=self.confidence)
+                    tested[q][cfg[q]] = st["ci_high_h"] is not None and st["ci_high_h"] <= goal[q]
+                    rows.append(_row(t, cfg[q], self.slots[q], st, self.replications))
+        for q in self.queues:
+            fewest = max([n for n, ok in tested[q].items() if ok], default=self.max_workers)
+            chosen.setdefault(q, fewest)
+        return chosen, rows
+
+    def _next_counts(
+        self,
+        tested: Mapping[TaskQueue, Mapping[int, bool]],
+        chosen: dict[TaskQueue, int],
+        *,
+        guess: Mapping[TaskQueue, int],
+        width: int,
+    ) -> dict[TaskQueue, list[int]]:
+        """The worker counts to try next per unresolved queue; resolved ones go to ``chosen``."""
         plans: dict[TaskQueue, list[int]] = {}
-        for q in queues:
+        for q in self.queues:
             if q in chosen:
                 continue
-            resolved, nexts = _candidates(tested[q], guess=guess[q], width=width, top=max_workers)
+            resolved, nexts = _candidates(
+                tested[q], guess=guess[q], width=width, top=self.max_workers
+            )
             if resolved is not None:
                 chosen[q] = resolved
             else:
                 plans[q] = nexts
-        open_queues = [q for q in plans if plans[q]]
-        if not open_queues:
-            break
-        configs = [
+        return plans
+
+    def _configs(
+        self, plans: Mapping[TaskQueue, list[int]], chosen: Mapping[TaskQueue, int]
+    ) -> list[dict[TaskQueue, int]]:
+        """One configuration per candidate rank: each queue at its k-th count (or its choice)."""
+        return [
             {
                 q: chosen.get(q) or (plans[q][min(k, len(plans[q]) - 1)] if q in plans else 1)
-                for q in queues
+                for q in self.queues
             }
             for k in range(max(len(p) for p in plans.values()))
         ]
-        for cfg, summaries in zip(configs, runs(configs, "sweep"), strict=True):
-            for t in targets:
-                q = t.task_queue
-                if q not in open_queues or cfg[q] in tested[q]:
-                    continue
-                st = _stats(summaries, t, level=confidence)
-                tested[q][cfg[q]] = st["ci_high_h"] is not None and st["ci_high_h"] <= goal[q]
-                rows.append(_row(t, cfg[q], slots[q], st, replications))
-    for q in queues:
-        chosen.setdefault(q, max([n for n, ok in tested[q].items() if ok], default=max_workers))
 
-    # 3. verify the combination together; raise queues that miss
-    vrows: list[dict[str, Any]] = []
-    for _ in range(3):
-        summaries = runs([chosen], "verify")[0]
-        vrows = [
-            _row(
-                t,
-                chosen[t.task_queue],
-                slots[t.task_queue],
-                _stats(summaries, t, level=confidence),
-                replications,
-                stage="verify",
-            )
-            for t in targets
-        ]
-        bump = [
-            TaskQueue(r["task_queue"])
-            for r in vrows
-            if r["ci_high_h"] is not None
-            and r["ci_high_h"] > goal[TaskQueue(r["task_queue"])]
-            and chosen[TaskQueue(r["task_queue"])] < max_workers
-        ]
-        if not bump:
-            break
+    def verify(
+        self,
+        chosen: dict[TaskQueue, int],
+        goal: Mapping[TaskQueue, float],
+        rows: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Stage 3: run the combination together, raising queues that miss (up to 3 times).
+
+        Raises ``chosen`` in place and adds each failed round's rows to ``rows``; returns the
+        last round's rows (which are added to ``rows`` too).
+        """
+        vrows: list[dict[str, Any]] = []
+        for _ in range(3):
+            summaries = self.runs([chosen], "verify")[0]
+            vrows = [
+                _row(
+                    t,
+                    chosen[t.task_queue],
+                    self.slots[t.task_queue],
+                    _stats(summaries, t, level=self.confidence),
+                    self.replications,
+                    stage="verify",
+                )
+                for t in self.targets
+            ]
+            bump = [
+                TaskQueue(r["task_queue"])
+                for r in vrows
+                if r["ci_high_h"] is not None
+                and r["ci_high_h"] > goal[TaskQueue(r["task_queue"])]
+                and chosen[TaskQueue(r["task_queue"])] < self.max_workers
+            ]
+            if not bump:
+                break
+            rows.extend(vrows)
+            for q in bump:
+                chosen[q] += 1
         rows.extend(vrows)
-        for q in bump:
-            chosen[q] += 1
-    rows.extend(vrows)
-    sweep = pl.DataFrame(rows).sort("task_queue", "workers", "stage")
-    planned = scenario.with_workers({q.value: n for q, n in chosen.items()})
-    cost = sum(
-        planned.task_queue(q).workers * planned.task_queue(q).cost_per_worker for q in TaskQueue
-    )
-    workers = {q.value: chosen[q] for q in queues}
-    figure = plot_capacity(sweep, targets=targets, chosen=workers)
-    return CapacityPlan(
-        workers=workers,
-        met={r["task_queue"]: bool(r["meets"]) for r in vrows},
-        cost=cost,
-        sweep=sweep,
-        verification=pl.DataFrame(vrows),
-        figure=figure,
-        scenario=planned,
-        targets=targets,
-    )
+        return vrows
+
+    def plan(
+        self,
+        chosen: Mapping[TaskQueue, int],
+        rows: list[dict[str, Any]],
+        vrows: list[dict[str, Any]],
+    ) -> CapacityPlan:
+        """The plan: the chosen workers, their cost, the sweep and its figure."""
+        sweep = pl.DataFrame(rows).sort("task_queue", "workers", "stage")
+        planned = self.scenario.with_workers({q.value: n for q, n in chosen.items()})
+        cost = sum(
+            planned.task_queue(q).workers * planned.task_queue(q).cost_per_worker for q in TaskQueue
+        )
+        workers = {q.value: chosen[q] for q in self.queues}
+        figure = plot_capacity(sweep, targets=self.targets, chosen=workers)
+        return CapacityPlan(
+            workers=workers,
+            met={r["task_queue"]: bool(r["meets"]) for r in vrows},
+            cost=cost,
+            sweep=sweep,
+            verification=pl.DataFrame(vrows),
+            figure=figure,
+            scenario=planned,
+            targets=self.targets,
+        )
 
 
 def _candidates(
