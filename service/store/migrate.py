@@ -3,12 +3,16 @@
 Every process that opens the store brings it to the newest revision first
 (:func:`upgrade`, called by ``create_schema``); ``protocol-lab db upgrade`` does the same by
 hand. Processes that start together on one database take turns: on SQLite the upgrade runs in
-one ``BEGIN IMMEDIATE`` transaction (the database's write lock), on PostgreSQL in one
-transaction holding an advisory lock of the schema; the second finds the work done.
+one ``BEGIN IMMEDIATE`` transaction (the database's write lock); on PostgreSQL a process takes
+an advisory lock of the schema first and only then begins the upgrade's transaction, so that
+what the transaction reads (the version above all) is what the previous holder committed, under
+any isolation level; the second finds the work done.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Final
 
 from alembic import command
@@ -25,6 +29,9 @@ HEAD: Final = "head"
 _SCRIPTS: Final = "service.store:migrations"
 # The first key of PostgreSQL's two-key advisory lock: "protocol-lab migrations".
 _LOCK_NAMESPACE: Final = 0x504C4D47
+# Its second key, the schema migrated. A NULL key would take no lock at all (the lock
+# functions are strict), so a search_path naming no schema yet still takes one.
+_SCHEMA_KEY: Final = "hashtext(coalesce(current_schema(), ''))"
 
 
 class SchemaError(RuntimeError):
@@ -80,18 +87,33 @@ async def upgrade(engine: AsyncEngine, revision: str = HEAD) -> None:
         except CommandError as exc:
             raise SchemaError(f"cannot upgrade the database to {revision!r}: {exc}") from exc
 
-    async with engine.connect() as conn:
-        await _take_turn(conn)
+    async with engine.connect() as conn, _turn(conn):
         await conn.run_sync(run)
         await conn.commit()
 
 
-async def _take_turn(conn: AsyncConnection) -> None:
-    """Begin the migration's transaction holding the lock other processes wait on."""
+@contextlib.asynccontextmanager
+async def _turn(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Hold the lock other processes wait on while the block migrates on ``conn``.
+
+    SQLite: the block runs in the ``BEGIN IMMEDIATE`` transaction begun here. PostgreSQL: the
+    block's transaction begins after the lock is held. A lock taken inside the migration's own
+    transaction would not do: under REPEATABLE READ or SERIALIZABLE (a server's, database's or
+    role's default) that transaction's snapshot is taken by the statement that waits for the
+    lock, before the previous holder commits, so it would not see the version and tables it made
+    and would migrate again.
+    """
     if conn.dialect.name == "sqlite":
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(current_schema()))"),
-            {"namespace": _LOCK_NAMESPACE},
-        )
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    key = {"namespace": _LOCK_NAMESPACE}
+    await conn.execute(text(f"SELECT pg_advisory_lock(:namespace, {_SCHEMA_KEY})"), key)
+    await conn.commit()  # the lock is the session's; the migration's transaction begins anew
+    try:
+        yield
+    finally:
+        await conn.rollback()  # nothing left to undo after a commit; after a failure, all of it
+        await conn.execute(text(f"SELECT pg_advisory_unlock(:namespace, {_SCHEMA_KEY})"), key)
+        await conn.commit()

@@ -30,6 +30,8 @@ from service.store.rules import get_rule, list_rules, rule_model
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ROWS_PER_TABLE = 3
+# Processes starting together on one database in the tests of taking turns.
+PROCESSES = 6
 STARTS = {
     "type": "start_workflow",
     "workflow_name": "Password Reset",
@@ -178,7 +180,7 @@ async def test_processes_upgrading_together_take_turns(
     backend: Backend, tmp_path: Path, postgres_url: str
 ) -> None:
     async with empty_database(backend, folder=tmp_path, postgres_url=postgres_url) as engine:
-        others = [await _same_database(engine) for _ in range(3)]
+        others = [await _same_database(engine) for _ in range(PROCESSES - 1)]
         try:
             await asyncio.gather(*(upgrade(e) for e in [engine, *others]))
         finally:
@@ -189,14 +191,38 @@ async def test_processes_upgrading_together_take_turns(
             assert await conn.run_sync(_differences) == []
 
 
-async def _same_database(engine: AsyncEngine) -> AsyncEngine:
-    """Another engine (another process's pool) on the database of ``engine``."""
+async def _same_database(engine: AsyncEngine, *, isolation: str | None = None) -> AsyncEngine:
+    """Another engine (another process's pool) on the database of ``engine``; on PostgreSQL,
+    ``isolation`` is its sessions' default transaction isolation (as a server's, database's or
+    role's default would make it)."""
     url = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name != "postgresql":
         return make_engine(url)
     async with engine.connect() as conn:
         schema = (await conn.execute(sa.text("SELECT current_schema()"))).scalar_one()
-    return make_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    server_settings = {"search_path": schema}
+    if isolation is not None:
+        server_settings["default_transaction_isolation"] = isolation
+    return make_engine(url, connect_args={"server_settings": server_settings})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["read committed", "repeatable read", "serializable"])
+async def test_processes_take_turns_under_any_default_isolation(
+    isolation: str, tmp_path: Path, postgres_url: str
+) -> None:
+    # Each waits for the lock, then must see what the one before it committed: a snapshot taken
+    # before its turn came would miss the version table and migrate again.
+    async with empty_database("postgres", folder=tmp_path, postgres_url=postgres_url) as engine:
+        processes = [await _same_database(engine, isolation=isolation) for _ in range(PROCESSES)]
+        try:
+            await asyncio.gather(*(upgrade(e) for e in processes))
+        finally:
+            for process in processes:
+                await process.dispose()
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
 
 
 async def test_a_database_of_a_newer_version_is_refused_with_a_reason(tmp_path: Path) -> None:
