@@ -154,13 +154,25 @@ def write_ocel2_json(timelines: Timelines, path: str | Path) -> Path:
     file = Path(path)
     events, workflows = timelines.collect()
     events = events.sort("workflow_id", "timestamp", maintain_order=True)
-    has_ticket = "ticket_id" in workflows.columns
-    has_priority = "priority" in workflows.columns
-    tickets = (
+    tickets: dict[str, str] = (
         dict(workflows.select("workflow_id", "ticket_id").drop_nulls().iter_rows())
-        if has_ticket
+        if "ticket_id" in workflows.columns
         else {}
     )
+    has_priority = "priority" in workflows.columns
+    document = {
+        "objectTypes": _ocel_object_types(has_priority=has_priority),
+        "eventTypes": _ocel_event_types(events),
+        "objects": _ocel_objects(workflows, tickets, has_priority=has_priority),
+        "events": _ocel_events(events, tickets),
+    }
+    with file.open("w", encoding="utf-8") as out:
+        json.dump(document, out)
+    return file
+
+
+def _ocel_object_types(*, has_priority: bool) -> list[dict[str, Any]]:
+    """The object types: workflow (with its attributes), ticket and task queue."""
     wf_attrs = [
         {"name": "workflow_name", "type": "string"},
         {"name": "trigger_type", "type": "string"},
@@ -168,7 +180,16 @@ def write_ocel2_json(timelines: Timelines, path: str | Path) -> Path:
     ]
     if has_priority:
         wf_attrs.append({"name": "priority", "type": "string"})
-    event_types = [
+    return [
+        {"name": "workflow", "attributes": wf_attrs},
+        {"name": "ticket", "attributes": []},
+        {"name": "task_queue", "attributes": []},
+    ]
+
+
+def _ocel_event_types(events: pl.DataFrame) -> list[dict[str, Any]]:
+    """One event type per event name, each with ``step`` and ``detail`` attributes."""
+    return [
         {
             "name": str(name),
             "attributes": [
@@ -178,31 +199,47 @@ def write_ocel2_json(timelines: Timelines, path: str | Path) -> Path:
         }
         for name in events["event"].cast(pl.String).unique().sort()
     ]
+
+
+def _ocel_objects(
+    workflows: pl.DataFrame, tickets: dict[str, str], *, has_priority: bool
+) -> list[dict[str, Any]]:
+    """The queues, then the tickets, then the workflows related to both."""
     objects: list[dict[str, Any]] = []
     for queue in sorted({str(q) for q in workflows["task_queue"].cast(pl.String)}):
         objects.append({"id": f"queue:{queue}", "type": "task_queue", "attributes": []})
     for ticket in sorted(set(tickets.values())):
         objects.append({"id": f"ticket:{ticket}", "type": "ticket", "attributes": []})
     for row in workflows.iter_rows(named=True):
-        started = _iso(row["started_at"])
-        attrs = [
-            {"name": "workflow_name", "value": row["workflow_name"], "time": started},
-            {"name": "trigger_type", "value": str(row["trigger_type"]), "time": started},
-            {"name": "outcome", "value": str(row["outcome"]), "time": started},
-        ]
-        if has_priority and row["priority"] is not None:
-            attrs.append({"name": "priority", "value": row["priority"], "time": started})
-        rels = [{"objectId": f"queue:{row['task_queue']}", "qualifier": "runs on"}]
-        if row["workflow_id"] in tickets:
-            rels.append({"objectId": f"ticket:{tickets[row['workflow_id']]}", "qualifier": "for"})
-        objects.append(
-            {
-                "id": row["workflow_id"],
-                "type": "workflow",
-                "attributes": attrs,
-                "relationships": rels,
-            }
-        )
+        objects.append(_ocel_workflow(row, tickets, has_priority=has_priority))
+    return objects
+
+
+def _ocel_workflow(
+    row: dict[str, Any], tickets: dict[str, str], *, has_priority: bool
+) -> dict[str, Any]:
+    """One workflow object, its attributes timed at its start."""
+    started = _iso(row["started_at"])
+    attrs = [
+        {"name": "workflow_name", "value": row["workflow_name"], "time": started},
+        {"name": "trigger_type", "value": str(row["trigger_type"]), "time": started},
+        {"name": "outcome", "value": str(row["outcome"]), "time": started},
+    ]
+    if has_priority and row["priority"] is not None:
+        attrs.append({"name": "priority", "value": row["priority"], "time": started})
+    rels = [{"objectId": f"queue:{row['task_queue']}", "qualifier": "runs on"}]
+    if row["workflow_id"] in tickets:
+        rels.append({"objectId": f"ticket:{tickets[row['workflow_id']]}", "qualifier": "for"})
+    return {
+        "id": row["workflow_id"],
+        "type": "workflow",
+        "attributes": attrs,
+        "relationships": rels,
+    }
+
+
+def _ocel_events(events: pl.DataFrame, tickets: dict[str, str]) -> list[dict[str, Any]]:
+    """One event per timeline row, related to its workflow, queue and ticket."""
     ocel_events: list[dict[str, Any]] = []
     for i, row in enumerate(events.iter_rows(named=True)):
         wid = row["workflow_id"]
@@ -224,16 +261,4 @@ def write_ocel2_json(timelines: Timelines, path: str | Path) -> Path:
                 "relationships": rels,
             }
         )
-    document = {
-        "objectTypes": [
-            {"name": "workflow", "attributes": wf_attrs},
-            {"name": "ticket", "attributes": []},
-            {"name": "task_queue", "attributes": []},
-        ],
-        "eventTypes": event_types,
-        "objects": objects,
-        "events": ocel_events,
-    }
-    with file.open("w", encoding="utf-8") as out:
-        json.dump(document, out)
-    return file
+    return ocel_events

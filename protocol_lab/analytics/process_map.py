@@ -168,9 +168,6 @@ def draw_process_map(
     end, an arrow per edge (the ``max_edges`` most frequent) as wide as its share of the
     cases, labelled with its count and median time; back edges (rework) curve the other way.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import FancyArrowPatch
-
     edges = pm.edges.head(max_edges)
     names = [str(n) for n in pm.nodes["node"].to_list()]
     shown = set(edges["source"].to_list()) | set(edges["target"].to_list()) | {START, END}
@@ -179,22 +176,51 @@ def draw_process_map(
     layers: dict[float, list[str]] = {}
     for n in names:
         layers.setdefault(rank[n], []).append(n)
+    position = _positions(layers)
+    width = max(len(m) for m in layers.values()) if layers else 1
+    fig, axes = _figure_and_axes(ax, width=width, height=len(layers))
+    _draw_edges(axes, edges, position=position, rank=rank)
+    _draw_nodes(axes, pm.nodes, position=position)
+    xs = [p[0] for p in position.values()] or [0.0]
+    ys = [p[1] for p in position.values()] or [0.0]
+    axes.set_xlim(min(xs) - 2.0, max(xs) + 2.0)
+    axes.set_ylim(min(ys) - 1.0, max(ys) + 1.0)
+    axes.set_axis_off()
+    axes.set_title(f"{title}: visits · median time; arrows: count · median time")
+    return fig
+
+
+def _positions(layers: dict[float, list[str]]) -> dict[str, tuple[float, float]]:
+    """Each node's place: layers top to bottom by rank, a layer's members centred across."""
     position: dict[str, tuple[float, float]] = {}
-    for depth, (layer_rank, members) in enumerate(sorted(layers.items())):
-        del depth
+    for layer_rank, members in sorted(layers.items()):
         for i, n in enumerate(members):
             position[n] = ((i - (len(members) - 1) / 2) * 3.0, -layer_rank * 1.6)
-    width = max(len(m) for m in layers.values()) if layers else 1
+    return position
+
+
+def _figure_and_axes(ax: Axes | None, *, width: int, height: int) -> tuple[Figure, Axes]:
+    """The given axes and their figure, or a new figure sized to ``width`` x ``height`` nodes."""
+    from matplotlib.figure import Figure
+
     if ax is None:
-        fig = Figure(figsize=(max(6.0, 2.6 * width), 1.3 * (len(layers) + 1)), layout="constrained")
-        axes = fig.add_subplot()
-    else:
-        axes = ax
-        parent = ax.get_figure()
-        assert isinstance(parent, Figure)
-        fig = parent
-    visits = dict(zip(pm.nodes["node"].to_list(), pm.nodes["visits"].to_list(), strict=True))
-    medians = dict(zip(pm.nodes["node"].to_list(), pm.nodes["median_h"].to_list(), strict=True))
+        fig = Figure(figsize=(max(6.0, 2.6 * width), 1.3 * (height + 1)), layout="constrained")
+        return fig, fig.add_subplot()
+    parent = ax.get_figure()
+    assert isinstance(parent, Figure)
+    return parent, ax
+
+
+def _draw_edges(
+    axes: Axes,
+    edges: pl.DataFrame,
+    *,
+    position: dict[str, tuple[float, float]],
+    rank: dict[str, float],
+) -> None:
+    """An arrow per edge, as wide as its count, labelled with its count and median time."""
+    from matplotlib.patches import FancyArrowPatch
+
     top = max(float(np.max(edges["n"].to_numpy())), 1.0) if edges.height else 1.0
     for source, target, n, median_s in edges.select(
         "source", "target", "n", "median_s"
@@ -231,6 +257,14 @@ def draw_process_map(
             color="#333333",
             bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none"},
         )
+
+
+def _draw_nodes(
+    axes: Axes, nodes: pl.DataFrame, *, position: dict[str, tuple[float, float]]
+) -> None:
+    """A box per node with its visits and median time in it."""
+    visits = dict(zip(nodes["node"].to_list(), nodes["visits"].to_list(), strict=True))
+    medians = dict(zip(nodes["node"].to_list(), nodes["median_h"].to_list(), strict=True))
     for n, (x, y) in position.items():
         text = f"{n}\n{visits.get(n, 0)}"
         dwell = _hours(medians.get(n))
@@ -249,10 +283,3 @@ def draw_process_map(
                 "edgecolor": "#555555",
             },
         )
-    xs = [p[0] for p in position.values()] or [0.0]
-    ys = [p[1] for p in position.values()] or [0.0]
-    axes.set_xlim(min(xs) - 2.0, max(xs) + 2.0)
-    axes.set_ylim(min(ys) - 1.0, max(ys) + 1.0)
-    axes.set_axis_off()
-    axes.set_title(f"{title}: visits · median time; arrows: count · median time")
-    return fig

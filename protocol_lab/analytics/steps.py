@@ -77,7 +77,6 @@ def step_durations(
     (completed / failed / received / timed_out), ``wait_s``, ``human_wait_s``, ``active_s``,
     ``total_s``; with ``workflows``, its attribute columns (``priority``, ...) too, for grouping.
     """
-    keys = ["workflow_id", "workflow_name", "task_queue", "trigger_type"]
     lf = (
         events.lazy()
         .sort("workflow_id", "timestamp", maintain_order=True)
@@ -86,16 +85,37 @@ def step_durations(
             pl.col("timestamp").shift(1).over("workflow_id").alias("__prev"),
         )
     )
-    event = pl.col("__event")
-    # a signal wait that timed out and went on closes as activity_completed, outcome timed_out
-    wait_timed_out = (event == "activity_completed") & pl.col("outcome").cast(pl.String).eq_missing(
-        "timed_out"
+    out = (
+        pl.concat([_paired_steps(lf), _signal_waits(lf, catalog)], how="vertical_relaxed")
+        .with_columns(
+            pl.col("kind").cast(pl.Enum(list(STEP_KINDS))),
+            (pl.col("wait_s") + pl.col("human_wait_s") + pl.col("active_s")).alias("total_s"),
+        )
+        .sort("workflow_id", "end", maintain_order=True)
     )
-    paired = (
+    if workflows is not None:
+        out = _with_workflow_attributes(out, workflows)
+    return same_kind(events, out)
+
+
+_STEP_KEYS: Final = ("workflow_id", "workflow_name", "task_queue", "trigger_type")
+
+
+def _wait_timed_out() -> pl.Expr:
+    """A signal wait that timed out and went on: it closes as activity_completed, timed_out."""
+    return (pl.col("__event") == "activity_completed") & pl.col("outcome").cast(
+        pl.String
+    ).eq_missing("timed_out")
+
+
+def _paired_steps(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Activities and compensations: each closing event paired with the event that opened it."""
+    event = pl.col("__event")
+    return (
         lf.filter(
             event.is_in([*_ACTIVITY_EVENTS, *_COMP_EVENTS])
             & pl.col("step").is_not_null()
-            & ~wait_timed_out
+            & ~_wait_timed_out()
         )
         .with_columns(
             pl.when(event.is_in(_COMP_EVENTS))
@@ -113,7 +133,7 @@ def step_durations(
             & pl.col("__opened_by").is_in(["activity_started", "compensation_started"])
         )
         .select(
-            *keys,
+            *_STEP_KEYS,
             "step",
             "kind",
             pl.lit(value=False).alias("human"),
@@ -131,14 +151,19 @@ def step_durations(
             seconds(pl.col("timestamp") - pl.col("start")).alias("active_s"),
         )
     )
-    signals = (
-        lf.filter((event == "signal_received") | wait_timed_out)
+
+
+def _signal_waits(lf: pl.LazyFrame, catalog: Catalog | None) -> pl.LazyFrame:
+    """Signal waits, from the previous event; a human wait unless the catalog says system."""
+    event = pl.col("__event")
+    return (
+        lf.filter((event == "signal_received") | _wait_timed_out())
         .with_columns(pl.col("step").fill_null(pl.col("detail")))
         .join(_human_lookup(catalog), on=["workflow_name", "step"], how="left")
         .with_columns(pl.col("__human").fill_null(value=True).alias("human"))
         .with_columns(seconds(pl.col("timestamp") - pl.col("__prev")).fill_null(0.0).alias("__w"))
         .select(
-            *keys,
+            *_STEP_KEYS,
             "step",
             pl.lit("signal").alias("kind"),
             "human",
@@ -153,27 +178,24 @@ def step_durations(
             pl.lit(0.0).alias("active_s"),
         )
     )
-    out = (
-        pl.concat([paired, signals], how="vertical_relaxed")
-        .with_columns(
-            pl.col("kind").cast(pl.Enum(list(STEP_KINDS))),
-            (pl.col("wait_s") + pl.col("human_wait_s") + pl.col("active_s")).alias("total_s"),
-        )
-        .sort("workflow_id", "end", maintain_order=True)
-    )
-    if workflows is not None:
-        from protocol_lab.analytics.timelines import WORKFLOW_SCHEMA
 
-        wf = workflows.lazy()
-        extra = [c for c in wf.collect_schema().names() if c not in WORKFLOW_SCHEMA]
-        if extra:
-            out = out.join(
-                wf.select("workflow_id", *extra),
-                on="workflow_id",
-                how="left",
-                maintain_order="left",
-            )
-    return same_kind(events, out)
+
+def _with_workflow_attributes(
+    out: pl.LazyFrame, workflows: pl.DataFrame | pl.LazyFrame
+) -> pl.LazyFrame:
+    """``out`` with the workflows' attribute columns (those beyond the workflow schema)."""
+    from protocol_lab.analytics.timelines import WORKFLOW_SCHEMA
+
+    wf = workflows.lazy()
+    extra = [c for c in wf.collect_schema().names() if c not in WORKFLOW_SCHEMA]
+    if not extra:
+        return out
+    return out.join(
+        wf.select("workflow_id", *extra),
+        on="workflow_id",
+        how="left",
+        maintain_order="left",
+    )
 
 
 def bottlenecks(
