@@ -282,6 +282,46 @@ def swimlanes(
     its workflow's start, so lanes compare; otherwise all share the earliest start as origin.
     """
     ids = list(workflow_ids)
+    steps, marks = _lane_frames(data, ids, relative=relative)
+    fig, axes = _axes(ax, size=(10.0, 1.2 + 0.6 * len(ids)))
+    lane = {wid: i for i, wid in enumerate(ids)}
+    legend = _Legend()
+    _draw_step_bars(axes, steps, lane=lane, legend=legend)
+    _draw_lane_marks(axes, marks, lane=lane, legend=legend)
+    axes.set_yticks(range(len(ids)), labels=ids, fontsize="small")
+    axes.invert_yaxis()
+    axes.set_xlabel("hours since start" if relative else "hours since the first start")
+    axes.set_title("Workflow timelines")
+    axes.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes.grid(alpha=0.3, axis="x")
+    return fig
+
+
+_LANE_MARKERS: dict[str, tuple[str, str]] = {
+    "workflow_started": ("|", "black"),
+    "workflow_completed": ("o", "#1b7f3b"),
+    "workflow_failed": ("X", "#b00020"),
+    "workflow_cancelled": ("s", "#7f3b7f"),
+}
+
+
+class _Legend:
+    """Hands out each legend label once, so a lane's repeated bars share one entry."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, name: str) -> str | None:
+        if name in self.seen:
+            return None
+        self.seen.add(name)
+        return name
+
+
+def _lane_frames(
+    data: Timelines | pl.DataFrame | pl.LazyFrame, ids: list[str], *, relative: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The lanes' steps (``x_end`` in hours) and start / end events (``x``) from the origin."""
     events = _events(data).filter(pl.col("workflow_id").is_in(ids))
     origin = (
         pl.col("timestamp").min().over("workflow_id") if relative else pl.col("timestamp").min()
@@ -295,32 +335,18 @@ def swimlanes(
             .join(origins, on="workflow_id")
             .with_columns(pl.col("end").alias("__t"))
             .with_columns(hours_from.alias("x_end")),
-            events.filter(
-                pl.col("event")
-                .cast(pl.String)
-                .is_in(
-                    [
-                        "workflow_started",
-                        "workflow_completed",
-                        "workflow_failed",
-                        "workflow_cancelled",
-                    ]
-                )
-            )
+            events.filter(pl.col("event").cast(pl.String).is_in(list(_LANE_MARKERS)))
             .with_columns(pl.col("timestamp").alias("__t"))
             .with_columns(hours_from.alias("x")),
         ]
     )
-    fig, axes = _axes(ax, size=(10.0, 1.2 + 0.6 * len(ids)))
-    lane = {wid: i for i, wid in enumerate(ids)}
-    seen: set[str] = set()
+    return steps, marks
 
-    def label(name: str) -> str | None:
-        if name in seen:
-            return None
-        seen.add(name)
-        return name
 
+def _draw_step_bars(
+    axes: Axes, steps: pl.DataFrame, *, lane: dict[str, int], legend: _Legend
+) -> None:
+    """Per step, a grey bar for its wait, then a bar coloured by kind for its run."""
     for row in steps.iter_rows(named=True):
         y = lane[row["workflow_id"]]
         kind = str(row["kind"])
@@ -334,19 +360,19 @@ def swimlanes(
                 left=run_start - wait_h,
                 height=0.5,
                 color="#cccccc",
-                label=label("waiting"),
+                label=legend("waiting"),
             )
         name = "human wait" if kind == "signal" and row["human"] else kind
         colour = _COLOURS["wip"] if name == "human wait" else _COLOURS[kind]
-        axes.barh(y, run_h, left=run_start, height=0.5, color=colour, label=label(name))
-    markers: dict[str, tuple[str, str]] = {
-        "workflow_started": ("|", "black"),
-        "workflow_completed": ("o", "#1b7f3b"),
-        "workflow_failed": ("X", "#b00020"),
-        "workflow_cancelled": ("s", "#7f3b7f"),
-    }
+        axes.barh(y, run_h, left=run_start, height=0.5, color=colour, label=legend(name))
+
+
+def _draw_lane_marks(
+    axes: Axes, marks: pl.DataFrame, *, lane: dict[str, int], legend: _Legend
+) -> None:
+    """A marker per workflow start and end, shaped by how it ended."""
     for row in marks.iter_rows(named=True):
-        marker, colour = markers[str(row["event"])]
+        marker, colour = _LANE_MARKERS[str(row["event"])]
         axes.plot(
             row["x"],
             lane[row["workflow_id"]],
@@ -354,12 +380,5 @@ def swimlanes(
             color=colour,
             linestyle="none",
             markersize=8,
-            label=label(str(row["event"])),
+            label=legend(str(row["event"])),
         )
-    axes.set_yticks(range(len(ids)), labels=ids, fontsize="small")
-    axes.invert_yaxis()
-    axes.set_xlabel("hours since start" if relative else "hours since the first start")
-    axes.set_title("Workflow timelines")
-    axes.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    axes.grid(alpha=0.3, axis="x")
-    return fig

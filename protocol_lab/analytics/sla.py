@@ -24,6 +24,7 @@ SLA rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -158,7 +159,37 @@ def sla_status(
     from protocol_lab.domain import load_sla_config
 
     cfg = config if config is not None else load_sla_config()
-    lf = cycle_times(workflows.lazy(), calendar=cfg.calendar, as_of=as_of)
+    lf = _with_targets(cycle_times(workflows.lazy(), calendar=cfg.calendar, as_of=as_of), cfg)
+    if events is not None:
+        lf, clock = _clock_from_events(
+            lf, events, cfg=cfg, as_of=as_of, pausing=pausing, stopping=stopping
+        )
+    else:
+        lf, clock = _clock_from_close(lf, as_of=as_of)
+    lf = lf.with_columns((_measured(clock, cfg) - pl.col("paused_s")).alias("measured_s"))
+    drop = [c for c in lf.collect_schema().names() if c.startswith("__") or "__" in c]
+    out = lf.with_columns(
+        _sla_state().cast(pl.Enum(list(SLA_STATES))).alias("sla_state"),
+        (pl.col("target_s") - pl.col("measured_s")).alias("time_to_breach_s"),
+    ).drop(drop)
+    return same_kind(workflows, out)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """When each workflow's clock stops (``until``) and its wall and business time to then."""
+
+    until: pl.Expr
+    wall: pl.Expr
+    business: pl.Expr
+
+
+def _with_targets(lf: pl.LazyFrame, cfg: SlaConfig) -> pl.LazyFrame:
+    """Each workflow's target from the most specific scope that has one (name first).
+
+    Adds ``target_scope``, ``target_s``, ``business_hours`` and the target's at-risk fraction
+    and calendar (as ``__`` columns, dropped at the end).
+    """
     names = lf.collect_schema().names()
     scopes = [c for c in ("workflow_name", "priority", "category", "task_queue") if c in names]
     joined: list[str] = []
@@ -172,68 +203,95 @@ def sla_status(
             how="left",
         )
         joined.append(column)
-
-    def pick(field: str) -> pl.Expr:
-        return pl.coalesce([pl.col(f"{field}__{c}") for c in joined])
-
-    if joined:
-        scope: pl.Expr = pl.lit(None, dtype=pl.String)
-        for column in reversed(joined):
-            scope = (
-                pl.when(pl.col(f"target_s__{column}").is_not_null())
-                .then(pl.lit(column))
-                .otherwise(scope)
-            )
-        lf = lf.with_columns(
-            scope.alias("target_scope"),
-            pick("target_s").alias("target_s"),
-            pick("business_hours").fill_null(value=False).alias("business_hours"),
-            pick("at_risk_fraction").alias("__at_risk_fraction"),
-            pick("calendar").alias("__calendar"),
-        )
-    else:
-        lf = lf.with_columns(
+    if not joined:
+        return lf.with_columns(
             pl.lit(None, dtype=pl.String).alias("target_scope"),
             pl.lit(None, dtype=pl.Float64).alias("target_s"),
             pl.lit(value=False).alias("business_hours"),
             pl.lit(None, dtype=pl.Float64).alias("__at_risk_fraction"),
             pl.lit(None, dtype=pl.String).alias("__calendar"),
         )
-    if events is not None:
-        intervals = step_intervals(events.lazy())
-        lf = lf.join(clock_stops(intervals, stopping).drop("reopens"), on="workflow_id", how="left")
-        lf = lf.with_columns(pl.coalesce("stopped_at", "completed_at").alias("clock_stopped_at"))
-        until = pl.coalesce("clock_stopped_at", _as_of(as_of))
-        lf = lf.with_columns(until.alias("__until"))
-        pauses = pl.concat(
-            [pause_intervals(intervals, pausing, stopping), workflow_pauses(events.lazy())],
-            how="vertical_relaxed",
+
+    def pick(field: str) -> pl.Expr:
+        return pl.coalesce([pl.col(f"{field}__{c}") for c in joined])
+
+    scope: pl.Expr = pl.lit(None, dtype=pl.String)
+    for scoped in reversed(joined):
+        scope = (
+            pl.when(pl.col(f"target_s__{scoped}").is_not_null())
+            .then(pl.lit(scoped))
+            .otherwise(scope)
         )
-        paused = _paused(lf, pauses, cfg)
-        lf = lf.join(paused, on="workflow_id", how="left", maintain_order="left").with_columns(
-            pl.col("paused_s").fill_null(0.0)
-        )
-        wall = seconds(pl.col("__until") - pl.col("started_at"))
-        business = business_seconds(pl.col("started_at"), pl.col("__until"), cfg.calendar)
-        lf = lf.drop("stopped_at")
-    else:
-        lf = lf.with_columns(
-            pl.col("completed_at").alias("clock_stopped_at"), pl.lit(0.0).alias("paused_s")
-        )
-        until = pl.coalesce("completed_at", _as_of(as_of))
-        wall = pl.col("elapsed_s")
-        business = pl.col("elapsed_business_s")
+    return lf.with_columns(
+        scope.alias("target_scope"),
+        pick("target_s").alias("target_s"),
+        pick("business_hours").fill_null(value=False).alias("business_hours"),
+        pick("at_risk_fraction").alias("__at_risk_fraction"),
+        pick("calendar").alias("__calendar"),
+    )
+
+
+def _clock_from_events(
+    lf: pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    cfg: SlaConfig,
+    as_of: datetime | None,
+    pausing: Sequence[str],
+    stopping: Sequence[str],
+) -> tuple[pl.LazyFrame, _Clock]:
+    """The clock that stops at the last entry into a stopping state and pauses in pausing ones.
+
+    Adds ``clock_stopped_at`` and ``paused_s``.
+    """
+    intervals = step_intervals(events.lazy())
+    lf = lf.join(clock_stops(intervals, stopping).drop("reopens"), on="workflow_id", how="left")
+    lf = lf.with_columns(pl.coalesce("stopped_at", "completed_at").alias("clock_stopped_at"))
+    until = pl.coalesce("clock_stopped_at", _as_of(as_of))
+    lf = lf.with_columns(until.alias("__until"))
+    pauses = pl.concat(
+        [pause_intervals(intervals, pausing, stopping), workflow_pauses(events.lazy())],
+        how="vertical_relaxed",
+    )
+    paused = _paused(lf, pauses, cfg)
+    lf = lf.join(paused, on="workflow_id", how="left", maintain_order="left").with_columns(
+        pl.col("paused_s").fill_null(0.0)
+    )
+    wall = seconds(pl.col("__until") - pl.col("started_at"))
+    business = business_seconds(pl.col("started_at"), pl.col("__until"), cfg.calendar)
+    return lf.drop("stopped_at"), _Clock(until=until, wall=wall, business=business)
+
+
+def _clock_from_close(lf: pl.LazyFrame, *, as_of: datetime | None) -> tuple[pl.LazyFrame, _Clock]:
+    """The clock that runs from start to close, never paused.
+
+    Adds ``clock_stopped_at`` and ``paused_s``.
+    """
+    lf = lf.with_columns(
+        pl.col("completed_at").alias("clock_stopped_at"), pl.lit(0.0).alias("paused_s")
+    )
+    until = pl.coalesce("completed_at", _as_of(as_of))
+    clock = _Clock(until=until, wall=pl.col("elapsed_s"), business=pl.col("elapsed_business_s"))
+    return lf, clock
+
+
+def _measured(clock: _Clock, cfg: SlaConfig) -> pl.Expr:
+    """Business time on the target's calendar where the target counts it, else wall time."""
+    business = clock.business
     for name, calendar in cfg.calendars.items():
         business = (
             pl.when(pl.col("__calendar") == name)
-            .then(business_seconds(pl.col("started_at"), until, calendar))
+            .then(business_seconds(pl.col("started_at"), clock.until, calendar))
             .otherwise(business)
         )
-    measured = pl.when(pl.col("business_hours")).then(business).otherwise(wall)
-    lf = lf.with_columns((measured - pl.col("paused_s")).alias("measured_s"))
+    return pl.when(pl.col("business_hours")).then(business).otherwise(clock.wall)
+
+
+def _sla_state() -> pl.Expr:
+    """The SLA state from the measured time, the target and whether the clock stopped."""
     over = pl.col("measured_s") > pl.col("target_s")
     outcome: pl.Expr = pl.col("outcome").cast(pl.String)
-    state = (
+    return (
         pl.when(outcome == "cancelled")
         .then(pl.lit("cancelled"))
         .when(pl.col("target_s").is_null())
@@ -246,12 +304,6 @@ def sla_status(
         .then(pl.lit("at_risk"))
         .otherwise(pl.lit("on_track"))
     )
-    drop = [c for c in lf.collect_schema().names() if c.startswith("__") or "__" in c]
-    out = lf.with_columns(
-        state.cast(pl.Enum(list(SLA_STATES))).alias("sla_state"),
-        (pl.col("target_s") - pl.col("measured_s")).alias("time_to_breach_s"),
-    ).drop(drop)
-    return same_kind(workflows, out)
 
 
 def _paused(workflows: pl.LazyFrame, pauses: pl.LazyFrame, cfg: SlaConfig) -> pl.LazyFrame:
