@@ -143,6 +143,12 @@ specs = st.one_of(
     st.builds(lambda vs: {"in": vs}, st.lists(scalars, min_size=1, max_size=3)),
     st.builds(lambda vs: {"not_in": vs}, st.lists(scalars, min_size=1, max_size=3)),
     st.builds(lambda s: {"contains": s}, st.sampled_from(["p", "1", "open"])),
+    # thresholds that the record's values (integers -3 to 3, 1.0, 2.5, True) often equal
+    st.builds(
+        lambda op, v: {op: v},
+        st.sampled_from(["gt", "gte", "lt", "lte"]),
+        st.sampled_from([-1, 0, 1, 1.0, 2, 2.5]),
+    ),
 )
 conditions_strategy = st.dictionaries(st.sampled_from(FIELDS), specs, max_size=3)
 record_values = st.one_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -159,8 +160,32 @@ def test_in_and_not_in_are_complements(field: str, options: list[Any], actual: A
     assert inside != outside
 
 
-@given(threshold=numbers, actual=numbers)
-def test_numeric_comparisons_partition_the_line(threshold: float, actual: float) -> None:
+# the value compared is drawn relative to the threshold: equal to it (often), a step or a float's
+# width to either side, or anywhere; a strict operator made inclusive is caught on equality
+relative_values = st.one_of(
+    st.just("equal"),
+    st.just("equal as float"),
+    st.sampled_from(["next up", "next down", "plus one", "minus one"]),
+    numbers,
+)
+
+
+def _relative(threshold: float, drawn: str | float) -> float:
+    if not isinstance(drawn, str):
+        return drawn
+    return {
+        "equal": threshold,
+        "equal as float": float(threshold),
+        "next up": math.nextafter(threshold, math.inf),
+        "next down": math.nextafter(threshold, -math.inf),
+        "plus one": threshold + 1,
+        "minus one": threshold - 1,
+    }[drawn]
+
+
+@given(threshold=numbers, drawn=relative_values)
+def test_numeric_comparisons_partition_the_line(threshold: float, drawn: str | float) -> None:
+    actual = _relative(threshold, drawn)
     record = {"priority_score": actual}
 
     def holds(op: str) -> bool:
@@ -169,6 +194,8 @@ def test_numeric_comparisons_partition_the_line(threshold: float, actual: float)
     assert holds("gt") != holds("lte")
     assert holds("gte") != holds("lt")
     assert holds("gte") == (holds("gt") or actual == threshold)
+    assert holds("gt") is (actual > threshold)
+    assert holds("lt") is (actual < threshold)
 
 
 @given(

@@ -1,0 +1,251 @@
+"""SLA states at their boundaries: a target is breached only when the measured time exceeds it.
+
+Each case sits exactly on a boundary or one microsecond (the timeline's resolution) to either
+side: the target itself, the at-risk fraction of it, and the edges of the working day when the
+target counts business time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from protocol_lab.analytics import percentiles, sla_status, sla_summary
+from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
+
+MONDAY_9 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+US = timedelta(microseconds=1)
+H = timedelta(hours=1)
+TWO_HOURS = 7200.0
+CALENDAR = BusinessCalendar(timezone="UTC", start="09:00", end="17:00")
+CONFIG = SlaConfig(
+    calendar=CALENDAR,
+    targets=(
+        SlaTarget(task_queue="itsm-workflows", target_hours=2, at_risk_fraction=0.5),
+        SlaTarget(category="office", target_hours=2, business_hours=True),
+    ),
+)
+
+
+def _workflows(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Workflows started on Monday 09:00, closed (or last seen) after the given duration."""
+    return pl.DataFrame(
+        [
+            {
+                "workflow_id": r["id"],
+                "task_queue": r.get("queue", "itsm-workflows"),
+                "category": r.get("category"),
+                "started_at": r.get("start", MONDAY_9),
+                "completed_at": (
+                    r.get("start", MONDAY_9) + r["took"] if r.get("outcome") != "open" else None
+                ),
+                "last_event_at": r.get("start", MONDAY_9) + r["took"],
+                "outcome": r.get("outcome", "completed"),
+            }
+            for r in rows
+        ],
+        schema={
+            "workflow_id": pl.String,
+            "task_queue": pl.String,
+            "category": pl.String,
+            "started_at": pl.Datetime("us", "UTC"),
+            "completed_at": pl.Datetime("us", "UTC"),
+            "last_event_at": pl.Datetime("us", "UTC"),
+            "outcome": pl.String,
+        },
+    )
+
+
+def _status(rows: list[dict[str, Any]], **kwargs: Any) -> dict[str, dict[str, Any]]:
+    out = sla_status(_workflows(rows), config=CONFIG, **kwargs)
+    return {r["workflow_id"]: r for r in out.iter_rows(named=True)}
+
+
+def test_a_closed_workflow_that_takes_exactly_its_target_met_it() -> None:
+    status = _status(
+        [
+            {"id": "under", "took": 2 * H - US},
+            {"id": "equal", "took": 2 * H},
+            {"id": "over", "took": 2 * H + US},
+            {"id": "failed equal", "took": 2 * H, "outcome": "failed"},
+            {"id": "failed over", "took": 2 * H + US, "outcome": "failed"},
+        ]
+    )
+    assert {k: v["sla_state"] for k, v in status.items()} == {
+        "under": "met",
+        "equal": "met",
+        "over": "breached",
+        "failed equal": "met",
+        "failed over": "breached",
+    }
+    assert status["equal"]["measured_s"] == TWO_HOURS
+    assert status["equal"]["time_to_breach_s"] == 0.0
+    assert status["over"]["time_to_breach_s"] == pytest.approx(-1e-6)
+    assert status["under"]["time_to_breach_s"] == pytest.approx(1e-6)
+    assert status["equal"]["clock_stopped_at"] == MONDAY_9 + 2 * H
+    assert status["equal"]["paused_s"] == 0.0
+
+
+def test_an_open_workflow_is_breached_only_past_its_target_and_at_risk_from_the_fraction() -> None:
+    # as of the latest event: each open workflow started that long before it
+    as_of = MONDAY_9 + 10 * H
+    took = {
+        "on track": H - US,
+        "at risk from": H,  # exactly half of the 2 h target
+        "at risk to": 2 * H,  # exactly the target: not yet breached
+        "breached": 2 * H + US,
+    }
+    rows = [
+        {"id": name, "took": t, "start": as_of - t, "outcome": "open"} for name, t in took.items()
+    ]
+    status = _status(rows, as_of=as_of)
+    assert {k: v["sla_state"] for k, v in status.items()} == {
+        "on track": "on_track",
+        "at risk from": "at_risk",
+        "at risk to": "at_risk",
+        "breached": "breached",
+    }
+    assert status["at risk to"]["time_to_breach_s"] == 0.0
+    assert status["at risk to"]["clock_stopped_at"] is None
+    assert status["at risk to"]["elapsed_s"] == TWO_HOURS
+
+
+def test_the_default_at_risk_fraction_is_four_fifths() -> None:
+    as_of = MONDAY_9 + 8 * H
+    config = SlaConfig(targets=(SlaTarget(task_queue="itsm-fleet", target_hours=10),))
+    frame = _workflows(
+        [
+            {"id": "before", "took": 8 * H - US, "start": as_of - 8 * H + US, "outcome": "open"},
+            {"id": "from", "took": 8 * H, "start": as_of - 8 * H, "outcome": "open"},
+        ]
+    ).with_columns(pl.lit("itsm-fleet").alias("task_queue"))
+    status = sla_status(frame, config=config, as_of=as_of)
+    assert status.sort("workflow_id")["sla_state"].cast(pl.String).to_list() == [
+        "on_track",
+        "at_risk",
+    ]
+
+
+def test_business_hours_targets_breach_only_past_their_working_time() -> None:
+    friday_3pm = datetime(2026, 11, 6, 15, tzinfo=UTC)
+    rows = [
+        # Friday 15:00 to 17:00 is the whole target; the weekend adds nothing
+        {"id": "to friday close", "took": 2 * H, "start": friday_3pm, "category": "office"},
+        {"id": "to monday open", "took": 66 * H, "start": friday_3pm, "category": "office"},
+        {"id": "into monday", "took": 66 * H + US, "start": friday_3pm, "category": "office"},
+        {"id": "evening", "took": 12 * H, "start": friday_3pm + 2 * H, "category": "office"},
+    ]
+    status = _status(rows)
+    assert {k: v["sla_state"] for k, v in status.items()} == {
+        "to friday close": "met",
+        "to monday open": "met",
+        "into monday": "breached",
+        "evening": "met",
+    }
+    assert status["to monday open"]["measured_s"] == TWO_HOURS
+    assert status["to monday open"]["elapsed_s"] == 66 * 3600
+    assert status["evening"]["measured_s"] == 0.0
+    assert status["into monday"]["business_hours"] is True
+    assert status["into monday"]["target_scope"] == "category"
+
+
+def test_cancelled_and_untargeted_workflows_are_neither_met_nor_breached() -> None:
+    status = _status(
+        [
+            {"id": "cancelled", "took": 9 * H, "outcome": "cancelled"},
+            {"id": "elsewhere", "took": 9 * H, "queue": "itsm-unknown"},
+        ]
+    )
+    assert status["cancelled"]["sla_state"] == "cancelled"
+    assert status["elsewhere"]["sla_state"] == "no_target"
+    assert status["elsewhere"]["target_s"] is None
+    assert status["elsewhere"]["target_scope"] is None
+    assert status["elsewhere"]["business_hours"] is False
+
+
+def test_the_most_specific_target_applies() -> None:
+    config = SlaConfig(
+        targets=(
+            SlaTarget(task_queue="itsm-fleet", target_hours=4),
+            SlaTarget(category="hardware", target_hours=3),
+            SlaTarget(priority="P1", target_hours=2),
+            SlaTarget(workflow_name="Swap", target_hours=1),
+        )
+    )
+    base = {"task_queue": "itsm-fleet", "category": "hardware", "priority": "P1"}
+    rows = [
+        {"workflow_id": "name", **base, "workflow_name": "Swap"},
+        {"workflow_id": "priority", **base, "workflow_name": "Other"},
+        {"workflow_id": "category", **base, "workflow_name": "Other", "priority": "P4"},
+        {
+            "workflow_id": "queue",
+            **base,
+            "workflow_name": "Other",
+            "priority": "P4",
+            "category": "x",
+        },
+    ]
+    frame = pl.DataFrame(rows).with_columns(
+        pl.lit(MONDAY_9).alias("started_at"),
+        pl.lit(MONDAY_9 + 150 * timedelta(minutes=1)).alias("completed_at"),
+        pl.lit(MONDAY_9 + 150 * timedelta(minutes=1)).alias("last_event_at"),
+        pl.lit("completed").alias("outcome"),
+    )
+    status = {r["workflow_id"]: r for r in sla_status(frame, config=config).iter_rows(named=True)}
+    scopes = {k: (v["target_scope"], v["target_s"], v["sla_state"]) for k, v in status.items()}
+    assert scopes == {
+        "name": ("workflow_name", 3600.0, "breached"),
+        "priority": ("priority", 7200.0, "breached"),
+        "category": ("category", 10800.0, "met"),
+        "queue": ("task_queue", 14400.0, "met"),
+    }
+
+
+def test_the_summary_counts_each_boundary_case_once() -> None:
+    as_of = MONDAY_9 + 10 * H
+    rows = [
+        {"id": "met", "took": 2 * H},
+        {"id": "breached", "took": 2 * H + US},
+        {"id": "open at risk", "took": 2 * H, "start": as_of - 2 * H, "outcome": "open"},
+        {"id": "open breached", "took": 3 * H, "start": as_of - 3 * H, "outcome": "open"},
+        {"id": "cancelled", "took": H, "outcome": "cancelled"},
+    ]
+    status = sla_status(_workflows(rows), config=CONFIG, as_of=as_of)
+    table = sla_summary(status, by=None).row(0, named=True)
+    assert (table["workflows"], table["closed"], table["met"], table["breached"]) == (5, 2, 1, 1)
+    assert (table["open"], table["at_risk"], table["open_breached"]) == (2, 1, 1)
+    assert table["cancelled"] == 1
+    assert table["attainment"] == 0.5
+    assert table["breach_rate"] == 0.5
+    assert table["target_h"] == 2.0
+    # the closed workflows' measured times only: 2 h and 2 h + 1 µs
+    assert table["p50_h"] == pytest.approx(2.0)
+    # without the clock's stop column, "open" is read from the outcome
+    plain = sla_summary(status.drop("clock_stopped_at"), by=None).row(0, named=True)
+    assert (plain["open"], plain["closed"]) == (2, 2)
+
+
+def test_percentiles_interpolate_linearly_between_ranks() -> None:
+    # nearest rank would give 10 or 20 for p50 and 30 for p90; linear gives the points between
+    data = pl.DataFrame({"x": [0.0, 10.0, 20.0, 30.0]})
+    row = percentiles(data, "x", quantiles=(0.5, 0.9, 0.25)).row(0, named=True)
+    assert row["p50"] == pytest.approx(15.0)
+    assert row["p90"] == pytest.approx(27.0)
+    assert row["p25"] == pytest.approx(7.5)
+    assert (row["n"], row["mean"], row["max"]) == (4, 15.0, 30.0)
+    two = percentiles(pl.DataFrame({"x": [1.0, 2.0]}), "x", quantiles=(0.5, 0.95))
+    assert two.row(0) == pytest.approx((2, 1.5, 1.5, 1.95, 2.0))
+    assert two.columns == ["n", "mean", "p50", "p95", "max"]
+
+
+def test_percentiles_per_group_are_sorted_and_ignore_nulls() -> None:
+    data = pl.DataFrame(
+        {"g": ["b", "a", "b", "a", "a"], "x": [1.0, 0.0, None, 10.0, 20.0]},
+    )
+    out = percentiles(data, "x", by="g", quantiles=(0.5,))
+    assert out.columns == ["g", "n", "mean", "p50", "max"]
+    assert out.rows() == [("a", 3, 10.0, 10.0, 20.0), ("b", 1, 1.0, 1.0, 1.0)]
+    assert percentiles(data, "x", by=["g"], quantiles=(0.75,))["p75"].to_list() == [15.0, 1.0]
