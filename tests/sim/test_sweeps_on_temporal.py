@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client
 from typer.testing import CliRunner
 from waiting import eventually
@@ -109,7 +110,7 @@ def test_replications_on_temporal_equal_the_local_pool(
     worker_factory: list[SimulationWorker],
     tmp_path: Path,
 ) -> None:
-    queue = "sim-test-equal"
+    queue = f"sim-test-equal-{uuid.uuid4()}"
     worker_factory.append(_start(temporal_server, queue, tmp_path))
     scenarios = [_small("demo_day", 6), _small("mmc_validation", 24)]
     runner = TemporalRunner(temporal_server.address, task_queue=queue)
@@ -143,7 +144,7 @@ def test_plan_capacity_on_temporal_equals_the_local_plan(
     worker_factory: list[SimulationWorker],
     tmp_path: Path,
 ) -> None:
-    queue = "sim-test-plan"
+    queue = f"sim-test-plan-{uuid.uuid4()}"
     worker_factory.append(_start(temporal_server, queue, tmp_path))
     scenario = mmc_scenario(servers=8, utilisation=0.85, horizon_hours=6, warmup_hours=1)
     target = QueueTarget(
@@ -174,7 +175,7 @@ def test_a_rule_what_if_on_temporal_equals_the_local_one(
     worker_factory: list[SimulationWorker],
     tmp_path: Path,
 ) -> None:
-    queue = "sim-test-whatif"
+    queue = f"sim-test-whatif-{uuid.uuid4()}"
     worker_factory.append(_start(temporal_server, queue, tmp_path))
     scenario = load_scenario("service_desk_month").with_horizon(6, warmup_hours=0)
     remove = ["Provision laptops for new hires"]
@@ -192,7 +193,7 @@ def test_a_rule_what_if_on_temporal_equals_the_local_one(
 
 def test_no_simulation_worker_is_one_clear_error(temporal_server: EmbeddedTemporal) -> None:
     runner = TemporalRunner(
-        temporal_server.address, task_queue="sim-test-nobody", wait_for_worker_s=1.0
+        temporal_server.address, task_queue=f"sim-test-nobody-{uuid.uuid4()}", wait_for_worker_s=1.0
     )
     with pytest.raises(NoSimulationWorkerError, match="no simulation worker polls task queue"):
         run_replications([_small("demo_day", 6)], replications=2, runner=runner, progress=False)
@@ -204,18 +205,25 @@ async def test_a_worker_dying_mid_sweep_loses_no_replication(
     worker_factory: list[SimulationWorker],
     tmp_path: Path,
 ) -> None:
-    queue = "sim-test-dying"
+    queue = f"sim-test-dying-{uuid.uuid4()}"
     first = _start(temporal_server, queue, tmp_path)
     worker_factory.append(first)
     scenario = _small("mmc_validation", 48)  # about a second a replication
     payloads = [(scenario.model_dump_json(), seed) for seed in replication_seeds(11, 6)]
     runner = TemporalRunner(temporal_server.address, task_queue=queue, heartbeat_timeout_s=2.0)
-    finished: list[int] = []
-    sweep = asyncio.create_task(runner.run_async(payloads, on_finished=finished.append))
+    sweep = asyncio.create_task(runner.run_async(payloads))
 
-    await eventually(lambda: sum(finished) >= 1, within_s=120, every_s=0.1)
-    first.kill()
-    assert sum(finished) < len(payloads)  # killed mid-sweep
+    async def replication_running() -> bool:
+        # Temporal's word, not the runner's count of finished runs, which lags behind the worker
+        async for wf in temporal_client.list_workflows(f'TaskQueue="{queue}"'):
+            described = await temporal_client.get_workflow_handle(wf.id).describe()
+            pending = described.raw_description.pending_activities
+            if any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending):
+                return True
+        return False
+
+    await eventually(replication_running, within_s=120, every_s=0.1)
+    first.kill()  # mid-sweep: a replication is running on it
     worker_factory.append(_start(temporal_server, queue, tmp_path))
     summaries = await asyncio.wait_for(sweep, timeout=240)
 
@@ -240,7 +248,7 @@ def test_plan_command_on_temporal_prints_the_local_plan(
     worker_factory: list[SimulationWorker],
     tmp_path: Path,
 ) -> None:
-    queue = "sim-test-cli"
+    queue = f"sim-test-cli-{uuid.uuid4()}"
     worker_factory.append(_start(temporal_server, queue, tmp_path))
     command = [
         "plan",
