@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from protocol_lab.analytics import Timelines
     from protocol_lab.compare import Comparison
-    from protocol_lab.replay import ReplayResult, ReplayScript
+    from protocol_lab.replay import LoopResult, ReplayResult, ReplayScript
     from protocol_lab.replay.measure import PlatformMeasurement
     from protocol_lab.sim import SimulationResult
     from protocol_lab.sim.calibration import Calibration
@@ -367,12 +367,7 @@ def run_demo(
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
     from protocol_lab.replay import run_closed_loop
-    from protocol_lab.replay.targets import (
-        latency_by_hour,
-        loop_targets,
-        platform_drift,
-        target_lines,
-    )
+    from protocol_lab.replay.targets import target_lines
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
 
@@ -406,33 +401,12 @@ def run_demo(
                 temporal_namespace=svc.temporal_namespace,
                 echo=echo,
             )
-            targets = loop_targets(loop)
-            report = write_demo_report(
-                out=folder,
-                real=loop.real,
-                comparison=loop.comparison,
-                replay_result=loop.replay,
-                simulation=loop.simulation,
-                title=f"{spec.name}: the service, and simulation against reality",
-                calibration=loop.calibration,
-                targets=targets,
-                platform=loop.platform,
-                known_calibration=loop.known_calibration,
-                drift=platform_drift(loop),
-                by_hour=latency_by_hour(loop),
-            )
+            report, targets = _write_loop_report(loop, folder, name=spec.name)
             for line in target_lines(targets):
                 echo(line)
             echo(f"report     {report.resolve()}")
             if hold:
-                echo(
-                    "the stack keeps running for the Temporal UI and the API docs; Ctrl-C stops it"
-                )
-                with contextlib.suppress(KeyboardInterrupt):
-                    while True:
-                        for child in svc.stack.children:
-                            child.check_alive()
-                        time.sleep(1.0)
+                _hold(svc, echo)
             echo("stopping the stack")
     return DemoResult(
         report=report.resolve(),
@@ -446,3 +420,35 @@ def run_demo(
         targets=targets,
         platform=loop.platform,
     )
+
+
+def _write_loop_report(loop: LoopResult, folder: Path, *, name: str) -> tuple[Path, pl.DataFrame]:
+    """The demo's report of one closed loop, and the targets it was judged by."""
+    from protocol_lab.replay.targets import latency_by_hour, loop_targets, platform_drift
+
+    targets = loop_targets(loop)
+    report = write_demo_report(
+        out=folder,
+        real=loop.real,
+        comparison=loop.comparison,
+        replay_result=loop.replay,
+        simulation=loop.simulation,
+        title=f"{name}: the service, and simulation against reality",
+        calibration=loop.calibration,
+        targets=targets,
+        platform=loop.platform,
+        known_calibration=loop.known_calibration,
+        drift=platform_drift(loop),
+        by_hour=latency_by_hour(loop),
+    )
+    return report, targets
+
+
+def _hold(svc: ServiceHandle, echo: Callable[[str], None]) -> None:
+    """Keep the stack running until Ctrl-C, failing if one of its processes dies."""
+    echo("the stack keeps running for the Temporal UI and the API docs; Ctrl-C stops it")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            for child in svc.stack.children:
+                child.check_alive()
+            time.sleep(1.0)

@@ -154,34 +154,22 @@ async def run_closed_loop_async(
     ``step_replications`` the simulations the activity steps are compared with.
     ``echo`` receives progress lines.
     """
-    from protocol_lab.compare import compare
-
     began = time.monotonic()
-    platform: PlatformMeasurement | None = None
     if warm:
         await warm_up(client)
-    if isinstance(source, ReplayScript):
-        if simulation is None:
-            raise ValueError("a script needs the simulation it came from to be compared")
-        if measure:
-            raise ValueError("the platform can be measured only for a scenario, not a script")
-        script = source
-    else:
-        source = source.as_the_service_runs()
-        if measure:
-            platform = await measure_platform(
-                source,
-                client,
-                compression=compression,
-                hours=measure_hours,
-                concurrency=concurrency,
-                temporal_address=temporal_address,
-                temporal_namespace=temporal_namespace,
-            )
-            echo(platform.line())
-            source = source.with_platform(platform.config, compression=compression)
-        script, simulation = ReplayScript.from_simulation(source, until_hours=until_hours)
-        echo(describe(script, simulation, compression))
+    script, simulation, platform = await _script_to_play(
+        source,
+        client,
+        simulation=simulation,
+        until_hours=until_hours,
+        compression=compression,
+        concurrency=concurrency,
+        measure=measure,
+        measure_hours=measure_hours,
+        temporal_address=temporal_address,
+        temporal_namespace=temporal_namespace,
+        echo=echo,
+    )
     simulated = simulated_timelines(simulation, until_s=script.end_s)
     played = await replay_async(
         script, client, compression=compression, concurrency=concurrency, progress=progress
@@ -198,28 +186,104 @@ async def run_closed_loop_async(
         simulated=simulated,
         replay=played,
         real=real,
-        comparison=compare(
-            simulated,
-            real,
-            by=by,
-            as_of=script.origin + timedelta(seconds=script.end_s),
-            more_simulations=more_simulations(simulation, script.end_s, step_replications - 1),
+        comparison=_comparison(
+            simulated, real, simulation, script, by=by, step_replications=step_replications
         ),
         platform=platform,
         compression=compression,
     )
     if calibrate:
-        result.calibration, result.calibration_failure = _calibrate(
-            real, simulation.scenario, replications, compression
+        _add_calibrations(
+            result, real, replications=replications, compression=compression, echo=echo
         )
-        if result.calibration_failure is not None:
-            echo(f"calibration from the real log failed: {result.calibration_failure}")
-        known, failure = _calibrate_known(simulation.scenario, replications)
-        result.known_calibration = known
-        if failure is not None:
-            echo(f"calibration from the simulated log failed: {failure}")
     result.wall_s = time.monotonic() - began
     return result
+
+
+def _comparison(
+    simulated: Timelines,
+    real: Timelines,
+    simulation: SimulationResult,
+    script: ReplayScript,
+    *,
+    by: str,
+    step_replications: int,
+) -> Comparison:
+    """Simulated against real at the script's cut-off, steps against more simulations."""
+    from protocol_lab.compare import compare
+
+    return compare(
+        simulated,
+        real,
+        by=by,
+        as_of=script.origin + timedelta(seconds=script.end_s),
+        more_simulations=more_simulations(simulation, script.end_s, step_replications - 1),
+    )
+
+
+async def _script_to_play(
+    source: Scenario | ReplayScript,
+    client: AsyncClient,
+    *,
+    simulation: SimulationResult | None,
+    until_hours: float | None,
+    compression: float,
+    concurrency: int,
+    measure: bool,
+    measure_hours: float,
+    temporal_address: str | None,
+    temporal_namespace: str,
+    echo: Callable[[str], None],
+) -> tuple[ReplayScript, SimulationResult, PlatformMeasurement | None]:
+    """The script to replay, the simulation it came from and the platform measured for it.
+
+    A scenario is simulated as the service runs it (with the measured platform when
+    ``measure``) and cut at ``until_hours``; a script comes with its ``simulation``.
+    """
+    if isinstance(source, ReplayScript):
+        if simulation is None:
+            raise ValueError("a script needs the simulation it came from to be compared")
+        if measure:
+            raise ValueError("the platform can be measured only for a scenario, not a script")
+        return source, simulation, None
+    platform: PlatformMeasurement | None = None
+    source = source.as_the_service_runs()
+    if measure:
+        platform = await measure_platform(
+            source,
+            client,
+            compression=compression,
+            hours=measure_hours,
+            concurrency=concurrency,
+            temporal_address=temporal_address,
+            temporal_namespace=temporal_namespace,
+        )
+        echo(platform.line())
+        source = source.with_platform(platform.config, compression=compression)
+    script, simulation = ReplayScript.from_simulation(source, until_hours=until_hours)
+    echo(describe(script, simulation, compression))
+    return script, simulation, platform
+
+
+def _add_calibrations(
+    result: LoopResult,
+    real: Timelines,
+    *,
+    replications: int,
+    compression: float,
+    echo: Callable[[str], None],
+) -> None:
+    """Calibrate from the real log and, as a yardstick, from the simulated one, into ``result``."""
+    scenario = result.simulation.scenario
+    result.calibration, result.calibration_failure = _calibrate(
+        real, scenario, replications, compression
+    )
+    if result.calibration_failure is not None:
+        echo(f"calibration from the real log failed: {result.calibration_failure}")
+    known, failure = _calibrate_known(scenario, replications)
+    result.known_calibration = known
+    if failure is not None:
+        echo(f"calibration from the simulated log failed: {failure}")
 
 
 def run_closed_loop(

@@ -227,15 +227,7 @@ class ReplayScript:
         assert isinstance(timelines, _Timelines)
         rules = list(rules) if rules is not None else load_rules()
         catalog = catalog if catalog is not None else load_catalog()
-        starters: dict[str, Rule] = {}
-        for rule in rules:
-            action = rule.action
-            if (
-                rule.trigger is Trigger.ON_TICKET_CREATED
-                and isinstance(action, StartWorkflowAction)
-                and rule.enabled
-            ):
-                starters.setdefault(action.workflow_name, rule)
+        starters = _starters(rules)
         events, wf = timelines.collect()
         if wf.height == 0:
             raise ValueError("no workflows to script")
@@ -266,21 +258,7 @@ class ReplayScript:
             pl.col("workflow_id").replace_strict(tickets, default=None).alias("ticket_id"),
         )
         actions += _signal_actions(mine, frame, catalog=catalog, origin=origin)
-        for row in mine.filter(pl.col("event") == EventType.WORKFLOW_CANCELLED.value).iter_rows(
-            named=True
-        ):
-            if row["outcome"] == Outcome.TIMED_OUT.value:  # a plan's own timeout, not a caller
-                continue
-            detail = row["detail"] or ""
-            actions.append(
-                Action(
-                    at_s=(row["timestamp"] - origin).total_seconds(),
-                    kind="cancel",
-                    ticket=tickets[row["workflow_id"]],
-                    workflow=row["workflow_id"],
-                    payload={"reason": detail or "cancelled by replay"},
-                )
-            )
+        actions += _cancel_actions(mine, tickets, origin=origin)
         return cls(
             name=name,
             origin=origin,
@@ -288,6 +266,43 @@ class ReplayScript:
             workflows=tuple(scripted),
             rules=tuple({rule.name: rule for rule in starters.values()}.values()),
         )
+
+
+def _starters(rules: Sequence[Rule]) -> dict[str, Rule]:
+    """Per workflow name, the first enabled ``on_ticket_created`` rule that starts it."""
+    starters: dict[str, Rule] = {}
+    for rule in rules:
+        action = rule.action
+        if (
+            rule.trigger is Trigger.ON_TICKET_CREATED
+            and isinstance(action, StartWorkflowAction)
+            and rule.enabled
+        ):
+            starters.setdefault(action.workflow_name, rule)
+    return starters
+
+
+def _cancel_actions(
+    events: pl.DataFrame, tickets: Mapping[str, str], *, origin: datetime
+) -> list[Action]:
+    """A cancel per workflow a caller cancelled (not per plan that timed itself out)."""
+    actions: list[Action] = []
+    for row in events.filter(pl.col("event") == EventType.WORKFLOW_CANCELLED.value).iter_rows(
+        named=True
+    ):
+        if row["outcome"] == Outcome.TIMED_OUT.value:  # a plan's own timeout, not a caller
+            continue
+        detail = row["detail"] or ""
+        actions.append(
+            Action(
+                at_s=(row["timestamp"] - origin).total_seconds(),
+                kind="cancel",
+                ticket=tickets[row["workflow_id"]],
+                workflow=row["workflow_id"],
+                payload={"reason": detail or "cancelled by replay"},
+            )
+        )
+    return actions
 
 
 def _ticket_for(rule: Rule) -> dict[str, Any]:
