@@ -102,8 +102,6 @@ def fit_duration(
     lowest AIC. ``ks`` is the chosen model's Kolmogorov-Smirnov statistic, ``candidates``
     every model's. ``censored`` are waits known only to have lasted at least that long (a
     timeout came first); they enter the likelihood through the survival function."""
-    from scipy import optimize, stats
-
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x) & (x >= 0)]
     if len(x) == 0:
@@ -112,15 +110,44 @@ def fit_duration(
     if len(x) < _MIN_SAMPLES or float(x.std()) <= 0.01 * max(mean, 1e-9):
         return FittedDuration(Fixed(seconds=max(mean, 0.0)), ks=0.0, n=len(x), candidates={})
     positive = np.maximum(x, 1e-6)
-    # name -> (model, KS statistic, AIC)
-    candidates: dict[str, tuple[DurationModel, float, float]] = {}
+    candidates = _uncensored_candidates(x, positive, mean=mean)
+    cens = np.asarray(censored, dtype=np.float64)
+    cens = np.maximum(cens[np.isfinite(cens) & (cens > 0)], 1e-6)
+    if len(cens):
+        candidates.update(_censored_candidates(positive, cens, mean=mean))
+    finite = {k: v for k, v in candidates.items() if np.isfinite(v[2])} or candidates
+    best = min(finite, key=lambda k: finite[k][2])
+    return FittedDuration(
+        candidates[best][0],
+        ks=candidates[best][1],
+        n=len(x),
+        candidates={k: v[1] for k, v in candidates.items()},
+    )
+
+
+_Candidate = tuple[DurationModel, float, float]
+"""A fitted model, its Kolmogorov-Smirnov statistic and its AIC."""
+
+
+def _lognormal_moments(positive: np.ndarray) -> tuple[float, float]:
+    """The mean and (bounded) standard deviation of the logs: the lognormal's fit."""
+    logs = np.log(positive)
+    return float(logs.mean()), float(min(max(logs.std(), 1e-3), 5.0))
+
+
+def _uncensored_candidates(
+    x: np.ndarray, positive: np.ndarray, *, mean: float
+) -> dict[str, _Candidate]:
+    """Exponential, lognormal and (when it fits) gamma by maximum likelihood on the values."""
+    from scipy import stats
+
+    candidates: dict[str, _Candidate] = {}
     candidates["exponential"] = (
         Exponential(mean_s=max(mean, 1e-6)),
         float(stats.kstest(x, "expon", args=(0, mean)).statistic),
         2 * 1 - 2 * float(stats.expon.logpdf(positive, 0, mean).sum()),
     )
-    logs = np.log(positive)
-    mu, sigma = float(logs.mean()), float(min(max(logs.std(), 1e-3), 5.0))
+    mu, sigma = _lognormal_moments(positive)
     candidates["lognormal"] = (
         LogNormal(median_s=math.exp(mu), sigma=sigma),
         float(stats.kstest(positive, "lognorm", args=(sigma, 0, math.exp(mu))).statistic),
@@ -134,47 +161,48 @@ def fit_duration(
             float(stats.kstest(positive, "gamma", args=(shape, 0, scale)).statistic),
             2 * 2 - 2 * float(stats.gamma.logpdf(positive, shape, 0, scale).sum()),
         )
-    cens = np.asarray(censored, dtype=np.float64)
-    cens = np.maximum(cens[np.isfinite(cens) & (cens > 0)], 1e-6)
-    if len(cens):
-        families = {
-            "exponential": (stats.expon, lambda p: (0, math.exp(p[0])), [math.log(mean)]),
-            "lognormal": (
-                stats.lognorm,
-                lambda p: (math.exp(p[1]), 0, math.exp(p[0])),
-                [mu, math.log(sigma)],
-            ),
-            "gamma": (
-                stats.gamma,
-                lambda p: (math.exp(p[1]), 0, math.exp(p[0] - p[1])),
-                [math.log(mean), 0.0],
-            ),
-        }
-        for name, (dist, unpack, start) in families.items():
+    return candidates
 
-            def nll(p: np.ndarray, dist: Any = dist, unpack: Any = unpack) -> float:
-                args = unpack(p)
-                value = -(dist.logpdf(positive, *args).sum() + dist.logsf(cens, *args).sum())
-                return float(value) if np.isfinite(value) else 1e300
 
-            fit = optimize.minimize(nll, np.asarray(start), method="Nelder-Mead")
-            args = unpack(fit.x)  # type: ignore[no-untyped-call]
-            if name == "exponential":
-                model: DurationModel = Exponential(mean_s=float(args[1]))
-            elif name == "lognormal":
-                model = LogNormal(median_s=float(args[2]), sigma=float(min(args[0], 5.0)))
-            else:
-                model = Gamma(shape=float(args[0]), mean_s=float(args[0] * args[2]))
-            ks = float(stats.kstest(positive, dist.cdf, args=args).statistic)
-            candidates[name] = (model, ks, 2 * len(start) + 2 * fit.fun)
-    finite = {k: v for k, v in candidates.items() if np.isfinite(v[2])} or candidates
-    best = min(finite, key=lambda k: finite[k][2])
-    return FittedDuration(
-        candidates[best][0],
-        ks=candidates[best][1],
-        n=len(x),
-        candidates={k: v[1] for k, v in candidates.items()},
-    )
+def _censored_candidates(
+    positive: np.ndarray, cens: np.ndarray, *, mean: float
+) -> dict[str, _Candidate]:
+    """The three families refitted with the censored waits in the likelihood (Nelder-Mead)."""
+    from scipy import optimize, stats
+
+    mu, sigma = _lognormal_moments(positive)
+    families = {
+        "exponential": (stats.expon, lambda p: (0, math.exp(p[0])), [math.log(mean)]),
+        "lognormal": (
+            stats.lognorm,
+            lambda p: (math.exp(p[1]), 0, math.exp(p[0])),
+            [mu, math.log(sigma)],
+        ),
+        "gamma": (
+            stats.gamma,
+            lambda p: (math.exp(p[1]), 0, math.exp(p[0] - p[1])),
+            [math.log(mean), 0.0],
+        ),
+    }
+    candidates: dict[str, _Candidate] = {}
+    for name, (dist, unpack, start) in families.items():
+
+        def nll(p: np.ndarray, dist: Any = dist, unpack: Any = unpack) -> float:
+            args = unpack(p)
+            value = -(dist.logpdf(positive, *args).sum() + dist.logsf(cens, *args).sum())
+            return float(value) if np.isfinite(value) else 1e300
+
+        fit = optimize.minimize(nll, np.asarray(start), method="Nelder-Mead")
+        args = unpack(fit.x)  # type: ignore[no-untyped-call]
+        if name == "exponential":
+            model: DurationModel = Exponential(mean_s=float(args[1]))
+        elif name == "lognormal":
+            model = LogNormal(median_s=float(args[2]), sigma=float(min(args[0], 5.0)))
+        else:
+            model = Gamma(shape=float(args[0]), mean_s=float(args[0] * args[2]))
+        ks = float(stats.kstest(positive, dist.cdf, args=args).statistic)
+        candidates[name] = (model, ks, 2 * len(start) + 2 * fit.fun)
+    return candidates
 
 
 def _max_concurrency(starts: np.ndarray, ends: np.ndarray) -> int:
@@ -559,27 +587,18 @@ def calibrate(
     calendar = base.business_calendar() if base is not None else load_sla_config().calendar
     steps = timelines.steps().collect().with_columns(pl.col("kind").cast(pl.String))
 
-    first: datetime = wf["started_at"].min()  # type: ignore[assignment]
-    last: datetime = wf["started_at"].max()  # type: ignore[assignment]
-    origin = first.replace(minute=0, second=0, microsecond=0)
-    span_h = max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
+    origin, span_h = _observed_window(wf)
     arrivals, rules, arrival_rows = _fit_arrivals(wf, catalog, origin, span_h)
     queues, worker_rows = _fit_workers(events, steps, catalog, base)
-    c = (
-        compression
-        if compression is not None
-        else (base.platform.compression if base is not None else 1.0)
-    )
     known = known_fixed_durations(catalog, base.durations if base is not None else {})
-    fitted_platform = fit_platform(
+    fitted_platform = _fit_platform_of(
         events,
         steps,
         catalog=catalog,
-        compression=c,
-        known_durations=known,
-        capacities={q: cfg.capacity for q, cfg in queues.items()},
-        workflow_start=base.platform.workflow_start if base is not None else None,
-        fit=empirical_model,
+        base=base,
+        queues=queues,
+        known=known,
+        compression=compression,
     )
     durations, failures, duration_rows = _fit_activities(steps, catalog, known, fitted_platform)
     signal_configs, signal_rows = _fit_signals(events, steps, catalog, base, calendar)
@@ -613,6 +632,43 @@ def calibrate(
     if measure:
         result.error = calibration_error(timelines, scenario, replications=replications)
     return result
+
+
+def _observed_window(wf: pl.DataFrame) -> tuple[datetime, int]:
+    """The hour the first workflow started in, and whole hours from it past the last start."""
+    first: datetime = wf["started_at"].min()  # type: ignore[assignment]
+    last: datetime = wf["started_at"].max()  # type: ignore[assignment]
+    origin = first.replace(minute=0, second=0, microsecond=0)
+    return origin, max(1, math.ceil((last - origin).total_seconds() / 3600.0 + 1e-9))
+
+
+def _fit_platform_of(
+    events: pl.DataFrame,
+    steps: pl.DataFrame,
+    *,
+    catalog: Catalog,
+    base: Scenario | None,
+    queues: Mapping[TaskQueue, TaskQueueConfig],
+    known: Mapping[tuple[str, str], float],
+    compression: float | None,
+) -> PlatformFit:
+    """The platform's latency in wall-clock seconds, at the log's compression (else the base's,
+    else 1)."""
+    c = (
+        compression
+        if compression is not None
+        else (base.platform.compression if base is not None else 1.0)
+    )
+    return fit_platform(
+        events,
+        steps,
+        catalog=catalog,
+        compression=c,
+        known_durations=known,
+        capacities={q: cfg.capacity for q, cfg in queues.items()},
+        workflow_start=base.platform.workflow_start if base is not None else None,
+        fit=empirical_model,
+    )
 
 
 def observed_measures(timelines: Timelines) -> pl.DataFrame:

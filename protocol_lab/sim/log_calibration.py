@@ -45,7 +45,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -596,6 +596,30 @@ def _capacities(
     return work, slots, table
 
 
+def _arrivals(
+    cases: pl.DataFrame, origin: datetime, span_h: int, *, workflow_name: str
+) -> tuple[Arrivals, list[dict[str, Any]]]:
+    """One arrival stream per priority at its observed weekly rate, on the observed hourly
+    profile; and a row per stream (priority, cases, per week)."""
+    profile = _profile(cases["started_at"], origin, span_h)
+    exposure = float(profile.hourly_factors(origin, span_h).sum())
+    mix = cases.group_by("priority").len().sort("priority")
+    streams, arrival_rows = [], []
+    ranks = list(Priority)
+    for rank, (priority, n) in enumerate(mix.iter_rows()):
+        per_week = n * HOURS_PER_WEEK / exposure
+        streams.append(
+            ArrivalStream(
+                category=priority,
+                priority=ranks[min(rank, len(ranks) - 1)],
+                tickets_per_week=per_week,
+                titles={workflow_name: 1.0},
+            )
+        )
+        arrival_rows.append({"priority": priority, "cases": n, "per_week": per_week})
+    return Arrivals(profile=profile, streams=tuple(streams)), arrival_rows
+
+
 def calibrate_from_log(
     timelines: Timelines,
     *,
@@ -626,23 +650,8 @@ def calibrate_from_log(
     first: datetime = cases["started_at"].min()  # type: ignore[assignment]
     origin = first.replace(minute=0, second=0, microsecond=0)
     span_h = max(1, math.ceil((log_end - origin).total_seconds() / 3600.0 + 1e-9))
-    profile = _profile(cases["started_at"], origin, span_h)
-    exposure = float(profile.hourly_factors(origin, span_h).sum())
-    mix = cases.group_by("priority").len().sort("priority")
-    streams, arrival_rows = [], []
     workflow_name = str(cases["workflow_name"].drop_nulls().mode().sort().first() or "case")
-    ranks = list(Priority)
-    for rank, (priority, n) in enumerate(mix.iter_rows()):
-        per_week = n * HOURS_PER_WEEK / exposure
-        streams.append(
-            ArrivalStream(
-                category=priority,
-                priority=ranks[min(rank, len(ranks) - 1)],
-                tickets_per_week=per_week,
-                titles={workflow_name: 1.0},
-            )
-        )
-        arrival_rows.append({"priority": priority, "cases": n, "per_week": per_week})
+    arrivals, arrival_rows = _arrivals(cases, origin, span_h, workflow_name=workflow_name)
     seen = set(intervals["state"].unique().to_list())
     end_state = cases["end_detail"].drop_nulls().mode().sort().first()
     model = StateModel(
@@ -663,7 +672,7 @@ def calibrate_from_log(
         horizon_hours=float(span_h),
         drain=False,
         seed=seed,
-        arrivals=Arrivals(profile=profile, streams=tuple(streams)),
+        arrivals=arrivals,
         states=model,
     )
     result = LogCalibration(

@@ -120,50 +120,8 @@ class MetricsTracker:
         interval), arrivals and started (attempts enqueued / started in it), mean_wait_s,
         p95_wait_s and max_wait_s (of the attempts started in it).
         """
-        snaps = pl.DataFrame(
-            {
-                "code": np.frombuffer(self.s_queue, dtype=np.int8),
-                "t": np.frombuffer(self.s_time, dtype=np.float64),
-                "length": np.frombuffer(self.s_waiting, dtype=np.int32),
-                "busy": np.frombuffer(self.s_busy, dtype=np.int32),
-                "capacity": np.frombuffer(self.s_capacity, dtype=np.int32),
-                "aw": np.frombuffer(self.s_area_wait, dtype=np.float64),
-                "ab": np.frombuffer(self.s_area_busy, dtype=np.float64),
-            }
-        ).sort("code", "t")
-        by_q = pl.col("code")
-        intervals = (
-            snaps.with_columns(
-                t0=pl.col("t").shift(1).over(by_q),
-                dt=(pl.col("t") - pl.col("t").shift(1)).over(by_q),
-                daw=(pl.col("aw") - pl.col("aw").shift(1)).over(by_q),
-                dab=(pl.col("ab") - pl.col("ab").shift(1)).over(by_q),
-            )
-            .filter(pl.col("dt") > 0)
-            .with_columns(
-                mean_length=pl.col("daw") / pl.col("dt"),
-                utilisation=pl.col("dab") / (pl.col("dt") * pl.col("capacity")),
-                slot=(pl.col("t0") / self.interval_s).round().cast(pl.Int64),
-            )
-        )
-        att = pl.DataFrame(
-            {
-                "code": np.frombuffer(self.a_queue, dtype=np.int8),
-                "enq": np.frombuffer(self.a_enq, dtype=np.float64),
-                "start": np.frombuffer(self.a_start, dtype=np.float64),
-            }
-        )
-        arrivals = att.group_by(
-            "code", slot=(pl.col("enq") / self.interval_s).floor().cast(pl.Int64)
-        ).agg(arrivals=pl.len())
-        waits = att.group_by(
-            "code", slot=(pl.col("start") / self.interval_s).floor().cast(pl.Int64)
-        ).agg(
-            started=pl.len(),
-            mean_wait_s=(pl.col("start") - pl.col("enq")).mean(),
-            p95_wait_s=(pl.col("start") - pl.col("enq")).quantile(0.95, "linear"),
-            max_wait_s=(pl.col("start") - pl.col("enq")).max(),
-        )
+        intervals = self._intervals()
+        arrivals, waits = self._attempts_per_interval()
         origin_us = int(origin.timestamp() * 1_000_000)
         names = pl.Series(self.queues, dtype=pl.String())
         kinds = pl.Series(self.kinds, dtype=pl.String())
@@ -194,3 +152,56 @@ class MetricsTracker:
             p95_wait_s="p95_wait_s",
             max_wait_s="max_wait_s",
         )
+
+    def _intervals(self) -> pl.DataFrame:
+        """Per queue, the time between consecutive snapshots with its time-averaged length and
+        utilisation, and the ``slot`` (interval number) it starts in."""
+        snaps = pl.DataFrame(
+            {
+                "code": np.frombuffer(self.s_queue, dtype=np.int8),
+                "t": np.frombuffer(self.s_time, dtype=np.float64),
+                "length": np.frombuffer(self.s_waiting, dtype=np.int32),
+                "busy": np.frombuffer(self.s_busy, dtype=np.int32),
+                "capacity": np.frombuffer(self.s_capacity, dtype=np.int32),
+                "aw": np.frombuffer(self.s_area_wait, dtype=np.float64),
+                "ab": np.frombuffer(self.s_area_busy, dtype=np.float64),
+            }
+        ).sort("code", "t")
+        by_q = pl.col("code")
+        intervals = (
+            snaps.with_columns(
+                t0=pl.col("t").shift(1).over(by_q),
+                dt=(pl.col("t") - pl.col("t").shift(1)).over(by_q),
+                daw=(pl.col("aw") - pl.col("aw").shift(1)).over(by_q),
+                dab=(pl.col("ab") - pl.col("ab").shift(1)).over(by_q),
+            )
+            .filter(pl.col("dt") > 0)
+            .with_columns(
+                mean_length=pl.col("daw") / pl.col("dt"),
+                utilisation=pl.col("dab") / (pl.col("dt") * pl.col("capacity")),
+                slot=(pl.col("t0") / self.interval_s).round().cast(pl.Int64),
+            )
+        )
+        return intervals
+
+    def _attempts_per_interval(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Per queue and slot: attempts enqueued, and attempts started with their waits."""
+        att = pl.DataFrame(
+            {
+                "code": np.frombuffer(self.a_queue, dtype=np.int8),
+                "enq": np.frombuffer(self.a_enq, dtype=np.float64),
+                "start": np.frombuffer(self.a_start, dtype=np.float64),
+            }
+        )
+        arrivals = att.group_by(
+            "code", slot=(pl.col("enq") / self.interval_s).floor().cast(pl.Int64)
+        ).agg(arrivals=pl.len())
+        waits = att.group_by(
+            "code", slot=(pl.col("start") / self.interval_s).floor().cast(pl.Int64)
+        ).agg(
+            started=pl.len(),
+            mean_wait_s=(pl.col("start") - pl.col("enq")).mean(),
+            p95_wait_s=(pl.col("start") - pl.col("enq")).quantile(0.95, "linear"),
+            max_wait_s=(pl.col("start") - pl.col("enq")).max(),
+        )
+        return arrivals, waits
