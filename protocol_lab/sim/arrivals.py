@@ -22,6 +22,7 @@ import simpy
 
 from protocol_lab.domain.errors import ScenarioError
 from protocol_lab.domain.paths import DATA_DIR
+from protocol_lab.sim.environment import Wake
 from protocol_lab.sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -155,7 +156,6 @@ def ticket_source(
 ) -> Generator[Any, Any, None]:
     """Process: open each ticket at its arrival time."""
     open_ticket = desk.open_ticket
-    timeout = env.timeout
     for block in blocks:
         if block.titles is not None:
             open_ticket = partial(desk.open_ticket_titled, titles=block.titles)
@@ -164,5 +164,5 @@ def ticket_source(
             streams = block.stream[a : a + _CHUNK].tolist()
             titles = block.title[a : a + _CHUNK].tolist()
             for t, s, title in zip(times, streams, titles, strict=True):
-                yield timeout(t - env.now)
+                yield Wake(env, t - env._now)
                 open_ticket(s, title)

@@ -24,8 +24,13 @@ class _Flow:
     def __init__(self, generator: Generator[simpy.Event, Any, Any]) -> None:
         self._send = generator.send
 
-    def step(self, value: Any) -> None:
+    def resume(self, event: simpy.Event) -> None:
+        # the private fields, as Environment.step reads them: this runs once per wait, and
+        # holds the loop itself rather than calling a step method (one call fewer per wait)
+        if not event._ok:
+            raise RuntimeError(f"an awaited event failed: {event._value!r}")
         send = self._send
+        value = event._value
         while True:
             try:
                 event = send(value)
@@ -37,13 +42,18 @@ class _Flow:
                 return
             value = event._value  # already processed: continue at once
 
-    def resume(self, event: simpy.Event) -> None:
-        # the private fields, as Environment.step reads them: this runs once per wait
-        if not event._ok:
-            raise RuntimeError(f"an awaited event failed: {event._value!r}")
-        self.step(event._value)
-
 
 def start(generator: Generator[simpy.Event, Any, Any]) -> None:
     """Run ``generator`` now until its first wait, then on each awaited event."""
-    _Flow(generator).step(None)
+    send = generator.send
+    value = None
+    while True:
+        try:
+            event = send(value)
+        except StopIteration:
+            return
+        callbacks = event.callbacks
+        if callbacks is not None:
+            callbacks.append(_Flow(generator).resume)
+            return
+        value = event._value

@@ -24,8 +24,6 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import simpy
-from simpy.events import Timeout
 
 from protocol_lab.domain.catalog import Catalog
 from protocol_lab.domain.durations import DurationModel
@@ -37,6 +35,7 @@ from protocol_lab.domain.timeline import TriggerType
 from protocol_lab.sim import flow
 from protocol_lab.sim.arrivals import iter_arrivals, ticket_source
 from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.environment import LeanEnvironment, Wake
 from protocol_lab.sim.firing import RuleEngine
 from protocol_lab.sim.jobs import BullQueue
 from protocol_lab.sim.metrics import MetricsTracker
@@ -79,7 +78,7 @@ class ServiceDeskModel:
         self.rules = rules if rules is not None else scenario.load_rules()
         scenario.check(self.catalog, self.rules)
         self._root = int(rng.integers(0, 2**63 - 1))
-        self.env = simpy.Environment()
+        self.env = LeanEnvironment()
         env = self.env
         self.tracker = MetricsTracker(
             queues=QUEUE_NAMES, kinds=_QUEUE_KINDS, interval_s=scenario.metrics_interval_s
@@ -187,8 +186,8 @@ class ServiceDeskModel:
 
         def start_later(delay: float, meta: int, ticket: Ticket) -> Generator[Any, Any, None]:
             # the rule engine's and Temporal's time to start it (the platform's latency)
-            yield Timeout(env, delay)
-            wf = start(meta, ticket.number, env.now)
+            yield Wake(env, delay)
+            wf = start(meta, ticket.number, env._now)
             yield from run_workflow(self, wf, plan, pool, ticket)
 
         def start_workflow(ticket: Ticket, depth: int = 0) -> None:
@@ -203,7 +202,7 @@ class ServiceDeskModel:
             if latency is not None:
                 start_flow(start_later(latency(), meta, ticket))
                 return
-            wf = start(meta, ticket.number, env.now)
+            wf = start(meta, ticket.number, env._now)
             start_flow(run_workflow(self, wf, plan, pool, ticket))
 
         return start_workflow

@@ -96,7 +96,7 @@ class TicketDesk:
 
     def open_ticket(self, stream: int, title: int) -> Ticket:
         """Open a ticket of ``stream`` with its ``title``-th title, and fire the created rules."""
-        now = self.env.now
+        now = self.env._now
         number = FIRST_TICKET + self.opened
         self.opened += 1
         record = self._templates[stream][title].copy()

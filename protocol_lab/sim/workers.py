@@ -114,7 +114,7 @@ class SlotPool:
 
     def request(self) -> simpy.Event | None:
         """Take a slot now (returns None) or get an event that fires when one is handed over."""
-        now = self.env.now
+        now = self.env._now  # the attribute behind ``now``: no property call per attempt
         dt = now - self.last
         if dt:
             self.area_wait += self.waiting * dt
@@ -131,7 +131,7 @@ class SlotPool:
 
     def release(self, enqueued: float, started: float) -> None:
         """Give the slot back (to the next waiter, if any) and record the attempt."""
-        now = self.env.now
+        now = self.env._now
         dt = now - self.last
         if dt:
             self.area_wait += self.waiting * dt

@@ -23,8 +23,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from simpy.events import Timeout
-
 from protocol_lab.domain import details
 from protocol_lab.domain.catalog import (
     ActivityKind,
@@ -35,6 +33,7 @@ from protocol_lab.domain.catalog import (
     WorkflowPlan,
 )
 from protocol_lab.domain.timeline import EventType, Outcome, TriggerType
+from protocol_lab.sim.environment import Wake
 from protocol_lab.sim.jobs import BullQueue
 from protocol_lab.sim.recorder import TICKET_PLACEHOLDER, TimelineRecorder, WorkflowOutcome
 from protocol_lab.sim.retries import backoff_intervals
@@ -265,14 +264,14 @@ def run_activity(
     p_fail = step.failure_probability
     last = step.max_attempts - 1
     if first and first - 1 < len(step.backoff):
-        yield Timeout(env, step.backoff[first - 1])
+        yield Wake(env, step.backoff[first - 1])
     for attempt in range(first, step.max_attempts):
         enqueued = env.now
         grant = pool.request()
         if grant is not None:
             yield grant
         if pool.schedule_to_start is not None:
-            yield Timeout(env, pool.schedule_to_start())
+            yield Wake(env, pool.schedule_to_start())
         started = env.now
         d = step.duration()
         ok = not p_fail or step.failures() >= p_fail
@@ -281,7 +280,7 @@ def run_activity(
             d = step.timeout_s
             ok = False
         overhead = pool.activity_overhead if step.overhead is None else step.overhead
-        yield Timeout(env, d if overhead is None else d + overhead())
+        yield Wake(env, d if overhead is None else d + overhead())
         pool.release(enqueued, started)
         if ok:
             event(wf, step.started_codes[attempt], started)
@@ -304,13 +303,13 @@ def compensate(
     gap = model.platform.task
     for step in reversed(done):
         if gap is not None:  # the workflow task that schedules the compensation
-            yield Timeout(env, gap())
+            yield Wake(env, gap())
         enqueued = env.now
         grant = pool.request()
         if grant is not None:
             yield grant
         if pool.schedule_to_start is not None:
-            yield Timeout(env, pool.schedule_to_start())
+            yield Wake(env, pool.schedule_to_start())
         started = env.now
         model.recorder.event(wf, step.compensation_codes[0], started)
         overhead = (
@@ -342,7 +341,7 @@ def run_workflow(
     event = recorder.event
     record = recorder.record_events
     if record:
-        event(wf, plan.started_code, env.now)
+        event(wf, plan.started_code, env._now)
     done: list[ActivityRun] = []
     outcome = WorkflowOutcome.COMPLETED
     final = plan.completed_code
@@ -353,17 +352,17 @@ def run_workflow(
         if gap is platform.task and type(step) is not ActivityRun:
             gap = platform.wait_task  # the workflow task that begins a wait
         if gap is not None:
-            yield Timeout(env, gap())
+            yield Wake(env, gap())
         gap = platform.task
         if type(step) is ActivityRun:
             # first attempt, inline; failures go on in run_activity with the retries
-            enqueued = env.now
+            enqueued = env._now
             grant = pool.request()
             if grant is not None:
                 yield grant
             if pool.schedule_to_start is not None:
-                yield Timeout(env, pool.schedule_to_start())
-            started = env.now
+                yield Wake(env, pool.schedule_to_start())
+            started = env._now
             d = step.duration()
             p_fail = step.failure_probability
             ok = not p_fail or step.failures() >= p_fail
@@ -372,17 +371,17 @@ def run_workflow(
                 d = step.timeout_s
                 ok = False
             overhead = pool.activity_overhead if step.overhead is None else step.overhead
-            yield Timeout(env, d if overhead is None else d + overhead())
+            yield Wake(env, d if overhead is None else d + overhead())
             pool.release(enqueued, started)
             if ok:
                 if record:
                     event(wf, step.started_codes[0], started)
-                    event(wf, step.done_codes[0], env.now)
+                    event(wf, step.done_codes[0], env._now)
             else:
                 if step.max_attempts == 1:
                     if record:
                         event(wf, step.started_codes[0], started)
-                        event(wf, step.timed_out_code if timed_out else step.failed_code, env.now)
+                        event(wf, step.timed_out_code if timed_out else step.failed_code, env._now)
                     ended = Outcome.TIMED_OUT if timed_out else Outcome.FAILED
                 else:
                     ended = yield from run_activity(model, wf, step, pool, first=1)
@@ -403,17 +402,17 @@ def run_workflow(
                 step.job_queue.submit()
             continue
         assert isinstance(step, SignalWait)
-        recorder.event(wf, step.started_code, env.now)
+        recorder.event(wf, step.started_code, env._now)
         result = yield from model.signals.wait(step)
         if result is SignalOutcome.RECEIVED:
-            recorder.event(wf, step.received_code, env.now)
+            recorder.event(wf, step.received_code, env._now)
             gap = platform.signal_delivery
             continue
         if result is SignalOutcome.REJECTED:
-            recorder.event(wf, step.refusal_code, env.now)
+            recorder.event(wf, step.refusal_code, env._now)
             outcome, final = WorkflowOutcome.FAILED, step.rejected_code
         elif step.on_timeout is OnTimeout.CONTINUE:
-            recorder.event(wf, step.timeout_code, env.now)
+            recorder.event(wf, step.timeout_code, env._now)
             gap = platform.signal_delivery
             continue
         else:
@@ -423,8 +422,8 @@ def run_workflow(
         yield from compensate(model, wf, done, pool, ticket)
         break
     if platform.wait_task is not None:  # the workflow task that closes the workflow
-        yield Timeout(env, platform.wait_task())
-    now = env.now
+        yield Wake(env, platform.wait_task())
+    now = env._now
     if record:
         event(wf, final, now)
     recorder.end(wf, outcome, now)
