@@ -240,27 +240,32 @@ def _validate_frame(
 
 
 def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per workflow, built lazily from the events (two hash aggregations, no sorts)."""
+    """One row per workflow, built lazily from the events in one hash aggregation, no sorts.
+
+    The start and the terminal event's time are the minimum and maximum of columns that are
+    null on other events, so no aggregation filters per group; the terminal event and its
+    detail are read at the latter's position (nulls never win ``arg_max``).
+    """
     event = pl.col("event")
     ts = pl.col("timestamp")
-    base = events.group_by("workflow_id").agg(
-        pl.col("workflow_name").first(),
-        pl.col("task_queue").first(),
-        pl.col("trigger_type").first(),
-        pl.coalesce(ts.filter(event == EventType.WORKFLOW_STARTED.value).min(), ts.min()).alias(
-            "started_at"
-        ),
-        ts.max().alias("last_event_at"),
-        event.get(ts.arg_max()).alias("__last_event"),
-        pl.len().cast(pl.UInt32).alias("n_events"),
-    )
-    terminal = (
-        events.filter(event.is_in(list(_TERMINAL_OUTCOME)))
+    closed_at = pl.col("__closed_at")
+    base = (
+        events.with_columns(
+            pl.when(event == EventType.WORKFLOW_STARTED.value).then(ts).alias("__started_at"),
+            pl.when(event.is_in(list(_TERMINAL_OUTCOME))).then(ts).alias("__closed_at"),
+        )
         .group_by("workflow_id")
         .agg(
-            ts.max().alias("completed_at"),
-            event.get(ts.arg_max()).alias("__terminal"),
-            pl.col("detail").get(ts.arg_max()).alias("end_detail"),
+            pl.col("workflow_name").first(),
+            pl.col("task_queue").first(),
+            pl.col("trigger_type").first(),
+            pl.coalesce(pl.col("__started_at").min(), ts.min()).alias("started_at"),
+            ts.max().alias("last_event_at"),
+            event.get(ts.arg_max()).alias("__last_event"),
+            pl.len().cast(pl.UInt32).alias("n_events"),
+            closed_at.max().alias("completed_at"),
+            event.get(closed_at.arg_max()).alias("__terminal"),
+            pl.col("detail").get(closed_at.arg_max()).alias("end_detail"),
         )
     )
     outcome = (
@@ -269,30 +274,26 @@ def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
         .replace_strict(_TERMINAL_OUTCOME, default="open", return_dtype=pl.String)
         .fill_null("open")
     )
-    return (
-        base.join(terminal, on="workflow_id", how="left")
-        .with_columns(outcome.alias("outcome"))
-        .select(
-            "workflow_id",
-            "workflow_name",
-            "task_queue",
-            "trigger_type",
-            "started_at",
-            "completed_at",
-            "last_event_at",
-            pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
-            pl.when(pl.col("outcome") != "open")
-            .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
-            .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
-            .then(pl.lit("paused"))
-            .otherwise(pl.lit("active"))
-            .alias("status"),
-            "end_detail",
-            ((pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias(
-                "cycle_time_s"
-            ),
-            "n_events",
-        )
+    return base.with_columns(outcome.alias("outcome")).select(
+        "workflow_id",
+        "workflow_name",
+        "task_queue",
+        "trigger_type",
+        "started_at",
+        "completed_at",
+        "last_event_at",
+        pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
+        pl.when(pl.col("outcome") != "open")
+        .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
+        .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
+        .then(pl.lit("paused"))
+        .otherwise(pl.lit("active"))
+        .alias("status"),
+        "end_detail",
+        ((pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias(
+            "cycle_time_s"
+        ),
+        "n_events",
     )
 
 
