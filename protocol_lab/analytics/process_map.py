@@ -11,10 +11,10 @@ entering its source to entering its target, the time spent in the source.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-import numpy as np
 import polars as pl
 
 from protocol_lab.analytics._frames import ENGINE, seconds
@@ -123,7 +123,7 @@ def process_map(events: pl.DataFrame | pl.LazyFrame) -> ProcessMap:
 
 
 def _hours(value: float | None) -> str:
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return ""
     if value < 1:
         return f"{value * 60:.0f} min"
@@ -219,6 +219,7 @@ def _draw_edges(
     rank: dict[str, float],
 ) -> None:
     """An arrow per edge, as wide as its count, labelled with its count and median time."""
+    import numpy as np  # with matplotlib, here: a process map's frames do not need it
     from matplotlib.patches import FancyArrowPatch
 
     top = max(float(np.max(edges["n"].to_numpy())), 1.0) if edges.height else 1.0
