@@ -249,3 +249,11 @@ def test_percentiles_per_group_are_sorted_and_ignore_nulls() -> None:
     assert out.columns == ["g", "n", "mean", "p50", "max"]
     assert out.rows() == [("a", 3, 10.0, 10.0, 20.0), ("b", 1, 1.0, 1.0, 1.0)]
     assert percentiles(data, "x", by=["g"], quantiles=(0.75,))["p75"].to_list() == [15.0, 1.0]
+
+
+def test_percentiles_of_nothing_are_one_row_of_nulls() -> None:
+    empty = pl.DataFrame({"x": []}, schema={"x": pl.Float64})
+    out = percentiles(empty, "x", quantiles=(0.5,))
+    assert out.rows() == [(0, None, None, None)]
+    grouped = percentiles(empty.with_columns(g=pl.lit("a")), "x", by="g", quantiles=(0.5,))
+    assert grouped.height == 0

@@ -377,3 +377,42 @@ def test_a_target_runs_on_its_named_calendar_or_the_files() -> None:
             calendars={"night": night},
             targets=(SlaTarget(priority="P1", target_hours=1, calendar="day"),),
         )
+
+
+# --- days of unequal length, and the first day of a year ---------------------------------------
+
+
+def test_new_years_day_is_a_working_day_when_the_calendar_says_so() -> None:
+    friday = datetime(2027, 1, 1, tzinfo=UTC).timestamp()  # a Friday, no holiday of its own
+    time = BusinessTime(OFFICE)
+    assert time.between(friday, friday + DAY) == pytest.approx(8 * H)
+    assert time.is_open(friday + 9 * H)
+
+
+def test_a_round_the_clock_calendar_counts_every_second_across_daylight_saving() -> None:
+    # local days of 23 and 25 hours: working time is wall time exactly, whichever year
+    always = BusinessCalendar(
+        timezone="Europe/London", start="00:00", end="24:00", weekdays=(0, 1, 2, 3, 4, 5, 6)
+    )
+    time = BusinessTime(always)
+    start = datetime(2027, 1, 10, 12, tzinfo=UTC).timestamp()
+    for days in (1, 30, 76, 77, 78, 200, 290, 300, 355):
+        end = start + days * DAY + 1234.5
+        assert time.between(start, end) == pytest.approx(end - start)
+        assert time.add(start, end - start) == pytest.approx(end)
+        assert time.is_open(end)
+    spring = datetime(2027, 3, 28, tzinfo=UTC).timestamp()  # a 23-hour local day
+    assert time.between(spring, spring + DAY) == pytest.approx(DAY)
+
+
+def test_working_hours_inside_the_daylight_saving_gap_give_no_working_time() -> None:
+    # 01:00-02:00 London does not exist on 28 March 2027 (the clocks go from 01:00 to 02:00)
+    night = BusinessCalendar(
+        timezone="Europe/London", start="01:00", end="02:00", weekdays=(0, 1, 2, 3, 4, 5, 6)
+    )
+    time = BusinessTime(night)
+    saturday_3am = datetime(2027, 3, 27, 3, tzinfo=UTC).timestamp()
+    done = time.add(saturday_3am, 0.0)
+    assert datetime.fromtimestamp(done, tz=UTC) == datetime(2027, 3, 29, 0, tzinfo=UTC)
+    assert time.is_open(done)
+    assert time.between(saturday_3am, done) == 0.0

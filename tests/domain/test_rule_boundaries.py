@@ -255,6 +255,13 @@ def test_explanations_of_a_match_and_of_no_conditions() -> None:
     assert either.explain() == (
         "conditions hold (an alternative of an any group failed: any[0]: x eq 2 fails (actual 1))"
     )
+    two = match_conditions({"any": [{"x": 2}, {"x": 3}, {"x": 1}]}, {"x": 1}, now=NOW)
+    assert two.explain() == (
+        "conditions hold (an alternative of an any group failed: any[0]: x eq 2 fails"
+        " (actual 1); any[1]: x eq 3 fails (actual 1))"
+    )
+    both = match_conditions({"x": 2, "y": 3}, {"x": 1}, now=NOW)
+    assert both.explain() == "x eq 2 fails (actual 1); y eq 3 fails (actual None)"
     nested = match_conditions({"all": [{"any": [{"x": 2}]}]}, {"x": 1}, now=NOW)
     assert not nested.matched
     assert nested.explain() == "all[0].any[0]: x eq 2 fails (actual 1)"

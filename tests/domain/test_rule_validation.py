@@ -229,6 +229,10 @@ def test_actions_are_parsed_into_their_own_models_with_their_defaults() -> None:
     update = parse_action({"type": "update_field", "field": "status", "value": "resolved"})
     assert isinstance(update, UpdateFieldAction)
     assert update.as_sent() == {"type": "update_field", "field": "status", "value": "resolved"}
+    # as sent means as JSON: the task queue is its plain string, not the enum member
+    sent = start.as_sent()
+    assert sent == {"type": "start_workflow", "workflow_name": "W", "task_queue": "itsm-fleet"}
+    assert type(sent["task_queue"]) is str
 
 
 @pytest.mark.parametrize(
@@ -253,7 +257,8 @@ def test_an_action_error_names_the_field_at_fault(action: dict[str, Any], messag
     with pytest.raises(RuleError, match=f"^{re.escape(message)}"):
         parse_action(action)
     if action["type"] == "nope":
-        with pytest.raises(RuleError, match="Input tag 'nope' found using 'type'"):
+        # an error of the whole object has no field path: the message follows "action." at once
+        with pytest.raises(RuleError, match=r"^action\.Input tag 'nope' found using 'type'"):
             parse_action(action)
 
 
