@@ -10,7 +10,7 @@ ticket per arrival, so no per-ticket object exists before its arrival.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArrivalSchedule",
+    "TicketSource",
     "generate_arrivals",
     "iter_arrivals",
     "observed_arrivals",
-    "ticket_source",
 ]
 
 _CHUNK = 2048
@@ -151,18 +151,63 @@ def generate_arrivals(scenario: Scenario, rng: np.random.Generator) -> ArrivalSc
     )
 
 
-def ticket_source(
-    env: simpy.Environment, blocks: Iterable[ArrivalSchedule], desk: TicketDesk
-) -> Generator[Any, Any, None]:
-    """Process: open each ticket at its arrival time."""
-    open_ticket = desk.open_ticket
+_Chunk = tuple[Callable[[int, int], Any], list[float], list[int], list[int]]
+
+
+def _chunks(blocks: Iterable[ArrivalSchedule], desk: TicketDesk) -> Iterator[_Chunk]:
+    """The arrivals as Python lists, a chunk at a time, with the desk method that opens them."""
+    open_ticket: Callable[[int, int], Any] = desk.open_ticket
     for block in blocks:
         if block.titles is not None:
             open_ticket = partial(desk.open_ticket_titled, titles=block.titles)
         for a in range(0, len(block), _CHUNK):
-            times = block.times[a : a + _CHUNK].tolist()
-            streams = block.stream[a : a + _CHUNK].tolist()
-            titles = block.title[a : a + _CHUNK].tolist()
-            for t, s, title in zip(times, streams, titles, strict=True):
-                yield Wake(env, t - env._now)
-                open_ticket(s, title)
+            yield (
+                open_ticket,
+                block.times[a : a + _CHUNK].tolist(),
+                block.stream[a : a + _CHUNK].tolist(),
+                block.title[a : a + _CHUNK].tolist(),
+            )
+
+
+class TicketSource:
+    """Opens each ticket at its arrival time: one timeout per ticket, whose callback opens it.
+
+    A callback rather than a process: a generator resumed for every ticket costs a resume and
+    a switch into its frame per arrival. The next arrival's timeout is created once the ticket
+    is open, as the process did, so events keep their order.
+    """
+
+    __slots__ = ("_arrive_cb", "_chunks", "_env", "_i", "_open", "_streams", "_times", "_titles")
+
+    def __init__(
+        self, env: simpy.Environment, blocks: Iterable[ArrivalSchedule], desk: TicketDesk
+    ) -> None:
+        self._env = env
+        self._chunks = _chunks(blocks, desk)
+        self._open: Callable[[int, int], Any] = desk.open_ticket
+        self._times: list[float] = []
+        self._streams: list[int] = []
+        self._titles: list[int] = []
+        self._i = 0
+        self._arrive_cb = self._arrive
+
+    def start(self) -> None:
+        """Schedule the first arrival."""
+        self._schedule()
+
+    def _schedule(self) -> None:
+        i = self._i
+        if i == len(self._times):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return
+            self._open, self._times, self._streams, self._titles = chunk
+            self._i = i = 0
+        env = self._env
+        Wake(env, self._times[i] - env._now).callbacks.append(self._arrive_cb)  # type: ignore[union-attr]
+
+    def _arrive(self, event: simpy.Event) -> None:
+        i = self._i
+        self._i = i + 1
+        self._open(self._streams[i], self._titles[i])
+        self._schedule()

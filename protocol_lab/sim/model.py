@@ -33,7 +33,7 @@ from protocol_lab.domain.rules import Rule
 from protocol_lab.domain.tickets import Priority
 from protocol_lab.domain.timeline import TriggerType
 from protocol_lab.sim import flow
-from protocol_lab.sim.arrivals import iter_arrivals, ticket_source
+from protocol_lab.sim.arrivals import TicketSource, iter_arrivals
 from protocol_lab.sim.calendar import BusinessClock
 from protocol_lab.sim.environment import LeanEnvironment, Wake
 from protocol_lab.sim.firing import RuleEngine
@@ -237,7 +237,7 @@ class ServiceDeskModel:
         began = time.perf_counter()
         schedule = iter_arrivals(scenario, self._stream("arrivals"))
         horizon = scenario.horizon_s
-        flow.start(ticket_source(env, schedule, self.desk))
+        TicketSource(env, schedule, self.desk).start()
         env.process(self.engine.scheduler(env, until=horizon))
         env.process(self.tracker.sampler(env, until=horizon))
         if scenario.warmup_s > 0:

@@ -31,6 +31,10 @@ _TRIGGERS: Final = [t.value for t in TriggerType]
 _EVENTS: Final = [e.value for e in EventType]
 _PRIORITIES: Final = [p.value for p in Priority]
 _NAN: Final = float("nan")
+# end and status are set when a workflow ends: grown a block at a time, not appended per start
+_BLOCK: Final = 4096
+_NAN_BLOCK: Final = array("d", [_NAN]) * _BLOCK
+_RUNNING_BLOCK: Final = array("b", [0]) * _BLOCK
 # event code, step, detail, attempt, outcome, actor
 _TextKey = tuple[int, str | None, str | None, int | None, Outcome | None, str | None]
 
@@ -121,8 +125,9 @@ class TimelineRecorder:
         self.wf_meta.append(meta)
         self.wf_ticket.append(ticket)
         self.wf_start.append(now)
-        self.wf_end.append(_NAN)
-        self.wf_status.append(0)
+        if wf == len(self.wf_end):
+            self.wf_end.extend(_NAN_BLOCK)
+            self.wf_status.extend(_RUNNING_BLOCK)
         return wf
 
     def event(self, wf: int, code: int, now: float) -> None:
@@ -168,8 +173,8 @@ class TimelineRecorder:
             "priority": (meta >> 32 & 0xFF).astype(np.int8),
             "category": (meta >> 40 & 0xFFFF).astype(np.int16),
             "start": np.frombuffer(self.wf_start, dtype=np.float64),
-            "end": np.frombuffer(self.wf_end, dtype=np.float64),
-            "status": np.frombuffer(self.wf_status, dtype=np.int8),
+            "end": np.frombuffer(self.wf_end, dtype=np.float64)[: len(self.wf_start)],
+            "status": np.frombuffer(self.wf_status, dtype=np.int8)[: len(self.wf_start)],
         }
 
     def workflows_frame(self, *, origin: datetime, since_s: float = 0.0) -> pl.DataFrame:
