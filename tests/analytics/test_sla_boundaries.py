@@ -13,8 +13,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from protocol_lab.analytics import percentiles, sla_status, sla_summary
+from protocol_lab.analytics import Timelines, percentiles, sla_status, sla_summary
 from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
+
+from .factory import frame, row
 
 MONDAY_9 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -257,3 +259,94 @@ def test_percentiles_of_nothing_are_one_row_of_nulls() -> None:
     assert out.rows() == [(0, None, None, None)]
     grouped = percentiles(empty.with_columns(g=pl.lit("a")), "x", by="g", quantiles=(0.5,))
     assert grouped.height == 0
+
+
+# --- pauses: clipped to the clock's run, merged, on the target's own calendar -------------------
+
+PAUSE_CONFIG = SlaConfig(
+    calendar=CALENDAR,
+    calendars={"late": BusinessCalendar(timezone="UTC", start="12:00", end="24:00")},
+    targets=(
+        SlaTarget(task_queue="itsm-workflows", target_hours=2),
+        SlaTarget(priority="P3", target_hours=4, business_hours=True),
+        SlaTarget(priority="P1", target_hours=4, business_hours=True, calendar="late"),
+    ),
+)
+
+
+def _paused_status(rows: list[dict[str, Any]], priorities: dict[str, str]) -> dict[str, Any]:
+    attributes = pl.DataFrame(
+        {"workflow_id": list(priorities), "priority": list(priorities.values())},
+        schema={"workflow_id": pl.String, "priority": pl.String},
+    )
+    timelines = Timelines.from_frame(frame(rows), attributes=attributes, check=False)
+    status = timelines.sla_status(config=PAUSE_CONFIG).collect()
+    return {r["workflow_id"]: r for r in status.iter_rows(named=True)}
+
+
+def test_pauses_count_on_the_targets_calendar() -> None:
+    # Tuesday 09:00 start; paused 10:00 to 22:00; done at 23:00
+    rows = [
+        row(wid, event, minutes)
+        for wid in ("office", "late", "wall")
+        for event, minutes in (
+            ("workflow_started", 0),
+            ("workflow_paused", 60),
+            ("workflow_resumed", 13 * 60),
+            ("workflow_completed", 14 * 60),
+        )
+    ]
+    status = _paused_status(rows, {"office": "P3", "late": "P1"})
+    # 09:00-17:00 counts 8 h, of which 10:00-17:00 paused: 1 h
+    assert status["office"]["paused_s"] == pytest.approx(7 * 3600)
+    assert status["office"]["measured_s"] == pytest.approx(3600)
+    # 12:00-23:00 counts 11 h on the late calendar, of which 12:00-22:00 paused: 1 h
+    assert status["late"]["paused_s"] == pytest.approx(10 * 3600)
+    assert status["late"]["measured_s"] == pytest.approx(3600)
+    assert status["late"]["sla_state"] == "met"
+    # the queue's target counts wall time: 14 h, 12 paused
+    assert status["wall"]["paused_s"] == pytest.approx(12 * 3600)
+    assert status["wall"]["measured_s"] == pytest.approx(2 * 3600)
+    assert status["wall"]["sla_state"] == "met"
+
+
+def test_pauses_are_clipped_to_the_clocks_run_and_merged_in_time_order() -> None:
+    rows = [
+        # paused before the start is recorded: only the part after the start counts
+        row("early", "workflow_paused", -30),
+        row("early", "workflow_started", 0),
+        row("early", "workflow_resumed", 30),
+        row("early", "workflow_completed", 60),
+        # resumed after it completed: only the part before the end counts
+        row("late", "workflow_started", 0),
+        row("late", "workflow_paused", 30),
+        row("late", "workflow_completed", 60),
+        row("late", "workflow_resumed", 90),
+        # a waiting state after a pause: two separate pauses, whatever order they are found in
+        row("apart", "workflow_started", 0),
+        row("apart", "workflow_paused", 10),
+        row("apart", "workflow_resumed", 40),
+        row("apart", "activity_started", 100, step="Awaiting User Info"),
+        row("apart", "activity_completed", 130, step="Awaiting User Info", outcome="completed"),
+        row("apart", "workflow_completed", 180),
+        row("apart2", "workflow_started", 0),
+        row("apart2", "activity_started", 10, step="Awaiting User Info"),
+        row("apart2", "activity_completed", 40, step="Awaiting User Info", outcome="completed"),
+        row("apart2", "workflow_paused", 100),
+        row("apart2", "workflow_resumed", 130),
+        row("apart2", "workflow_completed", 180),
+        # and another workflow's pauses do not merge with these
+        row("other", "workflow_started", 0),
+        row("other", "workflow_paused", 35),
+        row("other", "workflow_resumed", 105),
+        row("other", "workflow_completed", 180),
+    ]
+    status = _paused_status(rows, {})
+    assert status["early"]["paused_s"] == pytest.approx(30 * 60)
+    assert status["early"]["measured_s"] == pytest.approx(30 * 60)
+    assert status["late"]["paused_s"] == pytest.approx(30 * 60)
+    assert status["late"]["measured_s"] == pytest.approx(30 * 60)
+    assert status["apart"]["paused_s"] == pytest.approx(60 * 60)
+    assert status["apart"]["measured_s"] == pytest.approx(120 * 60)
+    assert status["apart2"]["paused_s"] == pytest.approx(60 * 60)
+    assert status["other"]["paused_s"] == pytest.approx(70 * 60)

@@ -416,3 +416,25 @@ def test_working_hours_inside_the_daylight_saving_gap_give_no_working_time() -> 
     assert datetime.fromtimestamp(done, tz=UTC) == datetime(2027, 3, 29, 0, tzinfo=UTC)
     assert time.is_open(done)
     assert time.between(saturday_3am, done) == 0.0
+
+
+def test_years_built_before_the_first_keep_days_of_unequal_length_in_place() -> None:
+    always = BusinessCalendar(
+        timezone="Europe/London", start="00:00", end="24:00", weekdays=(0, 1, 2, 3, 4, 5, 6)
+    )
+    time = BusinessTime(always)
+    later = datetime(2031, 6, 1, tzinfo=UTC).timestamp()
+    assert time.is_open(later)  # builds 2030 to 2032 first
+    # noon on each of the last seven days of March and October: the clocks change on one of them
+    instants = [
+        datetime(year, month, day, hour, tzinfo=UTC).timestamp()
+        for year in (2026, 2027, 2029, 2032, 2033)
+        for month, day, hour in [(1, 1, 0), (12, 31, 23)]
+        + [(month, day, 12) for month in (3, 10) for day in range(25, 32)]
+    ]
+    for a in instants:
+        for b in (*instants, later):
+            assert time.between(a, b) == pytest.approx(b - a), (a, b)
+    assert time.clock(np.array(instants)) - time.at(instants[0]) == pytest.approx(
+        np.array(instants) - instants[0]
+    )
