@@ -206,7 +206,7 @@ class TicketSource:
         env = self._env
         Wake(env, self._times[i] - env._now).callbacks.append(self._arrive_cb)  # type: ignore[union-attr]
 
-    def _arrive(self, event: simpy.Event) -> None:
+    def _arrive(self, event: Wake) -> None:
         i = self._i
         self._i = i + 1
         self._open(self._streams[i], self._titles[i])

@@ -11,6 +11,7 @@ the ``now`` property, for the same reason (eight property calls per customer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
@@ -21,17 +22,25 @@ from simpy.events import NORMAL, URGENT, Event, EventPriority
 __all__ = ["LeanEnvironment", "Wake"]
 
 
-class Wake(Event):
-    """``simpy.Timeout(env, delay)`` without the ``schedule`` call: fires ``delay`` from now."""
+class Wake:
+    """``simpy.Timeout(env, delay)`` without the ``schedule`` call: fires ``delay`` from now.
+
+    Not a ``simpy.Event`` subclass, so that it can have slots (no per-instance dict): it has
+    the fields SimPy's loop and processes read of an event (``callbacks``, ``_ok``,
+    ``_value``), which is all they ask of what a process yields.
+    """
+
+    __slots__ = ("_ok", "_value", "callbacks", "env")
 
     def __init__(self, env: simpy.Environment, delay: float) -> None:
         if delay < 0:
             raise ValueError(f"Negative delay {delay}")
         self.env = env
-        self.callbacks = []
-        self._value = None
+        self.callbacks: list[Callable[[Wake], None]] | None = []
+        self._value: None = None
         self._ok = True
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+        # the queue is typed for simpy.Event; its loop reads only the fields above
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))  # type: ignore[misc]
 
 
 class LeanEnvironment(simpy.Environment):
