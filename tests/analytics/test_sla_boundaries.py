@@ -350,3 +350,80 @@ def test_pauses_are_clipped_to_the_clocks_run_and_merged_in_time_order() -> None
     assert status["apart"]["measured_s"] == pytest.approx(120 * 60)
     assert status["apart2"]["paused_s"] == pytest.approx(60 * 60)
     assert status["other"]["paused_s"] == pytest.approx(70 * 60)
+
+
+# --- no targets, the as-of instant, duplicate targets, the summary's edges ---------------------
+
+
+def test_without_any_target_every_workflow_has_none_in_typed_columns() -> None:
+    status = sla_status(_workflows([{"id": "a", "took": 9 * H}]), config=SlaConfig())
+    schema = status.schema
+    assert (schema["target_scope"], schema["target_s"], schema["business_hours"]) == (
+        pl.String,
+        pl.Float64,
+        pl.Boolean,
+    )
+    [r] = status.iter_rows(named=True)
+    assert (r["sla_state"], r["target_scope"], r["target_s"], r["business_hours"]) == (
+        "no_target",
+        None,
+        None,
+        False,
+    )
+    assert r["measured_s"] == 9 * 3600
+    assert not [c for c in status.columns if "__" in c]
+
+
+def test_open_workflows_are_measured_to_the_as_of_instant_given() -> None:
+    frame = _workflows([{"id": "open", "took": H, "outcome": "open"}])
+    as_of = MONDAY_9 + 5 * H
+    [given] = sla_status(frame, config=CONFIG, as_of=as_of).iter_rows(named=True)
+    assert (given["elapsed_s"], given["measured_s"]) == (5 * 3600, 5 * 3600)
+    assert given["sla_state"] == "breached"
+    [latest] = sla_status(frame, config=CONFIG).iter_rows(named=True)
+    assert (latest["elapsed_s"], latest["sla_state"]) == (3600, "at_risk")
+
+
+def test_of_two_targets_for_one_scope_the_first_applies() -> None:
+    config = SlaConfig(
+        targets=(
+            SlaTarget(task_queue="itsm-fleet", target_hours=4),
+            SlaTarget(task_queue="itsm-fleet", target_hours=1, business_hours=True),
+        )
+    )
+    frame = _workflows([{"id": "a", "took": 2 * H, "queue": "itsm-fleet"}])
+    [r] = sla_status(frame, config=config).iter_rows(named=True)
+    assert (r["target_s"], r["business_hours"], r["sla_state"]) == (4 * 3600, False, "met")
+
+
+def test_the_summary_groups_by_task_queue_and_reads_the_clocks_stop() -> None:
+    as_of = MONDAY_9 + 10 * H
+    rows = [
+        {"id": "one", "took": 2 * H},
+        {"id": "open late", "took": 9 * H, "start": as_of - 9 * H, "outcome": "open"},
+        {"id": "fleet", "took": H, "queue": "itsm-fleet"},
+    ]
+    status = sla_status(_workflows(rows), config=CONFIG, as_of=as_of)
+    table = {r["task_queue"]: r for r in sla_summary(status).iter_rows(named=True)}
+    assert list(table) == ["itsm-fleet", "itsm-workflows"]
+    one = table["itsm-workflows"]
+    # one closed workflow: its attainment is defined, and its time is every percentile
+    assert (one["closed"], one["met"], one["attainment"], one["breach_rate"]) == (1, 1, 1.0, 0.0)
+    assert (one["p50_h"], one["p90_h"], one["p95_h"]) == (2.0, 2.0, 2.0)
+    assert (one["open"], one["open_breached"]) == (1, 1)
+    assert table["itsm-fleet"]["target_h"] is None
+    # a case whose clock stopped (resolved) is not open, whatever its outcome says
+    resolved = status.with_columns(
+        pl.when(pl.col("workflow_id") == "one")
+        .then(pl.lit("open"))
+        .otherwise(pl.col("outcome"))
+        .alias("outcome")
+    )
+    [whole] = sla_summary(resolved, by=None).iter_rows(named=True)
+    assert (whole["open"], whole["closed"], whole["met"]) == (1, 1, 1)
+
+
+def test_a_summary_of_nothing_is_one_row_of_zeros() -> None:
+    empty = sla_status(_workflows([]), config=CONFIG)
+    [row_] = sla_summary(empty, by=None).iter_rows(named=True)
+    assert (row_["workflows"], row_["closed"], row_["attainment"]) == (0, 0, None)
