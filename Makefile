@@ -6,7 +6,7 @@ STAMP := $(VENV)/.synced
 # the library and the extras the service and the tests need (pyproject.toml lists them)
 EXTRAS := --extra service --extra temporal
 
-.PHONY: demo test lint format notebook bench up clean
+.PHONY: demo test lint format notebook bench mutate up clean
 
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv
@@ -39,6 +39,23 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/api_throughput.py
 	$(VENV)/bin/python benchmarks/analytics_vs_pm4py.py
 	$(VENV)/bin/python benchmarks/sim_vs_ciw.py
+
+# Mutation testing of protocol_lab/domain and protocol_lab/analytics ([tool.mutmut] in
+# pyproject.toml), in mutants/; long on two cores, so not part of `make test`. A second run goes
+# on from where the first stopped. MUTANTS narrows it to some mutants by name, e.g.
+# make mutate MUTANTS='protocol_lab.domain.rules.*'. Prints killed / total per module (a
+# mutant that timed out counts as killed).
+MUTANTS ?=
+mutate: $(STAMP)
+	$(UV) sync --frozen --inexact $(EXTRAS) --group mutation
+	$(VENV)/bin/mutmut run $(MUTANTS)
+	$(VENV)/bin/mutmut results --all true | awk -F': ' ' \
+		{ m = $$1; sub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); n[m]++; t++ } \
+		$$2 == "killed" || $$2 == "timeout" { k[m]++; kt++ } \
+		$$2 == "survived" { s[m]++; st++ } \
+		END { f = "%-36s %5d / %-5d killed %5.1f%%, %4d survived\n"; \
+		      for (m in n) printf f, m, k[m], n[m], 100 * k[m] / n[m], s[m] | "sort"; \
+		      close("sort"); if (t) printf f, "all", kt, t, 100 * kt / t, st }'
 
 up: $(STAMP)
 	$(VENV)/bin/protocol-lab up
