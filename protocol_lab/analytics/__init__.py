@@ -16,7 +16,7 @@ faster there than in polars' default streaming engine.
 """
 
 from protocol_lab.analytics._frames import ENGINE
-from protocol_lab.analytics.calendar import business_clock, business_seconds
+from protocol_lab.analytics.business_columns import business_clock, business_seconds
 from protocol_lab.analytics.conformance import Conformance, conformance
 from protocol_lab.analytics.export import pm4py_frame, to_pm4py, write_ocel2_json, write_xes
 from protocol_lab.analytics.flow import (

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final
 import polars as pl
 
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind, seconds
-from protocol_lab.analytics.calendar import business_seconds
+from protocol_lab.analytics.business_columns import business_seconds
 from protocol_lab.analytics.states import (
     DEFAULT_PAUSING,
     DEFAULT_STOPPING,

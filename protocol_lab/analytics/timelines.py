@@ -615,7 +615,7 @@ class Timelines:
         Histories are fetched at most ``concurrency`` at a time and mapped to timeline rows by
         :func:`protocol_lab.domain.history.build_timeline`.
         """
-        from protocol_lab.analytics.temporal import fetch_rows
+        from protocol_lab.analytics.from_temporal import fetch_rows
 
         rows, attrs = await fetch_rows(client, query=query, concurrency=concurrency)
         return cls.from_records(rows, pl.DataFrame(attrs) if attrs else None)

@@ -1,8 +1,9 @@
 """Business time: a calendar's working intervals and the clock over them, one implementation.
 
-The analytics (SLA business time, over whole columns: :mod:`protocol_lab.analytics.calendar`) and
-the simulator (human waits on the working calendar: :mod:`protocol_lab.sim.calendar`) both ask
-:class:`BusinessTime`, so they give the same answers on the same inputs.
+The analytics (SLA business time, over whole columns:
+:mod:`protocol_lab.analytics.business_columns`) and the simulator (human waits on the working
+calendar: :mod:`protocol_lab.sim.business_clock`) both ask :class:`BusinessTime`, so they give the
+same answers on the same inputs.
 
 A working interval is one working day's opening hours, from ``start`` to ``end`` in the
 calendar's local time (``end: "24:00"`` is the next midnight), converted to UTC instants, so

@@ -308,7 +308,7 @@ class Calibration:
 
 
 def _business(steps: pl.DataFrame, calendar: BusinessCalendar) -> pl.Series:
-    from protocol_lab.analytics.calendar import business_seconds
+    from protocol_lab.analytics.business_columns import business_seconds
 
     return steps.select(business_seconds(pl.col("start"), pl.col("end"), calendar).alias("b"))[
         "b"

@@ -34,7 +34,7 @@ from protocol_lab.domain.tickets import Priority
 from protocol_lab.domain.timeline import TriggerType
 from protocol_lab.sim import flow
 from protocol_lab.sim.arrivals import TicketSource, iter_arrivals
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 from protocol_lab.sim.environment import LeanEnvironment, Wake
 from protocol_lab.sim.firing import RuleEngine
 from protocol_lab.sim.jobs import BullQueue

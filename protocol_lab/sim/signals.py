@@ -18,7 +18,7 @@ from typing import Any
 import simpy
 
 from protocol_lab.domain.catalog import OnTimeout
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 from protocol_lab.sim.sampling import Sampler, UniformSampler
 
 __all__ = ["SignalOutcome", "SignalSource", "SignalWait"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from protocol_lab.domain.tickets import TicketStatus
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 from protocol_lab.sim.sampling import Sampler
 from protocol_lab.sim.scenario import ArrivalStream
 

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from protocol_lab.analytics.calendar import business_seconds
+from protocol_lab.analytics.business_columns import business_seconds
 from protocol_lab.analytics.sla import sla_status
 from protocol_lab.domain import BusinessCalendar, SlaConfig
 from protocol_lab.domain.business_time import BusinessTime, calendar_holidays
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 
 H = 3600.0
 ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the samples span both DST changes

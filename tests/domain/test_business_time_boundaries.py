@@ -1,8 +1,8 @@
 """Business time at its edges: the opening and closing instants, weekends, holidays, years.
 
 One arithmetic (:class:`~protocol_lab.domain.business_time.BusinessTime`) serves the analytics'
-columns (:mod:`protocol_lab.analytics.calendar`) and the simulator's waits
-(:mod:`protocol_lab.sim.calendar`); each is checked here at the instants where a day opens or
+columns (:mod:`protocol_lab.analytics.business_columns`) and the simulator's waits
+(:mod:`protocol_lab.sim.business_clock`); each is checked here at the instants where a day opens or
 closes, one second to either side, and against a day-by-day count written out plainly.
 """
 
@@ -17,10 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from protocol_lab.analytics.calendar import business_clock, business_seconds, working_day_seconds
+from protocol_lab.analytics.business_columns import (
+    business_clock,
+    business_seconds,
+    working_day_seconds,
+)
 from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
 from protocol_lab.domain.business_time import BusinessTime, business_time, calendar_holidays
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 
 H = 3600.0
 DAY = 24 * H

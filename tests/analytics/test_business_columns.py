@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from protocol_lab.analytics import business_seconds
-from protocol_lab.analytics.calendar import working_day_seconds
+from protocol_lab.analytics.business_columns import working_day_seconds
 from protocol_lab.domain import BusinessCalendar
 
 LONDON = BusinessCalendar(

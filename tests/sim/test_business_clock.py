@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from protocol_lab.domain import BusinessCalendar
-from protocol_lab.sim.calendar import BusinessClock
+from protocol_lab.sim.business_clock import BusinessClock
 
 MONDAY = datetime(2026, 11, 2, tzinfo=UTC)  # London is on UTC in November
 H = 3600.0
