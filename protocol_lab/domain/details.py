@@ -3,7 +3,7 @@
 A timeline row's ``detail`` is for people; what an analysis needs to read back travels in the
 structured fields (``step``, ``attempt``, ``outcome``, ``actor``: see
 :mod:`protocol_lab.domain.timeline`). The service's workflow and its history mapper
-(:mod:`protocol_lab.domain.history`) and the simulator (:mod:`protocol_lab.sim.workflows`) build
+(:mod:`protocol_lab.domain.history`) and the simulator (:mod:`protocol_lab.sim.plans`) build
 every text here, so the two halves of the closed loop write the same words for the same
 situation; where the API page shows a text ("Triggered by ticket TKT-4829", "Manually
 initiated", "Awaiting manager approval", "Cancelled by user") that wording is the one used.

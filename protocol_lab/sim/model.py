@@ -5,7 +5,7 @@
 engine (:mod:`~protocol_lab.sim.firing`), a worker pool per Temporal task queue
 (:mod:`~protocol_lab.sim.workers`), the BullMQ queues (:mod:`~protocol_lab.sim.jobs`), the
 signal senders with their business calendar (:mod:`~protocol_lab.sim.signals`), the workflow
-processes (:mod:`~protocol_lab.sim.workflows`), the platform's own latency
+processes (:mod:`~protocol_lab.sim.plans`), the platform's own latency
 (:mod:`~protocol_lab.sim.platform`: the rule engine's start, workflow tasks, schedule-to-start and
 activity overhead, scaled by the compression the run stands for), the timeline recorder and the
 metrics tracker.
@@ -39,6 +39,7 @@ from protocol_lab.sim.environment import LeanEnvironment, Wake
 from protocol_lab.sim.firing import RuleEngine
 from protocol_lab.sim.jobs import BullQueue
 from protocol_lab.sim.metrics import MetricsTracker
+from protocol_lab.sim.plans import CompiledPlan, compile_plan, run_workflow
 from protocol_lab.sim.platform import PlatformDelays
 from protocol_lab.sim.recorder import TimelineRecorder, WorkflowOutcome
 from protocol_lab.sim.sampling import Sampler, UniformSampler
@@ -46,7 +47,6 @@ from protocol_lab.sim.scenario import Scenario
 from protocol_lab.sim.signals import SignalSource
 from protocol_lab.sim.tickets import Ticket, TicketDesk
 from protocol_lab.sim.workers import TaskQueueWorkers
-from protocol_lab.sim.workflows import CompiledPlan, compile_plan, run_workflow
 
 if TYPE_CHECKING:
     from protocol_lab.sim.results import SimulationResult

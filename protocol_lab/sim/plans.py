@@ -1,4 +1,4 @@
-"""Workflows: catalog plans compiled for simulation, and the process that runs one.
+"""Plans in the simulator: catalog plans compiled for simulation, and the process that runs one.
 
 The process interprets a :class:`protocol_lab.domain.WorkflowPlan` step by step, as the
 service's Temporal workflow does:
