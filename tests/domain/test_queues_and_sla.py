@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from protocol_lab.domain import (
     JOB_QUEUES,
     TASK_QUEUES,
+    BusinessCalendar,
     JobQueue,
     SlaConfigError,
     TaskQueue,
@@ -28,8 +31,8 @@ def test_registry_has_five_task_queues_and_twelve_job_queues() -> None:
     assert {"email", "notification", "sync", "ai-inference", "report-generation"} <= {
         q.value for q in JobQueue
     }
-    for spec in [*TASK_QUEUES.values(), *JOB_QUEUES.values()]:
-        assert spec.purpose
+    assert all(spec.purpose for spec in TASK_QUEUES.values())
+    assert all(spec.purpose for spec in JOB_QUEUES.values())
 
 
 def test_shipped_sla_targets_cover_every_task_queue() -> None:
@@ -44,3 +47,37 @@ def test_sla_target_needs_exactly_one_scope(tmp_path: Path) -> None:
     path.write_text("targets:\n  - {task_queue: itsm-fleet, priority: P1, target_hours: 2}\n")
     with pytest.raises(SlaConfigError, match=r"targets\.0"):
         load_sla_config(path)
+
+
+def test_sla_file_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(SlaConfigError, match=rf"^{re.escape(str(missing))}: \[Errno 2\]"):
+        load_sla_config(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("targets: [unclosed\n")
+    with pytest.raises(SlaConfigError, match=rf"^{re.escape(str(broken))}: while parsing"):
+        load_sla_config(broken)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets:\n  - {priority: P1, target_hours: 0}\n")
+    with pytest.raises(
+        SlaConfigError,
+        match=rf"^{re.escape(str(bad))}: field targets\.0\.target_hours: Input should be greater",
+    ):
+        load_sla_config(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_sla_config(empty).targets == ()
+    assert load_sla_config(str(empty)).calendar.timezone == "UTC"
+
+
+def test_an_unknown_subdivision_is_refused_with_examples() -> None:
+    import holidays
+
+    known = ", ".join(holidays.list_supported_countries()["GB"][:20])
+    with pytest.raises(ValidationError) as caught:
+        BusinessCalendar(country="GB", subdivision="ZZZ")
+    assert caught.value.errors()[0]["msg"] == (
+        f"Value error, GB has no subdivision 'ZZZ'; e.g. {known}"
+    )
+    with pytest.raises(ValidationError, match="country 'XX' is not one the holidays package"):
+        BusinessCalendar(country="XX")

@@ -327,6 +327,9 @@ def test_load_rules_names_the_file_and_the_rule_at_fault(tmp_path: Path) -> None
     path.write_text(f"{OK_RULE}- {{name: bad, trigger: nope}}\n")
     with pytest.raises(RuleError, match=rf"^{re.escape(str(path))}: rule 'bad': trigger: "):
         load_rules(path)
+    path.write_text(f"{OK_RULE}- {{trigger: webhook}}\n")
+    with pytest.raises(RuleError, match=rf"^{re.escape(str(path))}: rule '#1': "):
+        load_rules(path)
     path.write_text("- [not, a, rule]\n")
     with pytest.raises(RuleError, match=rf"^{re.escape(str(path))}: rule '#0': "):
         load_rules(path)
