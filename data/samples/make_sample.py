@@ -1,6 +1,6 @@
 """Make the shipped sample of workflow timelines (``data/samples/timelines.parquet``).
 
-Covers: every plan of the real catalog (``data/workflows``) on all five task queues, arrivals
+Covers: every plan of the real catalog (``data/definitions``) on all five task queues, arrivals
 peaking in working hours, queue waits that grow with load (the provisioning integration is the
 slow one), human signal waits that only progress in working hours, activities retried after
 failed attempts, activity failures and timeouts, signal timeouts and rejections, cancellations,

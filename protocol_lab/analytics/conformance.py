@@ -168,7 +168,7 @@ def _case_row(
 
 def conformance(timelines: Timelines, *, catalog: Catalog | None = None) -> Conformance:
     """Replay every case of ``timelines`` against its workflow's plan in ``catalog`` (default:
-    ``data/workflows``): fitness per case and per workflow, and the deviations (see the module
+    ``data/definitions``): fitness per case and per workflow, and the deviations (see the module
     docstring). Workflows without a plan in the catalog are listed with a null fitness."""
     from protocol_lab.domain import load_catalog
 

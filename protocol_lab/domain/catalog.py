@@ -219,12 +219,12 @@ def _documents(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
-    """Load every ``*.yaml`` workflow definition under ``path`` (default ``data/workflows``).
+    """Load every ``*.yaml`` workflow definition under ``path`` (default ``data/definitions``).
 
     A file may hold one definition, a list, or several YAML documents. Errors name the file,
     the definition and the field.
     """
-    root = Path(path) if path is not None else DATA_DIR / "workflows"
+    root = Path(path) if path is not None else DATA_DIR / "definitions"
     files = sorted(root.glob("*.yaml")) if root.is_dir() else [root]
     if not files or not files[0].exists():
         raise CatalogError(f"{root}: no workflow definitions found")

@@ -610,7 +610,7 @@ def calibrate(
         warmup_hours=0.0,
         drain=True,
         seed=seed,
-        catalog=base.catalog if base is not None else "workflows",
+        catalog=base.catalog if base is not None else "definitions",
         rules=rules,
         arrivals=arrivals,
         task_queues=queues,

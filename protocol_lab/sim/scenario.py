@@ -5,7 +5,7 @@ A scenario names everything a run needs, with units in the field names:
 - ``arrivals``: ticket streams per category and priority (tickets per week, titles, an
   hour-of-week profile) and the agents' resolution time of tickets no workflow resolves;
 - the rule set and the workflow catalog (by default the very files the service loads:
-  ``data/rules/default.yaml`` and ``data/workflows``), plus per-step duration and failure
+  ``data/rules/default.yaml`` and ``data/definitions``), plus per-step duration and failure
   overrides;
 - ``signals``: how human and external signals arrive (business hours or not, rejections);
 - ``task_queues``: Temporal workers per task queue and activity slots per worker;
@@ -26,6 +26,7 @@ against the catalog and rules it names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,7 +179,7 @@ class Scenario(_Frozen):
     drain: bool = Field(default=True, description="after the horizon, run until all work ends")
     max_tickets: int | None = Field(default=None, ge=1, description="stop arrivals after N")
     seed: int = Field(default=0, ge=0)
-    catalog: str = Field(default="workflows", description="catalog folder, relative to data/")
+    catalog: str = Field(default="definitions", description="catalog folder, relative to data/")
     rules_file: str = Field(default="rules/default.yaml", description="relative to data/")
     rules: tuple[Rule, ...] | None = Field(default=None, description="inline rules (win)")
     arrivals: Arrivals
@@ -394,9 +395,26 @@ class Scenario(_Frozen):
         return self.model_copy(update={"seed": int(seed)})
 
 
+# The shipped catalog's folder was data/workflows until it was named for what it holds.
+_RENAMED_CATALOGS: dict[str, str] = {
+    "workflows": "definitions",
+    "scenarios/mmc/workflows": "scenarios/mmc/definitions",
+}
+
+
 def _resolve(path: str) -> Path:
     p = Path(path)
-    return p if p.is_absolute() else DATA_DIR / p
+    if p.is_absolute():
+        return p
+    renamed = _RENAMED_CATALOGS.get(p.as_posix())
+    if renamed is not None and not (DATA_DIR / p).exists():
+        warnings.warn(
+            f"catalog {path!r} is now {renamed!r} (data/{renamed}); name that in the scenario",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        return DATA_DIR / renamed
+    return DATA_DIR / p
 
 
 def _describe(exc: ValidationError) -> str:

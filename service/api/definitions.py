@@ -1,7 +1,7 @@
 """The workflow definition endpoints: list and read (read scope), add and version (admin).
 
 Handlers validate and call :mod:`service.workflows.definitions`. A definition is validated like
-the YAML of ``data/workflows`` and bounded; new executions use the newest version, running ones
+the YAML of ``data/definitions`` and bounded; new executions use the newest version, running ones
 keep theirs.
 """
 

@@ -1,6 +1,6 @@
 """Workflow definitions added at run time: one row per (name, version), the plan kept as JSON.
 
-The catalog of ``data/workflows`` is version 1 of its names and is not stored; a stored
+The catalog of ``data/definitions`` is version 1 of its names and is not stored; a stored
 definition of one of those names starts at version 2. Rows are never changed or deleted: a
 new version is a new row, and the primary key (name, version) makes two writers racing for the
 same version fail one of them instead of overwriting.

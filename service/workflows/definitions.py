@@ -3,7 +3,7 @@
 A name resolves to its newest version: a stored one if there is one, else the catalog's. Every
 start resolves its plan here and sends the plan itself in the workflow's input, so a running
 workflow keeps the version it started with whatever is stored later. Definitions are
-validated like the YAML of ``data/workflows`` (:class:`~protocol_lab.domain.WorkflowPlan`) and
+validated like the YAML of ``data/definitions`` (:class:`~protocol_lab.domain.WorkflowPlan`) and
 bounded (:data:`LIMITS`): name, steps, texts, timeouts, the plan's size, how many names and
 versions the store keeps.
 """

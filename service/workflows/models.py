@@ -360,7 +360,7 @@ _DEFINITION_EXAMPLE: Final[dict[str, Any]] = {
 
 
 class WorkflowDefinitionWrite(BaseModel):
-    """A workflow definition to add (POST) or to version (PUT), as in ``data/workflows/*.yaml``.
+    """A workflow definition to add (POST) or to version (PUT), as in ``data/definitions/*.yaml``.
 
     Steps run in order: ``kind: activity`` steps (``activity`` one of integration,
     ticket_update, asset_reserve, asset_release, asset_assign, enqueue_job; a retry policy, a

@@ -28,7 +28,7 @@ REQUIRED = {
 
 def test_every_shipped_definition_loads() -> None:
     catalog = load_catalog()
-    files = list((DATA_DIR / "workflows").glob("*.yaml"))
+    files = list((DATA_DIR / "definitions").glob("*.yaml"))
     assert len(catalog) == len(files) >= 6
     for name, queue in REQUIRED.items():
         assert catalog[name].task_queue is queue

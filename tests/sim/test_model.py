@@ -165,7 +165,7 @@ def test_signal_timeouts_continue_or_fail_as_the_plan_says() -> None:
 
 
 def test_cancel_on_timeout_compensates_completed_steps_in_reverse(tmp_path: Path) -> None:
-    plan = yaml.safe_load((DATA_DIR / "workflows" / "vpn_access_revocation.yaml").read_text())
+    plan = yaml.safe_load((DATA_DIR / "definitions" / "vpn_access_revocation.yaml").read_text())
     plan["name"] = "VPN revocation (cancellable)"
     for step in plan["steps"]:
         if step["id"] == "security_confirmation":

@@ -109,3 +109,10 @@ def test_the_scenario_as_the_service_runs_it() -> None:
             assert overrides[step.id] == Fixed(seconds=0.0)
     assert served.compensation_duration == Fixed(seconds=0.0)
     assert scenario.compensation_duration != served.compensation_duration  # a copy
+
+
+def test_a_scenario_naming_the_old_catalog_folder_still_loads_with_a_warning() -> None:
+    scenario = load_scenario("demo_day").model_copy(update={"catalog": "workflows"})
+    with pytest.warns(DeprecationWarning, match="'workflows' is now 'definitions'"):
+        catalog = scenario.load_catalog()
+    assert catalog.names == load_scenario("demo_day").load_catalog().names
