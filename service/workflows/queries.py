@@ -629,60 +629,109 @@ async def list_workflows(
     )
     if base is None and archived is None and drafts is None:
         return [], False
-    need = limit + 1
     unbounded = _filters(status, task_queue, ticket_id, name=name, trigger_type=trigger_type)
     small = (
         await _small_set(ctx, unbounded, lowest, ceiling)
         if ticket_id is not None and unbounded is not None
         else None
     )
-    # Later sources win for an id in two of them: a started draft is Temporal's, an archived
-    # workflow the archive's.
-    entries: dict[str, _Entry] = {}
+    sources = _ListSources(base=base, small=small, drafts=drafts, archived=archived)
     if ending_before is not None:
-        pivot = await _cursor_order(ctx, ending_before)
-        above = pivot if lowest is None else max(pivot, lowest - 1)
-        window = _StoreWindow(filters, below=ceiling, above=above, limit=need, newest_first=False)
-        if drafts is not None:
-            entries.update((row.id, row) for row in await _store_drafts(drafts, window))
-        if base is not None:
-            items = (
-                small
-                if small is not None
-                else await _gather_newer(
-                    ctx, base, above, need, _ORDER_CEILING if ceiling is None else ceiling
-                )
-            )
-            entries.update((i.workflow_id, i) for i in items if i.order > pivot)
-        if archived is not None:
-            entries.update((row.id, row) for row in await _store_archived(archived, window))
-        ordered = sorted(entries.values(), key=_key)
-        page = ordered[:limit]
-        has_more = len(ordered) > limit
-        page.reverse()
+        page, has_more = await _page_before(
+            ctx, sources, filters, cursor=ending_before, limit=limit
+        )
     else:
-        cursor = await _cursor_order(ctx, starting_after) if starting_after is not None else None
-        upper = ceiling if cursor is None else cursor if ceiling is None else min(cursor, ceiling)
-        below_lowest = None if lowest is None else lowest - 1
-        window = _StoreWindow(filters, below=upper, above=below_lowest, limit=need)
-        if drafts is not None:
-            entries.update((row.id, row) for row in await _store_drafts(drafts, window))
-        if base is not None:
-            items = (
-                small
-                if small is not None
-                else await _gather_older(ctx, base, upper, need, lowest or 0)
-            )
-            entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
-        if archived is not None:
-            entries.update((row.id, row) for row in await _store_archived(archived, window))
-        ordered = sorted(entries.values(), key=_key, reverse=True)
-        page = ordered[:limit]
-        has_more = len(ordered) > limit
+        page, has_more = await _page_after(
+            ctx, sources, filters, cursor=starting_after, limit=limit
+        )
     page = await _settle_archived(ctx, page, keep=status is None)
     gate = asyncio.Semaphore(_HISTORY_CONCURRENCY)
     views = await asyncio.gather(*(_entry_view(ctx, entry, gate, precise) for entry in page))
     return list(views), has_more
+
+
+@dataclass(frozen=True)
+class _ListSources:
+    """Where a page of workflows comes from; None where a source cannot match the filters.
+
+    ``base`` is Temporal's visibility query (``small``: its items, already fetched when they are
+    few), ``drafts`` and ``archived`` the store's sessions for drafts and archived workflows.
+    Later sources win for an id in two of them: a started draft is Temporal's, an archived
+    workflow the archive's.
+    """
+
+    base: str | None
+    small: list[_Item] | None
+    drafts: async_sessionmaker[AsyncSession] | None
+    archived: async_sessionmaker[AsyncSession] | None
+
+
+async def _page_before(
+    ctx: TemporalContext,
+    sources: _ListSources,
+    filters: ListFilters,
+    *,
+    cursor: str,
+    limit: int,
+) -> tuple[list[_Entry], bool]:
+    """The ``limit`` entries just newer than ``cursor``, newest first; and whether there are
+    more newer ones."""
+    lowest, ceiling = filters.lowest_order, filters.order_ceiling
+    need = limit + 1
+    entries: dict[str, _Entry] = {}
+    pivot = await _cursor_order(ctx, cursor)
+    above = pivot if lowest is None else max(pivot, lowest - 1)
+    window = _StoreWindow(filters, below=ceiling, above=above, limit=need, newest_first=False)
+    if sources.drafts is not None:
+        entries.update((row.id, row) for row in await _store_drafts(sources.drafts, window))
+    if sources.base is not None:
+        items = (
+            sources.small
+            if sources.small is not None
+            else await _gather_newer(
+                ctx, sources.base, above, need, _ORDER_CEILING if ceiling is None else ceiling
+            )
+        )
+        entries.update((i.workflow_id, i) for i in items if i.order > pivot)
+    if sources.archived is not None:
+        entries.update((row.id, row) for row in await _store_archived(sources.archived, window))
+    ordered = sorted(entries.values(), key=_key)
+    page = ordered[:limit]
+    has_more = len(ordered) > limit
+    page.reverse()
+    return page, has_more
+
+
+async def _page_after(
+    ctx: TemporalContext,
+    sources: _ListSources,
+    filters: ListFilters,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[_Entry], bool]:
+    """The ``limit`` newest entries older than ``cursor`` (None: the newest of all); and
+    whether there are more older ones."""
+    lowest, ceiling = filters.lowest_order, filters.order_ceiling
+    need = limit + 1
+    entries: dict[str, _Entry] = {}
+    order = await _cursor_order(ctx, cursor) if cursor is not None else None
+    upper = ceiling if order is None else order if ceiling is None else min(order, ceiling)
+    below_lowest = None if lowest is None else lowest - 1
+    window = _StoreWindow(filters, below=upper, above=below_lowest, limit=need)
+    if sources.drafts is not None:
+        entries.update((row.id, row) for row in await _store_drafts(sources.drafts, window))
+    if sources.base is not None:
+        items = (
+            sources.small
+            if sources.small is not None
+            else await _gather_older(ctx, sources.base, upper, need, lowest or 0)
+        )
+        entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
+    if sources.archived is not None:
+        entries.update((row.id, row) for row in await _store_archived(sources.archived, window))
+    ordered = sorted(entries.values(), key=_key, reverse=True)
+    return ordered[:limit], len(ordered) > limit
 
 
 # The latest creation time a filter may name: ProtocolOrder (seconds * 1e9) stays below 2**63.

@@ -123,15 +123,11 @@ async def start_workflow(
     order = order_of(workflow_id) if is_workflow_id(workflow_id) else int(now * ORDER_PER_SECOND)
     delay = (start_at - now) if start_at is not None and start_at > now + 0.5 else None
     status = "draft" if delay is not None else "active"
-    pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(sa.STATUS, status),
-        SearchAttributePair(sa.NAME, plan.name),
-        SearchAttributePair(sa.TRIGGER_TYPE, trigger_type),
-        SearchAttributePair(sa.ORDER, order),
-    ]
-    ticket = data.get("ticket_id")
-    if isinstance(ticket, str) and ticket:
-        pairs.append(SearchAttributePair(sa.TICKET_ID, ticket))
+    raw_ticket = data.get("ticket_id")
+    ticket = raw_ticket if isinstance(raw_ticket, str) and raw_ticket else None
+    pairs = _search_attributes(
+        status=status, name=plan.name, trigger_type=trigger_type, order=order, ticket=ticket
+    )
     plan_input = PlanInput(
         name=plan.name,
         task_queue=task_queue,
@@ -162,19 +158,6 @@ async def start_workflow(
         return await get_workflow(ctx, workflow_id)
     metrics.workflow_started(task_queue, trigger_type)
     started = start_at if delay is not None and start_at is not None else now
-    timeline = []
-    if delay is None:
-        timeline.append(
-            {
-                "event": EventType.WORKFLOW_STARTED.value,
-                "timestamp": int(now),
-                "detail": details.workflow_started(trigger_type, data),
-                "step": None,
-                "attempt": None,
-                "outcome": None,
-                "actor": None,
-            }
-        )
     return {
         "id": workflow_id,
         "name": plan.name,
@@ -183,8 +166,36 @@ async def start_workflow(
         "task_queue": task_queue,
         "started_at": int(started),
         "completed_at": None,
-        "ticket_id": ticket if isinstance(ticket, str) and ticket else None,
-        "timeline": timeline,
+        "ticket_id": ticket,
+        "timeline": [] if delay is not None else [_started_event(now, trigger_type, data)],
+    }
+
+
+def _search_attributes(
+    *, status: str, name: str, trigger_type: str, order: int, ticket: str | None
+) -> list[SearchAttributePair[Any]]:
+    """The search attributes a new execution starts with (the ticket's only when it has one)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.STATUS, status),
+        SearchAttributePair(sa.NAME, name),
+        SearchAttributePair(sa.TRIGGER_TYPE, trigger_type),
+        SearchAttributePair(sa.ORDER, order),
+    ]
+    if ticket is not None:
+        pairs.append(SearchAttributePair(sa.TICKET_ID, ticket))
+    return pairs
+
+
+def _started_event(now: float, trigger_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The timeline's first event, as the workflow will record it when it runs."""
+    return {
+        "event": EventType.WORKFLOW_STARTED.value,
+        "timestamp": int(now),
+        "detail": details.workflow_started(trigger_type, data),
+        "step": None,
+        "attempt": None,
+        "outcome": None,
+        "actor": None,
     }
 
 
