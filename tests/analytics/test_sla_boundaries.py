@@ -16,7 +16,7 @@ import pytest
 from protocol_lab.analytics import Timelines, percentiles, sla_status, sla_summary
 from protocol_lab.domain import BusinessCalendar, SlaConfig, SlaTarget
 
-from .factory import frame, row
+from .factory import T0, frame, row
 
 MONDAY_9 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -425,3 +425,67 @@ def test_a_summary_of_nothing_is_one_row_of_zeros() -> None:
     empty = sla_status(_workflows([]), config=CONFIG)
     [row_] = sla_summary(empty, by=None).iter_rows(named=True)
     assert (row_["workflows"], row_["closed"], row_["attainment"]) == (0, 0, None)
+
+
+# --- the clock's end: as of an instant, at a stopping state, on a named calendar ----------------
+
+
+def test_a_named_calendar_measures_open_workflows_to_as_of_and_closed_ones_to_their_end() -> None:
+    # the late calendar (12:00-24:00) with no events: open to as_of, closed to completion
+    as_of = MONDAY_9 + 6 * H  # 15:00
+    frame = _workflows(
+        [
+            {"id": "open", "took": H, "outcome": "open"},  # last seen 10:00
+            {"id": "closed", "took": 4 * H},  # 09:00 to 13:00
+        ]
+    ).with_columns(pl.lit("P1").alias("priority"))
+    status = {
+        r["workflow_id"]: r
+        for r in sla_status(frame, config=PAUSE_CONFIG, as_of=as_of).iter_rows(named=True)
+    }
+    assert status["open"]["measured_s"] == 3 * 3600  # 12:00 to 15:00
+    assert status["closed"]["measured_s"] == 3600  # 12:00 to 13:00
+    latest = {
+        r["workflow_id"]: r for r in sla_status(frame, config=PAUSE_CONFIG).iter_rows(named=True)
+    }
+    assert latest["open"]["measured_s"] == 3600  # to the latest event, 13:00
+
+
+def test_with_events_the_clock_stops_at_resolution_or_runs_to_as_of() -> None:
+    rows = [
+        row("resolved", "workflow_started", 0),
+        row("resolved", "activity_started", 30, step="Resolved"),
+        row("resolved", "activity_completed", 200, step="Resolved", outcome="completed"),
+        row("resolved", "workflow_completed", 200),
+        row("fixed", "workflow_started", 0),
+        row("fixed", "activity_started", 45, step="Fixed"),
+        row("open", "workflow_started", 0),
+    ]
+    timelines = Timelines.from_frame(frame(rows), check=False)
+    as_of = T0 + timedelta(minutes=100)
+    status = {
+        r["workflow_id"]: r
+        for r in timelines.sla_status(config=PAUSE_CONFIG, as_of=as_of)
+        .collect()
+        .iter_rows(named=True)
+    }
+    assert status["resolved"]["clock_stopped_at"] == T0 + timedelta(minutes=30)
+    assert status["resolved"]["measured_s"] == 30 * 60
+    assert status["open"]["clock_stopped_at"] is None
+    assert status["open"]["measured_s"] == 100 * 60  # to as_of, not to the latest event
+    assert status["fixed"]["measured_s"] == 100 * 60  # "Fixed" stops no clock by default
+    custom = {
+        r["workflow_id"]: r
+        for r in timelines.sla_status(config=PAUSE_CONFIG, as_of=as_of, stopping=("Fixed",))
+        .collect()
+        .iter_rows(named=True)
+    }
+    assert custom["fixed"]["measured_s"] == 45 * 60
+    assert custom["fixed"]["clock_stopped_at"] == T0 + timedelta(minutes=45)
+
+
+def test_breached_closed_workflows_count_in_the_summarys_percentiles() -> None:
+    rows = [{"id": "met", "took": H}, {"id": "breached", "took": 3 * H}]
+    status = sla_status(_workflows(rows), config=CONFIG)
+    [whole] = sla_summary(status, by=None).iter_rows(named=True)
+    assert whole["p95_h"] == pytest.approx(3.0, abs=0.2)  # the breached one's 3 h, not 1 h

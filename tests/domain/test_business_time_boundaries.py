@@ -442,3 +442,15 @@ def test_years_built_before_the_first_keep_days_of_unequal_length_in_place() -> 
     assert time.clock(np.array(instants)) - time.at(instants[0]) == pytest.approx(
         np.array(instants) - instants[0]
     )
+
+
+def test_a_reading_of_the_clock_stays_when_earlier_years_are_built() -> None:
+    time = BusinessTime(OFFICE)
+    later = datetime(2030, 6, 3, 12, tzinfo=UTC).timestamp()  # builds 2029 to 2031
+    reading = time.at(later)
+    # two years before the first built: the intervals must be built, not read off their edge
+    early = datetime(2028, 6, 1, tzinfo=UTC).timestamp()
+    assert time.between(early, early + 92 * DAY) == pytest.approx(
+        _by_hand(OFFICE, early, early + 92 * DAY)
+    )
+    assert time.at(later) == reading  # the anchor did not move
