@@ -8,21 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from protocol_lab.domain import load_catalog
 from service.api.body_limits import RequestBodyMiddleware
 from service.api.errors import ErrorBody, install_error_handlers
 from service.api.main import api_router
 from service.api.openapi import install_openapi
-from service.jobs.producer import JobProducer
 from service.observability.health import health_router
 from service.observability.logging import RequestIdMiddleware, configure_logging
 from service.observability.metrics import MetricsMiddleware
 from service.observability.tracing import api_telemetry, configure_tracing
-from service.private_files import private_dir
 from service.settings import Settings, get_settings
-from service.state import AppState
-from service.store.db import create_schema, make_engine, make_sessionmaker
-from service.temporal.client import connect
+from service.state import open_resources
 
 __all__ = ["create_app", "create_worker_app"]
 
@@ -38,26 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.database_url is None:
-            private_dir(settings.state_dir)
-        engine = make_engine(settings.database_url or settings.sqlite_url)
-        await create_schema(engine)
-        # lazy: the API starts (and answers 503) even while Temporal is still coming up.
-        temporal = await connect(settings, lazy=True)
-        jobs = JobProducer(settings.redis_url or "redis://127.0.0.1:6379/0")
-        app.state.protocol = AppState(
-            settings=settings,
-            engine=engine,
-            sessionmaker=make_sessionmaker(engine),
-            temporal=temporal,
-            jobs=jobs,
-            catalog=load_catalog(),
-        )
-        try:
+        # Temporal's client is lazy: the API starts (and answers 503) while it comes up.
+        async with open_resources(settings) as resources:
+            app.state.protocol = resources
             yield
-        finally:
-            await jobs.close()
-            await engine.dispose()
 
     app = FastAPI(
         title="Protocol — Workflows & Automation API",

@@ -10,12 +10,21 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEV_INTEGRATION_SECRET", "Environment", "Scope", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "DEV_INTEGRATION_SECRET",
+    "Environment",
+    "Scope",
+    "Settings",
+    "get_settings",
+]
 
 Scope = Literal["read", "write", "admin"]
 Environment = Literal["development", "production"]
 # The development default; a production service refuses to start with it.
 DEV_INTEGRATION_SECRET = "dev-integration-secret"
+# The job queues' Redis when REDIS_URL is unset and no stack started one.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _SCOPE_ORDER: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
 
 
@@ -228,6 +237,12 @@ class Settings(BaseSettings):
     def sqlite_url(self) -> str:
         """The embedded store's URL."""
         return f"sqlite+aiosqlite:///{(self.state_dir / 'protocol-lab.db').resolve()}"
+
+    @property
+    def jobs_redis_url(self) -> str:
+        """The Redis of the job queues: ``redis_url``, else the machine's on its default port (a
+        worker or API started alone, without the stack that starts and names one)."""
+        return self.redis_url or DEFAULT_REDIS_URL
 
 
 @lru_cache(maxsize=1)

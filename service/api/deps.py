@@ -1,4 +1,5 @@
-"""Dependencies as ``Annotated`` aliases: the app state, a store session, bearer-token scopes."""
+"""Dependencies as ``Annotated`` aliases: the process's resources, a store session, bearer-token
+scopes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.errors import ApiError
 from service.settings import Scope, Settings
-from service.state import AppState
+from service.state import Resources
 
 __all__ = [
     "AdminAuth",
@@ -30,14 +31,14 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="API token; scopes read, write, admin")
 
 
-async def get_state(request: Request) -> AppState:
-    """The application state built by the lifespan (a coroutine: FastAPI runs a plain function
+async def get_state(request: Request) -> Resources:
+    """The process's resources opened by the lifespan (a coroutine: FastAPI runs a plain function
     dependency in a worker thread, a thread hop on every request)."""
-    state: AppState = request.app.state.protocol
+    state: Resources = request.app.state.protocol
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+StateDep = Annotated[Resources, Depends(get_state)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:

@@ -1,45 +1,45 @@
-"""What the rule engine needs to act: the store, Temporal, the job producer, settings, catalog."""
+"""What the rule engine needs to act: the store, Temporal, the job producer, settings, catalog,
+and its caches of parsed rules.
+
+A process hands the engine the view of its :class:`~service.state.Resources`
+(:meth:`AutomationContext.of`); a test or a benchmark that drives the engine alone builds one
+from its own parts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from protocol_lab.domain import Catalog, Rule
+from protocol_lab.domain import Catalog
 from service.jobs.producer import JobProducer
 from service.settings import Settings
+from service.state import Resources, RuleCaches
 
-__all__ = ["AutomationContext"]
+__all__ = ["AutomationContext", "RuleCaches"]
 
 
 @dataclass
 class AutomationContext:
-    """Long-lived resources of the engine, built from the API state or a worker's resources."""
+    """The resources the engine acts with, and its caches."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: Client
     jobs: JobProducer
     settings: Settings
     catalog: Catalog
-    # rule id -> (updated_at, parsed rule): parsing is the costly part of evaluation
-    rule_cache: dict[str, tuple[float, Rule]] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
+    caches: RuleCaches = field(default_factory=RuleCaches)
 
     @classmethod
-    def from_state(cls, state: Any) -> AutomationContext:
-        """The engine context of an API process (``AppState``), cached on it."""
-        cached = state.extras.get("automation")
-        if isinstance(cached, AutomationContext):
-            return cached
-        ctx = cls(
-            sessionmaker=state.sessionmaker,
-            temporal=state.temporal,
-            jobs=state.jobs,
-            settings=state.settings,
-            catalog=state.catalog,
+    def of(cls, resources: Resources) -> AutomationContext:
+        """The engine's view of a process's resources, sharing their rule caches."""
+        return cls(
+            sessionmaker=resources.sessionmaker,
+            temporal=resources.temporal,
+            jobs=resources.jobs,
+            settings=resources.settings,
+            catalog=resources.catalog,
+            caches=resources.rule_caches,
         )
-        state.extras["automation"] = ctx
-        return ctx

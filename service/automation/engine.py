@@ -47,7 +47,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
@@ -235,11 +235,11 @@ def _field_value(
 
 
 def _rule_of(ctx: AutomationContext, row: RuleRow) -> Rule:
-    cached = ctx.rule_cache.get(row.id)
+    cached = ctx.caches.parsed.get(row.id)
     if cached is not None and cached[0] == row.updated_at:
         return cached[1]
     rule = rule_model(row)
-    ctx.rule_cache[row.id] = (row.updated_at, rule)
+    ctx.caches.parsed[row.id] = (row.updated_at, rule)
     return rule
 
 
@@ -556,12 +556,12 @@ async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
     """
     async with ctx.sessionmaker() as session:
         version = await rules_version(session)
-        cached = ctx.extras.get("rule_index")
+        cached = ctx.caches.index
         if cached is not None and cached[0] == version:
-            return cast(RuleIndex[str], cached[1])
+            return cached[1]
         rows = await enabled_rules(session)
     index = RuleIndex((row.id, _rule_of(ctx, row)) for row in rows)
-    ctx.extras["rule_index"] = (version, index)
+    ctx.caches.index = (version, index)
     return index
 
 

@@ -86,13 +86,7 @@ def activities(resources: WorkerResources) -> list[Callable[..., Any]]:
         from service.automation.context import AutomationContext
         from service.automation.scheduled import run_scheduled_rule as run
 
-        ctx = AutomationContext(
-            sessionmaker=resources.sessionmaker,
-            temporal=activity.client(),
-            jobs=resources.jobs,
-            settings=resources.settings,
-            catalog=resources.catalog,
-        )
+        ctx = AutomationContext.of(resources)
         final = activity.info().attempt >= 5
         summary = await run(ctx, rule_id=inp.rule_id, final=final)
         return ScheduledRuleResult(

@@ -40,7 +40,6 @@ from service.jobs.sla import process_sla_timer
 from service.jobs.sync import process_maintenance, process_sync
 from service.observability.tracing import continued_span, job_traceparent
 from service.store.outbox import wakeup_signal
-from service.temporal.client import connect
 from service.temporal.resources import WorkerResources
 
 __all__ = [
@@ -160,14 +159,7 @@ async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> Non
 
 async def run_background(resources: WorkerResources, *, stop: asyncio.Event) -> None:
     """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set."""
-    temporal = getattr(resources, "temporal", None) or await connect(resources.settings, lazy=True)
-    ctx = AutomationContext(
-        sessionmaker=resources.sessionmaker,
-        temporal=temporal,
-        jobs=resources.jobs,
-        settings=resources.settings,
-        catalog=resources.catalog,
-    )
+    ctx = AutomationContext.of(resources)
     workers = open_job_workers(resources)
     tasks = [
         asyncio.create_task(run_dispatcher(ctx, stop=stop), name="outbox-dispatcher"),

@@ -34,7 +34,7 @@ from service.rules.models import (
     SecretRotated,
     ToggleResult,
 )
-from service.state import AppState
+from service.state import Resources
 from service.store import rules as store
 from service.store.executions import list_executions
 from service.store.idempotency import claim_idempotency_key
@@ -82,7 +82,7 @@ def _domain_rule(raw: dict[str, Any]) -> Rule:
         raise InvalidRequestError(str(exc)) from exc
 
 
-async def _check_workflow(state: AppState, rule: Rule) -> None:
+async def _check_workflow(state: Resources, rule: Rule) -> None:
     for action in rule.steps:
         if isinstance(action, StartWorkflowAction) and not await workflow_defined(
             state, action.workflow_name
@@ -100,7 +100,7 @@ async def _check_cycles(session: AsyncSession, *, rule_id: str, rule: Rule) -> N
         raise ConflictError(str(exc)) from exc
 
 
-async def _sync_schedule(state: AppState, row: RuleRow) -> None:
+async def _sync_schedule(state: Resources, row: RuleRow) -> None:
     # The background reconciler repairs the schedule if Temporal is unreachable right now.
     try:
         await sync_rule_schedule(state.temporal, row=row)
@@ -153,7 +153,7 @@ async def list_rules(
 
 
 async def create_rule(
-    state: AppState,
+    state: Resources,
     *,
     session: AsyncSession,
     request: RuleCreate,
@@ -221,7 +221,7 @@ def _merged(row: RuleRow, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_rule(
-    state: AppState, *, session: AsyncSession, rule_id: str, request: RuleUpdate
+    state: Resources, *, session: AsyncSession, rule_id: str, request: RuleUpdate
 ) -> RulePublic:
     """Change some fields of a rule; the whole rule is validated again.
 
@@ -238,7 +238,7 @@ async def update_rule(
     return _public(row, with_secret=not had_secret)
 
 
-async def delete_rule(state: AppState, *, session: AsyncSession, rule_id: str) -> Deleted:
+async def delete_rule(state: Resources, *, session: AsyncSession, rule_id: str) -> Deleted:
     """Delete a rule and its schedule; its executions stay for the record."""
     row = await _load(session, rule_id)
     scheduled = row.trigger == Trigger.SCHEDULED.value
@@ -251,7 +251,7 @@ async def delete_rule(state: AppState, *, session: AsyncSession, rule_id: str) -
     return Deleted(id=rule_id)
 
 
-async def toggle_rule(state: AppState, *, session: AsyncSession, rule_id: str) -> ToggleResult:
+async def toggle_rule(state: Resources, *, session: AsyncSession, rule_id: str) -> ToggleResult:
     """Enable a disabled rule or disable an enabled one."""
     row = await _load(session, rule_id)
     # Only the state changes: the stored rule is not validated again by checks added since.
@@ -293,7 +293,7 @@ async def list_rule_executions(
 
 
 async def dry_run_rule(
-    state: AppState, *, session: AsyncSession, rule_id: str, request: DryRunRequest
+    state: Resources, *, session: AsyncSession, rule_id: str, request: DryRunRequest
 ) -> DryRunResult:
     """Would the rule fire on this ticket or payload, why or why not, what would it do.
 
@@ -311,7 +311,7 @@ async def dry_run_rule(
         raise InvalidRequestError("give ticket_id, ticket or payload to test the rule on")
     try:
         result = await dry_run(
-            AutomationContext.from_state(state),
+            AutomationContext.of(state),
             row=row,
             ticket=ticket,
             previous=request.previous,

@@ -1,9 +1,9 @@
 """The worker process: Temporal workers on the task queues, and the background job loops.
 
 ``main()`` is what ``protocol-lab worker`` runs. It connects to Temporal (waiting for it to come
-up), opens the :class:`WorkerResources`, runs one Temporal worker per task queue (all five unless
-``WORKER_TASK_QUEUES`` says otherwise) and, when the automation part of the service is installed,
-its extra workflows and activities on ``itsm-workflows`` and its background loops
+up), opens the :class:`Resources`, runs one Temporal worker per task queue (all five unless
+``WORKER_TASK_QUEUES`` says otherwise), with the rule engine's and the recurring workflows'
+workflows and activities on ``itsm-workflows``, and the background loops
 (``service.jobs.runner.run_background``). It stops on SIGINT/SIGTERM or when ``stop`` is set.
 """
 
@@ -27,9 +27,9 @@ from service.automation import temporal as automation
 from service.jobs import runner as job_runner
 from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
+from service.state import Resources, open_resources
 from service.temporal.activities import StepActivities
 from service.temporal.client import connect
-from service.temporal.resources import WorkerResources
 from service.temporal.workflows import PlanWorkflow
 from service.workflows import recurring
 
@@ -84,7 +84,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 def build_workers(
     client: Client,
-    resources: WorkerResources,
+    resources: Resources,
     *,
     task_queues: Sequence[str] | None = None,
     graceful_shutdown: timedelta = timedelta(seconds=3),
@@ -128,7 +128,7 @@ async def connect_when_ready(settings: Settings, *, within_s: float = 60.0) -> C
             await asyncio.sleep(0.5)
 
 
-async def _background(resources: WorkerResources, stop: asyncio.Event) -> None:
+async def _background(resources: Resources, stop: asyncio.Event) -> None:
     try:
         await job_runner.run_background(resources, stop=stop)
     except Exception:
@@ -155,23 +155,22 @@ async def main(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-    resources = await WorkerResources.open(settings, temporal=client)
-    workers = build_workers(client, resources)
-    running = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
-    background = asyncio.create_task(_background(resources, stop), name="background")
-    stopper = asyncio.create_task(stop.wait())
-    try:
-        done, _ = await asyncio.wait([stopper, *running], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                log.error("worker stopped: %s", task.exception())
-    finally:
-        stop.set()
-        await asyncio.gather(
-            *(w.shutdown() for w in workers if w.is_running), return_exceptions=True
-        )
-        await asyncio.gather(*running, background, stopper, return_exceptions=True)
-        await resources.close()
+    async with open_resources(settings, temporal=client) as resources:
+        workers = build_workers(client, resources)
+        running = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
+        background = asyncio.create_task(_background(resources, stop), name="background")
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopper, *running], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    log.error("worker stopped: %s", task.exception())
+        finally:
+            stop.set()
+            await asyncio.gather(
+                *(w.shutdown() for w in workers if w.is_running), return_exceptions=True
+            )
+            await asyncio.gather(*running, background, stopper, return_exceptions=True)
     for task in running:
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.automation.context import AutomationContext
 from service.automation.engine import process_event
 from service.errors import ConflictError, InvalidRequestError, NotFoundError
-from service.state import AppState
+from service.state import Resources
 from service.store import tickets as store
 from service.store.idempotency import KeyClaim, claim_idempotency_key
 from service.store.notifications import get_suggestion, list_notifications
@@ -52,17 +52,17 @@ class TicketWritten(NamedTuple):
     event_id: int | None
 
 
-async def process_event_now(state: AppState, event_id: int) -> None:
+async def process_event_now(state: Resources, event_id: int) -> None:
     """Evaluate the rules on a staged event here; on failure it stays for a dispatcher."""
     try:
-        await process_event(AutomationContext.from_state(state), event_id=event_id)
+        await process_event(AutomationContext.of(state), event_id=event_id)
     except Exception:
         # The event stays in the outbox; a dispatcher picks it up.
         log.exception("event %s left for the dispatcher", event_id)
 
 
 async def create_ticket(
-    state: AppState,
+    state: Resources,
     *,
     session: AsyncSession,
     request: TicketCreate,

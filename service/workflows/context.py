@@ -1,7 +1,7 @@
-"""What the workflow service functions need, and how Temporal failures become API errors.
+"""What the workflow service functions need, and how Temporal failures become service errors.
 
-Both the API's :class:`~service.state.AppState` and the worker's
-:class:`~service.temporal.resources.WorkerResources` satisfy :class:`TemporalContext`.
+A process's :class:`~service.state.Resources` and the rule engine's
+:class:`~service.automation.context.AutomationContext` both satisfy :class:`TemporalContext`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ RPC_TIMEOUT = timedelta(seconds=10)
 
 
 class TemporalContext(Protocol):
-    """Settings, a Temporal client and the catalog."""
+    """Settings, a Temporal client, the catalog and the SQL store."""
 
     @property
     def settings(self) -> Settings:
@@ -40,7 +40,7 @@ class TemporalContext(Protocol):
         ...
 
     @property
-    def temporal(self) -> Client | None:
+    def temporal(self) -> Client:
         """The Temporal client."""
         ...
 
@@ -49,26 +49,23 @@ class TemporalContext(Protocol):
         """The workflow catalog."""
         ...
 
-
-class ArchiveContext(TemporalContext, Protocol):
-    """A :class:`TemporalContext` that also holds the SQL store (for the timeline archive)."""
-
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        """Sessions on the SQL store."""
+        """Sessions on the SQL store (definitions, drafts, the timeline archive)."""
         ...
 
 
+# Every context holds the store now; the archive's name for it is kept for its callers.
+ArchiveContext = TemporalContext
+
+
 def sessionmaker_of(ctx: TemporalContext) -> async_sessionmaker[AsyncSession] | None:
-    """The context's store sessions when it has a store (API state, worker), else None."""
-    maker = getattr(ctx, "sessionmaker", None)
-    return maker if isinstance(maker, async_sessionmaker) else None
+    """The context's store sessions."""
+    return ctx.sessionmaker
 
 
 def client_of(ctx: TemporalContext) -> Client:
-    """The context's client; 503 when there is none."""
-    if ctx.temporal is None:
-        raise UnavailableError("no Temporal client is configured")
+    """The context's Temporal client."""
     return ctx.temporal
 
 
@@ -81,7 +78,7 @@ def _closed_or_refused(exc: RPCError) -> bool:
 
 @contextlib.contextmanager
 def temporal_errors(workflow_id: str | None = None) -> Iterator[None]:
-    """Turn Temporal RPC and connection failures into API errors (404, 409, 400, 503).
+    """Turn Temporal RPC and connection failures into service errors (404, 409, 400, 503).
 
     A workflow that closed, or that refuses the operation in its current state, is a 409: the
     request is wrong for the workflow as it is now, not the service unavailable.

@@ -8,7 +8,7 @@
   event loop on the five task queues, until the session ends;
 - ``api``: an ``httpx.AsyncClient`` on the FastAPI app through ``httpx.ASGITransport``, with the
   app's lifespan entered (so the app holds its own Temporal client, store and job producer);
-- ``app_state``: that app's :class:`~service.state.AppState`, for calling service functions;
+- ``app_state``: that app's :class:`~service.state.Resources`, for calling service functions;
 - ``read_headers`` / ``write_headers`` / ``admin_headers``: Authorization headers per scope;
 - ``wait_for``: polls GET /status until a workflow reaches a status.
 """

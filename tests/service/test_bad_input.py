@@ -255,7 +255,7 @@ async def test_one_unschedulable_rule_does_not_stop_reconciliation(
     assert app_state.temporal is not None
     try:
         with caplog.at_level(logging.WARNING, logger="service.automation"):
-            await reconcile_schedules(AutomationContext.from_state(app_state))
+            await reconcile_schedules(AutomationContext.of(app_state))
         described = await app_state.temporal.get_schedule_handle(schedule_id(healthy_id)).describe()
         assert described.id == schedule_id(healthy_id)
         assert any(broken_id in record.getMessage() for record in caplog.records)

@@ -168,7 +168,7 @@ async def test_a_failed_workflow_start_is_completed_by_the_retry(
     request = WorkflowCreate(name="Password Reset", task_queue=TaskQueue.WORKFLOWS)
     key = f"wf-{uuid.uuid4().hex}"
     unreachable = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
-    down = dataclasses.replace(app_state, temporal=unreachable, extras={})
+    down = dataclasses.replace(app_state, temporal=unreachable)
     async with app_state.sessionmaker() as session:
         with pytest.raises(UnavailableError):
             await create_workflow(down, session=session, request=request, idempotency_key=key)

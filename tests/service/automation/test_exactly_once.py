@@ -117,7 +117,7 @@ async def test_crash_after_the_action_repeats_nothing(
     # The dead dispatcher had fired the rule completely, but not marked the event done.
     parsed = Rule.model_validate({k: rule[k] for k in ("name", "trigger", "conditions", "action")})
     execution, created = await fire(
-        AutomationContext.from_state(app_state),
+        AutomationContext.of(app_state),
         rule_id=rule["id"],
         rule=parsed,
         event_key=f"event:{event_id}",

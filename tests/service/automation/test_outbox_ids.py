@@ -54,6 +54,7 @@ async def _maintenance(ctx: AutomationContext, data: dict[str, Any]) -> Job:
         settings=ctx.settings,
         engine=ctx.sessionmaker.kw["bind"],
         sessionmaker=ctx.sessionmaker,
+        temporal=ctx.temporal,
         jobs=ctx.jobs,
         http=httpx.AsyncClient(),
         catalog=ctx.catalog,

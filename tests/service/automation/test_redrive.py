@@ -38,7 +38,7 @@ from waiting import eventually
 from protocol_lab.cli import app as cli
 from protocol_lab.domain import Catalog, JobQueue
 from service.app import create_app
-from service.automation.context import AutomationContext
+from service.automation.context import AutomationContext, RuleCaches
 from service.automation.engine import RETRY_FIRST_S, process_event
 from service.automation.starting import ActionError
 from service.automation.transient import is_transient
@@ -126,7 +126,7 @@ async def _unreachable_temporal() -> Client:
 
 def _with(ctx: AutomationContext, **changes: Any) -> AutomationContext:
     """The same context with other settings, Temporal client or catalog."""
-    return dataclasses.replace(ctx, rule_cache={}, extras={}, **changes)
+    return dataclasses.replace(ctx, caches=RuleCaches(), **changes)
 
 
 async def _row(ctx: AutomationContext, event_id: int) -> OutboxRow:

@@ -10,7 +10,7 @@ import pytest
 from outbox_helpers import NOTIFY_RULE, WORKFLOW_RULE, add_rule, executions_of, new_tickets
 
 from protocol_lab.domain import Catalog, JobQueue
-from service.automation.context import AutomationContext
+from service.automation.context import AutomationContext, RuleCaches
 from service.automation.engine import action_event_key, process_event
 from service.store.executions import execution_dict
 from service.store.outbox import redrive_events
@@ -31,7 +31,7 @@ async def test_a_failed_action_blocks_the_next_until_a_redrive_runs_both_in_orde
     rule_id = await add_rule(ctx.sessionmaker, START_THEN_NOTIFY)
     [event_id] = await new_tickets(ctx.sessionmaker, 1, title="Router down")
     without = Catalog({k: v for k, v in ctx.catalog.items() if k != "P1 Incident Response"})
-    lacking = dataclasses.replace(ctx, catalog=without, rule_cache={}, extras={})
+    lacking = dataclasses.replace(ctx, catalog=without, caches=RuleCaches())
     assert await process_event(lacking, event_id=event_id) is True
 
     rows = sorted(await executions_of(ctx.sessionmaker, [event_id]), key=lambda r: r.event_key)

@@ -23,7 +23,7 @@ from stores import empty_database
 
 from service.app import create_app
 from service.settings import Settings
-from service.state import AppState
+from service.state import AppState, RuleCaches
 from service.store.db import create_schema, make_sessionmaker
 from service.store.outbox import OutboxRow
 
@@ -59,7 +59,7 @@ async def backend(
         async with app.router.lifespan_context(app):
             sessions = make_sessionmaker(engine)
             app.state.protocol = dataclasses.replace(
-                app.state.protocol, engine=engine, sessionmaker=sessions, extras={}
+                app.state.protocol, engine=engine, sessionmaker=sessions, rule_caches=RuleCaches()
             )
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(

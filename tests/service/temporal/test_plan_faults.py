@@ -13,7 +13,6 @@ import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,12 @@ import pytest
 from temporalio.client import Client
 from waiting import eventually
 
-from protocol_lab.domain import Catalog, load_catalog
 from protocol_lab.domain.history import build_timeline
 from service.app import create_app
 from service.errors import ServiceError
 from service.settings import Settings
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
+from service.state import open_resources
 from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.workflows import get_status, signal_workflow, start_workflow
@@ -36,13 +35,6 @@ from service.workflows import get_status, signal_workflow, start_workflow
 pytestmark = [pytest.mark.temporal, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(420)]
 
 TOKEN = "fault-token"
-
-
-@dataclass
-class Ctx:
-    settings: Settings
-    temporal: Client | None
-    catalog: Catalog
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +64,13 @@ def fault_settings(
 
 
 @pytest.fixture
-async def ctx(fault_server: EmbeddedTemporal, fault_settings: Settings) -> AsyncIterator[Ctx]:
+async def ctx(
+    fault_server: EmbeddedTemporal, fault_settings: Settings
+) -> AsyncIterator[WorkerResources]:
+    """The test's service resources, on the fault server's Temporal."""
     client = await Client.connect(fault_server.address)
-    return Ctx(settings=fault_settings, temporal=client, catalog=load_catalog())
+    async with open_resources(fault_settings, temporal=client) as resources:
+        yield resources
 
 
 async def wait_closed(client: Client, *, within: float) -> None:
@@ -98,7 +94,7 @@ def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
     return ChildProcess(name, argv, settings.state_dir / "logs" / f"{name}.log", env)
 
 
-async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
+async def test_worker_killed_mid_flight(ctx: WorkerResources) -> None:
     assert ctx.temporal is not None
     client = ctx.temporal
     plan = ctx.catalog["Password Reset"]
@@ -173,11 +169,9 @@ async def test_worker_killed_mid_flight(ctx: Ctx) -> None:
 
 
 async def test_temporal_restart_keeps_workflows_running(
-    ctx: Ctx, fault_server: EmbeddedTemporal, fault_settings: Settings
+    ctx: WorkerResources, fault_server: EmbeddedTemporal, fault_settings: Settings
 ) -> None:
-    assert ctx.temporal is not None
-    resources = await WorkerResources.open(fault_settings, temporal=ctx.temporal)
-    [worker] = build_workers(ctx.temporal, resources, task_queues=["itsm-accessories"])
+    [worker] = build_workers(ctx.temporal, ctx, task_queues=["itsm-accessories"])
     app = create_app(fault_settings)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with worker, app.router.lifespan_context(app):
@@ -244,4 +238,3 @@ async def test_temporal_restart_keeps_workflows_running(
             events = [e["event"] for e in got["timeline"]]
             assert events.count("activity_started") == 5
         await api.aclose()
-    await resources.close()
