@@ -296,6 +296,11 @@ def test_key_condition_prefers_equality_then_the_fewest_values_then_the_first() 
     assert key({"x": {"eq": True}}) == ("x", frozenset({True}))
     assert key({"x": {"eq": 2.5}}) == ("x", frozenset({2.5}))
     assert key({"x": {"gte": 1}}) is None
+    # conditions that cannot key a rule are passed over, not the end of the search
+    assert key({"idle_hours": 24, "x": "a"}) == ("x", frozenset({"a"}))
+    assert key({"any": [{"x": "b"}], "x": "a"}) == ("x", frozenset({"a"}))
+    assert key({"x": {"contains": "v"}, "y": "a"}) == ("y", frozenset({"a"}))
+    assert key({"x": ["a"], "y": {"in": ["a", "b"]}}) == ("y", frozenset({"a", "b"}))
 
 
 def test_surely_misses_only_a_plain_equality_on_a_field_the_record_has() -> None:

@@ -304,7 +304,11 @@ def test_a_free_text_value_is_measured_as_it_will_be_written() -> None:
 
 def test_a_bad_template_is_refused_unless_the_rule_was_stored_before_the_check() -> None:
     bad = {**NOTIFY, "message": "{{ticket.nope}}"}
-    with pytest.raises(RuleError, match=r"^action\.send_notification\.message: Value error, "):
+    with pytest.raises(
+        RuleError,
+        match=r"^action\.send_notification\.message: Value error, unknown placeholder "
+        r"'\{\{ticket\.nope\}\}'",
+    ):
         parse_action(bad)
     with pytest.raises(ValidationError, match="subject"):
         Rule.model_validate(_raw(action={**NOTIFY, "subject": "{{rule.nope}}"}))
