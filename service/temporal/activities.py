@@ -35,6 +35,7 @@ from protocol_lab.domain import DurationModel, details
 from protocol_lab.domain.wire import StepInput, StepOutcome
 from service.jobs.signing import destination_secret, signature_headers
 from service.store.assets import assign_asset, release_assets, reserve_asset
+from service.store.tickets import TicketError, update_ticket_fields
 from service.temporal.resources import WorkerResources
 
 __all__ = ["StepActivities", "emulated_attempt"]
@@ -158,10 +159,6 @@ class StepActivities:
         """Set the step's ``params.fields`` on the workflow's ticket."""
         if step.ticket_id is None:
             return StepOutcome(detail=f"{step.done} (no ticket)")
-        try:
-            from service.store.tickets import TicketError, update_ticket_fields
-        except ModuleNotFoundError:
-            return StepOutcome(detail=f"{step.done} (no ticket store)")
         fields = dict(step.params.get("fields") or {})
         async with self.resources.sessionmaker() as session:
             try:
