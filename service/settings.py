@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     worker_task_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="task queues this worker polls (default: all five)"
     )
+    task_queue_prefix: str = Field(
+        default="",
+        max_length=64,
+        description="put before every task queue name on Temporal (the API still shows the"
+        " spec's names): workers and starts of one deployment, or one test, kept to their own",
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318): traces go"

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from protocol_lab.domain.queues import TaskQueue
 from service.parent_death import spawn, with_parent_death_signal
 from service.private_files import PRIVATE_UMASK, open_private, private_dir
 from service.settings import Settings
 from service.supervision import Supervisor
+from service.temporal.queues import temporal_queues
 from service.temporal.search_attributes import CUSTOM_SEARCH_ATTRIBUTES
 
 __all__ = [
@@ -406,7 +406,7 @@ class Stack:
                     _wait_worker_polling(
                         self.settings.model_copy(update=here),
                         self.children[-1],
-                        self.settings.worker_task_queues or [q.value for q in TaskQueue],
+                        temporal_queues(self.settings, self.settings.worker_task_queues or None),
                         within_s=120.0,
                     )
                 )

@@ -37,7 +37,9 @@ from protocol_lab.domain import TaskQueue, Trigger
 from protocol_lab.domain.cron import parse_cron
 from service.automation.context import AutomationContext
 from service.automation.temporal import ScheduledRuleInput, ScheduledRuleRun
+from service.settings import Settings
 from service.store.rules import RuleRow
+from service.temporal.queues import temporal_queue
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
@@ -102,13 +104,13 @@ def _spec(row: RuleRow) -> ScheduleSpec:
     return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
 
 
-def _schedule(row: RuleRow) -> Schedule:
+def _schedule(row: RuleRow, task_queue: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledRuleRun.run,
             ScheduledRuleInput(rule_id=row.id),
             id=f"rule-run-{row.id}",
-            task_queue=TaskQueue.WORKFLOWS.value,
+            task_queue=task_queue,
             execution_timeout=timedelta(minutes=30),
         ),
         spec=_spec(row),
@@ -120,15 +122,16 @@ def _schedule(row: RuleRow) -> Schedule:
     )
 
 
-async def sync_rule_schedule(client: Client, *, row: RuleRow) -> None:
-    """Create or update the schedule of a scheduled rule (paused while disabled).
+async def sync_rule_schedule(client: Client, *, row: RuleRow, settings: Settings) -> None:
+    """Create or update the schedule of a scheduled rule (paused while disabled); its runs
+    start on the rule engine's task queue of ``settings``.
 
     A rule that is not (or no longer) scheduled has its schedule deleted.
     """
     if row.trigger != Trigger.SCHEDULED.value:
         await delete_rule_schedule(client, rule_id=row.id)
         return
-    schedule = _schedule(row)
+    schedule = _schedule(row, temporal_queue(settings, TaskQueue.WORKFLOWS.value))
     try:
         await client.create_schedule(schedule_id(row.id), schedule)
         return
@@ -170,17 +173,19 @@ async def reconcile_schedules(ctx: AutomationContext) -> int:
         if await _isolated(rule_id, delete_rule_schedule(ctx.temporal, rule_id=rule_id)):
             touched += 1
     for rule_id, row in wanted.items():
-        if await _isolated(rule_id, _reconcile_one(ctx.temporal, row, exists=rule_id in existing)):
+        reconciling = _reconcile_one(ctx, row, exists=rule_id in existing)
+        if await _isolated(rule_id, reconciling):
             touched += 1
     return touched
 
 
-async def _reconcile_one(client: Client, row: RuleRow, *, exists: bool) -> bool:
+async def _reconcile_one(ctx: AutomationContext, row: RuleRow, *, exists: bool) -> bool:
+    client = ctx.temporal
     if exists:
         desc = await client.get_schedule_handle(schedule_id(row.id)).describe()
         if desc.schedule.state.paused == (not row.enabled):
             return False
-    await sync_rule_schedule(client, row=row)
+    await sync_rule_schedule(client, row=row, settings=ctx.settings)
     return True
 
 

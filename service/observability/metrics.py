@@ -232,10 +232,12 @@ async def _read_queues(state: AppState) -> None:
 
 async def _read_workflows(state: AppState) -> None:
     from protocol_lab.domain import TaskQueue
+    from service.temporal.queues import temporal_queue
 
     async def count(task_queue: str) -> None:
+        on_temporal = temporal_queue(state.settings, task_queue)
         answer = await state.temporal.count_workflows(
-            f"TaskQueue = '{task_queue}' GROUP BY ExecutionStatus"
+            f"TaskQueue = '{on_temporal}' GROUP BY ExecutionStatus"
         )
         found = {str(g.group_values[0]): g.count for g in answer.groups if g.group_values}
         for status in _WORKFLOW_STATUSES:

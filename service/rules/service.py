@@ -103,7 +103,7 @@ async def _check_cycles(session: AsyncSession, *, rule_id: str, rule: Rule) -> N
 async def _sync_schedule(state: Resources, row: RuleRow) -> None:
     # The background reconciler repairs the schedule if Temporal is unreachable right now.
     try:
-        await sync_rule_schedule(state.temporal, row=row)
+        await sync_rule_schedule(state.temporal, row=row, settings=state.settings)
     except Exception as exc:
         log.warning("schedule of rule %s not synced yet: %s", row.id, exc)
 

@@ -30,6 +30,7 @@ from service.settings import Settings, get_settings
 from service.state import Resources, open_resources
 from service.temporal.activities import StepActivities
 from service.temporal.client import connect
+from service.temporal.queues import temporal_queue
 from service.temporal.workflows import PlanWorkflow
 from service.workflows import recurring
 
@@ -89,10 +90,13 @@ def build_workers(
     task_queues: Sequence[str] | None = None,
     graceful_shutdown: timedelta = timedelta(seconds=3),
 ) -> list[Worker]:
-    """One worker per task queue, with the plan workflow and the step activities."""
-    queues = list(
-        task_queues or resources.settings.worker_task_queues or [q.value for q in TaskQueue]
-    )
+    """One worker per task queue, with the plan workflow and the step activities.
+
+    ``task_queues`` (default: the settings' ``worker_task_queues``, else the spec's five) are the
+    spec's names; each worker polls the Temporal task queue of its name (after the prefix).
+    """
+    settings = resources.settings
+    queues = list(task_queues or settings.worker_task_queues or [q.value for q in TaskQueue])
     steps = StepActivities(resources).all()
     workers = []
     for queue in queues:
@@ -105,7 +109,7 @@ def build_workers(
         workers.append(
             Worker(
                 client,
-                task_queue=queue,
+                task_queue=temporal_queue(settings, queue),
                 workflows=workflows,
                 activities=activities,
                 graceful_shutdown_timeout=graceful_shutdown,

@@ -27,9 +27,11 @@ from protocol_lab.domain import EventType
 from protocol_lab.domain.history import HistoryTimeline
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.errors import InvalidRequestError, NotFoundError, ServiceError, UnavailableError
+from service.settings import Settings
 from service.store.archive import archived_rows, upsert_archived
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
+from service.temporal.queues import spec_queue
 from service.workflows.context import RPC_TIMEOUT, ArchiveContext, client_of, temporal_errors
 from service.workflows.queries import api_queues_clause, api_status, get_timeline
 
@@ -40,11 +42,11 @@ _CLOSED: Final = ("Completed", "Failed", "Canceled", "Terminated", "TimedOut")
 _CONCURRENCY: Final = 8
 
 
-def _closed_before(cutoff: float) -> str:
+def _closed_before(settings: Settings, cutoff: float) -> str:
     stamp = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     statuses = " OR ".join(f"ExecutionStatus = '{s}'" for s in _CLOSED)
     return (
-        f"WorkflowType = '{WORKFLOW_TYPE}' AND {api_queues_clause()} AND ({statuses})"
+        f"WorkflowType = '{WORKFLOW_TYPE}' AND {api_queues_clause(settings)} AND ({statuses})"
         f" AND CloseTime < '{stamp}'"
     )
 
@@ -115,7 +117,7 @@ async def _archive_one(ctx: ArchiveContext, execution: WorkflowExecution) -> boo
             session,
             workflow_id=execution.id,
             name=search.get(sa.NAME) or (plan.name if plan else ""),
-            task_queue=plan.task_queue if plan else execution.task_queue,
+            task_queue=plan.task_queue if plan else spec_queue(ctx.settings, execution.task_queue),
             trigger_type=search.get(sa.TRIGGER_TYPE) or (plan.trigger_type if plan else "manual"),
             ticket_id=search.get(sa.TICKET_ID),
             status=status,
@@ -146,7 +148,7 @@ async def archive_closed_workflows(
     if not 1 <= limit <= MAX_ARCHIVE_LIMIT:
         raise InvalidRequestError(f"limit must be between 1 and {MAX_ARCHIVE_LIMIT}")
     client = client_of(ctx)
-    query = _closed_before(time.time() - older_than_s)
+    query = _closed_before(ctx.settings, time.time() - older_than_s)
     with temporal_errors():
         executions = [
             execution

@@ -113,7 +113,11 @@ async def create_draft(
     if schedule is not None:
         try:
             await create_recurring_schedule(
-                client_of(ctx), workflow_id=workflow_id, name=row.name, schedule=schedule
+                client_of(ctx),
+                workflow_id=workflow_id,
+                name=row.name,
+                schedule=schedule,
+                settings=ctx.settings,
             )
         except Exception:
             async with maker() as session:

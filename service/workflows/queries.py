@@ -55,6 +55,7 @@ from protocol_lab.domain.history import HistoryTimeline, add_running_activities,
 from protocol_lab.domain.tickets import ticket_number
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.errors import InvalidRequestError, NotFoundError, ServiceError
+from service.settings import Settings
 from service.store.archive import (
     ArchivedWorkflow,
     archived_rows,
@@ -65,6 +66,7 @@ from service.store.archive import (
 from service.store.drafts import DraftWorkflow, get_draft, list_drafts
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
+from service.temporal.queues import spec_queue, temporal_queue, temporal_queues
 from service.workflows.context import (
     RPC_TIMEOUT,
     TemporalContext,
@@ -287,7 +289,7 @@ async def get_workflow(
         workflow_id=workflow_id,
         status=desc.status,
         search=desc.typed_search_attributes,
-        task_queue=desc.task_queue,
+        task_queue=spec_queue(ctx.settings, desc.task_queue),
         execution_time=desc.execution_time,
         close_time=desc.close_time,
         precise=precise,
@@ -356,9 +358,9 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def api_queues_clause() -> str:
-    """The visibility condition "on one of the API's task queues"."""
-    return "TaskQueue IN (" + ", ".join(_quote(q.value) for q in TaskQueue) + ")"
+def api_queues_clause(settings: Settings) -> str:
+    """The visibility condition "on one of the API's task queues" (Temporal's names of them)."""
+    return "TaskQueue IN (" + ", ".join(_quote(q) for q in temporal_queues(settings)) + ")"
 
 
 @dataclass(frozen=True)
@@ -391,6 +393,7 @@ class ListFilters:
 
 
 def _filters(
+    settings: Settings,
     status: str | None,
     task_queue: str | None,
     ticket_id: str | None = None,
@@ -413,9 +416,9 @@ def _filters(
     if ceiling is not None:
         parts.append(f"{sa.ORDER.name} < {ceiling}")
     if task_queue is not None:
-        parts.append(f"TaskQueue = {_quote(task_queue)}")
+        parts.append(f"TaskQueue = {_quote(temporal_queue(settings, task_queue))}")
     else:  # executions on other queues (private test or tool queues) are not the API's
-        parts.append(api_queues_clause())
+        parts.append(api_queues_clause(settings))
     if status is not None:
         if status in _RUNNING_STATUSES:
             parts.append(f"ExecutionStatus = 'Running' AND {sa.STATUS.name} = {_quote(status)}")
@@ -558,7 +561,7 @@ async def _view_of(
         workflow_id=item.workflow_id,
         status=execution.status,
         search=execution.typed_search_attributes,
-        task_queue=execution.task_queue,
+        task_queue=spec_queue(ctx.settings, execution.task_queue),
         execution_time=execution.execution_time,
         close_time=execution.close_time,
         precise=precise,
@@ -611,6 +614,7 @@ async def list_workflows(
     _check_list_request(filters, limit, starting_after, ending_before)
     lowest, ceiling = filters.lowest_order, filters.order_ceiling
     base = _filters(
+        ctx.settings,
         status,
         task_queue,
         ticket_id,
@@ -629,7 +633,9 @@ async def list_workflows(
     )
     if base is None and archived is None and drafts is None:
         return [], False
-    unbounded = _filters(status, task_queue, ticket_id, name=name, trigger_type=trigger_type)
+    unbounded = _filters(
+        ctx.settings, status, task_queue, ticket_id, name=name, trigger_type=trigger_type
+    )
     small = (
         await _small_set(ctx, unbounded, lowest, ceiling)
         if ticket_id is not None and unbounded is not None

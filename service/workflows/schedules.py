@@ -26,6 +26,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import TaskQueue
 from service.errors import InvalidRequestError, ServiceError
+from service.settings import Settings
+from service.temporal.queues import temporal_queue
 from service.workflows.context import RPC_TIMEOUT, temporal_errors
 from service.workflows.recurring import RecurringRunInput, RecurringWorkflowRun
 
@@ -56,9 +58,10 @@ def _spec(schedule: dict[str, Any]) -> ScheduleSpec:
 
 
 async def create_recurring_schedule(
-    client: Client, *, workflow_id: str, name: str, schedule: dict[str, Any]
+    client: Client, *, workflow_id: str, name: str, schedule: dict[str, Any], settings: Settings
 ) -> None:
-    """Create the schedule of recurring workflow ``workflow_id`` (idempotent).
+    """Create the schedule of recurring workflow ``workflow_id`` (idempotent); its runs start on
+    the recurring workflows' task queue of ``settings``.
 
     InvalidRequestError when Temporal refuses the cron expression, UnavailableError when it
     is unavailable.
@@ -67,7 +70,7 @@ async def create_recurring_schedule(
         RecurringWorkflowRun.run,
         RecurringRunInput(recurring_id=workflow_id),
         id=f"recurring-run-{workflow_id}",
-        task_queue=TaskQueue.WORKFLOWS.value,
+        task_queue=temporal_queue(settings, TaskQueue.WORKFLOWS.value),
         execution_timeout=timedelta(minutes=30),
     )
     try:

@@ -42,6 +42,7 @@ from service.observability import metrics
 from service.store.idempotency import claim_idempotency_key
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
+from service.temporal.queues import temporal_queue
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
 from service.workflows.definitions import require_definition
@@ -143,7 +144,7 @@ async def start_workflow(
                 PlanWorkflow.run,
                 plan_input,
                 id=workflow_id,
-                task_queue=task_queue,
+                task_queue=temporal_queue(ctx.settings, task_queue),
                 search_attributes=TypedSearchAttributes(pairs),
                 memo={MEMO_STATE: initial_state(plan, status=status)},
                 start_delay=timedelta(seconds=delay) if delay is not None else None,

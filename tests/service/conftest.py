@@ -2,8 +2,9 @@
 
 - ``service_settings``: Settings pointing at the session's ``temporal_server`` and
   ``embedded_redis``, a fresh SQLite store in a temporary folder, tokens for each scope
-  (``READ_TOKEN``, ``WRITE_TOKEN``, ``ADMIN_TOKEN``) and ``time_scale`` 3600 (an hour of plan
-  time per second);
+  (``READ_TOKEN``, ``WRITE_TOKEN``, ``ADMIN_TOKEN``), ``time_scale`` 3600 (an hour of plan
+  time per second) and a task queue prefix of the session's own (no other worker on the server
+  takes its tasks; tests that start workflows on Temporal directly use ``temporal_queue``);
 - ``worker``: the real worker (``service.temporal.worker.main``) running in the test session's
   event loop on the five task queues, until the session ends;
 - ``api``: an ``httpx.AsyncClient`` on the FastAPI app through ``httpx.ASGITransport``, with the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,12 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from waiting import eventually
 
-from protocol_lab.domain import TaskQueue
 from protocol_lab.polling import polled
 from service.app import create_app
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal
 from service.state import AppState
+from service.temporal.queues import temporal_queues
 from service.temporal.worker import main as worker_main
 
 READ_TOKEN = "test-read-token"
@@ -57,6 +59,7 @@ def service_settings(
         state_dir=state,
         api_tokens={READ_TOKEN: ["read"], WRITE_TOKEN: ["write"], ADMIN_TOKEN: ["admin"]},
         time_scale=TIME_SCALE,
+        task_queue_prefix=f"test-{uuid.uuid4().hex[:8]}-",
     )
 
 
@@ -69,7 +72,7 @@ async def worker(service_settings: Settings, temporal_client: Client) -> AsyncIt
     async def polling() -> bool:
         if task.done():
             task.result()  # the worker failed to start: raise its error
-        return await polled(temporal_client, (queue.value for queue in TaskQueue), ["workflow"])
+        return await polled(temporal_client, temporal_queues(service_settings), ["workflow"])
 
     await eventually(polling, within_s=60, every_s=0.2)
     yield

@@ -26,6 +26,7 @@ from service.settings import Settings
 from service.stack import free_port
 from service.state import AppState
 from service.temporal.ids import new_workflow_id
+from service.temporal.queues import temporal_queue
 from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
@@ -35,7 +36,6 @@ pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 # Well above the service's bounded wait plus a few RPCs; well below the old 30 s waits.
 ANSWER_WITHIN_S = 15.0
-UNSERVED_QUEUE = "protocol-lab-unserved"
 LAPTOP = {"name": "Laptop Provisioning - New Hire", "task_queue": "itsm-accessories"}
 APPROVAL = {"signal_name": "approval_received", "payload": {"decision": "approved"}}
 
@@ -55,8 +55,8 @@ def temporal_down_url(service_settings: Settings) -> Iterator[str]:
         yield url
 
 
-async def _unserved_workflow(app_state: AppState, temporal_client: Client) -> str:
-    """A running laptop provisioning on a task queue no worker polls."""
+async def _unserved_workflow(app_state: AppState, temporal_client: Client, queue: str) -> str:
+    """A running laptop provisioning on the test's own ``queue``, which no worker polls yet."""
     plan = app_state.catalog.get(LAPTOP["name"])
     assert plan is not None
     workflow_id = new_workflow_id()
@@ -64,12 +64,12 @@ async def _unserved_workflow(app_state: AppState, temporal_client: Client) -> st
         PlanWorkflow.run,
         PlanInput(
             name=plan.name,
-            task_queue=UNSERVED_QUEUE,
+            task_queue=queue,
             trigger_type="manual",
             plan=plan.model_dump(mode="json"),
         ),
         id=workflow_id,
-        task_queue=UNSERVED_QUEUE,
+        task_queue=temporal_queue(app_state.settings, queue),
         memo={MEMO_STATE: initial_state(plan, status="active")},
     )
     return workflow_id
@@ -81,7 +81,7 @@ async def test_control_without_a_worker_answers_within_the_bound(
     live_url: str,
     write_headers: dict[str, str],
 ) -> None:
-    wf = await _unserved_workflow(app_state, temporal_client)
+    wf = await _unserved_workflow(app_state, temporal_client, f"unserved-{uuid.uuid4()}")
     async with httpx.AsyncClient(
         base_url=live_url, headers=write_headers, timeout=ANSWER_WITHIN_S
     ) as client:
@@ -148,7 +148,8 @@ async def test_a_signal_sent_while_no_worker_runs_is_taken_when_one_comes(
     live_url: str,
     write_headers: dict[str, str],
 ) -> None:
-    wf = await _unserved_workflow(app_state, temporal_client)
+    queue = f"unserved-{uuid.uuid4()}"
+    wf = await _unserved_workflow(app_state, temporal_client, queue)
     async with httpx.AsyncClient(
         base_url=live_url, headers=write_headers, timeout=ANSWER_WITHIN_S
     ) as client:
@@ -161,7 +162,7 @@ async def test_a_signal_sent_while_no_worker_runs_is_taken_when_one_comes(
         assert "approval_received" in unknown.json()["reason"]
         resources = await WorkerResources.open(service_settings, temporal=temporal_client)
         try:
-            workers = build_workers(temporal_client, resources, task_queues=[UNSERVED_QUEUE])
+            workers = build_workers(temporal_client, resources, task_queues=[queue])
             async with contextlib.AsyncExitStack() as stack:
                 for worker in workers:
                     await stack.enter_async_context(worker)

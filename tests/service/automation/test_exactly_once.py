@@ -18,6 +18,7 @@ from service.store.executions import claim_execution
 from service.store.outbox import OutboxRow, add_event, get_event
 from service.store.tickets import TicketRow, ticket_dict
 from service.temporal.ids import new_workflow_id
+from service.temporal.queues import temporal_queue
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -101,7 +102,7 @@ async def test_crash_after_recording_the_firing_starts_the_workflow_once(
     assert execution["workflow_id"] == workflow_id
     described = await temporal_client.get_workflow_handle(workflow_id).describe()
     assert described.id == workflow_id
-    assert described.task_queue == "itsm-high-priority"
+    assert described.task_queue == temporal_queue(app_state.settings, "itsm-high-priority")
     await api.delete(f"/v1/automation/rules/{rule['id']}", headers=admin_headers)
 
 

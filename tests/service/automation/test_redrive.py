@@ -56,6 +56,7 @@ from service.store.outbox import (
     pending_event_ids,
     redrive_events,
 )
+from service.temporal.queues import temporal_queue
 from service.workflows.context import temporal_errors
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -196,7 +197,7 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     assert after[notify].finished_at == notified_at
     assert after[start].workflow_id is not None
     described = await temporal_client.get_workflow_handle(after[start].workflow_id).describe()
-    assert described.task_queue == "itsm-high-priority"
+    assert described.task_queue == temporal_queue(ctx.settings, "itsm-high-priority")
     assert await _job_exists(ctx, JobQueue.AUDIT, audit_job_id(event_id))
     assert await _job_exists(ctx, JobQueue.NOTIFICATION, str(after[notify].job_id))
     async with ctx.sessionmaker() as session:

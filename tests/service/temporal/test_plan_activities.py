@@ -27,6 +27,7 @@ from service.store.assets import assets_of_workflow, release_assets, reserve_ass
 from service.store.tickets import create_ticket, get_ticket
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
+from service.temporal.queues import temporal_queue
 from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
@@ -169,7 +170,7 @@ async def _run_plan(
                 time_scale=100_000,
             ),
             id=workflow_id,
-            task_queue=queue,
+            task_queue=temporal_queue(settings, queue),
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(sa.ORDER, order_of(workflow_id))]
             ),

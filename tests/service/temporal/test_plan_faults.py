@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -67,9 +68,11 @@ def fault_settings(
 async def ctx(
     fault_server: EmbeddedTemporal, fault_settings: Settings
 ) -> AsyncIterator[WorkerResources]:
-    """The test's service resources, on the fault server's Temporal."""
+    """The test's service resources, on the fault server's Temporal, with a task queue prefix of
+    their own (no worker of another test takes their tasks)."""
     client = await Client.connect(fault_server.address)
-    async with open_resources(fault_settings, temporal=client) as resources:
+    own = fault_settings.model_copy(update={"task_queue_prefix": f"fault-{uuid.uuid4().hex[:8]}-"})
+    async with open_resources(own, temporal=client) as resources:
         yield resources
 
 
@@ -88,6 +91,7 @@ def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
         "DATABASE_URL": settings.database_url or "",
         "STATE_DIR": str(settings.state_dir),
         "WORKER_TASK_QUEUES": queue,
+        "TASK_QUEUE_PREFIX": settings.task_queue_prefix,
     }
     # the same main() as `protocol-lab worker`
     argv = [sys.executable, "-m", "service.temporal.worker"]
@@ -169,10 +173,10 @@ async def test_worker_killed_mid_flight(ctx: WorkerResources) -> None:
 
 
 async def test_temporal_restart_keeps_workflows_running(
-    ctx: WorkerResources, fault_server: EmbeddedTemporal, fault_settings: Settings
+    ctx: WorkerResources, fault_server: EmbeddedTemporal
 ) -> None:
     [worker] = build_workers(ctx.temporal, ctx, task_queues=["itsm-accessories"])
-    app = create_app(fault_settings)
+    app = create_app(ctx.settings)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with worker, app.router.lifespan_context(app):
         api = httpx.AsyncClient(

@@ -37,8 +37,10 @@ from protocol_lab.domain.wire import (
 from protocol_lab.sim import Scenario, load_scenario
 from protocol_lab.sim.model import ServiceDeskModel
 from protocol_lab.sim.tickets import Ticket
+from service.settings import Settings
 from service.temporal.activities import emulated_attempt
 from service.temporal.ids import new_workflow_id
+from service.temporal.queues import temporal_queue
 from service.temporal.workflows import PlanWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(180)]
@@ -233,7 +235,7 @@ def workflow_id_for(case: Case) -> str:
             return candidate
 
 
-async def run_on_service(client: Client, case: Case) -> list[Row]:
+async def run_on_service(client: Client, settings: Settings, case: Case) -> list[Row]:
     workflow_id = workflow_id_for(case)
     handle: WorkflowHandle[Any, Any] = await client.start_workflow(
         PlanWorkflow.run,
@@ -246,7 +248,7 @@ async def run_on_service(client: Client, case: Case) -> list[Row]:
             time_scale=TIME_SCALE,
         ),
         id=workflow_id,
-        task_queue=case.plan.task_queue,
+        task_queue=temporal_queue(settings, case.plan.task_queue),
     )
     if case.signal is not None:
 
@@ -269,10 +271,10 @@ async def run_on_service(client: Client, case: Case) -> list[Row]:
 
 @pytest.mark.parametrize("label", list(CASES))
 async def test_service_and_simulator_write_the_same_timeline(
-    label: str, temporal_client: Client, worker: None
+    label: str, temporal_client: Client, service_settings: Settings, worker: None
 ) -> None:
     case = CASES[label]
-    service = await run_on_service(temporal_client, case)
+    service = await run_on_service(temporal_client, service_settings, case)
     sim = simulated(
         case,
         lambda t: (
@@ -285,11 +287,13 @@ async def test_service_and_simulator_write_the_same_timeline(
         assert ("activity_started", "check", 2, None, None, "Checking the account") in service
 
 
-async def test_who_acted_is_a_structured_field(temporal_client: Client, worker: None) -> None:
+async def test_who_acted_is_a_structured_field(
+    temporal_client: Client, service_settings: Settings, worker: None
+) -> None:
     """The sender named in a signal's payload is the ``actor`` of its ``signal_received`` and of
     the rejection that ends the workflow; the detail names them too."""
     case = Case(plan("Conformance actor"), signal={"decision": "denied", "approved_by": "alice"})
-    service = await run_on_service(temporal_client, case)
+    service = await run_on_service(temporal_client, service_settings, case)
     assert service[4] == (
         "signal_received",
         "approval",
