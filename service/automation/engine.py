@@ -254,63 +254,116 @@ async def _perform(
     depth: int,
 ) -> None:
     """Perform one action of a pending execution and record its outcome."""
-    ticket_id = (ticket or {}).get("id")
     if isinstance(action, StartWorkflowAction):
-        if not await workflow_defined(ctx, action.workflow_name):
-            raise ActionError(f"no workflow named {action.workflow_name!r} is defined")
-        assert execution.workflow_id is not None
-        payload = {**action.input, "rule_id": rule_id, "execution_id": execution.id}
-        if ticket_id:
-            payload["ticket_id"] = ticket_id
-        await start_rule_workflow(
+        await _start_workflow(
+            ctx, execution=execution, rule_id=rule_id, rule=rule, action=action, ticket=ticket
+        )
+    elif isinstance(action, SendNotificationAction):
+        await _send_notification(
+            ctx, execution=execution, rule_id=rule_id, rule=rule, action=action, ticket=ticket
+        )
+    else:
+        await _update_field(
             ctx,
-            workflow_id=execution.workflow_id,
-            name=action.workflow_name,
-            task_queue=action.task_queue.value,
-            trigger_type=rule.trigger_type_of(action).value,
-            input=payload,
+            execution=execution,
+            rule_id=rule_id,
+            rule=rule,
+            action=action,
+            ticket=ticket,
+            depth=depth,
         )
-        async with ctx.sessionmaker() as session:
-            await finish_execution(
-                session,
-                execution_id=execution.id,
-                outcome="succeeded",
-                detail=f"started {action.workflow_name!r} on {action.task_queue.value}",
-            )
-        return
-    if isinstance(action, SendNotificationAction):
-        to = _recipient(action, ticket)
-        if to is None:
-            raise ActionError(f"ticket {ticket_id} has no {action.recipient}")
-        message = _render(action.message, ticket, rule_id=rule_id, rule=rule)
-        subject = (
-            _render(action.subject, ticket, rule_id=rule_id, rule=rule) if action.subject else None
+
+
+async def _start_workflow(
+    ctx: AutomationContext,
+    *,
+    execution: ExecutionRow,
+    rule_id: str,
+    rule: Rule,
+    action: StartWorkflowAction,
+    ticket: Mapping[str, Any] | None,
+) -> None:
+    """Start the rule's workflow under the execution's workflow id; record it started."""
+    ticket_id = (ticket or {}).get("id")
+    if not await workflow_defined(ctx, action.workflow_name):
+        raise ActionError(f"no workflow named {action.workflow_name!r} is defined")
+    assert execution.workflow_id is not None
+    payload = {**action.input, "rule_id": rule_id, "execution_id": execution.id}
+    if ticket_id:
+        payload["ticket_id"] = ticket_id
+    await start_rule_workflow(
+        ctx,
+        workflow_id=execution.workflow_id,
+        name=action.workflow_name,
+        task_queue=action.task_queue.value,
+        trigger_type=rule.trigger_type_of(action).value,
+        input=payload,
+    )
+    async with ctx.sessionmaker() as session:
+        await finish_execution(
+            session,
+            execution_id=execution.id,
+            outcome="succeeded",
+            detail=f"started {action.workflow_name!r} on {action.task_queue.value}",
         )
-        data: dict[str, Any] = {
-            "ticket_id": ticket_id,
-            "rule_id": rule_id,
-            "execution_id": execution.id,
-            "recipient": to,
-            "message": message,
-            "subject": subject,
-        }
-        if action.channel == "email":
-            data.update(
-                to=to,
-                subject=subject or f"[{ticket_id or 'Protocol'}] {rule.name}",
-                body=message,
-            )
-        job_id = f"{action.channel}-{execution.id}"
-        await ctx.jobs.enqueue(JobQueue(action.channel), "rule_notification", data, job_id=job_id)
-        async with ctx.sessionmaker() as session:
-            await finish_execution(
-                session,
-                execution_id=execution.id,
-                outcome="succeeded",
-                detail=f"queued {action.channel} job to {to}",
-                job_id=job_id,
-            )
-        return
+
+
+async def _send_notification(
+    ctx: AutomationContext,
+    *,
+    execution: ExecutionRow,
+    rule_id: str,
+    rule: Rule,
+    action: SendNotificationAction,
+    ticket: Mapping[str, Any] | None,
+) -> None:
+    """Queue the notification job (its id derived from the execution's); record it queued."""
+    ticket_id = (ticket or {}).get("id")
+    to = _recipient(action, ticket)
+    if to is None:
+        raise ActionError(f"ticket {ticket_id} has no {action.recipient}")
+    message = _render(action.message, ticket, rule_id=rule_id, rule=rule)
+    subject = (
+        _render(action.subject, ticket, rule_id=rule_id, rule=rule) if action.subject else None
+    )
+    data: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "rule_id": rule_id,
+        "execution_id": execution.id,
+        "recipient": to,
+        "message": message,
+        "subject": subject,
+    }
+    if action.channel == "email":
+        data.update(
+            to=to,
+            subject=subject or f"[{ticket_id or 'Protocol'}] {rule.name}",
+            body=message,
+        )
+    job_id = f"{action.channel}-{execution.id}"
+    await ctx.jobs.enqueue(JobQueue(action.channel), "rule_notification", data, job_id=job_id)
+    async with ctx.sessionmaker() as session:
+        await finish_execution(
+            session,
+            execution_id=execution.id,
+            outcome="succeeded",
+            detail=f"queued {action.channel} job to {to}",
+            job_id=job_id,
+        )
+
+
+async def _update_field(
+    ctx: AutomationContext,
+    *,
+    execution: ExecutionRow,
+    rule_id: str,
+    rule: Rule,
+    action: UpdateFieldAction,
+    ticket: Mapping[str, Any] | None,
+    depth: int,
+) -> None:
+    """Set the ticket's field and record the outcome in the same transaction."""
+    ticket_id = (ticket or {}).get("id")
     if not ticket_id:
         raise ActionError("update_field needs a ticket; the event names none")
     value = _field_value(action, ticket, rule_id=rule_id, rule=rule)
