@@ -24,7 +24,7 @@ from service.settings import Settings
 from service.store.db import create_schema, make_engine, make_sessionmaker
 from service.temporal.client import connect
 
-__all__ = ["AppState", "Resources", "RuleCaches", "open_resources"]
+__all__ = ["Resources", "RuleCaches", "open_resources"]
 
 HTTP_TIMEOUT = httpx.Timeout(30.0)
 
@@ -90,7 +90,3 @@ async def open_resources(
         yield resources
     finally:
         await resources.close()
-
-
-# The name the API's dependencies and the tests know the container by.
-AppState = Resources

@@ -6,13 +6,13 @@ from typing import Any
 
 from bullmq import Job
 
+from service.state import Resources
 from service.store.notifications import add_audit
-from service.temporal.resources import WorkerResources
 
 __all__ = ["process_audit"]
 
 
-async def process_audit(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_audit(resources: Resources, job: Job) -> dict[str, Any]:
     """Append the job's data to the audit trail (a retried job appends nothing more)."""
     data = dict(job.data or {})
     async with resources.sessionmaker() as session:

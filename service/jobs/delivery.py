@@ -13,12 +13,12 @@ import httpx
 from bullmq import Job, UnrecoverableError
 
 from service.jobs.signing import registered_secret, signed_headers
-from service.temporal.resources import WorkerResources
+from service.state import Resources
 
 __all__ = ["process_webhook_delivery"]
 
 
-def _secret(resources: WorkerResources, url: str, own: Any) -> str | None:
+def _secret(resources: Resources, url: str, own: Any) -> str | None:
     # Never INTEGRATION_SECRET: only a key registered for exactly this origin.
     registered = registered_secret(resources.settings, url)
     if registered is not None:
@@ -26,7 +26,7 @@ def _secret(resources: WorkerResources, url: str, own: Any) -> str | None:
     return own if isinstance(own, str) and own else None
 
 
-async def process_webhook_delivery(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_webhook_delivery(resources: Resources, job: Job) -> dict[str, Any]:
     """POST ``data.payload`` to ``data.url``, signed with its origin's secret or ``data.secret``."""
     data = job.data or {}
     url = data.get("url")

@@ -17,9 +17,9 @@ from typing import Any, Final
 from bullmq import Job, UnrecoverableError
 
 from protocol_lab.domain import DATA_DIR
+from service.state import Resources
 from service.store.notifications import save_suggestion
 from service.store.tickets import get_ticket
-from service.temporal.resources import WorkerResources
 
 __all__ = ["MODEL_NAME", "TRAINING_DATA", "Suggestion", "TriageModel", "process_ai_inference"]
 
@@ -87,7 +87,7 @@ def model() -> TriageModel:
         return _MODEL
 
 
-async def process_ai_inference(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_ai_inference(resources: Resources, job: Job) -> dict[str, Any]:
     """Suggest category and priority for ``data.ticket_id`` (or ``data.text``) and store it."""
     data = job.data or {}
     ticket_id = data.get("ticket_id")

@@ -18,9 +18,9 @@ from bullmq import Job, UnrecoverableError
 
 from service.jobs.signing import destination_secret, signed_headers
 from service.settings import Settings
+from service.state import Resources
 from service.store.notifications import add_notification, mark_delivered
 from service.store.tickets import get_ticket
-from service.temporal.resources import WorkerResources
 
 __all__ = ["SENDER", "process_email", "process_notification", "send_message"]
 
@@ -28,7 +28,7 @@ SENDER = "protocol@localhost"
 _SMTP_TIMEOUT_S = 30
 
 
-async def _ticket(resources: WorkerResources, ticket_id: Any) -> dict[str, Any]:
+async def _ticket(resources: Resources, ticket_id: Any) -> dict[str, Any]:
     if not isinstance(ticket_id, str):
         return {}
     async with resources.sessionmaker() as session:
@@ -63,7 +63,7 @@ def send_message(settings: Settings, host: str, message: EmailMessage) -> None:
         raise UnrecoverableError(f"email: the relay's certificate: {exc.verify_message}") from None
 
 
-async def process_email(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_email(resources: Resources, job: Job) -> dict[str, Any]:
     """Send one email job: data ``to``, ``subject``, ``body`` (or ``message``)."""
     data = job.data or {}
     to = data.get("to") or data.get("recipient")
@@ -88,7 +88,7 @@ async def process_email(resources: WorkerResources, job: Job) -> dict[str, Any]:
     return {"sent_to": str(to), "message_id": message["Message-ID"]}
 
 
-async def process_notification(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_notification(resources: Resources, job: Job) -> dict[str, Any]:
     """Store a notification on its ticket and send it on to the notification webhook if set."""
     data = job.data or {}
     ticket_id = data.get("ticket_id")

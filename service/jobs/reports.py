@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from protocol_lab.domain import DATA_DIR
 from service.private_files import inside, open_private, private_dir
+from service.state import Resources
 from service.store.tickets import TicketRow, ticket_dict
-from service.temporal.resources import WorkerResources
 
 __all__ = ["DEFAULT_TIMELINES", "process_export", "process_report", "render_sla_report"]
 
@@ -36,7 +36,7 @@ def _file_part(job: Job) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(job.id))
 
 
-def _state_folder(resources: WorkerResources, job: Job, relative: str) -> Path:
+def _state_folder(resources: Resources, job: Job, relative: str) -> Path:
     folder = inside(resources.settings.state_dir, relative)
     if folder is None:
         raise UnrecoverableError(f"job {job.id}: {relative} must stay inside the state folder")
@@ -68,7 +68,7 @@ def render_sla_report(source: Path, out_dir: Path, *, name: str, by: str) -> dic
     return {"csv": str(csv_path), "markdown": str(md_path), "groups": frame.height}
 
 
-async def process_report(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_report(resources: Resources, job: Job) -> dict[str, Any]:
     """Render an SLA report of ``data.timelines`` (a timeline file relative to the state folder;
     default the shipped sample)."""
     data = job.data or {}
@@ -92,7 +92,7 @@ async def process_report(resources: WorkerResources, job: Job) -> dict[str, Any]
         raise UnrecoverableError(f"report job {job.id}: cannot write the report: {exc}") from exc
 
 
-async def process_export(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_export(resources: Resources, job: Job) -> dict[str, Any]:
     """Export every ticket as JSON lines; return the file and the count."""
     async with resources.sessionmaker() as session:
         rows = (await session.execute(select(TicketRow).order_by(TicketRow.number))).scalars()

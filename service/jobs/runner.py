@@ -39,8 +39,8 @@ from service.jobs.reports import process_export, process_report
 from service.jobs.sla import process_sla_timer
 from service.jobs.sync import process_maintenance, process_sync
 from service.observability.tracing import continued_span, job_traceparent
+from service.state import Resources
 from service.store.outbox import wakeup_signal
-from service.temporal.resources import WorkerResources
 
 __all__ = [
     "DISPATCH_POLL_S",
@@ -52,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger("service.jobs")
 
-Processor = Callable[[WorkerResources, Job], Awaitable[Any]]
+Processor = Callable[[Resources, Job], Awaitable[Any]]
 
 PROCESSORS: Final[dict[JobQueue, Processor]] = {
     JobQueue.EMAIL: process_email,
@@ -73,9 +73,7 @@ DISPATCH_POLL_S: Final = 0.5
 RECONCILE_EVERY_S: Final = 60.0
 
 
-def open_job_workers(
-    resources: WorkerResources, *, queues: list[JobQueue] | None = None
-) -> list[Worker]:
+def open_job_workers(resources: Resources, *, queues: list[JobQueue] | None = None) -> list[Worker]:
     """Start a BullMQ worker for each queue (all twelve by default)."""
     workers = []
     for queue in queues or list(JobQueue):
@@ -157,7 +155,7 @@ async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> Non
             await asyncio.wait_for(stop.wait(), timeout=RECONCILE_EVERY_S)
 
 
-async def run_background(resources: WorkerResources, *, stop: asyncio.Event) -> None:
+async def run_background(resources: Resources, *, stop: asyncio.Event) -> None:
     """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set."""
     ctx = AutomationContext.of(resources)
     workers = open_job_workers(resources)

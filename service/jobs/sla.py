@@ -13,9 +13,9 @@ from typing import Any
 from bullmq import Job, UnrecoverableError
 
 from protocol_lab.domain import JobQueue, SlaConfig, load_sla_config
+from service.state import Resources
 from service.store.notifications import add_audit
 from service.store.tickets import get_ticket
-from service.temporal.resources import WorkerResources
 
 __all__ = ["priority_target_s", "process_sla_timer"]
 
@@ -33,7 +33,7 @@ def priority_target_s(priority: str) -> float | None:
     return None
 
 
-async def process_sla_timer(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_sla_timer(resources: Resources, job: Job) -> dict[str, Any]:
     """Check a ticket against its priority target; record and notify a breach."""
     data = job.data or {}
     ticket_id = data.get("ticket_id")

@@ -17,10 +17,10 @@ from typing import Any, Final
 from bullmq import Job, UnrecoverableError
 
 from service.jobs.signing import destination_secret, signed_headers
+from service.state import Resources
 from service.store.idempotency import prune_expired_keys
 from service.store.notifications import add_audit
 from service.store.outbox import prune_events
-from service.temporal.resources import WorkerResources
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -38,7 +38,7 @@ DEFAULT_RETENTION_DAYS: Final = 7
 MAX_RETENTION_DAYS: Final = 3650  # ten years
 
 
-async def process_sync(resources: WorkerResources, job: Job, *, queue: str) -> dict[str, Any]:
+async def process_sync(resources: Resources, job: Job, *, queue: str) -> dict[str, Any]:
     """Send a sync job to its integration (``data.integration`` or the queue's default)."""
     data = dict(job.data or {})
     integration = str(data.get("integration") or INTEGRATION_OF_QUEUE.get(queue, queue))
@@ -85,7 +85,7 @@ def retention_days(data: Any) -> float:
     return float(raw)
 
 
-async def process_maintenance(resources: WorkerResources, job: Job) -> dict[str, Any]:
+async def process_maintenance(resources: Resources, job: Job) -> dict[str, Any]:
     """Delete processed outbox events older than ``data.retention_days`` (default 7) and
     idempotency keys older than ``IDEMPOTENCY_TTL_S``; archive workflows closed more than
     ``ARCHIVE_AFTER_S`` ago (when the worker has a Temporal client)."""

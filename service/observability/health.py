@@ -10,16 +10,16 @@ from fastapi.responses import JSONResponse
 
 from service.observability.metrics import CONTENT_TYPE_LATEST, render_metrics
 from service.observability.readiness import check_readiness
-from service.state import AppState
+from service.state import Resources
 
 __all__ = ["health_router"]
 
 health_router = APIRouter(tags=["health"], include_in_schema=False)
 
 
-def _state(request: Request) -> AppState:
+def _state(request: Request) -> Resources:
     state = request.app.state.protocol
-    assert isinstance(state, AppState)
+    assert isinstance(state, Resources)
     return state
 
 

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from service.state import AppState
+    from service.state import Resources
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -181,7 +181,7 @@ def _template(scope: Scope) -> str:
     )
 
 
-async def render_metrics(state: AppState) -> bytes:
+async def render_metrics(state: Resources) -> bytes:
     """The exposition text: this process's counters after refreshing the scrape-time readings."""
     await asyncio.gather(
         _bounded("outbox", _read_outbox(state)),
@@ -199,7 +199,7 @@ async def _bounded(source: str, reading: Awaitable[None]) -> None:
         log.warning("metrics: reading %s failed: %s", source, type(exc).__name__)
 
 
-async def _read_outbox(state: AppState) -> None:
+async def _read_outbox(state: Resources) -> None:
     from sqlalchemy import func, select
 
     from service.store.outbox import STATUSES, OutboxRow
@@ -224,13 +224,13 @@ async def _read_outbox(state: AppState) -> None:
     OUTBOX_LAG.set(max(0.0, time.time() - float(oldest)) if oldest is not None else 0.0)
 
 
-async def _read_queues(state: AppState) -> None:
+async def _read_queues(state: Resources) -> None:
     for queue, states in (await state.jobs.counts()).items():
         for name, count in states.items():
             QUEUE_JOBS.labels(queue=queue, state=name).set(count)
 
 
-async def _read_workflows(state: AppState) -> None:
+async def _read_workflows(state: Resources) -> None:
     from protocol_lab.domain import TaskQueue
     from service.temporal.queues import temporal_queue
 

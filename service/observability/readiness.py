@@ -9,14 +9,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from service.state import AppState
+    from service.state import Resources
 
 __all__ = ["CHECK_WAIT_S", "check_readiness"]
 
 CHECK_WAIT_S: Final = 2.0
 
 
-async def check_readiness(state: AppState) -> dict[str, str]:
+async def check_readiness(state: Resources) -> dict[str, str]:
     """``{"database": "ok", "temporal": "ok", "redis": "ok"}``, or what went wrong for each part
     that did not answer in time (``"timed out after 2.0 s"``, or the error's type)."""
     checks: dict[str, Callable[[], Awaitable[object]]] = {
@@ -40,7 +40,7 @@ async def _bounded(check: Callable[[], Awaitable[object]]) -> str:
     return "ok"
 
 
-async def _database(state: AppState) -> None:
+async def _database(state: Resources) -> None:
     from sqlalchemy import text
 
     async with state.engine.connect() as conn:

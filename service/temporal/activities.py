@@ -34,9 +34,9 @@ from temporalio.exceptions import ApplicationError
 from protocol_lab.domain import DurationModel, details
 from protocol_lab.domain.wire import StepInput, StepOutcome
 from service.jobs.signing import destination_secret, signature_headers
+from service.state import Resources
 from service.store.assets import assign_asset, release_assets, reserve_asset
 from service.store.tickets import TicketError, update_ticket_fields
-from service.temporal.resources import WorkerResources
 
 __all__ = ["StepActivities", "emulated_attempt"]
 
@@ -88,7 +88,7 @@ def _final(message: str) -> ApplicationError:
 class StepActivities:
     """Activities bound to one worker's resources."""
 
-    def __init__(self, resources: WorkerResources) -> None:
+    def __init__(self, resources: Resources) -> None:
         self.resources = resources
 
     def all(self) -> list[Callable[..., Any]]:

@@ -20,7 +20,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 if TYPE_CHECKING:
-    from service.temporal.resources import WorkerResources
+    from service.state import Resources
 
 __all__ = [
     "RUN_ACTIVITY",
@@ -91,7 +91,7 @@ def workflows() -> list[type]:
     return [RecurringWorkflowRun]
 
 
-def activities(resources: WorkerResources) -> list[Callable[..., Any]]:
+def activities(resources: Resources) -> list[Callable[..., Any]]:
     """The activity that starts a run, bound to a worker's resources."""
 
     @activity.defn(name=RUN_ACTIVITY)

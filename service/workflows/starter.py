@@ -3,8 +3,8 @@
 ``start_workflow(ctx, *, name, task_queue, ...)`` takes as ``ctx`` anything with ``settings``,
 ``temporal`` (a connected :class:`temporalio.client.Client`), ``catalog`` and, for the
 workflow definitions stored at run time, ``sessionmaker`` — the API's
-:class:`~service.state.AppState` or the worker's
-:class:`~service.temporal.resources.WorkerResources` (whose ``temporal`` the worker sets).
+:class:`~service.state.Resources` or the worker's
+:class:`~service.temporal.resources.Resources` (whose ``temporal`` the worker sets).
 It returns the API's workflow object (a dict).
 
 Exactly once: with ``workflow_id`` given, a second call finds the first execution (running or

@@ -33,7 +33,7 @@ from protocol_lab.polling import polled
 from service.app import create_app
 from service.settings import Settings
 from service.stack import EmbeddedRedis, EmbeddedTemporal
-from service.state import AppState
+from service.state import Resources
 from service.temporal.queues import temporal_queues
 from service.temporal.worker import main as worker_main
 
@@ -100,9 +100,9 @@ async def api(service_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def app_state(service_app: FastAPI) -> AppState:
+def app_state(service_app: FastAPI) -> Resources:
     """The app's state (Temporal client, store, catalog)."""
-    state: AppState = service_app.state.protocol
+    state: Resources = service_app.state.protocol
     return state
 
 

@@ -20,7 +20,7 @@ from service.api.errors import status_of
 from service.automation.context import AutomationContext
 from service.automation.schedules import delete_rule_schedule, reconcile_schedules, schedule_id
 from service.errors import ConflictError, ServiceError
-from service.state import AppState
+from service.state import Resources
 from service.store.ids import new_id
 from service.store.rules import delete_rule, insert_rule, new_rule_row
 from service.workflows.context import temporal_errors
@@ -197,7 +197,7 @@ async def test_dry_run_on_a_unicode_digit_ticket_id_is_not_found(
 
 
 async def test_an_update_on_a_closed_workflow_is_a_conflict(
-    api: httpx.AsyncClient, app_state: AppState, admin_headers: dict[str, str]
+    api: httpx.AsyncClient, app_state: Resources, admin_headers: dict[str, str]
 ) -> None:
     """Temporal's answer to an update that lands after the workflow closed is a 409."""
     created = await api.post(
@@ -242,7 +242,7 @@ def test_temporal_refusing_an_operation_is_a_conflict(status: RPCStatusCode, exp
 
 
 async def test_one_unschedulable_rule_does_not_stop_reconciliation(
-    app_state: AppState, caplog: pytest.LogCaptureFixture
+    app_state: Resources, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stored interval Temporal cannot take is logged for its rule; the rules after it still
     get their schedules."""

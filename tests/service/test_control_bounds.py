@@ -24,10 +24,9 @@ from protocol_lab.domain.wire import MEMO_STATE, PlanInput
 from service.app import create_app
 from service.settings import Settings
 from service.stack import free_port
-from service.state import AppState
+from service.state import Resources
 from service.temporal.ids import new_workflow_id
 from service.temporal.queues import temporal_queue
-from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
 from service.workflows.starter import initial_state
@@ -55,7 +54,7 @@ def temporal_down_url(service_settings: Settings) -> Iterator[str]:
         yield url
 
 
-async def _unserved_workflow(app_state: AppState, temporal_client: Client, queue: str) -> str:
+async def _unserved_workflow(app_state: Resources, temporal_client: Client, queue: str) -> str:
     """A running laptop provisioning on the test's own ``queue``, which no worker polls yet."""
     plan = app_state.catalog.get(LAPTOP["name"])
     assert plan is not None
@@ -76,7 +75,7 @@ async def _unserved_workflow(app_state: AppState, temporal_client: Client, queue
 
 
 async def test_control_without_a_worker_answers_within_the_bound(
-    app_state: AppState,
+    app_state: Resources,
     temporal_client: Client,
     live_url: str,
     write_headers: dict[str, str],
@@ -142,7 +141,7 @@ async def test_a_cancel_retried_after_a_failed_attempt_cancels(
 
 
 async def test_a_signal_sent_while_no_worker_runs_is_taken_when_one_comes(
-    app_state: AppState,
+    app_state: Resources,
     temporal_client: Client,
     service_settings: Settings,
     live_url: str,
@@ -160,7 +159,7 @@ async def test_a_signal_sent_while_no_worker_runs_is_taken_when_one_comes(
         assert unknown.status_code == 200
         assert unknown.json()["accepted"] is False
         assert "approval_received" in unknown.json()["reason"]
-        resources = await WorkerResources.open(service_settings, temporal=temporal_client)
+        resources = await Resources.open(service_settings, temporal=temporal_client)
         try:
             workers = build_workers(temporal_client, resources, task_queues=[queue])
             async with contextlib.AsyncExitStack() as stack:

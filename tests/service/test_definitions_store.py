@@ -23,7 +23,7 @@ from protocol_lab.domain import Catalog, load_catalog
 from service.app import create_app
 from service.errors import ConflictError
 from service.settings import Settings
-from service.state import AppState
+from service.state import Resources
 from service.store.definitions import (
     VersionTakenError,
     insert_definition,
@@ -182,7 +182,7 @@ async def test_the_service_keeps_definitions_and_drafts_on_postgresql(
         empty_store("postgres", postgres_url=postgres_url) as postgres,
         app.router.lifespan_context(app),
     ):
-        state: AppState = app.state.protocol
+        state: Resources = app.state.protocol
         state.sessionmaker = postgres  # the app's store is this PostgreSQL schema
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://pg") as api:

@@ -20,7 +20,7 @@ from waiting import eventually
 from protocol_lab.domain import JobQueue, TaskQueue
 from service.errors import UnavailableError
 from service.stack import free_port
-from service.state import AppState
+from service.state import Resources
 from service.store.idempotency import IdempotencyKey
 from service.workflows.models import WorkflowCreate
 from service.workflows.starter import create_workflow
@@ -40,7 +40,7 @@ def webhook_rule(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def reject_inserts(app_state: AppState) -> AsyncIterator[None]:
+async def reject_inserts(app_state: Resources) -> AsyncIterator[None]:
     """Until the test drops them, the store refuses rules named and tickets titled 'rejected'."""
     names = ("reject_rule", "reject_ticket")
     async with app_state.engine.begin() as conn:
@@ -62,13 +62,13 @@ async def reject_inserts(app_state: AppState) -> AsyncIterator[None]:
             await conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
 
 
-async def drop_trigger(app_state: AppState, name: str) -> None:
+async def drop_trigger(app_state: Resources, name: str) -> None:
     """Let the store accept what ``name`` refused."""
     async with app_state.engine.begin() as conn:
         await conn.execute(text(f"DROP TRIGGER {name}"))
 
 
-async def stored_keys(app_state: AppState, key: str) -> list[IdempotencyKey]:
+async def stored_keys(app_state: Resources, key: str) -> list[IdempotencyKey]:
     """The claims of ``key``, whatever their scope."""
     async with app_state.sessionmaker() as session:
         rows = await session.execute(select(IdempotencyKey).where(IdempotencyKey.key == key))
@@ -128,7 +128,7 @@ async def test_concurrent_ticket_creates_with_one_key_make_one_ticket(
 
 async def test_a_failed_rule_create_leaves_its_key_free(
     api: httpx.AsyncClient,
-    app_state: AppState,
+    app_state: Resources,
     reject_inserts: None,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
@@ -148,7 +148,10 @@ async def test_a_failed_rule_create_leaves_its_key_free(
 
 
 async def test_a_failed_ticket_create_leaves_its_key_free(
-    api: httpx.AsyncClient, app_state: AppState, reject_inserts: None, write_headers: dict[str, str]
+    api: httpx.AsyncClient,
+    app_state: Resources,
+    reject_inserts: None,
+    write_headers: dict[str, str],
 ) -> None:
     headers = {**write_headers, "Idempotency-Key": f"ticket-{uuid.uuid4().hex}"}
     failed = await api.post("/v1/tickets", headers=headers, json={"title": "rejected"})
@@ -163,7 +166,7 @@ async def test_a_failed_ticket_create_leaves_its_key_free(
 
 
 async def test_a_failed_workflow_start_is_completed_by_the_retry(
-    api: httpx.AsyncClient, worker: None, app_state: AppState, write_headers: dict[str, str]
+    api: httpx.AsyncClient, worker: None, app_state: Resources, write_headers: dict[str, str]
 ) -> None:
     request = WorkflowCreate(name="Password Reset", task_queue=TaskQueue.WORKFLOWS)
     key = f"wf-{uuid.uuid4().hex}"
@@ -190,7 +193,7 @@ async def test_a_failed_workflow_start_is_completed_by_the_retry(
 async def test_an_expired_key_is_new_and_pruned_by_maintenance(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
 ) -> None:

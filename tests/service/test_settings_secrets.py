@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from service.settings import DEV_INTEGRATION_SECRET, Settings
 from service.stack import ChildProcess, free_port
+from service.state import Resources
 from service.store.db import make_engine
-from service.temporal.resources import WorkerResources
 
 
 def _mode(path: Path) -> int:
@@ -115,7 +115,7 @@ async def test_the_sqlite_store_is_created_private(tmp_path: Path) -> None:
 
 async def test_the_state_folder_is_created_private(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    resources = await WorkerResources.open(Settings(state_dir=state))
+    resources = await Resources.open(Settings(state_dir=state))
     try:
         assert _mode(state) == 0o700
         assert _mode(state / "protocol-lab.db") == 0o600

@@ -16,7 +16,7 @@ from waiting import eventually
 from protocol_lab.domain import load_catalog
 from service.app import create_app
 from service.settings import Settings
-from service.state import AppState
+from service.state import Resources
 from service.temporal.ids import order_of
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -125,7 +125,7 @@ async def test_status_of_a_waiting_workflow(
     worker: None,
     write_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     wf = await create(
         api,

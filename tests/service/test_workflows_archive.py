@@ -24,7 +24,7 @@ from waiting import eventually
 from protocol_lab.domain import Catalog, TimelineEvent
 from service.jobs.sync import process_maintenance
 from service.settings import Settings
-from service.state import AppState
+from service.state import Resources
 from service.store.archive import (
     ArchivedWorkflow,
     archived_rows,
@@ -34,7 +34,6 @@ from service.store.archive import (
     upsert_archived,
 )
 from service.temporal.ids import new_workflow_id, order_of
-from service.temporal.resources import WorkerResources
 from service.workflows import (
     archive_closed_workflows,
     get_status,
@@ -96,7 +95,7 @@ async def test_a_closed_workflow_is_archived_and_still_readable(
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     created = await api.post("/v1/workflows", headers=write_headers, json=VPN)
     assert created.status_code == 201, created.text
@@ -322,7 +321,7 @@ class _StoreContext:
 
 @pytest.mark.postgres
 async def test_archiving_into_postgresql(
-    worker: None, app_state: AppState, postgres_url: str
+    worker: None, app_state: Resources, postgres_url: str
 ) -> None:
     async with empty_store("postgres", postgres_url=postgres_url) as sessions:
         ctx = _StoreContext(
@@ -363,7 +362,7 @@ async def test_archiving_into_postgresql(
 
 async def test_daily_maintenance_archives_closed_workflows(
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     service_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -371,7 +370,7 @@ async def test_daily_maintenance_archives_closed_workflows(
     settings = service_settings.model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{folder / 'm.db'}", "archive_after_s": 0.0}
     )
-    resources = await WorkerResources.open(settings, temporal=app_state.temporal)
+    resources = await Resources.open(settings, temporal=app_state.temporal)
     try:
         started = await start_workflow(
             resources,
@@ -400,7 +399,7 @@ async def test_daily_maintenance_archives_closed_workflows(
 async def test_ids_of_the_older_11_character_form_read_and_list_in_order(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     read_headers: dict[str, str],
     write_headers: dict[str, str],
 ) -> None:

@@ -22,7 +22,7 @@ from waiting import eventually
 
 from protocol_lab.domain import TimelineEvent
 from service.errors import InvalidRequestError
-from service.state import AppState
+from service.state import Resources
 from service.store.archive import list_archived, upsert_archived
 from service.store.db import create_schema, make_sessionmaker
 from service.temporal.ids import new_workflow_id, order_of
@@ -60,7 +60,7 @@ def draft(ticket: str | None) -> dict[str, Any]:
 
 @pytest.fixture
 async def started(
-    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], app_state: AppState
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], app_state: Resources
 ) -> AsyncIterator[list[str]]:
     """Ids of the workflows a test starts through :func:`start`; those still open are
     terminated afterwards."""
@@ -205,7 +205,7 @@ async def test_a_bad_ticket_id_is_400(
     assert "ticket_id" in body["message"]
 
 
-async def test_the_service_refuses_a_bad_ticket_id(app_state: AppState) -> None:
+async def test_the_service_refuses_a_bad_ticket_id(app_state: Resources) -> None:
     with pytest.raises(InvalidRequestError):
         await list_workflows(app_state, ticket_id="TKT-12 OR 1=1")
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from waiting import eventually
 
-from service.state import AppState
+from service.state import Resources
 from service.store.assets import assets_of_workflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -34,7 +34,7 @@ async def timeline(api: httpx.AsyncClient, headers: dict[str, str], wf: str) -> 
     return events
 
 
-async def held_assets(app_state: AppState, wf: str) -> list[dict[str, Any]]:
+async def held_assets(app_state: Resources, wf: str) -> list[dict[str, Any]]:
     async with app_state.sessionmaker() as session:
         return await assets_of_workflow(session, workflow_id=wf)
 
@@ -44,7 +44,7 @@ async def test_signal_accepted_moves_the_workflow_on(
     worker: None,
     write_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     wf = await start(api, write_headers, **LAPTOP, input={"ticket_id": "TKT-4829"})
     await wait_for(wf, "active", steps_completed=1)
@@ -128,7 +128,7 @@ async def test_a_rejection_fails_the_workflow_and_compensates(
     worker: None,
     write_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     wf = await start(api, write_headers, **LAPTOP)
     await wait_for(wf, "active", steps_completed=1)
@@ -158,7 +158,7 @@ async def test_pause_then_cancel_compensates_in_reverse(
     write_headers: dict[str, str],
     read_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     wf = await start(api, write_headers, **LAPTOP)
     await wait_for(wf, "active", steps_completed=1)
@@ -257,7 +257,7 @@ async def test_cancel_during_a_running_step(
     worker: None,
     write_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
 ) -> None:
     wf = await start(api, write_headers, **LAPTOP, time_scale=1)
     await wait_for(wf, "active", steps_completed=1)

@@ -13,7 +13,7 @@ import pytest
 from waiting import eventually
 
 from protocol_lab.domain import TaskQueue
-from service.state import AppState
+from service.state import Resources
 from service.temporal.ids import order_of
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -24,7 +24,7 @@ PER_KIND = 150
 
 @pytest.fixture(scope="module")
 async def population(
-    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], app_state: AppState
+    api: httpx.AsyncClient, worker: None, write_headers: dict[str, str], app_state: Resources
 ) -> AsyncIterator[dict[str, dict[str, str]]]:
     """300 workflows: 150 drafts (scheduled an hour ahead) and 150 active (waiting for an
     approval), spread over the five task queues. Maps id -> {status, task_queue}."""

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from protocol_lab.domain import Rule, match_conditions
 from service.automation.context import AutomationContext
 from service.automation.engine import fire
-from service.state import AppState
+from service.state import Resources
 from service.store.executions import claim_execution
 from service.store.outbox import OutboxRow, add_event, get_event
 from service.store.tickets import TicketRow, ticket_dict
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 
 async def _ticket_claimed_by_a_dead_dispatcher(
-    app_state: AppState,
+    app_state: Resources,
 ) -> tuple[dict[str, object], int]:
     """A P1 incident whose event a dispatcher claimed (lease running) before dying."""
     now = time.time()
@@ -56,7 +56,7 @@ async def _ticket_claimed_by_a_dead_dispatcher(
     return ticket, event_id
 
 
-async def _expire_lease(app_state: AppState, event_id: int) -> None:
+async def _expire_lease(app_state: Resources, event_id: int) -> None:
     async with app_state.sessionmaker() as session:
         await session.execute(
             update(OutboxRow).where(OutboxRow.id == event_id).values(lease_until=0.0)
@@ -64,7 +64,7 @@ async def _expire_lease(app_state: AppState, event_id: int) -> None:
         await session.commit()
 
 
-async def _done(app_state: AppState, event_id: int) -> bool:
+async def _done(app_state: Resources, event_id: int) -> bool:
     async with app_state.sessionmaker() as session:
         row = await get_event(session, event_id=event_id)
     return row is not None and row.status == "done"
@@ -73,7 +73,7 @@ async def _done(app_state: AppState, event_id: int) -> bool:
 async def test_crash_after_recording_the_firing_starts_the_workflow_once(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     temporal_client: Client,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
@@ -109,7 +109,7 @@ async def test_crash_after_recording_the_firing_starts_the_workflow_once(
 async def test_crash_after_the_action_repeats_nothing(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
 ) -> None:

@@ -40,8 +40,8 @@ from service.jobs.runner import open_job_workers
 from service.jobs.sync import retention_days
 from service.settings import Settings
 from service.stack import EmbeddedRedis
+from service.state import Resources
 from service.store.db import create_schema, make_engine, make_sessionmaker
-from service.temporal.resources import WorkerResources
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -50,7 +50,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 async def _maintenance(ctx: AutomationContext, data: dict[str, Any]) -> Job:
     """Run one maintenance job through BullMQ and its real processor; return the finished job."""
-    resources = WorkerResources(
+    resources = Resources(
         settings=ctx.settings,
         engine=ctx.sessionmaker.kw["bind"],
         sessionmaker=ctx.sessionmaker,

@@ -10,7 +10,7 @@ import pytest
 from automation_helpers import eventually, executions, settled
 from sqlalchemy import func, select
 
-from service.state import AppState
+from service.state import Resources
 from service.store.outbox import OutboxRow, get_event
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -44,7 +44,7 @@ async def _notes(api: httpx.AsyncClient, ticket_id: str, headers: dict[str, str]
     return await eventually(found)
 
 
-async def _events_done(app_state: AppState) -> None:
+async def _events_done(app_state: Resources) -> None:
     """Wait until the newest outbox event (and so every older one) is processed."""
     async with app_state.sessionmaker() as session:
         last = int((await session.execute(select(func.max(OutboxRow.id)))).scalar() or 0)
@@ -96,7 +96,7 @@ async def test_malformed_groups_are_refused_naming_where(
 async def test_groups_fire_when_every_all_and_one_any_alternative_hold(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     read_headers: dict[str, str],
     write_headers: dict[str, str],
     admin_headers: dict[str, str],

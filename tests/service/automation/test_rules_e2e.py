@@ -8,19 +8,19 @@ import httpx
 import pytest
 from automation_helpers import P1_RULE, eventually, executions, settled
 
-from service.state import AppState
+from service.state import Resources
 from service.store.outbox import get_event
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 
-async def _event_done(app_state: AppState, event_id: int) -> bool:
+async def _event_done(app_state: Resources, event_id: int) -> bool:
     async with app_state.sessionmaker() as session:
         row = await get_event(session, event_id=event_id)
     return row is not None and row.status == "done"
 
 
-async def _latest_event_id(app_state: AppState) -> int:
+async def _latest_event_id(app_state: Resources) -> int:
     from sqlalchemy import func, select
 
     from service.store.outbox import OutboxRow
@@ -32,7 +32,7 @@ async def _latest_event_id(app_state: AppState) -> int:
 async def test_p1_incident_starts_incident_response_until_toggled_off(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     write_headers: dict[str, str],
     read_headers: dict[str, str],
     admin_headers: dict[str, str],
@@ -114,7 +114,7 @@ async def test_p1_incident_starts_incident_response_until_toggled_off(
 async def test_non_matching_ticket_fires_nothing(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
 ) -> None:

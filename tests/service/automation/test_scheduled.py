@@ -13,13 +13,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from service.automation.schedules import schedule_id
-from service.state import AppState
+from service.state import Resources
 from service.store.tickets import TicketRow, parse_ticket_id
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
 
-async def _make_stale(app_state: AppState, ticket_id: str, *, hours: float = 25.0) -> None:
+async def _make_stale(app_state: Resources, ticket_id: str, *, hours: float = 25.0) -> None:
     async with app_state.sessionmaker() as session:
         await session.execute(
             update(TicketRow)
@@ -48,7 +48,7 @@ async def _run_once(temporal_client: Client, rule_id: str) -> None:
 async def test_stale_tickets_escalate_once_per_episode(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     temporal_client: Client,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
@@ -121,7 +121,7 @@ async def test_stale_tickets_escalate_once_per_episode(
 async def test_spec_example_starts_sla_escalation_as_scheduled(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     temporal_client: Client,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],

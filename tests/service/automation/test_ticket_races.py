@@ -23,7 +23,7 @@ from stores import empty_database
 
 from service.app import create_app
 from service.settings import Settings
-from service.state import AppState, RuleCaches
+from service.state import Resources, RuleCaches
 from service.store.db import create_schema, make_sessionmaker
 from service.store.outbox import OutboxRow
 
@@ -45,7 +45,7 @@ class Backend:
 async def backend(
     request: pytest.FixtureRequest,
     api: httpx.AsyncClient,
-    app_state: AppState,
+    app_state: Resources,
     service_settings: Settings,
     postgres_url: str,
 ) -> AsyncIterator[Backend]:

@@ -12,7 +12,7 @@ from automation_helpers import eventually, executions, settled
 from sqlalchemy import func, select
 
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from service.state import AppState
+from service.state import Resources
 from service.store.outbox import OutboxRow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -30,7 +30,7 @@ def _signed(
     }
 
 
-async def _events(app_state: AppState) -> int:
+async def _events(app_state: Resources) -> int:
     async with app_state.sessionmaker() as session:
         return int((await session.execute(select(func.count(OutboxRow.id)))).scalar() or 0)
 
@@ -38,7 +38,7 @@ async def _events(app_state: AppState) -> int:
 async def test_signed_webhook_fires_and_forged_fires_nothing(
     api: httpx.AsyncClient,
     worker: None,
-    app_state: AppState,
+    app_state: Resources,
     write_headers: dict[str, str],
     admin_headers: dict[str, str],
 ) -> None:

@@ -20,7 +20,7 @@ from service.jobs.producer import JobProducer
 from service.jobs.runner import open_job_workers
 from service.settings import Settings
 from service.stack import free_port
-from service.temporal.resources import WorkerResources
+from service.state import Resources
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ async def resources(
     machine_redis_url: str,
     mailbox: Mailbox,
     receiver: Receiver,
-) -> AsyncIterator[WorkerResources]:
+) -> AsyncIterator[Resources]:
     """Worker resources with every queue's processor running until the module ends."""
     folder: Path = tmp_path_factory.mktemp("jobs")
     settings = Settings(
@@ -84,7 +84,7 @@ async def resources(
         notification_webhook_url=f"{receiver.url}/notify",
         integration_urls={"mdm": receiver.url},
     )
-    res = await WorkerResources.open(settings)
+    res = await Resources.open(settings)
     await res.jobs.close()
     res.jobs = JobProducer(machine_redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
     workers = open_job_workers(res)

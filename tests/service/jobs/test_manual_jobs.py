@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from protocol_lab.domain import JobQueue
-from service.state import AppState
+from service.state import Resources
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -69,7 +69,7 @@ async def test_only_listed_job_names_and_data_fields(
 
 
 async def test_caller_job_ids_cannot_take_an_internal_id(
-    api: httpx.AsyncClient, admin_headers: dict[str, str], app_state: AppState
+    api: httpx.AsyncClient, admin_headers: dict[str, str], app_state: Resources
 ) -> None:
     internal = await app_state.jobs.enqueue(
         JobQueue.AI_INFERENCE, "suggest", {"ticket_id": "TKT-1"}, job_id="ai-TKT-1"
@@ -95,7 +95,7 @@ async def test_caller_job_ids_cannot_take_an_internal_id(
 
 
 async def test_secrets_in_job_data_are_redacted_on_read(
-    api: httpx.AsyncClient, read_headers: dict[str, str], app_state: AppState
+    api: httpx.AsyncClient, read_headers: dict[str, str], app_state: Resources
 ) -> None:
     data = {
         "url": "https://hooks.example/x",

@@ -16,16 +16,14 @@ from waiting import eventually
 
 from protocol_lab.domain import JobQueue
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from service.state import Resources
 from service.store.notifications import get_suggestion, list_audit, list_notifications
 from service.store.tickets import TicketRow, create_ticket, parse_ticket_id
-from service.temporal.resources import WorkerResources
 
 pytestmark = [pytest.mark.redis]
 
 
-async def _finished(
-    res: WorkerResources, queue: JobQueue, job_id: str, *, within_s: float = 60
-) -> Job:
+async def _finished(res: Resources, queue: JobQueue, job_id: str, *, within_s: float = 60) -> Job:
     """Wait until a job is completed or failed for good; return it."""
 
     async def finished() -> Job | None:
@@ -44,13 +42,13 @@ async def _until(probe: Any, *, within_s: float = 20) -> Any:
     return await eventually(probe, within_s=within_s, every_s=0.05)
 
 
-async def _ticket(res: WorkerResources, **fields: Any) -> dict[str, Any]:
+async def _ticket(res: Resources, **fields: Any) -> dict[str, Any]:
     async with res.sessionmaker() as session:
         ticket, _ = await create_ticket(session, fields=fields, actor="test")
     return ticket
 
 
-async def test_email_goes_out_over_smtp(resources: WorkerResources, mailbox: Any) -> None:
+async def test_email_goes_out_over_smtp(resources: Resources, mailbox: Any) -> None:
     job_id = await resources.jobs.enqueue(
         JobQueue.EMAIL,
         "rule_notification",
@@ -72,7 +70,7 @@ async def test_email_goes_out_over_smtp(resources: WorkerResources, mailbox: Any
 
 
 async def test_email_to_a_ticket_requester_and_a_bad_address_fails_for_good(
-    resources: WorkerResources, mailbox: Any
+    resources: Resources, mailbox: Any
 ) -> None:
     ticket = await _ticket(resources, title="Password", requester="bob@example.com")
     await resources.jobs.enqueue(
@@ -91,7 +89,7 @@ async def test_email_to_a_ticket_requester_and_a_bad_address_fails_for_good(
 
 
 async def test_notification_is_stored_on_its_ticket_and_forwarded_signed(
-    resources: WorkerResources, receiver: Receiver
+    resources: Resources, receiver: Receiver
 ) -> None:
     ticket = await _ticket(resources, title="Outage", assignee="carol")
     await resources.jobs.enqueue(
@@ -118,7 +116,7 @@ async def test_notification_is_stored_on_its_ticket_and_forwarded_signed(
 
 
 async def test_webhook_delivery_retries_with_backoff_then_succeeds(
-    resources: WorkerResources, receiver: Receiver
+    resources: Resources, receiver: Receiver
 ) -> None:
     receiver.fail_first["/flaky"] = 2
     await resources.jobs.enqueue(
@@ -148,9 +146,7 @@ async def test_webhook_delivery_retries_with_backoff_then_succeeds(
     assert stamps == sorted(stamps)
 
 
-async def test_webhook_refused_fails_and_is_kept(
-    resources: WorkerResources, receiver: Receiver
-) -> None:
+async def test_webhook_refused_fails_and_is_kept(resources: Resources, receiver: Receiver) -> None:
     await resources.jobs.enqueue(
         JobQueue.WEBHOOK_DELIVERY,
         "ticket_event",
@@ -164,7 +160,7 @@ async def test_webhook_refused_fails_and_is_kept(
     assert len(receiver.hits("/gone")) == 1
 
 
-async def test_audit_appends_once_per_job(resources: WorkerResources) -> None:
+async def test_audit_appends_once_per_job(resources: Resources) -> None:
     for _ in range(2):
         await resources.jobs.enqueue(
             JobQueue.AUDIT, "access_revoked", {"subject": "TKT-42", "user": "u1"}, job_id="audit-1"
@@ -177,7 +173,7 @@ async def test_audit_appends_once_per_job(resources: WorkerResources) -> None:
     assert entries[0]["data"]["user"] == "u1"
 
 
-async def test_ai_inference_suggests_category_and_priority(resources: WorkerResources) -> None:
+async def test_ai_inference_suggests_category_and_priority(resources: Resources) -> None:
     ticket = await _ticket(
         resources, title="Website down for all customers", description="500 errors"
     )
@@ -194,7 +190,7 @@ async def test_ai_inference_suggests_category_and_priority(resources: WorkerReso
     assert 0 < suggestion["category_confidence"] <= 1
 
 
-async def test_sla_timer_records_a_breach_and_notifies(resources: WorkerResources) -> None:
+async def test_sla_timer_records_a_breach_and_notifies(resources: Resources) -> None:
     ticket = await _ticket(resources, title="Late", priority="P1", assignee="dave")
     async with resources.sessionmaker() as session:
         await session.execute(
@@ -221,9 +217,7 @@ async def test_sla_timer_records_a_breach_and_notifies(resources: WorkerResource
     assert "SLA" in (note["subject"] or "")
 
 
-async def test_fleet_sync_goes_to_its_integration(
-    resources: WorkerResources, receiver: Receiver
-) -> None:
+async def test_fleet_sync_goes_to_its_integration(resources: Resources, receiver: Receiver) -> None:
     await resources.jobs.enqueue(
         JobQueue.FLEET_SYNC, "device_enrolled", {"device": "d1"}, job_id="fleet-1"
     )
@@ -241,7 +235,7 @@ async def test_fleet_sync_goes_to_its_integration(
     assert entry["kind"] == "sync_skipped"
 
 
-async def test_export_and_sla_report(resources: WorkerResources) -> None:
+async def test_export_and_sla_report(resources: Resources) -> None:
     await _ticket(resources, title="Exported")
     await resources.jobs.enqueue(JobQueue.EXPORT, "tickets", {}, job_id="export-1")
     job = await _finished(resources, JobQueue.EXPORT, "export-1")
@@ -261,7 +255,7 @@ async def test_export_and_sla_report(resources: WorkerResources) -> None:
     assert "attainment" in markdown
 
 
-async def test_maintenance_prunes_processed_events_only(resources: WorkerResources) -> None:
+async def test_maintenance_prunes_processed_events_only(resources: Resources) -> None:
     from sqlalchemy import func, select
 
     from service.store.outbox import OutboxRow, finish_event

@@ -14,14 +14,14 @@ from bullmq import Job
 from waiting import eventually
 
 from protocol_lab.domain import DATA_DIR, JobQueue
-from service.temporal.resources import WorkerResources
+from service.state import Resources
 
 pytestmark = [pytest.mark.redis]
 
 SAMPLE = DATA_DIR / "samples" / "timelines.parquet"
 
 
-async def _finished(res: WorkerResources, queue: JobQueue, job_id: str) -> Job:
+async def _finished(res: Resources, queue: JobQueue, job_id: str) -> Job:
     async def done() -> Job | None:
         job = await res.jobs.queue(queue).getJob(job_id)
         if job is None or await job.getState() not in ("completed", "failed"):
@@ -31,7 +31,7 @@ async def _finished(res: WorkerResources, queue: JobQueue, job_id: str) -> Job:
     return await eventually(done, within_s=120)
 
 
-async def _report(res: WorkerResources, timelines: str) -> Job:
+async def _report(res: Resources, timelines: str) -> Job:
     job_id = f"report-{uuid.uuid4().hex[:8]}"
     await res.jobs.enqueue(
         JobQueue.REPORT_GENERATION, "sla", {"timelines": timelines}, job_id=job_id, attempts=1
@@ -41,7 +41,7 @@ async def _report(res: WorkerResources, timelines: str) -> Job:
 
 @pytest.mark.parametrize("escape", ["../outside.parquet", str(SAMPLE), "in/../../x.parquet"])
 async def test_a_timeline_path_outside_the_state_folder_is_refused(
-    resources: WorkerResources, escape: str
+    resources: Resources, escape: str
 ) -> None:
     job = await _report(resources, escape)
     assert await job.getState() == "failed"
@@ -49,7 +49,7 @@ async def test_a_timeline_path_outside_the_state_folder_is_refused(
     assert job.attemptsMade == 1
 
 
-async def test_a_symlink_out_of_the_state_folder_is_refused(resources: WorkerResources) -> None:
+async def test_a_symlink_out_of_the_state_folder_is_refused(resources: Resources) -> None:
     link = resources.settings.state_dir / f"link-{uuid.uuid4().hex[:6]}.parquet"
     link.symlink_to(SAMPLE)
     job = await _report(resources, link.name)
@@ -58,7 +58,7 @@ async def test_a_symlink_out_of_the_state_folder_is_refused(resources: WorkerRes
 
 
 async def test_a_timeline_inside_the_state_folder_is_reported_into_private_files(
-    resources: WorkerResources,
+    resources: Resources,
 ) -> None:
     inside = resources.settings.state_dir / "uploads" / "timelines.parquet"
     inside.parent.mkdir(exist_ok=True)
@@ -73,7 +73,7 @@ async def test_a_timeline_inside_the_state_folder_is_reported_into_private_files
 
 
 async def test_a_planted_symlink_in_the_reports_folder_is_not_followed(
-    resources: WorkerResources, tmp_path: Path
+    resources: Resources, tmp_path: Path
 ) -> None:
     reports = resources.settings.state_dir / "reports"
     reports.mkdir(exist_ok=True)

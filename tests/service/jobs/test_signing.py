@@ -20,12 +20,12 @@ from service.jobs.signing import (
     verify,
 )
 from service.settings import Settings
-from service.temporal.resources import WorkerResources
+from service.state import Resources
 
 pytestmark = [pytest.mark.redis]
 
 
-async def _deliver(res: WorkerResources, url: str, **extra: str) -> Job:
+async def _deliver(res: Resources, url: str, **extra: str) -> Job:
     job_id = f"hook-{uuid.uuid4().hex[:8]}"
     await res.jobs.enqueue(
         JobQueue.WEBHOOK_DELIVERY,
@@ -45,7 +45,7 @@ async def _deliver(res: WorkerResources, url: str, **extra: str) -> Job:
 
 
 async def test_a_handed_in_url_is_not_signed_with_the_integration_secret(
-    resources: WorkerResources, receiver: Receiver
+    resources: Resources, receiver: Receiver
 ) -> None:
     # The receiver is also a configured integration, so its origin knows INTEGRATION_SECRET.
     assert destination_secret(resources.settings, receiver.url) is not None
@@ -58,7 +58,7 @@ async def test_a_handed_in_url_is_not_signed_with_the_integration_secret(
 
 
 async def test_a_destination_with_its_own_secret_gets_it(
-    resources: WorkerResources, receiver: Receiver
+    resources: Resources, receiver: Receiver
 ) -> None:
     path = f"/signed-{uuid.uuid4().hex[:6]}"
     configured = resources.settings

@@ -22,13 +22,12 @@ from protocol_lab.domain.wire import PlanInput, SignalInput
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.settings import Settings
 from service.stack import EmbeddedRedis
-from service.state import AppState
+from service.state import Resources
 from service.store.assets import assets_of_workflow, release_assets, reserve_asset
 from service.store.tickets import create_ticket, get_ticket
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
 from service.temporal.queues import temporal_queue
-from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.temporal.workflows import PlanWorkflow
 
@@ -40,7 +39,7 @@ async def test_ticket_update_and_job_through_a_real_run(
     worker: None,
     write_headers: dict[str, str],
     wait_for: Any,
-    app_state: AppState,
+    app_state: Resources,
     embedded_redis: EmbeddedRedis,
 ) -> None:
     async with app_state.sessionmaker() as session:
@@ -87,7 +86,7 @@ async def test_ticket_update_and_job_through_a_real_run(
     ]
 
 
-async def test_asset_operations_are_idempotent(app_state: AppState) -> None:
+async def test_asset_operations_are_idempotent(app_state: Resources) -> None:
     first, second = new_workflow_id(), new_workflow_id()
     async with app_state.sessionmaker() as session:
         a = await reserve_asset(session, workflow_id=first, asset_type="token")
@@ -154,7 +153,7 @@ async def _run_plan(
 ) -> tuple[str, BaseException | None]:
     """Run a plan on a private task queue served by a worker with these settings."""
     queue = f"integration-{uuid.uuid4()}"
-    resources = await WorkerResources.open(settings, temporal=client)
+    resources = await Resources.open(settings, temporal=client)
     [worker] = build_workers(client, resources, task_queues=[queue])
     plan = load_catalog()[name]
     workflow_id = new_workflow_id()

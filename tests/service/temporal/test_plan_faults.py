@@ -27,8 +27,7 @@ from service.app import create_app
 from service.errors import ServiceError
 from service.settings import Settings
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
-from service.state import open_resources
-from service.temporal.resources import WorkerResources
+from service.state import Resources, open_resources
 from service.temporal.worker import build_workers
 from service.workflows import get_status, signal_workflow, start_workflow
 
@@ -65,9 +64,7 @@ def fault_settings(
 
 
 @pytest.fixture
-async def ctx(
-    fault_server: EmbeddedTemporal, fault_settings: Settings
-) -> AsyncIterator[WorkerResources]:
+async def ctx(fault_server: EmbeddedTemporal, fault_settings: Settings) -> AsyncIterator[Resources]:
     """The test's service resources, on the fault server's Temporal, with a task queue prefix of
     their own (no worker of another test takes their tasks)."""
     client = await Client.connect(fault_server.address)
@@ -98,7 +95,7 @@ def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
     return ChildProcess(name, argv, settings.state_dir / "logs" / f"{name}.log", env)
 
 
-async def test_worker_killed_mid_flight(ctx: WorkerResources) -> None:
+async def test_worker_killed_mid_flight(ctx: Resources) -> None:
     assert ctx.temporal is not None
     client = ctx.temporal
     plan = ctx.catalog["Password Reset"]
@@ -173,7 +170,7 @@ async def test_worker_killed_mid_flight(ctx: WorkerResources) -> None:
 
 
 async def test_temporal_restart_keeps_workflows_running(
-    ctx: WorkerResources, fault_server: EmbeddedTemporal
+    ctx: Resources, fault_server: EmbeddedTemporal
 ) -> None:
     [worker] = build_workers(ctx.temporal, ctx, task_queues=["itsm-accessories"])
     app = create_app(ctx.settings)

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from waiting import eventually
 
 from service.settings import Settings
+from service.state import Resources
 from service.temporal.queues import spec_queue, temporal_queue
-from service.temporal.resources import WorkerResources
 from service.temporal.worker import build_workers
 from service.workflows import get_status, get_workflow, list_workflows, start_workflow
 
@@ -27,13 +27,13 @@ TIME_SCALE = 100_000.0
 @pytest.fixture
 async def two_services(
     service_settings: Settings, temporal_client: Client
-) -> AsyncIterator[tuple[WorkerResources, WorkerResources]]:
+) -> AsyncIterator[tuple[Resources, Resources]]:
     """The resources of two services on the session's Temporal, each with a prefix of its own."""
     opened = []
     for name in ("one", "two"):
         prefix = f"{name}-{uuid.uuid4().hex[:8]}-"
         settings = service_settings.model_copy(update={"task_queue_prefix": prefix})
-        opened.append(await WorkerResources.open(settings, temporal=temporal_client))
+        opened.append(await Resources.open(settings, temporal=temporal_client))
     try:
         yield opened[0], opened[1]
     finally:
@@ -50,7 +50,7 @@ def test_the_prefix_goes_before_the_spec_name_and_comes_off_again() -> None:
 
 
 async def test_a_worker_takes_only_the_tasks_of_its_prefix(
-    two_services: tuple[WorkerResources, WorkerResources], temporal_client: Client
+    two_services: tuple[Resources, Resources], temporal_client: Client
 ) -> None:
     one, two = two_services
     # the second service's workflow is started first: a worker sharing its queue would take it
