@@ -489,3 +489,12 @@ def test_breached_closed_workflows_count_in_the_summarys_percentiles() -> None:
     status = sla_status(_workflows(rows), config=CONFIG)
     [whole] = sla_summary(status, by=None).iter_rows(named=True)
     assert whole["p95_h"] == pytest.approx(3.0, abs=0.2)  # the breached one's 3 h, not 1 h
+
+
+def test_named_calendars_without_a_matching_target_leave_no_target() -> None:
+    frame = _workflows([{"id": "a", "took": H, "queue": "itsm-unknown"}])
+    frame = frame.drop("category")
+    [r] = sla_status(frame, config=PAUSE_CONFIG.model_copy(update={"targets": ()})).iter_rows(
+        named=True
+    )
+    assert (r["sla_state"], r["target_s"], r["measured_s"]) == ("no_target", None, 3600.0)

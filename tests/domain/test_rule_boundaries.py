@@ -396,3 +396,14 @@ def test_derived_thresholds_hold_from_the_exact_hour_on(threshold: int, offset_s
     assert match_conditions({"idle_hours": {"lt": threshold}}, record, now=NOW).matched is (
         offset_s < 0
     )
+
+
+def test_groups_pass_the_previous_record_and_the_clock_to_their_members() -> None:
+    conditions = {"any": [{"status": {"changed_to": "resolved"}}, {"idle_hours": 24}]}
+    after = {"status": "resolved", "last_activity_at": NOW - H}
+    assert match_conditions(conditions, after, previous={"status": "open"}, now=NOW).matched
+    assert not match_conditions(conditions, after, previous=after, now=NOW).matched
+    idle = {"status": "open", "last_activity_at": NOW - 24 * H}
+    assert match_conditions(conditions, idle, previous=idle, now=NOW).matched
+    # and the entries after a group that holds are still checked
+    assert not match_conditions({"any": [{"x": 1}], "y": 3}, {"x": 1, "y": 2}, now=NOW).matched

@@ -108,6 +108,13 @@ def test_ticket_triggers_take_ticket_and_derived_fields_only(trigger: Trigger) -
     validate_conditions({"priority": "P1", "idle_hours": 2, "age_hours": 1}, trigger=trigger)
     with pytest.raises(RuleError, match=r"^conditions\.any\[0\]\.alert: unknown field; ticket"):
         validate_conditions({"any": [{"alert": 1}]}, trigger=trigger)
+    _refused(
+        {"alert": 1},
+        "conditions.alert: unknown field; ticket fields are ['age_hours', 'assignee',"
+        " 'category', 'created_at', 'description', 'id', 'idle_hours', 'last_activity_at',"
+        " 'priority', 'requester', 'status', 'title', 'updated_at']",
+        trigger=trigger,
+    )
     validate_conditions({"alert.severity": 1}, trigger=Trigger.WEBHOOK)
     validate_conditions({"alert.severity": 1}, trigger=None)
 
