@@ -42,11 +42,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from protocol_lab.domain import load_catalog
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput
+from service.executions.starter import initial_state
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal, free_port
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
-from service.temporal.workflows import PlanWorkflow
-from service.workflows.starter import initial_state
+from service.temporal.plan_workflow import PlanWorkflow
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api_throughput import KeepAliveGets

@@ -1,6 +1,6 @@
 """What the service layer raises when it cannot carry out a request: kinds of failure, no HTTP.
 
-The layers below the routes (``service/workflows``, ``service/automation``, ``service/jobs``,
+The layers below the routes (``service/executions``, ``service/automation``, ``service/jobs``,
 ``service/store``) raise these; ``service/api/errors.py`` alone turns each kind into a status
 code and the API's error body (400, 404, 409, 503). The rule engine reads the same kinds: an
 unavailable dependency is retried, anything else is a request that cannot succeed.

@@ -1,6 +1,6 @@
 """The workflow definition endpoints: list and read (read scope), add and version (admin).
 
-Handlers validate and call :mod:`service.workflows.definitions`. A definition is validated like
+Handlers validate and call :mod:`service.executions.definitions`. A definition is validated like
 the YAML of ``data/definitions`` and bounded; new executions use the newest version, running ones
 keep theirs.
 """
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from service.api.deps import AdminAuth, ReadAuth, StateDep
 from service.api.errors import ApiError, ErrorBody
-from service.workflows.definitions import (
+from service.executions.definitions import (
     LIMITS,
     NAME_PATTERN,
     Definition,
@@ -22,7 +22,7 @@ from service.workflows.definitions import (
     list_definitions,
     save_definition,
 )
-from service.workflows.models import (
+from service.executions.models import (
     WorkflowDefinition,
     WorkflowDefinitionList,
     WorkflowDefinitionWrite,

@@ -1,7 +1,7 @@
 """The workflow endpoints: list, create, retrieve, status, start (drafts), signal, cancel, pause,
 resume, archive.
 
-Handlers validate, call :mod:`service.workflows`, return. GETs need the read scope, POSTs the
+Handlers validate, call :mod:`service.executions`, return. GETs need the read scope, POSTs the
 write scope (archiving: admin). ``Idempotency-Key`` is honoured on every POST that acts on one
 workflow.
 """
@@ -26,7 +26,7 @@ from service.api.deps import (
 )
 from service.api.errors import ApiError, ErrorBody
 from service.errors import NotFoundError
-from service.workflows import (
+from service.executions import (
     archive_closed_workflows,
     cancel_workflow,
     claim_cancel_key,
@@ -37,9 +37,9 @@ from service.workflows import (
     resume_workflow,
     signal_workflow,
 )
-from service.workflows.control import CONTROL_WAIT_S, ControlPendingError
-from service.workflows.drafts import hold_draft, start_draft
-from service.workflows.models import (
+from service.executions.control import CONTROL_WAIT_S, ControlPendingError
+from service.executions.drafts import hold_draft, start_draft
+from service.executions.models import (
     ArchiveRequest,
     ArchiveResult,
     CancelRequest,
@@ -54,8 +54,8 @@ from service.workflows.models import (
     WorkflowPage,
     WorkflowStatusView,
 )
-from service.workflows.queries import MAX_CREATED_S, find_draft
-from service.workflows.starter import create_workflow as create_workflow_service
+from service.executions.queries import MAX_CREATED_S, find_draft
+from service.executions.starter import create_workflow as create_workflow_service
 
 __all__ = ["router"]
 

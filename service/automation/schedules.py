@@ -36,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from protocol_lab.domain import TaskQueue, Trigger
 from protocol_lab.domain.cron import parse_cron
 from service.automation.context import AutomationContext
-from service.automation.temporal import ScheduledRuleInput, ScheduledRuleRun
+from service.automation.schedule_workflow import ScheduledRuleInput, ScheduledRuleRun
 from service.settings import Settings
 from service.store.rules import RuleRow
 from service.temporal.queues import temporal_queue

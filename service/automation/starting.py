@@ -12,7 +12,7 @@ from typing import Any
 
 from service.automation.context import AutomationContext
 from service.errors import ServiceError, UnavailableError
-from service.workflows import definitions, starter
+from service.executions import definitions, starter
 
 __all__ = ["ActionError", "start_rule_workflow", "workflow_defined"]
 

@@ -1,16 +1,17 @@
-"""The workflow service: what the API's workflow endpoints (and the automation engine) call."""
+"""Workflow executions, the service layer: what the API's workflow endpoints and the automation
+engine call to start, read, list, control and archive executions on Temporal."""
 
-from service.workflows.archive import archive_closed_workflows
-from service.workflows.context import ArchiveContext, TemporalContext
-from service.workflows.control import (
+from service.executions.archive import archive_closed_workflows
+from service.executions.context import ArchiveContext, TemporalContext
+from service.executions.control import (
     cancel_workflow,
     claim_cancel_key,
     pause_workflow,
     resume_workflow,
     signal_workflow,
 )
-from service.workflows.queries import get_status, get_workflow, list_workflows
-from service.workflows.starter import start_workflow
+from service.executions.queries import get_status, get_workflow, list_workflows
+from service.executions.starter import start_workflow
 
 __all__ = [
     "ArchiveContext",

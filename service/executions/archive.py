@@ -6,7 +6,7 @@ from its history and upserted into the archive together with its identity, outco
 progress; only once that row is committed is the execution deleted from Temporal
 (``DeleteWorkflowExecution``), so its timeline then lives only in the archive. Temporal deletes
 asynchronously (seconds to a minute later); meanwhile the reads of
-:mod:`service.workflows.queries` already answer from the archive. Running it twice, or from two
+:mod:`service.executions.queries` already answer from the archive. Running it twice, or from two
 processes at once, is harmless: the upsert keeps one row, an execution already in the archive is
 only asked again to be deleted (not counted), and one already gone is skipped.
 """
@@ -27,13 +27,13 @@ from protocol_lab.domain import EventType
 from protocol_lab.domain.history import HistoryTimeline
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.errors import InvalidRequestError, NotFoundError, ServiceError, UnavailableError
+from service.executions.context import RPC_TIMEOUT, ArchiveContext, client_of, temporal_errors
+from service.executions.queries import api_queues_clause, api_status, get_timeline
 from service.settings import Settings
 from service.store.archive import archived_rows, upsert_archived
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
 from service.temporal.queues import spec_queue
-from service.workflows.context import RPC_TIMEOUT, ArchiveContext, client_of, temporal_errors
-from service.workflows.queries import api_queues_clause, api_status, get_timeline
 
 __all__ = ["MAX_ARCHIVE_LIMIT", "archive_closed_workflows"]
 

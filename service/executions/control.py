@@ -42,9 +42,9 @@ from protocol_lab.domain.wire import (
     WorkflowState,
 )
 from service.errors import ConflictError, InvalidRequestError, ServiceError, UnavailableError
+from service.executions.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.executions.queries import get_status, get_timeline
 from service.store.idempotency import DEFAULT_TTL_S, claim_idempotency_key
-from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
-from service.workflows.queries import get_status, get_timeline
 
 __all__ = [
     "CONTROL_WAIT_S",

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from protocol_lab.domain import ActivityStep, SignalStep, WorkflowPlan
 from service.errors import ConflictError, InvalidRequestError, UnavailableError
+from service.executions.context import TemporalContext, sessionmaker_of
 from service.store.definitions import (
     VersionTakenError,
     count_definition_names,
@@ -27,7 +28,6 @@ from service.store.definitions import (
     latest_definition,
     latest_definitions,
 )
-from service.workflows.context import TemporalContext, sessionmaker_of
 
 __all__ = [
     "BUILTIN_VERSION",

@@ -6,7 +6,7 @@
   starts one under the draft's id (:func:`start_draft`). Until then it reads and lists as
   ``draft`` with no start time.
 - A **recurring** workflow (``schedule``: cron or interval) is such a draft plus a Temporal
-  Schedule (:mod:`service.workflows.schedules`) that starts one run per time of the schedule:
+  Schedule (:mod:`service.executions.schedules`) that starts one run per time of the schedule:
   each run is a plan workflow of its own, of the definition's newest version, with
   ``schedule_id`` (the recurring workflow's id) in its input (:func:`start_recurring_run`).
 - Cancelling either (:func:`hold_draft`) deletes the schedule and turns the draft into an
@@ -15,7 +15,7 @@
   workflow.
 
 Bounded: at most :data:`MAX_DRAFTS` drafts in the store, and
-:data:`~service.workflows.schedules.MAX_SCHEDULES_PER_CALLER` recurring workflows per caller.
+:data:`~service.executions.schedules.MAX_SCHEDULES_PER_CALLER` recurring workflows per caller.
 """
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ from sqlalchemy.exc import IntegrityError
 
 from protocol_lab.domain import TriggerType, WorkflowPlan
 from service.errors import ConflictError, NotFoundError, ServiceError, UnavailableError
+from service.executions.context import TemporalContext, client_of, sessionmaker_of
+from service.executions.definitions import require_definition
+from service.executions.models import MAX_START_AHEAD_S, WorkflowCreate
+from service.executions.queries import draft_view, find_draft, get_workflow
+from service.executions.schedules import (
+    MAX_SCHEDULES_PER_CALLER,
+    create_recurring_schedule,
+    delete_recurring_schedule,
+)
+from service.executions.starter import start_workflow
 from service.store.drafts import (
     count_drafts,
     delete_draft,
@@ -35,16 +45,6 @@ from service.store.drafts import (
     insert_draft,
 )
 from service.temporal.ids import derived_workflow_id, order_of
-from service.workflows.context import TemporalContext, client_of, sessionmaker_of
-from service.workflows.definitions import require_definition
-from service.workflows.models import MAX_START_AHEAD_S, WorkflowCreate
-from service.workflows.queries import draft_view, find_draft, get_workflow
-from service.workflows.schedules import (
-    MAX_SCHEDULES_PER_CALLER,
-    create_recurring_schedule,
-    delete_recurring_schedule,
-)
-from service.workflows.starter import start_workflow
 
 __all__ = [
     "MAX_DRAFTS",

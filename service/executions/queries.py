@@ -55,6 +55,13 @@ from protocol_lab.domain.history import HistoryTimeline, add_running_activities,
 from protocol_lab.domain.tickets import ticket_number
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.errors import InvalidRequestError, NotFoundError, ServiceError
+from service.executions.context import (
+    RPC_TIMEOUT,
+    TemporalContext,
+    client_of,
+    sessionmaker_of,
+    temporal_errors,
+)
 from service.settings import Settings
 from service.store.archive import (
     ArchivedWorkflow,
@@ -67,13 +74,6 @@ from service.store.drafts import DraftWorkflow, get_draft, list_drafts
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, order_of
 from service.temporal.queues import spec_queue, temporal_queue, temporal_queues
-from service.workflows.context import (
-    RPC_TIMEOUT,
-    TemporalContext,
-    client_of,
-    sessionmaker_of,
-    temporal_errors,
-)
 
 __all__ = [
     "MAX_LIMIT",

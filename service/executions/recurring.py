@@ -1,7 +1,7 @@
 """The Temporal side of recurring workflows: what a recurring workflow's Schedule starts.
 
 A recurring workflow (``trigger_type: scheduled`` with a ``schedule``) is a draft in the store
-plus a Temporal Schedule (:mod:`service.workflows.schedules`). At each time of the schedule,
+plus a Temporal Schedule (:mod:`service.executions.schedules`). At each time of the schedule,
 Temporal starts ``RecurringWorkflowRun``, which runs one activity: it starts a run of the
 definition as an ordinary plan workflow, with its own time-ordered id (so runs sort and page
 like any workflow) derived from the schedule's time and the run's id, so a retried activity
@@ -99,7 +99,7 @@ def activities(resources: Resources) -> list[Callable[..., Any]]:
         """Start the run (idempotent: the same ``start`` gives the same workflow id)."""
         from dataclasses import replace
 
-        from service.workflows.drafts import start_recurring_run as start_run
+        from service.executions.drafts import start_recurring_run as start_run
 
         ctx = replace(resources, temporal=activity.client())
         workflow_id = await start_run(

@@ -26,10 +26,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from protocol_lab.domain import TaskQueue
 from service.errors import InvalidRequestError, ServiceError
+from service.executions.context import RPC_TIMEOUT, temporal_errors
+from service.executions.recurring import RecurringRunInput, RecurringWorkflowRun
 from service.settings import Settings
 from service.temporal.queues import temporal_queue
-from service.workflows.context import RPC_TIMEOUT, temporal_errors
-from service.workflows.recurring import RecurringRunInput, RecurringWorkflowRun
 
 __all__ = [
     "MAX_SCHEDULES_PER_CALLER",

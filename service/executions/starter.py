@@ -38,15 +38,15 @@ from protocol_lab.domain import (
 )
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.errors import InvalidRequestError
+from service.executions.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.executions.definitions import require_definition
+from service.executions.models import WorkflowCreate
 from service.observability import metrics
 from service.store.idempotency import claim_idempotency_key
 from service.temporal import search_attributes as sa
 from service.temporal.ids import ORDER_PER_SECOND, is_workflow_id, new_workflow_id, order_of
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.queues import temporal_queue
-from service.temporal.workflows import PlanWorkflow
-from service.workflows.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
-from service.workflows.definitions import require_definition
-from service.workflows.models import WorkflowCreate
 
 __all__ = [
     "check_queue_and_trigger",
@@ -61,7 +61,7 @@ __all__ = [
 async def resolve_plan(
     ctx: TemporalContext, *, name: str, task_queue: str, trigger_type: str
 ) -> WorkflowPlan:
-    """The newest definition of ``name`` (catalog or stored, :mod:`service.workflows.definitions`);
+    """The newest definition of ``name`` (catalog or stored, :mod:`service.executions.definitions`);
     InvalidRequestError for an unknown name, queue or trigger type."""
     plan = (await require_definition(ctx, name)).plan
     check_queue_and_trigger(task_queue=task_queue, trigger_type=trigger_type)
@@ -154,7 +154,7 @@ async def start_workflow(
                 rpc_timeout=RPC_TIMEOUT,
             )
     except WorkflowAlreadyStartedError:
-        from service.workflows.queries import get_workflow
+        from service.executions.queries import get_workflow
 
         return await get_workflow(ctx, workflow_id)
     metrics.workflow_started(task_queue, trigger_type)
@@ -218,7 +218,7 @@ async def create_workflow(
 
     ``trigger_type: scheduled`` starts at ``start_at``, or makes a recurring workflow with
     ``schedule``, or, with neither, a draft for ``POST /v1/workflows/{id}/start``
-    (:mod:`service.workflows.drafts`); ``caller`` owns the recurring ones (bounded per caller).
+    (:mod:`service.executions.drafts`); ``caller`` owns the recurring ones (bounded per caller).
 
     The key is claimed with a fresh workflow id before starting: the claim is the pending
     start. A repeated request (same key, same body) starts with that same id and so gets the
@@ -250,7 +250,7 @@ async def create_workflow(
         )
         workflow_id = claim.resource_id
     if scheduled and request.start_at is None:
-        from service.workflows.drafts import create_draft
+        from service.executions.drafts import create_draft
 
         return await create_draft(
             ctx,

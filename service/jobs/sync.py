@@ -99,7 +99,7 @@ async def process_maintenance(resources: Resources, job: Job) -> dict[str, Any]:
         )
     if resources.temporal is not None:
         from service.errors import ServiceError
-        from service.workflows.archive import archive_closed_workflows
+        from service.executions.archive import archive_closed_workflows
 
         try:
             outcome["archived_workflows"] = await archive_closed_workflows(

@@ -21,6 +21,7 @@ from service.automation.cycles import check_rule_set
 from service.automation.engine import dry_run
 from service.automation.schedules import delete_rule_schedule, sync_rule_schedule
 from service.errors import ConflictError, InvalidRequestError, NotFoundError
+from service.executions.definitions import defined_names, workflow_defined
 from service.rules.models import (
     Deleted,
     DryRunRequest,
@@ -41,7 +42,6 @@ from service.store.idempotency import claim_idempotency_key
 from service.store.ids import new_id
 from service.store.rules import RuleRow, rule_dict, rule_model
 from service.store.tickets import get_ticket
-from service.workflows.definitions import defined_names, workflow_defined
 
 __all__ = [
     "create_rule",

@@ -23,16 +23,16 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from protocol_lab.domain import TaskQueue
-from service.automation import temporal as automation
+from service.automation import schedule_workflow as automation
+from service.executions import recurring
 from service.jobs import runner as job_runner
 from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
 from service.state import Resources, open_resources
 from service.temporal.activities import StepActivities
 from service.temporal.client import connect
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.queues import temporal_queue
-from service.temporal.workflows import PlanWorkflow
-from service.workflows import recurring
 
 __all__ = [
     "PASSTHROUGH_MODULES",

@@ -20,10 +20,10 @@ from service.api.errors import status_of
 from service.automation.context import AutomationContext
 from service.automation.schedules import delete_rule_schedule, reconcile_schedules, schedule_id
 from service.errors import ConflictError, ServiceError
+from service.executions.context import temporal_errors
 from service.state import Resources
 from service.store.ids import new_id
 from service.store.rules import delete_rule, insert_rule, new_rule_row
-from service.workflows.context import temporal_errors
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -22,14 +22,14 @@ from waiting import eventually
 from protocol_lab.domain.history import build_timeline
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput
 from service.app import create_app
+from service.executions.starter import initial_state
 from service.settings import Settings
 from service.stack import free_port
 from service.state import Resources
 from service.temporal.ids import new_workflow_id
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.queues import temporal_queue
 from service.temporal.worker import build_workers
-from service.temporal.workflows import PlanWorkflow
-from service.workflows.starter import initial_state
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

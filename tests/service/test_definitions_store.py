@@ -22,6 +22,13 @@ from waiting import eventually
 from protocol_lab.domain import Catalog, load_catalog
 from service.app import create_app
 from service.errors import ConflictError
+from service.executions import definitions
+from service.executions.definitions import (
+    find_definition,
+    list_definitions,
+    save_definition,
+    workflow_defined,
+)
 from service.settings import Settings
 from service.state import Resources
 from service.store.definitions import (
@@ -31,13 +38,6 @@ from service.store.definitions import (
     latest_definitions,
 )
 from service.store.drafts import get_draft
-from service.workflows import definitions
-from service.workflows.definitions import (
-    find_definition,
-    list_definitions,
-    save_definition,
-    workflow_defined,
-)
 
 Sessions = async_sessionmaker[AsyncSession]
 

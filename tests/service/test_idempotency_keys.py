@@ -19,11 +19,11 @@ from waiting import eventually
 
 from protocol_lab.domain import JobQueue, TaskQueue
 from service.errors import UnavailableError
+from service.executions.models import WorkflowCreate
+from service.executions.starter import create_workflow
 from service.stack import free_port
 from service.state import Resources
 from service.store.idempotency import IdempotencyKey
-from service.workflows.models import WorkflowCreate
-from service.workflows.starter import create_workflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -16,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from test_definitions_api import DEFINITION
 from waiting import eventually
 
-from service.workflows import drafts
-from service.workflows.schedules import recurring_schedule_id
+from service.executions import drafts
+from service.executions.schedules import recurring_schedule_id
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -22,6 +22,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from waiting import eventually
 
 from protocol_lab.domain import Catalog, TimelineEvent
+from service.executions import (
+    archive_closed_workflows,
+    get_status,
+    get_workflow,
+    list_workflows,
+    start_workflow,
+)
 from service.jobs.sync import process_maintenance
 from service.settings import Settings
 from service.state import Resources
@@ -34,13 +41,6 @@ from service.store.archive import (
     upsert_archived,
 )
 from service.temporal.ids import new_workflow_id, order_of
-from service.workflows import (
-    archive_closed_workflows,
-    get_status,
-    get_workflow,
-    list_workflows,
-    start_workflow,
-)
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

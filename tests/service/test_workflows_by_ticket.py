@@ -22,11 +22,11 @@ from waiting import eventually
 
 from protocol_lab.domain import TimelineEvent
 from service.errors import InvalidRequestError
+from service.executions import list_workflows
 from service.state import Resources
 from service.store.archive import list_archived, upsert_archived
 from service.store.db import create_schema, make_sessionmaker
 from service.temporal.ids import new_workflow_id, order_of
-from service.workflows import list_workflows
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -43,6 +43,7 @@ from service.automation.engine import RETRY_FIRST_S, process_event
 from service.automation.starting import ActionError
 from service.automation.transient import is_transient
 from service.errors import UnavailableError
+from service.executions.context import temporal_errors
 from service.jobs.producer import JobProducer
 from service.settings import Settings
 from service.stack import free_port
@@ -57,7 +58,6 @@ from service.store.outbox import (
     redrive_events,
 )
 from service.temporal.queues import temporal_queue
-from service.workflows.context import temporal_errors
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -27,9 +27,9 @@ from service.store.assets import assets_of_workflow, release_assets, reserve_ass
 from service.store.tickets import create_ticket, get_ticket
 from service.temporal import search_attributes as sa
 from service.temporal.ids import new_workflow_id, order_of
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.queues import temporal_queue
 from service.temporal.worker import build_workers
-from service.temporal.workflows import PlanWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -25,11 +25,11 @@ from waiting import eventually
 from protocol_lab.domain.history import build_timeline
 from service.app import create_app
 from service.errors import ServiceError
+from service.executions import get_status, signal_workflow, start_workflow
 from service.settings import Settings
 from service.stack import ChildProcess, EmbeddedRedis, EmbeddedTemporal
 from service.state import Resources, open_resources
 from service.temporal.worker import build_workers
-from service.workflows import get_status, signal_workflow, start_workflow
 
 # bounded: each fault test gives up after 7 minutes even on a crowded machine
 pytestmark = [pytest.mark.temporal, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(420)]

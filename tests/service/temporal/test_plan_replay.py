@@ -19,8 +19,8 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.worker import workflow_runner
-from service.temporal.workflows import PlanWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -11,11 +11,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from waiting import eventually
 
+from service.executions import get_status, get_workflow, list_workflows, start_workflow
 from service.settings import Settings
 from service.state import Resources
 from service.temporal.queues import spec_queue, temporal_queue
 from service.temporal.worker import build_workers
-from service.workflows import get_status, get_workflow, list_workflows, start_workflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 

@@ -40,8 +40,8 @@ from protocol_lab.sim.tickets import Ticket
 from service.settings import Settings
 from service.temporal.activities import emulated_attempt
 from service.temporal.ids import new_workflow_id
+from service.temporal.plan_workflow import PlanWorkflow
 from service.temporal.queues import temporal_queue
-from service.temporal.workflows import PlanWorkflow
 
 pytestmark = [pytest.mark.temporal, pytest.mark.timeout(180)]
 
