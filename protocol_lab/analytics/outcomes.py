@@ -110,7 +110,7 @@ def variants(
             pl.len().alias("n"),
             hours.mean().alias("mean_h"),
             hours.median().alias("p50_h"),
-            hours.quantile(0.9).alias("p90_h"),
+            hours.quantile(0.9, "linear").alias("p90_h"),
             pl.col("length").first(),
             pl.col("__labels").first(),
         )

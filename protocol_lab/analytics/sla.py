@@ -383,9 +383,9 @@ def sla_summary(status: FrameT, *, by: By = "task_queue") -> FrameT:
         (state.is_in(["breached"]) & is_open).sum().alias("open_breached"),
         (state == "cancelled").sum().alias("cancelled"),
         (pl.col("target_s").median() / 3600).alias("target_h"),
-        closed_time.quantile(0.5).alias("p50_h"),
-        closed_time.quantile(0.9).alias("p90_h"),
-        closed_time.quantile(0.95).alias("p95_h"),
+        closed_time.quantile(0.5, "linear").alias("p50_h"),
+        closed_time.quantile(0.9, "linear").alias("p90_h"),
+        closed_time.quantile(0.95, "linear").alias("p95_h"),
     ]
     lf = status.lazy()
     grouped = lf.group_by(keys).agg(aggs).sort(keys) if keys else lf.select(aggs)

@@ -230,11 +230,11 @@ def bottlenecks(
             pl.col("kind").first(),
             pl.len().alias("n"),
             pl.col("wait_s").median().alias("wait_p50_s"),
-            pl.col("wait_s").quantile(0.9).alias("wait_p90_s"),
+            pl.col("wait_s").quantile(0.9, "linear").alias("wait_p90_s"),
             pl.col("active_s").median().alias("active_p50_s"),
-            pl.col("active_s").quantile(0.9).alias("active_p90_s"),
+            pl.col("active_s").quantile(0.9, "linear").alias("active_p90_s"),
             pl.col("human_wait_s").median().alias("human_wait_p50_s"),
-            pl.col("human_wait_s").quantile(0.9).alias("human_wait_p90_s"),
+            pl.col("human_wait_s").quantile(0.9, "linear").alias("human_wait_p90_s"),
             (pl.col("__score").sum() / 3600).alias("total_h"),
         )
         .with_columns((pl.col("total_h") / pl.col("total_h").sum()).alias("share"))

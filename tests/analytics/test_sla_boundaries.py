@@ -498,3 +498,16 @@ def test_named_calendars_without_a_matching_target_leave_no_target() -> None:
         named=True
     )
     assert (r["sla_state"], r["target_s"], r["measured_s"]) == ("no_target", None, 3600.0)
+
+
+def test_the_summarys_percentiles_interpolate_as_percentiles_does() -> None:
+    # one way to read a percentile: 1 h and 3 h give p50 2 h and p90 2.8 h (nearest rank: 1 or 3)
+    rows = [{"id": "met", "took": H}, {"id": "breached", "took": 3 * H}]
+    status = sla_status(_workflows(rows), config=CONFIG)
+    [whole] = sla_summary(status, by=None).iter_rows(named=True)
+    hours = pl.DataFrame({"h": [1.0, 3.0]})
+    [expected] = percentiles(hours, "h", quantiles=(0.5, 0.9, 0.95)).iter_rows(named=True)
+    assert (whole["p50_h"], whole["p90_h"], whole["p95_h"]) == pytest.approx(
+        (expected["p50"], expected["p90"], expected["p95"])
+    )
+    assert whole["p90_h"] == pytest.approx(2.8)
