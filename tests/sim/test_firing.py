@@ -69,7 +69,7 @@ def test_scheduled_rule_escalates_each_stale_ticket_once() -> None:
     )
     s = base.model_copy(
         update={
-            "catalog": "workflows",
+            "catalog": "definitions",
             "rules": tuple(load_rules()),
             "arrivals": Arrivals(streams=(stream,)),
             "horizon_hours": 72.0,

@@ -25,7 +25,7 @@ def _scenario(rules: list[dict[str, Any]], *, hours: float = 48.0) -> Scenario:
     )
     return base.model_copy(
         update={
-            "catalog": "workflows",
+            "catalog": "definitions",
             "rules": tuple(Rule.model_validate(r) for r in rules),
             "arrivals": Arrivals(streams=(stream,)),
             "horizon_hours": hours,
