@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/protocol-lab demo
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
