@@ -2,7 +2,7 @@
 engine call to start, read, list, control and archive executions on Temporal."""
 
 from service.executions.archive import archive_closed_workflows
-from service.executions.context import ArchiveContext, TemporalContext
+from service.executions.context import TemporalContext
 from service.executions.control import (
     cancel_workflow,
     claim_cancel_key,
@@ -14,7 +14,6 @@ from service.executions.queries import get_status, get_workflow, list_workflows
 from service.executions.starter import start_workflow
 
 __all__ = [
-    "ArchiveContext",
     "TemporalContext",
     "archive_closed_workflows",
     "cancel_workflow",

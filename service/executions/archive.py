@@ -27,7 +27,7 @@ from protocol_lab.domain import EventType
 from protocol_lab.domain.history import HistoryTimeline
 from protocol_lab.domain.wire import MEMO_STATE, WORKFLOW_TYPE
 from service.errors import InvalidRequestError, NotFoundError, ServiceError, UnavailableError
-from service.executions.context import RPC_TIMEOUT, ArchiveContext, client_of, temporal_errors
+from service.executions.context import RPC_TIMEOUT, TemporalContext, temporal_errors
 from service.executions.queries import api_queues_clause, api_status, get_timeline
 from service.settings import Settings
 from service.store.archive import archived_rows, upsert_archived
@@ -73,9 +73,9 @@ def _order(execution: WorkflowExecution) -> int:
     return int(execution.start_time.timestamp() * ORDER_PER_SECOND)
 
 
-async def _delete(ctx: ArchiveContext, execution: WorkflowExecution) -> None:
+async def _delete(ctx: TemporalContext, execution: WorkflowExecution) -> None:
     """Ask Temporal to delete the execution (done asynchronously); gone already is fine."""
-    client = client_of(ctx)
+    client = ctx.temporal
     request = DeleteWorkflowExecutionRequest(
         namespace=client.namespace,
         workflow_execution=ExecutionRef(workflow_id=execution.id, run_id=execution.run_id),
@@ -92,7 +92,7 @@ async def _delete(ctx: ArchiveContext, execution: WorkflowExecution) -> None:
             ) from None
 
 
-async def _archive_one(ctx: ArchiveContext, execution: WorkflowExecution) -> bool:
+async def _archive_one(ctx: TemporalContext, execution: WorkflowExecution) -> bool:
     """Copy one closed execution into the archive, then delete it; False if it was gone."""
     try:
         timeline = await get_timeline(ctx, execution.id)
@@ -135,7 +135,7 @@ async def _archive_one(ctx: ArchiveContext, execution: WorkflowExecution) -> boo
 
 
 async def archive_closed_workflows(
-    ctx: ArchiveContext, *, older_than_s: float, limit: int = 500
+    ctx: TemporalContext, *, older_than_s: float, limit: int = 500
 ) -> int:
     """Archive up to ``limit`` workflows closed more than ``older_than_s`` seconds ago.
 
@@ -147,7 +147,7 @@ async def archive_closed_workflows(
         raise InvalidRequestError("older_than_s must be zero or more")
     if not 1 <= limit <= MAX_ARCHIVE_LIMIT:
         raise InvalidRequestError(f"limit must be between 1 and {MAX_ARCHIVE_LIMIT}")
-    client = client_of(ctx)
+    client = ctx.temporal
     query = _closed_before(ctx.settings, time.time() - older_than_s)
     with temporal_errors():
         executions = [

@@ -21,10 +21,7 @@ from service.settings import Settings
 
 __all__ = [
     "RPC_TIMEOUT",
-    "ArchiveContext",
     "TemporalContext",
-    "client_of",
-    "sessionmaker_of",
     "temporal_errors",
 ]
 
@@ -53,20 +50,6 @@ class TemporalContext(Protocol):
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """Sessions on the SQL store (definitions, drafts, the timeline archive)."""
         ...
-
-
-# Every context holds the store now; the archive's name for it is kept for its callers.
-ArchiveContext = TemporalContext
-
-
-def sessionmaker_of(ctx: TemporalContext) -> async_sessionmaker[AsyncSession] | None:
-    """The context's store sessions."""
-    return ctx.sessionmaker
-
-
-def client_of(ctx: TemporalContext) -> Client:
-    """The context's Temporal client."""
-    return ctx.temporal
 
 
 def _closed_or_refused(exc: RPCError) -> bool:

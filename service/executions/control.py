@@ -42,7 +42,7 @@ from protocol_lab.domain.wire import (
     WorkflowState,
 )
 from service.errors import ConflictError, InvalidRequestError, ServiceError, UnavailableError
-from service.executions.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.executions.context import RPC_TIMEOUT, TemporalContext, temporal_errors
 from service.executions.queries import get_status, get_timeline
 from service.store.idempotency import DEFAULT_TTL_S, claim_idempotency_key
 
@@ -103,7 +103,7 @@ async def _update(
 ) -> WorkflowState | None:
     """The workflow's state after the update; None when it did not take it in time."""
     await _require_running(ctx, workflow_id, action)
-    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    handle = ctx.temporal.get_workflow_handle(workflow_id)
     try:
         with temporal_errors(workflow_id):
             return await asyncio.wait_for(
@@ -146,7 +146,7 @@ async def signal_workflow(
     travels with the signal, so the workflow takes a repeated request once.
     """
     action = f"signal {signal_name!r} to"
-    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    handle = ctx.temporal.get_workflow_handle(workflow_id)
     try:
         with temporal_errors(workflow_id):
             desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
@@ -265,7 +265,7 @@ async def claim_cancel_key(
 
 
 async def _request_cancel(ctx: TemporalContext, workflow_id: str, *, reason: str) -> None:
-    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    handle = ctx.temporal.get_workflow_handle(workflow_id)
     try:
         with temporal_errors(workflow_id):
             await handle.cancel(reason=reason, rpc_timeout=RPC_TIMEOUT)
@@ -298,7 +298,7 @@ async def cancel_workflow(
     if not closed:
         # Asking again for a cancel already requested changes nothing in Temporal.
         await _request_cancel(ctx, workflow_id, reason=reason)
-        handle = client_of(ctx).get_workflow_handle(workflow_id)
+        handle = ctx.temporal.get_workflow_handle(workflow_id)
         try:
             with temporal_errors(workflow_id):
                 await asyncio.wait_for(handle.result(rpc_timeout=_POLL_TIMEOUT), CONTROL_WAIT_S)

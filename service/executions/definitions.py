@@ -17,8 +17,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from protocol_lab.domain import ActivityStep, SignalStep, WorkflowPlan
-from service.errors import ConflictError, InvalidRequestError, UnavailableError
-from service.executions.context import TemporalContext, sessionmaker_of
+from service.errors import ConflictError, InvalidRequestError
+from service.executions.context import TemporalContext
 from service.store.definitions import (
     VersionTakenError,
     count_definition_names,
@@ -93,16 +93,14 @@ async def find_definition(
     builtin = ctx.catalog.get(name)
     if version == BUILTIN_VERSION and builtin is not None:
         return Definition(plan=builtin, version=BUILTIN_VERSION, builtin=True)
-    maker = sessionmaker_of(ctx)
-    if maker is not None:
-        async with maker() as session:
-            row = (
-                await latest_definition(session, name=name)
-                if version is None
-                else await definition_version(session, name=name, version=version)
-            )
-        if row is not None:
-            return _stored(row)
+    async with ctx.sessionmaker() as session:
+        row = (
+            await latest_definition(session, name=name)
+            if version is None
+            else await definition_version(session, name=name, version=version)
+        )
+    if row is not None:
+        return _stored(row)
     if builtin is not None and version is None:
         return Definition(plan=builtin, version=BUILTIN_VERSION, builtin=True)
     return None
@@ -119,11 +117,9 @@ async def list_definitions(ctx: TemporalContext) -> list[Definition]:
         name: Definition(plan=plan, version=BUILTIN_VERSION, builtin=True)
         for name, plan in ctx.catalog.items()
     }
-    maker = sessionmaker_of(ctx)
-    if maker is not None:
-        async with maker() as session:
-            rows = await latest_definitions(session, limit=LIMITS.stored_names + len(found))
-        found.update((row.name, _stored(row)) for row in rows)
+    async with ctx.sessionmaker() as session:
+        rows = await latest_definitions(session, limit=LIMITS.stored_names + len(found))
+    found.update((row.name, _stored(row)) for row in rows)
     return [found[name] for name in sorted(found)]
 
 
@@ -224,9 +220,7 @@ async def save_definition(
     version; 503 without a store.
     """
     plan = validate_definition(name, body)
-    maker = sessionmaker_of(ctx)
-    if maker is None:
-        raise UnavailableError("no store is configured for workflow definitions")
+    maker = ctx.sessionmaker
     current = await find_definition(ctx, name)
     if current is not None and create_only:
         raise ConflictError(

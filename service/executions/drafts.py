@@ -26,8 +26,8 @@ from typing import Any, Final
 from sqlalchemy.exc import IntegrityError
 
 from protocol_lab.domain import TriggerType, WorkflowPlan
-from service.errors import ConflictError, NotFoundError, ServiceError, UnavailableError
-from service.executions.context import TemporalContext, client_of, sessionmaker_of
+from service.errors import ConflictError, NotFoundError, ServiceError
+from service.executions.context import TemporalContext
 from service.executions.definitions import require_definition
 from service.executions.models import MAX_START_AHEAD_S, WorkflowCreate
 from service.executions.queries import draft_view, find_draft, get_workflow
@@ -77,9 +77,7 @@ async def create_draft(
         except ServiceError as exc:
             if not isinstance(exc, NotFoundError):
                 raise
-    maker = sessionmaker_of(ctx)
-    if maker is None:
-        raise UnavailableError("no store is configured for draft workflows")
+    maker = ctx.sessionmaker
     definition = await require_definition(ctx, request.name)
     schedule = None if request.schedule is None else request.schedule.model_dump(exclude_none=True)
     async with maker() as session:
@@ -113,7 +111,7 @@ async def create_draft(
     if schedule is not None:
         try:
             await create_recurring_schedule(
-                client_of(ctx),
+                ctx.temporal,
                 workflow_id=workflow_id,
                 name=row.name,
                 schedule=schedule,
@@ -166,7 +164,7 @@ async def hold_draft(ctx: TemporalContext, workflow_id: str) -> bool:
     if row is None:
         return False
     if draft_schedule(row) is not None:
-        await delete_recurring_schedule(client_of(ctx), workflow_id=workflow_id)
+        await delete_recurring_schedule(ctx.temporal, workflow_id=workflow_id)
     await start_workflow(
         ctx,
         name=row.name,
@@ -204,7 +202,5 @@ async def start_recurring_run(
 
 
 async def _forget(ctx: TemporalContext, workflow_id: str) -> None:
-    maker = sessionmaker_of(ctx)
-    if maker is not None:
-        async with maker() as session:
-            await delete_draft(session, workflow_id=workflow_id)
+    async with ctx.sessionmaker() as session:
+        await delete_draft(session, workflow_id=workflow_id)

@@ -58,8 +58,6 @@ from service.errors import InvalidRequestError, NotFoundError, ServiceError
 from service.executions.context import (
     RPC_TIMEOUT,
     TemporalContext,
-    client_of,
-    sessionmaker_of,
     temporal_errors,
 )
 from service.settings import Settings
@@ -127,7 +125,7 @@ def _ts(value: Any, precise: bool = False) -> int | float | None:
 
 
 async def _describe(ctx: TemporalContext, workflow_id: str) -> WorkflowExecutionDescription:
-    handle = client_of(ctx).get_workflow_handle(workflow_id)
+    handle = ctx.temporal.get_workflow_handle(workflow_id)
     with temporal_errors(workflow_id):
         desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     if desc.workflow_type != WORKFLOW_TYPE:
@@ -148,7 +146,7 @@ def running_activities(desc: WorkflowExecutionDescription) -> dict[str, float]:
 
 async def get_timeline(ctx: TemporalContext, workflow_id: str) -> HistoryTimeline:
     """The execution's timeline, from its full history."""
-    client = client_of(ctx)
+    client = ctx.temporal
     handle = client.get_workflow_handle(workflow_id)
     with temporal_errors(workflow_id):
         history = await handle.fetch_history(rpc_timeout=RPC_TIMEOUT)
@@ -181,10 +179,7 @@ def _base_view(
 
 
 async def _archived(ctx: TemporalContext, workflow_id: str) -> ArchivedWorkflow | None:
-    maker = sessionmaker_of(ctx)
-    if maker is None:
-        return None
-    async with maker() as session:
+    async with ctx.sessionmaker() as session:
         return await get_archived(session, workflow_id=workflow_id)
 
 
@@ -223,10 +218,9 @@ def archived_status(row: ArchivedWorkflow, *, precise: bool = False) -> dict[str
 
 async def find_draft(ctx: TemporalContext, workflow_id: str) -> DraftWorkflow | None:
     """The draft ``workflow_id`` waiting for its start, or None."""
-    maker = sessionmaker_of(ctx)
-    if maker is None or not is_workflow_id(workflow_id):
+    if not is_workflow_id(workflow_id):
         return None
-    async with maker() as session:
+    async with ctx.sessionmaker() as session:
         return await get_draft(session, workflow_id=workflow_id)
 
 
@@ -451,14 +445,14 @@ async def _cursor_order(ctx: TemporalContext, cursor: str) -> int:
 
 async def _count(ctx: TemporalContext, query: str) -> int:
     with temporal_errors():
-        result = await client_of(ctx).count_workflows(query, rpc_timeout=RPC_TIMEOUT)
+        result = await ctx.temporal.count_workflows(query, rpc_timeout=RPC_TIMEOUT)
     return int(result.count)
 
 
 async def _fetch(ctx: TemporalContext, query: str) -> list[_Item]:
     items = []
     with temporal_errors():
-        async for execution in client_of(ctx).list_workflows(
+        async for execution in ctx.temporal.list_workflows(
             query, page_size=1000, rpc_timeout=RPC_TIMEOUT
         ):
             order = execution.typed_search_attributes.get(sa.ORDER)
@@ -623,7 +617,7 @@ async def list_workflows(
         lowest=lowest,
         ceiling=ceiling,
     )
-    maker = sessionmaker_of(ctx)
+    maker = ctx.sessionmaker
     archived = maker if status in (None, WorkflowStatus.ARCHIVED.value) else None
     drafts = (
         maker
@@ -828,10 +822,9 @@ async def _settle_archived(ctx: TemporalContext, page: list[_Entry], *, keep: bo
     """Closed Temporal items that the archive already holds (their deletion is under way): as
     archived when ``keep``, else left out."""
     closed = [e.workflow_id for e in page if isinstance(e, _Item) and _closed(e.execution.status)]
-    maker = sessionmaker_of(ctx)
-    if not closed or maker is None:
+    if not closed:
         return page
-    async with maker() as session:
+    async with ctx.sessionmaker() as session:
         rows = await archived_rows(session, workflow_ids=closed)
     if not rows:
         return page

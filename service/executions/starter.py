@@ -38,7 +38,7 @@ from protocol_lab.domain import (
 )
 from protocol_lab.domain.wire import MEMO_STATE, PlanInput, WorkflowState
 from service.errors import InvalidRequestError
-from service.executions.context import RPC_TIMEOUT, TemporalContext, client_of, temporal_errors
+from service.executions.context import RPC_TIMEOUT, TemporalContext, temporal_errors
 from service.executions.definitions import require_definition
 from service.executions.models import WorkflowCreate
 from service.observability import metrics
@@ -117,7 +117,7 @@ async def start_workflow(
         plan = await resolve_plan(ctx, name=name, task_queue=task_queue, trigger_type=trigger_type)
     else:
         check_queue_and_trigger(task_queue=task_queue, trigger_type=trigger_type)
-    client = client_of(ctx)
+    client = ctx.temporal
     data = dict(input or {})
     now = time.time()
     workflow_id = workflow_id or new_workflow_id(now=now)
@@ -202,7 +202,7 @@ def _started_event(now: float, trigger_type: str, data: dict[str, Any]) -> dict[
 
 def handle_of(ctx: TemporalContext, workflow_id: str) -> WorkflowHandle[Any, Any]:
     """A handle on a workflow by id (no RPC)."""
-    return client_of(ctx).get_workflow_handle(workflow_id)
+    return ctx.temporal.get_workflow_handle(workflow_id)
 
 
 async def create_workflow(
