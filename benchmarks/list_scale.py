@@ -59,17 +59,51 @@ RARE_AMONG = 1000  # the rare ticket's workflows: every 50th of the first 1000 (
 PAGE = 100
 
 
-async def grow(client: Client, start: int, stop: int, concurrency: int) -> None:
-    """Start workflows number ``start`` to ``stop - 1`` (no worker runs them)."""
-    plan = load_catalog()[NAME]
-    payload = plan.model_dump(mode="json")
-    state = initial_state(plan, status="active")
-    gate = asyncio.Semaphore(concurrency)
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) of every live process in process group ``pgid``."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
-    async def one(k: int) -> None:
-        queue = QUEUES[k % 2]
-        ticket = RARE_TICKET if k < RARE_AMONG and k % 50 == 0 else f"TKT-{1_000_000 + k}"
-        async with gate:
+
+def load() -> str:
+    """The 1-minute load average, to print beside a figure (the machine may be shared)."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+@dataclass
+class Grower:
+    """Starts workflows through several client connections (no worker runs them).
+
+    ``server_pgid``: the Temporal server's process group, whose CPU time per start is printed
+    with the start rate every ``report_every`` starts (the server's CPU bounds the rate).
+    """
+
+    clients: list[Client]
+    concurrency: int
+    server_pgid: int
+    report_every: int = 10_000
+
+    async def grow(self, start: int, stop: int) -> None:
+        """Start workflows number ``start`` to ``stop - 1``."""
+        plan = load_catalog()[NAME]
+        payload = plan.model_dump(mode="json")
+        state = initial_state(plan, status="active")
+        numbers = iter(range(start, stop))
+        done = 0
+        mark = (time.perf_counter(), group_cpu_s(self.server_pgid), 0)
+
+        async def one(client: Client, k: int) -> None:
+            queue = QUEUES[k % 2]
+            ticket = RARE_TICKET if k < RARE_AMONG and k % 50 == 0 else f"TKT-{1_000_000 + k}"
             workflow_id = new_workflow_id()
             await client.start_workflow(
                 PlanWorkflow.run,
@@ -94,21 +128,63 @@ async def grow(client: Client, start: int, stop: int, concurrency: int) -> None:
                 memo={MEMO_STATE: state},
             )
 
-    batch = 2000
-    for first in range(start, stop, batch):
-        await asyncio.gather(*(one(k) for k in range(first, min(stop, first + batch))))
+        async def starter(client: Client) -> None:
+            nonlocal done, mark
+            for k in numbers:
+                await one(client, k)
+                done += 1
+                if done - mark[2] >= self.report_every:
+                    mark = self._report(mark, done, start)
+
+        await asyncio.gather(
+            *(starter(self.clients[w % len(self.clients)]) for w in range(self.concurrency))
+        )
+
+    def _report(
+        self, mark: tuple[float, float, int], done: int, start: int
+    ) -> tuple[float, float, int]:
+        now, cpu = time.perf_counter(), group_cpu_s(self.server_pgid)
+        n = done - mark[2]
+        print(
+            f"    {start + done} started: {n / (now - mark[0]):.0f} /s, Temporal server"
+            f" {(cpu - mark[1]) / n * 1000:.1f} ms CPU per start, {load()}",
+            flush=True,
+        )
+        return now, cpu, done
 
 
 @dataclass
 class Timings:
-    """Latencies in seconds of one kind of list request at one size."""
+    """Latencies in seconds of one kind of list request at one size, and the CPU seconds the
+    API and the Temporal server spent on them (a figure other load on the machine disturbs
+    less than the latencies)."""
 
     values: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
 
     def p(self, q: float) -> float:
         """The ``q`` quantile."""
         ordered = sorted(self.values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def cpu_per_request(self) -> float:
+        """CPU seconds (API and Temporal server) per request."""
+        return self.cpu_s / len(self.values)
+
+
+@dataclass
+class Stack:
+    """What the measures talk to: the API's keep-alive connections, and the process groups of
+    the API and of the Temporal server (for their CPU time)."""
+
+    gets: KeepAliveGets
+    api_pgid: int
+    temporal_pgid: int
+
+    def cpu_s(self) -> float:
+        """CPU seconds the API and the Temporal server have used so far."""
+        return group_cpu_s(self.api_pgid) + group_cpu_s(self.temporal_pgid)
 
 
 async def page(gets: KeepAliveGets, query: str) -> dict[str, object]:
@@ -117,7 +193,7 @@ async def page(gets: KeepAliveGets, query: str) -> dict[str, object]:
     return answer
 
 
-async def timed(gets: KeepAliveGets, query: str, samples: int, clients: int) -> Timings:
+async def timed(stack: Stack, query: str, samples: int, clients: int) -> Timings:
     """``samples`` requests of ``query``, ``clients`` at a time."""
     timings = Timings()
     gate = asyncio.Semaphore(clients)
@@ -125,10 +201,12 @@ async def timed(gets: KeepAliveGets, query: str, samples: int, clients: int) -> 
     async def one() -> None:
         async with gate:
             start = time.perf_counter()
-            await page(gets, query)
+            await page(stack.gets, query)
             timings.values.append(time.perf_counter() - start)
 
+    cpu = stack.cpu_s()
     await asyncio.gather(*(one() for _ in range(samples)))
+    timings.cpu_s = stack.cpu_s() - cpu
     return timings
 
 
@@ -148,10 +226,14 @@ async def cursor_at(gets: KeepAliveGets, offset: int) -> tuple[str, int, float]:
     return cursor, pages, time.perf_counter() - start
 
 
-async def measure(gets: KeepAliveGets, size: int, args: argparse.Namespace) -> dict[str, Timings]:
+async def measure(stack: Stack, size: int, args: argparse.Namespace) -> dict[str, Timings]:
     """The four kinds of list request at ``size`` workflows."""
-    cursor, pages, walked = await cursor_at(gets, size // 2)
-    print(f"  cursor chain to offset {size // 2}: {pages} pages in {walked:.1f} s", flush=True)
+    cursor, pages, walked = await cursor_at(stack.gets, size // 2)
+    print(
+        f"  cursor chain to offset {size // 2}: {pages} pages in {walked:.1f} s"
+        f" ({walked / pages * 1000:.0f} ms a page, {load()})",
+        flush=True,
+    )
     queries = {
         "first page": f"limit={PAGE}",
         "deep page": f"limit={PAGE}&starting_after={cursor}",
@@ -160,14 +242,30 @@ async def measure(gets: KeepAliveGets, size: int, args: argparse.Namespace) -> d
     }
     results = {}
     for label, query in queries.items():
-        await timed(gets, query, 2, 1)  # warm
-        results[label] = await timed(gets, query, args.samples, args.clients)
+        await timed(stack, query, 2, 1)  # warm
+        results[label] = timings = await timed(stack, query, args.samples, args.clients)
+        print(
+            f"  {label:13s} p50 {timings.p(0.5) * 1000:8.1f} ms"
+            f"   p95 {timings.p(0.95) * 1000:8.1f} ms"
+            f"   CPU {timings.cpu_per_request * 1000:6.0f} ms/request   {load()}",
+            flush=True,
+        )
     return results
 
 
-async def run(args: argparse.Namespace, temporal: EmbeddedTemporal, port: int) -> None:
-    client = await Client.connect(temporal.address)
-    gets = KeepAliveGets(port, TOKEN)
+async def settle(client: Client, size: int) -> None:
+    """Wait until visibility counts ``size`` workflows (it trails the starts by a moment)."""
+    for _ in range(1200):
+        if (await client.count_workflows()).count >= size:
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"visibility did not reach {size} workflows in 10 min")
+
+
+async def run(args: argparse.Namespace, temporal: EmbeddedTemporal, stack: Stack) -> None:
+    """Grow to each size and measure there; print the table of ratios at the end."""
+    clients = [await Client.connect(temporal.address) for _ in range(args.connections)]
+    grower = Grower(clients, args.concurrency, stack.temporal_pgid)
     sizes = [int(s) for s in args.sizes.split(",")]
     table: dict[int, dict[str, Timings]] = {}
     started, start_s = 0, 0.0
@@ -180,35 +278,37 @@ async def run(args: argparse.Namespace, temporal: EmbeddedTemporal, port: int) -
                 f" over the --budget-s {args.budget_s:.0f} s for all starts"
             )
             break
-        begin = time.perf_counter()
-        await grow(client, started, size, args.concurrency)
+        begin, cpu = time.perf_counter(), group_cpu_s(stack.temporal_pgid)
+        await grower.grow(started, size)
         spent = time.perf_counter() - begin
+        per_start = (group_cpu_s(stack.temporal_pgid) - cpu) / (size - started)
         start_s += spent
         print(
             f"{size} workflows: {size - started} started in {spent:.0f} s"
-            f" ({(size - started) / spent:.0f} /s)",
+            f" ({(size - started) / spent:.0f} /s; Temporal server {per_start * 1000:.1f} ms"
+            f" CPU per start; {load()})",
             flush=True,
         )
         started = size
-        # Visibility trails the starts by a moment; the list must hold them all first.
-        for _ in range(600):
-            if (await client.count_workflows()).count >= size:
-                break
-            await asyncio.sleep(0.5)
-        table[size] = await measure(gets, size, args)
-        for label, timings in table[size].items():
-            print(
-                f"  {label:13s} p50 {timings.p(0.5) * 1000:8.1f} ms"
-                f"   p95 {timings.p(0.95) * 1000:8.1f} ms",
-                flush=True,
-            )
-    gets.close()
+        await settle(clients[0], size)
+        table[size] = await measure(stack, size, args)
+    stack.gets.close()
     if len(table) > 1:
         low, high = min(table), max(table)
-        print(f"p50 at {high} / p50 at {low} (target <= 2):")
+        print(f"at {high} / at {low} (target for p50: <= 2):   p50   p95   CPU per request")
         for label in table[low]:
-            ratio = table[high][label].p(0.5) / table[low][label].p(0.5)
-            print(f"  {label:13s} {ratio:6.2f}")
+            hi, lo = table[high][label], table[low][label]
+            print(
+                f"  {label:13s} {hi.p(0.5) / lo.p(0.5):6.2f} {hi.p(0.95) / lo.p(0.95):6.2f}"
+                f" {hi.cpu_per_request / lo.cpu_per_request:6.2f}"
+            )
+
+
+def child_pid(child: ChildProcess) -> int:
+    """The process id (and group id) of a started child."""
+    if child.process is None:
+        raise RuntimeError(f"{child.name} is not started")
+    return child.process.pid
 
 
 def main() -> None:
@@ -216,7 +316,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="workflow counts, rising")
     parser.add_argument("--samples", type=int, default=30, help="timed requests per kind")
     parser.add_argument("--clients", type=int, default=1, help="list requests at a time")
-    parser.add_argument("--concurrency", type=int, default=64, help="concurrent starts")
+    parser.add_argument("--concurrency", type=int, default=128, help="concurrent starts")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="client connections the starts share"
+    )
     parser.add_argument("--budget-s", type=float, default=1500.0, help="time for all starts")
     parser.add_argument(
         "--file-db", action="store_true", help="Temporal's SQLite in a file (default: in memory)"
@@ -252,7 +355,8 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            asyncio.run(run(args, temporal, port))
+            stack = Stack(KeepAliveGets(port, TOKEN), child_pid(api), child_pid(temporal.child))
+            asyncio.run(run(args, temporal, stack))
         finally:
             api.stop()
             redis.stop()
