@@ -20,21 +20,34 @@ given, so what fires, and in which order, is what matching every rule in turn gi
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+import operator
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
-from protocol_lab.domain.rules import (
+from protocol_lab.domain.errors import RuleError
+from protocol_lab.domain.rules import (  # the matcher's own lookups, so the checks agree
+    _MISSING,
     MatchResult,
     Rule,
     Trigger,
-    _lookup,  # the matcher's own field lookup: missing fields, dotted paths
+    _derived,
+    _lookup,
+    _match_valid,
     is_group,
     match_conditions,
+    validate_conditions,
 )
 from protocol_lab.domain.tickets import DERIVED_FIELDS
 
-__all__ = ["IndexStats", "RuleIndex", "key_condition", "surely_misses"]
+__all__ = [
+    "IndexStats",
+    "Predicate",
+    "RuleIndex",
+    "compile_conditions",
+    "key_condition",
+    "surely_misses",
+]
 
 IdT = TypeVar("IdT", bound=Hashable)
 
@@ -58,22 +71,29 @@ def key_condition(rule: Rule) -> tuple[str, frozenset[Any]] | None:
     equality beats a membership (one bucket instead of several); fewer values win among
     memberships; the first such condition in the rule's order wins a tie.
     """
-    best: tuple[str, frozenset[Any]] | None = None
-    for name, spec in rule.conditions.items():
+    key = _key_operator(rule.conditions)
+    return None if key is None else (key[0], key[2])
+
+
+def _key_operator(conditions: Mapping[str, Any]) -> tuple[str, str, frozenset[Any]] | None:
+    """:func:`key_condition`, with the operator (``eq`` or ``in``) the key stands for."""
+    best: tuple[str, str, frozenset[Any]] | None = None
+    for name, spec in conditions.items():
         if name in DERIVED_FIELDS or is_group(name, spec):
             continue
         values: list[Any] | None = None
+        op = "eq"
         if not isinstance(spec, Mapping):
             values = [spec]
         elif "eq" in spec:
             values = [spec["eq"]]
         elif "in" in spec and isinstance(spec["in"], list | tuple) and spec["in"]:
-            values = list(spec["in"])
+            values, op = list(spec["in"]), "in"
         if values is None or not all(_exact_scalar(v) for v in values):
             continue
         keys = frozenset(values)
-        if best is None or len(keys) < len(best[1]):
-            best = (name, keys)
+        if best is None or len(keys) < len(best[2]):
+            best = (name, op, keys)
             if len(keys) == 1:
                 break
     return best
@@ -97,11 +117,194 @@ def surely_misses(rule: Rule, record: Mapping[str, Any]) -> bool:
     return False
 
 
+class _Event:
+    """One record being matched: the record, the one before it, the time, and what the checks
+    of every rule share (string fields lower-cased once per event, not once per rule)."""
+
+    __slots__ = ("lowered", "now", "previous", "record")
+
+    def __init__(
+        self, record: Mapping[str, Any], previous: Mapping[str, Any] | None, now: float
+    ) -> None:
+        self.record = record
+        self.previous = previous
+        self.now = now
+        self.lowered: dict[str, str] = {}
+
+
+_Check = Callable[[_Event], Any]  # truthy when the condition holds
+Predicate = Callable[[Mapping[str, Any], Mapping[str, Any] | None, float], bool]
+
+_ORDERING: Final = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+def _value_of(name: str) -> _Check:
+    """How a condition reads its field: derived, a dotted path, or a plain field."""
+    if name in DERIVED_FIELDS:
+        return lambda ev: _derived(name, ev.record, ev.now)
+    if "." in name:
+        return lambda ev: _lookup(ev.record, name)
+    return lambda ev: ev.record.get(name)
+
+
+def _before_of(name: str) -> Callable[[_Event], Any]:
+    """The field's value in the previous record (``_MISSING`` without one)."""
+    return lambda ev: _MISSING if ev.previous is None else _lookup(ev.previous, name)
+
+
+def _plain_check(name: str, op: str, expected: Any) -> _Check | None:
+    """``eq`` / ``in`` / ``not_in`` on a plain field, read in place (the common checks)."""
+    if name in DERIVED_FIELDS or "." in name:
+        return None
+    if op == "eq":
+        return lambda ev: ev.record.get(name) == expected
+    if op == "in":
+        return lambda ev: ev.record.get(name) in expected
+    if op == "not_in":
+        return lambda ev: ev.record.get(name) not in expected
+    return None
+
+
+def _contains_check(name: str, value: _Check, expected: str) -> _Check:
+    needle = expected.lower()
+
+    def check(ev: _Event) -> bool:
+        actual = value(ev)
+        if isinstance(actual, str):
+            lowered = ev.lowered.get(name)
+            if lowered is None:
+                lowered = ev.lowered[name] = actual.lower()
+            return needle in lowered
+        if isinstance(actual, list | tuple):
+            return expected in actual
+        return False
+
+    return check
+
+
+def _op_check(name: str, op: str, expected: Any) -> _Check:
+    """One operator on one field, as ``_compare`` decides it."""
+    plain = _plain_check(name, op, expected)
+    if plain is not None:
+        return plain
+    value = _value_of(name)
+    if op == "eq":
+        return lambda ev: value(ev) == expected
+    if op == "in":
+        return lambda ev: value(ev) in expected
+    if op == "not_in":
+        return lambda ev: value(ev) not in expected
+    if op in _ORDERING:
+        order = _ORDERING[op]
+
+        def ordered(ev: _Event) -> bool:
+            actual = value(ev)
+            if isinstance(actual, bool) or not isinstance(actual, int | float):
+                return False
+            return bool(order(actual, expected))
+
+        return ordered
+    if op == "contains":
+        return _contains_check(name, value, expected)
+    before = _before_of(name)
+    if op == "changed":
+
+        def changed(ev: _Event) -> bool:
+            prior = before(ev)
+            differs = prior is not _MISSING and prior != value(ev)
+            return differs is expected
+
+        return changed
+    if op == "changed_to":
+
+        def changed_to(ev: _Event) -> bool:
+            prior = before(ev)
+            actual = value(ev)
+            return bool(prior is not _MISSING and prior != actual and actual == expected)
+
+        return changed_to
+    raise RuleError(f"unknown operator {op!r}")
+
+
+def _ops(name: str, spec: Any) -> list[tuple[str, Any]]:
+    """The operators of one condition, as the matcher reads them."""
+    if isinstance(spec, Mapping):
+        return list(spec.items())
+    if name in DERIVED_FIELDS and isinstance(spec, int | float) and not isinstance(spec, bool):
+        return [("gte", spec)]
+    return [("eq", spec)]
+
+
+def _all_of(checks: list[_Check]) -> _Check:
+    if not checks:
+        return lambda ev: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda ev: first(ev) and second(ev)
+    every = tuple(checks)
+    return lambda ev: all(check(ev) for check in every)
+
+
+def _any_of(checks: list[_Check]) -> _Check:
+    some = tuple(checks)
+    return lambda ev: any(check(ev) for check in some)
+
+
+def _object_checks(
+    conditions: Mapping[str, Any], *, skip: tuple[str, str] | None = None
+) -> list[_Check]:
+    """One check per operator of a conditions object (groups as one check each), leaving out
+    the operator ``skip`` (field, op) names; cheap equalities first."""
+    cheap: list[_Check] = []
+    rest: list[_Check] = []
+    for name, spec in conditions.items():
+        if is_group(name, spec):
+            members = [_all_of(_object_checks(member)) for member in spec]
+            rest.append(_all_of(members) if name == "all" else _any_of(members))
+            continue
+        for op, expected in _ops(name, spec):
+            if (name, op) == skip:
+                continue
+            check = _op_check(name, op, expected)
+            (cheap if _plain_check(name, op, expected) is not None else rest).append(check)
+    return cheap + rest
+
+
+def _compile(conditions: Mapping[str, Any], *, skip: tuple[str, str] | None = None) -> _Check:
+    """A check that holds exactly when :func:`match_conditions` says the conditions match.
+
+    Malformed conditions give a check that calls the matcher, which raises as it always did.
+    """
+    try:
+        validate_conditions(conditions)
+        return _all_of(_object_checks(conditions, skip=skip))
+    except RuleError:
+        return lambda ev: (
+            match_conditions(conditions, ev.record, previous=ev.previous, now=ev.now).matched
+        )
+
+
+def compile_conditions(conditions: Mapping[str, Any]) -> Predicate:
+    """``predicate(record, previous, now)``: whether the conditions match, as
+    ``match_conditions(conditions, record, previous=previous, now=now).matched`` says, decided
+    by checks built once (no validation, explanation or operator lookup per call)."""
+    check = _compile(conditions)
+    return lambda record, previous, now: bool(check(_Event(record, previous, now)))
+
+
 @dataclass(slots=True)
 class _TriggerRules(Generic[IdT]):
-    """The rules of one trigger: in order, and filed by their key conditions."""
+    """The rules of one trigger: in order, compiled, and filed by their key conditions.
+
+    Each rule has two compiled checks: ``full`` (every condition) and ``rest`` (all but its key
+    condition, which a record found in the rule's bucket is known to satisfy).
+    """
 
     entries: list[tuple[IdT, Rule]] = field(default_factory=list)
+    full: list[_Check] = field(default_factory=list)
+    rest: list[_Check] = field(default_factory=list)
     always: list[int] = field(default_factory=list)  # positions of rules without a key
     buckets: dict[str, dict[Any, list[int]]] = field(default_factory=dict)
     keyed: dict[str, list[int]] = field(default_factory=dict)  # field -> positions, in order
@@ -109,27 +312,50 @@ class _TriggerRules(Generic[IdT]):
     def add(self, rule_id: IdT, rule: Rule) -> None:
         position = len(self.entries)
         self.entries.append((rule_id, rule))
-        key = key_condition(rule)
+        full = _compile(rule.conditions)
+        self.full.append(full)
+        key = _key_operator(rule.conditions)
         if key is None:
+            self.rest.append(full)
             self.always.append(position)
             return
-        name, values = key
+        name, op, values = key
+        self.rest.append(_compile(rule.conditions, skip=(name, op)))
         by_value = self.buckets.setdefault(name, {})
         for value in values:
             by_value.setdefault(value, []).append(position)
         self.keyed.setdefault(name, []).append(position)
 
-    def candidates(self, record: Mapping[str, Any]) -> list[int]:
-        positions: list[int] = list(self.always)
+    def sources(self, record: Mapping[str, Any]) -> list[tuple[list[int], list[_Check]]]:
+        """The candidates' positions (each list in order, no position twice), with the checks
+        that decide them: the rest of a rule whose bucket the record found, or all of it."""
+        found: list[tuple[list[int], list[_Check]]] = []
+        if self.always:
+            found.append((self.always, self.rest))
         for name, by_value in self.buckets.items():
             actual = _lookup(record, name)
             if type(actual) in _EXACT_TYPES:
-                positions.extend(by_value.get(actual, ()))
+                hit = by_value.get(actual)
+                if hit:
+                    found.append((hit, self.rest))
             else:
-                positions.extend(self.keyed[name])
-        # A rule is in one field's buckets only; a set is needed only where one rule sits in
-        # several buckets of a field looked up the slow way.
-        return sorted(set(positions))
+                found.append((self.keyed[name], self.full))
+        return found
+
+    def candidates(self, record: Mapping[str, Any]) -> list[tuple[int, _Check]]:
+        """Positions of the candidates, in order, each with the check that decides it.
+
+        A rule is in one field's buckets only, and in one bucket of a field for a given value,
+        so the sources never share a position.
+        """
+        found = self.sources(record)
+        if len(found) == 1:
+            positions, checks = found[0]
+            return [(p, checks[p]) for p in positions]
+        return sorted(
+            ((p, checks[p]) for positions, checks in found for p in positions),
+            key=operator.itemgetter(0),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +399,7 @@ class RuleIndex(Generic[IdT]):
         if found is None:
             return []
         entries = found.entries
-        return [entries[p] for p in found.candidates(record)]
+        return [entries[p] for p, _ in found.candidates(record)]
 
     def matches(
         self,
@@ -184,13 +410,21 @@ class RuleIndex(Generic[IdT]):
         now: float,
     ) -> list[tuple[IdT, Rule, MatchResult]]:
         """The rules of ``trigger`` whose conditions hold for the record, in order, each with
-        its :class:`~protocol_lab.domain.rules.MatchResult` (the checks, for the record)."""
+        its :class:`~protocol_lab.domain.rules.MatchResult` (the checks, for the record).
+
+        Candidates are decided by their compiled checks; only the rules that match are matched
+        again by the matcher, for the explanation.
+        """
+        found = self._triggers.get(trigger)
+        if found is None:
+            return []
+        event = _Event(record, previous, now)
+        entries = found.entries
         out: list[tuple[IdT, Rule, MatchResult]] = []
-        for rule_id, rule in self.candidates(trigger, record):
-            if surely_misses(rule, record):
-                continue
-            result = match_conditions(rule.conditions, record, previous=previous, now=now)
-            if result.matched:
+        for position, check in found.candidates(record):
+            if check(event):
+                rule_id, rule = entries[position]
+                result = _match_valid(rule.conditions, record, previous, now)
                 out.append((rule_id, rule, result))
         return out
 

@@ -536,6 +536,16 @@ def match_conditions(
     :class:`RuleError`. Time and size are linear in the conditions (bounded when validated).
     """
     validate_conditions(conditions)
+    return _match_valid(conditions, record, previous, now)
+
+
+def _match_valid(
+    conditions: Mapping[str, Any],
+    record: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    now: float,
+) -> MatchResult:
+    """:func:`match_conditions` for conditions already validated (a :class:`Rule`'s)."""
     checks: list[ConditionCheck] = []
     matched = _match_object(conditions, record, previous, now, "", checks)
     return MatchResult(matched, checks)
