@@ -9,7 +9,11 @@ through the API client, the replayed workflows read back from their Temporal his
 compared with the simulation, a scenario calibrated from that real log (and one from the
 simulation's own log) with its error measured. It writes ``report.html`` with its PNG pictures
 and the table of the loop's targets (:func:`protocol_lab.replay.targets.loop_targets`), prints
-one line per target, and stops every process it started, also on Ctrl-C or SIGTERM.
+one line per target, keeps the turn's logs beside the report
+(:func:`protocol_lab.replay.saved.save_loop`: the replayed and warm-up timelines, the measured
+platform and the simulated scenario, to judge again with
+:func:`~protocol_lab.replay.saved.load_loop`), and stops every process it started, also on
+Ctrl-C or SIGTERM.
 
 :func:`embedded_service` is the stack part alone, as a context manager (the notebook and the
 tests use it).
@@ -367,6 +371,7 @@ def run_demo(
     docs) until Ctrl-C or SIGTERM; the stack is stopped either way.
     """
     from protocol_lab.replay import run_closed_loop
+    from protocol_lab.replay.saved import save_loop
     from protocol_lab.replay.targets import target_lines
     from protocol_lab.sim import load_scenario
     from service.stack import terminate_on_sigterm
@@ -402,6 +407,7 @@ def run_demo(
                 echo=echo,
             )
             report, targets = _write_loop_report(loop, folder, name=spec.name)
+            save_loop(loop, folder)
             for line in target_lines(targets):
                 echo(line)
             echo(f"report     {report.resolve()}")

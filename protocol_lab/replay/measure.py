@@ -52,13 +52,15 @@ class PlatformMeasurement:
 
     ``config`` is ready for :meth:`Scenario.with_platform`; ``table`` lists each parameter
     (parameter, task_queue, n, model, mean_ms, source); ``workflows`` counts the warm-up's
-    workflows and ``wall_s`` its wall-clock time.
+    workflows and ``wall_s`` its wall-clock time; ``events`` are the warm-up's timeline events
+    (every workflow, on its script's simulated clock), kept to be saved and studied.
     """
 
     config: PlatformConfig
     table: pl.DataFrame
     workflows: int
     wall_s: float
+    events: pl.DataFrame | None = None
 
     def line(self) -> str:
         """One line for a terminal: the main latencies in wall-clock milliseconds."""
@@ -185,7 +187,7 @@ async def measure_platform(
     )
 
     began = time.monotonic()
-    played, events, steps = await _warm_up_log(
+    played, events, steps, everything = await _warm_up_log(
         scenario,
         client,
         compression=compression,
@@ -240,6 +242,7 @@ async def measure_platform(
         table=table,
         workflows=events["workflow_id"].n_unique(),
         wall_s=time.monotonic() - began,
+        events=everything,
     )
 
 
@@ -252,9 +255,10 @@ async def _warm_up_log(
     concurrency: int,
     temporal_address: str | None,
     temporal_namespace: str,
-) -> tuple[ReplayResult, pl.DataFrame, pl.DataFrame]:
-    """Replay the busiest ``hours`` and read them back: the played script, and the events and
-    steps of the workflows started in its second half (the first half warms the worker up)."""
+) -> tuple[ReplayResult, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Replay the busiest ``hours`` and read them back: the played script, the events and
+    steps of the workflows started in its second half (the first half warms the worker up),
+    and every workflow's events."""
     from protocol_lab.replay.player import replay_async
     from protocol_lab.replay.readback import load_replayed
     from protocol_lab.replay.script import ReplayScript
@@ -278,6 +282,7 @@ async def _warm_up_log(
         .filter(pl.col("started_at") >= half)["workflow_id"]
         .to_list()
     )
-    events = real.events.collect().filter(pl.col("workflow_id").is_in(late))
+    everything = real.events.collect()
+    events = everything.filter(pl.col("workflow_id").is_in(late))
     steps = real.steps().collect().filter(pl.col("workflow_id").is_in(late))
-    return played, events, steps
+    return played, events, steps, everything
