@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import polars as pl
 
+from protocol_lab.analytics._case_order import known_order
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind
 from protocol_lab.analytics.steps import label_codes
 
 __all__ = ["failure_rates", "failure_reasons", "variants"]
+
+_STEP_EVENTS = (
+    "activity_completed",
+    "activity_failed",
+    "signal_received",
+    "workflow_completed",
+    "workflow_failed",
+    "workflow_cancelled",
+)
+"""The events a variant is made of with ``steps_only``: step completions and the terminal one."""
 
 
 def failure_rates(workflows: FrameT, *, by: By = "task_queue") -> FrameT:
@@ -68,37 +79,39 @@ def variants(
     ``share``, ``mean_h``, ``p50_h``, ``p90_h``, ``length``.
     """
     lf = events.lazy()
-    if steps_only:
-        lf = lf.filter(
-            pl.col("event")
-            .cast(pl.String)
-            .is_in(
-                [
-                    "activity_completed",
-                    "activity_failed",
-                    "signal_received",
-                    "workflow_completed",
-                    "workflow_failed",
-                    "workflow_cancelled",
-                ]
-            )
-        )
+    label = label_codes(activity, event_dtype=lf.collect_schema().get("event")).alias("__label")
+    kept = (
+        pl.col("event").cast(pl.String).is_in(_STEP_EVENTS).alias("__kept") if steps_only else None
+    )
+    order = known_order(events, column="workflow_id")
+    if order is not None:  # a cached timeline's events: gather them in case order
+        coded = lf.select(
+            label.gather(order.rows), *([] if kept is None else [kept.gather(order.rows)])
+        ).with_columns(order.case, order.timestamp)
+        case = "__case"
+        # each case's times are in order: its first and last are its min and max
+        first, last = pl.col("timestamp").first(), pl.col("timestamp").last()
+    else:
+        # Sorting on time alone is enough: a group keeps its rows in frame order.
+        coded = lf.select(
+            "workflow_id", "timestamp", label, *([] if kept is None else [kept])
+        ).sort("timestamp", maintain_order=True)
+        case = "workflow_id"
+        first, last = pl.col("timestamp").min(), pl.col("timestamp").max()
+    if kept is not None:
+        coded = coded.filter(pl.col("__kept"))
     # Group on the sequence of label codes (cheap integer lists) and spell out each distinct
     # variant once, instead of joining strings for every workflow.
-    # Sorting on time alone is enough: a group keeps its rows in frame order.
-    coded = lf.select(
-        "workflow_id",
-        "timestamp",
-        label_codes(activity, event_dtype=lf.collect_schema().get("event")).alias("__label"),
-    ).sort("timestamp", maintain_order=True)
-    per_case = coded.group_by("workflow_id").agg(
+    per_case = coded.group_by(case, maintain_order=order is not None).agg(
         pl.col("__label").to_physical().alias("__codes"),
         pl.col("__label").alias("__labels"),
         pl.len().alias("length"),
-        (
-            (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_microseconds() / 1e6
-        ).alias("__span_s"),
+        ((last - first).dt.total_microseconds() / 1e6).alias("__span_s"),
     )
+    if order is not None and workflows is not None:
+        per_case = per_case.with_columns(
+            pl.lit(order.ids).gather(pl.col("__case")).alias("workflow_id")
+        )
     if workflows is not None:
         per_case = per_case.join(
             workflows.lazy().select("workflow_id", "cycle_time_s"), on="workflow_id", how="left"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
+from protocol_lab.analytics._case_order import known_order
 from protocol_lab.analytics._frames import (
     By,
     FrameT,
@@ -287,25 +288,31 @@ def directly_follows(
     Columns: ``source``, ``target``, ``n``, ``mean_s``, ``median_s``, ``min_s``, ``max_s``.
     """
     same_case = pl.col("__case").shift(-1) == pl.col("__case")
-    schema = events.lazy().collect_schema()
+    label = label_codes(activity, event_dtype=events.lazy().collect_schema().get("event"))
+    order = known_order(events, column=case)
+    if order is not None:  # a cached timeline's events: gather them in case order
+        ordered = (
+            events.lazy()
+            .select(label.gather(order.rows).alias("source"))
+            .with_columns(order.case, order.timestamp)
+        )
+    else:
+        ordered = (
+            events.lazy()
+            .select(case_codes(case).alias("__case"), label.alias("source"), pl.col("timestamp"))
+            # (case, time) order as two stable sorts: by time (next to free on a log already
+            # in time order), then by case code alone through one gather. A sort on both keys
+            # is what polars makes of two chained ``sort`` calls, and costs more.
+            .sort("timestamp", maintain_order=True)
+            .with_columns(
+                pl.int_range(pl.len(), dtype=pl.get_index_type())
+                .sort_by("__case", maintain_order=True)
+                .alias("__at")
+            )
+            .select(pl.col("__case", "source", "timestamp").gather("__at"))
+        )
     lf = (
-        events.lazy()
-        .select(
-            case_codes(case).alias("__case"),
-            label_codes(activity, event_dtype=schema.get("event")).alias("source"),
-            pl.col("timestamp"),
-        )
-        # (case, time) order as two stable sorts: by time (next to free on a log already in
-        # time order), then by case code alone through one gather. A sort on both keys is
-        # what polars makes of two chained ``sort`` calls, and costs more.
-        .sort("timestamp", maintain_order=True)
-        .with_columns(
-            pl.int_range(pl.len(), dtype=pl.get_index_type())
-            .sort_by("__case", maintain_order=True)
-            .alias("__at")
-        )
-        .select(pl.col("__case", "source", "timestamp").gather("__at"))
-        .with_columns(
+        ordered.with_columns(
             pl.when(same_case).then(pl.col("source").shift(-1)).alias("target"),
             seconds(pl.col("timestamp").shift(-1) - pl.col("timestamp")).alias("__d"),
         )

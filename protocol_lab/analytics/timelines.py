@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import polars as pl
 
+from protocol_lab.analytics._case_order import (
+    find_case_order,
+    known_order,
+    per_case_columns,
+    remember,
+)
 from protocol_lab.analytics._frames import ENGINE
 from protocol_lab.analytics.vocabulary import (
     VOCABULARY_KEY,
@@ -268,6 +274,12 @@ def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("detail").get(closed_at.arg_max()).alias("end_detail"),
         )
     )
+    return _finish_workflows(base)
+
+
+def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
+    """The per-workflow frame from its aggregates (see :func:`_workflows`): outcome, status and
+    cycle time added, helper columns dropped."""
     outcome = (
         pl.col("__terminal")
         .cast(pl.String)
@@ -367,6 +379,28 @@ def _steps_from_catalog(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _attribute_frame(attributes: pl.DataFrame | pl.LazyFrame | pd.DataFrame) -> pl.LazyFrame:
+    """Workflow attributes ready to join: keyed by ``workflow_id``, one row per workflow, no
+    column of the workflow schema."""
+    if not isinstance(attributes, pl.DataFrame | pl.LazyFrame):
+        attributes = pl.from_pandas(attributes)
+    attrs = attributes.lazy()
+    names = attrs.collect_schema().names()
+    if "workflow_id" not in names:
+        raise TimelineSchemaError("attributes need a workflow_id column", field="workflow_id")
+    clash = [c for c in names if c != "workflow_id" and c in WORKFLOW_SCHEMA]
+    return attrs.drop(clash).unique(subset="workflow_id", keep="first")
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """How :attr:`Timelines.workflows` was made: aggregated from the events, then joined with
+    ``attributes`` (see :func:`_attribute_frame`) if any. :meth:`Timelines.cache` can then build
+    it from the events in case order instead of running the plan."""
+
+    attributes: pl.LazyFrame | None
+
+
 @dataclass(frozen=True)
 class Timelines:
     """Workflow timelines: a lazy events frame and a lazy one-row-per-workflow frame.
@@ -381,6 +415,7 @@ class Timelines:
     events: pl.LazyFrame
     workflows: pl.LazyFrame
     rejected: pl.DataFrame = field(default_factory=REJECTED_SCHEMA.to_frame)
+    _derived: _Derived | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -410,19 +445,10 @@ class Timelines:
         else:
             lf, rejected = events.lazy(), REJECTED_SCHEMA.to_frame()
         workflows = _workflows(lf)
-        if attributes is not None:
-            if not isinstance(attributes, pl.DataFrame | pl.LazyFrame):
-                attributes = pl.from_pandas(attributes)
-            attrs = attributes.lazy()
-            names = attrs.collect_schema().names()
-            if "workflow_id" not in names:
-                raise TimelineSchemaError(
-                    "attributes need a workflow_id column", field="workflow_id"
-                )
-            clash = [c for c in names if c != "workflow_id" and c in WORKFLOW_SCHEMA]
-            attrs = attrs.drop(clash).unique(subset="workflow_id", keep="first")
+        attrs = None if attributes is None else _attribute_frame(attributes)
+        if attrs is not None:
             workflows = workflows.join(attrs, on="workflow_id", how="left")
-        return cls(events=lf, workflows=workflows, rejected=rejected)
+        return cls(events=lf, workflows=workflows, rejected=rejected, _derived=_Derived(attrs))
 
     @classmethod
     def from_records(
@@ -474,9 +500,8 @@ class Timelines:
         else:
             attrs = pl.DataFrame(list(attributes))
         out = cls.from_frame(lf, attrs, check=False)
-        return cls(
-            events=out.events,
-            workflows=out.workflows,
+        return replace(
+            out,
             rejected=pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
             if rejected
             else REJECTED_SCHEMA.to_frame(),
@@ -638,9 +663,35 @@ class Timelines:
         return events.to_pandas(), workflows.to_pandas()
 
     def cache(self) -> Timelines:
-        """The same timelines with both frames computed once and held in memory."""
-        events, workflows = self.collect()
-        return Timelines(events=events.lazy(), workflows=workflows.lazy(), rejected=self.rejected)
+        """The same timelines with both frames computed once and held in memory.
+
+        The events keep their order; where each workflow's events are (in time order) is found
+        on the way and kept with the cached events frame, whose directly-follows graph and
+        variants then need no grouping by workflow id. Workflows built from the events are
+        aggregated from that order too.
+        """
+        known = known_order(self.events, column="workflow_id")
+        if self._derived is None or known is not None:
+            events, workflows = self.collect()
+            order = known or find_case_order(events)
+        else:
+            events = self.events.collect(engine=ENGINE)
+            order = find_case_order(events)
+            if events["timestamp"].null_count():
+                built = _workflows(events.lazy())
+            else:
+                built = _finish_workflows(per_case_columns(events, order).lazy())
+            if self._derived.attributes is not None:
+                built = built.join(self._derived.attributes, on="workflow_id", how="left")
+            workflows = built.collect(engine=ENGINE)
+        cached = events.lazy()
+        remember(cached, order)
+        return Timelines(
+            events=cached,
+            workflows=workflows.lazy(),
+            rejected=self.rejected,
+            _derived=self._derived,
+        )
 
     def filter(self, *predicates: pl.Expr) -> Timelines:
         """Keep the workflows (and their events) whose workflow row matches ``predicates``."""

@@ -1,0 +1,179 @@
+"""Where each case's events are in an in-memory events frame: found once, reused by the analyses.
+
+Grouping a million events by workflow id means hashing a million strings; the per-workflow frame,
+the directly-follows graph and the variants each need the events case after case, in time order.
+:meth:`Timelines.cache` finds that order once (:func:`find_case_order`, one hash pass that also
+yields the per-workflow frame) and files it with the cached events frame (:func:`remember`).
+An analysis given that very frame object (:func:`known_order`) gathers its few columns in case
+order by row number instead of hashing or sorting the ids again. Any other frame, including one
+derived from the cached frame, is not known and takes the general path, so a known order can never
+be stale: polars frames are immutable and the order is filed against the object itself.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from protocol_lab.analytics._frames import ENGINE
+
+__all__ = ["CaseOrder", "find_case_order", "known_order", "per_case_columns", "remember"]
+
+_STARTED: Final = "workflow_started"
+_TERMINAL: Final = ("workflow_completed", "workflow_failed", "workflow_cancelled")
+
+
+@dataclass(frozen=True)
+class CaseOrder:
+    """The events of a frame case after case.
+
+    ``rows``: the frame's row numbers with the cases in order of first appearance and each
+    case's rows in time order (rows at the same time in frame order), i.e. the order of a stable
+    sort by time and then a stable sort by case. ``case``: the case number (0, 1, ...) of each
+    of those rows, hence sorted. ``timestamp``: the timestamps of those rows. ``ids``: each
+    case's id; ``first_rows``: each case's first row in the frame; ``lengths``: each case's
+    number of events. ``column``: the case column's name.
+    """
+
+    column: str
+    rows: pl.Series
+    case: pl.Series
+    timestamp: pl.Series
+    ids: pl.Series
+    first_rows: pl.Series
+    lengths: pl.Series
+
+    @property
+    def n_cases(self) -> int:
+        """The number of cases."""
+        return self.ids.len()
+
+
+def find_case_order(events: pl.DataFrame, *, column: str = "workflow_id") -> CaseOrder:
+    """The case order of ``events`` (see :class:`CaseOrder`): one group-by on the case column.
+
+    A group keeps its rows in frame order, so for a frame in time order (a log usually is) the
+    groups are the order; otherwise each case's rows are sorted by time afterwards.
+    """
+    groups = (
+        events.lazy()
+        .select(column)
+        .with_row_index("__row")
+        .group_by(column, maintain_order=True)
+        .agg(pl.col("__row"))
+        .with_columns(pl.col("__row").list.first().alias("__first"))
+        .collect(engine=ENGINE)
+    )
+    lengths = groups["__row"].list.len()
+    rows = groups["__row"].explode()
+    starts = (lengths.cum_sum() - lengths).cast(pl.get_index_type())
+    case = (
+        pl.zeros(rows.len(), dtype=pl.UInt32, eager=True)
+        .scatter(starts[1:], 1)
+        .cum_sum()
+        .set_sorted()
+    )
+    ts = events["timestamp"]
+    if not (ts.null_count() == 0 and ts.is_sorted()):
+        rows = (
+            pl.DataFrame({"case": case, "ts": ts.gather(rows), "row": rows})
+            .sort("case", "ts", maintain_order=True)
+            .get_column("row")
+        )
+    return CaseOrder(
+        column=column,
+        rows=rows.rename("__row"),
+        case=case.rename("__case"),
+        timestamp=ts.gather(rows),
+        ids=groups[column],
+        first_rows=groups["__first"],
+        lengths=lengths.cast(pl.UInt32),
+    )
+
+
+def per_case_columns(events: pl.DataFrame, order: CaseOrder) -> pl.DataFrame:
+    """One row per case, in case order: the aggregates the per-workflow frame is made from.
+
+    Columns: the case column, ``workflow_name``, ``task_queue``, ``trigger_type`` (the case's
+    first row's), ``started_at`` (its first ``workflow_started``, else its first event),
+    ``last_event_at``, ``__last_event`` (the event at the last time, the first such in the
+    frame), ``n_events``, ``completed_at`` (its last terminal event's time), ``__terminal`` and
+    ``end_detail`` (that terminal event and its detail, the first such in the frame). The same as
+    a group-by with ``min``/``max``/``arg_max``, computed on whole columns in case order; the
+    events' timestamps must have no nulls.
+    """
+    ordered = events.select(pl.col("event").gather(order.rows)).with_columns(
+        order.case, order.rows, order.timestamp
+    )
+    ends = (order.lengths.cum_sum() - 1).cast(pl.get_index_type())
+    starts = (order.lengths.cum_sum() - order.lengths).cast(pl.get_index_type())
+    last_at = ordered["timestamp"].gather(ends)
+    new_case = pl.col("__case").ne_missing(pl.col("__case").shift(1))
+    new_time = new_case | pl.col("timestamp").ne_missing(pl.col("timestamp").shift(1))
+    at_last = ordered.filter(
+        (pl.col("timestamp") == pl.lit(last_at).gather(pl.col("__case"))) & new_time
+    )
+    started = ordered.filter(pl.col("event") == _STARTED).filter(new_case)
+    closing = ordered.filter(pl.col("event").is_in(_TERMINAL))
+    closing_last = closing.filter(pl.col("__case").ne_missing(pl.col("__case").shift(-1)))
+    closed = closing.join(
+        closing_last.select("__case", pl.col("timestamp").alias("__max")),
+        on="__case",
+        maintain_order="left",
+    ).filter((pl.col("timestamp") == pl.col("__max")) & new_time)
+    first = order.first_rows
+    n = order.n_cases
+    return pl.DataFrame(
+        [
+            order.ids,
+            events["workflow_name"].gather(first),
+            events["task_queue"].gather(first),
+            events["trigger_type"].gather(first),
+            _scattered(n, started["__case"], started["timestamp"])
+            .fill_null(ordered["timestamp"].gather(starts))
+            .alias("started_at"),
+            last_at.alias("last_event_at"),
+            at_last["event"].alias("__last_event"),
+            order.lengths.alias("n_events"),
+            _scattered(n, closed["__case"], closed["timestamp"]).alias("completed_at"),
+            _scattered(n, closed["__case"], closed["event"]).alias("__terminal"),
+            _scattered(n, closed["__case"], events["detail"].gather(closed["__row"])).alias(
+                "end_detail"
+            ),
+        ]
+    )
+
+
+def _scattered(n: int, at: pl.Series, values: pl.Series) -> pl.Series:
+    """A column of ``n`` nulls with ``values`` put at positions ``at``."""
+    return pl.repeat(None, n, dtype=values.dtype, eager=True).scatter(at, values)
+
+
+_KNOWN: dict[int, tuple[weakref.ref[pl.LazyFrame], CaseOrder]] = {}
+
+
+def remember(frame: pl.LazyFrame, order: CaseOrder) -> None:
+    """File ``order`` as the case order of ``frame`` (this object, as long as it lives).
+
+    An order with a missing case id is not filed: the analyses leave such rows out of every
+    case, which the order's case numbers would not.
+    """
+    if order.ids.null_count():
+        return
+    key = id(frame)
+
+    def forget(_: weakref.ref[pl.LazyFrame]) -> None:
+        _KNOWN.pop(key, None)
+
+    _KNOWN[key] = (weakref.ref(frame, forget), order)
+
+
+def known_order(frame: pl.DataFrame | pl.LazyFrame, *, column: str) -> CaseOrder | None:
+    """The case order filed for ``frame`` by case column ``column``, if any."""
+    entry = _KNOWN.get(id(frame))
+    if entry is None or entry[0]() is not frame or entry[1].column != column:
+        return None
+    return entry[1]
