@@ -86,7 +86,7 @@ def load_loop(
     scenario: Scenario | None = None,
     real: Timelines | None = None,
     calibrate: bool = True,
-    replications: int = 2,
+    replications: int | None = None,
 ) -> LoopResult:
     """The turn saved in ``folder`` judged again: simulated (``scenario`` instead of the saved
     one, to try another model on the same log), compared and calibrated as
@@ -94,6 +94,7 @@ def load_loop(
     replay's timelines. The result's ``replay`` holds the script and no calls."""
     from protocol_lab.analytics import Timelines
     from protocol_lab.replay.pipeline import (
+        CALIBRATION_REPLICATIONS,
         STEP_REPLICATIONS,
         LoopResult,
         _add_calibrations,
@@ -137,6 +138,10 @@ def load_loop(
         result.platform = _measurement(platform, load_warm_up(path))
     if calibrate:
         _add_calibrations(
-            result, real, replications=replications, compression=compression, echo=print
+            result,
+            real,
+            replications=CALIBRATION_REPLICATIONS if replications is None else replications,
+            compression=compression,
+            echo=print,
         )
     return result
