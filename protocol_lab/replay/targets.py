@@ -191,6 +191,22 @@ def _ks_rows(
     return rows
 
 
+def _noise_note(row: dict[str, Any]) -> str:
+    """How precisely the observed p50/p95 is known, and whether the error is within that."""
+    spread = row.get("observed_spread")
+    if spread is None:
+        return ""
+    verdict = (
+        "the error is within that sampling noise"
+        if row["relative_error"] <= spread
+        else "the error is beyond that sampling noise"
+    )
+    return (
+        f"; the observed {row['stat']} itself is known only to +/-{spread:.0%} from that "
+        f"sample (90% interval): {verdict}"
+    )
+
+
 def _calibration_rows(calibration: Calibration | None, *, target: str) -> list[dict[str, Any]]:
     from protocol_lab.sim.calibration import TARGET_QUEUE_WAIT_S, TARGET_RELATIVE_ERROR
 
@@ -213,13 +229,7 @@ def _calibration_rows(calibration: Calibration | None, *, target: str) -> list[d
                         else ""
                     )
                     + f": observed {row['observed_s']:.1f} s from {row.get('n_observed') or 0} "
-                    f"values, calibrated simulation {row['simulated_s']:.1f} s"
-                    + (
-                        f"; the observed {row['stat']} itself is known only to "
-                        f"+/-{row['observed_spread']:.0%} from that sample (90% interval)"
-                        if row.get("observed_spread") is not None
-                        else ""
-                    )
+                    f"values, calibrated simulation {row['simulated_s']:.1f} s" + _noise_note(row)
                 )
         rows.append(
             {
