@@ -68,14 +68,10 @@ def find_case_order(events: pl.DataFrame, *, column: str = "workflow_id") -> Cas
         .collect(engine=ENGINE)
     )
     lengths = groups["__row"].list.len()
-    rows = groups["__row"].explode()
-    starts = (lengths.cum_sum() - lengths).cast(pl.get_index_type())
-    case = (
-        pl.zeros(rows.len(), dtype=pl.UInt32, eager=True)
-        .scatter(starts[1:], 1)
-        .cum_sum()
-        .set_sorted()
-    )
+    exploded = groups.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("__case"), "__row"
+    ).explode("__row")
+    rows, case = exploded["__row"], exploded["__case"].set_sorted()
     ts = events["timestamp"]
     if not (ts.null_count() == 0 and ts.is_sorted()):
         rows = (
@@ -86,7 +82,7 @@ def find_case_order(events: pl.DataFrame, *, column: str = "workflow_id") -> Cas
     return CaseOrder(
         column=column,
         rows=rows.rename("__row"),
-        case=case.rename("__case"),
+        case=case,
         timestamp=ts.gather(rows),
         ids=groups[column],
         first_rows=groups["__first"],
@@ -108,41 +104,36 @@ def per_case_columns(events: pl.DataFrame, order: CaseOrder) -> pl.DataFrame:
     ordered = events.select(pl.col("event").gather(order.rows)).with_columns(
         order.case, order.rows, order.timestamp
     )
-    ends = (order.lengths.cum_sum() - 1).cast(pl.get_index_type())
-    starts = (order.lengths.cum_sum() - order.lengths).cast(pl.get_index_type())
-    last_at = ordered["timestamp"].gather(ends)
-    new_case = pl.col("__case").ne_missing(pl.col("__case").shift(1))
+    case = pl.col("__case")
+    new_case = case.ne_missing(case.shift(1))
+    last_of_case = case.ne_missing(case.shift(-1))
+    # the first row at a new time: the last such row of a case is the first at its last time
     new_time = new_case | pl.col("timestamp").ne_missing(pl.col("timestamp").shift(1))
-    at_last = ordered.filter(
-        (pl.col("timestamp") == pl.lit(last_at).gather(pl.col("__case"))) & new_time
-    )
+    at_last = ordered.filter(new_time).filter(last_of_case)
     started = ordered.filter(pl.col("event") == _STARTED).filter(new_case)
-    closing = ordered.filter(pl.col("event").is_in(_TERMINAL))
-    closing_last = closing.filter(pl.col("__case").ne_missing(pl.col("__case").shift(-1)))
-    closed = closing.join(
-        closing_last.select("__case", pl.col("timestamp").alias("__max")),
-        on="__case",
-        maintain_order="left",
-    ).filter((pl.col("timestamp") == pl.col("__max")) & new_time)
+    closed = ordered.filter(pl.col("event").is_in(_TERMINAL)).filter(new_time).filter(last_of_case)
+    starts = (order.lengths.cum_sum() - order.lengths).cast(pl.get_index_type())
+    ends = (order.lengths.cum_sum() - 1).cast(pl.get_index_type())
     first = order.first_rows
     n = order.n_cases
+    started_row = _scattered(n, started["__case"], started["__row"])
+    closed_row = _scattered(n, closed["__case"], closed["__row"])
     return pl.DataFrame(
         [
             order.ids,
             events["workflow_name"].gather(first),
             events["task_queue"].gather(first),
             events["trigger_type"].gather(first),
-            _scattered(n, started["__case"], started["timestamp"])
-            .fill_null(ordered["timestamp"].gather(starts))
+            events["timestamp"]
+            .gather(started_row)
+            .fill_null(order.timestamp.gather(starts))
             .alias("started_at"),
-            last_at.alias("last_event_at"),
+            order.timestamp.gather(ends).alias("last_event_at"),
             at_last["event"].alias("__last_event"),
             order.lengths.alias("n_events"),
-            _scattered(n, closed["__case"], closed["timestamp"]).alias("completed_at"),
-            _scattered(n, closed["__case"], closed["event"]).alias("__terminal"),
-            _scattered(n, closed["__case"], events["detail"].gather(closed["__row"])).alias(
-                "end_detail"
-            ),
+            events["timestamp"].gather(closed_row).alias("completed_at"),
+            events["event"].gather(closed_row).alias("__terminal"),
+            events["detail"].gather(closed_row).alias("end_detail"),
         ]
     )
 

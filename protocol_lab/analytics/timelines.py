@@ -671,18 +671,21 @@ class Timelines:
         aggregated from that order too.
         """
         known = known_order(self.events, column="workflow_id")
-        if self._derived is None or known is not None:
+        derived = self._derived if known is None else None
+        if derived is None:
             events, workflows = self.collect()
-            order = known or find_case_order(events)
         else:
             events = self.events.collect(engine=ENGINE)
-            order = find_case_order(events)
+        # one chunk per column: gathers by row number on a file's row groups cost several times
+        events = events.rechunk()
+        order = known or find_case_order(events)
+        if derived is not None:
             if events["timestamp"].null_count():
                 built = _workflows(events.lazy())
             else:
                 built = _finish_workflows(per_case_columns(events, order).lazy())
-            if self._derived.attributes is not None:
-                built = built.join(self._derived.attributes, on="workflow_id", how="left")
+            if derived.attributes is not None:
+                built = built.join(derived.attributes, on="workflow_id", how="left")
             workflows = built.collect(engine=ENGINE)
         cached = events.lazy()
         remember(cached, order)
