@@ -1,19 +1,25 @@
 """The timeline archive: a closed workflow moves from Temporal to the store and reads as archived.
 
-On the real dev server and worker; the store on SQLite (the app's) and on PostgreSQL.
+On the real dev server and worker; the store on SQLite (the app's) and on PostgreSQL. The app and
+the worker of this module have a task queue prefix and a store of their own (``archive_settings``):
+archiving takes the closed workflows of this module, not every one the session's tests left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
 from bullmq import Job
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stores import empty_store
@@ -22,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from waiting import eventually
 
 from protocol_lab.domain import Catalog, TimelineEvent
+from service.app import create_app
 from service.executions import (
     archive_closed_workflows,
     get_status,
@@ -41,6 +48,7 @@ from service.store.archive import (
     upsert_archived,
 )
 from service.temporal.ids import new_workflow_id, order_of
+from service.temporal.worker import build_workers
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -52,6 +60,76 @@ VPN = {
     "input": {"ticket_id": "TKT-4829"},
     "time_scale": 100_000,
 }
+
+
+@pytest.fixture(scope="module")
+def archive_settings(
+    service_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The session's service settings with a task queue prefix and a store of this module's."""
+    folder: Path = tmp_path_factory.mktemp("archive-service")
+    return service_settings.model_copy(
+        update={
+            "task_queue_prefix": f"archive-{uuid.uuid4().hex[:8]}-",
+            "database_url": f"sqlite+aiosqlite:///{folder / 'service.db'}",
+            "state_dir": folder,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def service_app(archive_settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app on ``archive_settings``, its lifespan entered."""
+    app = create_app(archive_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def api(service_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on this module's app."""
+    transport = httpx.ASGITransport(app=service_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", timeout=60.0
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def app_state(service_app: FastAPI) -> Resources:
+    """This module's app's resources."""
+    state: Resources = service_app.state.protocol
+    return state
+
+
+@pytest.fixture(scope="module")
+async def worker(app_state: Resources, temporal_client: Client) -> AsyncIterator[None]:
+    """Workers of the plan workflow on this module's task queues (the five), on its store."""
+    async with contextlib.AsyncExitStack() as stack:
+        for each in build_workers(temporal_client, app_state):
+            await stack.enter_async_context(each)
+        yield
+
+
+@pytest.fixture(scope="module")
+def wait_for(api: httpx.AsyncClient, read_headers: dict[str, str]) -> Any:
+    """The session's ``wait_for`` on this module's app: ``await wait_for(workflow_id, *statuses,
+    steps_completed=None)`` polls GET /status until the workflow reaches one of ``statuses`` (and
+    that many completed steps); returns the last status body."""
+
+    async def wait(
+        workflow_id: str, *statuses: str, steps_completed: int | None = None
+    ) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            response = await api.get(f"/v1/workflows/{workflow_id}/status", headers=read_headers)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            done = steps_completed is None or body["steps_completed"] >= steps_completed
+            return body if body["status"] in statuses and done else None
+
+        return await eventually(reached, within_s=60)
+
+    return wait
 
 
 async def completed(ctx: Any, workflow_id: str) -> bool:
@@ -363,11 +441,11 @@ async def test_archiving_into_postgresql(
 async def test_daily_maintenance_archives_closed_workflows(
     worker: None,
     app_state: Resources,
-    service_settings: Settings,
+    archive_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     folder = tmp_path_factory.mktemp("maintenance")
-    settings = service_settings.model_copy(
+    settings = archive_settings.model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{folder / 'm.db'}", "archive_after_s": 0.0}
     )
     resources = await Resources.open(settings, temporal=app_state.temporal)

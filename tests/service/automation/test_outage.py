@@ -4,10 +4,11 @@ A Temporal dev server and a Redis of their own (the session's are not disturbed)
 (Temporal workers, BullMQ processors, the outbox dispatcher) and the API as child processes on
 them, as ``protocol-lab up`` runs them. With a start_workflow rule and a send_notification rule
 enabled, a burst of tickets is created through the API; in the middle of the burst Temporal
-(first test) or Redis (second test) is stopped for :data:`OUTAGE_S` and started again on the same
-port and state. Afterwards every firing happened exactly once: one succeeded execution per ticket
-and rule, one workflow per ticket in Temporal, one notification job and one audit job per ticket
-in Redis, every job processed. The counts are printed.
+(first test, for :data:`TEMPORAL_OUTAGE_S`) or Redis (second test, for :data:`REDIS_OUTAGE_S`)
+is stopped and started again on the same port and state. Afterwards every firing happened
+exactly once: one succeeded execution per ticket and rule, one workflow per ticket in Temporal,
+one notification job and one audit job per ticket in Redis, every job processed. The counts are
+printed.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from service.stack import EmbeddedRedis, EmbeddedTemporal, Stack, free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(420)]
 
-# Far beyond what an event survived before (4 retries, 0.5 + 1 + 2 + 4 s), beyond Temporal's
-# client-side RPC retries (~10 s) and BullMQ's reconnection backoff (at most 20 s between tries):
-# an outage that only the dispatcher's own patience bridges.
-OUTAGE_S: Final = 40.0
+# Outages that only the dispatcher's own patience bridges. Temporal: twice the client-side RPC
+# retries (~10 s), so several of the dispatcher's attempts fail. Redis: beyond BullMQ's
+# reconnection backoff (at most 20 s between tries) and beyond an event's lease (LEASE_SECONDS,
+# 30 s), so the dispatcher holding the events must renew their leases to keep them.
+TEMPORAL_OUTAGE_S: Final = 20.0
+REDIS_OUTAGE_S: Final = 40.0
 BEFORE, DURING, AFTER = 6, 6, 4  # tickets created before, during and after the outage
 TICKETS: Final = BEFORE + DURING + AFTER
 # Once the part is back: its backoff (at most 60 s between tries), then the work itself.
@@ -153,15 +156,15 @@ async def _worker_polling(outage: Outage) -> None:
     await eventually(worker_polls, within_s=120, every_s=0.5)
 
 
-async def _sit_out(outage: Outage, *, since: float) -> None:
-    """Wait until the outage has lasted OUTAGE_S, watching that the worker and API live on."""
+async def _sit_out(outage: Outage, *, since: float, seconds: float) -> None:
+    """Wait until the outage has lasted ``seconds``, watching that the worker and API live on."""
     loop = asyncio.get_running_loop()
 
     def over() -> bool:
         outage.check_alive()
-        return loop.time() >= since + OUTAGE_S
+        return loop.time() >= since + seconds
 
-    await eventually(over, within_s=OUTAGE_S + 30, every_s=0.5)
+    await eventually(over, within_s=seconds + 30, every_s=0.5)
 
 
 async def _burst_around(
@@ -172,6 +175,7 @@ async def _burst_around(
     rules: tuple[str, str],
     stop: Any,
     start: Any,
+    seconds: float,
 ) -> list[str]:
     """Create tickets before, during (the part stopped) and after the outage; return their ids.
 
@@ -183,7 +187,7 @@ async def _burst_around(
     await asyncio.to_thread(stop)
     down_since = asyncio.get_running_loop().time()
     tickets += await _tickets(api, category, DURING, start=BEFORE)
-    await _sit_out(outage, since=down_since)
+    await _sit_out(outage, since=down_since, seconds=seconds)
     await asyncio.to_thread(start)
     tickets += await _tickets(api, category, AFTER, start=BEFORE + DURING)
     return tickets
@@ -334,10 +338,10 @@ async def test_a_temporal_outage_in_a_burst_loses_and_repeats_no_firing(
         rules=rules,
         stop=outage.temporal.stop,
         start=outage.temporal.start,
+        seconds=TEMPORAL_OUTAGE_S,
     )
-    await _verify_exactly_once(
-        outage, api, capsys, label=f"Temporal down {OUTAGE_S:.0f} s", tickets=tickets, rules=rules
-    )
+    label = f"Temporal down {TEMPORAL_OUTAGE_S:.0f} s"
+    await _verify_exactly_once(outage, api, capsys, label=label, tickets=tickets, rules=rules)
 
 
 async def test_a_redis_outage_in_a_burst_loses_and_repeats_no_firing(
@@ -345,10 +349,17 @@ async def test_a_redis_outage_in_a_burst_loses_and_repeats_no_firing(
 ) -> None:
     rules = await _create_rules(api, "outage-redis")
     tickets = await _burst_around(
-        outage, api, "outage-redis", rules=rules, stop=outage.redis.stop, start=outage.redis.start
+        outage,
+        api,
+        "outage-redis",
+        rules=rules,
+        stop=outage.redis.stop,
+        start=outage.redis.start,
+        seconds=REDIS_OUTAGE_S,
     )
+    label = f"Redis down {REDIS_OUTAGE_S:.0f} s"
     claims = await _verify_exactly_once(
-        outage, api, capsys, label=f"Redis down {OUTAGE_S:.0f} s", tickets=tickets, rules=rules
+        outage, api, capsys, label=label, tickets=tickets, rules=rules
     )
     # The events waiting for Redis were held by their dispatcher all along (its lease renewed),
     # never taken over by a second one.

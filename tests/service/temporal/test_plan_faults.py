@@ -1,7 +1,9 @@
 """Faults, on a Temporal dev server of their own (the session's is not disturbed):
 
-- the worker process is killed with SIGKILL while 120 workflows are mid-flight; a new worker
-  takes over, every workflow completes and no timeline misses or repeats a step;
+- the worker process is killed with SIGKILL while 120 workflows are mid-flight, each inside its
+  call to the directory (a server of the test's that holds every call until the kill); a new
+  worker takes over, retries each call once, every workflow completes and no timeline misses or
+  repeats a step;
 - the Temporal server is stopped and restarted on the same state file; running workflows go on,
   and while it is down the API answers 503 with a JSON error.
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -19,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from live_server import serving
 from temporalio.client import Client
 from waiting import eventually
 
@@ -80,7 +85,54 @@ async def wait_closed(client: Client, *, within: float) -> None:
     await eventually(none_running, within_s=within, every_s=0.5)
 
 
-def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
+class HeldDirectory:
+    """The directory integration: every call is held unanswered until :meth:`release`, then
+    answered; calls after that are answered at once. Records the idempotency keys of both."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()  # a held call may be made again when its caller times out
+        self.answered: list[str] = []  # the calls answered at once, after the release
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._released: asyncio.Event | None = None
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            # the server's own loop (uvicorn runs in a thread): release() sets it from outside
+            self._loop = asyncio.get_running_loop()
+            self._released = asyncio.Event()
+            yield
+
+        self.app = FastAPI(lifespan=lifespan)
+
+        @self.app.post("/{operation}")
+        async def call(operation: str, request: Request) -> dict[str, bool]:
+            assert self._released is not None
+            key = request.headers.get("Idempotency-Key", "")
+            if self._released.is_set():
+                self.answered.append(key)
+            else:
+                self.held.add(key)
+                await self._released.wait()
+            return {"ok": True}
+
+    def release(self) -> None:
+        """Answer the held calls (their callers may be gone) and every call from now on."""
+        assert self._loop is not None
+        assert self._released is not None
+        self._loop.call_soon_threadsafe(self._released.set)
+
+
+@pytest.fixture
+def directory() -> Iterator[tuple[HeldDirectory, str]]:
+    held = HeldDirectory()
+    with serving(held.app, name="directory-uvicorn", lifespan="on") as url:
+        yield held, url
+        held.release()  # a failed test leaves no call held at the server's shutdown
+
+
+def worker_process(
+    settings: Settings, name: str, queue: str, *, integrations: str = ""
+) -> ChildProcess:
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": settings.temporal_address or "",
@@ -89,16 +141,23 @@ def worker_process(settings: Settings, name: str, queue: str) -> ChildProcess:
         "STATE_DIR": str(settings.state_dir),
         "WORKER_TASK_QUEUES": queue,
         "TASK_QUEUE_PREFIX": settings.task_queue_prefix,
+        "INTEGRATION_URLS": integrations,
     }
     # the same main() as `protocol-lab worker`
     argv = [sys.executable, "-m", "service.temporal.worker"]
     return ChildProcess(name, argv, settings.state_dir / "logs" / f"{name}.log", env)
 
 
-async def test_worker_killed_mid_flight(ctx: Resources) -> None:
+async def test_worker_killed_mid_flight(
+    ctx: Resources, directory: tuple[HeldDirectory, str]
+) -> None:
     assert ctx.temporal is not None
     client = ctx.temporal
+    held, url = directory
     plan = ctx.catalog["Password Reset"]
+    reset = next(step for step in plan.steps if step.id == "reset_password")
+    assert reset.integration == "directory"
+    integrations = f"directory={url}"
     gate = asyncio.Semaphore(16)
 
     async def launch(i: int) -> str:
@@ -108,7 +167,7 @@ async def test_worker_killed_mid_flight(ctx: Resources) -> None:
                 name=plan.name,
                 task_queue="itsm-workflows",
                 input={"ticket_id": f"TKT-{i}"},
-                time_scale=0.25,  # the password reset (emulated) takes ~16 s
+                time_scale=1.0,
             )
         return str(wf["id"])
 
@@ -130,24 +189,25 @@ async def test_worker_killed_mid_flight(ctx: Resources) -> None:
         await eventually(answered, within_s=150, every_s=0.1)
 
     ids = await asyncio.gather(*(launch(i) for i in range(120)))
-    first = worker_process(ctx.settings, "worker-1", "itsm-workflows")
+    resets = {f"{wf}.{reset.id}" for wf in ids}  # the idempotency keys of their reset calls
+    first = worker_process(ctx.settings, "worker-1", "itsm-workflows", integrations=integrations)
     first.start()
     verifying = asyncio.gather(*(verify(wf) for wf in ids))
     try:
-        # kill the worker as soon as password resets are running
-        async def activities_running() -> bool:
+        # kill the worker once every workflow is inside its password reset
+        def all_resetting() -> bool:
             first.check_alive()
-            desc = await client.get_workflow_handle(ids[0]).describe()
-            return bool(desc.raw_description.pending_activities)
+            return held.held == resets
 
-        await eventually(activities_running, within_s=120, every_s=0.2)
+        await eventually(all_resetting, within_s=150, every_s=0.2)
         first.kill()
         running = await client.count_workflows("ExecutionStatus = 'Running'")
         assert running.count == len(ids)
     finally:
         first.stop()
+        held.release()
 
-    second = worker_process(ctx.settings, "worker-2", "itsm-workflows")
+    second = worker_process(ctx.settings, "worker-2", "itsm-workflows", integrations=integrations)
     second.start()
     try:
         await verifying
@@ -155,6 +215,8 @@ async def test_worker_killed_mid_flight(ctx: Resources) -> None:
     finally:
         second.stop()
 
+    # each reset: the call the dead worker made, then the new worker's retry with the same key
+    assert set(held.answered) == resets
     expected = [step.detail for step in plan.steps]
     for wf in ids:
         status = await get_status(ctx, wf)
@@ -199,15 +261,16 @@ async def test_temporal_restart_keeps_workflows_running(
             await eventually(first_step_done, within_s=60)
 
         await asyncio.to_thread(fault_server.stop)
-        down: list[Any] = [
-            await api.get("/v1/workflows", headers=headers),
-            await api.get(f"/v1/workflows/{ids[0]}/status", headers=headers),
-            await api.post(
+        # at once: each answers only when the service's own patience with Temporal runs out
+        down: list[Any] = await asyncio.gather(
+            api.get("/v1/workflows", headers=headers),
+            api.get(f"/v1/workflows/{ids[0]}/status", headers=headers),
+            api.post(
                 "/v1/workflows",
                 headers=headers,
                 json={"name": "Password Reset", "task_queue": "itsm-workflows"},
             ),
-        ]
+        )
         for response in down:
             assert response.status_code == 503
             assert response.json()["type"] == "api_error"
