@@ -1,20 +1,37 @@
 """Rules compiled into an index: the rules an event can fire, found without matching them all.
 
 :class:`RuleIndex` groups rules by trigger. Within a trigger, each rule that has one is filed
-under one *key condition*: a top-level equality (``{"priority": "P1"}``, ``{"priority": {"eq":
-"P1"}}``) or membership (``{"priority": {"in": ["P1", "P2"]}}``) on a plain field, whose expected
-values are all plain scalars (strings, integers, finite floats, booleans, ``None``). A record can
-only satisfy such a condition if the field's value is one of those values, so the rule is a
-*candidate* for a record only when the record's value finds its bucket. Rules without a key
-condition are candidates for every record of their trigger.
+under one *key*:
+
+- a top-level equality (``{"priority": "P1"}``, ``{"priority": {"eq": "P1"}}``) or membership
+  (``{"priority": {"in": ["P1", "P2"]}}``) on a plain field, whose expected values are all plain
+  scalars (strings, integers, finite floats, booleans, ``None``). A record can only satisfy it
+  if the field's value is one of those values, so the rule is a *candidate* for a record only
+  when the record's value finds its bucket. Of a rule's equalities and memberships, the one
+  whose buckets the fewest rules of the set could share is chosen (``{"priority": "P3",
+  "category": {"in": [three services]}}`` goes under its services, not under P3);
+- failing one, a top-level ``contains`` on a plain field whose needle has at least
+  :data:`GRAM` characters once lower-cased: the rule is filed under one run of :data:`GRAM`
+  characters of the lower-cased needle, and is a candidate for a record whose lower-cased text
+  holds that run (a list value is searched element by element: every rule so filed is then a
+  candidate; any other value contains nothing).
+
+Rules without a key are candidates for every record of their trigger.
 
 This is exact, not a heuristic: for the scalar types above, Python's ``==`` implies equal hashes,
 so a dictionary lookup finds exactly the expected values the matcher's ``==`` / ``in`` would
 accept (``1``, ``1.0`` and ``True`` share a bucket, as they compare equal). A record value of any
 other type (a list, a ``StrEnum`` member, a ``Decimal``) is looked up the slow way: every rule
-keyed on that field is a candidate. Candidates are then matched in full with
-:func:`~protocol_lab.domain.rules.match_conditions`, and returned in the order the rules were
-given, so what fires, and in which order, is what matching every rule in turn gives.
+keyed on that field is a candidate. A string can only hold the needle if it holds each of its
+runs.
+
+Each rule is compiled once, when the index is built, into checks that decide exactly what
+:func:`~protocol_lab.domain.rules.match_conditions` decides, with what does not depend on the
+record (validation, groups, operators, how a field is read, the lower-cased needle) settled:
+candidates are decided by them (a rule found in its bucket without its key condition, which the
+lookup has settled), string fields are lower-cased once per event, and only the rules that
+match are matched again by the matcher for their explanation. Rules come out in the order they
+were given, so what fires, and in which order, is what matching every rule in turn gives.
 """
 
 from __future__ import annotations
@@ -75,9 +92,20 @@ def key_condition(rule: Rule) -> tuple[str, frozenset[Any]] | None:
     return None if key is None else (key[0], key[2])
 
 
-def _key_operator(conditions: Mapping[str, Any]) -> tuple[str, str, frozenset[Any]] | None:
+def _key_operator(conditions: Mapping[str, Any]) -> _Key | None:
     """:func:`key_condition`, with the operator (``eq`` or ``in``) the key stands for."""
-    best: tuple[str, str, frozenset[Any]] | None = None
+    exact = _exact_options(conditions)
+    return min(exact, key=lambda option: len(option[2])) if exact else None
+
+
+# A key a rule can be filed under: (field, "eq" | "in" | "contains", the keys).
+_Key = tuple[str, str, frozenset[Any]]
+GRAM: Final = 3  # a contains condition is filed under one run of this many characters
+
+
+def _exact_options(conditions: Mapping[str, Any]) -> list[_Key]:
+    """Every top-level equality or membership of plain scalars on a plain field, in order."""
+    options: list[_Key] = []
     for name, spec in conditions.items():
         if name in DERIVED_FIELDS or is_group(name, spec):
             continue
@@ -89,14 +117,62 @@ def _key_operator(conditions: Mapping[str, Any]) -> tuple[str, str, frozenset[An
             values = [spec["eq"]]
         elif "in" in spec and isinstance(spec["in"], list | tuple) and spec["in"]:
             values, op = list(spec["in"]), "in"
-        if values is None or not all(_exact_scalar(v) for v in values):
+        if values is not None and all(_exact_scalar(v) for v in values):
+            options.append((name, op, frozenset(values)))
+    return options
+
+
+def _grams(text: str) -> set[str]:
+    """Every run of :data:`GRAM` characters of ``text``."""
+    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}
+
+
+def _contains_options(conditions: Mapping[str, Any]) -> list[_Key]:
+    """Every top-level ``contains`` of a string of at least :data:`GRAM` characters (once
+    lower-cased) on a plain field, with the runs of the lower-cased needle.
+
+    A string field can only contain the needle (ignoring case) if its lower-cased value holds
+    every run of the lower-cased needle, so a rule filed under one run is a candidate only for
+    records whose field holds that run; a list field is compared element by element instead,
+    and any other value never contains anything.
+    """
+    options: list[_Key] = []
+    for name, spec in conditions.items():
+        if name in DERIVED_FIELDS or is_group(name, spec) or not isinstance(spec, Mapping):
             continue
-        keys = frozenset(values)
-        if best is None or len(keys) < len(best[2]):
-            best = (name, op, keys)
-            if len(keys) == 1:
-                break
-    return best
+        needle = spec.get("contains")
+        if isinstance(needle, str) and len(needle.lower()) >= GRAM:
+            options.append((name, "contains", frozenset(_grams(needle.lower()))))
+    return options
+
+
+def _choose_key(
+    conditions: Mapping[str, Any], demand: Mapping[tuple[Any, ...], int]
+) -> _Key | None:
+    """The key a rule is filed under in a rule set: the equality or membership whose buckets
+    hold the fewest rules (``demand``: how many rules could be filed under each), or failing
+    one, the run of a ``contains`` needle that the fewest rules could be filed under."""
+    exact = _exact_options(conditions)
+    if exact:
+        return min(exact, key=lambda o: sum(demand[(o[0], v)] for v in o[2]))
+    runs = [(name, op, run) for name, op, runs in _contains_options(conditions) for run in runs]
+    if not runs:
+        return None
+    name, op, run = min(runs, key=lambda o: (demand[(o[0], o[1], o[2])], o[2]))
+    return (name, op, frozenset({run}))
+
+
+def _demand(rules: Iterable[Rule]) -> dict[tuple[Any, ...], int]:
+    """How many rules could be filed under each key (field and value, or field and run)."""
+    demand: dict[tuple[Any, ...], int] = {}
+    for rule in rules:
+        for name, _, values in _exact_options(rule.conditions):
+            for value in values:
+                demand[(name, value)] = demand.get((name, value), 0) + 1
+        for name, op, runs in _contains_options(rule.conditions):
+            for run in runs:
+                demand[(name, op, run)] = demand.get((name, op, run), 0) + 1
+    return demand
 
 
 def surely_misses(rule: Rule, record: Mapping[str, Any]) -> bool:
@@ -273,17 +349,18 @@ def _object_checks(
 
 
 def _compile(conditions: Mapping[str, Any], *, skip: tuple[str, str] | None = None) -> _Check:
-    """A check that holds exactly when :func:`match_conditions` says the conditions match.
+    """A check that holds exactly when :func:`match_conditions` says the conditions match
+    (leaving out the operator ``skip`` names, when the caller knows it holds).
 
     Malformed conditions give a check that calls the matcher, which raises as it always did.
     """
     try:
         validate_conditions(conditions)
-        return _all_of(_object_checks(conditions, skip=skip))
     except RuleError:
         return lambda ev: (
             match_conditions(conditions, ev.record, previous=ev.previous, now=ev.now).matched
         )
+    return _all_of(_object_checks(conditions, skip=skip))
 
 
 def compile_conditions(conditions: Mapping[str, Any]) -> Predicate:
@@ -296,10 +373,11 @@ def compile_conditions(conditions: Mapping[str, Any]) -> Predicate:
 
 @dataclass(slots=True)
 class _TriggerRules(Generic[IdT]):
-    """The rules of one trigger: in order, compiled, and filed by their key conditions.
+    """The rules of one trigger: in order, compiled, and filed by their keys.
 
     Each rule has two compiled checks: ``full`` (every condition) and ``rest`` (all but its key
-    condition, which a record found in the rule's bucket is known to satisfy).
+    condition, which a record found in the rule's bucket is known to satisfy; a ``contains``
+    key only narrows, so its rules are decided in full).
     """
 
     entries: list[tuple[IdT, Rule]] = field(default_factory=list)
@@ -308,27 +386,35 @@ class _TriggerRules(Generic[IdT]):
     always: list[int] = field(default_factory=list)  # positions of rules without a key
     buckets: dict[str, dict[Any, list[int]]] = field(default_factory=dict)
     keyed: dict[str, list[int]] = field(default_factory=dict)  # field -> positions, in order
+    runs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # contains keys
+    contains: dict[str, list[int]] = field(default_factory=dict)  # field -> positions
 
-    def add(self, rule_id: IdT, rule: Rule) -> None:
+    def add(self, rule_id: IdT, rule: Rule, key: _Key | None) -> None:
         position = len(self.entries)
         self.entries.append((rule_id, rule))
         full = _compile(rule.conditions)
         self.full.append(full)
-        key = _key_operator(rule.conditions)
         if key is None:
             self.rest.append(full)
             self.always.append(position)
             return
         name, op, values = key
+        if op == "contains":
+            self.rest.append(full)
+            (run,) = values
+            self.runs.setdefault(name, {}).setdefault(run, []).append(position)
+            self.contains.setdefault(name, []).append(position)
+            return
         self.rest.append(_compile(rule.conditions, skip=(name, op)))
         by_value = self.buckets.setdefault(name, {})
         for value in values:
             by_value.setdefault(value, []).append(position)
         self.keyed.setdefault(name, []).append(position)
 
-    def sources(self, record: Mapping[str, Any]) -> list[tuple[list[int], list[_Check]]]:
+    def sources(self, event: _Event) -> list[tuple[list[int], list[_Check]]]:
         """The candidates' positions (each list in order, no position twice), with the checks
         that decide them: the rest of a rule whose bucket the record found, or all of it."""
+        record = event.record
         found: list[tuple[list[int], list[_Check]]] = []
         if self.always:
             found.append((self.always, self.rest))
@@ -340,15 +426,29 @@ class _TriggerRules(Generic[IdT]):
                     found.append((hit, self.rest))
             else:
                 found.append((self.keyed[name], self.full))
+        for name, by_run in self.runs.items():
+            actual = _lookup(record, name)
+            if isinstance(actual, str):
+                lowered = event.lowered.get(name)
+                if lowered is None:
+                    lowered = event.lowered[name] = actual.lower()
+                if len(by_run) < len(lowered):
+                    found.extend((hit, self.full) for run, hit in by_run.items() if run in lowered)
+                else:
+                    found.extend(
+                        (by_run[run], self.full) for run in _grams(lowered) if run in by_run
+                    )
+            elif isinstance(actual, list | tuple):
+                found.append((self.contains[name], self.full))
         return found
 
-    def candidates(self, record: Mapping[str, Any]) -> list[tuple[int, _Check]]:
+    def candidates(self, event: _Event) -> list[tuple[int, _Check]]:
         """Positions of the candidates, in order, each with the check that decides it.
 
-        A rule is in one field's buckets only, and in one bucket of a field for a given value,
-        so the sources never share a position.
+        A rule is filed under one key, and a record finds one bucket of a field's values (or
+        one of each run of its text), so the sources never share a position.
         """
-        found = self.sources(record)
+        found = self.sources(event)
         if len(found) == 1:
             positions, checks = found[0]
             return [(p, checks[p]) for p in positions]
@@ -365,6 +465,7 @@ class IndexStats:
     rules: int
     always: int
     by_field: dict[str, int]
+    by_contains: dict[str, int] = field(default_factory=dict)  # filed under a run of a needle
 
 
 class RuleIndex(Generic[IdT]):
@@ -377,9 +478,15 @@ class RuleIndex(Generic[IdT]):
 
     def __init__(self, rules: Iterable[tuple[IdT, Rule]]) -> None:
         """Index ``rules`` (id and rule), keeping their order within each trigger."""
-        self._triggers: dict[Trigger, _TriggerRules[IdT]] = {}
+        grouped: dict[Trigger, list[tuple[IdT, Rule]]] = {}
         for rule_id, rule in rules:
-            self._triggers.setdefault(rule.trigger, _TriggerRules()).add(rule_id, rule)
+            grouped.setdefault(rule.trigger, []).append((rule_id, rule))
+        self._triggers: dict[Trigger, _TriggerRules[IdT]] = {}
+        for trigger, group in grouped.items():
+            demand = _demand(rule for _, rule in group)
+            filed = self._triggers[trigger] = _TriggerRules()
+            for rule_id, rule in group:
+                filed.add(rule_id, rule, _choose_key(rule.conditions, demand))
 
     def __len__(self) -> int:
         """How many rules the index holds."""
@@ -399,7 +506,24 @@ class RuleIndex(Generic[IdT]):
         if found is None:
             return []
         entries = found.entries
-        return [entries[p] for p, _ in found.candidates(record)]
+        return [entries[p] for p, _ in found.candidates(_Event(record, None, 0.0))]
+
+    def matching(
+        self,
+        trigger: Trigger,
+        record: Mapping[str, Any],
+        *,
+        previous: Mapping[str, Any] | None = None,
+        now: float,
+    ) -> list[tuple[IdT, Rule]]:
+        """The rules of ``trigger`` whose conditions hold for the record, in order: the rules of
+        :meth:`matches`, decided by their compiled checks alone, without the explanations."""
+        found = self._triggers.get(trigger)
+        if found is None:
+            return []
+        event = _Event(record, previous, now)
+        entries = found.entries
+        return [entries[position] for position, check in found.candidates(event) if check(event)]
 
     def matches(
         self,
@@ -415,16 +539,10 @@ class RuleIndex(Generic[IdT]):
         Candidates are decided by their compiled checks; only the rules that match are matched
         again by the matcher, for the explanation.
         """
-        found = self._triggers.get(trigger)
-        if found is None:
-            return []
-        event = _Event(record, previous, now)
-        entries = found.entries
         out: list[tuple[IdT, Rule, MatchResult]] = []
-        for position, check in found.candidates(record):
-            if check(event):
-                rule_id, rule = entries[position]
-                result = _match_valid(rule.conditions, record, previous, now)
+        for rule_id, rule in self.matching(trigger, record, previous=previous, now=now):
+            result = _match_valid(rule.conditions, record, previous, now)
+            if result.matched:
                 out.append((rule_id, rule, result))
         return out
 
@@ -437,4 +555,5 @@ class RuleIndex(Generic[IdT]):
             rules=len(found.entries),
             always=len(found.always),
             by_field={name: len(positions) for name, positions in found.keyed.items()},
+            by_contains={name: len(positions) for name, positions in found.contains.items()},
         )

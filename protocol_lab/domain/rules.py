@@ -31,7 +31,7 @@ form the rule was written in, which the API echoes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -562,7 +562,7 @@ def _match_object(
     """Whether every entry of one conditions object holds; appends each check made."""
     holds = True
     for name, spec in conditions.items():
-        if is_group(name, spec):
+        if name in GROUP_KEYS and isinstance(spec, list):  # is_group, inlined: this is hot
             prefix = f"{group}.{name}" if group else name
             outcomes = [
                 _match_object(member, record, previous, now, f"{prefix}[{i}]", checks)
@@ -570,19 +570,24 @@ def _match_object(
             ]
             holds &= all(outcomes) if name == "all" else any(outcomes)
             continue
-        if name in DERIVED_FIELDS:
+        derived = name in DERIVED_FIELDS
+        if derived:
             actual: Any = _derived(name, record, now)
+        elif name in record:
+            actual = record[name]
         else:
             actual = _lookup(record, name)
-        before = _MISSING if previous is None else _lookup(previous, name)
-        if isinstance(spec, Mapping):
-            ops = list(spec.items())
-        elif (
-            name in DERIVED_FIELDS and isinstance(spec, int | float) and not isinstance(spec, bool)
-        ):
-            ops = [("gte", spec)]
+        if type(spec) is dict or isinstance(spec, Mapping):
+            ops: Iterable[tuple[str, Any]] = spec.items()
+        elif derived and isinstance(spec, int | float) and not isinstance(spec, bool):
+            ops = (("gte", spec),)
         else:
-            ops = [("eq", spec)]
+            # the commonest condition, an equality, without the operator dispatch
+            passed = bool(actual == spec)
+            checks.append(ConditionCheck(name, "eq", spec, actual, passed, group))
+            holds &= passed
+            continue
+        before = _MISSING if previous is None else _lookup(previous, name)
         for op, expected in ops:
             passed = _compare(op, actual, expected, before=before)
             checks.append(ConditionCheck(name, op, expected, actual, passed, group))
