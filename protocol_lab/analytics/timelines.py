@@ -141,12 +141,13 @@ def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
 
 def _checked(
     frame: pl.DataFrame | pl.LazyFrame, vocabulary: Vocabulary = "protocol-lab"
-) -> tuple[pl.LazyFrame, pl.Expr]:
-    """Normalise a raw frame to string/datetime columns and give the per-row problem expression.
+) -> tuple[pl.LazyFrame, pl.Expr, list[pl.Expr]]:
+    """Normalise a raw frame to string/datetime columns and give the per-row check expressions.
 
-    The problem expression is null for a good row and ``"field: message"`` for the first
-    failing field of a bad one. A foreign vocabulary checks presence, times and attempts, not
-    names.
+    ``(frame, problem, failing)``: the problem expression is null for a good row and
+    ``"field: message"`` for the first failing field of a bad one; ``failing`` holds each
+    check's condition, true on a row it fails. A foreign vocabulary checks presence, times and
+    attempts, not names.
     """
     own = vocabulary == "protocol-lab"
     target = schema_for(vocabulary)
@@ -180,7 +181,12 @@ def _checked(
     )
     checks: list[tuple[pl.Expr, str]] = []
     for name in _REQUIRED if own else _REQUIRED_FOREIGN:
-        checks.append(((pl.col(name).is_null() | (pl.col(name) == "")), f"{name}: is required"))
+        typed = schema.get(name)
+        never_empty = isinstance(typed, pl.Enum) and "" not in typed.categories
+        missing_value = (
+            pl.col(name).is_null() if never_empty else pl.col(name).is_null() | (pl.col(name) == "")
+        )
+        checks.append((missing_value, f"{name}: is required"))
         if own and name in _ENUM_VALUES and schema.get(name) != TIMELINE_SCHEMA[name]:
             allowed = _ENUM_VALUES[name]
             checks.append(
@@ -189,7 +195,11 @@ def _checked(
                     f"{name}: not one of {sorted(allowed)}",
                 )
             )
-    checks.append((pl.col("__ts_missing"), "timestamp: is required"))
+    # a typed time column is read as it is: missing there is null here, a condition a Parquet
+    # scan can rule out from its statistics
+    typed_ts = schema.get("timestamp") == TIMELINE_SCHEMA["timestamp"]
+    ts_missing = pl.col("timestamp").is_null() if typed_ts else pl.col("__ts_missing")
+    checks.append((ts_missing, "timestamp: is required"))
     checks.append((pl.col("timestamp").is_null(), "timestamp: cannot be read as a time"))
     checks.append(
         (
@@ -208,7 +218,20 @@ def _checked(
     problem: pl.Expr = pl.lit(None, dtype=pl.String)
     for cond, message in reversed(checks):
         problem = pl.when(cond).then(pl.lit(message)).otherwise(problem)
-    return lf, problem
+    return lf, problem, [cond for cond, _ in checks]
+
+
+def _passes_checks(frame: pl.LazyFrame, vocabulary: Vocabulary) -> bool:
+    """Whether no row of ``frame`` fails a row check, each check run as a filter of its own.
+
+    For a Parquet scan this reads each check's own columns only, or nothing at all where the
+    file's row-group statistics rule a failure out (no null or empty id, no null time); one
+    filter of all checks together reads every column they name. For a source that is parsed
+    (CSV), one pass of all checks is cheaper: see :func:`_validate_frame`.
+    """
+    lf, _, failing = _checked(frame, vocabulary)
+    counts = pl.collect_all([lf.filter(cond).select(pl.len()) for cond in failing], engine=ENGINE)
+    return all(count.item() == 0 for count in counts)
 
 
 def _cast(lf: pl.LazyFrame, vocabulary: Vocabulary = "protocol-lab") -> pl.LazyFrame:
@@ -223,7 +246,7 @@ def _validate_frame(
     vocabulary: Vocabulary = "protocol-lab",
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """Row-check a frame; raise on the first bad row or split good rows from rejected ones."""
-    lf, problem = _checked(frame, vocabulary)
+    lf, problem, _ = _checked(frame, vocabulary)
     if not check:
         return _cast(lf, vocabulary), REJECTED_SCHEMA.to_frame()
     flagged = lf.with_row_index("__row").with_columns(problem.alias("__problem"))
@@ -280,13 +303,9 @@ def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
 def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
     """The per-workflow frame from its aggregates (see :func:`_workflows`): outcome, status and
     cycle time added, helper columns dropped."""
-    outcome = (
-        pl.col("__terminal")
-        .cast(pl.String)
-        .replace_strict(_TERMINAL_OUTCOME, default="open", return_dtype=pl.String)
-        .fill_null("open")
-    )
-    return base.with_columns(outcome.alias("outcome")).select(
+    outcome = _mapped(pl.col("__terminal"), _TERMINAL_OUTCOME, default="open")
+    status = _mapped(pl.col("outcome"), _API_STATUS, default="failed")
+    return base.with_columns(outcome.cast(WORKFLOW_SCHEMA["outcome"]).alias("outcome")).select(
         "workflow_id",
         "workflow_name",
         "task_queue",
@@ -294,9 +313,9 @@ def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
         "started_at",
         "completed_at",
         "last_event_at",
-        pl.col("outcome").cast(WORKFLOW_SCHEMA["outcome"]),
+        "outcome",
         pl.when(pl.col("outcome") != "open")
-        .then(pl.col("outcome").replace_strict(_API_STATUS, default="failed"))
+        .then(status)
         .when(pl.col("__last_event") == EventType.WORKFLOW_PAUSED.value)
         .then(pl.lit("paused"))
         .otherwise(pl.lit("active"))
@@ -307,6 +326,15 @@ def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
         ),
         "n_events",
     )
+
+
+def _mapped(column: pl.Expr, mapping: Mapping[str, str], *, default: str) -> pl.Expr:
+    """``column``'s value looked up in ``mapping``, else (and for null) ``default``, as a
+    string: comparisons of the column's own type, no string per row before the lookup."""
+    out: pl.Expr = pl.lit(default)
+    for key, value in reversed(list(mapping.items())):
+        out = pl.when(column == key).then(pl.lit(value)).otherwise(out)
+    return out
 
 
 def _api_rows(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -530,11 +558,15 @@ class Timelines:
             if attributes is None and side.exists():
                 attributes = pl.scan_parquet(side)
             marked = pl.read_parquet_metadata(file).get(VOCABULARY_KEY) == "foreign"
+            vocabulary: Vocabulary = "foreign" if marked else "protocol-lab"
+            scan = pl.scan_parquet(file)
             return cls.from_frame(
-                pl.scan_parquet(file),
+                scan,
                 attributes,
                 on_error=on_error,
-                vocabulary="foreign" if marked else "protocol-lab",
+                # rows are checked one by one only if a check fails somewhere
+                check=not _passes_checks(scan, vocabulary),
+                vocabulary=vocabulary,
             )
         if suffix == ".csv":
             lf = pl.scan_csv(file, schema_overrides={"detail": pl.String, "step": pl.String})
@@ -676,8 +708,6 @@ class Timelines:
             events, workflows = self.collect()
         else:
             events = self.events.collect(engine=ENGINE)
-        # one chunk per column: gathers by row number on a file's row groups cost several times
-        events = events.rechunk()
         order = known or find_case_order(events)
         if derived is not None:
             if events["timestamp"].null_count():

@@ -231,6 +231,35 @@ def test_csv_bad_value_names_row_and_field(tmp_path: Path) -> None:
     assert (info.value.row, info.value.field) == (0, "task_queue")
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "field"),
+    [
+        ("workflow_id", "", "workflow_id"),
+        ("timestamp", None, "timestamp"),
+        ("attempt", 0, "attempt"),
+    ],
+)
+def test_parquet_bad_value_names_row_and_field(
+    tmp_path: Path, column: str, value: Any, field: str
+) -> None:
+    path = tmp_path / "bad.parquet"
+    typed = frame(laptop("wf_1") + laptop("wf_2"))
+    bad = pl.int_range(pl.len()) == 5
+    typed.with_columns(
+        pl.when(bad)
+        .then(pl.lit(value))
+        .otherwise(pl.col(column))
+        .cast(typed.schema[column])
+        .alias(column)
+    ).write_parquet(path, row_group_size=4)
+    with pytest.raises(TimelineSchemaError) as info:
+        Timelines.from_file(path)
+    assert (info.value.row, info.value.field) == (5, field)
+    tl = Timelines.from_file(path, on_error="set_aside")
+    assert tl.rejected.select("row", "field").rows() == [(5, field)]
+    assert tl.events.collect().height == typed.height - 1
+
+
 def test_unsupported_file_type(tmp_path: Path) -> None:
     path = tmp_path / "timelines.xlsx"
     path.write_bytes(b"")
