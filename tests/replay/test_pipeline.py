@@ -196,3 +196,17 @@ def test_delivery_counts_only_signals_sent_while_their_wait_was_open() -> None:
     starts, signals = sent_to_seen(played, events, load_catalog())
     assert starts.tolist() == pytest.approx([6.0 / 600, 6.0 / 600])
     assert signals.tolist() == pytest.approx([6.0 / 600])
+
+
+def test_the_warm_up_counts_only_completed_activities_as_enough_to_fit() -> None:
+    """The warm-up's second half is fitted alone only if it completed enough activities; the
+    count leaves out signal waits and failed attempts."""
+    from protocol_lab.replay.measure import _completed_activities
+
+    steps = pl.DataFrame(
+        {
+            "kind": ["activity", "activity", "signal", "activity", "compensation"],
+            "outcome": ["completed", "failed", "received", "completed", "completed"],
+        }
+    ).with_columns(pl.col("kind").cast(pl.Categorical))
+    assert _completed_activities(steps) == 2
