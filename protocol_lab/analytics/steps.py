@@ -311,20 +311,27 @@ def directly_follows(
             )
             .select(pl.col("__case", "source", "timestamp").gather("__at"))
         )
+    # one integer key per (source, target) pair groups faster than the two categoricals; a
+    # missing source label gets a code of its own (the top one, which no category has)
+    source_code = pl.col("source").to_physical().cast(pl.UInt64).fill_null(2**32 - 1)
+    pair = (source_code * 2**32 + pl.col("target").to_physical()).alias("__pair")
     lf = (
         ordered.with_columns(
-            pl.when(same_case).then(pl.col("source").shift(-1)).alias("target"),
+            pl.col("source").shift(-1).alias("target"),
             seconds(pl.col("timestamp").shift(-1) - pl.col("timestamp")).alias("__d"),
         )
-        .filter(pl.col("target").is_not_null())
-        .group_by("source", "target")
+        .filter(same_case & pl.col("target").is_not_null())
+        .group_by(pair)
         .agg(
+            pl.col("source").first(),
+            pl.col("target").first(),
             pl.len().alias("n"),
             pl.col("__d").mean().alias("mean_s"),
             pl.col("__d").median().alias("median_s"),
             pl.col("__d").min().alias("min_s"),
             pl.col("__d").max().alias("max_s"),
         )
+        .drop("__pair")
         .with_columns(pl.col("source", "target").cast(pl.String))
         .sort("n", "source", "target", descending=[True, False, False])
     )

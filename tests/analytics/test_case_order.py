@@ -101,3 +101,20 @@ def test_attributes_and_missing_times_are_kept() -> None:
     assert_frame_equal(
         directly_follows(cached.events).collect(), directly_follows(plain.events).collect()
     )
+
+
+def test_pairs_from_a_missing_label_stay_apart() -> None:
+    events = frame(
+        [
+            row("a", "workflow_started", 0),
+            row("a", "activity_completed", 1, step="x"),
+            row("a", "workflow_paused", 2),
+            row("a", "activity_completed", 3, step="y"),
+        ]
+    )
+    for tl in (Timelines.from_frame(events), Timelines.from_frame(events).cache()):
+        edges = directly_follows(tl.events, activity="step").collect()
+        assert sorted(edges.select("source", "target").rows(), key=str) == [
+            (None, "x"),
+            (None, "y"),
+        ]
