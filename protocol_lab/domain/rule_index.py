@@ -40,6 +40,7 @@ import math
 import operator
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Final, Generic, TypeVar
 
 from protocol_lab.domain.errors import RuleError
@@ -146,30 +147,36 @@ def _contains_options(conditions: Mapping[str, Any]) -> list[_Key]:
     return options
 
 
-def _choose_key(
-    conditions: Mapping[str, Any], demand: Mapping[tuple[Any, ...], int]
-) -> _Key | None:
+_Options = tuple[list[_Key], list[_Key]]  # a rule's equalities / memberships, its contains
+
+
+def _options(conditions: Mapping[str, Any]) -> _Options:
+    """The keys a rule could be filed under."""
+    return _exact_options(conditions), _contains_options(conditions)
+
+
+def _choose_key(options: _Options, demand: Mapping[tuple[Any, ...], int]) -> _Key | None:
     """The key a rule is filed under in a rule set: the equality or membership whose buckets
     hold the fewest rules (``demand``: how many rules could be filed under each), or failing
     one, the run of a ``contains`` needle that the fewest rules could be filed under."""
-    exact = _exact_options(conditions)
+    exact, contains = options
     if exact:
         return min(exact, key=lambda o: sum(demand[(o[0], v)] for v in o[2]))
-    runs = [(name, op, run) for name, op, runs in _contains_options(conditions) for run in runs]
+    runs = [(name, op, run) for name, op, runs in contains for run in runs]
     if not runs:
         return None
     name, op, run = min(runs, key=lambda o: (demand[(o[0], o[1], o[2])], o[2]))
     return (name, op, frozenset({run}))
 
 
-def _demand(rules: Iterable[Rule]) -> dict[tuple[Any, ...], int]:
+def _demand(rules: Iterable[_Options]) -> dict[tuple[Any, ...], int]:
     """How many rules could be filed under each key (field and value, or field and run)."""
     demand: dict[tuple[Any, ...], int] = {}
-    for rule in rules:
-        for name, _, values in _exact_options(rule.conditions):
+    for exact, contains in rules:
+        for name, _, values in exact:
             for value in values:
                 demand[(name, value)] = demand.get((name, value), 0) + 1
-        for name, op, runs in _contains_options(rule.conditions):
+        for name, op, runs in contains:
             for run in runs:
                 demand[(name, op, run)] = demand.get((name, op, run), 0) + 1
     return demand
@@ -343,32 +350,55 @@ def _object_checks(
         for op, expected in _ops(name, spec):
             if (name, op) == skip:
                 continue
-            check = _op_check(name, op, expected)
-            (cheap if _plain_check(name, op, expected) is not None else rest).append(check)
+            plain = op in ("eq", "in", "not_in") and name not in DERIVED_FIELDS and "." not in name
+            (cheap if plain else rest).append(_op_check(name, op, expected))
     return cheap + rest
 
 
-def _compile(conditions: Mapping[str, Any], *, skip: tuple[str, str] | None = None) -> _Check:
-    """A check that holds exactly when :func:`match_conditions` says the conditions match
-    (leaving out the operator ``skip`` names, when the caller knows it holds).
+def _compile(conditions: Mapping[str, Any]) -> tuple[_Check, bool]:
+    """A check that holds exactly when :func:`match_conditions` says the conditions match, and
+    whether they are well formed.
 
     Malformed conditions give a check that calls the matcher, which raises as it always did.
     """
     try:
         validate_conditions(conditions)
     except RuleError:
-        return lambda ev: (
-            match_conditions(conditions, ev.record, previous=ev.previous, now=ev.now).matched
-        )
-    return _all_of(_object_checks(conditions, skip=skip))
+
+        def malformed(ev: _Event) -> bool:
+            return match_conditions(conditions, ev.record, previous=ev.previous, now=ev.now).matched
+
+        return malformed, False
+    return _all_of(_object_checks(conditions)), True
 
 
 def compile_conditions(conditions: Mapping[str, Any]) -> Predicate:
     """``predicate(record, previous, now)``: whether the conditions match, as
     ``match_conditions(conditions, record, previous=previous, now=now).matched`` says, decided
     by checks built once (no validation, explanation or operator lookup per call)."""
-    check = _compile(conditions)
+    check, _ = _compile(conditions)
     return lambda record, previous, now: bool(check(_Event(record, previous, now)))
+
+
+class _Compiled:
+    """A rule's compiled checks: all its conditions, and all but one key condition (made when
+    first asked for)."""
+
+    __slots__ = ("full", "rests", "rule", "valid")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.full, self.valid = _compile(rule.conditions)
+        self.rests: dict[tuple[str, str], _Check] = {}
+
+    def without(self, name: str, op: str) -> _Check:
+        """The conditions' check without the operator ``op`` of field ``name``."""
+        found = self.rests.get((name, op))
+        if found is None:
+            found = self.rests[(name, op)] = _all_of(
+                _object_checks(self.rule.conditions, skip=(name, op))
+            )
+        return found
 
 
 @dataclass(slots=True)
@@ -389,12 +419,13 @@ class _TriggerRules(Generic[IdT]):
     runs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # contains keys
     contains: dict[str, list[int]] = field(default_factory=dict)  # field -> positions
 
-    def add(self, rule_id: IdT, rule: Rule, key: _Key | None) -> None:
+    def add(self, rule_id: IdT, rule: Rule, key: _Key | None, compiled: _Compiled) -> None:
         position = len(self.entries)
         self.entries.append((rule_id, rule))
-        full = _compile(rule.conditions)
+        full = compiled.full
         self.full.append(full)
-        if key is None:
+        # (malformed conditions are left to the matcher, which raises when it meets them)
+        if key is None or not compiled.valid:
             self.rest.append(full)
             self.always.append(position)
             return
@@ -405,27 +436,27 @@ class _TriggerRules(Generic[IdT]):
             self.runs.setdefault(name, {}).setdefault(run, []).append(position)
             self.contains.setdefault(name, []).append(position)
             return
-        self.rest.append(_compile(rule.conditions, skip=(name, op)))
+        self.rest.append(compiled.without(name, op))
         by_value = self.buckets.setdefault(name, {})
         for value in values:
             by_value.setdefault(value, []).append(position)
         self.keyed.setdefault(name, []).append(position)
 
-    def sources(self, event: _Event) -> list[tuple[list[int], list[_Check]]]:
-        """The candidates' positions (each list in order, no position twice), with the checks
-        that decide them: the rest of a rule whose bucket the record found, or all of it."""
+    def sources(self, event: _Event) -> tuple[list[list[int]], list[list[int]]]:
+        """The candidates' positions, as lists each in order, no position in two: those a
+        record's bucket or run found, or that have no key; and those of fields whose value is
+        looked up the slow way (their rules are decided with all their conditions)."""
         record = event.record
-        found: list[tuple[list[int], list[_Check]]] = []
-        if self.always:
-            found.append((self.always, self.rest))
+        found: list[list[int]] = [self.always] if self.always else []
+        slow: list[list[int]] = []
         for name, by_value in self.buckets.items():
             actual = _lookup(record, name)
             if type(actual) in _EXACT_TYPES:
                 hit = by_value.get(actual)
                 if hit:
-                    found.append((hit, self.rest))
+                    found.append(hit)
             else:
-                found.append((self.keyed[name], self.full))
+                slow.append(self.keyed[name])
         for name, by_run in self.runs.items():
             actual = _lookup(record, name)
             if isinstance(actual, str):
@@ -433,29 +464,40 @@ class _TriggerRules(Generic[IdT]):
                 if lowered is None:
                     lowered = event.lowered[name] = actual.lower()
                 if len(by_run) < len(lowered):
-                    found.extend((hit, self.full) for run, hit in by_run.items() if run in lowered)
+                    found.extend([hit for run, hit in by_run.items() if run in lowered])
                 else:
-                    found.extend(
-                        (by_run[run], self.full) for run in _grams(lowered) if run in by_run
-                    )
+                    found.extend([by_run[run] for run in _grams(lowered) if run in by_run])
             elif isinstance(actual, list | tuple):
-                found.append((self.contains[name], self.full))
-        return found
+                found.append(self.contains[name])
+        return found, slow
 
-    def candidates(self, event: _Event) -> list[tuple[int, _Check]]:
-        """Positions of the candidates, in order, each with the check that decides it.
-
-        A rule is filed under one key, and a record finds one bucket of a field's values (or
-        one of each run of its text), so the sources never share a position.
-        """
-        found = self.sources(event)
+    def positions(self, event: _Event) -> list[int]:
+        """Positions of the candidates, in order."""
+        found, slow = self.sources(event)
+        found.extend(slow)
         if len(found) == 1:
-            positions, checks = found[0]
-            return [(p, checks[p]) for p in positions]
-        return sorted(
-            ((p, checks[p]) for positions, checks in found for p in positions),
-            key=operator.itemgetter(0),
-        )
+            return found[0]
+        return sorted(chain.from_iterable(found))
+
+    def decide(self, event: _Event) -> list[int]:
+        """Positions of the rules that match, in order.
+
+        A rule is decided by ``rest`` (its key condition settled by the lookup; for a rule
+        filed under a run or without a key, all its conditions), or by ``full`` where its
+        field was looked up the slow way. A rule is filed under one key, and a record finds one
+        bucket of a field's values (or one of each run of its text), so no position comes
+        twice.
+        """
+        found, slow = self.sources(event)
+        rest = self.rest
+        if not slow:
+            if len(found) == 1:
+                return [p for p in found[0] if rest[p](event)]
+            return [p for p in sorted(chain.from_iterable(found)) if rest[p](event)]
+        full = self.full
+        slowly = set(chain.from_iterable(slow))
+        every = sorted(chain.from_iterable(found + slow))
+        return [p for p in every if (full[p] if p in slowly else rest[p])(event)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,17 +518,31 @@ class RuleIndex(Generic[IdT]):
     order, matching in full only the :meth:`candidates`.
     """
 
-    def __init__(self, rules: Iterable[tuple[IdT, Rule]]) -> None:
-        """Index ``rules`` (id and rule), keeping their order within each trigger."""
+    def __init__(
+        self, rules: Iterable[tuple[IdT, Rule]], *, reuse: RuleIndex[Any] | None = None
+    ) -> None:
+        """Index ``rules`` (id and rule), keeping their order within each trigger.
+
+        The checks of rules that ``reuse`` (an earlier index) holds, the same objects, are
+        taken from it rather than compiled again.
+        """
         grouped: dict[Trigger, list[tuple[IdT, Rule]]] = {}
         for rule_id, rule in rules:
             grouped.setdefault(rule.trigger, []).append((rule_id, rule))
+        earlier = reuse._compiled if reuse is not None else {}
+        # by id(rule); each entry holds its rule, so no id is reused while the index lives
+        self._compiled: dict[int, _Compiled] = {}
         self._triggers: dict[Trigger, _TriggerRules[IdT]] = {}
         for trigger, group in grouped.items():
-            demand = _demand(rule for _, rule in group)
+            options = [_options(rule.conditions) for _, rule in group]
+            demand = _demand(options)
             filed = self._triggers[trigger] = _TriggerRules()
-            for rule_id, rule in group:
-                filed.add(rule_id, rule, _choose_key(rule.conditions, demand))
+            for (rule_id, rule), option in zip(group, options, strict=True):
+                compiled = earlier.get(id(rule))
+                if compiled is None or compiled.rule is not rule:
+                    compiled = _Compiled(rule)
+                self._compiled[id(rule)] = compiled
+                filed.add(rule_id, rule, _choose_key(option, demand), compiled)
 
     def __len__(self) -> int:
         """How many rules the index holds."""
@@ -506,7 +562,7 @@ class RuleIndex(Generic[IdT]):
         if found is None:
             return []
         entries = found.entries
-        return [entries[p] for p, _ in found.candidates(_Event(record, None, 0.0))]
+        return [entries[p] for p in found.positions(_Event(record, None, 0.0))]
 
     def matching(
         self,
@@ -523,7 +579,7 @@ class RuleIndex(Generic[IdT]):
             return []
         event = _Event(record, previous, now)
         entries = found.entries
-        return [entries[position] for position, check in found.candidates(event) if check(event)]
+        return [entries[position] for position in found.decide(event)]
 
     def matches(
         self,

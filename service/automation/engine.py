@@ -613,7 +613,8 @@ async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
         if cached is not None and cached[0] == version:
             return cached[1]
         rows = await enabled_rules(session)
-    index = RuleIndex((row.id, _rule_of(ctx, row)) for row in rows)
+    earlier = cached[1] if cached is not None else None  # its rules' checks are reused
+    index = RuleIndex(((row.id, _rule_of(ctx, row)) for row in rows), reuse=earlier)
     ctx.caches.index = (version, index)
     return index
 

@@ -196,3 +196,27 @@ def test_malformed_conditions_still_raise_when_matched() -> None:
         index.matches(Trigger.ON_TICKET_CREATED, {"priority": "P1"}, now=NOW)
     with pytest.raises(RuleError, match="unknown operator"):
         compile_conditions(broken.conditions)({"priority": "P1"}, None, NOW)
+
+
+def test_an_index_built_again_reuses_the_checks_of_the_same_rules() -> None:
+    rules = [
+        ("a", _rule(0, "on_ticket_created", {"priority": "P1", "title": {"contains": "vpn"}})),
+        ("b", _rule(1, "on_ticket_created", {"category": {"in": ["net", "hw"]}})),
+        ("c", _rule(2, "on_ticket_created", {"title": {"contains": "laptop"}})),
+    ]
+    first = RuleIndex(rules)
+    changed = ("b", _rule(1, "on_ticket_created", {"category": "hw"}))
+    again = RuleIndex([rules[0], changed, rules[2]], reuse=first)
+    assert again._compiled[id(rules[0][1])] is first._compiled[id(rules[0][1])]
+    assert again._compiled[id(changed[1])] is not first._compiled.get(id(rules[1][1]))
+    for record in (
+        {"priority": "P1", "title": "VPN down", "category": "hw"},
+        {"priority": "P2", "title": "new laptop", "category": "net"},
+    ):
+        expected = [
+            rule_id
+            for rule_id, rule in [rules[0], changed, rules[2]]
+            if match_conditions(rule.conditions, record, now=NOW).matched
+        ]
+        got = again.matching(Trigger.ON_TICKET_CREATED, record, now=NOW)
+        assert [rule_id for rule_id, _ in got] == expected
