@@ -100,10 +100,9 @@ def variants(
         first, last = pl.col("timestamp").min(), pl.col("timestamp").max()
     if kept is not None:
         coded = coded.filter(pl.col("__kept"))
-    # Group on the sequence of label codes (cheap integer lists) and spell out each distinct
-    # variant once, instead of joining strings for every workflow.
+    # Group on the sequence of labels (categoricals: integer lists underneath) and spell out
+    # each distinct variant once, instead of joining strings for every workflow.
     per_case = coded.group_by(case, maintain_order=order is not None).agg(
-        pl.col("__label").to_physical().alias("__codes"),
         pl.col("__label").alias("__labels"),
         pl.len().alias("length"),
         ((last - first).dt.total_microseconds() / 1e6).alias("__span_s"),
@@ -118,14 +117,13 @@ def variants(
         ).with_columns(pl.coalesce("cycle_time_s", "__span_s").alias("__span_s"))
     hours = pl.col("__span_s") / 3600
     out = (
-        per_case.group_by("__codes")
+        per_case.group_by("__labels")
         .agg(
             pl.len().alias("n"),
             hours.mean().alias("mean_h"),
             hours.median().alias("p50_h"),
             hours.quantile(0.9, "linear").alias("p90_h"),
             pl.col("length").first(),
-            pl.col("__labels").first(),
         )
         .with_columns(
             pl.col("__labels")
