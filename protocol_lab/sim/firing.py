@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from protocol_lab.domain.cron import next_fire
-from protocol_lab.domain.rule_index import RuleIndex
+from protocol_lab.domain.rule_index import Predicate, RuleIndex, compile_conditions
 from protocol_lab.domain.rules import (
     Rule,
     SendNotificationAction,
@@ -44,7 +44,6 @@ from protocol_lab.domain.rules import (
     Trigger,
     UpdateFieldAction,
     condition_fields,
-    match_conditions,
 )
 from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, template_values
 from protocol_lab.domain.tickets import DERIVED_FIELDS
@@ -85,6 +84,12 @@ class _Scheduled:
     fired: dict[int, int] = field(default_factory=dict)
     memo: dict[Any, bool] = field(default_factory=dict)
     getter: Callable[[Mapping[str, Any]], Any] | None = None
+    holds: Predicate = field(init=False)
+    static_holds: Predicate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.holds = compile_conditions(self.rule.conditions)
+        self.static_holds = compile_conditions(self.static)
 
 
 def _fields_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Any] | None:
@@ -227,17 +232,17 @@ class RuleEngine:
     def _evaluate(
         group: _Group, record: Mapping[str, Any], previous: Mapping[str, Any] | None, now: float
     ) -> tuple[int, ...]:
-        matched = group.index.matches(group.trigger, record, previous=previous, now=now)
-        return tuple(i for i, _, _ in matched)
+        matched = group.index.matching(group.trigger, record, previous=previous, now=now)
+        return tuple(i for i, _ in matched)
 
     def _static_holds(self, sched: _Scheduled, record: Mapping[str, Any]) -> bool:
         now = self.model.env.now
         if sched.getter is None:
-            return match_conditions(sched.static, record, now=now).matched
+            return sched.static_holds(record, None, now)
         key = sched.getter(record)
         hit = sched.memo.get(key)
         if hit is None:
-            hit = sched.memo[key] = match_conditions(sched.static, record, now=now).matched
+            hit = sched.memo[key] = sched.static_holds(record, None, now)
         return hit
 
     # -- events ---------------------------------------------------------------------------
@@ -316,7 +321,6 @@ class RuleEngine:
 
     def _tick(self, sched: _Scheduled) -> None:
         now = self.model.env.now
-        rule = sched.rule
         due: list[Ticket] = []
         heap = sched.heap
         while heap and heap[0][0] <= now:
@@ -328,7 +332,7 @@ class RuleEngine:
             version = ticket.version
             if sched.fired.get(ticket.number) == version:
                 continue
-            if match_conditions(rule.conditions, ticket.record, now=now).matched:
+            if sched.holds(ticket.record, None, now):
                 sched.fired[ticket.number] = version
                 self.fire(sched.index, ticket, depth=0)
             elif sched.thresholds is not None and ticket.version == version:

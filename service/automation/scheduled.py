@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from protocol_lab.domain import TICKET_FIELDS, Trigger, match_conditions
+from protocol_lab.domain.rule_index import compile_conditions
 from service.automation.context import AutomationContext
 from service.automation.engine import fire
 from service.store.executions import close_episodes, open_episode
@@ -44,6 +45,8 @@ async def run_scheduled_rule(
             and hasattr(TicketRow, name)
         ):
             stmt = stmt.where(getattr(TicketRow, name) == spec)
+    # compiled once per run: every ticket is checked, only the matching ones are explained
+    holds = compile_conditions(rule.conditions)
     matching: list[tuple[dict[str, Any], Any]] = []
     last = 0
     while True:
@@ -66,9 +69,8 @@ async def run_scheduled_rule(
                 "last_activity_at": ticket_row.last_activity_at,
                 "created_at": ticket_row.created_at,
             }
-            result = match_conditions(rule.conditions, record, now=stamp)
-            if result.matched:
-                matching.append((ticket, result))
+            if holds(record, None, stamp):
+                matching.append((ticket, match_conditions(rule.conditions, record, now=stamp)))
     fired = 0
     for ticket, result in matching:
         async with ctx.sessionmaker() as session:
