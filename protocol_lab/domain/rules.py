@@ -228,9 +228,11 @@ Action = Annotated[
 _ACTION_ADAPTER: Final[TypeAdapter[Any]] = TypeAdapter(Action)
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError, *, at: str = "") -> str:
+    """The first error as ``path: message``, its field path under ``at`` (``at`` alone, or
+    nothing, for an error of the whole object)."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ".".join([at, *(str(p) for p in err["loc"])] if at else [str(p) for p in err["loc"]])
     return f"{loc}: {err['msg']}" if loc else str(err["msg"])
 
 
@@ -241,7 +243,7 @@ def parse_action(
     try:
         return _ACTION_ADAPTER.validate_python(dict(raw))  # type: ignore[no-any-return]
     except ValidationError as exc:
-        raise RuleError(f"action.{_first_error(exc)}") from exc
+        raise RuleError(_first_error(exc, at="action")) from exc
 
 
 def is_group(name: Any, spec: Any) -> bool:

@@ -264,8 +264,8 @@ def test_an_action_error_names_the_field_at_fault(action: dict[str, Any], messag
     with pytest.raises(RuleError, match=f"^{re.escape(message)}"):
         parse_action(action)
     if action["type"] == "nope":
-        # an error of the whole object has no field path: the message follows "action." at once
-        with pytest.raises(RuleError, match=r"^action\.Input tag 'nope' found using 'type'"):
+        # an error of the whole object names the object, then the message
+        with pytest.raises(RuleError, match=r"^action: Input tag 'nope' found using 'type'"):
             parse_action(action)
 
 
