@@ -26,7 +26,10 @@ bound by the Temporal server's CPU (about 5 ms per start, whatever the concurren
 256 and the connections from 1 to 4; the client spends about 1.2 ms): on 2 cores it is 120 to
 260 /s, lower while other work loads the machine. ``--sizes`` and ``--budget-s`` bound the run
 (a size whose starts would not fit in the budget, estimated from the start rate so far, is
-skipped and said so).
+skipped and said so). On a loaded 2-core machine the in-memory dev server failed twice between
+80k and 90k workflows, 28 to 30 minutes after it started: once a start timed out, once the
+server answered "Namespace default is not found" (its in-memory database gone); 100k was not
+reached. A failed run prints the end of the server's log.
 
     nice -n 10 .venv/bin/python benchmarks/list_scale.py [--sizes 1000,10000,100000]
         [--samples 30] [--budget-s 1500] [--concurrency 64] [--connections 4]
@@ -392,6 +395,11 @@ def main() -> None:
                     time.sleep(0.1)
             stack = Stack(KeepAliveGets(port, TOKEN), child_pid(api), child_pid(temporal.child))
             asyncio.run(run(args, temporal, stack))
+        except Exception:
+            # The state folder goes with the run: show what the server said before it failed.
+            log = temporal.child.log_path.read_text(errors="replace").splitlines()
+            print("Temporal server log, last lines:", *log[-40:], sep="\n", file=sys.stderr)
+            raise
         finally:
             api.stop()
             redis.stop()
