@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -138,14 +139,18 @@ async def completed(ctx: Any, workflow_id: str) -> bool:
 
 
 async def gone_from_temporal(client: Client, workflow_id: str, *, within: float = 30.0) -> bool:
-    """Wait until describe answers NOT_FOUND (deletion completes asynchronously)."""
+    """Wait until describe answers NOT_FOUND (deletion completes asynchronously). A describe that
+    runs out of time (a busy server, mid-deletion) is asked again; any other error fails."""
 
     async def gone() -> bool:
         try:
-            await client.get_workflow_handle(workflow_id).describe()
+            handle = client.get_workflow_handle(workflow_id)
+            await handle.describe(rpc_timeout=timedelta(seconds=10))
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return True
+            if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                return False
             raise
         return False
 
