@@ -13,12 +13,14 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from heapq import heappush
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import simpy
+from simpy.events import NORMAL
 
 from protocol_lab.domain.errors import ScenarioError
 from protocol_lab.domain.paths import DATA_DIR
@@ -174,10 +176,23 @@ class TicketSource:
 
     A callback rather than a process: a generator resumed for every ticket costs a resume and
     a switch into its frame per arrival. The next arrival's timeout is created once the ticket
-    is open, as the process did, so events keep their order.
+    is open, as the process did, so events keep their order. One arrival is pending at a time,
+    so a single :class:`Wake` serves them all: after the first, each arrival pushes it back on
+    the event queue with its next time (as a new timeout would be pushed, with the next event
+    id) and gives it back its callbacks, which the loop had taken.
     """
 
-    __slots__ = ("_arrive_cb", "_chunks", "_env", "_i", "_open", "_streams", "_times", "_titles")
+    __slots__ = (
+        "_callbacks",
+        "_chunks",
+        "_env",
+        "_i",
+        "_open",
+        "_streams",
+        "_times",
+        "_titles",
+        "_wake",
+    )
 
     def __init__(
         self, env: simpy.Environment, blocks: Iterable[ArrivalSchedule], desk: TicketDesk
@@ -189,7 +204,8 @@ class TicketSource:
         self._streams: list[int] = []
         self._titles: list[int] = []
         self._i = 0
-        self._arrive_cb = self._arrive
+        self._callbacks: list[Callable[[Wake], None]] | None = [self._arrive]
+        self._wake: Wake | None = None
 
     def start(self) -> None:
         """Schedule the first arrival."""
@@ -203,11 +219,35 @@ class TicketSource:
                 return
             self._open, self._times, self._streams, self._titles = chunk
             self._i = i = 0
+        self._due(self._times[i])
+
+    def _due(self, at: float) -> None:
         env = self._env
-        Wake(env, self._times[i] - env._now).callbacks.append(self._arrive_cb)  # type: ignore[union-attr]
+        wake = self._wake
+        if wake is None:
+            wake = self._wake = Wake(env, at - env._now)
+        else:
+            delay = at - env._now
+            if delay < 0:
+                raise ValueError(f"Negative delay {delay}")
+            # the queue is typed for simpy.Event; its loop reads only a Wake's fields
+            heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), wake))  # type: ignore[misc]
+        wake.callbacks = self._callbacks
 
     def _arrive(self, event: Wake) -> None:
         i = self._i
-        self._i = i + 1
         self._open(self._streams[i], self._titles[i])
-        self._schedule()
+        i += 1
+        self._i = i
+        if i == len(self._times):
+            self._schedule()  # the next chunk, if any
+            return
+        # _due inline: this runs once per ticket
+        env = self._env
+        now = env._now
+        delay = self._times[i] - now
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        # the time as Wake computes it (now + delay), to the last bit
+        heappush(env._queue, (now + delay, NORMAL, next(env._eid), event))  # type: ignore[misc]
+        event.callbacks = self._callbacks

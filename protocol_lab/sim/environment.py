@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.core import EmptySchedule, StopSimulation
@@ -27,18 +27,19 @@ class Wake:
 
     Not a ``simpy.Event`` subclass, so that it can have slots (no per-instance dict): it has
     the fields SimPy's loop and processes read of an event (``callbacks``, ``_ok``,
-    ``_value``), which is all they ask of what a process yields.
+    ``_value``), which is all they ask of what a process yields. A timeout always succeeds with
+    no value, so ``_ok`` and ``_value`` are class attributes, set by no instance.
     """
 
-    __slots__ = ("_ok", "_value", "callbacks", "env")
+    __slots__ = ("callbacks", "env")
+    _ok: Final = True
+    _value: Final = None
 
     def __init__(self, env: simpy.Environment, delay: float) -> None:
         if delay < 0:
             raise ValueError(f"Negative delay {delay}")
         self.env = env
         self.callbacks: list[Callable[[Wake], None]] | None = []
-        self._value: None = None
-        self._ok = True
         # the queue is typed for simpy.Event; its loop reads only the fields above
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))  # type: ignore[misc]
 

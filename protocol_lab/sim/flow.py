@@ -19,23 +19,31 @@ __all__ = ["start"]
 
 
 class _Flow:
-    __slots__ = ("_send",)
+    __slots__ = ("_generator",)
 
     def __init__(self, generator: Generator[simpy.Event, Any, Any]) -> None:
-        self._send = generator.send
+        self._generator = generator
 
     def resume(self, event: simpy.Event) -> None:
         # the private fields, as Environment.step reads them: this runs once per wait, and
         # holds the loop itself rather than calling a step method (one call fewer per wait)
         if not event._ok:
             raise RuntimeError(f"an awaited event failed: {event._value!r}")
-        send = self._send
+        generator = self._generator
         value = event._value
         while True:
-            try:
-                event = send(value)
-            except StopIteration:
-                return
+            if value is None:
+                # next() with a default ends without raising StopIteration (the common case:
+                # every timeout and slot grant resumes with None)
+                following = next(generator, None)
+                if following is None:
+                    return
+                event = following
+            else:
+                try:
+                    event = generator.send(value)
+                except StopIteration:
+                    return
             callbacks = event.callbacks
             if callbacks is not None:
                 callbacks.append(self.resume)
@@ -45,15 +53,17 @@ class _Flow:
 
 def start(generator: Generator[simpy.Event, Any, Any]) -> None:
     """Run ``generator`` now until its first wait, then on each awaited event."""
-    send = generator.send
-    value = None
-    while True:
-        try:
-            event = send(value)
-        except StopIteration:
-            return
+    event: simpy.Event | None = next(generator, None)
+    while event is not None:
         callbacks = event.callbacks
         if callbacks is not None:
             callbacks.append(_Flow(generator).resume)
             return
-        value = event._value
+        value = event._value  # already processed: continue at once
+        if value is None:
+            event = next(generator, None)
+        else:
+            try:
+                event = generator.send(value)
+            except StopIteration:
+                return

@@ -20,7 +20,7 @@ as the service's history mapper sets them; ``tests/test_conformance.py`` holds t
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from protocol_lab.domain import details
@@ -77,6 +77,12 @@ class ActivityRun:
     compensation_fields: dict[str, Any] | None
     overhead: Sampler | None = None  # the platform's for this activity kind; None: the queue's
     compensation_overhead: Sampler | None = None
+    effects: bool = field(init=False)  # a compensation, a ticket update or a job to enqueue
+
+    def __post_init__(self) -> None:
+        self.effects = (
+            self.compensation is not None or bool(self.ticket_fields) or self.job_queue is not None
+        )
 
 
 @dataclass(slots=True)
@@ -397,12 +403,13 @@ def run_workflow(
                         else step.workflow_failed_code
                     )
                     break
-            if step.compensation is not None:
-                done.append(step)
-            if step.ticket_fields:
-                model.desk.update(ticket, step.ticket_fields)
-            if step.job_queue is not None:
-                step.job_queue.submit()
+            if step.effects:
+                if step.compensation is not None:
+                    done.append(step)
+                if step.ticket_fields:
+                    model.desk.update(ticket, step.ticket_fields)
+                if step.job_queue is not None:
+                    step.job_queue.submit()
             continue
         assert isinstance(step, SignalWait)
         recorder.event(wf, step.started_code, env._now)

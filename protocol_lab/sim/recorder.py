@@ -75,6 +75,9 @@ class TimelineRecorder:
         self.wip_area = 0.0
         self._wip_last = 0.0
         self._key_append = self.ev_key.append
+        self._meta_append = self.wf_meta.append
+        self._ticket_append = self.wf_ticket.append
+        self._start_append = self.wf_start.append
         self._t_append = self.ev_t.append
         if not events:
             self.event = self._skip  # type: ignore[method-assign]
@@ -122,9 +125,9 @@ class TimelineRecorder:
         self._wip_last = now
         self.wip += 1
         wf = len(self.wf_start)
-        self.wf_meta.append(meta)
-        self.wf_ticket.append(ticket)
-        self.wf_start.append(now)
+        self._meta_append(meta)
+        self._ticket_append(ticket)
+        self._start_append(now)
         if wf == len(self.wf_end):
             self.wf_end.extend(_NAN_BLOCK)
             self.wf_status.extend(_RUNNING_BLOCK)

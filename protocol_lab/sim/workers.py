@@ -24,6 +24,8 @@ Use it as::
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from typing import Final
 
 import simpy
 
@@ -31,18 +33,32 @@ from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim.metrics import MetricsTracker
 from protocol_lab.sim.sampling import Sampler
 
-__all__ = ["SlotPool", "TaskQueueWorkers"]
+__all__ = ["Grant", "SlotPool", "TaskQueueWorkers"]
 
 
-def _hand_over(grant: simpy.Event) -> None:
-    """Trigger and process a grant at once, as ``Environment.step`` would when popping it.
+class Grant:
+    """A slot handed to a waiting activity: the fields a lean process reads of an event.
+
+    Not a ``simpy.Event`` (whose constructor sets four fields and whose trigger sets two more):
+    a grant only ever succeeds with no value, so ``_ok`` and ``_value`` are class attributes,
+    and ``callbacks`` turns None once it is handed over, as a processed event's do.
+    """
+
+    __slots__ = ("callbacks",)
+    _ok: Final = True
+    _value: Final = None
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[Grant], None]] | None = []
+
+
+def _hand_over(grant: Grant) -> None:
+    """Process a grant at once, as ``Environment.step`` would when popping it.
 
     Scheduling the grant would cost a trip through the event queue for every queued activity;
     the waiter resumes at the same simulated time either way.
     """
-    grant._ok = True
-    grant._value = None
-    callbacks, grant.callbacks = grant.callbacks, None  # type: ignore[assignment]
+    callbacks, grant.callbacks = grant.callbacks, None
     for callback in callbacks or ():
         callback(grant)
 
@@ -93,7 +109,7 @@ class SlotPool:
         self.area_wait = 0.0
         self.area_busy = 0.0
         self.last = 0.0
-        self._waiters: deque[simpy.Event] = deque()
+        self._waiters: deque[Grant] = deque()
         # the platform's latency on this queue, in simulated seconds (None: none)
         self.schedule_to_start: Sampler | None = None
         self.activity_overhead: Sampler | None = None
@@ -112,7 +128,7 @@ class SlotPool:
             self.area_busy += self.busy * dt
             self.last = now
 
-    def request(self) -> simpy.Event | None:
+    def request(self) -> Grant | None:
         """Take a slot now (returns None) or get an event that fires when one is handed over."""
         now = self.env._now  # the attribute behind ``now``: no property call per attempt
         dt = now - self.last
@@ -124,7 +140,7 @@ class SlotPool:
             self.free -= 1
             self.busy += 1
             return None
-        grant = simpy.Event(self.env)
+        grant = Grant()
         self._waiters.append(grant)
         self.waiting += 1
         return grant
