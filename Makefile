@@ -19,9 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/protocol-lab demo
 
 # two processes (pytest-xdist), each with its own Temporal, Redis and worker; the tests of one
-# file (and those of tests/replay) stay in one process (tests/conftest.py)
+# file stay in one process
 test: $(STAMP)
-	$(VENV)/bin/pytest -q --durations=25 -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -q --durations=25 -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

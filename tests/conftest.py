@@ -10,9 +10,9 @@
 The embedded servers die with the test session's process, even when it is killed with SIGKILL
 (``service.parent_death``): an interrupted run leaves no server behind.
 
-Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) each process has session
-fixtures of its own; the tests of one file run in one process (its module fixtures start once),
-and so do those of ``tests/replay`` (they share the ``live`` stack).
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadfile``) each process has session
+fixtures of its own, and the tests of one file run in one process (its module fixtures start
+once).
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from temporalio.client import Client
 from service.observability.tracing import temporal_interceptors
 from service.stack import EmbeddedRedis, EmbeddedTemporal
 
-TESTS = Path(__file__).resolve().parent
-# folders whose files share an expensive session fixture: one xdist process runs them all
-SHARED_FOLDERS = ("replay",)
 MACHINE_REDIS = "redis://127.0.0.1:6379"
 MACHINE_REDIS_LAST_DB = 15
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -98,18 +95,3 @@ def machine_redis_url() -> str:
 def postgres_url() -> str:
     """The machine's PostgreSQL, database ``test`` (trust auth)."""
     return POSTGRES_URL
-
-
-def xdist_group(path: Path) -> str:
-    """The pytest-xdist group of a test file: its folder for a folder of
-    :data:`SHARED_FOLDERS`, else the file itself (relative to ``tests``)."""
-    relative = path.resolve().relative_to(TESTS)
-    if relative.parts[0] in SHARED_FOLDERS:
-        return relative.parts[0]
-    return relative.as_posix()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each test in its :func:`xdist_group` (``--dist loadgroup`` keeps a group together)."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item.path)))
