@@ -87,6 +87,11 @@ async def upgrade(engine: AsyncEngine, revision: str = HEAD) -> None:
         except CommandError as exc:
             raise SchemaError(f"cannot upgrade the database to {revision!r}: {exc}") from exc
 
+    if revision == HEAD and await current_revision(engine) == head_revision():
+        # Nothing to do, known without the lock: a process starting beside busy writers (a
+        # dispatcher mid-transaction on the same SQLite file) neither waits for them nor fails
+        # when they hold the write lock longer than the busy timeout.
+        return
     async with engine.connect() as conn, _turn(conn):
         await conn.run_sync(run)
         await conn.commit()

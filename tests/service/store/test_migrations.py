@@ -24,7 +24,7 @@ from stores import Backend, empty_database
 
 from service.store import tables  # noqa: F401  (every table on Base.metadata)
 from service.store.db import Base, create_schema, make_engine, make_sessionmaker
-from service.store.migrate import SchemaError, current_revision, head_revision, upgrade
+from service.store.migrate import SchemaError, _turn, current_revision, head_revision, upgrade
 from service.store.outbox import add_event
 from service.store.rules import get_rule, list_rules, rule_model
 
@@ -189,6 +189,25 @@ async def test_processes_upgrading_together_take_turns(
         assert await current_revision(engine) == head_revision()
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_process_on_a_current_store_does_not_wait_for_the_migration_lock(
+    backend: Backend, tmp_path: Path, postgres_url: str
+) -> None:
+    # Another process holds the lock processes migrate under (on SQLite the write lock, as a
+    # writer mid-transaction does); a store at the newest revision opens all the same, where
+    # before it waited out the busy timeout and failed with "database is locked".
+    async with empty_database(backend, folder=tmp_path, postgres_url=postgres_url) as engine:
+        await create_schema(engine)
+        holder, starter = await _same_database(engine), await _same_database(engine)
+        try:
+            async with holder.connect() as conn, _turn(conn):
+                await asyncio.wait_for(create_schema(starter), timeout=20)
+        finally:
+            await holder.dispose()
+            await starter.dispose()
+        assert await current_revision(engine) == head_revision()
 
 
 async def _same_database(engine: AsyncEngine, *, isolation: str | None = None) -> AsyncEngine:
