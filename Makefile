@@ -21,7 +21,7 @@ demo: $(STAMP)
 # two processes (pytest-xdist), each with its own Temporal, Redis and worker; the tests of one
 # file stay in one process
 test: $(STAMP)
-	$(VENV)/bin/pytest -q --durations=25 -n 2 --dist loadfile
+	$(VENV)/bin/pytest -q --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
