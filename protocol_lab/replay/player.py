@@ -283,8 +283,13 @@ class _Player:
         return self.result
 
     async def _resolve_untouched_workflows(self) -> None:
-        """Every workflow the script expects, also those that got no signal."""
+        """Every workflow the script expects, also those that got no signal.
+
+        They share one deadline (``resolve_within_s``): a start the rule engine delayed (its
+        process restarted near the end of the replay) is still found, and a workflow that never
+        started costs the wait once, not once per workflow."""
         result = self.result
+        deadline = time.monotonic() + self.resolve_within_s
         for spec in self.script.workflows:
             if spec.workflow in result.workflows or spec.ticket not in result.tickets:
                 continue
@@ -292,7 +297,7 @@ class _Player:
                 result.tickets[spec.ticket],
                 spec.workflow_name,
                 spec.ordinal,
-                within_s=1.0,
+                within_s=max(0.0, deadline - time.monotonic()),
             )
             if found is not None:
                 result.workflows[spec.workflow] = found
