@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rule_factory import notify_rule
 
 from protocol_lab.domain import Rule, Trigger, match_conditions
 from protocol_lab.domain.rule_index import RuleIndex, key_condition
@@ -61,17 +62,6 @@ def _conditions(rng: random.Random, *, depth: int = 0) -> dict[str, Any]:
     return conditions
 
 
-def _rule(index: int, trigger: str, conditions: dict[str, Any]) -> Rule:
-    return Rule.model_validate(
-        {
-            "name": f"r{index}",
-            "trigger": trigger,
-            "conditions": conditions,
-            "action": {"type": "send_notification", "recipient": "ops", "message": "m"},
-        }
-    )
-
-
 def _record(rng: random.Random) -> dict[str, Any]:
     record: dict[str, Any] = {"last_activity_at": NOW - rng.choice([0, 3600, 7200, 36_000])}
     for name in FIELDS:
@@ -113,7 +103,7 @@ def test_the_index_agrees_with_matching_every_rule() -> None:
                 if not (isinstance(v, dict) and {"changed", "changed_to"} & v.keys())
                 and k not in ("all", "any")
             }
-        rules.append((f"rule-{i}", _rule(i, trigger, conditions)))
+        rules.append((f"rule-{i}", notify_rule(i, trigger, conditions)))
     index = RuleIndex(rules)
     assert len(index) == len(rules)
     fired = candidates_seen = 0
@@ -168,7 +158,7 @@ record_values = st.one_of(
 def test_the_index_agrees_on_any_rules_and_record(
     many: list[dict[str, Any]], record: dict[str, Any]
 ) -> None:
-    rules = [(i, _rule(i, "on_ticket_created", c)) for i, c in enumerate(many)]
+    rules = [(i, notify_rule(i, "on_ticket_created", c)) for i, c in enumerate(many)]
     index = RuleIndex(rules)
     expected = [
         i for i, rule in rules if match_conditions(rule.conditions, record, now=NOW).matched
@@ -179,7 +169,7 @@ def test_the_index_agrees_on_any_rules_and_record(
 
 def test_key_conditions_are_equalities_and_memberships_of_plain_fields() -> None:
     def key(conditions: dict[str, Any]) -> tuple[str, frozenset[Any]] | None:
-        return key_condition(_rule(0, "on_ticket_updated", conditions))
+        return key_condition(notify_rule(0, "on_ticket_updated", conditions))
 
     assert key({"priority": {"in": ["P1", "P2"]}, "category": "incident"}) == (
         "category",
@@ -201,12 +191,12 @@ def test_key_conditions_are_equalities_and_memberships_of_plain_fields() -> None
 
 def test_candidates_keep_the_rule_order_and_the_unkeyed_rules() -> None:
     rules = [
-        ("a", _rule(0, "on_ticket_created", {"priority": "P1"})),
-        ("b", _rule(1, "on_ticket_created", {"title": {"contains": "vpn"}})),
-        ("c", _rule(2, "on_ticket_created", {"category": {"in": ["net", "hw"]}})),
-        ("d", _rule(3, "on_ticket_created", {"priority": "P2"})),
-        ("e", _rule(4, "on_ticket_updated", {"priority": "P1"})),
-        ("f", _rule(5, "on_ticket_created", {})),
+        ("a", notify_rule(0, "on_ticket_created", {"priority": "P1"})),
+        ("b", notify_rule(1, "on_ticket_created", {"title": {"contains": "vpn"}})),
+        ("c", notify_rule(2, "on_ticket_created", {"category": {"in": ["net", "hw"]}})),
+        ("d", notify_rule(3, "on_ticket_created", {"priority": "P2"})),
+        ("e", notify_rule(4, "on_ticket_updated", {"priority": "P1"})),
+        ("f", notify_rule(5, "on_ticket_created", {})),
     ]
     index = RuleIndex(rules)
     record = {"priority": "P1", "category": "hw", "title": "VPN down"}

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rule_factory import notify_rule
 
-from protocol_lab.domain import Rule, RuleError, Trigger, match_conditions
+from protocol_lab.domain import RuleError, Trigger, match_conditions
 from protocol_lab.domain.rule_index import RuleIndex, compile_conditions
 
 NOW = 1_700_000_000.0
@@ -23,17 +24,6 @@ FIELDS = ["title", "category", "priority", "status", "requester.team"]
 # lower-case to plain letters ("K", the Kelvin sign), and that share runs of characters.
 WORDS = ["vpn", "VPN down", "İstanbul", "istanbul", "Kelvin", "kelvin", "ß", "pass", "password"]
 SCALARS: list[Any] = ["P1", "p1", "open", "", None, 0, 1, 1.0, True, 2.5]
-
-
-def _rule(index: int, trigger: str, conditions: dict[str, Any]) -> Rule:
-    return Rule.model_validate(
-        {
-            "name": f"r{index}",
-            "trigger": trigger,
-            "conditions": conditions,
-            "action": {"type": "send_notification", "recipient": "ops", "message": "m"},
-        }
-    )
 
 
 scalars = st.sampled_from(SCALARS)
@@ -122,7 +112,7 @@ def test_the_index_with_contains_keys_agrees_with_every_rule(
     previous: dict[str, Any] | None,
     trigger: Trigger,
 ) -> None:
-    rules = [(i, _rule(i, trigger.value, _fit(c, trigger))) for i, c in enumerate(many)]
+    rules = [(i, notify_rule(i, trigger.value, _fit(c, trigger))) for i, c in enumerate(many)]
     index = RuleIndex(rules)
     expected = [
         (i, match_conditions(rule.conditions, record, previous=previous, now=NOW))
@@ -137,10 +127,10 @@ def test_the_index_with_contains_keys_agrees_with_every_rule(
 
 def test_a_contains_needle_keys_its_rule_by_a_run_of_its_characters() -> None:
     rules = [
-        ("vpn", _rule(0, "on_ticket_created", {"title": {"contains": "VPN"}})),
-        ("laptop", _rule(1, "on_ticket_created", {"title": {"contains": "laptop"}})),
-        ("short", _rule(2, "on_ticket_created", {"title": {"contains": "ab"}})),
-        ("city", _rule(3, "on_ticket_created", {"title": {"contains": "İstanbul"}})),
+        ("vpn", notify_rule(0, "on_ticket_created", {"title": {"contains": "VPN"}})),
+        ("laptop", notify_rule(1, "on_ticket_created", {"title": {"contains": "laptop"}})),
+        ("short", notify_rule(2, "on_ticket_created", {"title": {"contains": "ab"}})),
+        ("city", notify_rule(3, "on_ticket_created", {"title": {"contains": "İstanbul"}})),
     ]
     index = RuleIndex(rules)
     stats = index.stats(Trigger.ON_TICKET_CREATED)
@@ -170,7 +160,7 @@ def test_a_rule_is_filed_under_its_least_shared_key() -> None:
     rules = [
         (
             i,
-            _rule(
+            notify_rule(
                 i,
                 "on_ticket_created",
                 {"priority": "P3", "category": {"in": [f"c{i}", f"d{i}", f"e{i}"]}},
@@ -189,7 +179,7 @@ def test_a_rule_is_filed_under_its_least_shared_key() -> None:
 def test_malformed_conditions_still_raise_when_matched() -> None:
     # A rule built without validation: the index files it, and matching it raises as the
     # matcher does.
-    valid = _rule(0, "on_ticket_created", {"priority": "P1"})
+    valid = notify_rule(0, "on_ticket_created", {"priority": "P1"})
     broken = valid.model_copy(update={"conditions": {"priority": {"bogus": 1}}})
     index = RuleIndex([("broken", broken)])
     with pytest.raises(RuleError, match="unknown operator"):
@@ -200,12 +190,15 @@ def test_malformed_conditions_still_raise_when_matched() -> None:
 
 def test_an_index_built_again_reuses_the_checks_of_the_same_rules() -> None:
     rules = [
-        ("a", _rule(0, "on_ticket_created", {"priority": "P1", "title": {"contains": "vpn"}})),
-        ("b", _rule(1, "on_ticket_created", {"category": {"in": ["net", "hw"]}})),
-        ("c", _rule(2, "on_ticket_created", {"title": {"contains": "laptop"}})),
+        (
+            "a",
+            notify_rule(0, "on_ticket_created", {"priority": "P1", "title": {"contains": "vpn"}}),
+        ),
+        ("b", notify_rule(1, "on_ticket_created", {"category": {"in": ["net", "hw"]}})),
+        ("c", notify_rule(2, "on_ticket_created", {"title": {"contains": "laptop"}})),
     ]
     first = RuleIndex(rules)
-    changed = ("b", _rule(1, "on_ticket_created", {"category": "hw"}))
+    changed = ("b", notify_rule(1, "on_ticket_created", {"category": "hw"}))
     again = RuleIndex([rules[0], changed, rules[2]], reuse=first)
     assert again._compiled[id(rules[0][1])] is first._compiled[id(rules[0][1])]
     assert again._compiled[id(changed[1])] is not first._compiled.get(id(rules[1][1]))
