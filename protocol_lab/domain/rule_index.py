@@ -248,11 +248,12 @@ def _plain_check(name: str, op: str, expected: Any) -> _Check | None:
     return None
 
 
-def _contains_check(name: str, value: _Check, expected: str) -> _Check:
+def _contains_check(name: str, value: _Check | None, expected: str) -> _Check:
+    """``contains`` on a field (``value`` reads it; None: a plain field, read in place)."""
     needle = expected.lower()
 
     def check(ev: _Event) -> bool:
-        actual = value(ev)
+        actual = ev.record.get(name) if value is None else value(ev)
         if isinstance(actual, str):
             lowered = ev.lowered.get(name)
             if lowered is None:
@@ -270,6 +271,8 @@ def _op_check(name: str, op: str, expected: Any) -> _Check:
     plain = _plain_check(name, op, expected)
     if plain is not None:
         return plain
+    if op == "contains" and name not in DERIVED_FIELDS and "." not in name:
+        return _contains_check(name, None, expected)
     value = _value_of(name)
     if op == "eq":
         return lambda ev: value(ev) == expected
@@ -326,13 +329,31 @@ def _all_of(checks: list[_Check]) -> _Check:
     if len(checks) == 2:
         first, second = checks
         return lambda ev: first(ev) and second(ev)
+    if len(checks) == 3:
+        first, second, third = checks
+        return lambda ev: first(ev) and second(ev) and third(ev)
     every = tuple(checks)
-    return lambda ev: all(check(ev) for check in every)
+
+    # a loop, not all() over a generator: this runs for every candidate of every event
+    def each(ev: _Event) -> bool:
+        for check in every:  # noqa: SIM110 (the loop is faster)
+            if not check(ev):
+                return False
+        return True
+
+    return each
 
 
 def _any_of(checks: list[_Check]) -> _Check:
     some = tuple(checks)
-    return lambda ev: any(check(ev) for check in some)
+
+    def one(ev: _Event) -> bool:
+        for check in some:  # noqa: SIM110 (the loop is faster)
+            if check(ev):
+                return True
+        return False
+
+    return one
 
 
 def _object_checks(
