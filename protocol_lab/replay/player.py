@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPLAYED_TRIGGERS",
+    "RESOLVE_WITHIN_S",
     "ActionOutcome",
     "ReplayResult",
     "install_rules",
@@ -163,6 +164,13 @@ class _Resolver:
                 await asyncio.sleep(0.2)
 
 
+RESOLVE_WITHIN_S: Final = 60.0
+"""How long a call waits for the rule engine to start the workflow it addresses: longer than
+the service's event lease (30 s), so that a start delayed by a dispatcher that died holding the
+ticket's event, and whose lease had to expire first, is still found. With 30 s, a replay that
+killed the worker mid-way missed such starts by a few seconds."""
+
+
 async def replay_async(
     script: ReplayScript,
     client: AsyncClient,
@@ -171,7 +179,7 @@ async def replay_async(
     concurrency: int = 16,
     progress: bool = True,
     run_id: str | None = None,
-    resolve_within_s: float = 30.0,
+    resolve_within_s: float = RESOLVE_WITHIN_S,
     wait_until_end: bool = True,
     on_action: Callable[[int, Action], None] | None = None,
 ) -> ReplayResult:
@@ -179,7 +187,9 @@ async def replay_async(
 
     ``concurrency`` bounds the HTTP calls in flight (the schedule itself never waits for
     them); ``run_id`` seeds the idempotency keys (give
-    the same one to resume a replay without duplicates); ``wait_until_end`` sleeps until the
+    the same one to resume a replay without duplicates); ``resolve_within_s`` is how long a call
+    waits for the workflow it addresses to be started by the rule engine
+    (:data:`RESOLVE_WITHIN_S`); ``wait_until_end`` sleeps until the
     script's cut-off is reached on the wall clock, so loading the timelines afterwards sees
     the service at the same simulated instant as the script's end. ``on_action`` is called
     (index, action) as each action is issued (tests use it to disturb the service midway).
