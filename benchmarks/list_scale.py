@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -373,17 +372,15 @@ def main() -> None:
         help="where Temporal's SQLite lives: a file on tmpfs (default), on disk, or in memory",
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="list-scale-") as tmp:
+    # the whole state folder on tmpfs (Temporal's SQLite file among it) or on disk
+    folder = TMPFS if args.db == "tmpfs" else None
+    with tempfile.TemporaryDirectory(prefix="list-scale-", dir=folder) as tmp:
         state = Path(tmp)
         temporal = EmbeddedTemporal(state_dir=state / "temporal", ui=False)
-        argv = list(temporal.child.argv)
-        at = argv.index("--db-filename")
-        db_dir: Path | None = None
         if args.db == "memory":
+            argv = list(temporal.child.argv)
+            at = argv.index("--db-filename")
             temporal.child.argv = argv[:at] + argv[at + 2 :]
-        elif args.db == "tmpfs":
-            db_dir = Path(tempfile.mkdtemp(prefix="list-scale-", dir=TMPFS))
-            temporal.child.argv = [*argv[: at + 1], str(db_dir / "temporal.db"), *argv[at + 2 :]]
         redis = EmbeddedRedis(state_dir=state)
         temporal.start()
         redis.start()
@@ -418,8 +415,6 @@ def main() -> None:
             api.stop()
             redis.stop()
             temporal.stop()
-            if db_dir is not None:
-                shutil.rmtree(db_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -235,9 +235,15 @@ def _before_of(name: str) -> Callable[[_Event], Any]:
     return lambda ev: _MISSING if ev.previous is None else _lookup(ev.previous, name)
 
 
+def _is_plain(name: str) -> bool:
+    """True for a field read straight from the record (not derived, not a dotted path)."""
+    return name not in DERIVED_FIELDS and "." not in name
+
+
 def _plain_check(name: str, op: str, expected: Any) -> _Check | None:
-    """``eq`` / ``in`` / ``not_in`` on a plain field, read in place (the common checks)."""
-    if name in DERIVED_FIELDS or "." in name:
+    """``eq`` / ``in`` / ``not_in`` / ``contains`` on a plain field, read in place (the common
+    checks)."""
+    if not _is_plain(name):
         return None
     if op == "eq":
         return lambda ev: ev.record.get(name) == expected
@@ -245,6 +251,8 @@ def _plain_check(name: str, op: str, expected: Any) -> _Check | None:
         return lambda ev: ev.record.get(name) in expected
     if op == "not_in":
         return lambda ev: ev.record.get(name) not in expected
+    if op == "contains":
+        return _contains_check(name, None, expected)
     return None
 
 
@@ -271,8 +279,6 @@ def _op_check(name: str, op: str, expected: Any) -> _Check:
     plain = _plain_check(name, op, expected)
     if plain is not None:
         return plain
-    if op == "contains" and name not in DERIVED_FIELDS and "." not in name:
-        return _contains_check(name, None, expected)
     value = _value_of(name)
     if op == "eq":
         return lambda ev: value(ev) == expected
@@ -371,7 +377,7 @@ def _object_checks(
         for op, expected in _ops(name, spec):
             if (name, op) == skip:
                 continue
-            plain = op in ("eq", "in", "not_in") and name not in DERIVED_FIELDS and "." not in name
+            plain = op in ("eq", "in", "not_in") and _is_plain(name)
             (cheap if plain else rest).append(_op_check(name, op, expected))
     return cheap + rest
 

@@ -177,9 +177,9 @@ class TicketSource:
     A callback rather than a process: a generator resumed for every ticket costs a resume and
     a switch into its frame per arrival. The next arrival's timeout is created once the ticket
     is open, as the process did, so events keep their order. One arrival is pending at a time,
-    so a single :class:`Wake` serves them all: after the first, each arrival pushes it back on
-    the event queue with its next time (as a new timeout would be pushed, with the next event
-    id) and gives it back its callbacks, which the loop had taken.
+    so one :class:`Wake` serves a whole chunk of arrivals: each arrival pushes it back on the
+    event queue with its next time (as a new timeout would be pushed, with the next event id)
+    and gives it back its callbacks, which the loop had taken.
     """
 
     __slots__ = (
@@ -191,7 +191,6 @@ class TicketSource:
         "_streams",
         "_times",
         "_titles",
-        "_wake",
     )
 
     def __init__(
@@ -205,7 +204,6 @@ class TicketSource:
         self._titles: list[int] = []
         self._i = 0
         self._callbacks: list[Callable[[Wake], None]] | None = [self._arrive]
-        self._wake: Wake | None = None
 
     def start(self) -> None:
         """Schedule the first arrival."""
@@ -219,20 +217,8 @@ class TicketSource:
                 return
             self._open, self._times, self._streams, self._titles = chunk
             self._i = i = 0
-        self._due(self._times[i])
-
-    def _due(self, at: float) -> None:
         env = self._env
-        wake = self._wake
-        if wake is None:
-            wake = self._wake = Wake(env, at - env._now)
-        else:
-            delay = at - env._now
-            if delay < 0:
-                raise ValueError(f"Negative delay {delay}")
-            # the queue is typed for simpy.Event; its loop reads only a Wake's fields
-            heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), wake))  # type: ignore[misc]
-        wake.callbacks = self._callbacks
+        Wake(env, self._times[i] - env._now).callbacks = self._callbacks
 
     def _arrive(self, event: Wake) -> None:
         i = self._i
@@ -242,7 +228,7 @@ class TicketSource:
         if i == len(self._times):
             self._schedule()  # the next chunk, if any
             return
-        # _due inline: this runs once per ticket
+        # the event back on the queue, not a new Wake: this runs once per ticket
         env = self._env
         now = env._now
         delay = self._times[i] - now
