@@ -335,7 +335,9 @@ async def test_list_filters_and_bad_parameters(
     # the create answers its own clock's second; the history's event may fall in the next one
     assert 0 <= first["timestamp"] - wf["started_at"] <= 1
     archived = await api.get("/v1/workflows", headers=write_headers, params={"status": "archived"})
-    assert archived.json() == {"has_more": False, "data": []}
+    assert archived.status_code == 200  # other modules' archived workflows may be listed
+    assert {w["status"] for w in archived.json()["data"]} <= {"archived"}
+    assert wf["id"] not in {w["id"] for w in archived.json()["data"]}
     for params in (
         {"status": "sleeping"},
         {"task_queue": "elsewhere"},
