@@ -3,9 +3,10 @@
 Lists come from Temporal visibility through the search attributes. Visibility on SQLite has no
 ORDER BY and lags by up to a few hundred milliseconds, so a page is gathered by windows of
 ``ProtocolOrder`` (the time-ordered integer inside each id): each window is fetched whole and
-sorted in memory, and windows widen until the page is full or they reach the oldest (or, for
-``ending_before``, the newest) order there can be; whether anything older remains is never
-counted, as SQLite visibility would count every older workflow to answer. Because every
+sorted in memory, and windows move away from the cursor until the page is full or they reach
+the oldest (or, for ``ending_before``, the newest) order there can be; whether anything older
+remains is never counted, as SQLite visibility would count every older workflow to answer.
+:mod:`service.executions.order_windows` sizes the windows from what the query found before. Because every
 workflow in the range between the cursor and the page's last item was fetched, pages neither
 skip nor repeat a workflow. A ticket's workflows are the exception: when there are at most
 ``_SMALL_SET`` of them they are fetched whole by the ticket alone (visibility then reads them
@@ -39,6 +40,7 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,7 @@ from service.executions.context import (
     TemporalContext,
     temporal_errors,
 )
+from service.executions.order_windows import ORDER_CEILING, gather_newer, gather_older
 from service.settings import Settings
 from service.store.archive import (
     ArchivedWorkflow,
@@ -91,14 +94,10 @@ __all__ = [
 MAX_LIMIT = 100
 _RUNNING_STATUSES = {"draft", "active", "paused"}
 _FAILED = ("Failed", "Canceled", "Terminated", "TimedOut")
-_WINDOW_S = 30.0
-_TOO_MANY = 400
 _HISTORY_CONCURRENCY = 16
 # A ticket filter matching at most this many workflows is read whole and ordered in memory.
 _SMALL_SET = 1000
 MAX_NAME_FILTER = 200
-# Above every ProtocolOrder (orders are below 2**63).
-_ORDER_CEILING = 2**63
 
 
 def api_status(status: WorkflowExecutionStatus | None, protocol_status: str | None) -> str:
@@ -473,58 +472,21 @@ def _window(base: str, lower: int | None, upper: int | None) -> str:
     return query
 
 
-async def _gather_older(
-    ctx: TemporalContext, base: str, upper: int | None, need: int, floor: int = 0
-) -> list[_Item]:
-    """At least ``need`` items with ``floor`` <= order < ``upper`` (all there are, if fewer),
-    newest ones.
+def _window_reader(
+    ctx: TemporalContext, base: str
+) -> tuple[
+    Callable[[int | None, int | None], Awaitable[int]],
+    Callable[[int | None, int | None], Awaitable[list[_Item]]],
+]:
+    """How :mod:`order_windows` counts and reads a window of ``base``."""
 
-    Windows widen until the page is full or they reach ``floor``. Whether anything older
-    remains is not asked: SQLite visibility counts every older workflow to answer that, so a
-    page would cost the whole list; an empty window costs an index probe, and widening by 4
-    reaches from now back to 1970 in about 14 of them.
-    """
-    width = int(_WINDOW_S * ORDER_PER_SECOND)
-    top = upper
-    anchor = upper if upper is not None else int(time.time() * ORDER_PER_SECOND)
-    collected: list[_Item] = []
-    while True:
-        lower = max(anchor - width, floor)
-        window = _window(base, lower, top)
-        count = await _count(ctx, window)
-        if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
-            width //= 8
-            continue
-        if count:
-            collected += await _fetch(ctx, window)
-        if len(collected) >= need or lower <= floor:
-            return collected
-        top = anchor = lower
-        width *= 4
+    async def count(lower: int | None, upper: int | None) -> int:
+        return await _count(ctx, _window(base, lower, upper))
 
+    async def fetch(lower: int | None, upper: int | None) -> list[_Item]:
+        return await _fetch(ctx, _window(base, lower, upper))
 
-async def _gather_newer(
-    ctx: TemporalContext, base: str, lower: int, need: int, ceiling: int = _ORDER_CEILING
-) -> list[_Item]:
-    """At least ``need`` items with ``lower`` < order < ``ceiling`` (all there are, if fewer),
-    oldest ones; windows widen as in :func:`_gather_older`, up to ``ceiling``."""
-    width = int(_WINDOW_S * ORDER_PER_SECOND)
-    bottom = lower + 1
-    collected: list[_Item] = []
-    while True:
-        top = min(bottom + width, ceiling)
-        # No bound at the very top: visibility's integers stop below it.
-        window = _window(base, bottom, None if top >= _ORDER_CEILING else top)
-        count = await _count(ctx, window)
-        if count > max(_TOO_MANY, need * 4) and width > ORDER_PER_SECOND // 1000:
-            width //= 8
-            continue
-        if count:
-            collected += await _fetch(ctx, window)
-        if len(collected) >= need or top >= ceiling:
-            return collected
-        bottom = top
-        width *= 4
+    return count, fetch
 
 
 async def _small_set(
@@ -688,8 +650,12 @@ async def _page_before(
         items = (
             sources.small
             if sources.small is not None
-            else await _gather_newer(
-                ctx, sources.base, above, need, _ORDER_CEILING if ceiling is None else ceiling
+            else await gather_newer(
+                sources.base,
+                *_window_reader(ctx, sources.base),
+                lower=above,
+                need=need,
+                ceiling=ORDER_CEILING if ceiling is None else ceiling,
             )
         )
         entries.update((i.workflow_id, i) for i in items if i.order > pivot)
@@ -725,7 +691,13 @@ async def _page_after(
         items = (
             sources.small
             if sources.small is not None
-            else await _gather_older(ctx, sources.base, upper, need, lowest or 0)
+            else await gather_older(
+                sources.base,
+                *_window_reader(ctx, sources.base),
+                upper=upper,
+                need=need,
+                floor=lowest or 0,
+            )
         )
         entries.update((i.workflow_id, i) for i in items if upper is None or i.order < upper)
     if sources.archived is not None:
