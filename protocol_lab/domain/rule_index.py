@@ -444,6 +444,8 @@ class _TriggerRules(Generic[IdT]):
     buckets: dict[str, dict[Any, list[int]]] = field(default_factory=dict)
     keyed: dict[str, list[int]] = field(default_factory=dict)  # field -> positions, in order
     runs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # contains keys
+    # the same lists by the run's characters: a text's runs are then zip()ped in C
+    run_chars: dict[str, dict[tuple[str, ...], list[int]]] = field(default_factory=dict)
     contains: dict[str, list[int]] = field(default_factory=dict)  # field -> positions
 
     def add(self, rule_id: IdT, rule: Rule, key: _Key | None, compiled: _Compiled) -> None:
@@ -460,7 +462,9 @@ class _TriggerRules(Generic[IdT]):
         if op == "contains":
             self.rest.append(full)
             (run,) = values
-            self.runs.setdefault(name, {}).setdefault(run, []).append(position)
+            positions = self.runs.setdefault(name, {}).setdefault(run, [])
+            positions.append(position)
+            self.run_chars.setdefault(name, {})[tuple(run)] = positions
             self.contains.setdefault(name, []).append(position)
             return
         self.rest.append(compiled.without(name, op))
@@ -490,10 +494,13 @@ class _TriggerRules(Generic[IdT]):
                 lowered = event.lowered.get(name)
                 if lowered is None:
                     lowered = event.lowered[name] = actual.lower()
-                if len(by_run) < len(lowered):
+                if 2 * len(by_run) < len(lowered):
                     found.extend([hit for run, hit in by_run.items() if run in lowered])
                 else:
-                    found.extend([by_run[run] for run in _grams(lowered) if run in by_run])
+                    by_chars = self.run_chars[name]
+                    shifted = (lowered[i:] for i in range(GRAM))  # shorter and shorter: not strict
+                    runs = by_chars.keys() & set(zip(*shifted, strict=False))
+                    found.extend([by_chars[run] for run in runs])
             elif isinstance(actual, list | tuple):
                 found.append(self.contains[name])
         return found, slow
