@@ -110,31 +110,36 @@ def per_case_columns(events: pl.DataFrame, order: CaseOrder) -> pl.DataFrame:
     last_of_case = case.ne_missing(case.shift(-1))
     # the first row at a new time: the last such row of a case is the first at its last time
     new_time = new_case | pl.col("timestamp").ne_missing(pl.col("timestamp").shift(1))
-    at_last = ordered.filter(new_time).filter(last_of_case)
+    ends = (order.lengths.cum_sum() - 1).cast(pl.get_index_type())
+    starts = (ends + 1 - order.lengths).cast(pl.get_index_type())
+    # found by position, not by filtering the whole frame twice: a case's first row is at a
+    # new time, so the last such position up to its end is in the case
+    at_last = ordered.select(
+        pl.when(new_time).then(pl.int_range(pl.len(), dtype=pl.get_index_type())).forward_fill()
+    ).to_series()
     started = ordered.filter(pl.col("event") == _STARTED).filter(new_case)
     closed = ordered.filter(pl.col("event").is_in(_TERMINAL)).filter(new_time).filter(last_of_case)
-    starts = (order.lengths.cum_sum() - order.lengths).cast(pl.get_index_type())
-    ends = (order.lengths.cum_sum() - 1).cast(pl.get_index_type())
-    first = order.first_rows
     n = order.n_cases
-    started_row = _scattered(n, started["__case"], started["__row"])
-    closed_row = _scattered(n, closed["__case"], closed["__row"])
+    first = order.first_rows
+    # times and events come from the few rows found, already in one chunk; a gather by row
+    # number from the file's row groups costs more
     return pl.DataFrame(
         [
             order.ids,
             events["workflow_name"].gather(first),
             events["task_queue"].gather(first),
             events["trigger_type"].gather(first),
-            events["timestamp"]
-            .gather(started_row)
+            _scattered(n, started["__case"], started["timestamp"])
             .fill_null(order.timestamp.gather(starts))
             .alias("started_at"),
             order.timestamp.gather(ends).alias("last_event_at"),
-            at_last["event"].alias("__last_event"),
+            ordered["event"].gather(at_last.gather(ends)).alias("__last_event"),
             order.lengths.alias("n_events"),
-            events["timestamp"].gather(closed_row).alias("completed_at"),
-            events["event"].gather(closed_row).alias("__terminal"),
-            events["detail"].gather(closed_row).alias("end_detail"),
+            _scattered(n, closed["__case"], closed["timestamp"]).alias("completed_at"),
+            _scattered(n, closed["__case"], closed["event"]).alias("__terminal"),
+            _scattered(n, closed["__case"], events["detail"].gather(closed["__row"])).alias(
+                "end_detail"
+            ),
         ]
     )
 

@@ -262,9 +262,18 @@ def label_codes(
     cast row by row through strings.
     """
     if activity is None:
-        return pl.coalesce(pl.col("step").cast(pl.Categorical), _event_categorical(event_dtype))
+        return pl.coalesce(_categorical(pl.col("step")), _event_categorical(event_dtype))
     label = pl.col(activity) if isinstance(activity, str) else activity
-    return label.cast(pl.String).cast(pl.Categorical)
+    return _categorical(label.cast(pl.String))
+
+
+def _categorical(text: pl.Expr) -> pl.Expr:
+    """A string expression as a Categorical.
+
+    Every string is a category, so the cast cannot fail: a strict one would still look for
+    failed rows, which means copying the strings of a many-chunk column into one chunk first.
+    """
+    return text.cast(pl.Categorical, strict=False)
 
 
 def _event_categorical(event_dtype: pl.DataType | None) -> pl.Expr:
@@ -272,7 +281,7 @@ def _event_categorical(event_dtype: pl.DataType | None) -> pl.Expr:
     if isinstance(event_dtype, pl.Enum):
         names = pl.Series(event_dtype.categories, dtype=pl.String).cast(pl.Categorical)
         return pl.lit(names).gather(pl.col("event").to_physical())
-    return pl.col("event").cast(pl.Categorical)
+    return _categorical(pl.col("event"))
 
 
 def directly_follows(

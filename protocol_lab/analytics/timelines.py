@@ -201,12 +201,15 @@ def _checked(
     ts_missing = pl.col("timestamp").is_null() if typed_ts else pl.col("__ts_missing")
     checks.append((ts_missing, "timestamp: is required"))
     checks.append((pl.col("timestamp").is_null(), "timestamp: cannot be read as a time"))
-    checks.append(
-        (
-            pl.col("__attempt_given") & (pl.col("attempt").is_null() | (pl.col("attempt") < 1)),
-            "attempt: must be a whole number from 1",
-        )
+    # a typed attempt is read as it is: given but unreadable cannot happen, and a value below 1
+    # alone is a condition a Parquet scan can rule out from its statistics
+    typed_attempt = schema.get("attempt") == TIMELINE_SCHEMA["attempt"]
+    bad_attempt = (
+        pl.col("attempt") < 1
+        if typed_attempt
+        else pl.col("__attempt_given") & (pl.col("attempt").is_null() | (pl.col("attempt") < 1))
     )
+    checks.append((bad_attempt, "attempt: must be a whole number from 1"))
     if own and schema.get("outcome", TIMELINE_SCHEMA["outcome"]) != TIMELINE_SCHEMA["outcome"]:
         allowed = [o.value for o in Outcome]
         checks.append(
@@ -303,9 +306,11 @@ def _workflows(events: pl.LazyFrame) -> pl.LazyFrame:
 def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
     """The per-workflow frame from its aggregates (see :func:`_workflows`): outcome, status and
     cycle time added, helper columns dropped."""
-    outcome = _mapped(pl.col("__terminal"), _TERMINAL_OUTCOME, default="open")
+    outcome = _mapped(
+        pl.col("__terminal"), _TERMINAL_OUTCOME, default="open", dtype=WORKFLOW_SCHEMA["outcome"]
+    )
     status = _mapped(pl.col("outcome"), _API_STATUS, default="failed")
-    return base.with_columns(outcome.cast(WORKFLOW_SCHEMA["outcome"]).alias("outcome")).select(
+    return base.with_columns(outcome.alias("outcome")).select(
         "workflow_id",
         "workflow_name",
         "task_queue",
@@ -328,12 +333,19 @@ def _finish_workflows(base: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _mapped(column: pl.Expr, mapping: Mapping[str, str], *, default: str) -> pl.Expr:
+def _mapped(
+    column: pl.Expr,
+    mapping: Mapping[str, str],
+    *,
+    default: str,
+    dtype: pl.DataType | None = None,
+) -> pl.Expr:
     """``column``'s value looked up in ``mapping``, else (and for null) ``default``, as a
-    string: comparisons of the column's own type, no string per row before the lookup."""
-    out: pl.Expr = pl.lit(default)
+    string or, given ``dtype``, a value of that type: comparisons of the column's own type, no
+    string per row before the lookup, nor one cast per row after it."""
+    out: pl.Expr = pl.lit(default, dtype=dtype)
     for key, value in reversed(list(mapping.items())):
-        out = pl.when(column == key).then(pl.lit(value)).otherwise(out)
+        out = pl.when(column == key).then(pl.lit(value, dtype=dtype)).otherwise(out)
     return out
 
 
