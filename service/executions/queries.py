@@ -6,12 +6,12 @@ ORDER BY and lags by up to a few hundred milliseconds, so a page is gathered by 
 sorted in memory, and windows move away from the cursor until the page is full or they reach
 the oldest (or, for ``ending_before``, the newest) order there can be; whether anything older
 remains is never counted, as SQLite visibility would count every older workflow to answer.
-:mod:`service.executions.order_windows` sizes the windows from what the query found before. Because every
-workflow in the range between the cursor and the page's last item was fetched, pages neither
-skip nor repeat a workflow. A ticket's workflows are the exception: when there are at most
-``_SMALL_SET`` of them they are fetched whole by the ticket alone (visibility then reads them
-through the ticket's index, whereas windows reaching back to a ticket's oldest workflow would
-walk every newer one) and the cursor applies in memory.
+:mod:`service.executions.order_windows` sizes the windows from what the query found before.
+Because every workflow in the range between the cursor and the page's last item was fetched,
+pages neither skip nor repeat a workflow. A ticket's workflows are the exception: when there are
+at most ``_SMALL_SET`` of them they are fetched whole by the ticket alone (visibility then reads
+them through the ticket's index, whereas windows reaching back to a ticket's oldest workflow
+would walk every newer one) and the cursor applies in memory.
 
 Archived workflows (closed, then moved from Temporal to the store's timeline archive) are read
 from the archive: by id when Temporal does not know the id (or knows it as closed while its
