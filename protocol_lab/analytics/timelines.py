@@ -179,6 +179,17 @@ def _checked(
     lf = lf.with_columns(raw_ts.alias("__ts_missing"), raw_attempt.alias("__attempt_given")).select(
         [*exprs, pl.col("__ts_missing"), pl.col("__attempt_given")]
     )
+    checks = _row_checks(schema, own=own)
+    problem: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, message in reversed(checks):
+        problem = pl.when(cond).then(pl.lit(message)).otherwise(problem)
+    return lf, problem, [cond for cond, _ in checks]
+
+
+def _row_checks(schema: pl.Schema, *, own: bool) -> list[tuple[pl.Expr, str]]:
+    """Each row check of a frame of this ``schema`` (after :func:`_checked`'s normalising):
+    its condition, true on a failing row, and its message. ``own``: the project's vocabulary,
+    whose names are checked too."""
     checks: list[tuple[pl.Expr, str]] = []
     for name in _REQUIRED if own else _REQUIRED_FOREIGN:
         typed = schema.get(name)
@@ -218,10 +229,7 @@ def _checked(
                 f"outcome: not one of {sorted(allowed)}",
             )
         )
-    problem: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, message in reversed(checks):
-        problem = pl.when(cond).then(pl.lit(message)).otherwise(problem)
-    return lf, problem, [cond for cond, _ in checks]
+    return checks
 
 
 def _passes_checks(frame: pl.LazyFrame, vocabulary: Vocabulary) -> bool:
