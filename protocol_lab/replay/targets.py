@@ -17,7 +17,7 @@ one distribution would differ by more than the limit (sampling noise alone), the
 p-value and the two sides' p50/p95, how far the platform's latency during the replay (fitted
 from its log) drifted from the warm-up's measurement the simulation used
 (:func:`platform_drift`), and for a step the service does not emulate (anything but an
-integration call runs its real work at once) that the simulator draws the catalog's duration;
+integration call runs its real work at once) that its time is the platform's on both sides;
 for a calibration error, the observed and simulated values and how many were observed.
 """
 
@@ -146,8 +146,9 @@ def _emulation_note(catalog: Catalog | None, workflow: str, step_id: str) -> str
     if not isinstance(step, ActivityStep) or step.activity is ActivityKind.INTEGRATION:
         return ""
     return (
-        f"; a {step.activity.value} step: the service does its real work at once, while the "
-        f"simulator draws the catalog's duration (mean {step.duration.mean():.0f} s)"
+        f"; a {step.activity.value} step: the service does its real work at once, so on both "
+        f"sides its time is the platform's (the simulation draws the warm-up's overhead, not "
+        f"the catalog's {step.duration.mean():.0f} s)"
     )
 
 

@@ -198,6 +198,25 @@ def test_delivery_counts_only_signals_sent_while_their_wait_was_open() -> None:
     assert signals.tolist() == pytest.approx([6.0 / 600])
 
 
+def test_the_warm_up_is_fitted_from_the_workflows_started_after_it_settled() -> None:
+    """A long warm-up leaves out only its first hour (the worker warming up), a short one its
+    first half, so a longer warm-up fits more workflows."""
+    from protocol_lab.replay.measure import SETTLE_HOURS, _settled_workflows
+
+    origin = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    hours_in = [0.25, 0.75, 1.25, 2.5, 5.5]
+    workflows = pl.DataFrame(
+        {
+            "workflow_id": [f"wf_{i}" for i in range(len(hours_in))],
+            "started_at": [origin + timedelta(hours=h) for h in hours_in],
+        }
+    )
+    assert SETTLE_HOURS == 1.0
+    assert _settled_workflows(workflows, origin, 6.0) == ["wf_2", "wf_3", "wf_4"]
+    assert _settled_workflows(workflows, origin, 1.0) == ["wf_1", "wf_2", "wf_3", "wf_4"]
+    assert _settled_workflows(workflows, origin, 3.0) == ["wf_2", "wf_3", "wf_4"]
+
+
 def test_the_warm_up_counts_only_completed_activities_as_enough_to_fit() -> None:
     """The warm-up's second half is fitted alone only if it completed enough activities; the
     count leaves out signal waits and failed attempts."""
