@@ -193,6 +193,7 @@ def _target_sections(targets: pl.DataFrame | None) -> list[str]:
     import polars as pl
 
     from protocol_lab.analytics.reprs import frame_html
+    from protocol_lab.replay.targets import target_lines
 
     sections: list[str] = []
     if targets is not None:
@@ -203,7 +204,11 @@ def _target_sections(targets: pl.DataFrame | None) -> list[str]:
             "0.10 for every workflow with at least 30 cases on both sides, KS at most 0.20 for "
             "every activity step, and every p50/p95 of a scenario calibrated from a log within "
             "10% (queue waits: or 1 s) of that log. A row not met says by how much and why, "
-            "measured on this run.</p>",
+            "measured on this run; <code>by_chance</code> is a KS row's probability of missing "
+            "its limit by sampling alone, were the simulation exact.</p>",
+            "<ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in target_lines(targets))
+            + "</ul>",
             frame_html(
                 targets.with_columns(pl.col(pl.Float64).round(3)), title="Targets of this run"
             ),

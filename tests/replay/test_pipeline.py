@@ -132,6 +132,9 @@ def test_the_loop_simulates_with_the_measured_platform_and_checks_its_targets(
     from_service = targets.filter(pl.col("target").str.contains("service"))
     assert from_service.height == loop.calibration.error.height
     assert len(target_lines(targets)) == targets["target"].n_unique()
+    # each step row's chance of a miss by sampling alone; none for the paired cycle times
+    assert step_rows["by_chance"].is_between(0.0, 1.0).all()
+    assert targets.filter(pl.col("limit") != STEP_KS)["by_chance"].is_null().all()
     by_hour = latency_by_hour(loop)
     assert by_hour is not None
     assert by_hour.columns == ["hour", "n", "p50_ms", "mean_ms"]
