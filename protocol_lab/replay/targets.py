@@ -323,9 +323,7 @@ def target_lines(targets: pl.DataFrame) -> list[str]:
             line += f"; worst {worst['scope']} at {worst['measured']:.3f}"
         exact = exact_model_meets_all(part)
         if exact is not None:
-            line += (
-                f" (an exact simulation would meet all {part.height} with probability "
-                f"{exact * 100:.2g}%)"
-            )
+            chance = f"{exact * 100:.2g}%" if exact >= 1e-4 else "below 0.01%"
+            line += f" (an exact simulation would meet all {part.height} with probability {chance})"
         lines.append(line)
     return lines

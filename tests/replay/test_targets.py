@@ -65,3 +65,9 @@ def test_step_rows_multiply_into_the_chance_an_exact_simulation_meets_them_all()
     assert lines[0].startswith("steps: 1 of 2 met; worst b at 0.300")
     assert f"meet all 2 with probability {(1 - a) * (1 - b) * 100:.2g}%" in lines[0]
     assert lines[1] == "cycles: 1 of 2 met; worst b at 0.300"
+    # a step with two real cases misses by sampling alone almost surely
+    tiny = table.with_columns(pl.lit(2).alias("n_real"))
+    rows = _ks_rows(tiny, target="steps", label=lambda r: r["step"], limit=0.20)
+    assert target_lines(pl.DataFrame(rows, schema=TARGET_SCHEMA))[0].endswith(
+        "meet all 2 with probability below 0.01%)"
+    )
