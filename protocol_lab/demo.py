@@ -188,11 +188,18 @@ def _save_pictures(out: Path, tl: Timelines) -> None:
         plt.close(figure)
 
 
+def _whole(frame: pl.DataFrame, *, title: str) -> str:
+    """Every row of ``frame`` as a table of the report: its targets and calibration tables run
+    to 30-72 rows, and a row left out is a result nobody reads."""
+    from protocol_lab.analytics.reprs import frame_html
+
+    return frame_html(frame, title=title, max_rows=max(frame.height, 1))
+
+
 def _target_sections(targets: pl.DataFrame | None) -> list[str]:
     """The loop's targets: how many rows were met, and the table."""
     import polars as pl
 
-    from protocol_lab.analytics.reprs import frame_html
     from protocol_lab.replay.targets import target_lines
 
     sections: list[str] = []
@@ -209,9 +216,7 @@ def _target_sections(targets: pl.DataFrame | None) -> list[str]:
             "<ul>"
             + "".join(f"<li>{html.escape(line)}</li>" for line in target_lines(targets))
             + "</ul>",
-            frame_html(
-                targets.with_columns(pl.col(pl.Float64).round(3)), title="Targets of this run"
-            ),
+            _whole(targets.with_columns(pl.col(pl.Float64).round(3)), title="Targets of this run"),
         ]
     return sections
 
@@ -222,8 +227,6 @@ def _platform_sections(
     """The platform's latency measured before the replay, its drift, and its course by hour."""
     import polars as pl
 
-    from protocol_lab.analytics.reprs import frame_html
-
     sections: list[str] = []
     if platform is not None:
         sections += [
@@ -232,14 +235,14 @@ def _platform_sections(
             f"replay of the scenario's busiest hours at the same compression "
             f"({platform.wall_s:.0f} s of wall time), in wall-clock milliseconds; the "
             "simulation compared below adds each of them times the compression.</p>",
-            frame_html(
+            _whole(
                 platform.table.with_columns(pl.col(pl.Float64).round(2)),
                 title="Platform latency (wall clock)",
             ),
         ]
     if drift is not None:
         sections.append(
-            frame_html(
+            _whole(
                 drift.with_columns(pl.col(pl.Float64).round(2)),
                 title="Platform latency before the replay (warm-up) and during it (fitted from "
                 "its log), wall clock ms",
@@ -247,7 +250,7 @@ def _platform_sections(
         )
     if by_hour is not None:
         sections.append(
-            frame_html(
+            _whole(
                 by_hour.with_columns(pl.col(pl.Float64).round(1)),
                 title="The service's workflow task per simulated hour of the replay (wall ms)",
             )
@@ -261,8 +264,6 @@ def _calibration_sections(
     """Calibration from the service's log, and from the simulator's log of known parameters."""
     import polars as pl
 
-    from protocol_lab.analytics.reprs import frame_html
-
     sections: list[str] = []
     if calibration is not None and calibration.error is not None:
         sections += [
@@ -270,11 +271,11 @@ def _calibration_sections(
             "waits, failures and workers fitted from the replayed workflows alone, simulated "
             "again and compared with the log they came from (relative error of p50/p95 per "
             "task queue; errors below one second of wait are measured against one second).</p>",
-            frame_html(
+            _whole(
                 calibration.error.with_columns(pl.col(pl.Float64).round(3)),
                 title="Calibration error",
             ),
-            frame_html(
+            _whole(
                 calibration.durations.drop("parameters", strict=False).with_columns(
                     pl.col(pl.Float64).round(3)
                 ),
@@ -283,7 +284,7 @@ def _calibration_sections(
         ]
         if calibration.platform is not None:
             sections.append(
-                frame_html(
+                _whole(
                     calibration.platform.with_columns(pl.col(pl.Float64).round(2)),
                     title="Fitted platform latency (wall clock ms)",
                 )
@@ -293,7 +294,7 @@ def _calibration_sections(
             "<h2>Calibration from the simulator's own log</h2><p>The same calibration run on "
             "the simulation whose parameters are known (the scenario with the measured "
             "platform latency): how well calibration itself recovers a model.</p>",
-            frame_html(
+            _whole(
                 known_calibration.error.with_columns(pl.col(pl.Float64).round(3)),
                 title="Calibration error (known parameters)",
             ),

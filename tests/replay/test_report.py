@@ -6,6 +6,7 @@ report is complete); the demo itself writes it from a real replay.
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from protocol_lab.replay import ReplayScript
 from protocol_lab.replay.pipeline import LoopResult, more_simulations
 from protocol_lab.replay.player import ReplayResult
 from protocol_lab.replay.readback import simulated_timelines
-from protocol_lab.replay.targets import loop_targets
+from protocol_lab.replay.targets import loop_targets, target_lines
 from protocol_lab.sim import load_scenario, simulate
 from protocol_lab.sim.calibration import calibrate
 
@@ -70,5 +71,13 @@ def test_the_report_has_every_section_and_picture(tmp_path: Path) -> None:
     ):
         assert heading in text, heading
     assert f"{int(targets['met'].sum())} of {targets.height} target rows met" in text
+    # every target row is in the report, each with its scope, and each target's line above it
+    assert targets.height > 20
+    table = text[text.index("Targets of this run") :]
+    table = table[: table.index("</table>")]
+    for scope, rows in targets.group_by("scope").len().iter_rows():
+        assert table.count(f"<td>{html.escape(scope)}</td>") == rows, scope
+    for line in target_lines(targets):
+        assert f"<li>{html.escape(line)}</li>" in text
     for name, _ in _PICTURES:
         assert (tmp_path / name).stat().st_size > 1000, name
