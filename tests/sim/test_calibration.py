@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from protocol_lab.analytics import Timelines
 from protocol_lab.domain.catalog import ActivityKind
 from protocol_lab.domain.durations import DurationModel, Exponential, Fixed, Gamma, LogNormal
 from protocol_lab.domain.queues import TaskQueue
@@ -120,6 +121,39 @@ def test_platform_latency_is_recovered_from_a_simulator_log() -> None:
     # the overhead is the platform's: the fitted durations of fixed steps do not hold it
     reset = cal.scenario.durations["Password Reset"]["close_ticket"]
     assert reset.mean() == pytest.approx(1.0, abs=0.5)
+
+
+def test_a_queue_with_few_steps_takes_the_pooled_activity_overhead() -> None:
+    """Below eight steps of known duration a queue's overhead is every queue's pool (its own
+    few would be noise); with enough steps it is its own, even when it differs."""
+    truth_platform = PlatformConfig(
+        default_queue=QueueLatency(activity_overhead=Fixed(seconds=0.015)),
+        queues={TaskQueue.HIGH_PRIORITY: QueueLatency(activity_overhead=Fixed(seconds=0.060))},
+    )
+    truth = (
+        load_scenario("demo_day")
+        .with_horizon(24 * 3, warmup_hours=0)
+        .with_platform(truth_platform, compression=600)
+    )
+    log = simulate(truth).timelines
+    high = pl.col("task_queue") == TaskQueue.HIGH_PRIORITY.value
+
+    def high_priority_overhead(timelines: Timelines) -> tuple[int, float, str]:
+        table = calibrate(timelines, base=truth, measure=False).platform
+        assert table is not None
+        row = table.filter((pl.col("parameter") == "activity_overhead") & high).row(0, named=True)
+        return row["n"], row["mean_ms"], row["source"]
+
+    n, mean_ms, source = high_priority_overhead(log)
+    assert n >= 8
+    assert source == "fixed-duration steps"
+    assert mean_ms == pytest.approx(60.0)
+    first = log.workflows.filter(high).select("workflow_id").head(1).collect()["workflow_id"]
+    few = log.filter(~high | pl.col("workflow_id").is_in(first.implode()))
+    n, mean_ms, source = high_priority_overhead(few)
+    assert source == "fixed-duration steps, all queues"
+    assert n > 100
+    assert mean_ms < 20.0
 
 
 def test_waits_a_timeout_ended_are_censored_not_fitted_as_answers() -> None:
