@@ -200,7 +200,7 @@ def serve(
     configure_tracing(settings, "api")
     count = settings.api_workers if workers is None else workers
     uvicorn.run(
-        "service.app:create_app" if count == 1 else "service.app:create_worker_app",
+        "service.app:create_served_app" if count == 1 else "service.app:create_worker_app",
         factory=True,
         workers=count,
         host=host or settings.host,

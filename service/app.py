@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,7 @@ from service.observability.tracing import api_telemetry, configure_tracing
 from service.settings import Settings, get_settings
 from service.state import open_resources
 
-__all__ = ["create_app", "create_worker_app"]
+__all__ = ["create_app", "create_served_app", "create_worker_app", "freeze_startup_heap"]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -27,8 +28,23 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Resources are opened in the lifespan, so importing is cheap."""
+def freeze_startup_heap() -> None:
+    """Collect once, then move every object alive after start-up (modules, the app, its
+    routes and schemas, the open clients) out of the cyclic collector's reach for good.
+
+    Each full collection otherwise walks them all while every request in flight waits: with
+    32 clients reading statuses, one API process answered p50 32 ms but p99 150-160 ms, 3.4-3.5x
+    the p99 of the same reads made straight to Temporal; frozen, p99 66-68 ms, 1.4-1.5x
+    (``benchmarks/api_throughput.py --rounds 0``)."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+    """Build the API. Resources are opened in the lifespan, so importing is cheap.
+
+    ``freeze_heap``: once started, :func:`freeze_startup_heap` (for the process that serves;
+    an app built inside another program, a test for one, leaves that program's heap alone)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -36,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Temporal's client is lazy: the API starts (and answers 503) while it comes up.
         async with open_resources(settings) as resources:
             app.state.protocol = resources
+            if freeze_heap:
+                freeze_startup_heap()
             yield
 
     app = FastAPI(
@@ -65,6 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def create_served_app() -> FastAPI:
+    """The API as ``protocol-lab serve`` runs it in one process: its heap frozen once started."""
+    return create_app(freeze_heap=True)
+
+
 def create_worker_app() -> FastAPI:
     """The API in one of several worker processes of ``protocol-lab serve --workers``: a worker
     starts as a new interpreter, so it sets up the service's logging and tracing (as ``serve``
@@ -72,4 +95,4 @@ def create_worker_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings)
     configure_tracing(settings, "api")
-    return create_app(settings)
+    return create_app(settings, freeze_heap=True)
