@@ -193,7 +193,7 @@ def _whole(frame: pl.DataFrame, *, title: str) -> str:
     to 30-72 rows, and a row left out is a result nobody reads."""
     from protocol_lab.analytics.reprs import frame_html
 
-    return frame_html(frame, title=title, max_rows=max(frame.height, 1))
+    return frame_html(frame, title=title, max_rows=frame.height)
 
 
 def _target_sections(targets: pl.DataFrame | None) -> list[str]:

@@ -157,7 +157,7 @@ def _emulation_note(catalog: Catalog | None, workflow: str, step_id: str) -> str
         return ""
     return (
         f"; a {step.activity.value} step: the service does its real work at once, so on both "
-        f"sides its time is the platform's (the simulation draws the warm-up's overhead, not "
+        f"sides its time is the platform's (the simulation draws its activity overhead, not "
         f"the catalog's {step.duration.mean():.0f} s)"
     )
 

@@ -58,10 +58,10 @@ __all__ = [
 ]
 
 _MIN = 3
-_MIN_PER_KIND = 8
 _MIN_OWN_OVERHEAD = 8
-"""Steps a queue needs for an activity overhead of its own; below, the pool of every queue's.
-The embedded service runs every queue in one worker process, so what differs between queues is
+"""Steps of known duration a task queue or an activity kind needs for an activity overhead of
+its own; a queue with fewer takes the pool of every queue's, a kind with fewer none. The
+embedded service runs every queue in one worker process, so what differs between queues is
 mostly noise until a queue has enough steps: in a demo's warm-up, itsm-high-priority's 3 steps
 gave a mean of 32 ms where the queues with 14-56 steps gave 21-23 ms."""
 
@@ -390,7 +390,8 @@ class _Fitter:
                 s2s = self.fit(s2s_sample)
             s2s_moments[queue] = _moments(s2s, s2s_sample)
             own = by_queue.get(queue.value, np.zeros(0))
-            o_sample = own if len(own) >= _MIN_OWN_OVERHEAD else pooled
+            own_enough = len(own) >= _MIN_OWN_OVERHEAD
+            o_sample = own if own_enough else pooled
             overhead = self.fit(o_sample) if len(o_sample) >= _MIN else Fixed(seconds=0.0)
             o_mean, o_var = _moments(overhead, o_sample)
             overhead_moments[queue] = (o_mean * c, o_var * c * c)
@@ -403,8 +404,7 @@ class _Fitter:
                     queue.value,
                     len(o_sample),
                     overhead,
-                    "fixed-duration steps"
-                    + ("" if len(own) >= _MIN_OWN_OVERHEAD else ", all queues"),
+                    "fixed-duration steps" + ("" if own_enough else ", all queues"),
                 )
             latencies[queue] = QueueLatency(schedule_to_start=s2s, activity_overhead=overhead)
         return latencies, s2s_moments, overhead_moments
@@ -417,7 +417,7 @@ class _Fitter:
         moments: dict[ActivityKind, _Moments] = {}
         for (kind,), part in overheads.group_by(["kind"], maintain_order=True):
             sample = part["o"].to_numpy()
-            if len(sample) < _MIN_PER_KIND:
+            if len(sample) < _MIN_OWN_OVERHEAD:
                 continue
             model = self.fit(sample)
             kinds[ActivityKind(str(kind))] = model
