@@ -4,8 +4,9 @@
   call to the directory (a server of the test's that holds every call until the kill); a new
   worker takes over, retries each call once, every workflow completes and no timeline misses or
   repeats a step;
-- the Temporal server is stopped and restarted on the same state file; running workflows go on,
-  and while it is down the API answers 503 with a JSON error.
+- the Temporal server is killed with SIGKILL and restarted on the same state file (a SQLite
+  write-ahead log); running workflows go on, and while it is down the API answers 503 with a
+  JSON error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import sys
 import uuid
 from collections import Counter
@@ -231,7 +233,7 @@ async def test_worker_killed_mid_flight(
         assert done == Counter(step.id for step in plan.steps), wf
 
 
-async def test_temporal_restart_keeps_workflows_running(
+async def test_temporal_crash_keeps_workflows_running(
     ctx: Resources, fault_server: EmbeddedTemporal
 ) -> None:
     [worker] = build_workers(ctx.temporal, ctx, task_queues=["itsm-accessories"])
@@ -260,7 +262,9 @@ async def test_temporal_restart_keeps_workflows_running(
 
             await eventually(first_step_done, within_s=60)
 
-        await asyncio.to_thread(fault_server.stop)
+        with contextlib.closing(sqlite3.connect(fault_server.db_file)) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        await asyncio.to_thread(fault_server.child.kill)
         # at once: each answers only when the service's own patience with Temporal runs out
         down: list[Any] = await asyncio.gather(
             api.get("/v1/workflows", headers=headers),
