@@ -213,6 +213,12 @@ def _noise_note(row: dict[str, Any]) -> str:
     spread = row.get("observed_spread")
     if spread is None:
         return ""
+    if math.isinf(spread):
+        return (
+            f"; {row.get('n_observed') or 0} values do not pin the observed {row['stat']} down "
+            f"(its 90% interval reaches past the sample's extreme values): the error is within "
+            f"that sampling noise"
+        )
     verdict = (
         "the error is within that sampling noise"
         if row["relative_error"] <= spread

@@ -704,7 +704,8 @@ _Z90 = 1.645
 def _quantile_spread(obs: pl.DataFrame) -> pl.DataFrame:
     """Per task queue, quantity and stat: how precisely the sample pins its p50/p95 down, as
     the half-width of a distribution-free 90% interval (order statistics around q*n) over the
-    quantile (floor 1 s), column ``observed_spread``."""
+    quantile (floor 1 s), column ``observed_spread``; infinite where that interval would need
+    an order statistic beyond the sample's smallest or largest value."""
     rows = []
     for (queue, quantity), part in obs.group_by(["task_queue", "quantity"]):
         x = np.sort(part["value_s"].drop_nulls().to_numpy())
@@ -713,10 +714,16 @@ def _quantile_spread(obs: pl.DataFrame) -> pl.DataFrame:
             if n == 0:
                 continue
             half = _Z90 * math.sqrt(n * q * (1 - q))
-            lo = min(n - 1, max(0, math.floor(n * q - half) - 1))
-            hi = min(n - 1, max(0, math.ceil(n * q + half) - 1))
+            lo = math.floor(n * q - half) - 1
+            hi = math.ceil(n * q + half) - 1
             value = float(np.quantile(x, q))
-            spread = (float(x[hi]) - float(x[lo])) / 2 / max(value, 1.0)
+            # an interval reaching past the sample's extreme values is open on that side: the
+            # sample does not bound the quantile there (the p95 of a dozen values)
+            spread = (
+                math.inf
+                if lo < 0 or hi > n - 1
+                else (float(x[hi]) - float(x[lo])) / 2 / max(value, 1.0)
+            )
             rows.append((str(queue), str(quantity), stat, spread))
     return pl.DataFrame(
         rows,

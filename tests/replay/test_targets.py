@@ -3,6 +3,8 @@ a KS row against the noise of its sample sizes."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -26,6 +28,14 @@ def test_a_calibration_miss_says_whether_sampling_noise_covers_it() -> None:
     row = {"stat": "p95", "relative_error": 0.54, "observed_spread": 0.16}
     assert "beyond that sampling noise" in _noise_note(row)
     assert _noise_note({"stat": "p95", "relative_error": 0.5, "observed_spread": None}) == ""
+    open_ended = {
+        "stat": "p95",
+        "relative_error": 0.39,
+        "observed_spread": math.inf,
+        "n_observed": 12,
+    }
+    assert _noise_note(open_ended).startswith("; 12 values do not pin the observed p95 down")
+    assert _noise_note(open_ended).endswith("the error is within that sampling noise")
 
 
 def test_the_noise_of_a_ks_row_is_the_chance_two_samples_of_one_law_differ_that_much() -> None:

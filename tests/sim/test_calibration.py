@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -11,7 +13,7 @@ from protocol_lab.domain.catalog import ActivityKind
 from protocol_lab.domain.durations import DurationModel, Exponential, Fixed, Gamma, LogNormal
 from protocol_lab.domain.queues import TaskQueue
 from protocol_lab.sim import TaskQueueConfig, load_scenario, simulate
-from protocol_lab.sim.calibration import calibrate, fit_duration
+from protocol_lab.sim.calibration import _quantile_spread, calibrate, fit_duration
 from protocol_lab.sim.platform import PlatformConfig, QueueLatency
 
 
@@ -259,3 +261,26 @@ def test_a_slower_wait_task_is_told_apart_from_the_task_before_activities() -> N
     ), cal.platform
     for queue in TaskQueue:
         assert fitted.queue(queue).schedule_to_start.mean() <= 0.002, (queue, cal.platform)
+
+
+def _spreads(values: np.ndarray) -> dict[str, float]:
+    obs = pl.DataFrame({"task_queue": "q", "quantity": "cycle_time", "value_s": values})
+    table = _quantile_spread(obs)
+    return dict(zip(table["stat"], table["observed_spread"], strict=True))
+
+
+def test_a_quantile_the_sample_cannot_bound_has_an_open_interval() -> None:
+    """The p95 of a dozen values would need an order statistic past the largest: its spread is
+    infinite, where the p50 of the same values and the p95 of four hundred are bounded, and the
+    bounded interval covers the true quantile about 90% of the time."""
+    rng = np.random.default_rng(11)
+    few = _spreads(rng.exponential(100.0, 12))
+    assert few["p95"] == math.inf
+    assert math.isfinite(few["p50"])
+    true_p95 = 100.0 * math.log(20.0)
+    covered = 0
+    for _ in range(400):
+        sample = rng.exponential(100.0, 400)
+        observed = float(np.quantile(sample, 0.95))
+        covered += abs(observed - true_p95) <= _spreads(sample)["p95"] * observed
+    assert 0.8 <= covered / 400 <= 0.97
