@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,16 @@ from service.state import Resources
 from service.store.notifications import save_suggestion
 from service.store.tickets import get_ticket
 
-__all__ = ["MODEL_NAME", "TRAINING_DATA", "Suggestion", "TriageModel", "process_ai_inference"]
+__all__ = [
+    "MODEL_NAME",
+    "TRAINING_DATA",
+    "Suggestion",
+    "TriageModel",
+    "prepare_model",
+    "process_ai_inference",
+]
+
+log = logging.getLogger("service.jobs")
 
 TRAINING_DATA: Final = DATA_DIR / "models" / "ticket_triage.csv"
 MODEL_NAME: Final = "tfidf-logreg-v1"
@@ -85,6 +95,19 @@ def model() -> TriageModel:
         if _MODEL is None:
             _MODEL = TriageModel()
         return _MODEL
+
+
+async def prepare_model() -> None:
+    """Train the process's model in a thread, ahead of the first ticket.
+
+    Importing scikit-learn and training take about 1.6 s of CPU, most of it holding the
+    interpreter lock: done by the first ai-inference job, that stalled every workflow task of
+    the worker process meanwhile. A failure is logged; the first job then tries again.
+    """
+    try:
+        await asyncio.to_thread(model)
+    except Exception:
+        log.exception("the triage model could not be trained; the first ai-inference job retries")
 
 
 async def process_ai_inference(resources: Resources, job: Job) -> dict[str, Any]:

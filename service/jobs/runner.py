@@ -32,7 +32,7 @@ from service.automation.context import AutomationContext
 from service.automation.engine import process_pending, retry_delay_s
 from service.jobs.audit import process_audit
 from service.jobs.delivery import process_webhook_delivery
-from service.jobs.inference import process_ai_inference
+from service.jobs.inference import prepare_model, process_ai_inference
 from service.jobs.messaging import process_email, process_notification
 from service.jobs.producer import messaging_attributes
 from service.jobs.reports import process_export, process_report
@@ -156,10 +156,12 @@ async def _reconcile_loop(ctx: AutomationContext, *, stop: asyncio.Event) -> Non
 
 
 async def run_background(resources: Resources, *, stop: asyncio.Event) -> None:
-    """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set."""
+    """Run the job processors, the outbox dispatcher and the reconciler until ``stop`` is set;
+    the ai-inference queue's model is trained at once, not by the first ticket."""
     ctx = AutomationContext.of(resources)
     workers = open_job_workers(resources)
     tasks = [
+        asyncio.create_task(prepare_model(), name="triage-model"),
         asyncio.create_task(run_dispatcher(ctx, stop=stop), name="outbox-dispatcher"),
         asyncio.create_task(_reconcile_loop(ctx, stop=stop), name="schedule-reconciler"),
     ]

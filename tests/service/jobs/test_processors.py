@@ -15,6 +15,8 @@ from sqlalchemy import update
 from waiting import eventually
 
 from protocol_lab.domain import JobQueue
+from service.jobs import inference
+from service.jobs.runner import run_background
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.state import Resources
 from service.store.notifications import get_suggestion, list_audit, list_notifications
@@ -279,3 +281,21 @@ async def test_maintenance_prunes_processed_events_only(resources: Resources) ->
         )
         assert remaining == {pending_id}
         assert (await session.execute(select(func.count(OutboxRow.id)))).scalar()
+
+
+async def test_the_background_loops_train_the_triage_model_before_any_ticket(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained at the worker's start, not by the first ai-inference job: that job would hold
+    the interpreter for the imports and the training while the process's workflows wait."""
+    monkeypatch.setattr(inference, "_MODEL", None)
+    stop = asyncio.Event()
+    background = asyncio.create_task(run_background(resources, stop=stop))
+    try:
+        trained = await eventually(lambda: inference._MODEL, within_s=60)
+        assert (
+            trained.suggest("VPN down for the whole office").category in trained.category.classes_
+        )
+    finally:
+        stop.set()
+        await background
