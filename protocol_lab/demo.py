@@ -59,10 +59,9 @@ DEFAULT_COMPRESSION = 600.0
 """Simulated seconds per wall second: a 36-hour day-and-drain in about 3.6 minutes."""
 
 MEASURE_HOURS = 6.0
-"""The warm-up that measures the platform's latency: the busiest six hours (36 s at 600x).
-About 100 workflow tasks and 60 workflows: three such warm-ups in a row on one stack measured
-a workflow task of 28.6, 30.3 and 30.6 ms, where three of three hours (about 20 tasks each)
-measured 26, 28 and 38 ms."""
+"""The warm-up that measures the platform's latency: the busiest six hours (36 s at 600x),
+about 100 workflow tasks and 60 workflows; three hours (about 20 tasks) scattered more (the
+figures are in docs/architecture.md, "The platform's own latency")."""
 
 
 @dataclass(frozen=True)

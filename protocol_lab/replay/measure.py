@@ -1,8 +1,8 @@
 """Measuring the platform's latency on this machine, at the replay's compression, before a replay.
 
 The simulator can only match a compressed replay if it adds the latency the service will add
-(:mod:`protocol_lab.sim.platform`): at 600x, the 20-50 ms of a workflow task or an activity's
-completion become 12-30 simulated seconds per step, and how many depends on this machine and
+(:mod:`protocol_lab.sim.platform`): at 600x, the 10-50 ms of a workflow task or an activity's
+completion become 6-30 simulated seconds per step, and how many depends on this machine and
 its load. :func:`measure_platform` measures them on the service itself, in a warm-up before the
 replay that is compared:
 
@@ -59,8 +59,7 @@ SETTLE_HOURS = 1.0
 """Simulated hours at the warm-up's start whose workflows are not fitted (at most half of it):
 they warm the worker up. A fixed period rather than a fraction, so that a longer warm-up
 measures more workflows: the sample, not the worker's warming, is what limits the measurement
-(three 3-hour warm-ups in a row on one stack, fitted from their second halves, gave a
-workflow task of 26, 28 and 38 ms, the coldest the lowest)."""
+(three warm-ups in a row on one stack scatter as much as fresh stacks do)."""
 
 MIN_WARM_ACTIVITIES = 20
 """Completed activities the warm-up's settled part must hold to be fitted alone. On a machine
