@@ -221,12 +221,10 @@ class EmbeddedTemporal:
             "--dynamic-config-value",
             'history.visibilityProcessorUpdateAckInterval="2s"',
             # SQLite's default rollback journal syncs the disk several times per transaction,
-            # and a workflow task is a few transactions: on this project's two-core machine a
-            # write-ahead log synced at checkpoints took the workflow task from 32-55 ms to
-            # 16-21 ms and an activity's overhead from 18-26 to 12-14 ms (three 6-hour demo
-            # warm-ups each way). A crashed server loses nothing with it: committed
-            # transactions are in the log file; only the operating system's crash could cost
-            # the last few.
+            # and a workflow task is a few transactions; a write-ahead log synced at
+            # checkpoints about halves the platform's latency (measured in
+            # docs/architecture.md, "Embedded stack and supervision"). A killed server loses
+            # nothing committed; only a crash of the machine could cost the last few.
             "--sqlite-pragma",
             "journal_mode=wal",
             "--sqlite-pragma",
