@@ -25,7 +25,7 @@ demo: compile
 	$(VENV)/bin/protocol-lab demo
 
 test: compile
-	$(VENV)/bin/pytest -q --durations=25
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

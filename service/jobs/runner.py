@@ -11,7 +11,10 @@
 - the schedule reconciler, which keeps one Temporal Schedule per scheduled rule, and enqueues
   the daily maintenance job.
 
-It then closes everything it opened, waiting for jobs in progress.
+It then closes everything it opened, letting jobs in progress finish for
+:data:`SHUTDOWN_GRACE_S`; a job still running after that is abandoned, not failed: it stays
+active in Redis and BullMQ hands it to a worker again once its lock expires (its stalled-job
+check), so a worker asked to stop ends in bounded time and loses no job.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -45,6 +48,8 @@ from service.store.outbox import wakeup_signal
 __all__ = [
     "DISPATCH_POLL_S",
     "PROCESSORS",
+    "SHUTDOWN_GRACE_S",
+    "close_job_workers",
     "open_job_workers",
     "run_background",
     "run_dispatcher",
@@ -53,6 +58,10 @@ __all__ = [
 log = logging.getLogger("service.jobs")
 
 Processor = Callable[[Resources, Job], Awaitable[Any]]
+
+SHUTDOWN_GRACE_S: Final = 5.0
+"""How long a stopping worker waits for its loops and jobs in progress before abandoning them:
+within the stack's 10 s between SIGTERM and SIGKILL, with the Temporal workers' 3 s beside it."""
 
 PROCESSORS: Final[dict[JobQueue, Processor]] = {
     JobQueue.EMAIL: process_email,
@@ -169,5 +178,39 @@ async def run_background(resources: Resources, *, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        await close_job_workers(workers, loops=tasks)
+
+
+async def close_job_workers(
+    workers: list[Worker],
+    *,
+    loops: Sequence[asyncio.Task[Any]] = (),
+    grace_s: float | None = None,
+) -> None:
+    """Close BullMQ workers (and wait for ``loops`` to end), in bounded time.
+
+    Jobs in progress, and the loops, get ``grace_s`` (default :data:`SHUTDOWN_GRACE_S`) to
+    finish; then the loops are cancelled and the workers forced closed, which abandons their
+    jobs without failing them (see the module docstring). A BullMQ worker's own ``close``
+    waits for its jobs without bound and shields itself from cancellation, so it is only
+    awaited here with a deadline."""
+    if not workers and not loops:
+        return
+    grace = SHUTDOWN_GRACE_S if grace_s is None else grace_s
+    closing = [asyncio.ensure_future(w.close()) for w in workers]
+    _, late = await asyncio.wait([*loops, *closing], timeout=grace)
+    if late:
+        log.warning(
+            "%d jobs and %d loops still running %.1f s after the stop: abandoned (the jobs "
+            "stay active and are handed out again once their locks expire)",
+            sum(len(w.jobs) for w in workers),
+            sum(loop in late for loop in loops),
+            grace,
+        )
+        for loop in loops:
+            loop.cancel()
+        forcing = [asyncio.ensure_future(w.close(force=True)) for w in workers]
+        await asyncio.wait([*loops, *closing, *forcing], timeout=grace)
+    for loop in loops:
+        if loop.done() and not loop.cancelled() and loop.exception() is not None:
+            log.error("background loop %s ended with %r", loop.get_name(), loop.exception())

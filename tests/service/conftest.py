@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -77,8 +76,10 @@ async def worker(service_settings: Settings, temporal_client: Client) -> AsyncIt
     await eventually(polling, within_s=60, every_s=0.2)
     yield
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=30)
+    # not wait_for: if the worker ignored the stop, cancelling it and waiting would hang too
+    stopped, _ = await asyncio.wait({task}, timeout=30)
+    assert stopped, "the worker did not stop within 30 s of its stop event"
+    task.result()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ every time) and bounded per operation; it prints what it generated and what fail
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 import sys
 import time
@@ -51,6 +52,19 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 # Archiving moves closed workflows out of the session's Temporal, under other tests' feet: the
 # fuzz run archives only workflows closed longer ago than any of them.
 ARCHIVE_BODY = {"older_than_s": 9 * 366 * 86400}
+# What generating and sending cases imports on first use, imported before the fuzzing thread
+# starts: Python 3.11 can fail to build a syntax tree on two threads at once ("AST constructor
+# recursion depth mismatch"), and the service imports modules on its own threads meanwhile.
+LAZY_MODULES = (
+    "hypothesis.strategies._internal.flatmapped",
+    "hypothesis.strategies._internal.random",
+    "hypothesis.strategies._internal.regex",
+    "schemathesis.generation.body_overrides",
+    "schemathesis.generation.dictionaries",
+    "schemathesis.transport.asgi",
+    "schemathesis.transport.wsgi",
+    "schemathesis.wfc.escalation",
+)
 
 
 @dataclass
@@ -121,6 +135,8 @@ class _Run:
 
 def _runs(base_url: str, real_ids: dict[str, str]) -> list[_Run]:
     """Generated ids first, then real ones; a real resource is deleted or cancelled last."""
+    for module in LAZY_MODULES:
+        importlib.import_module(module)
     schema: OpenApiSchema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     generated: list[_Run] = []
     on_real: list[_Run] = []
@@ -207,8 +223,7 @@ async def test_fuzzed_requests_get_documented_answers_and_no_server_error(
     """The worker runs on this loop, so the generated requests are sent from a thread."""
     started = time.monotonic()
     real_ids = await asyncio.to_thread(_real_ids, live_api, admin_headers)
-    # Loaded on this thread: Python 3.11 can fail to parse modules imported on two threads at once.
-    runs = _runs(live_api, real_ids)
+    runs = _runs(live_api, real_ids)  # on this thread: see LAZY_MODULES
     report = await asyncio.to_thread(_fuzz, runs, admin_headers)
     wall_s = time.monotonic() - started
     sys.stdout.write("\n" + report.summary(wall_s) + "\n")

@@ -36,7 +36,7 @@ from waiting import eventually
 from protocol_lab.domain import JobQueue
 from service.automation.context import AutomationContext
 from service.automation.engine import process_pending
-from service.jobs.runner import open_job_workers
+from service.jobs.runner import close_job_workers, open_job_workers
 from service.jobs.sync import retention_days
 from service.settings import Settings
 from service.stack import EmbeddedRedis
@@ -74,7 +74,7 @@ async def _maintenance(ctx: AutomationContext, data: dict[str, Any]) -> Job:
 
         return await eventually(finished)
     finally:
-        await worker.close()
+        await close_job_workers([worker])
         await resources.http.aclose()
 
 

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from job_helpers import Mailbox, Receiver
 
 from service.jobs.producer import JobProducer
-from service.jobs.runner import open_job_workers
+from service.jobs.runner import close_job_workers, open_job_workers
 from service.settings import Settings
 from service.stack import free_port
 from service.state import Resources
@@ -89,6 +89,5 @@ async def resources(
     res.jobs = JobProducer(machine_redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
     workers = open_job_workers(res)
     yield res
-    for worker in workers:
-        await worker.close()
+    await close_job_workers(workers)
     await res.close()

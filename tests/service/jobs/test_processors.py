@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy import update
 from waiting import eventually
 
 from protocol_lab.domain import JobQueue
-from service.jobs import inference
-from service.jobs.runner import run_background
+from service.jobs import inference, runner
+from service.jobs.producer import JobProducer
+from service.jobs.runner import PROCESSORS, run_background
 from service.jobs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.state import Resources
 from service.store.notifications import get_suggestion, list_audit, list_notifications
@@ -299,3 +301,38 @@ async def test_the_background_loops_train_the_triage_model_before_any_ticket(
     finally:
         stop.set()
         await background
+
+
+async def test_a_stopping_worker_abandons_a_job_that_never_ends_and_keeps_it(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop waits for a job in progress only for the grace period: BullMQ's own close would
+    wait for it forever (and ignores cancellation). The job is left active in Redis, neither
+    failed nor removed, for BullMQ to hand out again once its lock expires."""
+    began = asyncio.Event()
+
+    async def never_ends(_res: Resources, _job: Job) -> None:
+        began.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setitem(PROCESSORS, JobQueue.EXPORT, never_ends)
+    monkeypatch.setattr(runner, "SHUTDOWN_GRACE_S", 0.5)
+    # queues of its own: the module's workers take no job of this test
+    jobs = JobProducer(resources.jobs.redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    monkeypatch.setattr(resources, "jobs", jobs)
+    stop = asyncio.Event()
+    background = asyncio.create_task(run_background(resources, stop=stop))
+    try:
+        job_id = await jobs.enqueue(JobQueue.EXPORT, "tickets", {}, job_id="stuck")
+        await eventually(began.is_set, within_s=30)
+        stop.set()
+        # not wait_for: cancelling a stop stuck in BullMQ's close would hang as well
+        stopped, _ = await asyncio.wait({background}, timeout=30)
+        assert stopped, "the worker did not stop: it waits for the job that never ends"
+        job = await jobs.queue(JobQueue.EXPORT).getJob(job_id)
+        assert job is not None
+        assert await job.getState() == "active"
+    finally:
+        stop.set()
+        background.cancel()
+        await jobs.close()
