@@ -35,7 +35,9 @@ class CaseOrder:
     sort by time and then a stable sort by case. ``case``: the case number (0, 1, ...) of each
     of those rows, hence sorted. ``timestamp``: the timestamps of those rows. ``ids``: each
     case's id; ``first_rows``: each case's first row in the frame; ``lengths``: each case's
-    number of events. ``column``: the case column's name.
+    number of events. ``column``: the case column's name. ``labels``: the default activity
+    label (``steps.label_codes``) of those rows, where :meth:`Timelines.cache` computed it; the
+    directly-follows graph and the variants both read it.
     """
 
     column: str
@@ -45,6 +47,7 @@ class CaseOrder:
     ids: pl.Series
     first_rows: pl.Series
     lengths: pl.Series
+    labels: pl.Series | None = None
 
     @property
     def n_cases(self) -> int:

@@ -85,9 +85,17 @@ def variants(
     )
     order = known_order(events, column="workflow_id")
     if order is not None:  # a cached timeline's events: gather them in case order
-        coded = lf.select(
-            label.gather(order.rows), *([] if kept is None else [kept.gather(order.rows)])
-        ).with_columns(order.case, order.timestamp)
+        known = [order.case, order.timestamp]
+        if activity is None and order.labels is not None:
+            known.append(order.labels.alias("__label"))
+            coded = (
+                pl.LazyFrame(known)
+                if kept is None
+                else lf.select(kept.gather(order.rows)).with_columns(known)
+            )
+        else:
+            gathered = [] if kept is None else [kept.gather(order.rows)]
+            coded = lf.select(label.gather(order.rows), *gathered).with_columns(known)
         case = "__case"
         # each case's times are in order: its first and last are its min and max
         first, last = pl.col("timestamp").first(), pl.col("timestamp").last()

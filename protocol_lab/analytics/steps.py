@@ -299,7 +299,9 @@ def directly_follows(
     same_case = pl.col("__case").shift(-1) == pl.col("__case")
     label = label_codes(activity, event_dtype=events.lazy().collect_schema().get("event"))
     order = known_order(events, column=case)
-    if order is not None:  # a cached timeline's events: gather them in case order
+    if order is not None and activity is None and order.labels is not None:
+        ordered = pl.LazyFrame([order.labels.alias("source"), order.case, order.timestamp])
+    elif order is not None:  # a cached timeline's events: gather them in case order
         ordered = (
             events.lazy()
             .select(label.gather(order.rows).alias("source"))

@@ -24,6 +24,7 @@ from protocol_lab.analytics._case_order import (
     remember,
 )
 from protocol_lab.analytics._frames import ENGINE
+from protocol_lab.analytics.steps import label_codes
 from protocol_lab.analytics.vocabulary import (
     VOCABULARY_KEY,
     Vocabulary,
@@ -729,6 +730,10 @@ class Timelines:
         else:
             events = self.events.collect(engine=ENGINE)
         order = known or find_case_order(events)
+        if order.labels is None and {"step", "event"} <= set(events.columns):
+            # computed once here rather than by each analysis that groups by activity
+            label = label_codes(event_dtype=events.schema["event"]).gather(order.rows)
+            order = replace(order, labels=events.select(label).to_series())
         if derived is not None:
             if events["timestamp"].null_count():
                 built = _workflows(events.lazy())

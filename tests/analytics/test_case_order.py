@@ -64,15 +64,24 @@ def test_cached_answers_are_the_plans_answers(events: pl.DataFrame) -> None:
     assert_frame_equal(
         cached.workflows.collect().sort(by_id), plain.workflows.collect().sort(by_id)
     )
-    assert_frame_equal(
-        directly_follows(cached.events).collect(), directly_follows(plain.events).collect()
-    )
-    for steps_only in (True, False):
-        for workflows in (None, plain.workflows):
-            assert_frame_equal(
-                variants(cached.events, workflows, steps_only=steps_only).collect(),
-                variants(plain.events, workflows, steps_only=steps_only).collect(),
-            )
+    order = known_order(cached.events, column="workflow_id")
+    assert order is not None
+    assert order.labels is not None  # the default labels, computed once by cache()
+    for activity in (None, "event"):  # from the cached labels, and gathered as asked
+        assert_frame_equal(
+            directly_follows(cached.events, activity=activity).collect(),
+            directly_follows(plain.events, activity=activity).collect(),
+        )
+        for steps_only in (True, False):
+            for workflows in (None, plain.workflows):
+                assert_frame_equal(
+                    variants(
+                        cached.events, workflows, activity=activity, steps_only=steps_only
+                    ).collect(),
+                    variants(
+                        plain.events, workflows, activity=activity, steps_only=steps_only
+                    ).collect(),
+                )
 
 
 def test_workflow_ties_go_to_the_first_row_in_the_frame() -> None:
