@@ -719,9 +719,9 @@ class Timelines:
         """The same timelines with both frames computed once and held in memory.
 
         The events keep their order; where each workflow's events are (in time order) is found
-        on the way and kept with the cached events frame, whose directly-follows graph and
-        variants then need no grouping by workflow id. Workflows built from the events are
-        aggregated from that order too.
+        on the way and kept with the cached events frame, with each event's default activity
+        label, so that its directly-follows graph and variants need no grouping by workflow id
+        and no labelling. Workflows built from the events are aggregated from that order too.
         """
         known = known_order(self.events, column="workflow_id")
         derived = self._derived if known is None else None
