@@ -13,6 +13,7 @@ be stale: polars frames are immutable and the order is filed against the object 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,7 +21,14 @@ import polars as pl
 
 from protocol_lab.analytics._frames import ENGINE
 
-__all__ = ["CaseOrder", "find_case_order", "known_order", "per_case_columns", "remember"]
+__all__ = [
+    "CaseOrder",
+    "find_case_order",
+    "in_case_order",
+    "known_order",
+    "per_case_columns",
+    "remember",
+]
 
 _STARTED: Final = "workflow_started"
 _TERMINAL: Final = ("workflow_completed", "workflow_failed", "workflow_cancelled")
@@ -177,3 +185,24 @@ def known_order(frame: pl.DataFrame | pl.LazyFrame, *, column: str) -> CaseOrder
     if entry is None or entry[0]() is not frame or entry[1].column != column:
         return None
     return entry[1]
+
+
+def in_case_order(
+    events: pl.LazyFrame,
+    order: CaseOrder,
+    label: pl.Expr,
+    *,
+    default_label: bool,
+    name: str,
+    also: Sequence[pl.Expr] = (),
+) -> pl.LazyFrame:
+    """``events`` (whose case order is ``order``) in case order: ``__case``, ``timestamp``,
+    the label as ``name`` and the ``also`` columns, gathered by row number. The label is the
+    one :meth:`Timelines.cache` kept when ``default_label`` (``label`` is the default activity
+    label) and it kept one, else ``label`` gathered."""
+    known = [order.case, order.timestamp]
+    gathered = [column.gather(order.rows) for column in also]
+    if default_label and order.labels is not None:
+        known.append(order.labels.alias(name))
+        return events.select(gathered).with_columns(known) if gathered else pl.LazyFrame(known)
+    return events.select(label.gather(order.rows).alias(name), *gathered).with_columns(known)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from protocol_lab.analytics._case_order import CaseOrder, known_order
+from protocol_lab.analytics._case_order import in_case_order, known_order
 from protocol_lab.analytics._frames import By, FrameT, group_keys, same_kind
 from protocol_lab.analytics.steps import label_codes
 
@@ -85,7 +85,14 @@ def variants(
     )
     order = known_order(events, column="workflow_id")
     if order is not None:  # a cached timeline's events: gather them in case order
-        coded = _in_case_order(lf, order, label, kept, cached_labels=activity is None)
+        coded = in_case_order(
+            lf,
+            order,
+            label,
+            default_label=activity is None,
+            name="__label",
+            also=() if kept is None else (kept,),
+        )
         case = "__case"
         # each case's times are in order: its first and last are its min and max
         first, last = pl.col("timestamp").first(), pl.col("timestamp").last()
@@ -134,17 +141,3 @@ def variants(
         .sort("n", "variant", descending=[True, False])
     )
     return same_kind(events, out)
-
-
-def _in_case_order(
-    lf: pl.LazyFrame, order: CaseOrder, label: pl.Expr, kept: pl.Expr | None, *, cached_labels: bool
-) -> pl.LazyFrame:
-    """A cached timeline's events in case order: case number, time, ``__label`` (the labels
-    :meth:`Timelines.cache` kept, if ``cached_labels`` and it did, else ``label`` gathered) and
-    ``__kept`` (``kept`` gathered, if given)."""
-    known = [order.case, order.timestamp]
-    gathered = [] if kept is None else [kept.gather(order.rows)]
-    if cached_labels and order.labels is not None:
-        known.append(order.labels.alias("__label"))
-        return lf.select(*gathered).with_columns(known) if gathered else pl.LazyFrame(known)
-    return lf.select(label.gather(order.rows), *gathered).with_columns(known)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
-from protocol_lab.analytics._case_order import known_order
+from protocol_lab.analytics._case_order import in_case_order, known_order
 from protocol_lab.analytics._frames import (
     By,
     FrameT,
@@ -299,13 +299,9 @@ def directly_follows(
     same_case = pl.col("__case").shift(-1) == pl.col("__case")
     label = label_codes(activity, event_dtype=events.lazy().collect_schema().get("event"))
     order = known_order(events, column=case)
-    if order is not None and activity is None and order.labels is not None:
-        ordered = pl.LazyFrame([order.labels.alias("source"), order.case, order.timestamp])
-    elif order is not None:  # a cached timeline's events: gather them in case order
-        ordered = (
-            events.lazy()
-            .select(label.gather(order.rows).alias("source"))
-            .with_columns(order.case, order.timestamp)
+    if order is not None:  # a cached timeline's events: gather them in case order
+        ordered = in_case_order(
+            events.lazy(), order, label, default_label=activity is None, name="source"
         )
     else:
         ordered = (

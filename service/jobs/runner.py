@@ -185,18 +185,16 @@ async def close_job_workers(
     workers: list[Worker],
     *,
     loops: Sequence[asyncio.Task[Any]] = (),
-    grace_s: float | None = None,
 ) -> None:
     """Close BullMQ workers (and wait for ``loops`` to end), in bounded time.
 
-    Jobs in progress, and the loops, get ``grace_s`` (default :data:`SHUTDOWN_GRACE_S`) to
-    finish; then the loops are cancelled and the workers forced closed, which abandons their
-    jobs without failing them (see the module docstring). A BullMQ worker's own ``close``
-    waits for its jobs without bound and shields itself from cancellation, so it is only
-    awaited here with a deadline."""
+    Jobs in progress, and the loops, get :data:`SHUTDOWN_GRACE_S` to finish; then the loops
+    are cancelled and the workers forced closed, which abandons their jobs without failing them
+    (see the module docstring). A BullMQ worker's own ``close`` waits for its jobs without
+    bound and shields itself from cancellation, so it is only awaited here with a deadline."""
     if not workers and not loops:
         return
-    grace = SHUTDOWN_GRACE_S if grace_s is None else grace_s
+    grace = SHUTDOWN_GRACE_S  # read at the call, so that a test can shorten it
     closing = [asyncio.ensure_future(w.close()) for w in workers]
     _, late = await asyncio.wait([*loops, *closing], timeout=grace)
     if late:
