@@ -37,7 +37,7 @@ class RuleCaches:
     # rule id -> (updated_at, parsed rule)
     parsed: dict[str, tuple[float, Rule]] = field(default_factory=dict)
     # (version of the stored rule set, the index of its enabled rules)
-    index: tuple[tuple[int, float, float], RuleIndex[str]] | None = None
+    index: tuple[int, RuleIndex[str]] | None = None
 
 
 @dataclass

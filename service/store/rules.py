@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     Index,
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    func,
     or_,
     select,
 )
@@ -38,6 +38,7 @@ from service.store.ids import new_id
 __all__ = [
     "RuleActionRow",
     "RuleRow",
+    "RuleSetVersionRow",
     "delete_rule",
     "enabled_rules",
     "get_rule",
@@ -88,6 +89,16 @@ class RuleActionRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(32))
     workflow_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class RuleSetVersionRow(Base):
+    """The version of the stored rule set: one row, raised by the database's own triggers on
+    every insert, update or delete of ``automation_rules`` (the store's fourth migration)."""
+
+    __tablename__ = "automation_rules_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 def _actions_written(row: RuleRow) -> dict[str, Any]:
@@ -234,22 +245,16 @@ async def enabled_rules(session: AsyncSession, *, trigger: Trigger | None = None
     return list((await session.execute(stmt.order_by(RuleRow.created_at, RuleRow.id))).scalars())
 
 
-async def rules_version(
-    session: AsyncSession, *, trigger: Trigger | None = None
-) -> tuple[int, float, float]:
-    """(count, newest update, sum of updates) of the enabled rules (of one trigger).
-
-    Changes whenever the enabled set changes: a rule added, deleted, enabled or disabled
-    changes the count or the newest update, and an edit (which stamps ``updated_at``) changes
-    the sum even when it was stamped by a clock behind the newest update.
-    """
-    stmt = select(
-        func.count(RuleRow.id), func.max(RuleRow.updated_at), func.sum(RuleRow.updated_at)
-    ).where(RuleRow.enabled.is_(True))
-    if trigger is not None:
-        stmt = stmt.where(RuleRow.trigger == trigger.value)
-    row = (await session.execute(stmt)).one()
-    return int(row[0] or 0), float(row[1] or 0.0), float(row[2] or 0.0)
+async def rules_version(session: AsyncSession) -> int:
+    """The version of the stored rule set: it changes whenever any rule is added, changed or
+    deleted, by any process or statement (the database raises it), and costs one row's read
+    however many rules there are."""
+    version = await session.scalar(
+        select(RuleSetVersionRow.version).where(RuleSetVersionRow.id == 1)
+    )
+    if version is None:
+        raise RuntimeError("the store has no rule set version: is its schema migrated?")
+    return int(version)
 
 
 async def list_rules(

@@ -125,7 +125,7 @@ async def test_an_empty_database_gets_the_models_schema(
     async with empty_database(backend, folder=tmp_path, postgres_url=postgres_url) as engine:
         assert await current_revision(engine) is None
         await create_schema(engine)
-        assert await current_revision(engine) == head_revision() == "0003"
+        assert await current_revision(engine) == head_revision() == "0004"
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol_lab.domain import Rule, Trigger, load_rules
@@ -15,13 +16,16 @@ from service.store.executions import (
     open_episode,
 )
 from service.store.rules import (
+    RuleRow,
     delete_rule,
     enabled_rules,
     get_rule,
     insert_rule,
     list_rules,
     new_rule_row,
+    rotate_secret,
     rule_model,
+    rules_version,
     save_rule,
 )
 
@@ -56,6 +60,47 @@ async def test_rules_round_trip_and_filter(sessionmaker: Sessions) -> None:
         assert await list_rules(session, filters={}, limit=1, starting_after="rule_x") is None
         assert await delete_rule(session, rule_id=ids[0]) is True
         assert await delete_rule(session, rule_id=ids[0]) is False
+
+
+async def test_the_rule_set_version_moves_with_every_write_and_only_then(
+    sessionmaker: Sessions,
+) -> None:
+    # The dispatcher rebuilds its index when the version moves: any change to any rule, by the
+    # store's functions, by the ORM or by plain SQL, must move it; reads must not.
+    rule = load_rules()[0]
+    async with sessionmaker() as session:
+        seen = [await rules_version(session)]
+
+        async def moved() -> bool:
+            seen.append(await rules_version(session))
+            await session.commit()
+            return seen[-1] != seen[-2]
+
+        row = await insert_rule(session, row=new_rule_row(rule))
+        assert await moved()
+        await get_rule(session, rule_id=row.id)
+        await enabled_rules(session)
+        await list_rules(session, filters={}, limit=5)
+        assert not await moved()
+        off = Rule.model_validate({**rule.model_dump(), "enabled": False})
+        await save_rule(session, row=row, rule=off, toggled=True)
+        assert await moved()
+        await rotate_secret(session, row=row)
+        assert await moved()
+        await session.execute(update(RuleRow).where(RuleRow.id == row.id).values(name="renamed"))
+        await session.commit()
+        assert await moved()
+        await session.execute(
+            text("UPDATE automation_rules SET enabled = true WHERE id = :id"), {"id": row.id}
+        )
+        await session.commit()
+        assert await moved()
+        assert await delete_rule(session, rule_id=row.id) is True
+        assert await moved()
+        assert await delete_rule(session, rule_id=row.id) is False
+        assert not await moved()
+    async with sessionmaker() as other:  # another session (as another process) reads the same
+        assert await rules_version(other) == seen[-1]
 
 
 async def test_one_execution_per_rule_and_event(sessionmaker: Sessions) -> None:
