@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import polars as pl
@@ -43,9 +43,10 @@ class CaseOrder:
     sort by time and then a stable sort by case. ``case``: the case number (0, 1, ...) of each
     of those rows, hence sorted. ``timestamp``: the timestamps of those rows. ``ids``: each
     case's id; ``first_rows``: each case's first row in the frame; ``lengths``: each case's
-    number of events. ``column``: the case column's name. ``labels``: the default activity
-    label (``steps.label_codes``) of those rows, where :meth:`Timelines.cache` computed it; the
-    directly-follows graph and the variants both read it.
+    number of events. ``column``: the case column's name. The default activity label of those
+    rows (``steps.label_codes``) is computed by the first analysis that asks for it
+    (:meth:`default_labels`) and kept: the directly-follows graph and the variants share it,
+    and a cached frame never analysed by activity never pays for it.
     """
 
     column: str
@@ -55,12 +56,21 @@ class CaseOrder:
     ids: pl.Series
     first_rows: pl.Series
     lengths: pl.Series
-    labels: pl.Series | None = None
+    _labels: list[pl.Series] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def n_cases(self) -> int:
         """The number of cases."""
         return self.ids.len()
+
+    def default_labels(self, events: pl.LazyFrame, label: pl.Expr) -> pl.Series:
+        """The rows' default activity labels (``label``, the default label expression of
+        ``events``, the frame this order was found in) in case order; computed once."""
+        if not self._labels:
+            self._labels.append(
+                events.select(label.gather(self.rows)).collect(engine=ENGINE).to_series()
+            )
+        return self._labels[0]
 
 
 def find_case_order(events: pl.DataFrame, *, column: str = "workflow_id") -> CaseOrder:
@@ -197,12 +207,12 @@ def in_case_order(
     also: Sequence[pl.Expr] = (),
 ) -> pl.LazyFrame:
     """``events`` (whose case order is ``order``) in case order: ``__case``, ``timestamp``,
-    the label as ``name`` and the ``also`` columns, gathered by row number. The label is the
-    one :meth:`Timelines.cache` kept when ``default_label`` (``label`` is the default activity
-    label) and it kept one, else ``label`` gathered."""
+    the label as ``name`` and the ``also`` columns, gathered by row number. When
+    ``default_label`` (``label`` is the default activity label), the order's kept labels
+    (:meth:`CaseOrder.default_labels`), else ``label`` gathered."""
     known = [order.case, order.timestamp]
     gathered = [column.gather(order.rows) for column in also]
-    if default_label and order.labels is not None:
-        known.append(order.labels.alias(name))
+    if default_label:
+        known.append(order.default_labels(events, label).alias(name))
         return events.select(gathered).with_columns(known) if gathered else pl.LazyFrame(known)
     return events.select(label.gather(order.rows).alias(name), *gathered).with_columns(known)

@@ -24,7 +24,6 @@ from protocol_lab.analytics._case_order import (
     remember,
 )
 from protocol_lab.analytics._frames import ENGINE
-from protocol_lab.analytics.steps import label_codes
 from protocol_lab.analytics.vocabulary import (
     VOCABULARY_KEY,
     Vocabulary,
@@ -719,9 +718,9 @@ class Timelines:
         """The same timelines with both frames computed once and held in memory.
 
         The events keep their order; where each workflow's events are (in time order) is found
-        on the way and kept with the cached events frame, with each event's default activity
-        label, so that its directly-follows graph and variants need no grouping by workflow id
-        and no labelling. Workflows built from the events are aggregated from that order too.
+        on the way and kept with the cached events frame, so that its directly-follows graph and
+        variants need no grouping by workflow id (and label the events once between them).
+        Workflows built from the events are aggregated from that order too.
         """
         known = known_order(self.events, column="workflow_id")
         derived = self._derived if known is None else None
@@ -730,10 +729,6 @@ class Timelines:
         else:
             events = self.events.collect(engine=ENGINE)
         order = known or find_case_order(events)
-        if order.labels is None and {"step", "event"} <= set(events.columns):
-            # computed once here rather than by each analysis that groups by activity
-            label = label_codes(event_dtype=events.schema["event"]).gather(order.rows)
-            order = replace(order, labels=events.select(label).to_series())
         if derived is not None:
             if events["timestamp"].null_count():
                 built = _workflows(events.lazy())
