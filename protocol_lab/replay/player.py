@@ -513,8 +513,9 @@ def patient_retry() -> Any:
     return RetryPolicy(max_retries=12, initial_delay=0.25, max_delay=4.0, jitter=0.3)
 
 
-async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
-    """Start one workflow and wait until the worker has run its first step, then cancel it.
+async def warm_up(client: Any, *, within_s: float = 60.0) -> str:
+    """Start one workflow and wait until the worker has run its first step, then cancel it;
+    returns its id.
 
     A worker's first workflow task pays for imports and sandbox set-up; doing that before a
     replay keeps the first replayed workflows from starting seconds late.
@@ -526,10 +527,13 @@ async def warm_up(client: Any, *, within_s: float = 60.0) -> None:
         input={"purpose": "warm-up before a replay"},
     )
     deadline = time.monotonic() + within_s
+    # Its status names the first step from the start (the state it was started with); the
+    # timeline shows the worker's work: an event beyond ``workflow_started``.
     while time.monotonic() < deadline:
-        status = await client.get_workflow_status(workflow.id)
-        if status.current_step is not None or status.status != "active":
+        found = await client.get_workflow(workflow.id)
+        if found.status != "active" or any(e.event != "workflow_started" for e in found.timeline):
             break
         await asyncio.sleep(0.2)
     with contextlib.suppress(Exception):
         await client.cancel_workflow(workflow.id, reason="warm-up done")
+    return str(workflow.id)

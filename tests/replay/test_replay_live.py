@@ -88,6 +88,20 @@ def _check_nothing_lost_or_doubled(
     assert set(played.workflows.values()) == {i for ids in started.values() for i in ids}
 
 
+def test_warm_up_returns_once_the_worker_has_taken_the_first_step(live: ServiceHandle) -> None:
+    # The workflow's status names its first step from the start; what shows the worker ran is
+    # the timeline: the first step started before the warm-up's cancel.
+    async def warm() -> list[str]:
+        async with AsyncClient(
+            base_url=live.base_url, token=live.token, retry=patient_retry(), timeout=30.0
+        ) as client:
+            workflow_id = await warm_up(client)
+            return [entry.event for entry in (await client.get_workflow(workflow_id)).timeline]
+
+    events = asyncio.run(warm())
+    assert events[:2] == ["workflow_started", "activity_started"]
+
+
 def test_replay_makes_every_call_once_and_reads_timelines_back(
     live: ServiceHandle, small_script: tuple[ReplayScript, SimulationResult]
 ) -> None:
