@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from waiting import eventually
 
+from protocol_lab.domain import JobQueue
 from service.state import Resources
 from service.store.outbox import OutboxRow
 
@@ -91,13 +92,13 @@ async def test_queue_counts_and_failed_jobs_are_inspectable(
     assert r.status_code == 400
 
 
-async def _outbox_of(state: Resources, ticket_id: str) -> list[dict[str, Any]]:
-    """The ticket's outbox events as they stand: where its side jobs wait, if they do."""
+async def _where_it_stands(state: Resources, ticket_id: str) -> str:
+    """The ticket's outbox events and its suggestion job, as they stand: where the work waits."""
     async with state.sessionmaker() as session:
         rows = (
             await session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id))
         ).scalars()
-        return [
+        events = [
             {
                 "id": r.id,
                 "kind": r.kind,
@@ -107,6 +108,9 @@ async def _outbox_of(state: Resources, ticket_id: str) -> list[dict[str, Any]]:
             }
             for r in rows
         ]
+    job = await state.jobs.queue(JobQueue.AI_INFERENCE).getJob(f"ai-{ticket_id}")
+    held = None if job is None else (await job.getState(), job.attemptsMade, job.failedReason)
+    return f"the ticket's outbox events: {events}; its suggestion job (state, tries, why): {held}"
 
 
 async def test_a_new_ticket_gets_a_suggestion_and_an_audit_trail(
@@ -130,7 +134,8 @@ async def test_a_new_ticket_gets_a_suggestion_and_an_audit_trail(
     except AssertionError as missing:
         # the side jobs are sent once the ticket's rules have run: say where the event stands
         # (seen once in two processes, not reproduced since)
-        events = await _outbox_of(app_state, ticket["id"])
-        raise AssertionError(f"{missing}; the ticket's outbox events: {events}") from None
+        raise AssertionError(
+            f"{missing}; {await _where_it_stands(app_state, ticket['id'])}"
+        ) from None
     assert r.json()["category"] == "access"
     assert r.json()["priority"] == "P3"
