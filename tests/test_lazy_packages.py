@@ -37,3 +37,4 @@ def test_loading_timelines_and_a_graph_leaves_the_other_analyses_unloaded() -> N
     assert "protocol_lab.analytics.outcomes" in loaded
     for unneeded in ("export", "conformance", "log_mapping", "itsm", "process_map", "sla"):
         assert f"protocol_lab.analytics.{unneeded}" not in loaded
+    assert "protocol_lab.domain.paths" not in loaded  # the sample's path: asked for by name

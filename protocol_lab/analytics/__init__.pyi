@@ -2,7 +2,6 @@
 
 from ._frames import (
     ENGINE as ENGINE,
-    SAMPLE_PATH as SAMPLE_PATH,
 )
 from .business_columns import (
     business_clock as business_clock,
@@ -48,6 +47,9 @@ from .process_map import (
     ProcessMap as ProcessMap,
     draw_process_map as draw_process_map,
     process_map as process_map,
+)
+from .sample import (
+    SAMPLE_PATH as SAMPLE_PATH,
 )
 from .sla import (
     SLA_STATES as SLA_STATES,

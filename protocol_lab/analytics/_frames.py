@@ -7,12 +7,9 @@ from typing import Final, Literal, TypeVar
 
 import polars as pl
 
-from protocol_lab.domain.paths import SAMPLE_PATH
-
 __all__ = [
     "ENGINE",
     "GROUPABLE",
-    "SAMPLE_PATH",
     "By",
     "FrameT",
     "as_lazy",
