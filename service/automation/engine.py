@@ -550,7 +550,10 @@ def _job(name: str, data: dict[str, Any], *, job_id: str, delay_ms: int = 0) -> 
 
 
 def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> list[SideJob]:
-    """The background work every ticket event causes: audit, and on creation AI and SLA timer."""
+    """The background work every ticket event causes: audit, and on creation AI and SLA timer
+    (none for a webhook delivery)."""
+    if event.kind == Trigger.WEBHOOK.value:
+        return []
     ticket = event.payload.get("ticket") or {}
     audit = {
         "kind": event.kind,
@@ -762,7 +765,8 @@ async def _process_batch(
     once per batch); then the side jobs of the whole batch go to Redis in one pipeline per
     queue, and the events that went through are finished in one statement. The batch stops at
     the first event that has to be retried (a dependency is down, and the events after it
-    would only wait for the same timeout): those after it are given back unclaimed.
+    would only wait for the same timeout): those after it are given back unclaimed. That event's
+    side jobs are sent all the same: they do not depend on its rules.
     """
     outcomes: dict[int, EventOutcome] = {}
     failures: list[tuple[OutboxEvent, Exception]] = []
@@ -784,18 +788,21 @@ async def _process_batch(
                     if index is None:
                         index = await _rule_index(ctx)
                     await _evaluate(ctx, event, index)
-                    # After the rules: a retry caused by Redis re-evaluates harmlessly
-                    # (executions are unique), and the rules' work does not wait for the
-                    # bookkeeping jobs.
-                    if event.kind != Trigger.WEBHOOK.value:
-                        side_jobs.extend(_side_jobs(ctx, event))
                 except Exception as exc:
                     record_failure(span, exc)
                     failures.append((event, exc))
-                    if is_transient(exc) and not _gives_up(ctx, event):
-                        untouched = events[position + 1 :]
-                        break
+                    if is_transient(exc):
+                        # The rules wait for a dependency (Temporal, say); the ticket's audit
+                        # entry, suggestion and SLA timer need only Redis and go out now. The
+                        # retry sends them again, which their job ids make harmless.
+                        side_jobs.extend(_side_jobs(ctx, event))
+                        if not _gives_up(ctx, event):
+                            untouched = events[position + 1 :]
+                            break
                     continue
+                # After the rules: a retry caused by Redis re-evaluates harmlessly (executions
+                # are unique), and the rules' work does not wait for the bookkeeping jobs.
+                side_jobs.extend(_side_jobs(ctx, event))
             evaluated.append(event)
         if side_jobs:
             try:

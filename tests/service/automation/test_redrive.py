@@ -144,6 +144,13 @@ async def _job_exists(ctx: AutomationContext, queue: JobQueue, job_id: str) -> b
     return await ctx.jobs.queue(queue).getJob(job_id) is not None
 
 
+async def _job_added_at(ctx: AutomationContext, queue: JobQueue, job_id: str) -> int:
+    """When the job with this id was added (ms); fails if there is none."""
+    job = await ctx.jobs.queue(queue).getJob(job_id)
+    assert job is not None, f"no {queue.value} job {job_id}"
+    return int(job.timestamp)
+
+
 async def test_transient_failures_are_retried_until_the_horizon_then_the_event_is_redriven(
     ctx: AutomationContext, temporal_client: Client
 ) -> None:
@@ -163,6 +170,9 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     assert by_rule[notify].outcome == "succeeded"
     assert by_rule[start].outcome == "pending"
     notified_at = by_rule[notify].finished_at
+    # The ticket's own side jobs need no Temporal: they do not wait for its rules.
+    audit_added = await _job_added_at(ctx, JobQueue.AUDIT, audit_job_id(event_id))
+    suggestion_added = await _job_added_at(ctx, JobQueue.AI_INFERENCE, f"ai-{row.ticket_id}")
 
     await eventually(lambda: _eligible(ctx, event_id))
     assert await process_event(down, event_id=event_id) is False
@@ -181,7 +191,11 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     by_rule = {e.rule_id: e for e in await executions_of(ctx.sessionmaker, [event_id])}
     assert by_rule[start].outcome == "failed"
     assert by_rule[start].detail == row.error
-    assert not await _job_exists(ctx, JobQueue.AUDIT, audit_job_id(event_id))
+    # each attempt sent them again; the job ids kept them one job each
+    assert await _job_added_at(ctx, JobQueue.AUDIT, audit_job_id(event_id)) == audit_added
+    assert await _job_added_at(ctx, JobQueue.AI_INFERENCE, f"ai-{row.ticket_id}") == (
+        suggestion_added
+    )
 
     # Re-driven with Temporal back: the workflow starts, the notification is not repeated.
     async with ctx.sessionmaker() as session:
