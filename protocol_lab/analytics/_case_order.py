@@ -141,15 +141,18 @@ def per_case_columns(events: pl.DataFrame, order: CaseOrder) -> pl.DataFrame:
     started = ordered.filter(pl.col("event") == _STARTED).filter(new_case)
     closed = ordered.filter(pl.col("event").is_in(_TERMINAL)).filter(new_time).filter(last_of_case)
     n = order.n_cases
-    first = order.first_rows
-    # times and events come from the few rows found, already in one chunk; a gather by row
-    # number from the file's row groups costs more
+    # times and events come from the few rows found, already in one chunk; the other columns
+    # are filtered, not gathered: a gather by row number from the file's row groups costs more.
+    # The cases' first rows are in frame order (cases are in order of first appearance).
+    firsts = events.select("workflow_name", "task_queue", "trigger_type").filter(
+        _marked(events.height, order.first_rows)
+    )
+    closed_in_frame_order = closed.sort("__row")
+    end_detail = events["detail"].filter(_marked(events.height, closed_in_frame_order["__row"]))
     return pl.DataFrame(
         [
             order.ids,
-            events["workflow_name"].gather(first),
-            events["task_queue"].gather(first),
-            events["trigger_type"].gather(first),
+            *firsts,
             _scattered(n, started["__case"], started["timestamp"])
             .fill_null(order.timestamp.gather(starts))
             .alias("started_at"),
@@ -158,11 +161,14 @@ def per_case_columns(events: pl.DataFrame, order: CaseOrder) -> pl.DataFrame:
             order.lengths.alias("n_events"),
             _scattered(n, closed["__case"], closed["timestamp"]).alias("completed_at"),
             _scattered(n, closed["__case"], closed["event"]).alias("__terminal"),
-            _scattered(n, closed["__case"], events["detail"].gather(closed["__row"])).alias(
-                "end_detail"
-            ),
+            _scattered(n, closed_in_frame_order["__case"], end_detail).alias("end_detail"),
         ]
     )
+
+
+def _marked(n: int, rows: pl.Series) -> pl.Series:
+    """A mask of ``n`` rows, true at ``rows``."""
+    return pl.repeat(False, n, eager=True).scatter(rows, True)
 
 
 def _scattered(n: int, at: pl.Series, values: pl.Series) -> pl.Series:
