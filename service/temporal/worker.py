@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from protocol_lab.domain import TaskQueue
 from service.automation import schedule_workflow as automation
 from service.executions import recurring
+from service.heap import freeze_long_lived
 from service.jobs import runner as job_runner
 from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
@@ -148,6 +149,7 @@ async def main(
 ) -> None:
     """Run the worker until interrupted (or until ``stop`` is set)."""
     settings = settings or get_settings()
+    own_client = client is None
     if client is None:
         if settings.metrics_address:
             serve_worker_metrics(settings.metrics_address)
@@ -161,6 +163,8 @@ async def main(
                 loop.add_signal_handler(sig, stop.set)
     async with open_resources(settings, temporal=client) as resources:
         workers = build_workers(client, resources)
+        if own_client:  # the worker's own process, not one that embeds it
+            freeze_long_lived()
         running = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
         background = asyncio.create_task(_background(resources, stop), name="background")
         stopper = asyncio.create_task(stop.wait())
