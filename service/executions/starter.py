@@ -109,7 +109,8 @@ async def start_workflow(
 ) -> dict[str, Any]:
     """Start a plan execution (at ``start_at`` if in the future: draft until then).
 
-    ``plan`` (a draft's snapshot) runs instead of the newest definition of ``name``. Returns
+    ``plan`` (a draft's snapshot, or the newest definition the caller has just read) runs
+    instead of the newest definition of ``name``, read here otherwise. Returns
     the workflow object of the spec. Raises :class:`InvalidRequestError` for an unknown name, task
     queue or trigger type, 503 when Temporal is unavailable.
     """
@@ -226,7 +227,7 @@ async def create_workflow(
     The same key with another body is a 409.
     """
     trigger = request.trigger_type.value
-    await resolve_plan(
+    plan = await resolve_plan(
         ctx, name=request.name, task_queue=request.task_queue.value, trigger_type=trigger
     )
     scheduled = trigger == TriggerType.SCHEDULED.value
@@ -268,4 +269,5 @@ async def create_workflow(
         workflow_id=workflow_id,
         start_at=request.start_at,
         time_scale=request.time_scale,
+        plan=plan,  # the definition just read: one read of the store per start, not two
     )
