@@ -67,7 +67,7 @@ from protocol_lab.domain.rule_index import RuleIndex, surely_misses
 from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, template_values
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
-from service.automation.transient import is_transient
+from service.automation.transient import is_temporal_outage, is_transient
 from service.heap import freeze_if_freezing
 from service.jobs.producer import DEFAULT_ATTEMPTS
 from service.jobs.sla import priority_target_s
@@ -767,8 +767,8 @@ async def _process_batch(
     once per batch); then the side jobs of the whole batch go to Redis in one pipeline per
     queue, and the events that went through are finished in one statement. The batch stops at
     the first event that has to be retried (a dependency is down, and the events after it
-    would only wait for the same timeout): those after it are given back unclaimed. That event's
-    side jobs are sent all the same: they do not depend on its rules.
+    would only wait for the same timeout): those after it are given back unclaimed. When it
+    waits for Temporal, that event's side jobs are sent all the same: they do not need it.
     """
     outcomes: dict[int, EventOutcome] = {}
     failures: list[tuple[OutboxEvent, Exception]] = []
@@ -786,7 +786,9 @@ async def _process_batch(
                 kind=SpanKind.CONSUMER,
                 attributes={"outbox.event.id": event.id, "outbox.event.attempt": event.attempts},
             ) as span:
+                own_jobs: list[SideJob] = []
                 try:
+                    own_jobs = _side_jobs(ctx, event)
                     if index is None:
                         index = await _rule_index(ctx)
                     await _evaluate(ctx, event, index)
@@ -794,17 +796,19 @@ async def _process_batch(
                     record_failure(span, exc)
                     failures.append((event, exc))
                     if is_transient(exc):
-                        # The rules wait for a dependency (Temporal, say); the ticket's audit
-                        # entry, suggestion and SLA timer need only Redis and go out now. The
-                        # retry sends them again, which their job ids make harmless.
-                        side_jobs.extend(_side_jobs(ctx, event))
+                        if is_temporal_outage(exc):
+                            # The rules wait for Temporal; the ticket's audit entry, suggestion
+                            # and SLA timer need only Redis and the store, which answered, and
+                            # go out now. The retry sends them again, harmless by job id. (Not
+                            # while the store is down: they would run out of tries on it.)
+                            side_jobs.extend(own_jobs)
                         if not _gives_up(ctx, event):
                             untouched = events[position + 1 :]
                             break
                     continue
                 # After the rules: a retry caused by Redis re-evaluates harmlessly (executions
                 # are unique), and the rules' work does not wait for the bookkeeping jobs.
-                side_jobs.extend(_side_jobs(ctx, event))
+                side_jobs.extend(own_jobs)
             evaluated.append(event)
         if side_jobs:
             try:

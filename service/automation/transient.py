@@ -13,6 +13,7 @@ its own errors (``raise UnavailableError(...) from None`` keeps the original as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-__all__ = ["TRANSIENT_RPC_STATUSES", "is_transient"]
+__all__ = ["TRANSIENT_RPC_STATUSES", "is_temporal_outage", "is_transient"]
 
 TRANSIENT_RPC_STATUSES: Final = frozenset(
     {
@@ -41,27 +42,47 @@ _TRANSIENT_TYPES: Final = (
 )
 
 
-def _transient_itself(exc: BaseException) -> bool | None:
-    """True or False when this exception decides it; None to look at its cause."""
+def _temporal_outage_itself(exc: BaseException) -> bool | None:
+    """True or False when this exception says whether Temporal is unavailable; None to look at
+    its cause."""
     if isinstance(exc, RPCError):
         return exc.status in TRANSIENT_RPC_STATUSES
-    if isinstance(exc, _TRANSIENT_TYPES):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return True  # temporalio's lazy client, before its first successful connection
     return None
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it was raised from) is a dependency being unavailable."""
+def _transient_itself(exc: BaseException) -> bool | None:
+    """True or False when this exception decides it; None to look at its cause."""
+    temporal = _temporal_outage_itself(exc)
+    if temporal is not None:
+        return temporal
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return None
+
+
+def _first_verdict(exc: BaseException, verdict_of: Callable[[BaseException], bool | None]) -> bool:
+    """The first verdict along the chain of causes of ``exc``, False when none decides."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        verdict = _transient_itself(current)
+        verdict = verdict_of(current)
         if verdict is not None:
             return verdict
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is a dependency being unavailable."""
+    return _first_verdict(exc, _transient_itself)
+
+
+def is_temporal_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is Temporal being unavailable, rather
+    than the store or Redis."""
+    return _first_verdict(exc, _temporal_outage_itself)

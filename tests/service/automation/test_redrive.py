@@ -29,6 +29,7 @@ from outbox_helpers import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -41,7 +42,7 @@ from service.app import create_app
 from service.automation.context import AutomationContext, RuleCaches
 from service.automation.engine import RETRY_FIRST_S, process_event
 from service.automation.starting import ActionError
-from service.automation.transient import is_transient
+from service.automation.transient import is_temporal_outage, is_transient
 from service.errors import UnavailableError
 from service.executions.context import temporal_errors
 from service.jobs.producer import JobProducer
@@ -117,6 +118,27 @@ def _rpc(status: RPCStatusCode) -> RPCError:
 def test_transient_failures_are_told_from_permanent_ones(
     error: BaseException, transient: bool
 ) -> None:
+    assert is_transient(error) is transient
+
+
+@pytest.mark.parametrize(
+    ("error", "temporal", "transient"),
+    [
+        (_through_temporal_errors(_rpc(RPCStatusCode.UNAVAILABLE)), True, True),
+        (_through_temporal_errors(RuntimeError("Failed client connect: refused")), True, True),
+        (_rpc(RPCStatusCode.DEADLINE_EXCEEDED), True, True),
+        (_through_temporal_errors(_rpc(RPCStatusCode.INVALID_ARGUMENT)), False, False),
+        (OperationalError("SELECT 1", {}, Exception("database is locked")), False, True),
+        (RedisConnectionError("refused"), False, True),
+        (ConnectionRefusedError(), False, True),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_a_temporal_outage_is_told_from_the_store_or_redis_failing(
+    error: BaseException, temporal: bool, transient: bool
+) -> None:
+    """Only while Temporal alone is down do an event's side jobs go out before its rules."""
+    assert is_temporal_outage(error) is temporal
     assert is_transient(error) is transient
 
 
