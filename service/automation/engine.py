@@ -68,7 +68,6 @@ from protocol_lab.domain.templates import MAX_RENDERED_CHARS, render_template, t
 from service.automation.context import AutomationContext
 from service.automation.starting import ActionError, start_rule_workflow, workflow_defined
 from service.automation.transient import is_temporal_outage, is_transient
-from service.heap import freeze_if_freezing
 from service.jobs.producer import DEFAULT_ATTEMPTS
 from service.jobs.sla import priority_target_s
 from service.observability.tracing import (
@@ -105,6 +104,7 @@ __all__ = [
     "RETRY_FIRST_S",
     "ActionError",
     "action_event_key",
+    "build_rule_index",
     "describe_action",
     "dry_run",
     "fire",
@@ -620,8 +620,12 @@ async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
     earlier = cached[1] if cached is not None else None  # its rules' checks are reused
     index = RuleIndex(((row.id, _rule_of(ctx, row)) for row in rows), reuse=earlier)
     ctx.caches.index = (version, index)
-    freeze_if_freezing()  # kept until a rule changes; full collections need not walk it
     return index
+
+
+async def build_rule_index(ctx: AutomationContext) -> None:
+    """Build the rule index now (a worker's start-up, ahead of its first batch of events)."""
+    await _rule_index(ctx)
 
 
 async def _evaluate(ctx: AutomationContext, event: OutboxEvent, index: RuleIndex[str]) -> int:

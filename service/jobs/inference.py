@@ -18,7 +18,6 @@ from typing import Any, Final
 from bullmq import Job, UnrecoverableError
 
 from protocol_lab.domain import DATA_DIR
-from service.heap import freeze_if_freezing
 from service.state import Resources
 from service.store.notifications import save_suggestion
 from service.store.tickets import get_ticket
@@ -109,8 +108,6 @@ async def prepare_model() -> None:
         await asyncio.to_thread(model)
     except Exception:
         log.exception("the triage model could not be trained; the first ai-inference job retries")
-        return
-    freeze_if_freezing()  # the model and the libraries it imported live as long as the process
 
 
 async def process_ai_inference(resources: Resources, job: Job) -> dict[str, Any]:

@@ -24,9 +24,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from protocol_lab.domain import TaskQueue
 from service.automation import schedule_workflow as automation
+from service.automation.context import AutomationContext
+from service.automation.engine import build_rule_index
 from service.executions import recurring
 from service.heap import freeze_long_lived
 from service.jobs import runner as job_runner
+from service.jobs.inference import prepare_model
 from service.observability.metrics import serve_worker_metrics
 from service.settings import Settings, get_settings
 from service.state import Resources, open_resources
@@ -133,6 +136,19 @@ async def connect_when_ready(settings: Settings, *, within_s: float = 60.0) -> C
             await asyncio.sleep(0.5)
 
 
+async def ready_to_freeze(resources: Resources) -> None:
+    """Build what the worker keeps (the triage model and the libraries it imports, the rule
+    index), then freeze the heap (:func:`service.heap.freeze_long_lived`): before any work is
+    in flight. A part that cannot be built now (the store unreachable) is built later, unfrozen.
+    """
+    await prepare_model()
+    try:
+        await build_rule_index(AutomationContext.of(resources))
+    except Exception as exc:
+        log.warning("rule index not built ahead (the dispatcher builds it): %s", exc)
+    freeze_long_lived()
+
+
 async def _background(resources: Resources, stop: asyncio.Event) -> None:
     try:
         await job_runner.run_background(resources, stop=stop)
@@ -146,10 +162,17 @@ async def main(
     *,
     settings: Settings | None = None,
     stop: asyncio.Event | None = None,
+    freeze_heap: bool | None = None,
 ) -> None:
-    """Run the worker until interrupted (or until ``stop`` is set)."""
+    """Run the worker until interrupted (or until ``stop`` is set).
+
+    ``freeze_heap`` (by default when the worker connects its own client, i.e. runs in a process
+    of its own): before taking work, train the triage model, build the rule index and freeze
+    what is then alive (:func:`ready_to_freeze`).
+    """
     settings = settings or get_settings()
-    own_client = client is None
+    if freeze_heap is None:
+        freeze_heap = client is None
     if client is None:
         if settings.metrics_address:
             serve_worker_metrics(settings.metrics_address)
@@ -163,8 +186,8 @@ async def main(
                 loop.add_signal_handler(sig, stop.set)
     async with open_resources(settings, temporal=client) as resources:
         workers = build_workers(client, resources)
-        if own_client:  # the worker's own process, not one that embeds it
-            freeze_long_lived()
+        if freeze_heap:
+            await ready_to_freeze(resources)
         running = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
         background = asyncio.create_task(_background(resources, stop), name="background")
         stopper = asyncio.create_task(stop.wait())

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
-from service.heap import stop_freezing
 from service.settings import Settings
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
@@ -32,4 +31,4 @@ async def test_the_served_app_freezes_what_start_up_left_alive(
             assert gc.get_freeze_count() > 10_000
             assert served.state.protocol is not None
     finally:
-        stop_freezing()  # give this test process its heap back, and freeze no more
+        gc.unfreeze()  # give this test process its heap back

@@ -1,20 +1,20 @@
-"""What a process of the service's own keeps (the rule index, the triage model) is frozen out of
-the cyclic collector's reach once built, so that full collections stop walking it while requests
-and workflow tasks wait; a program that embeds the service keeps its collector as it is."""
+"""The worker's own process builds what it keeps (the triage model, the rule index) before it
+freezes its start-up heap, so that full collections do not walk them while workflow tasks and
+events wait; a program that embeds the worker keeps its collector as it is."""
 
 from __future__ import annotations
 
 import gc
-import weakref
 from collections.abc import Iterator
 
 import pytest
-from outbox_helpers import NOTIFY_RULE, WORKFLOW_RULE, add_rule
+from outbox_helpers import NOTIFY_RULE, add_rule
 
 from service.automation.context import AutomationContext
-from service.automation.engine import _rule_index
-from service.heap import freeze_long_lived, stop_freezing
-from service.jobs.inference import model, prepare_model
+from service.automation.engine import build_rule_index
+from service.jobs import inference
+from service.state import Resources
+from service.temporal.worker import ready_to_freeze
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -26,38 +26,29 @@ def _walked_by_the_collector(obj: object) -> bool:
 
 
 @pytest.fixture
-def freezing() -> Iterator[None]:
-    """This test process as the service's own: its heap frozen, and what it builds later."""
-    freeze_long_lived()
+def thawed() -> Iterator[None]:
+    """This test process's heap given back to the collector afterwards."""
     try:
         yield
     finally:
-        stop_freezing()
+        gc.unfreeze()
 
 
-@pytest.mark.usefixtures("freezing")
-async def test_the_rule_index_is_frozen_when_built_and_again_when_rebuilt(
-    ctx: AutomationContext,
+@pytest.mark.usefixtures("thawed")
+async def test_the_worker_trains_its_model_and_builds_its_rule_index_then_freezes(
+    app_state: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await add_rule(ctx.sessionmaker, NOTIFY_RULE)
-    index = await _rule_index(ctx)
-    assert not _walked_by_the_collector(index)
-    await add_rule(ctx.sessionmaker, WORKFLOW_RULE)
-    rebuilt = await _rule_index(ctx)
-    assert rebuilt is not index
-    assert not _walked_by_the_collector(rebuilt)
-    # the index holds no reference cycle: once replaced, frozen or not, it is freed
-    old = weakref.ref(index)
-    del index
-    assert old() is None
-
-
-@pytest.mark.usefixtures("freezing")
-async def test_the_triage_model_is_frozen_once_trained() -> None:
-    await prepare_model()
-    assert not _walked_by_the_collector(model())
+    monkeypatch.setattr(inference, "_MODEL", None)  # not trained yet, as in a new process
+    monkeypatch.setattr(app_state, "rule_caches", type(app_state.rule_caches)())
+    await ready_to_freeze(app_state)
+    index = app_state.rule_caches.index
+    assert index is not None  # built ahead of the first batch of events
+    assert not _walked_by_the_collector(index[1])
+    assert not _walked_by_the_collector(inference.model())
 
 
 async def test_an_embedding_program_keeps_its_collector(ctx: AutomationContext) -> None:
     await add_rule(ctx.sessionmaker, NOTIFY_RULE)
-    assert _walked_by_the_collector(await _rule_index(ctx))
+    await build_rule_index(ctx)
+    assert ctx.caches.index is not None
+    assert _walked_by_the_collector(ctx.caches.index[1])
