@@ -556,9 +556,6 @@ async def run(
             # is reported.
             batched: dict[int, list[float]] = {n: [] for n in RULE_COUNTS}
             single: dict[int, list[float]] = {n: [] for n in RULE_COUNTS}
-            # The dispatcher runs in the worker process, which freezes its heap once started;
-            # this benchmark's own data is frozen with it. The indexes are built after it.
-            freeze_long_lived()
             async with contextlib.AsyncExitStack() as stack:
                 benches = {
                     n: await stack.enter_async_context(
@@ -573,6 +570,10 @@ async def run(
                     )
                     for n in RULE_COUNTS
                 }
+                # The dispatcher runs in the worker process, which builds its rule index, then
+                # freezes its heap (ready_to_freeze): here once each bench has built its index,
+                # this benchmark's own data frozen with them.
+                freeze_long_lived()
                 for k in range(rounds):
                     order = list(benches.items())
                     for n, bench in order if k % 2 == 0 else reversed(order):
