@@ -92,6 +92,7 @@ from service.store.outbox import (
     finish_events,
     release_event,
     renew_leases,
+    side_job_id,
     unclaim_events,
 )
 from service.store.rules import RuleRow, enabled_rules, get_rule, rule_model, rules_version
@@ -563,11 +564,20 @@ def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> list[SideJob]:
         "changed": event.payload.get("changed"),
         "actor": event.payload.get("actor"),
     }
-    jobs = [(JobQueue.AUDIT, _job(event.kind, audit, job_id=audit_job_id(event.id)))]
+    jobs = [
+        (JobQueue.AUDIT, _job(event.kind, audit, job_id=audit_job_id(event.id, event.created_at)))
+    ]
     if event.kind == Trigger.ON_TICKET_CREATED.value and event.ticket_id:
         suggest = {"ticket_id": event.ticket_id}
         jobs.append(
-            (JobQueue.AI_INFERENCE, _job("suggest", suggest, job_id=f"ai-{event.ticket_id}"))
+            (
+                JobQueue.AI_INFERENCE,
+                _job(
+                    "suggest",
+                    suggest,
+                    job_id=side_job_id("ai-", event.ticket_id, event.created_at),
+                ),
+            )
         )
         priority = str(ticket.get("priority", Priority.P3.value))
         target_s = priority_target_s(priority)
@@ -581,7 +591,7 @@ def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> list[SideJob]:
                     _job(
                         "response_check",
                         check,
-                        job_id=f"sla-{event.ticket_id}",
+                        job_id=side_job_id("sla-", event.ticket_id, event.created_at),
                         delay_ms=int(delay_s * 1000) + 1,
                     ),
                 )

@@ -76,6 +76,6 @@ async def process_sla_timer(resources: Resources, job: Job) -> dict[str, Any]:
                     "message": f"{ticket_id} ({ticket['priority']}) is past its "
                     f"{target / 3600:g} h target and still {ticket['status']}.",
                 },
-                job_id=f"sla-breach-{ticket_id}",
+                job_id=f"{job.id}-breach",  # one per timer, as the timer is one per ticket
             )
     return {"ticket_id": ticket_id, "state": state, "target_s": target}

@@ -74,6 +74,7 @@ __all__ = [
     "release_event",
     "renew_lease",
     "renew_leases",
+    "side_job_id",
     "unclaim_events",
     "wake_dispatchers",
     "wakeup_signal",
@@ -506,6 +507,15 @@ def wake_dispatchers() -> None:
 _AUDIT_JOB_PREFIX: Final = "audit-event-"
 
 
-def audit_job_id(event_id: int) -> str:
+def side_job_id(prefix: str, key: int | str, created_at: float) -> str:
+    """The id of a job an event causes: ``prefix``, the event's ``key`` (its id, its ticket's
+    id) and the event's creation time in microseconds. The same on every retry of the event;
+    and since a store made anew beside the same Redis counts its ids from 1 again, the time keeps
+    a new event from meeting an old job's id, which BullMQ would take for the same job and drop.
+    """
+    return f"{prefix}{key}-{round(created_at * 1_000_000)}"
+
+
+def audit_job_id(event_id: int, created_at: float) -> str:
     """The id of the audit job of an event (one per event: BullMQ and the trail dedupe on it)."""
-    return f"{_AUDIT_JOB_PREFIX}{event_id}"
+    return side_job_id(_AUDIT_JOB_PREFIX, event_id, created_at)

@@ -9,6 +9,7 @@ refuses a retention that is not a sane number of days.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -28,13 +29,14 @@ from outbox_helpers import (
     event_rows,
     executions_of,
     new_tickets,
+    private_store,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from waiting import eventually
 
 from protocol_lab.domain import JobQueue
-from service.automation.context import AutomationContext
+from service.automation.context import AutomationContext, RuleCaches
 from service.automation.engine import process_pending
 from service.jobs.runner import close_job_workers, open_job_workers
 from service.jobs.sync import retention_days
@@ -113,6 +115,28 @@ async def test_rules_fire_on_new_events_after_maintenance_pruned_the_old_ones(
     assert all(e.outcome == "succeeded" for e in fired), [(e.outcome, e.detail) for e in fired]
     # the executions of the pruned events are still the ones they were
     assert len(await executions_of(ctx.sessionmaker, first)) == 3
+
+
+async def test_a_store_made_anew_beside_the_same_redis_still_gets_its_side_jobs(
+    ctx: AutomationContext, tmp_path: Path, postgres_url: str
+) -> None:
+    """A new store counts its event and ticket ids from 1 again; the jobs its events cause (the
+    audit entry, the suggestion, the SLA timer) must not meet the ids of the old store's jobs,
+    which BullMQ would take for the same jobs and drop."""
+    [first] = await new_tickets(ctx.sessionmaker, 1, title="Printer jam")
+    await _process_all(ctx)
+    folder = tmp_path / "anew"
+    folder.mkdir()
+    async with private_store("sqlite", folder=folder, postgres_url=postgres_url) as sessions:
+        anew = dataclasses.replace(ctx, sessionmaker=sessions, caches=RuleCaches())
+        [again] = await new_tickets(sessions, 1, title="Printer jam")
+        [old_row], [new_row] = await event_rows(ctx.sessionmaker), await event_rows(sessions)
+        assert (again, new_row.ticket_id) == (first, old_row.ticket_id)  # counted anew
+        await _process_all(anew)
+    states = ["waiting", "delayed", "active", "completed", "failed"]
+    for queue in (JobQueue.AUDIT, JobQueue.AI_INFERENCE, JobQueue.SLA_TIMER):
+        jobs = await ctx.jobs.queue(queue).getJobs(states)
+        assert len({job.id for job in jobs}) == 2, (queue, [job.id for job in jobs])
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,7 @@ from service.store.outbox import (
     fail_event,
     pending_event_ids,
     redrive_events,
+    side_job_id,
 )
 from service.temporal.queues import temporal_queue
 
@@ -193,8 +194,11 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     assert by_rule[start].outcome == "pending"
     notified_at = by_rule[notify].finished_at
     # The ticket's own side jobs need no Temporal: they do not wait for its rules.
-    audit_added = await _job_added_at(ctx, JobQueue.AUDIT, audit_job_id(event_id))
-    suggestion_added = await _job_added_at(ctx, JobQueue.AI_INFERENCE, f"ai-{row.ticket_id}")
+    assert row.ticket_id is not None
+    audit_id = audit_job_id(event_id, row.created_at)
+    suggestion_id = side_job_id("ai-", row.ticket_id, row.created_at)
+    audit_added = await _job_added_at(ctx, JobQueue.AUDIT, audit_id)
+    suggestion_added = await _job_added_at(ctx, JobQueue.AI_INFERENCE, suggestion_id)
 
     await eventually(lambda: _eligible(ctx, event_id))
     assert await process_event(down, event_id=event_id) is False
@@ -214,10 +218,8 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     assert by_rule[start].outcome == "failed"
     assert by_rule[start].detail == row.error
     # each attempt sent them again; the job ids kept them one job each
-    assert await _job_added_at(ctx, JobQueue.AUDIT, audit_job_id(event_id)) == audit_added
-    assert await _job_added_at(ctx, JobQueue.AI_INFERENCE, f"ai-{row.ticket_id}") == (
-        suggestion_added
-    )
+    assert await _job_added_at(ctx, JobQueue.AUDIT, audit_id) == audit_added
+    assert await _job_added_at(ctx, JobQueue.AI_INFERENCE, suggestion_id) == suggestion_added
 
     # Re-driven with Temporal back: the workflow starts, the notification is not repeated.
     async with ctx.sessionmaker() as session:
@@ -234,7 +236,7 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     assert after[start].workflow_id is not None
     described = await temporal_client.get_workflow_handle(after[start].workflow_id).describe()
     assert described.task_queue == temporal_queue(ctx.settings, "itsm-high-priority")
-    assert await _job_exists(ctx, JobQueue.AUDIT, audit_job_id(event_id))
+    assert await _job_exists(ctx, JobQueue.AUDIT, audit_id)
     assert await _job_exists(ctx, JobQueue.NOTIFICATION, str(after[notify].job_id))
     async with ctx.sessionmaker() as session:
         assert await redrive_events(session) == []  # nothing failed any more

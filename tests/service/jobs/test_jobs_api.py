@@ -11,7 +11,7 @@ from waiting import eventually
 
 from protocol_lab.domain import JobQueue
 from service.state import Resources
-from service.store.outbox import OutboxRow
+from service.store.outbox import OutboxRow, side_job_id
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -96,8 +96,10 @@ async def _where_it_stands(state: Resources, ticket_id: str) -> str:
     """The ticket's outbox events and its suggestion job, as they stand: where the work waits."""
     async with state.sessionmaker() as session:
         rows = (
-            await session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id))
-        ).scalars()
+            (await session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id)))
+            .scalars()
+            .all()
+        )
         events = [
             {
                 "id": r.id,
@@ -108,7 +110,14 @@ async def _where_it_stands(state: Resources, ticket_id: str) -> str:
             }
             for r in rows
         ]
-    job = await state.jobs.queue(JobQueue.AI_INFERENCE).getJob(f"ai-{ticket_id}")
+    created = [r.created_at for r in rows if r.kind == "on_ticket_created"]
+    job = (
+        await state.jobs.queue(JobQueue.AI_INFERENCE).getJob(
+            side_job_id("ai-", ticket_id, created[0])
+        )
+        if created
+        else None
+    )
     held = None if job is None else (await job.getState(), job.attemptsMade, job.failedReason)
     return f"the ticket's outbox events: {events}; its suggestion job (state, tries, why): {held}"
 
