@@ -141,9 +141,9 @@ async def test_a_new_ticket_gets_a_suggestion_and_an_audit_trail(
     try:
         r = await eventually(suggested, within_s=60, every_s=0.2)
     except AssertionError as missing:
-        # the side jobs are sent once the ticket's rules were evaluated (or wait for a
-        # dependency): say where the event stands
-        # (seen once in two processes, not reproduced since)
+        # the side jobs are sent once the ticket's rules were evaluated (or wait for
+        # Temporal): say where the event and the job stand (this report found a job id met
+        # across stores on the session's Redis, since made unique by the event's time)
         raise AssertionError(
             f"{missing}; {await _where_it_stands(app_state, ticket['id'])}"
         ) from None
