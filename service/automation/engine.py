@@ -92,7 +92,8 @@ from service.store.outbox import (
     finish_events,
     release_event,
     renew_leases,
-    side_job_id,
+    sla_timer_job_id,
+    suggestion_job_id,
     unclaim_events,
 )
 from service.store.rules import RuleRow, enabled_rules, get_rule, rule_model, rules_version
@@ -105,13 +106,13 @@ __all__ = [
     "RETRY_FIRST_S",
     "ActionError",
     "action_event_key",
-    "build_rule_index",
     "describe_action",
     "dry_run",
     "fire",
     "process_event",
     "process_pending",
     "retry_delay_s",
+    "rule_index",
 ]
 
 log = logging.getLogger("service.automation")
@@ -575,7 +576,7 @@ def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> list[SideJob]:
                 _job(
                     "suggest",
                     suggest,
-                    job_id=side_job_id("ai-", event.ticket_id, event.created_at),
+                    job_id=suggestion_job_id(event.ticket_id, event.created_at),
                 ),
             )
         )
@@ -591,7 +592,7 @@ def _side_jobs(ctx: AutomationContext, event: OutboxEvent) -> list[SideJob]:
                     _job(
                         "response_check",
                         check,
-                        job_id=side_job_id("sla-", event.ticket_id, event.created_at),
+                        job_id=sla_timer_job_id(event.ticket_id, event.created_at),
                         delay_ms=int(delay_s * 1000) + 1,
                     ),
                 )
@@ -615,7 +616,7 @@ async def _send_side_jobs(ctx: AutomationContext, jobs: Sequence[SideJob]) -> No
 _surely_misses = surely_misses
 
 
-async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
+async def rule_index(ctx: AutomationContext) -> RuleIndex[str]:
     """The enabled rules of every trigger, indexed; rebuilt only when the stored set changed.
 
     The version of the stored set is read on every call (once per batch of events), so a rule
@@ -631,11 +632,6 @@ async def _rule_index(ctx: AutomationContext) -> RuleIndex[str]:
     index = RuleIndex(((row.id, _rule_of(ctx, row)) for row in rows), reuse=earlier)
     ctx.caches.index = (version, index)
     return index
-
-
-async def build_rule_index(ctx: AutomationContext) -> None:
-    """Build the rule index now (a worker's start-up, ahead of its first batch of events)."""
-    await _rule_index(ctx)
 
 
 async def _evaluate(ctx: AutomationContext, event: OutboxEvent, index: RuleIndex[str]) -> int:
@@ -804,7 +800,7 @@ async def _process_batch(
                 try:
                     own_jobs = _side_jobs(ctx, event)
                     if index is None:
-                        index = await _rule_index(ctx)
+                        index = await rule_index(ctx)
                     await _evaluate(ctx, event, index)
                 except Exception as exc:
                     record_failure(span, exc)

@@ -74,7 +74,8 @@ __all__ = [
     "release_event",
     "renew_lease",
     "renew_leases",
-    "side_job_id",
+    "sla_timer_job_id",
+    "suggestion_job_id",
     "unclaim_events",
     "wake_dispatchers",
     "wakeup_signal",
@@ -507,7 +508,7 @@ def wake_dispatchers() -> None:
 _AUDIT_JOB_PREFIX: Final = "audit-event-"
 
 
-def side_job_id(prefix: str, key: int | str, created_at: float) -> str:
+def _side_job_id(prefix: str, key: int | str, created_at: float) -> str:
     """The id of a job an event causes: ``prefix``, the event's ``key`` (its id, its ticket's
     id) and the event's creation time in microseconds. The same on every retry of the event;
     and since a store made anew beside the same Redis counts its ids from 1 again, the time keeps
@@ -518,4 +519,14 @@ def side_job_id(prefix: str, key: int | str, created_at: float) -> str:
 
 def audit_job_id(event_id: int, created_at: float) -> str:
     """The id of the audit job of an event (one per event: BullMQ and the trail dedupe on it)."""
-    return side_job_id(_AUDIT_JOB_PREFIX, event_id, created_at)
+    return _side_job_id(_AUDIT_JOB_PREFIX, event_id, created_at)
+
+
+def suggestion_job_id(ticket_id: str, created_at: float) -> str:
+    """The id of the AI suggestion job of a ticket's creation event (created at ``created_at``)."""
+    return _side_job_id("ai-", ticket_id, created_at)
+
+
+def sla_timer_job_id(ticket_id: str, created_at: float) -> str:
+    """The id of the SLA timer job of a ticket's creation event (created at ``created_at``)."""
+    return _side_job_id("sla-", ticket_id, created_at)

@@ -25,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from protocol_lab.domain import TaskQueue
 from service.automation import schedule_workflow as automation
 from service.automation.context import AutomationContext
-from service.automation.engine import build_rule_index
+from service.automation.engine import rule_index
 from service.executions import recurring
 from service.heap import freeze_long_lived
 from service.jobs import runner as job_runner
@@ -143,7 +143,7 @@ async def ready_to_freeze(resources: Resources) -> None:
     """
     await prepare_model()
     try:
-        await build_rule_index(AutomationContext.of(resources))
+        await rule_index(AutomationContext.of(resources))
     except Exception as exc:
         log.warning("rule index not built ahead (the dispatcher builds it): %s", exc)
     freeze_long_lived()

@@ -11,7 +11,7 @@ import pytest
 from outbox_helpers import NOTIFY_RULE, add_rule
 
 from service.automation.context import AutomationContext
-from service.automation.engine import build_rule_index
+from service.automation.engine import rule_index
 from service.jobs import inference
 from service.state import Resources
 from service.temporal.worker import ready_to_freeze
@@ -49,6 +49,6 @@ async def test_the_worker_trains_its_model_and_builds_its_rule_index_then_freeze
 
 async def test_an_embedding_program_keeps_its_collector(ctx: AutomationContext) -> None:
     await add_rule(ctx.sessionmaker, NOTIFY_RULE)
-    await build_rule_index(ctx)
+    await rule_index(ctx)
     assert ctx.caches.index is not None
     assert _walked_by_the_collector(ctx.caches.index[1])

@@ -57,7 +57,7 @@ from service.store.outbox import (
     fail_event,
     pending_event_ids,
     redrive_events,
-    side_job_id,
+    suggestion_job_id,
 )
 from service.temporal.queues import temporal_queue
 
@@ -196,7 +196,7 @@ async def test_transient_failures_are_retried_until_the_horizon_then_the_event_i
     # The ticket's own side jobs need no Temporal: they do not wait for its rules.
     assert row.ticket_id is not None
     audit_id = audit_job_id(event_id, row.created_at)
-    suggestion_id = side_job_id("ai-", row.ticket_id, row.created_at)
+    suggestion_id = suggestion_job_id(row.ticket_id, row.created_at)
     audit_added = await _job_added_at(ctx, JobQueue.AUDIT, audit_id)
     suggestion_added = await _job_added_at(ctx, JobQueue.AI_INFERENCE, suggestion_id)
 

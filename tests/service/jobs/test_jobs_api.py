@@ -11,7 +11,7 @@ from waiting import eventually
 
 from protocol_lab.domain import JobQueue
 from service.state import Resources
-from service.store.outbox import OutboxRow, side_job_id
+from service.store.outbox import OutboxRow, suggestion_job_id
 
 pytestmark = [pytest.mark.temporal, pytest.mark.redis]
 
@@ -113,7 +113,7 @@ async def _where_it_stands(state: Resources, ticket_id: str) -> str:
     created = [r.created_at for r in rows if r.kind == "on_ticket_created"]
     job = (
         await state.jobs.queue(JobQueue.AI_INFERENCE).getJob(
-            side_job_id("ai-", ticket_id, created[0])
+            suggestion_job_id(ticket_id, created[0])
         )
         if created
         else None
